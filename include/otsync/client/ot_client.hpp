@@ -1,0 +1,81 @@
+// The OT client state machine for one text document: synchronised, one op in
+// flight, or one in flight with local edits pending behind it (composed into
+// one op). Pure: no sockets; the transport feeds it server messages.
+//
+// Thread safety: one object needs external synchronisation.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <system_error>
+
+#include "otsync/doc/op_record.hpp"
+#include "otsync/ot/result.hpp"
+#include "otsync/ot/rope.hpp"
+
+namespace otsync::client {
+
+/// An edit ready to go on the wire as `{a:"op", v, seq, op}` (with `src` on a resend).
+struct outgoing_op {
+  std::string src;
+  std::uint64_t seq = 0;
+  std::uint64_t version = 0;
+  ot::op op;
+  bool resend = false;
+};
+
+/// What `receive` did with a server op.
+enum class receive_result : std::uint8_t {
+  applied,       ///< a remote op, transformed past local edits and applied
+  acknowledged,  ///< our in-flight op came back in the stream: treated as its ack
+  duplicate,     ///< older than our version: ignored
+  gap,           ///< newer than our version: ops are missing, fetch from `version()`
+};
+
+/// A replica of one text-unicode document as ShareDB's client keeps it:
+/// local edits apply at once, at most one op is in flight, later edits wait
+/// composed into one pending op, and remote ops are transformed past both
+/// (`transform(local, remote, left)` and `transform(remote, local, right)`).
+/// Handles edits; creates and deletes are the connection layer's business.
+class ot_client {
+ public:
+  ot_client(std::string src, std::uint64_t version, std::string_view text);
+
+  /// A local edit: applied to the local text and queued for sending.
+  std::error_code submit(const ot::op& edit);
+
+  /// The op to send now, if any: the in-flight op again after a disconnect
+  /// (same src and seq, so the server dedupes it), else the pending op, which
+  /// becomes in flight and takes the sequence number `next_seq++`.
+  std::optional<outgoing_op> flush(std::uint64_t& next_seq);
+
+  /// An op from the server's stream (a broadcast, a missing op before an ack,
+  /// or an op from a versioned fetch).
+  ot::result<receive_result> receive(const doc::op_record& record);
+
+  /// The ack of the in-flight op: it was committed at `version`.
+  std::error_code acknowledge(std::uint64_t version);
+
+  /// The connection dropped: the in-flight op must be sent again.
+  void disconnected() noexcept { inflight_sent_ = false; }
+
+  [[nodiscard]] const ot::rope& text() const noexcept { return text_; }
+  [[nodiscard]] std::uint64_t version() const noexcept { return version_; }
+  [[nodiscard]] const std::string& src() const noexcept { return src_; }
+  [[nodiscard]] bool has_inflight() const noexcept { return inflight_.has_value(); }
+  [[nodiscard]] bool has_pending() const noexcept { return pending_.has_value(); }
+  [[nodiscard]] bool synchronised() const noexcept { return !inflight_ && !pending_; }
+
+ private:
+  std::string src_;
+  std::uint64_t version_ = 0;
+  ot::rope text_;
+  std::optional<ot::op> inflight_;
+  std::uint64_t inflight_seq_ = 0;
+  bool inflight_sent_ = false;
+  std::optional<ot::op> pending_;
+};
+
+}  // namespace otsync::client

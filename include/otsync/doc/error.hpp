@@ -1,0 +1,36 @@
+// Errors of the submit pipeline, named after the ShareDB codes clients get.
+//
+// Thread safety: all functions are pure.
+#pragma once
+
+#include <string_view>
+#include <system_error>
+
+namespace otsync::doc {
+
+/// Why a submitted op cannot be committed. Each maps to one ShareDB code
+/// (`sharedb_code`); OT errors from transforming the op keep their own
+/// category and reach clients as ShareDB reports type errors.
+enum class errc {
+  doc_was_deleted = 1,      ///< ERR_DOC_WAS_DELETED: the op was made before a delete
+  doc_already_created,      ///< ERR_DOC_ALREADY_CREATED: create on a live document, or made before a create
+  doc_does_not_exist,       ///< ERR_DOC_DOES_NOT_EXIST: edit of a document with no type
+  version_from_the_future,  ///< ERR_OP_VERSION_NEWER_THAN_CURRENT_SNAPSHOT
+  transform_ops_not_found,  ///< ERR_SUBMIT_TRANSFORM_OPS_NOT_FOUND: history missing
+  version_mismatch,         ///< ERR_OP_VERSION_MISMATCH_DURING_TRANSFORM: history out of order
+  type_not_recognized,      ///< ERR_DOC_TYPE_NOT_RECOGNIZED
+};
+
+const std::error_category& error_category() noexcept;
+
+inline std::error_code make_error_code(errc e) noexcept {
+  return {static_cast<int>(e), error_category()};
+}
+
+/// The ShareDB error code string for `e`.
+std::string_view sharedb_code(errc e) noexcept;
+
+}  // namespace otsync::doc
+
+template <>
+struct std::is_error_code_enum<otsync::doc::errc> : std::true_type {};

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs everything otsync needs to build, test and benchmark on Debian 12.
+# Run as root. Idempotent: apt runs only when a package is missing.
+set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive
+
+packages=(
+  cmake ninja-build g++ pkg-config ca-certificates gzip
+  nlohmann-json3-dev zlib1g-dev libcli11-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+)
+# Node.js runs the JS-side tests and peers; a machine may already have a newer one.
+command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "install-deps: installing ${missing[*]}"
+  apt-get update -q
+  apt-get install -y -q --no-install-recommends "${missing[@]}"
+else
+  echo "install-deps: all Debian packages present"
+fi
+
+# JS test and benchmark dependencies, exactly as locked.
+here="$(cd "$(dirname "$0")/.." && pwd)"
+(cd "$here/tests/js" && npm ci --no-audit --no-fund --loglevel=error)

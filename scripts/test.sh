@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# The whole test suite: installs dependencies, builds with warnings as errors,
+# runs the unit tests under ASan+UBSan, then every test (unit, property,
+# golden vectors, trace replays, the differential fuzz against
+# ot-text-unicode under Node) in the release build. Ends with ctest's summary.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh
+
+echo "== ASan+UBSan build: unit and property tests"
+scripts/build.sh build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DOTSYNC_SANITIZE=ON \
+  -DOTSYNC_WARNINGS_AS_ERRORS=ON -DOTSYNC_BUILD_BENCH=OFF
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  ctest --test-dir build-asan -L unit --output-on-failure -j "$(nproc)"
+
+echo "== Release build: the whole suite"
+scripts/build.sh build -DCMAKE_BUILD_TYPE=Release -DOTSYNC_WARNINGS_AS_ERRORS=ON -DOTSYNC_REQUIRE_ALL_TESTS=ON
+ctest --test-dir build --output-on-failure -j "$(nproc)"

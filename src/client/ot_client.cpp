@@ -1,0 +1,84 @@
+#include "otsync/client/ot_client.hpp"
+
+#include "otsync/doc/error.hpp"
+#include "otsync/ot/text_unicode.hpp"
+
+namespace otsync::client {
+namespace {
+
+/// Transforms a local op and a remote op past each other; local ops win ties
+/// (`left`), as in ShareDB's client, matching the server's `left` for the
+/// submission.
+std::error_code transform_pair(ot::op& local, ot::op& remote) {
+  auto local_moved = ot::transform(local, remote, ot::side::left);
+  if (!local_moved) return local_moved.error();
+  auto remote_moved = ot::transform(remote, local, ot::side::right);
+  if (!remote_moved) return remote_moved.error();
+  local = std::move(*local_moved);
+  remote = std::move(*remote_moved);
+  return {};
+}
+
+}  // namespace
+
+ot_client::ot_client(std::string src, std::uint64_t version, std::string_view text)
+    : src_(std::move(src)), version_(version), text_(text) {}
+
+std::error_code ot_client::submit(const ot::op& edit) {
+  if (auto error = ot::apply(text_, edit)) return error;
+  if (!pending_) {
+    pending_ = edit;
+    return {};
+  }
+  auto composed = ot::compose(*pending_, edit);
+  if (!composed) return composed.error();
+  pending_ = std::move(*composed);
+  return {};
+}
+
+std::optional<outgoing_op> ot_client::flush(std::uint64_t& next_seq) {
+  if (inflight_ && inflight_sent_) return std::nullopt;
+  if (inflight_) {
+    inflight_sent_ = true;
+    return outgoing_op{src_, inflight_seq_, version_, *inflight_, true};
+  }
+  if (!pending_) return std::nullopt;
+  inflight_ = std::move(*pending_);
+  pending_.reset();
+  inflight_seq_ = next_seq++;
+  inflight_sent_ = true;
+  return outgoing_op{src_, inflight_seq_, version_, *inflight_, false};
+}
+
+ot::result<receive_result> ot_client::receive(const doc::op_record& record) {
+  if (inflight_ && record.src == src_ && record.seq == inflight_seq_) {
+    if (auto error = acknowledge(record.version)) return error;
+    return receive_result::acknowledged;
+  }
+  if (record.version > version_) return receive_result::gap;
+  if (record.version < version_) return receive_result::duplicate;
+  const auto* edit = std::get_if<ot::op>(&record.body);
+  if (edit == nullptr) return doc::errc::doc_was_deleted;  // creates/deletes: the caller reloads
+  ot::op remote = *edit;
+  if (inflight_) {
+    if (auto error = transform_pair(*inflight_, remote)) return error;
+  }
+  if (pending_) {
+    if (auto error = transform_pair(*pending_, remote)) return error;
+  }
+  if (auto error = ot::apply(text_, remote)) return error;
+  ++version_;
+  return receive_result::applied;
+}
+
+std::error_code ot_client::acknowledge(std::uint64_t version) {
+  if (!inflight_) return doc::errc::version_mismatch;
+  // The server sends every op before the ack first, so the ack's version is ours.
+  if (version != version_) return doc::errc::version_mismatch;
+  inflight_.reset();
+  inflight_sent_ = false;
+  ++version_;
+  return {};
+}
+
+}  // namespace otsync::client

@@ -1,0 +1,59 @@
+#include "otsync/doc/error.hpp"
+
+#include <string>
+
+namespace otsync::doc {
+namespace {
+
+class doc_error_category final : public std::error_category {
+ public:
+  [[nodiscard]] const char* name() const noexcept override { return "otsync.doc"; }
+  [[nodiscard]] std::string message(int value) const override {
+    switch (static_cast<errc>(value)) {
+      case errc::doc_was_deleted:
+        return "Document was deleted";
+      case errc::doc_already_created:
+        return "Document already created";
+      case errc::doc_does_not_exist:
+        return "Document does not exist";
+      case errc::version_from_the_future:
+        return "Op version newer than current snapshot";
+      case errc::transform_ops_not_found:
+        return "Op submit failed. DB missing ops needed to transform it up to the current snapshot version";
+      case errc::version_mismatch:
+        return "Version mismatch";
+      case errc::type_not_recognized:
+        return "Type not recognized";
+    }
+    return "Unknown document error";
+  }
+};
+
+}  // namespace
+
+const std::error_category& error_category() noexcept {
+  static const doc_error_category category;
+  return category;
+}
+
+std::string_view sharedb_code(errc e) noexcept {
+  switch (e) {
+    case errc::doc_was_deleted:
+      return "ERR_DOC_WAS_DELETED";
+    case errc::doc_already_created:
+      return "ERR_DOC_ALREADY_CREATED";
+    case errc::doc_does_not_exist:
+      return "ERR_DOC_DOES_NOT_EXIST";
+    case errc::version_from_the_future:
+      return "ERR_OP_VERSION_NEWER_THAN_CURRENT_SNAPSHOT";
+    case errc::transform_ops_not_found:
+      return "ERR_SUBMIT_TRANSFORM_OPS_NOT_FOUND";
+    case errc::version_mismatch:
+      return "ERR_OP_VERSION_MISMATCH_DURING_TRANSFORM";
+    case errc::type_not_recognized:
+      return "ERR_DOC_TYPE_NOT_RECOGNIZED";
+  }
+  return "ERR_UNKNOWN_ERROR";
+}
+
+}  // namespace otsync::doc
