@@ -5,7 +5,7 @@
 namespace otsync::ot {
 
 std::error_code apply(rope& doc, const op& operation) {
-  if (auto error = check(operation)) return error;
+  if (auto error = detail::checked(operation)) return error;
   // Validate against the length first so a failing op leaves `doc` untouched.
   const std::uint64_t length = doc.size();
   std::uint64_t consumed = 0;  // code points of the old document walked over

@@ -21,6 +21,7 @@ std::error_code check_text(const component& c) noexcept {
 }  // namespace
 
 std::error_code check(const op& operation) noexcept {
+  if (operation.validated()) return {};
   // Bounds every walk: no sum of lengths below can overflow 64 bits.
   std::uint64_t total = 0;
   const component* last = nullptr;
@@ -48,6 +49,12 @@ std::error_code check(const op& operation) noexcept {
   }
   if (last != nullptr && last->is_skip()) return errc::trailing_skip;
   return {};
+}
+
+std::error_code validate(op& operation) noexcept {
+  auto error = check(operation);
+  operation.validated_ = !error;
+  return error;
 }
 
 op normalize(const op& operation) {

@@ -6,8 +6,8 @@ namespace otsync::ot {
 // A literal port of ot-text-unicode's compose: walk `second` over the output
 // of `first`, taking `first` in pieces that never split one of its deletes.
 result<op> compose(const op& first, const op& second) {
-  if (auto error = check(first)) return error;
-  if (auto error = check(second)) return error;
+  if (auto error = detail::checked(first)) return error;
+  if (auto error = detail::checked(second)) return error;
   op_builder out(first.size() + second.size());
   detail::op_reader reader(first);
   for (const component& c : second) {
@@ -55,7 +55,7 @@ result<op> compose(const op& first, const op& second) {
     }
   }
   while (const auto piece = reader.take_all()) out.append(*piece);
-  return std::move(out).finish();
+  return std::move(out).finish_validated();
 }
 
 }  // namespace otsync::ot

@@ -1,5 +1,6 @@
 #include "otsync/ot/op.hpp"
 
+#include "otsync/ot/error.hpp"
 #include "otsync/ot/unicode.hpp"
 
 namespace otsync::ot {
@@ -22,13 +23,8 @@ op_builder& op_builder::erase_text(std::string_view text) {
   return erase_text(text, unicode::count_code_points(text));
 }
 
-op_builder& op_builder::append(const component_view& part) {
-  if (part.length == 0) return *this;  // a no-op component
-  if (op_.empty() || op_.back().kind() != part.kind) {
-    op_.push_back(component::from_view(part));
-    return *this;
-  }
-  component& last = op_.back();
+void op_builder::merge_into_last(const component_view& part) {
+  component& last = op_.components_.back();
   last.length_ += part.length;
   switch (part.kind) {
     case component_kind::skip:
@@ -46,12 +42,20 @@ op_builder& op_builder::append(const component_view& part) {
       }
       break;
   }
-  return *this;
 }
 
 op op_builder::finish() && {
-  if (!op_.empty() && op_.back().is_skip()) op_.pop_back();
+  if (!op_.empty() && op_.back().is_skip()) op_.components_.pop_back();
+  op_.validated_ = false;
   return std::move(op_);
+}
+
+op op_builder::finish_validated() && {
+  // Canonical by construction; only the total length could have grown too far.
+  const bool within_limits = total_length_ <= max_length;
+  op result = std::move(*this).finish();
+  result.validated_ = within_limits;
+  return result;
 }
 
 }  // namespace otsync::ot

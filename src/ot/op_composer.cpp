@@ -309,7 +309,7 @@ op_composer::op_composer(op_composer&&) noexcept = default;
 op_composer& op_composer::operator=(op_composer&&) noexcept = default;
 
 std::error_code op_composer::compose(const op& next) {
-  if (auto error = check(next)) return error;
+  if (auto error = detail::checked(next)) return error;
   tree_->compose(next);
   return {};
 }
@@ -319,7 +319,7 @@ op op_composer::finish() const {
   tree::for_each(tree_->root, [&](const tree::node& n) {
     out.append(component_view{n.kind, n.length, n.text, n.has_text});
   });
-  return std::move(out).finish();
+  return std::move(out).finish_validated();  // every piece came from a checked op
 }
 
 std::size_t op_composer::piece_count() const noexcept {

@@ -6,8 +6,8 @@ namespace otsync::ot {
 // A literal port of ot-text-unicode's transform: walk `other`, taking
 // `operation` in pieces that never split one of its inserts.
 result<op> transform(const op& operation, const op& other, side which) {
-  if (auto error = check(operation)) return error;
-  if (auto error = check(other)) return error;
+  if (auto error = detail::checked(operation)) return error;
+  if (auto error = detail::checked(other)) return error;
   op_builder out(operation.size() + other.size());
   detail::op_reader reader(operation);
   for (const component& c : other) {
@@ -38,7 +38,7 @@ result<op> transform(const op& operation, const op& other, side which) {
     }
   }
   while (const auto piece = reader.take_all()) out.append(*piece);
-  return std::move(out).finish();
+  return std::move(out).finish_validated();
 }
 
 }  // namespace otsync::ot

@@ -83,7 +83,7 @@ ot::result<ot::op> op_from_json_unchecked(const nlohmann::json& value) {
 ot::result<ot::op> op_from_json(const nlohmann::json& value) {
   auto operation = op_from_json_unchecked(value);
   if (!operation) return operation;
-  if (auto error = ot::check(*operation)) return error;
+  if (auto error = ot::validate(*operation)) return error;
   return operation;
 }
 

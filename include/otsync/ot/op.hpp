@@ -8,6 +8,7 @@
 #include <initializer_list>
 #include <string>
 #include <string_view>
+#include <system_error>
 #include <utility>
 #include <vector>
 
@@ -41,9 +42,10 @@ class component {
   static component erase(std::string text, std::uint64_t code_points) noexcept {
     return {component_kind::erase, code_points, std::move(text), true};
   }
-  static component from_view(const component_view& view) {
-    return {view.kind, view.length, std::string(view.text), view.has_text};
-  }
+  /// A component holding a copy of `view`'s text.
+  explicit component(const component_view& view)
+      : text_(view.text), length_(view.length), kind_(view.kind), has_text_(view.has_text) {}
+  static component from_view(const component_view& view) { return component(view); }
 
   [[nodiscard]] component_kind kind() const noexcept { return kind_; }
   [[nodiscard]] bool is_skip() const noexcept { return kind_ == component_kind::skip; }
@@ -74,10 +76,14 @@ class component {
 /// An op: its list of components, `[]` being the no-op. A distinct type (not
 /// an alias of std::vector) so that calls like `apply(doc, op)` never find
 /// std::apply through argument-dependent lookup.
+///
+/// An op remembers whether it passed `validate` (or was built by transform or
+/// compose from ops that had), so the full check, UTF-8 scan included, runs
+/// once per op rather than once per transform. Every change forgets it, which
+/// is why components are read-only here.
 class op {
  public:
   using value_type = component;
-  using iterator = std::vector<component>::iterator;
   using const_iterator = std::vector<component>::const_iterator;
 
   op() = default;
@@ -87,26 +93,41 @@ class op {
   [[nodiscard]] std::size_t size() const noexcept { return components_.size(); }
   [[nodiscard]] bool empty() const noexcept { return components_.empty(); }
   [[nodiscard]] const component& operator[](std::size_t i) const noexcept { return components_[i]; }
-  [[nodiscard]] component& operator[](std::size_t i) noexcept { return components_[i]; }
   [[nodiscard]] const component& back() const noexcept { return components_.back(); }
-  [[nodiscard]] component& back() noexcept { return components_.back(); }
   [[nodiscard]] const_iterator begin() const noexcept { return components_.begin(); }
   [[nodiscard]] const_iterator end() const noexcept { return components_.end(); }
-  [[nodiscard]] iterator begin() noexcept { return components_.begin(); }
-  [[nodiscard]] iterator end() noexcept { return components_.end(); }
-
-  void reserve(std::size_t n) { components_.reserve(n); }
-  void push_back(component c) { components_.push_back(std::move(c)); }
-  void pop_back() noexcept { components_.pop_back(); }
-  void clear() noexcept { components_.clear(); }
-
   [[nodiscard]] const std::vector<component>& components() const noexcept { return components_; }
 
-  friend bool operator==(const op&, const op&) = default;
+  void reserve(std::size_t n) { components_.reserve(n); }
+  void push_back(component c) {
+    components_.push_back(std::move(c));
+    validated_ = false;
+  }
+  void pop_back() noexcept {
+    components_.pop_back();
+    validated_ = false;
+  }
+  void clear() noexcept {
+    components_.clear();
+    validated_ = false;
+  }
+
+  /// True when the op is known to pass `check`.
+  [[nodiscard]] bool validated() const noexcept { return validated_; }
+
+  friend bool operator==(const op& a, const op& b) noexcept { return a.components_ == b.components_; }
 
  private:
+  friend class op_builder;
+  friend std::error_code validate(op& operation) noexcept;
+
   std::vector<component> components_;
+  bool validated_ = false;
 };
+
+/// Runs `check` and, when it passes, records that in `operation`, so the
+/// checks inside transform, compose and apply cost nothing for it.
+std::error_code validate(op& operation) noexcept;
 
 /// Builds an op in canonical form, exactly as ot-text-unicode's `append`:
 /// empty components are dropped, neighbours of one kind merge (skips add,
@@ -127,16 +148,32 @@ class op_builder {
   op_builder& erase_text(std::string_view text, std::uint64_t code_points) {
     return append(component_view{component_kind::erase, code_points, text, true});
   }
-  op_builder& append(const component_view& part);
+  op_builder& append(const component_view& part) {
+    if (part.length == 0) return *this;  // a no-op component
+    total_length_ += part.length;
+    if (op_.empty() || op_.back().kind() != part.kind) {
+      // Constructed in place: this is the hot path of transform and compose.
+      op_.components_.emplace_back(part);
+      return *this;
+    }
+    merge_into_last(part);
+    return *this;
+  }
   op_builder& append(const component& part) { return append(part.view()); }
 
   /// The op built so far, trailing skip included.
   [[nodiscard]] const op& components() const noexcept { return op_; }
   /// Drops a trailing skip and hands the op over.
   [[nodiscard]] op finish() &&;
+  /// As `finish`, for ops built only from pieces of validated ops (transform,
+  /// compose): the result is marked validated when its total length allows.
+  [[nodiscard]] op finish_validated() &&;
 
  private:
+  void merge_into_last(const component_view& part);
+
   op op_;
+  std::uint64_t total_length_ = 0;
 };
 
 }  // namespace otsync::ot

@@ -35,6 +35,13 @@ enum class side : std::uint8_t { left, right };
 /// decides the error, as in JS.
 std::error_code check(const op& operation) noexcept;
 
+namespace detail {
+/// `check`, skipping the call for ops already known valid (the hot path).
+inline std::error_code checked(const op& operation) noexcept {
+  return operation.validated() ? std::error_code{} : check(operation);
+}
+}  // namespace detail
+
 /// Drops empty components, merges neighbours of one kind and a trailing skip.
 /// Takes any op, checked or not (as JS). Law: normalize(normalize(x)) == normalize(x).
 op normalize(const op& operation);

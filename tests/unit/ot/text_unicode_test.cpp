@@ -169,3 +169,37 @@ TEST(Builder, KeepsOpsCanonical) {
 
 }  // namespace
 }  // namespace otsync::ot
+
+namespace otsync::ot {
+namespace {
+
+TEST(Validated, RememberedOnlyWhileTheOpIsUnchanged) {
+  op o{C::insert("x")};
+  EXPECT_FALSE(o.validated());
+  EXPECT_FALSE(validate(o));
+  EXPECT_TRUE(o.validated());
+  o.push_back(C::skip(2));  // now has a trailing skip
+  EXPECT_FALSE(o.validated());
+  EXPECT_EQ(validate(o), errc::trailing_skip);
+  EXPECT_FALSE(o.validated());
+  EXPECT_EQ(transform(o, {}, side::left).error(), errc::trailing_skip);
+}
+
+TEST(Validated, TransformAndComposeResultsAreValidated) {
+  op a{C::skip(1), C::insert("é")};
+  op b{C::erase(1)};
+  ASSERT_FALSE(validate(a));
+  ASSERT_FALSE(validate(b));
+  EXPECT_TRUE(transform(a, b, side::left)->validated());
+  EXPECT_TRUE(compose(b, a)->validated());
+  EXPECT_FALSE(normalize(a).validated());  // normalize takes unchecked ops
+}
+
+TEST(Validated, UncheckedBadTextIsCaughtByTransform) {
+  const op bad{C::insert("\xED\xA0\x80")};
+  EXPECT_EQ(transform(bad, {}, side::right).error(), errc::lone_surrogate);
+  EXPECT_EQ(compose({}, bad).error(), errc::lone_surrogate);
+}
+
+}  // namespace
+}  // namespace otsync::ot
