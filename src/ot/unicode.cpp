@@ -1,5 +1,6 @@
 #include "otsync/ot/unicode.hpp"
 
+#include <bit>
 #include <cstring>
 
 namespace otsync::ot::unicode {
@@ -15,20 +16,22 @@ std::size_t byte_offset(std::string_view text, std::size_t index) noexcept {
   const auto* bytes = reinterpret_cast<const unsigned char*>(text.data());
   const std::size_t size = text.size();
   std::size_t offset = 0;
-  // Fast path: skip eight ASCII bytes at a time.
-  while (index >= 8 && offset + 8 <= size) {
+  // Eight bytes at a time while the target lies beyond them: a continuation
+  // byte is 10xxxxxx, so it has bit 7 set and bit 6 (shifted to bit 7) clear.
+  while (offset + 8 <= size) {
     std::uint64_t word = 0;
     std::memcpy(&word, bytes + offset, 8);
-    if ((word & 0x8080808080808080ULL) != 0) break;
+    const std::uint64_t continuation = word & ~(word << 1U) & 0x8080808080808080ULL;
+    const auto leads = static_cast<std::size_t>(8 - std::popcount(continuation));
+    if (leads > index) break;
+    index -= leads;
     offset += 8;
-    index -= 8;
   }
-  while (offset < size) {
+  for (; offset < size; ++offset) {
     if (is_lead_byte(bytes[offset])) {
       if (index == 0) return offset;
       --index;
     }
-    ++offset;
   }
   return size;
 }

@@ -55,9 +55,7 @@ class text_generator {
  public:
   explicit text_generator(std::uint32_t seed) : rng_(seed) {}
 
-  std::size_t below(std::size_t bound) {
-    return std::uniform_int_distribution<std::size_t>(0, bound - 1)(rng_);
-  }
+  std::size_t below(std::size_t bound) { return std::uniform_int_distribution<std::size_t>(0, bound - 1)(rng_); }
 
   char32_t code_point() {
     switch (below(8)) {
@@ -167,7 +165,7 @@ TEST(rope, insert_into_empty_and_past_end) {
 TEST(rope, insert_with_explicit_code_points) {
   rope r("ab");
   r.insert(1, "\xC3\xA9\xE4\xB8\xAD", 2);  // "é中"
-  EXPECT_EQ(r.to_string(), "a\xC3\xA9\xE4\xB8\xAD" "b");
+  EXPECT_EQ(r.to_string(), std::string("a") + "\xC3\xA9\xE4\xB8\xAD" + "b");
   EXPECT_EQ(r.size(), 4U);
   EXPECT_TRUE(r.check_invariants());
 }
@@ -180,7 +178,7 @@ TEST(rope, erase_ranges) {
   EXPECT_EQ(r.to_string(), "156789");
   r.erase(4, 100);  // cut short at the end
   EXPECT_EQ(r.to_string(), "1567");
-  r.erase(4, 1);  // at the end: nothing
+  r.erase(4, 1);   // at the end: nothing
   r.erase(50, 1);  // past the end: nothing
   r.erase(1, 0);
   EXPECT_EQ(r.to_string(), "1567");
@@ -225,6 +223,27 @@ TEST(rope, multi_byte_and_astral_count_as_one) {
   EXPECT_EQ(r.size(), 3U);
   EXPECT_EQ(r.size_bytes(), 7U);
   EXPECT_TRUE(r.check_invariants());
+}
+
+TEST(rope, seek_every_position_in_mixed_text) {
+  // Covers the in-leaf seek from both ends, in word-sized steps and byte by byte.
+  text_generator gen(8);
+  const std::u32string model = gen.text(4'000);
+  const rope r(encode(model));
+  for (std::size_t pos = 0; pos <= model.size(); ++pos) {
+    const std::size_t count = 1 + pos % 13;
+    ASSERT_EQ(r.substr(pos, count), encode(model.substr(pos, count))) << pos;
+  }
+  for (std::size_t pos = 0; pos <= model.size(); pos += 97) {
+    rope copy(r);
+    copy.insert(pos, "\xF0\x9F\xA4\x9F");
+    copy.erase(pos + 1, 5);
+    std::u32string expected = model;
+    // Iterator form: GCC 12 warns falsely (-Wrestrict) on insert(pos, literal) at -O3.
+    expected.insert(expected.begin() + static_cast<std::ptrdiff_t>(pos), U'\U0001F91F');
+    expected.erase(pos + 1, 5);
+    ASSERT_TRUE(copy == encode(expected)) << pos;
+  }
 }
 
 TEST(rope, multi_byte_chunks_split_on_code_points) {
@@ -443,7 +462,9 @@ void run_model(std::uint32_t seed, std::size_t iterations) {
 
 class rope_model : public ::testing::TestWithParam<std::uint32_t> {};
 
-TEST_P(rope_model, matches_u32string) { run_model(GetParam(), fuzz_iterations(3'000)); }
+TEST_P(rope_model, matches_u32string) {
+  run_model(GetParam(), fuzz_iterations(3'000));
+}
 
 INSTANTIATE_TEST_SUITE_P(seeds, rope_model, ::testing::Values(1U, 2U, 3U, 42U, 2024U));
 
@@ -495,10 +516,9 @@ TEST(rope, long_erases_at_every_leaf_boundary) {
       r.erase(pos, span);
       ASSERT_TRUE(r.check_invariants()) << j;
       ASSERT_EQ(r.size(), pos + (model.size() - std::min(model.size(), pos + span)));
-      ASSERT_EQ(r.substr(pos - 3, 6), encode(model.substr(pos - 3, 3)) +
-                                          encode(pos + span < model.size()
-                                                     ? model.substr(pos + span, 3)
-                                                     : std::u32string()));
+      ASSERT_EQ(r.substr(pos - 3, 6),
+                encode(model.substr(pos - 3, 3)) +
+                    encode(pos + span < model.size() ? model.substr(pos + span, 3) : std::u32string()));
     }
     {
       rope r(original);
