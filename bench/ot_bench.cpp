@@ -121,6 +121,32 @@ void replay(benchmark::State& state, const fs::path& file) {
   state.counters["patches"] = static_cast<double>(ops.size());
 }
 
+// One keystroke op (alternately an insert and a delete) at a random place in a
+// 1 MB document: apply must cost microseconds or less, not a document copy.
+void apply_keystroke_1mb(benchmark::State& state) {
+  otsync::test::random_ops random(3);
+  std::string text;
+  while (text.size() < (1U << 20U)) text += random.text(40) + "\n";
+  ot::rope doc(text);
+  std::vector<ot::op> ops;
+  for (int i = 0; i < 1024; ++i) {
+    const std::uint64_t at = random.uniform(1, doc.size() - 2);
+    ot::op_builder insert;
+    insert.skip(at).insert("é");
+    ot::op_builder erase;
+    erase.skip(at).erase(1);
+    ops.push_back(std::move(insert).finish());
+    ops.push_back(std::move(erase).finish());
+  }
+  for (auto& o : ops) (void)ot::validate(o);  // as ops arrive from the codec
+  std::size_t i = 0;
+  for (auto _ : state) {
+    if (ot::apply(doc, ops[i])) state.SkipWithError("apply failed");
+    if (++i == ops.size()) i = 0;
+  }
+  state.counters["doc_bytes"] = static_cast<double>(doc.size_bytes());
+}
+
 const std::vector<ot::op>& automerge_ops() {
   static const std::vector<ot::op> ops =
       otsync::trace::trace_ops(otsync::trace::load_sequential(traces_dir() / "sequential/automerge-paper.json.gz"));
@@ -150,6 +176,7 @@ int main(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);
   benchmark::RegisterBenchmark("transform_small", transform_small);
   benchmark::RegisterBenchmark("compose_small", compose_small);
+  benchmark::RegisterBenchmark("apply_keystroke_1mb", apply_keystroke_1mb);
   std::set<fs::path> files;
   for (const auto& entry : fs::directory_iterator(traces_dir() / "sequential")) {
     if (entry.path().string().ends_with(".json.gz")) files.insert(entry.path());
