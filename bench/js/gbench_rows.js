@@ -18,7 +18,8 @@ function main() {
   for (const b of report.benchmarks) {
     const name = b.run_name || b.name;
     if (b.error_occurred) throw Error(`${name}: ${b.error_message}`);
-    if (!b.time_unit) continue; // BigO / RMS entries
+    // Complexity fits (BigO, RMS) are not timings.
+    if (!b.time_unit || b.aggregate_name === 'BigO' || b.aggregate_name === 'RMS' || /_(BigO|RMS)$/.test(b.name)) continue;
     const key = renames[name] || name;
     if (!rows.has(key)) rows.set(key, { key, unit: b.time_unit, median: null, runs: [] });
     const row = rows.get(key);
