@@ -25,14 +25,18 @@ ot_client::ot_client(std::string src, std::uint64_t version, std::string_view te
     : src_(std::move(src)), version_(version), text_(text) {}
 
 std::error_code ot_client::submit(const ot::op& edit) {
-  if (auto error = ot::apply(text_, edit)) return error;
-  if (!pending_) {
-    pending_ = edit;
-    return {};
+  // As ShareDB's client: normalise first, so [0,"a"] or [3] are accepted as JS accepts them.
+  ot::op normalized = ot::normalize(edit);
+  if (auto error = ot::validate(normalized)) return error;
+  // Compose before applying: a failure must leave text and pending op in step.
+  std::optional<ot::op> next_pending = normalized;
+  if (pending_) {
+    auto composed = ot::compose(*pending_, normalized);
+    if (!composed) return composed.error();
+    next_pending = std::move(*composed);
   }
-  auto composed = ot::compose(*pending_, edit);
-  if (!composed) return composed.error();
-  pending_ = std::move(*composed);
+  if (auto error = ot::apply(text_, normalized)) return error;  // leaves text_ unchanged on error
+  pending_ = std::move(next_pending);
   return {};
 }
 
@@ -59,14 +63,19 @@ ot::result<receive_result> ot_client::receive(const doc::op_record& record) {
   if (record.version < version_) return receive_result::duplicate;
   const auto* edit = std::get_if<ot::op>(&record.body);
   if (edit == nullptr) return doc::errc::doc_was_deleted;  // creates/deletes: the caller reloads
+  // Work on copies so a failure changes nothing; the caller then reloads (ShareDB's hard rollback).
   ot::op remote = *edit;
-  if (inflight_) {
-    if (auto error = transform_pair(*inflight_, remote)) return error;
+  std::optional<ot::op> inflight = inflight_;
+  std::optional<ot::op> pending = pending_;
+  if (inflight) {
+    if (auto error = transform_pair(*inflight, remote)) return error;
   }
-  if (pending_) {
-    if (auto error = transform_pair(*pending_, remote)) return error;
+  if (pending) {
+    if (auto error = transform_pair(*pending, remote)) return error;
   }
   if (auto error = ot::apply(text_, remote)) return error;
+  inflight_ = std::move(inflight);
+  pending_ = std::move(pending);
   ++version_;
   return receive_result::applied;
 }

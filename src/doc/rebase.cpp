@@ -30,7 +30,7 @@ ot::result<rebase_status> rebase(submission& pending, std::span<const op_record>
   if (history.size() < head_version - version) return errc::transform_ops_not_found;
   for (std::uint64_t i = 0, count = head_version - version; i < count; ++i) {
     const op_record& committed = history[i];
-    if (committed.src == pending.src && committed.seq == pending.seq) {
+    if (!pending.src.empty() && committed.src == pending.src && committed.seq == pending.seq) {
       version = committed.version;
       return rebase_status::already_submitted;
     }

@@ -1,5 +1,6 @@
 #include "op_reader.hpp"
 #include "otsync/ot/text_unicode.hpp"
+#include "validated_access.hpp"
 
 namespace otsync::ot {
 
@@ -55,7 +56,7 @@ result<op> compose(const op& first, const op& second) {
     }
   }
   while (const auto piece = reader.take_all()) out.append(*piece);
-  return std::move(out).finish_validated();
+  return detail::validated_access::finish(std::move(out));
 }
 
 }  // namespace otsync::ot

@@ -4,6 +4,7 @@
 
 #include "otsync/ot/text_unicode.hpp"
 #include "otsync/ot/unicode.hpp"
+#include "validated_access.hpp"
 
 namespace otsync::ot {
 
@@ -33,6 +34,7 @@ struct op_composer::tree {
 
   node* root = nullptr;
   std::size_t count = 0;
+  std::uint64_t total_input_length = 0;  // bounds every piece length: no overflow
   std::uint32_t seed = 0x9E3779B9U;
 
   tree() = default;
@@ -110,9 +112,7 @@ struct op_composer::tree {
     const std::uint64_t within = length - left_output;
     const std::uint64_t own = t->output();
     if (within < own) {
-      node* tail = split_piece(t, within);
-      tail->right = t->right;
-      update(tail);
+      node* tail = merge(split_piece(t, within), t->right);  // merge keeps the heap order
       t->right = nullptr;
       update(t);
       return {t, tail};
@@ -310,6 +310,12 @@ op_composer& op_composer::operator=(op_composer&&) noexcept = default;
 
 std::error_code op_composer::compose(const op& next) {
   if (auto error = detail::checked(next)) return error;
+  std::uint64_t length = 0;
+  for (const auto& c : next) length += c.length();  // < 2^53 after the check
+  // Every length in the tree is at most the sum of all input lengths; keeping
+  // that sum below 2^53 keeps the accumulated op within `check`'s limits.
+  if (length > max_length - tree_->total_input_length) return errc::length_out_of_range;
+  tree_->total_input_length += length;
   tree_->compose(next);
   return {};
 }
@@ -319,7 +325,7 @@ op op_composer::finish() const {
   tree::for_each(tree_->root, [&](const tree::node& n) {
     out.append(component_view{n.kind, n.length, n.text, n.has_text});
   });
-  return std::move(out).finish_validated();  // every piece came from a checked op
+  return detail::validated_access::finish(std::move(out));  // every piece came from a checked op
 }
 
 std::size_t op_composer::piece_count() const noexcept {

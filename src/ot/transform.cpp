@@ -1,5 +1,6 @@
 #include "op_reader.hpp"
 #include "otsync/ot/text_unicode.hpp"
+#include "validated_access.hpp"
 
 namespace otsync::ot {
 
@@ -38,7 +39,7 @@ result<op> transform(const op& operation, const op& other, side which) {
     }
   }
   while (const auto piece = reader.take_all()) out.append(*piece);
-  return std::move(out).finish_validated();
+  return detail::validated_access::finish(std::move(out));
 }
 
 }  // namespace otsync::ot

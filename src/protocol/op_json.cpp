@@ -110,19 +110,32 @@ nlohmann::json op_to_json(const ot::op& operation) {
 }
 
 ot::result<ot::selection> selection_from_json(const nlohmann::json& value) {
+  // Cursor positions are code-point offsets: non-negative integers below 2^53
+  // (JS would also map negative or fractional ones, and longer arrays).
   const auto position = [](const nlohmann::json& v) -> ot::result<std::uint64_t> {
-    if (v.is_number_unsigned()) return v.get<std::uint64_t>();
-    if (v.is_number_integer() && v.get<std::int64_t>() >= 0) {
+    if (!v.is_number()) return errc::invalid_selection;
+    if (v.is_number_unsigned()) {
+      if (v.get<std::uint64_t>() > ot::max_length) return errc::length_out_of_range;
+      return v.get<std::uint64_t>();
+    }
+    if (v.is_number_integer()) {
+      if (v.get<std::int64_t>() < 0) return errc::invalid_selection;
+      if (static_cast<std::uint64_t>(v.get<std::int64_t>()) > ot::max_length) return errc::length_out_of_range;
       return static_cast<std::uint64_t>(v.get<std::int64_t>());
     }
-    return errc::invalid_selection;
+    const auto n = v.get<double>();
+    if (std::isnan(n) || n < 0 || std::floor(n) != n) return errc::invalid_selection;
+    if (n > static_cast<double>(ot::max_length)) return errc::length_out_of_range;
+    return static_cast<std::uint64_t>(n);
   };
   if (value.is_array() && value.size() == 2) {
     auto anchor = position(value[0]);
+    if (!anchor) return anchor.error();
     auto focus = position(value[1]);
-    if (!anchor || !focus) return errc::invalid_selection;
+    if (!focus) return focus.error();
     return ot::selection{*anchor, *focus};
   }
+  if (value.is_array()) return errc::invalid_selection;
   auto caret = position(value);
   if (!caret) return caret.error();
   return ot::selection{*caret, *caret};

@@ -39,11 +39,18 @@ enum class receive_result : std::uint8_t {
 /// composed into one pending op, and remote ops are transformed past both
 /// (`transform(local, remote, left)` and `transform(remote, local, right)`).
 /// Handles edits; creates and deletes are the connection layer's business.
+///
+/// `src` stays the same for the replica's life: the server adopts the id the
+/// client sends in its handshake after a reconnect (ShareDB's `hs.id`), which
+/// is how a resent op and its echo in the stream are recognised as ours.
+/// Any failing call leaves the replica unchanged; after a failed `receive`
+/// the caller reloads the document, as ShareDB's client does.
 class ot_client {
  public:
   ot_client(std::string src, std::uint64_t version, std::string_view text);
 
-  /// A local edit: applied to the local text and queued for sending.
+  /// A local edit, normalised first (as ShareDB's client does): applied to the
+  /// local text and queued for sending.
   std::error_code submit(const ot::op& edit);
 
   /// The op to send now, if any: the in-flight op again after a disconnect

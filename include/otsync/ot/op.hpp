@@ -14,6 +14,10 @@
 
 namespace otsync::ot {
 
+namespace detail {
+struct validated_access;  // lets transform and compose mark their results; defined in src/ot/
+}  // namespace detail
+
 enum class component_kind : std::uint8_t { skip, insert, erase };
 
 /// A read-only view of a component (or of a slice of one); what the take/peek
@@ -42,9 +46,14 @@ class component {
   static component erase(std::string text, std::uint64_t code_points) noexcept {
     return {component_kind::erase, code_points, std::move(text), true};
   }
-  /// A component holding a copy of `view`'s text.
+  /// A component holding a copy of `view`'s text. Inserts always carry text;
+  /// skips never do, so no component has an inconsistent form.
   explicit component(const component_view& view)
-      : text_(view.text), length_(view.length), kind_(view.kind), has_text_(view.has_text) {}
+      : length_(view.length),
+        kind_(view.kind),
+        has_text_(view.kind == component_kind::insert || (view.kind == component_kind::erase && view.has_text)) {
+    if (has_text_) text_ = view.text;
+  }
   static component from_view(const component_view& view) { return component(view); }
 
   [[nodiscard]] component_kind kind() const noexcept { return kind_; }
@@ -119,6 +128,7 @@ class op {
 
  private:
   friend class op_builder;
+  friend struct detail::validated_access;
   friend std::error_code validate(op& operation) noexcept;
 
   std::vector<component> components_;
@@ -165,11 +175,13 @@ class op_builder {
   [[nodiscard]] const op& components() const noexcept { return op_; }
   /// Drops a trailing skip and hands the op over.
   [[nodiscard]] op finish() &&;
+
+ private:
+  friend struct detail::validated_access;
   /// As `finish`, for ops built only from pieces of validated ops (transform,
   /// compose): the result is marked validated when its total length allows.
   [[nodiscard]] op finish_validated() &&;
 
- private:
   void merge_into_last(const component_view& part);
 
   op op_;

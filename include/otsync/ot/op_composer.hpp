@@ -28,7 +28,8 @@ class op_composer {
   op_composer(const op_composer&) = delete;
   op_composer& operator=(const op_composer&) = delete;
 
-  /// Appends `next` (checked first; on error nothing changes).
+  /// Appends `next` (checked first; on error nothing changes). Fails with
+  /// `errc::length_out_of_range` once the lengths of all ops fed reach 2^53.
   std::error_code compose(const op& next);
   /// The accumulated op in canonical form.
   [[nodiscard]] op finish() const;

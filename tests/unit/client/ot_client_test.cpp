@@ -99,3 +99,37 @@ TEST(OtClient, AckMustMatchOurVersion) {
 
 }  // namespace
 }  // namespace otsync::client
+
+namespace otsync::client {
+namespace {
+
+TEST(OtClient, NormalisesEditsAsShareDbDoes) {
+  ot_client doc("me", 0, "abc");
+  EXPECT_FALSE(doc.submit({ot::component::skip(0), ot::component::insert("a")}));
+  EXPECT_FALSE(doc.submit({ot::component::skip(3)}));  // a no-op once normalised
+  EXPECT_FALSE(doc.submit({ot::component::skip(1), ot::component::skip(1), ot::component::insert("x")}));
+  EXPECT_EQ(doc.text().to_string(), "aaxbc");
+  std::uint64_t seq = 1;
+  auto out = doc.flush(seq);
+  ASSERT_TRUE(out.has_value());
+  EXPECT_EQ(out->op, (ot::op{ot::component::insert("a"), ot::component::skip(1), ot::component::insert("x")}));
+}
+
+TEST(OtClient, FailedReceiveChangesNothing) {
+  ot_client doc("me", 0, "abc");
+  ASSERT_FALSE(doc.submit({ot::component::insert("x")}));
+  std::uint64_t seq = 1;
+  ASSERT_TRUE(doc.flush(seq).has_value());
+  // Skips past the end of the document: transforms fine, fails to apply.
+  auto r = doc.receive({"other", 1, 0, ot::op{ot::component::skip(9), ot::component::insert("y")}});
+  EXPECT_EQ(r.error(), ot::errc::op_too_long);
+  EXPECT_EQ(doc.text().to_string(), "xabc");
+  EXPECT_EQ(doc.version(), 0U);
+  doc.disconnected();
+  auto again = doc.flush(seq);
+  ASSERT_TRUE(again.has_value());
+  EXPECT_EQ(again->op, (ot::op{ot::component::insert("x")}));
+}
+
+}  // namespace
+}  // namespace otsync::client

@@ -87,3 +87,15 @@ TEST(Rebase, ErrorsMapToShareDbCodes) {
 
 }  // namespace
 }  // namespace otsync::doc
+
+namespace otsync::doc {
+namespace {
+
+TEST(Rebase, NoSrcNeverMatchesAsAResend) {
+  const std::vector<op_record> history{{"", 1, 0, ot::op{ot::component::insert("A")}}};
+  submission s{"", 1, 0, ot::op{ot::component::insert("B")}};
+  EXPECT_EQ(*rebase(s, history, 1), rebase_status::ready);
+}
+
+}  // namespace
+}  // namespace otsync::doc

@@ -78,3 +78,33 @@ TEST(OpComposer, LongTypingSessionStaysCompact) {
 
 }  // namespace
 }  // namespace otsync::ot
+
+namespace otsync::ot {
+namespace {
+
+TEST(OpComposer, RefusesToGrowPastTheLengthLimit) {
+  op_composer composer;
+  const op huge{component::erase(max_length / 2 + 1)};
+  ASSERT_FALSE(composer.compose(huge));
+  EXPECT_EQ(composer.compose(huge), errc::length_out_of_range);
+  EXPECT_EQ(composer.finish(), huge);
+  EXPECT_FALSE(check(composer.finish()));
+}
+
+TEST(OpComposer, WalksPastTheEndOfTheAccumulatedOp) {
+  op_composer composer;
+  op folded;
+  const std::vector<op> steps{{component::insert("ab")},
+                              {component::skip(5), component::insert("x")},
+                              {component::skip(1), component::erase(9)},
+                              {component::erase("q")},
+                              {component::skip(2), component::erase(3), component::insert("z")}};
+  for (const auto& step : steps) {
+    ASSERT_FALSE(composer.compose(step));
+    folded = *compose(folded, step);
+    EXPECT_EQ(composer.finish(), folded);
+  }
+}
+
+}  // namespace
+}  // namespace otsync::ot

@@ -96,3 +96,18 @@ TEST(OpJson, Selections) {
 
 }  // namespace
 }  // namespace otsync::protocol
+
+namespace otsync::protocol {
+namespace {
+
+TEST(OpJson, SelectionsAreBoundedIntegers) {
+  using nlohmann::json;
+  EXPECT_EQ(*selection_from_json(json(2.0)), (ot::selection{2, 2}));
+  EXPECT_EQ(selection_from_json(json(-1)).error(), ot::errc::invalid_selection);
+  EXPECT_EQ(selection_from_json(json(1.5)).error(), ot::errc::invalid_selection);
+  EXPECT_EQ(selection_from_json(json(18446744073709551615ULL)).error(), ot::errc::length_out_of_range);
+  EXPECT_EQ(selection_from_json(json::parse("[1, 2, 3]")).error(), ot::errc::invalid_selection);
+}
+
+}  // namespace
+}  // namespace otsync::protocol
