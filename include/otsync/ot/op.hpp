@@ -54,7 +54,6 @@ class component {
         has_text_(view.kind == component_kind::insert || (view.kind == component_kind::erase && view.has_text)) {
     if (has_text_) text_ = view.text;
   }
-  static component from_view(const component_view& view) { return component(view); }
 
   [[nodiscard]] component_kind kind() const noexcept { return kind_; }
   [[nodiscard]] bool is_skip() const noexcept { return kind_ == component_kind::skip; }
