@@ -35,6 +35,8 @@ struct op_record {
   std::uint64_t seq = 0;
   std::uint64_t version = 0;
   op_body body;
+  /// When the server committed it (ms since the Unix epoch; ShareDB's `m.ts`).
+  std::int64_t timestamp_ms = 0;
   friend bool operator==(const op_record&, const op_record&) = default;
 };
 
