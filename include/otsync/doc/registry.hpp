@@ -1,0 +1,68 @@
+// The open documents: one actor per document key, created on first use,
+// evicted after it has been idle (no subscribers, nothing queued or in
+// flight) for a while, and loaded again from the store on demand.
+//
+// Thread safety: every member function may be called from any thread; the
+// map is guarded by a mutex that is never held across I/O or a callback.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <memory>
+#include <mutex>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "otsync/doc/document.hpp"
+#include "otsync/store/store.hpp"
+
+namespace otsync::doc {
+
+class registry {
+ public:
+  registry(boost::asio::any_io_executor executor, store::store& storage, document_options options,
+           document_observer* observer = nullptr);
+  ~registry();
+  registry(const registry&) = delete;
+  registry& operator=(const registry&) = delete;
+
+  /// The actor for `key`, created (unloaded) when not open.
+  std::shared_ptr<document> get(const store::doc_key& key);
+
+  /// Starts the periodic sweep that evicts documents idle for `idle_after`.
+  void start_eviction(std::chrono::milliseconds idle_after, std::chrono::milliseconds period);
+  /// Stops the sweep (for shutdown).
+  void stop_eviction();
+
+  [[nodiscard]] std::size_t open_documents() const;
+  /// True when no open document has work queued or in flight.
+  [[nodiscard]] bool quiescent() const;
+
+  [[nodiscard]] store::store& storage() noexcept { return storage_; }
+  [[nodiscard]] const document_options& options() const noexcept { return options_; }
+  [[nodiscard]] document_observer* observer() const noexcept { return observer_; }
+
+ private:
+  friend class document;
+  /// Called by a document on its strand once it decided to go: removes it if
+  /// the map still holds this instance.
+  void forget(const document* doc);
+  void sweep();
+
+  boost::asio::any_io_executor executor_;
+  store::store& storage_;
+  document_options options_;
+  document_observer* observer_;
+
+  mutable std::mutex mutex_;
+  std::map<store::doc_key, std::shared_ptr<document>> documents_;
+
+  boost::asio::steady_timer sweep_timer_;
+  std::chrono::milliseconds idle_after_{60000};
+  std::chrono::milliseconds sweep_period_{10000};
+  std::atomic<bool> sweeping_{false};
+};
+
+}  // namespace otsync::doc

@@ -1,0 +1,141 @@
+// The ShareDB wire protocol's messages (protocol 1.2, text-unicode documents):
+// reading a client frame into a validated request, and writing replies,
+// op messages and error replies. Sans-I/O.
+//
+// Validation follows ShareDB 7's agent: the same checks, codes and messages,
+// so a client sees the error ShareDB would give (see docs/errors.md).
+//
+// Thread safety: all functions are pure.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "otsync/doc/op_record.hpp"
+#include "otsync/doc/snapshot.hpp"
+
+namespace otsync::protocol {
+
+/// The handshake type clients expect (json0), whatever the documents' type.
+inline constexpr std::string_view default_type_uri = "http://sharejs.org/types/JSONv0";
+inline constexpr int protocol_major = 1;
+inline constexpr int protocol_minor = 2;
+
+/// A ShareDB error object: `{code, message}`.
+struct error_info {
+  std::string code;
+  std::string message;
+  friend bool operator==(const error_info&, const error_info&) = default;
+};
+
+/// `hs`: `id` is the previous connection id on reconnect.
+struct handshake_request {
+  std::optional<std::string> id;
+};
+
+/// `f`, `s`, `u` for one document. `version` null: send a snapshot;
+/// a number: send the ops from it on.
+struct doc_request {
+  std::string collection;
+  std::string id;
+  std::optional<std::uint64_t> version;
+};
+
+/// `bf`, `bs`, `bu`: the array form (`ids`) or the map form (`versions`).
+struct bulk_request {
+  std::string collection;
+  std::vector<std::string> ids;
+  std::vector<std::pair<std::string, std::uint64_t>> versions;
+  bool map_form = false;
+};
+
+/// `op`: a create, edit or delete. `src` is set only on resends; the
+/// connection's src applies otherwise.
+struct submit_request {
+  std::string collection;
+  std::string id;
+  std::optional<std::uint64_t> version;
+  std::optional<std::string> src;
+  std::uint64_t seq = 0;
+  doc::op_body body;
+};
+
+/// `nf` (by version; null = latest) and `nt` (by timestamp; null = latest).
+struct snapshot_request {
+  std::string collection;
+  std::string id;
+  std::optional<std::uint64_t> version;
+  std::optional<std::int64_t> timestamp_ms;
+  bool by_timestamp = false;
+};
+
+/// `pp`.
+struct ping_request {};
+
+/// `qu`: acknowledged; ShareDB's client ignores the reply.
+struct query_unsubscribe_request {};
+
+/// A valid message of a feature otsync does not offer yet (queries,
+/// presence): answered with this error.
+struct unsupported_request {
+  error_info error;
+};
+
+using request_body = std::variant<handshake_request, doc_request, bulk_request, submit_request, snapshot_request,
+                                  ping_request, query_unsubscribe_request, unsupported_request>;
+
+/// A parsed client message: its action, the original object (echoed back in
+/// error replies) and the validated fields.
+struct request {
+  std::string action;
+  nlohmann::json raw;
+  request_body body;
+};
+
+/// A message that is well-formed JSON but fails validation: the reply is the
+/// request echoed with `error` (ShareDB's convention).
+struct rejected_request {
+  nlohmann::json raw;
+  error_info error;
+};
+
+/// A frame that is not a JSON object: ShareDB closes the connection.
+struct unreadable_frame {
+  error_info error;
+};
+
+using parse_result = std::variant<request, rejected_request, unreadable_frame>;
+
+/// Reads and validates one text frame. Never throws.
+parse_result parse_request(std::string_view frame);
+
+/// `{"a":"op","c","d","v","src","seq", op|create|del}`: broadcasts, ops
+/// sent before an ack, and ops for versioned fetch/subscribe.
+std::string encode_op_message(std::string_view collection, std::string_view id, const doc::op_record& record);
+
+/// A document as fetch/subscribe send it: `{v, data, type}` with `type` the
+/// URI or null (never absent: absent means json0 to the client).
+nlohmann::json snapshot_json(const doc::snapshot& snap);
+
+/// The submitter's ack: `{"src","seq","v","a":"op","c","d"}`.
+std::string encode_ack(std::string_view collection, std::string_view id, std::string_view src, std::uint64_t seq,
+                       std::uint64_t version);
+
+/// An error reply: `raw` with `error: {code, message}` added.
+std::string encode_error_reply(nlohmann::json raw, const error_info& error);
+
+/// The op body in the wire form: `{"op": [...]}`, `{"create": {...}}` or `{"del": true}`.
+void write_op_body(nlohmann::json& message, const doc::op_body& body);
+
+/// Reads an op body in the wire form (as stored in op logs); the OT op is
+/// checked. Error: the ShareDB code and message for the body.
+std::variant<doc::op_body, error_info> read_op_body(const nlohmann::json& message);
+
+}  // namespace otsync::protocol

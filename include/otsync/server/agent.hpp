@@ -1,0 +1,98 @@
+// One client connection's side of the ShareDB protocol, without sockets:
+// frames in (`on_frame`), frames out (through `connection_io`), requests to
+// the document actors in between. The WebSocket session drives it; the unit
+// tests drive it directly.
+//
+// Thread safety: every member function runs on the connection's strand (the
+// `connection_io::post` executor). Document replies are posted back to it.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "otsync/doc/document.hpp"
+#include "otsync/doc/registry.hpp"
+#include "otsync/protocol/message.hpp"
+
+namespace otsync::server {
+
+/// What an agent needs from its connection.
+class connection_io {
+ public:
+  virtual ~connection_io() = default;
+  /// Queues one text frame (in order).
+  virtual void send(doc::shared_frame frame) = 0;
+  /// Sends the queued frames, then closes with a WebSocket close code.
+  virtual void close(std::uint16_t code, std::string reason) = 0;
+  /// Runs `fn` on the connection's strand, if the connection is still alive.
+  virtual void post(std::function<void()> fn) = 0;
+  /// The agent has room for more requests again (see `agent::can_read`).
+  virtual void resume_reading() = 0;
+};
+
+/// Counts for metrics and logs; called on the connection's strand.
+class agent_observer {
+ public:
+  virtual ~agent_observer() = default;
+  virtual void on_error_reply(std::string_view code) = 0;
+};
+
+struct agent_options {
+  std::size_t max_pending_requests = 128;  ///< requests awaiting a reply before reading pauses
+};
+
+class agent {
+ public:
+  agent(doc::registry& documents, std::weak_ptr<connection_io> io, std::string connection_id,
+        agent_options options = {}, agent_observer* observer = nullptr);
+  ~agent();
+  agent(const agent&) = delete;
+  agent& operator=(const agent&) = delete;
+
+  /// Handles one text frame from the client.
+  void on_frame(std::string_view frame);
+  /// The connection closed: drop every subscription.
+  void on_closed();
+
+  /// False while too many requests await replies: stop reading until `resume_reading`.
+  [[nodiscard]] bool can_read() const noexcept { return pending_ < options_.max_pending_requests; }
+  /// The id ops from this connection carry (`hs.id` once adopted).
+  [[nodiscard]] const std::string& src() const noexcept { return src_; }
+  [[nodiscard]] std::size_t subscriptions() const noexcept { return subscriptions_.size(); }
+
+ private:
+  class subscription;
+
+  void handle(protocol::request& req);
+  void handle_doc(const std::string& action, nlohmann::json raw, protocol::doc_request r);
+  void handle_bulk(const std::string& action, nlohmann::json raw, protocol::bulk_request r);
+  void handle_submit(nlohmann::json raw, protocol::submit_request r);
+  void handle_snapshot(nlohmann::json raw, protocol::snapshot_request r);
+  void reply_snapshot_at(nlohmann::json raw, const store::doc_key& key, std::optional<std::uint64_t> version);
+
+  void send(std::string frame);
+  void send_error(nlohmann::json raw, const protocol::error_info& error);
+  std::shared_ptr<subscription> subscribe_slot(const store::doc_key& key);
+  void unsubscribe(const store::doc_key& key);
+  /// Runs `fn` on this connection's strand once the caller's work is done;
+  /// keeps the pending count for backpressure.
+  template <class Fn>
+  auto on_strand(Fn fn);
+  void begin_request() { ++pending_; }
+  void end_request();
+
+  doc::registry& documents_;
+  std::weak_ptr<connection_io> io_;
+  std::string src_;
+  agent_options options_;
+  agent_observer* observer_;
+  std::size_t pending_ = 0;
+  bool closed_ = false;
+  std::map<store::doc_key, std::shared_ptr<subscription>> subscriptions_;
+};
+
+}  // namespace otsync::server

@@ -1,0 +1,63 @@
+// The server's Prometheus metrics (served at /metrics as text format 0.0.4):
+// connections, open documents, committed ops, submit and commit latency,
+// error replies by code, and the total depth of the send queues.
+//
+// Thread safety: every member function may be called from any thread
+// (prometheus-cpp metrics are atomic; families lock internally).
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "otsync/doc/document.hpp"
+#include "otsync/server/agent.hpp"
+
+namespace prometheus {
+class Registry;
+class Counter;
+class Gauge;
+class Histogram;
+template <typename T>
+class Family;
+}  // namespace prometheus
+
+namespace otsync::server {
+
+class metrics final : public doc::document_observer, public agent_observer {
+ public:
+  metrics();
+  ~metrics() override;
+  metrics(const metrics&) = delete;
+  metrics& operator=(const metrics&) = delete;
+
+  void on_committed(std::size_t ops, std::chrono::nanoseconds store_latency) override;
+  void on_submit_done(std::chrono::nanoseconds latency, const protocol::error_info* error) override;
+  void on_error_reply(std::string_view code) override;
+
+  void connection_opened();
+  void connection_closed();
+  void connection_dropped_slow();
+  void send_queue_changed(long delta);
+
+  /// The text exposition; `documents_open` is sampled at the call.
+  std::string render(std::size_t documents_open);
+
+ private:
+  std::shared_ptr<prometheus::Registry> registry_;
+  prometheus::Gauge* connections_;
+  prometheus::Counter* connections_total_;
+  prometheus::Counter* slow_consumers_;
+  prometheus::Gauge* documents_open_;
+  prometheus::Counter* ops_committed_;
+  prometheus::Counter* commit_batches_;
+  prometheus::Histogram* submit_latency_;
+  prometheus::Histogram* commit_latency_;
+  prometheus::Gauge* send_queue_depth_;
+  prometheus::Family<prometheus::Counter>* errors_;
+};
+
+}  // namespace otsync::server

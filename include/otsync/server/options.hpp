@@ -1,0 +1,33 @@
+// otsyncd's settings, from the command line, the environment or a config
+// file (see config.hpp), with their defaults.
+//
+// Thread safety: a plain value type.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "otsync/doc/document.hpp"
+
+namespace otsync::server {
+
+struct server_options {
+  std::string listen = "127.0.0.1:8080";  ///< HOST:PORT; port 0 picks a free one
+  std::string store = "sqlite:otsync.db"; ///< memory: | sqlite:PATH (relative to data_dir)
+  std::string data_dir = "./data";
+  std::string port_file;                  ///< written (atomically) with the bound port once listening
+  unsigned threads = 0;                   ///< 0: one per core
+  std::size_t max_message_bytes = 1 << 20;
+  std::size_t max_send_queue_messages = 20000;
+  std::size_t max_send_queue_bytes = 64u << 20;
+  std::size_t max_pending_requests = 128;
+  std::chrono::milliseconds idle_eviction{60000};
+  std::chrono::milliseconds shutdown_grace{10000};
+  std::string log_level = "info";
+  std::string log_format = "text";  ///< text | json
+  doc::document_options documents;
+};
+
+}  // namespace otsync::server

@@ -1,0 +1,490 @@
+#include "otsync/doc/document.hpp"
+
+#include <algorithm>
+
+#include <boost/asio/post.hpp>
+
+#include "otsync/doc/error.hpp"
+#include "otsync/doc/rebase.hpp"
+#include "otsync/doc/registry.hpp"
+#include "otsync/ot/text_unicode.hpp"
+
+namespace otsync::doc {
+namespace asio = boost::asio;
+using clock = std::chrono::steady_clock;
+
+namespace {
+
+protocol::error_info to_error_info(std::error_code error) {
+  if (error.category() == doc::error_category()) {
+    return {std::string(sharedb_code(static_cast<errc>(error.value()))), error.message()};
+  }
+  if (error.category() == store::error_category()) {
+    if (error == store::errc::version_conflict) {
+      return {"ERR_MAX_SUBMIT_RETRIES_EXCEEDED", "Maximum submit retries exceeded"};
+    }
+    return {"ERR_DATABASE_UNAVAILABLE", "The document store failed: " + error.message()};
+  }
+  // OT errors: the op cannot be applied (ShareDB: ERR_OT_OP_NOT_APPLIED with the type's message).
+  return {"ERR_OT_OP_NOT_APPLIED", error.message()};
+}
+
+protocol::error_info queue_full_error() {
+  return {"ERR_SERVER_BUSY", "Too many requests queued for this document; retry later"};
+}
+
+std::int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// Skips and deletes beyond the end: JS ot-text-unicode cuts such deletes short,
+// but walks a huge one step by step; refusing them keeps every replica safe.
+std::uint64_t input_length(const ot::op& edit) {
+  std::uint64_t total = 0;
+  for (std::size_t i = 0; i < edit.size(); ++i) {
+    auto part = edit[i].view();
+    if (part.kind != ot::component_kind::insert) total += part.length;
+  }
+  return total;
+}
+
+std::uint64_t inserted_bytes(const ot::op& edit) {
+  std::uint64_t total = 0;
+  for (std::size_t i = 0; i < edit.size(); ++i) {
+    auto part = edit[i].view();
+    if (part.kind == ot::component_kind::insert) total += part.text.size();
+  }
+  return total;
+}
+
+}  // namespace
+
+document::document(asio::any_io_executor executor, registry& owner, store::doc_key key)
+    : strand_(asio::make_strand(std::move(executor))),
+      owner_(owner),
+      key_(std::move(key)),
+      last_active_(clock::now()) {}
+
+document::~document() = default;
+
+void document::fetch(std::optional<std::uint64_t> from, read_handler done) {
+  enqueue(read_request{nullptr, from, std::move(done)});
+}
+
+void document::subscribe(std::shared_ptr<subscriber> who, std::optional<std::uint64_t> from, read_handler done) {
+  enqueue(read_request{std::move(who), from, std::move(done)});
+}
+
+void document::unsubscribe(const subscriber* who, std::function<void()> done) {
+  enqueue(unsubscribe_request{who, std::move(done)});
+}
+
+void document::submit(submission op, submit_handler done) {
+  enqueue(submit_entry{std::move(op), std::move(done), clock::now(), 0, {}});
+}
+
+void document::enqueue(request r) {
+  asio::post(strand_, [self = shared_from_this(), r = std::move(r)]() mutable {
+    if (self->evicted_) {
+      // This instance left the registry; the live one takes the request.
+      self->owner_.get(self->key_)->enqueue(std::move(r));
+      return;
+    }
+    if (self->queue_.size() >= self->owner_.options().max_queue) {
+      if (auto* read = std::get_if<read_request>(&r)) {
+        read->done(read_result{queue_full_error(), std::nullopt, {}});
+        return;
+      }
+      if (auto* sub = std::get_if<submit_entry>(&r)) {
+        sub->done(submit_result{queue_full_error(), {}, sub->original.src, sub->original.seq, 0});
+        return;
+      }
+    }
+    self->queue_.push_back(std::move(r));
+    self->last_active_ = clock::now();
+    self->drain();
+  });
+}
+
+void document::update_busy_flag() { busy_flag_.store(busy_ || !queue_.empty(), std::memory_order_relaxed); }
+
+void document::drain() {
+  while (!busy_ && !queue_.empty()) {
+    if (state_ != state::ready) {
+      start_load();
+      break;
+    }
+    auto& front = queue_.front();
+    if (auto* unsub = std::get_if<unsubscribe_request>(&front)) {
+      std::erase_if(subscribers_, [&](const auto& s) { return s.get() == unsub->who; });
+      if (unsub->done) unsub->done();
+      queue_.pop_front();
+      continue;
+    }
+    if (auto* read = std::get_if<read_request>(&front)) {
+      if (read->from && *read->from < recent_base()) {
+        // Older than the cache: read the gap from the store, then serve.
+        busy_ = true;
+        std::uint64_t from = *read->from;
+        owner_.storage().load_ops(
+            key_, from, recent_base(), [self = shared_from_this(), from](ot::result<std::vector<op_record>> ops) {
+              asio::post(self->strand_, [self, from, ops = std::move(ops)]() mutable {
+                self->busy_ = false;
+                auto r = std::get<read_request>(std::move(self->queue_.front()));
+                self->queue_.pop_front();
+                if (!ops) {
+                  r.done(read_result{to_error_info(ops.error()), std::nullopt, {}});
+                } else if (ops->size() != self->recent_base() - from) {
+                  r.done(read_result{protocol::error_info{"ERR_SUBMIT_TRANSFORM_OPS_NOT_FOUND",
+                                                          "Missing operations in the op log"},
+                                     std::nullopt,
+                                     {}});
+                } else {
+                  read_result result;
+                  for (const auto& op : *ops) {
+                    result.ops.push_back(std::make_shared<const std::string>(
+                        protocol::encode_op_message(self->key_.collection, self->key_.id, op)));
+                  }
+                  for (const auto& op : self->recent_) result.ops.push_back(op.frame);
+                  if (r.who && std::find(self->subscribers_.begin(), self->subscribers_.end(), r.who) ==
+                                   self->subscribers_.end()) {
+                    self->subscribers_.push_back(r.who);
+                  }
+                  r.done(std::move(result));
+                }
+                self->drain();
+              });
+            });
+        break;
+      }
+      serve_read(*read);
+      queue_.pop_front();
+      continue;
+    }
+    if (!prepare_batch()) break;
+  }
+  update_busy_flag();
+}
+
+void document::serve_read(read_request& r) {
+  read_result result;
+  if (!r.from) {
+    result.snap = head_snapshot();
+  } else {
+    for (std::uint64_t v = std::max(*r.from, recent_base()); v < head_version_; ++v) {
+      result.ops.push_back(recent_[v - recent_base()].frame);
+    }
+  }
+  if (r.who && std::find(subscribers_.begin(), subscribers_.end(), r.who) == subscribers_.end()) {
+    subscribers_.push_back(r.who);
+  }
+  r.done(std::move(result));
+}
+
+snapshot document::head_snapshot() const {
+  snapshot snap;
+  snap.version = head_version_;
+  snap.type_uri = type_uri_;
+  if (type_uri_) snap.data = text_.to_string();
+  snap.created = created_;
+  return snap;
+}
+
+void document::start_load() {
+  if (state_ == state::loading) return;
+  state_ = state::loading;
+  busy_ = true;
+  owner_.storage().load(key_, std::nullopt, [self = shared_from_this()](ot::result<store::loaded_document> loaded) {
+    asio::post(self->strand_, [self, loaded = std::move(loaded)]() mutable {
+      self->busy_ = false;
+      if (!loaded) {
+        self->state_ = state::unloaded;
+        self->fail_queue(to_error_info(loaded.error()));
+        self->update_busy_flag();
+        return;
+      }
+      // Replay the ops after the stored snapshot onto the rope.
+      auto& base = loaded->base;
+      self->head_version_ = base.version;
+      self->type_uri_ = base.type_uri;
+      self->created_ = base.created;
+      self->text_ = ot::rope(base.data);
+      self->last_snapshot_version_ = base.version;
+      self->recent_.clear();
+      for (auto& op : loaded->ops) {
+        if (auto error = self->apply_to_head(op)) {
+          self->state_ = state::unloaded;
+          self->fail_queue({"ERR_DATABASE_CORRUPT", "Stored op " + std::to_string(op.version) + " of " +
+                                                        self->key_.collection + "/" + self->key_.id +
+                                                        " does not apply: " + error->message});
+          self->update_busy_flag();
+          return;
+        }
+        auto frame =
+            std::make_shared<const std::string>(protocol::encode_op_message(self->key_.collection, self->key_.id, op));
+        self->recent_.push_back({std::move(op), std::move(frame)});
+      }
+      while (self->recent_.size() > self->owner_.options().recent_ops) self->recent_.pop_front();
+      self->state_ = state::ready;
+      self->drain();
+    });
+  });
+}
+
+void document::fail_queue(const protocol::error_info& error) {
+  while (!queue_.empty()) {
+    auto r = std::move(queue_.front());
+    queue_.pop_front();
+    if (auto* read = std::get_if<read_request>(&r)) {
+      read->done(read_result{error, std::nullopt, {}});
+    } else if (auto* sub = std::get_if<submit_entry>(&r)) {
+      auto latency = clock::now() - sub->received;
+      sub->done(submit_result{error, {}, sub->original.src, sub->original.seq, 0});
+      if (auto* obs = owner_.observer()) obs->on_submit_done(latency, &error);
+    } else if (auto* unsub = std::get_if<unsubscribe_request>(&r)) {
+      std::erase_if(subscribers_, [&](const auto& s) { return s.get() == unsub->who; });
+      if (unsub->done) unsub->done();
+    }
+  }
+}
+
+std::optional<protocol::error_info> document::apply_to_head(const op_record& record) {
+  if (record.version != head_version_) {
+    return protocol::error_info{"ERR_OP_VERSION_MISMATCH_AFTER_TRANSFORM", "Version mismatch"};
+  }
+  if (const auto* create = std::get_if<create_body>(&record.body)) {
+    if (type_uri_) return protocol::error_info{"ERR_DOC_ALREADY_CREATED", "Document already exists"};
+    if (create->data.size() > owner_.options().max_document_bytes) {
+      return protocol::error_info{"ERR_OT_OP_NOT_APPLIED", "Document would exceed the size limit"};
+    }
+    type_uri_ = create->type_uri;
+    text_ = ot::rope(create->data);
+    created_ = create_record{record.src, record.seq, record.version};
+  } else if (std::holds_alternative<delete_body>(record.body)) {
+    type_uri_.reset();
+    text_.clear();
+  } else {
+    const auto& edit = std::get<ot::op>(record.body);
+    if (!type_uri_) return protocol::error_info{"ERR_DOC_DOES_NOT_EXIST", "Document does not exist"};
+    if (input_length(edit) > text_.size()) {
+      return protocol::error_info{"ERR_OT_OP_NOT_APPLIED", "Operation runs past the end of the document"};
+    }
+    if (text_.size_bytes() + inserted_bytes(edit) > owner_.options().max_document_bytes) {
+      return protocol::error_info{"ERR_OT_OP_NOT_APPLIED", "Document would exceed the size limit"};
+    }
+    if (auto error = ot::apply(text_, edit)) return protocol::error_info{"ERR_OT_OP_NOT_APPLIED", error.message()};
+  }
+  ++head_version_;
+  return std::nullopt;
+}
+
+bool document::prepare_batch() {
+  batch_.clear();
+  const auto& options = owner_.options();
+  while (!queue_.empty() && std::holds_alternative<submit_entry>(queue_.front()) && batch_.size() < options.max_batch) {
+    auto& entry = std::get<submit_entry>(queue_.front());
+    submission pending = entry.original;
+
+    // A create sent without a version (never fetched): a resend when it matches the creator record.
+    if (!pending.version && std::holds_alternative<create_body>(pending.body) && type_uri_) {
+      if (created_ && !pending.src.empty() && created_->src == pending.src && created_->seq == pending.seq) {
+        in_flight done{std::move(entry), {}, {}, true, std::error_code{}, {}, {}};
+        done.committed.src = pending.src;
+        done.committed.seq = pending.seq;
+        done.committed.version = created_->version;
+        batch_.push_back(std::move(done));
+      } else {
+        auto latency = clock::now() - entry.received;
+        protocol::error_info error{"ERR_DOC_ALREADY_CREATED", "Document already exists"};
+        entry.done(submit_result{error, {}, pending.src, pending.seq, 0});
+        if (auto* obs = owner_.observer()) obs->on_submit_done(latency, &error);
+      }
+      queue_.pop_front();
+      continue;
+    }
+
+    std::uint64_t from = pending.version.value_or(head_version_);
+    if (from < recent_base() && entry.older_history.size() < recent_base() - from) {
+      if (!batch_.empty()) break;  // commit what is ready first
+      busy_ = true;
+      owner_.storage().load_ops(
+          key_, from, recent_base(), [self = shared_from_this()](ot::result<std::vector<op_record>> ops) {
+            asio::post(self->strand_, [self, ops = std::move(ops)]() mutable {
+              self->busy_ = false;
+              auto& e = std::get<submit_entry>(self->queue_.front());
+              if (!ops) {
+                auto error = to_error_info(ops.error());
+                e.done(submit_result{error, {}, e.original.src, e.original.seq, 0});
+                self->queue_.pop_front();
+              } else {
+                e.older_history = std::move(*ops);
+                // A short log: rebase reports transform_ops_not_found.
+                if (e.older_history.empty()) e.older_history.push_back(op_record{});
+              }
+              self->drain();
+            });
+          });
+      return false;
+    }
+
+    // The committed ops since the submission's version, oldest first.
+    std::vector<op_record> history;
+    if (from < head_version_) {
+      history.reserve(head_version_ - from);
+      if (from < recent_base()) {
+        for (const auto& op : entry.older_history) {
+          if (op.version >= from && op.version < recent_base()) history.push_back(op);
+        }
+      }
+      for (std::uint64_t v = std::max(from, recent_base()); v < head_version_; ++v) {
+        history.push_back(recent_[v - recent_base()].record);
+      }
+    }
+    auto status = rebase(pending, history, head_version_);
+    auto missed_frames = [&](std::uint64_t until) {
+      std::vector<shared_frame> frames;
+      for (const auto& op : history) {
+        if (op.version >= until) break;
+        if (op.version >= recent_base()) {
+          frames.push_back(recent_[op.version - recent_base()].frame);
+        } else {
+          frames.push_back(
+              std::make_shared<const std::string>(protocol::encode_op_message(key_.collection, key_.id, op)));
+        }
+      }
+      return frames;
+    };
+    if (!status) {
+      auto latency = clock::now() - entry.received;
+      auto error = to_error_info(status.error());
+      entry.done(submit_result{error, {}, pending.src, pending.seq, 0});
+      if (auto* obs = owner_.observer()) obs->on_submit_done(latency, &error);
+      queue_.pop_front();
+      continue;
+    }
+    if (*status == rebase_status::already_submitted) {
+      // A resend of an op committed at `pending.version`: ack it, after the
+      // ops the client had not seen, so its version matches the ack.
+      in_flight done{std::move(entry), {}, missed_frames(*pending.version), true, std::error_code{}, {}, {}};
+      done.committed.src = pending.src;
+      done.committed.seq = pending.seq;
+      done.committed.version = *pending.version;
+      batch_.push_back(std::move(done));
+      queue_.pop_front();
+      continue;
+    }
+
+    op_record committed{pending.src, pending.seq, head_version_, std::move(pending.body), now_ms()};
+    if (auto error = apply_to_head(committed)) {
+      auto latency = clock::now() - entry.received;
+      entry.done(submit_result{*error, {}, committed.src, committed.seq, 0});
+      if (auto* obs = owner_.observer()) obs->on_submit_done(latency, &*error);
+      queue_.pop_front();
+      continue;
+    }
+    auto frame = std::make_shared<const std::string>(protocol::encode_op_message(key_.collection, key_.id, committed));
+    in_flight f{std::move(entry), committed, missed_frames(committed.version), false, std::nullopt, {}, frame};
+    f.request.key = key_;
+    f.request.after.version = head_version_;
+    f.request.after.type_uri = type_uri_;
+    f.request.after.created = created_;
+    f.request.op = std::move(committed);
+    recent_.push_back({f.request.op, std::move(frame)});
+    batch_.push_back(std::move(f));
+    queue_.pop_front();
+  }
+  if (batch_.empty()) return true;
+
+  // Send the commits, in order; the store completes them in order.
+  batch_pending_ = 0;
+  in_flight* last_commit = nullptr;
+  for (auto& f : batch_) {
+    if (!f.already_submitted) {
+      ++batch_pending_;
+      last_commit = &f;
+    }
+  }
+  if (batch_pending_ == 0) {
+    finish_batch();
+    return true;
+  }
+  if (head_version_ - last_snapshot_version_ >= owner_.options().snapshot_interval) {
+    last_commit->request.store_snapshot = true;
+    if (last_commit->request.after.type_uri) last_commit->request.after.data = text_.to_string();
+    last_snapshot_version_ = head_version_;
+  }
+  busy_ = true;
+  auto started = clock::now();
+  for (std::size_t i = 0; i < batch_.size(); ++i) {
+    if (batch_[i].already_submitted) continue;
+    owner_.storage().commit(batch_[i].request, [self = shared_from_this(), i, started](std::error_code ec) {
+      asio::post(self->strand_, [self, i, started, ec] {
+        self->batch_[i].outcome = ec;
+        if (--self->batch_pending_ == 0) self->on_batch_committed(started);
+      });
+    });
+  }
+  return false;
+}
+
+void document::on_batch_committed(clock::time_point started) {
+  std::size_t ok = 0;
+  for (const auto& f : batch_) {
+    if (!f.already_submitted && f.outcome && !*f.outcome) ++ok;
+  }
+  if (auto* obs = owner_.observer()) obs->on_committed(ok, clock::now() - started);
+  finish_batch();
+  drain();
+}
+
+void document::finish_batch() {
+  busy_ = false;
+  bool broken = false;
+  std::vector<submit_entry> retries;
+  for (auto& f : batch_) {
+    auto latency = clock::now() - f.entry.received;
+    if (f.already_submitted) {
+      f.entry.done(submit_result{std::nullopt, std::move(f.missed), f.committed.src, f.committed.seq,
+                                 f.committed.version});
+      if (auto* obs = owner_.observer()) obs->on_submit_done(latency, nullptr);
+      continue;
+    }
+    if (!broken && f.outcome && !*f.outcome) {
+      for (const auto& s : subscribers_) s->on_op(f.frame, f.committed.src);
+      f.entry.done(
+          submit_result{std::nullopt, std::move(f.missed), f.committed.src, f.committed.seq, f.committed.version});
+      if (auto* obs = owner_.observer()) obs->on_submit_done(latency, nullptr);
+      continue;
+    }
+    broken = true;
+    std::error_code ec = f.outcome.value_or(make_error_code(store::errc::version_conflict));
+    if (!ec) ec = make_error_code(store::errc::version_conflict);  // committed after a failed op: impossible with CAS
+    if (ec == store::errc::version_conflict && f.entry.attempts + 1 < owner_.options().max_submit_retries) {
+      ++f.entry.attempts;
+      f.entry.older_history.clear();
+      retries.push_back(std::move(f.entry));
+      continue;
+    }
+    auto error = to_error_info(ec);
+    f.entry.done(submit_result{error, {}, f.committed.src, f.committed.seq, 0});
+    if (auto* obs = owner_.observer()) obs->on_submit_done(latency, &error);
+  }
+  batch_.clear();
+  if (broken) {
+    // The live copy holds ops that were not committed: reload it from the store.
+    state_ = state::unloaded;
+    recent_.clear();
+    for (auto it = retries.rbegin(); it != retries.rend(); ++it) queue_.push_front(std::move(*it));
+  }
+  while (recent_.size() > owner_.options().recent_ops) recent_.pop_front();
+}
+
+bool document::try_evict(clock::time_point idle_since) {
+  if (busy_ || !queue_.empty() || !subscribers_.empty() || last_active_ > idle_since) return false;
+  evicted_ = true;
+  owner_.forget(this);
+  return true;
+}
+
+}  // namespace otsync::doc

@@ -1,0 +1,370 @@
+#include "otsync/server/agent.hpp"
+
+#include <vector>
+
+#include "otsync/doc/snapshot.hpp"
+
+namespace otsync::server {
+namespace {
+
+using nlohmann::json;
+
+std::string dump(const json& message) { return message.dump(-1, ' ', false, json::error_handler_t::replace); }
+
+}  // namespace
+
+// A connection's interest in one document. Frames that arrive before the
+// subscribe reply went out are held back, so the client sees ops in version
+// order: the reply's ops first, then the broadcasts.
+class agent::subscription : public doc::subscriber, public std::enable_shared_from_this<subscription> {
+ public:
+  subscription(agent& owner, std::weak_ptr<connection_io> io) : owner_(&owner), io_(std::move(io)) {}
+
+  void on_op(const doc::shared_frame& frame, const std::string& src) override {
+    auto io = io_.lock();
+    if (!io) return;
+    io->post([self = shared_from_this(), frame, src] { self->deliver(frame, src); });
+  }
+
+  // On the connection's strand.
+  void deliver(const doc::shared_frame& frame, const std::string& src) {
+    if (!active_ || src == owner_->src_) return;  // the author gets the ack instead
+    if (!ready_) {
+      held_.push_back(frame);
+      return;
+    }
+    if (auto io = io_.lock()) io->send(frame);
+  }
+
+  // The subscribe reply was sent: release what was held back.
+  void mark_ready() {
+    ready_ = true;
+    if (auto io = io_.lock()) {
+      for (auto& frame : held_) io->send(std::move(frame));
+    }
+    held_.clear();
+  }
+  void deactivate() { active_ = false; }
+  [[nodiscard]] bool active() const noexcept { return active_; }
+
+  std::shared_ptr<doc::document> document;
+
+ private:
+  agent* owner_;
+  std::weak_ptr<connection_io> io_;
+  bool active_ = true;
+  bool ready_ = false;
+  std::vector<doc::shared_frame> held_;
+};
+
+agent::agent(doc::registry& documents, std::weak_ptr<connection_io> io, std::string connection_id,
+             agent_options options, agent_observer* observer)
+    : documents_(documents), io_(std::move(io)), src_(std::move(connection_id)), options_(options), observer_(observer) {}
+
+agent::~agent() { on_closed(); }
+
+template <class Fn>
+auto agent::on_strand(Fn fn) {
+  begin_request();
+  return [io = io_, this, fn = std::move(fn)](auto result) mutable {
+    auto conn = io.lock();
+    if (!conn) return;
+    conn->post([this, fn = std::move(fn), result = std::move(result)]() mutable {
+      end_request();
+      if (!closed_) fn(std::move(result));
+    });
+  };
+}
+
+void agent::end_request() {
+  bool was_full = !can_read();
+  --pending_;
+  if (was_full && can_read()) {
+    if (auto io = io_.lock()) io->resume_reading();
+  }
+}
+
+void agent::send(std::string frame) {
+  if (auto io = io_.lock()) io->send(std::make_shared<const std::string>(std::move(frame)));
+}
+
+void agent::send_error(json raw, const protocol::error_info& error) {
+  if (observer_) observer_->on_error_reply(error.code);
+  send(protocol::encode_error_reply(std::move(raw), error));
+}
+
+void agent::on_frame(std::string_view frame) {
+  if (closed_) return;
+  auto parsed = protocol::parse_request(frame);
+  if (auto* unreadable = std::get_if<protocol::unreadable_frame>(&parsed)) {
+    // ShareDB closes a connection that sends something other than a JSON object.
+    if (observer_) observer_->on_error_reply(unreadable->error.code);
+    send(dump(json{{"error", {{"code", unreadable->error.code}, {"message", unreadable->error.message}}}}));
+    if (auto io = io_.lock()) io->close(1007, unreadable->error.message);
+    return;
+  }
+  if (auto* rejected = std::get_if<protocol::rejected_request>(&parsed)) {
+    send_error(std::move(rejected->raw), rejected->error);
+    return;
+  }
+  handle(std::get<protocol::request>(parsed));
+}
+
+void agent::handle(protocol::request& req) {
+  auto& body = req.body;
+  if (auto* hs = std::get_if<protocol::handshake_request>(&body)) {
+    if (hs->id) src_ = *hs->id;
+    send(dump(json{{"a", "hs"},
+                   {"protocol", protocol::protocol_major},
+                   {"protocolMinor", protocol::protocol_minor},
+                   {"id", src_},
+                   {"type", protocol::default_type_uri}}));
+  } else if (auto* d = std::get_if<protocol::doc_request>(&body)) {
+    handle_doc(req.action, std::move(req.raw), std::move(*d));
+  } else if (auto* b = std::get_if<protocol::bulk_request>(&body)) {
+    handle_bulk(req.action, std::move(req.raw), std::move(*b));
+  } else if (auto* op = std::get_if<protocol::submit_request>(&body)) {
+    handle_submit(std::move(req.raw), std::move(*op));
+  } else if (auto* snap = std::get_if<protocol::snapshot_request>(&body)) {
+    handle_snapshot(std::move(req.raw), std::move(*snap));
+  } else if (std::holds_alternative<protocol::ping_request>(body)) {
+    send(R"({"a":"pp"})");
+  } else if (std::holds_alternative<protocol::query_unsubscribe_request>(body)) {
+    json reply = {{"a", "qu"}};
+    if (req.raw.contains("id")) reply["id"] = req.raw["id"];
+    send(dump(reply));
+  } else if (auto* unsupported = std::get_if<protocol::unsupported_request>(&body)) {
+    send_error(std::move(req.raw), unsupported->error);
+  }
+}
+
+std::shared_ptr<agent::subscription> agent::subscribe_slot(const store::doc_key& key) {
+  auto& slot = subscriptions_[key];
+  if (slot) {
+    // A new subscribe replaces the old one (as ShareDB replaces the stream).
+    slot->deactivate();
+    slot->document->unsubscribe(slot.get());
+  }
+  slot = std::make_shared<subscription>(*this, io_);
+  slot->document = documents_.get(key);
+  return slot;
+}
+
+void agent::unsubscribe(const store::doc_key& key) {
+  auto it = subscriptions_.find(key);
+  if (it == subscriptions_.end()) return;
+  it->second->deactivate();
+  // The document drops its pointer on its strand; the subscription stays
+  // alive until then through the captured shared_ptr.
+  it->second->document->unsubscribe(it->second.get(), [keep = it->second] {});
+  subscriptions_.erase(it);
+}
+
+void agent::handle_doc(const std::string& action, json raw, protocol::doc_request r) {
+  store::doc_key key{r.collection, r.id};
+  json reply = {{"a", action}, {"c", r.collection}, {"d", r.id}};
+  if (action == "u") {
+    unsubscribe(key);
+    send(dump(reply));
+    return;
+  }
+  auto respond = [this, raw = std::move(raw), reply = std::move(reply)](doc::read_result result,
+                                                                       subscription* sub) mutable {
+    if (result.error) {
+      send_error(std::move(raw), *result.error);
+      return;
+    }
+    if (auto io = io_.lock()) {
+      for (auto& frame : result.ops) io->send(std::move(frame));
+    }
+    if (result.snap) reply["data"] = protocol::snapshot_json(*result.snap);
+    send(dump(reply));
+    if (sub) sub->mark_ready();
+  };
+  if (action == "f") {
+    documents_.get(key)->fetch(r.version, on_strand([respond = std::move(respond)](doc::read_result result) mutable {
+      respond(std::move(result), nullptr);
+    }));
+    return;
+  }
+  auto sub = subscribe_slot(key);
+  sub->document->subscribe(sub, r.version,
+                           on_strand([this, key, sub, respond = std::move(respond)](doc::read_result result) mutable {
+                             if (result.error) {
+                               // Not subscribed after all.
+                               auto it = subscriptions_.find(key);
+                               if (it != subscriptions_.end() && it->second == sub) unsubscribe(key);
+                             }
+                             respond(std::move(result), sub.get());
+                           }));
+}
+
+void agent::handle_bulk(const std::string& action, json raw, protocol::bulk_request r) {
+  if (action == "bu") {
+    for (const auto& id : r.ids) unsubscribe({r.collection, id});
+    send(dump(json{{"a", "bu"}, {"c", r.collection}, {"b", raw["b"]}}));
+    return;
+  }
+  // Gather every document's answer, then reply once, as ShareDB does.
+  struct gathered {
+    std::size_t waiting = 0;
+    std::vector<std::string> ids;
+    std::vector<doc::read_result> results;
+    std::vector<std::shared_ptr<subscription>> subs;
+  };
+  auto state = std::make_shared<gathered>();
+  bool subscribe = action == "bs";
+  std::vector<std::pair<std::string, std::optional<std::uint64_t>>> wanted;
+  if (r.map_form) {
+    for (auto& [id, v] : r.versions) wanted.emplace_back(id, v);
+  } else {
+    for (auto& id : r.ids) wanted.emplace_back(id, std::nullopt);
+  }
+  state->waiting = wanted.size();
+  state->ids.resize(wanted.size());
+  state->results.resize(wanted.size());
+  state->subs.resize(wanted.size());
+  auto finish = [this, state, raw = std::move(raw), action, collection = r.collection, map_form = r.map_form]() mutable {
+    json reply = {{"a", action}, {"c", collection}};
+    if (map_form) {
+      for (auto& result : state->results) {
+        if (result.error) {
+          send_error(std::move(raw), *result.error);
+          for (auto& sub : state->subs) {
+            if (sub) sub->mark_ready();
+          }
+          return;
+        }
+      }
+      if (auto io = io_.lock()) {
+        for (auto& result : state->results) {
+          for (auto& frame : result.ops) io->send(std::move(frame));
+        }
+      }
+      reply["b"] = raw["b"];
+    } else {
+      json data = json::object();
+      for (std::size_t i = 0; i < state->ids.size(); ++i) {
+        auto& result = state->results[i];
+        if (result.error) {
+          data[state->ids[i]] = {{"error", {{"code", result.error->code}, {"message", result.error->message}}}};
+        } else if (result.snap) {
+          data[state->ids[i]] = protocol::snapshot_json(*result.snap);
+        }
+      }
+      reply["data"] = std::move(data);
+    }
+    send(dump(reply));
+    for (auto& sub : state->subs) {
+      if (sub) sub->mark_ready();
+    }
+  };
+  if (wanted.empty()) {
+    finish();
+    return;
+  }
+  auto shared_finish = std::make_shared<decltype(finish)>(std::move(finish));
+  for (std::size_t i = 0; i < wanted.size(); ++i) {
+    store::doc_key key{r.collection, wanted[i].first};
+    state->ids[i] = wanted[i].first;
+    auto done = on_strand([this, state, i, key, shared_finish](doc::read_result result) {
+      if (result.error && state->subs[i]) {
+        auto it = subscriptions_.find(key);
+        if (it != subscriptions_.end() && it->second == state->subs[i]) unsubscribe(key);
+      }
+      state->results[i] = std::move(result);
+      if (--state->waiting == 0) (*shared_finish)();
+    });
+    if (subscribe) {
+      auto sub = subscribe_slot(key);
+      state->subs[i] = sub;
+      sub->document->subscribe(sub, wanted[i].second, std::move(done));
+    } else {
+      documents_.get(key)->fetch(wanted[i].second, std::move(done));
+    }
+  }
+}
+
+void agent::handle_submit(json raw, protocol::submit_request r) {
+  doc::submission op;
+  op.src = r.src ? *r.src : src_;
+  op.seq = r.seq;
+  op.version = r.version;
+  op.body = std::move(r.body);
+  auto collection = r.collection;
+  auto id = r.id;
+  documents_.get({r.collection, r.id})
+      ->submit(std::move(op), on_strand([this, raw = std::move(raw), collection, id](doc::submit_result result) mutable {
+                 if (result.error) {
+                   send_error(std::move(raw), *result.error);
+                   return;
+                 }
+                 if (auto io = io_.lock()) {
+                   for (auto& frame : result.missed) io->send(std::move(frame));
+                 }
+                 send(protocol::encode_ack(collection, id, result.src, result.seq, result.version));
+               }));
+}
+
+void agent::handle_snapshot(json raw, protocol::snapshot_request r) {
+  store::doc_key key{r.collection, r.id};
+  if (!r.by_timestamp) {
+    reply_snapshot_at(std::move(raw), key, r.version);
+    return;
+  }
+  if (!r.timestamp_ms) {
+    reply_snapshot_at(std::move(raw), key, std::nullopt);
+    return;
+  }
+  documents_.storage().version_at(
+      key, *r.timestamp_ms, on_strand([this, raw = std::move(raw), key](ot::result<std::uint64_t> version) mutable {
+        if (!version) {
+          send_error(std::move(raw), {"ERR_DATABASE_UNAVAILABLE", version.error().message()});
+          return;
+        }
+        reply_snapshot_at(std::move(raw), key, *version);
+      }));
+}
+
+void agent::reply_snapshot_at(json raw, const store::doc_key& key, std::optional<std::uint64_t> version) {
+  auto reply = [this](json& raw_request, const doc::snapshot& snap) {
+    json message = protocol::snapshot_json(snap);
+    message["a"] = raw_request["a"];
+    message["id"] = raw_request.contains("id") ? raw_request["id"] : json(nullptr);
+    message["m"] = nullptr;
+    send(dump(message));
+  };
+  if (!version) {
+    documents_.get(key)->fetch(std::nullopt,
+                               on_strand([this, raw = std::move(raw), reply](doc::read_result result) mutable {
+                                 if (result.error) return send_error(std::move(raw), *result.error);
+                                 reply(raw, *result.snap);
+                               }));
+    return;
+  }
+  std::uint64_t wanted = *version;
+  documents_.storage().load(
+      key, wanted,
+      on_strand([this, raw = std::move(raw), reply, wanted](ot::result<store::loaded_document> loaded) mutable {
+        if (!loaded) return send_error(std::move(raw), {"ERR_DATABASE_UNAVAILABLE", loaded.error().message()});
+        if (loaded->version_reached() < wanted) {
+          return send_error(std::move(raw), {"ERR_OP_VERSION_NEWER_THAN_CURRENT_SNAPSHOT",
+                                             "Requested version exceeds latest snapshot version"});
+        }
+        auto snap = doc::replay(std::move(loaded->base), loaded->ops);
+        if (!snap) return send_error(std::move(raw), {"ERR_DATABASE_CORRUPT", snap.error().message()});
+        reply(raw, *snap);
+      }));
+}
+
+void agent::on_closed() {
+  if (closed_) return;
+  closed_ = true;
+  for (auto& [key, sub] : subscriptions_) {
+    sub->deactivate();
+    sub->document->unsubscribe(sub.get(), [keep = sub] {});
+  }
+  subscriptions_.clear();
+}
+
+}  // namespace otsync::server

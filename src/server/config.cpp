@@ -1,0 +1,71 @@
+#include "otsync/server/config.hpp"
+
+#include <CLI/CLI.hpp>
+
+namespace otsync::server {
+
+std::optional<parsed_config> parse_config(int argc, char** argv, int& exit_code) {
+  parsed_config out;
+  auto& o = out.options;
+  CLI::App app{"otsyncd: a ShareDB-compatible collaborative text-editing server (text-unicode documents).\n"
+               "Clients connect with the sharedb npm client to ws://HOST:PORT/ws.",
+               "otsyncd"};
+  app.option_defaults()->always_capture_default();
+  app.set_config("--config", "", "Read settings from a TOML/INI file (flag names as keys)");
+  app.add_option("--listen", o.listen, "HOST:PORT to serve WebSocket (/ws) and HTTP on; port 0 picks a free port")
+      ->envname("OTSYNC_LISTEN");
+  app.add_option("--store", o.store,
+                 "Storage: sqlite:PATH (durable default; relative to --data-dir) or memory: (tests; lost on exit)")
+      ->envname("OTSYNC_STORE");
+  app.add_option("--data-dir", o.data_dir, "Directory for the SQLite database (created if missing)")
+      ->envname("OTSYNC_DATA_DIR");
+  app.add_option("--port-file", o.port_file, "Write the bound port to this file once listening")
+      ->envname("OTSYNC_PORT_FILE");
+  app.add_option("--threads", o.threads, "I/O threads (0: one per core)")->envname("OTSYNC_THREADS");
+  app.add_option("--max-message-bytes", o.max_message_bytes,
+                 "Largest WebSocket message accepted; larger ones close the connection with 1009")
+      ->envname("OTSYNC_MAX_MESSAGE_BYTES")
+      ->check(CLI::Range(std::size_t{64}, std::size_t{1} << 30));
+  app.add_option("--max-send-queue", o.max_send_queue_messages,
+                 "Frames queued for a connection before it is closed as a slow consumer (1013)")
+      ->envname("OTSYNC_MAX_SEND_QUEUE")
+      ->check(CLI::Range(std::size_t{16}, std::size_t{1} << 24));
+  app.add_option("--max-send-queue-bytes", o.max_send_queue_bytes, "Bytes queued for a connection before it is closed")
+      ->envname("OTSYNC_MAX_SEND_QUEUE_BYTES");
+  app.add_option("--max-pending-requests", o.max_pending_requests,
+                 "Requests per connection awaiting replies before the server stops reading from it")
+      ->envname("OTSYNC_MAX_PENDING_REQUESTS")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 20));
+  std::int64_t idle_ms = o.idle_eviction.count();
+  app.add_option("--idle-eviction-ms", idle_ms, "Unload a document idle (no subscribers) this long")
+      ->envname("OTSYNC_IDLE_EVICTION_MS")
+      ->check(CLI::Range(std::int64_t{10}, std::int64_t{86400000}));
+  std::int64_t grace_ms = o.shutdown_grace.count();
+  app.add_option("--shutdown-grace-ms", grace_ms, "On SIGTERM, wait this long for in-flight commits")
+      ->envname("OTSYNC_SHUTDOWN_GRACE_MS");
+  app.add_option("--snapshot-interval", o.documents.snapshot_interval,
+                 "Store a snapshot every N ops (bounds the replay when loading a document)")
+      ->envname("OTSYNC_SNAPSHOT_INTERVAL")
+      ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1000000}));
+  app.add_option("--max-document-bytes", o.documents.max_document_bytes, "Refuse edits that grow a document past this")
+      ->envname("OTSYNC_MAX_DOCUMENT_BYTES");
+  app.add_option("--log-level", o.log_level, "trace, debug, info, warn, error, critical or off")
+      ->envname("OTSYNC_LOG_LEVEL")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
+  app.add_option("--log-format", o.log_format, "text or json (one JSON object per line)")
+      ->envname("OTSYNC_LOG_FORMAT")
+      ->check(CLI::IsMember({"text", "json"}));
+  app.add_flag("--print-config", out.print_config, "Print the effective configuration (as a config file) and exit");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    exit_code = app.exit(e);
+    return std::nullopt;
+  }
+  o.idle_eviction = std::chrono::milliseconds(idle_ms);
+  o.shutdown_grace = std::chrono::milliseconds(grace_ms);
+  out.printed = app.config_to_str(true, false);
+  return out;
+}
+
+}  // namespace otsync::server

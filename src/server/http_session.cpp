@@ -1,0 +1,101 @@
+#include "http_session.hpp"
+
+#include <chrono>
+
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/write.hpp>
+#include <boost/beast/websocket/rfc6455.hpp>
+#include <nlohmann/json.hpp>
+
+#include "websocket_session.hpp"
+
+namespace otsync::server {
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+
+namespace {
+constexpr std::chrono::seconds request_timeout{30};
+constexpr std::size_t max_request_body = 64 * 1024;
+}  // namespace
+
+http_session::http_session(asio::ip::tcp::socket&& socket, server_context& context)
+    : stream_(std::move(socket)), context_(context) {}
+
+void http_session::run() {
+  asio::dispatch(stream_.get_executor(), beast::bind_front_handler(&http_session::do_read, shared_from_this()));
+}
+
+void http_session::do_read() {
+  parser_.emplace();
+  parser_->body_limit(max_request_body);
+  stream_.expires_after(request_timeout);
+  http::async_read(stream_, buffer_, *parser_, beast::bind_front_handler(&http_session::on_read, shared_from_this()));
+}
+
+void http_session::on_read(beast::error_code ec, std::size_t) {
+  if (ec == http::error::end_of_stream) {
+    stream_.socket().shutdown(asio::ip::tcp::socket::shutdown_send, ec);
+    return;
+  }
+  if (ec) {
+    if (ec == http::error::body_limit || ec == http::error::header_limit || ec.category() == http::error::bad_target.category()) {
+      http_request req;
+      req.version(11);
+      http_response res{http::status::bad_request, 11};
+      res.set(http::field::content_type, "application/json");
+      res.body() = nlohmann::json{{"error", {{"code", "ERR_BAD_REQUEST"}, {"message", ec.message()}}}}.dump();
+      res.keep_alive(false);
+      res.prepare_payload();
+      write(std::move(res));
+    }
+    return;
+  }
+  auto request = parser_->release();
+  if (beast::websocket::is_upgrade(request)) {
+    auto target = request.target();
+    auto path = target.substr(0, target.find('?'));
+    if (path == "/ws" && !context_.draining) {
+      stream_.expires_never();
+      std::make_shared<websocket_session>(std::move(stream_), context_)->run(std::move(request));
+      return;
+    }
+    http_response res{context_.draining ? http::status::service_unavailable : http::status::not_found,
+                      request.version()};
+    res.set(http::field::content_type, "application/json");
+    res.body() = nlohmann::json{{"error",
+                                 {{"code", context_.draining ? "ERR_SHUTTING_DOWN" : "ERR_NOT_FOUND"},
+                                  {"message", context_.draining ? "The server is shutting down"
+                                                                : "WebSocket connections are served at /ws"}}}}
+                     .dump();
+    res.keep_alive(false);
+    res.prepare_payload();
+    write(std::move(res));
+    return;
+  }
+  bool head = request.method() == http::verb::head;
+  handle_http(context_, request, [self = shared_from_this(), head](http_response response) {
+    asio::post(self->stream_.get_executor(), [self, head, response = std::move(response)]() mutable {
+      if (head) response.body().clear();
+      self->write(std::move(response));
+    });
+  });
+}
+
+void http_session::write(http_response response) {
+  auto shared = std::make_shared<http_response>(std::move(response));
+  bool keep_alive = shared->keep_alive();
+  http::async_write(stream_, *shared,
+                    [self = shared_from_this(), shared, keep_alive](beast::error_code ec, std::size_t) {
+                      if (ec) return;
+                      if (!keep_alive || self->context_.draining) {
+                        self->stream_.socket().shutdown(asio::ip::tcp::socket::shutdown_send, ec);
+                        return;
+                      }
+                      self->do_read();
+                    });
+}
+
+}  // namespace otsync::server

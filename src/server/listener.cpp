@@ -1,0 +1,51 @@
+#include "listener.hpp"
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/socket_base.hpp>
+
+#include "http_session.hpp"
+#include "otsync/server/log.hpp"
+
+namespace otsync::server {
+namespace asio = boost::asio;
+
+listener::listener(asio::any_io_executor executor, server_context& context)
+    : executor_(executor), context_(context), acceptor_(asio::make_strand(executor)) {}
+
+boost::system::error_code listener::open(const asio::ip::tcp::endpoint& endpoint) {
+  boost::system::error_code ec;
+  acceptor_.open(endpoint.protocol(), ec);
+  if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor_.bind(endpoint, ec);
+  if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+  return ec;
+}
+
+asio::ip::tcp::endpoint listener::local_endpoint() const { return acceptor_.local_endpoint(); }
+
+void listener::start() { asio::post(acceptor_.get_executor(), [self = shared_from_this()] { self->do_accept(); }); }
+
+void listener::stop() {
+  asio::post(acceptor_.get_executor(), [self = shared_from_this()] {
+    boost::system::error_code ignored;
+    self->acceptor_.close(ignored);
+  });
+}
+
+void listener::do_accept() {
+  // Each connection gets its own strand.
+  acceptor_.async_accept(asio::make_strand(executor_), [self = shared_from_this()](boost::system::error_code ec,
+                                                                                   asio::ip::tcp::socket socket) {
+    if (ec == asio::error::operation_aborted || !self->acceptor_.is_open()) return;
+    if (ec) {
+      log::warn("accept_failed", {{"error", ec.message()}});
+    } else {
+      boost::system::error_code opt;
+      socket.set_option(asio::ip::tcp::no_delay(true), opt);
+      std::make_shared<http_session>(std::move(socket), self->context_)->run();
+    }
+    self->do_accept();
+  });
+}
+
+}  // namespace otsync::server

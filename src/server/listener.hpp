@@ -1,0 +1,33 @@
+// Accepts TCP connections and starts an HTTP session for each.
+//
+// Thread safety: the acceptor lives on its own strand; `stop` may be called
+// from any thread.
+#pragma once
+
+#include <memory>
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/strand.hpp>
+
+#include "context.hpp"
+
+namespace otsync::server {
+
+class listener : public std::enable_shared_from_this<listener> {
+ public:
+  listener(boost::asio::any_io_executor executor, server_context& context);
+  /// Binds and listens; the error says why not (address in use, ...).
+  boost::system::error_code open(const boost::asio::ip::tcp::endpoint& endpoint);
+  [[nodiscard]] boost::asio::ip::tcp::endpoint local_endpoint() const;
+  void start();
+  void stop();
+
+ private:
+  void do_accept();
+
+  boost::asio::any_io_executor executor_;
+  server_context& context_;
+  boost::asio::ip::tcp::acceptor acceptor_;
+};
+
+}  // namespace otsync::server

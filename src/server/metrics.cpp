@@ -1,0 +1,95 @@
+#include "otsync/server/metrics.hpp"
+
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+#include <prometheus/text_serializer.h>
+
+namespace otsync::server {
+namespace {
+
+// 50 µs .. ~3 s: local submits are sub-millisecond, fsyncs a few milliseconds.
+prometheus::Histogram::BucketBoundaries latency_buckets() {
+  return {0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5};
+}
+
+double seconds(std::chrono::nanoseconds d) { return std::chrono::duration<double>(d).count(); }
+
+}  // namespace
+
+metrics::metrics() : registry_(std::make_shared<prometheus::Registry>()) {
+  auto& r = *registry_;
+  connections_ = &prometheus::BuildGauge().Name("otsync_connections").Help("Open WebSocket connections").Register(r).Add({});
+  connections_total_ = &prometheus::BuildCounter()
+                            .Name("otsync_connections_total")
+                            .Help("WebSocket connections accepted")
+                            .Register(r)
+                            .Add({});
+  slow_consumers_ = &prometheus::BuildCounter()
+                         .Name("otsync_slow_consumer_disconnects_total")
+                         .Help("Connections closed because their send queue overflowed")
+                         .Register(r)
+                         .Add({});
+  documents_open_ =
+      &prometheus::BuildGauge().Name("otsync_documents_open").Help("Documents held in memory").Register(r).Add({});
+  ops_committed_ = &prometheus::BuildCounter()
+                        .Name("otsync_ops_committed_total")
+                        .Help("Ops committed to the store")
+                        .Register(r)
+                        .Add({});
+  commit_batches_ = &prometheus::BuildCounter()
+                         .Name("otsync_commit_batches_total")
+                         .Help("Store commit batches (one store round trip each)")
+                         .Register(r)
+                         .Add({});
+  submit_latency_ = &prometheus::BuildHistogram()
+                         .Name("otsync_submit_latency_seconds")
+                         .Help("From receiving an op to its ack or error")
+                         .Register(r)
+                         .Add({}, latency_buckets());
+  commit_latency_ = &prometheus::BuildHistogram()
+                         .Name("otsync_commit_latency_seconds")
+                         .Help("Store commit of one batch, until durable")
+                         .Register(r)
+                         .Add({}, latency_buckets());
+  send_queue_depth_ = &prometheus::BuildGauge()
+                           .Name("otsync_send_queue_depth")
+                           .Help("Frames queued for sending, over all connections")
+                           .Register(r)
+                           .Add({});
+  errors_ = &prometheus::BuildCounter()
+                 .Name("otsync_errors_total")
+                 .Help("Error replies sent to clients, by ShareDB error code")
+                 .Register(r);
+}
+
+metrics::~metrics() = default;
+
+void metrics::on_committed(std::size_t ops, std::chrono::nanoseconds store_latency) {
+  ops_committed_->Increment(static_cast<double>(ops));
+  commit_batches_->Increment();
+  commit_latency_->Observe(seconds(store_latency));
+}
+
+void metrics::on_submit_done(std::chrono::nanoseconds latency, const protocol::error_info*) {
+  submit_latency_->Observe(seconds(latency));
+}
+
+void metrics::on_error_reply(std::string_view code) { errors_->Add({{"code", std::string(code)}}).Increment(); }
+
+void metrics::connection_opened() {
+  connections_->Increment();
+  connections_total_->Increment();
+}
+void metrics::connection_closed() { connections_->Decrement(); }
+void metrics::connection_dropped_slow() { slow_consumers_->Increment(); }
+void metrics::send_queue_changed(long delta) { send_queue_depth_->Increment(static_cast<double>(delta)); }
+
+std::string metrics::render(std::size_t documents_open) {
+  documents_open_->Set(static_cast<double>(documents_open));
+  return prometheus::TextSerializer().Serialize(registry_->Collect());
+}
+
+}  // namespace otsync::server

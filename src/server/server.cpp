@@ -1,0 +1,209 @@
+#include "otsync/server/server.hpp"
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <thread>
+#include <vector>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/address.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "context.hpp"
+#include "listener.hpp"
+#include "otsync/server/log.hpp"
+#include "otsync/store/open.hpp"
+#include "websocket_session.hpp"
+
+namespace otsync::server {
+namespace asio = boost::asio;
+using clock = std::chrono::steady_clock;
+
+struct server::impl {
+  explicit impl(server_options opts)
+      : threads(opts.threads ? opts.threads : std::max(1u, std::thread::hardware_concurrency())),
+        io(static_cast<int>(threads)),
+        work(asio::make_work_guard(io)),
+        signals(io, SIGINT, SIGTERM),
+        drain_timer(io) {
+    context.options = std::move(opts);
+  }
+
+  unsigned threads;
+  asio::io_context io;
+  asio::executor_work_guard<asio::io_context::executor_type> work;
+  asio::signal_set signals;
+  asio::steady_timer drain_timer;
+  server_context context;
+  std::unique_ptr<store::store> storage;
+  std::unique_ptr<metrics> stats;
+  std::unique_ptr<doc::registry> documents;
+  std::shared_ptr<listener> acceptor;
+  std::atomic<bool> stopping{false};
+  clock::time_point drain_started;
+  int exit_status = 0;
+
+  void begin_drain();
+  void wait_for_commits();
+  void close_sessions();
+  void wait_for_sessions();
+  void finish();
+};
+
+server::server(server_options options) : impl_(std::make_unique<impl>(std::move(options))) {}
+
+server::~server() = default;
+
+namespace {
+
+std::optional<asio::ip::tcp::endpoint> parse_listen(const std::string& listen) {
+  auto colon = listen.rfind(':');
+  if (colon == std::string::npos) return std::nullopt;
+  std::string host = listen.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  if (host.empty()) host = "0.0.0.0";
+  unsigned long port = 0;
+  try {
+    std::size_t used = 0;
+    port = std::stoul(listen.substr(colon + 1), &used);
+    if (used != listen.size() - colon - 1 || port > 65535) return std::nullopt;
+  } catch (...) {
+    return std::nullopt;
+  }
+  boost::system::error_code ec;
+  auto address = asio::ip::make_address(host == "localhost" ? "127.0.0.1" : host, ec);
+  if (ec) return std::nullopt;
+  return asio::ip::tcp::endpoint(address, static_cast<std::uint16_t>(port));
+}
+
+bool write_port_file(const std::string& path, std::uint16_t port) {
+  std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    if (!out) return false;
+    out << port << '\n';
+    if (!out.flush()) return false;
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  return !ec;
+}
+
+}  // namespace
+
+std::string server::start() {
+  auto& s = *impl_;
+  auto& opts = s.context.options;
+  auto endpoint = parse_listen(opts.listen);
+  if (!endpoint) return "invalid --listen address '" + opts.listen + "' (expected HOST:PORT)";
+
+  auto opened = store::open_store(opts.store, opts.data_dir);
+  if (!opened) return "cannot open store '" + opts.store + "': " + opened.error().message();
+  s.storage = std::move(*opened);
+  s.stats = std::make_unique<metrics>();
+  s.documents = std::make_unique<doc::registry>(s.io.get_executor(), *s.storage, opts.documents, s.stats.get());
+  s.context.storage = s.storage.get();
+  s.context.documents = s.documents.get();
+  s.context.stats = s.stats.get();
+
+  s.acceptor = std::make_shared<listener>(s.io.get_executor(), s.context);
+  if (auto ec = s.acceptor->open(*endpoint)) return "cannot listen on " + opts.listen + ": " + ec.message();
+  if (!opts.port_file.empty() && !write_port_file(opts.port_file, port())) {
+    return "cannot write --port-file " + opts.port_file;
+  }
+  return {};
+}
+
+std::uint16_t server::port() const { return impl_->acceptor->local_endpoint().port(); }
+
+int server::run() {
+  auto& s = *impl_;
+  s.signals.async_wait([this](boost::system::error_code ec, int signal) {
+    if (ec) return;
+    log::info("signal", {{"signal", signal == SIGTERM ? "SIGTERM" : "SIGINT"}});
+    request_stop();
+  });
+  s.acceptor->start();
+  s.documents->start_eviction(s.context.options.idle_eviction,
+                              std::max(std::chrono::milliseconds(100), s.context.options.idle_eviction / 4));
+  s.context.ready = true;
+  log::info("listening", {{"address", s.acceptor->local_endpoint().address().to_string() + ":" +
+                                          std::to_string(port())},
+                          {"store", s.context.options.store},
+                          {"threads", std::to_string(s.threads)}});
+  std::vector<std::thread> workers;
+  for (unsigned i = 1; i < s.threads; ++i) workers.emplace_back([&s] { s.io.run(); });
+  s.io.run();
+  for (auto& t : workers) t.join();
+  return s.exit_status;
+}
+
+void server::request_stop() {
+  asio::post(impl_->io, [this] {
+    if (impl_->stopping.exchange(true)) return;
+    impl_->begin_drain();
+  });
+}
+
+void server::impl::begin_drain() {
+  log::info("draining", {});
+  context.draining = true;
+  context.ready = false;
+  boost::system::error_code ignored;
+  signals.cancel(ignored);
+  acceptor->stop();
+  documents->stop_eviction();
+  drain_started = clock::now();
+  wait_for_commits();
+}
+
+void server::impl::wait_for_commits() {
+  if (!documents->quiescent() && clock::now() - drain_started < context.options.shutdown_grace) {
+    drain_timer.expires_after(std::chrono::milliseconds(10));
+    drain_timer.async_wait([this](boost::system::error_code) { wait_for_commits(); });
+    return;
+  }
+  close_sessions();
+}
+
+void server::impl::close_sessions() {
+  std::vector<std::shared_ptr<websocket_session>> open;
+  {
+    std::lock_guard lock(context.sessions_mutex);
+    for (auto& [ptr, weak] : context.sessions) {
+      if (auto session = weak.lock()) open.push_back(std::move(session));
+    }
+  }
+  log::info("closing_connections", {{"count", std::to_string(open.size())}});
+  for (auto& session : open) session->going_away();
+  wait_for_sessions();
+}
+
+void server::impl::wait_for_sessions() {
+  bool empty = false;
+  {
+    std::lock_guard lock(context.sessions_mutex);
+    empty = context.sessions.empty();
+  }
+  if (!empty && clock::now() - drain_started < context.options.shutdown_grace + std::chrono::seconds(2)) {
+    drain_timer.expires_after(std::chrono::milliseconds(10));
+    drain_timer.async_wait([this](boost::system::error_code) { wait_for_sessions(); });
+    return;
+  }
+  finish();
+}
+
+void server::impl::finish() {
+  storage->close();
+  log::info("stopped", {});
+  work.reset();
+  io.stop();
+}
+
+}  // namespace otsync::server
