@@ -1,0 +1,55 @@
+#include "op_body_json.hpp"
+
+#include <nlohmann/json.hpp>
+#include <type_traits>
+#include <variant>
+
+#include "otsync/protocol/op_json.hpp"
+#include "otsync/store/store.hpp"
+
+namespace otsync::store::detail {
+
+using nlohmann::json;
+
+ot::result<std::string> encode_op_body(const doc::op_body& body) {
+  const json value = std::visit(
+      [](const auto& part) -> json {
+        using part_type = std::decay_t<decltype(part)>;
+        if constexpr (std::is_same_v<part_type, ot::op>) {
+          return json{{"op", protocol::op_to_json(part)}};
+        } else if constexpr (std::is_same_v<part_type, doc::create_body>) {
+          return json{{"create", json{{"type", part.type_uri}, {"data", part.data}}}};
+        } else {
+          return json{{"del", true}};
+        }
+      },
+      body);
+  try {
+    return value.dump();
+  } catch (const json::exception&) {  // invalid UTF-8 in a string
+    return errc::invalid_argument;
+  }
+}
+
+ot::result<doc::op_body> decode_op_body(std::string_view text) {
+  const json value = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (!value.is_object() || value.size() != 1) return errc::corrupt;
+  if (const auto edit = value.find("op"); edit != value.end()) {
+    auto decoded = protocol::op_from_json(*edit);
+    if (!decoded) return errc::corrupt;
+    return doc::op_body{std::move(*decoded)};
+  }
+  if (const auto create = value.find("create"); create != value.end()) {
+    if (!create->is_object()) return errc::corrupt;
+    const auto type = create->find("type");
+    const auto data = create->find("data");
+    if (type == create->end() || !type->is_string() || data == create->end() || !data->is_string()) {
+      return errc::corrupt;
+    }
+    return doc::op_body{doc::create_body{type->get<std::string>(), data->get<std::string>()}};
+  }
+  if (const auto del = value.find("del"); del != value.end() && *del == true) return doc::op_body{doc::delete_body{}};
+  return errc::corrupt;
+}
+
+}  // namespace otsync::store::detail

@@ -1,0 +1,47 @@
+#include "otsync/store/open.hpp"
+
+#include <filesystem>
+
+#include "otsync/store/memory_store.hpp"
+#include "otsync/store/sqlite_store.hpp"
+
+namespace otsync::store {
+namespace {
+
+constexpr std::string_view memory_scheme = "memory:";
+constexpr std::string_view sqlite_scheme = "sqlite:";
+constexpr std::string_view redis_scheme = "redis://";
+constexpr std::string_view default_database = "otsync.db";
+
+ot::result<std::unique_ptr<store>> open_sqlite(std::string_view path_text, const std::string& data_dir,
+                                               std::string* detail) {
+  namespace fs = std::filesystem;
+  fs::path path = path_text.empty() ? fs::path(default_database) : fs::path(path_text);
+  if (path.is_relative()) path = fs::path(data_dir) / path;
+  if (const fs::path directory = path.parent_path(); !directory.empty()) {
+    std::error_code error;
+    fs::create_directories(directory, error);
+    if (error) {
+      if (detail) *detail = "cannot create directory " + directory.string() + ": " + error.message();
+      return open_errc::cannot_open;
+    }
+  }
+  sqlite_options options;
+  options.path = path.string();
+  return open_sqlite_store(options, detail);
+}
+
+}  // namespace
+
+ot::result<std::unique_ptr<store>> open_store(std::string_view uri, const std::string& data_dir, std::string* detail) {
+  if (uri == memory_scheme) return make_memory_store();
+  if (uri.starts_with(sqlite_scheme)) return open_sqlite(uri.substr(sqlite_scheme.size()), data_dir, detail);
+  if (uri.starts_with(redis_scheme)) {
+    if (detail) *detail = std::string(uri);
+    return open_errc::redis_not_built;
+  }
+  if (detail) *detail = "store URI '" + std::string(uri) + "'";
+  return open_errc::unknown_scheme;
+}
+
+}  // namespace otsync::store
