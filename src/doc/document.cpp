@@ -107,7 +107,9 @@ void document::enqueue(request r) {
   });
 }
 
-void document::update_busy_flag() { busy_flag_.store(busy_ || !queue_.empty(), std::memory_order_relaxed); }
+void document::update_busy_flag() {
+  busy_flag_.store(busy_ || !queue_.empty(), std::memory_order_relaxed);
+}
 
 void document::drain() {
   while (!busy_ && !queue_.empty()) {
@@ -136,10 +138,10 @@ void document::drain() {
                 if (!ops) {
                   r.done(read_result{to_error_info(ops.error()), std::nullopt, {}});
                 } else if (ops->size() != self->recent_base() - from) {
-                  r.done(read_result{protocol::error_info{"ERR_SUBMIT_TRANSFORM_OPS_NOT_FOUND",
-                                                          "Missing operations in the op log"},
-                                     std::nullopt,
-                                     {}});
+                  r.done(read_result{
+                      protocol::error_info{"ERR_SUBMIT_TRANSFORM_OPS_NOT_FOUND", "Missing operations in the op log"},
+                      std::nullopt,
+                      {}});
                 } else {
                   read_result result;
                   for (const auto& op : *ops) {
@@ -308,23 +310,23 @@ bool document::prepare_batch() {
     if (from < recent_base() && entry.older_history.size() < recent_base() - from) {
       if (!batch_.empty()) break;  // commit what is ready first
       busy_ = true;
-      owner_.storage().load_ops(
-          key_, from, recent_base(), [self = shared_from_this()](ot::result<std::vector<op_record>> ops) {
-            asio::post(self->strand_, [self, ops = std::move(ops)]() mutable {
-              self->busy_ = false;
-              auto& e = std::get<submit_entry>(self->queue_.front());
-              if (!ops) {
-                auto error = to_error_info(ops.error());
-                e.done(submit_result{error, {}, e.original.src, e.original.seq, 0});
-                self->queue_.pop_front();
-              } else {
-                e.older_history = std::move(*ops);
-                // A short log: rebase reports transform_ops_not_found.
-                if (e.older_history.empty()) e.older_history.push_back(op_record{});
-              }
-              self->drain();
-            });
-          });
+      owner_.storage().load_ops(key_, from, recent_base(),
+                                [self = shared_from_this()](ot::result<std::vector<op_record>> ops) {
+                                  asio::post(self->strand_, [self, ops = std::move(ops)]() mutable {
+                                    self->busy_ = false;
+                                    auto& e = std::get<submit_entry>(self->queue_.front());
+                                    if (!ops) {
+                                      auto error = to_error_info(ops.error());
+                                      e.done(submit_result{error, {}, e.original.src, e.original.seq, 0});
+                                      self->queue_.pop_front();
+                                    } else {
+                                      e.older_history = std::move(*ops);
+                                      // A short log: rebase reports transform_ops_not_found.
+                                      if (e.older_history.empty()) e.older_history.push_back(op_record{});
+                                    }
+                                    self->drain();
+                                  });
+                                });
       return false;
     }
 
@@ -445,8 +447,8 @@ void document::finish_batch() {
   for (auto& f : batch_) {
     auto latency = clock::now() - f.entry.received;
     if (f.already_submitted) {
-      f.entry.done(submit_result{std::nullopt, std::move(f.missed), f.committed.src, f.committed.seq,
-                                 f.committed.version});
+      f.entry.done(
+          submit_result{std::nullopt, std::move(f.missed), f.committed.src, f.committed.seq, f.committed.version});
       if (auto* obs = owner_.observer()) obs->on_submit_done(latency, nullptr);
       continue;
     }

@@ -16,7 +16,9 @@ constexpr std::string_view badly_formed = "ERR_MESSAGE_BADLY_FORMED";
 // Numbers above this lose integer precision in JS; ShareDB's client never sends them.
 constexpr double max_safe_integer = 9007199254740991.0;
 
-error_info badly(std::string message) { return {std::string(badly_formed), std::move(message)}; }
+error_info badly(std::string message) {
+  return {std::string(badly_formed), std::move(message)};
+}
 
 bool is_null_or_missing(const json& object, const char* key) {
   auto it = object.find(key);
@@ -26,8 +28,8 @@ bool is_null_or_missing(const json& object, const char* key) {
 // ShareDB refuses names that would touch Object.prototype.
 bool is_dangerous_property(std::string_view name) {
   static constexpr std::array<std::string_view, 13> names = {
-      "__proto__",      "constructor",   "hasOwnProperty",       "isPrototypeOf", "propertyIsEnumerable",
-      "toLocaleString", "toString",      "valueOf",              "__defineGetter__", "__defineSetter__",
+      "__proto__",        "constructor",      "hasOwnProperty", "isPrototypeOf",    "propertyIsEnumerable",
+      "toLocaleString",   "toString",         "valueOf",        "__defineGetter__", "__defineSetter__",
       "__lookupGetter__", "__lookupSetter__", "prototype"};
   for (auto n : names) {
     if (n == name) return true;
@@ -191,14 +193,14 @@ std::variant<request_body, error_info> parse_body(const std::string& action, con
     auto id = raw.find("id");
     if (id == raw.end() || !id->is_number()) return badly("Missing query ID");
     if (action == "qu") return request_body{query_unsubscribe_request{}};
-    return request_body{unsupported_request{
-        {"ERR_DATABASE_METHOD_NOT_IMPLEMENTED", "Queries are not supported by this server yet"}}};
+    return request_body{
+        unsupported_request{{"ERR_DATABASE_METHOD_NOT_IMPLEMENTED", "Queries are not supported by this server yet"}}};
   }
   if (action == "p" || action == "ps" || action == "pu" || action == "pr") {
     std::optional<std::string> ch;
     if (!read_name(raw, "ch", ch)) return badly("Invalid presence channel");
-    return request_body{unsupported_request{
-        {"ERR_TYPE_DOES_NOT_SUPPORT_PRESENCE", "Presence is not supported by this server yet"}}};
+    return request_body{
+        unsupported_request{{"ERR_TYPE_DOES_NOT_SUPPORT_PRESENCE", "Presence is not supported by this server yet"}}};
   }
   return badly("Invalid or unknown message");
 }
@@ -327,8 +329,8 @@ void write_op_body(json& message, const doc::op_body& body) {
 }
 
 std::string encode_op_message(std::string_view collection, std::string_view id, const doc::op_record& record) {
-  json message = {{"a", "op"}, {"c", collection}, {"d", id}, {"v", record.version}, {"src", record.src},
-                  {"seq", record.seq}};
+  json message = {{"a", "op"},           {"c", collection},   {"d", id},
+                  {"v", record.version}, {"src", record.src}, {"seq", record.seq}};
   write_op_body(message, record.body);
   return message.dump(-1, ' ', false, json::error_handler_t::replace);
 }

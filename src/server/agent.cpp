@@ -9,7 +9,9 @@ namespace {
 
 using nlohmann::json;
 
-std::string dump(const json& message) { return message.dump(-1, ' ', false, json::error_handler_t::replace); }
+std::string dump(const json& message) {
+  return message.dump(-1, ' ', false, json::error_handler_t::replace);
+}
 
 }  // namespace
 
@@ -59,9 +61,15 @@ class agent::subscription : public doc::subscriber, public std::enable_shared_fr
 
 agent::agent(doc::registry& documents, std::weak_ptr<connection_io> io, std::string connection_id,
              agent_options options, agent_observer* observer)
-    : documents_(documents), io_(std::move(io)), src_(std::move(connection_id)), options_(options), observer_(observer) {}
+    : documents_(documents),
+      io_(std::move(io)),
+      src_(std::move(connection_id)),
+      options_(options),
+      observer_(observer) {}
 
-agent::~agent() { on_closed(); }
+agent::~agent() {
+  on_closed();
+}
 
 template <class Fn>
 auto agent::on_strand(Fn fn) {
@@ -169,7 +177,7 @@ void agent::handle_doc(const std::string& action, json raw, protocol::doc_reques
     return;
   }
   auto respond = [this, raw = std::move(raw), reply = std::move(reply)](doc::read_result result,
-                                                                       subscription* sub) mutable {
+                                                                        subscription* sub) mutable {
     if (result.error) {
       send_error(std::move(raw), *result.error);
       return;
@@ -183,8 +191,8 @@ void agent::handle_doc(const std::string& action, json raw, protocol::doc_reques
   };
   if (action == "f") {
     documents_.get(key)->fetch(r.version, on_strand([respond = std::move(respond)](doc::read_result result) mutable {
-      respond(std::move(result), nullptr);
-    }));
+                                 respond(std::move(result), nullptr);
+                               }));
     return;
   }
   auto sub = subscribe_slot(key);
@@ -224,7 +232,8 @@ void agent::handle_bulk(const std::string& action, json raw, protocol::bulk_requ
   state->ids.resize(wanted.size());
   state->results.resize(wanted.size());
   state->subs.resize(wanted.size());
-  auto finish = [this, state, raw = std::move(raw), action, collection = r.collection, map_form = r.map_form]() mutable {
+  auto finish = [this, state, raw = std::move(raw), action, collection = r.collection,
+                 map_form = r.map_form]() mutable {
     json reply = {{"a", action}, {"c", collection}};
     if (map_form) {
       for (auto& result : state->results) {
@@ -294,7 +303,8 @@ void agent::handle_submit(json raw, protocol::submit_request r) {
   auto collection = r.collection;
   auto id = r.id;
   documents_.get({r.collection, r.id})
-      ->submit(std::move(op), on_strand([this, raw = std::move(raw), collection, id](doc::submit_result result) mutable {
+      ->submit(std::move(op),
+               on_strand([this, raw = std::move(raw), collection, id](doc::submit_result result) mutable {
                  if (result.error) {
                    send_error(std::move(raw), *result.error);
                    return;

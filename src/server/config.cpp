@@ -7,9 +7,10 @@ namespace otsync::server {
 std::optional<parsed_config> parse_config(int argc, char** argv, int& exit_code) {
   parsed_config out;
   auto& o = out.options;
-  CLI::App app{"otsyncd: a ShareDB-compatible collaborative text-editing server (text-unicode documents).\n"
-               "Clients connect with the sharedb npm client to ws://HOST:PORT/ws.",
-               "otsyncd"};
+  CLI::App app{
+      "otsyncd: a ShareDB-compatible collaborative text-editing server (text-unicode documents).\n"
+      "Clients connect with the sharedb npm client to ws://HOST:PORT/ws.",
+      "otsyncd"};
   app.option_defaults()->always_capture_default();
   app.set_config("--config", "", "Read settings from a TOML/INI file (flag names as keys)");
   app.add_option("--listen", o.listen, "HOST:PORT to serve WebSocket (/ws) and HTTP on; port 0 picks a free port")

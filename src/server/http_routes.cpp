@@ -148,8 +148,8 @@ void handle_http(server_context& context, const http_request& request, std::func
   }
   const auto& segments = parsed->segments;
   if (request.method() != http::verb::get && request.method() != http::verb::head) {
-    auto res = error_response(request, http::status::method_not_allowed, "ERR_METHOD_NOT_ALLOWED",
-                              "Only GET is supported");
+    auto res =
+        error_response(request, http::status::method_not_allowed, "ERR_METHOD_NOT_ALLOWED", "Only GET is supported");
     res.set(http::field::allow, "GET, HEAD");
     respond(std::move(res));
     return;
@@ -182,8 +182,8 @@ void handle_http(server_context& context, const http_request& request, std::func
       auto collection = segments[3];
       context.storage->list_documents(
           collection, after ? *after : std::string{}, limit->value_or(100),
-          [request, respond = std::move(respond), collection](
-              ot::result<std::vector<store::document_summary>> docs) mutable {
+          [request, respond = std::move(respond),
+           collection](ot::result<std::vector<store::document_summary>> docs) mutable {
             if (!docs) return store_error(request, docs.error(), respond);
             json list = json::array();
             for (const auto& d : *docs) {
@@ -207,14 +207,14 @@ void handle_http(server_context& context, const http_request& request, std::func
         std::uint64_t first = from->value_or(0);
         std::uint64_t last = to->value_or(first + max_op_range);
         if (last - first > max_op_range) last = first + max_op_range;
-        context.storage->load_ops(key, first, last,
-                                  [request, respond = std::move(respond)](
-                                      ot::result<std::vector<doc::op_record>> ops) mutable {
-                                    if (!ops) return store_error(request, ops.error(), respond);
-                                    json list = json::array();
-                                    for (const auto& op : *ops) list.push_back(op_json(op));
-                                    respond(json_response(request, http::status::ok, json{{"ops", list}}));
-                                  });
+        context.storage->load_ops(
+            key, first, last,
+            [request, respond = std::move(respond)](ot::result<std::vector<doc::op_record>> ops) mutable {
+              if (!ops) return store_error(request, ops.error(), respond);
+              json list = json::array();
+              for (const auto& op : *ops) list.push_back(op_json(op));
+              respond(json_response(request, http::status::ok, json{{"ops", list}}));
+            });
         return;
       }
       // GET /api/v1/docs/{collection}/{id}[?v=N]
@@ -236,25 +236,23 @@ void handle_http(server_context& context, const http_request& request, std::func
         return;
       }
       std::uint64_t wanted = **version;
-      context.storage->load(key, wanted,
-                            [request, respond = std::move(respond), key, wanted](
-                                ot::result<store::loaded_document> loaded) mutable {
-                              if (!loaded) return store_error(request, loaded.error(), respond);
-                              if (loaded->version_reached() < wanted) {
-                                respond(error_response(request, http::status::not_found,
-                                                       "ERR_OP_VERSION_NEWER_THAN_CURRENT_SNAPSHOT",
-                                                       "Requested version exceeds latest snapshot version"));
-                                return;
-                              }
-                              auto snap = doc::replay(std::move(loaded->base), loaded->ops);
-                              if (!snap) {
-                                respond(error_response(request, http::status::internal_server_error,
-                                                       "ERR_DATABASE_CORRUPT", snap.error().message()));
-                                return;
-                              }
-                              respond(json_response(request, http::status::ok,
-                                                    document_json(key.collection, key.id, *snap)));
-                            });
+      context.storage->load(
+          key, wanted,
+          [request, respond = std::move(respond), key, wanted](ot::result<store::loaded_document> loaded) mutable {
+            if (!loaded) return store_error(request, loaded.error(), respond);
+            if (loaded->version_reached() < wanted) {
+              respond(error_response(request, http::status::not_found, "ERR_OP_VERSION_NEWER_THAN_CURRENT_SNAPSHOT",
+                                     "Requested version exceeds latest snapshot version"));
+              return;
+            }
+            auto snap = doc::replay(std::move(loaded->base), loaded->ops);
+            if (!snap) {
+              respond(error_response(request, http::status::internal_server_error, "ERR_DATABASE_CORRUPT",
+                                     snap.error().message()));
+              return;
+            }
+            respond(json_response(request, http::status::ok, document_json(key.collection, key.id, *snap)));
+          });
       return;
     }
   }

@@ -41,7 +41,7 @@ void http_session::on_read(beast::error_code ec, std::size_t) {
     return;
   }
   if (ec) {
-    if (ec == http::error::body_limit || ec == http::error::header_limit || ec.category() == http::error::bad_target.category()) {
+    if (ec.category() == http::make_error_code(http::error::bad_target).category()) {
       http_request req;
       req.version(11);
       http_response res{http::status::bad_request, 11};

@@ -21,9 +21,13 @@ boost::system::error_code listener::open(const asio::ip::tcp::endpoint& endpoint
   return ec;
 }
 
-asio::ip::tcp::endpoint listener::local_endpoint() const { return acceptor_.local_endpoint(); }
+asio::ip::tcp::endpoint listener::local_endpoint() const {
+  return acceptor_.local_endpoint();
+}
 
-void listener::start() { asio::post(acceptor_.get_executor(), [self = shared_from_this()] { self->do_accept(); }); }
+void listener::start() {
+  asio::post(acceptor_.get_executor(), [self = shared_from_this()] { self->do_accept(); });
+}
 
 void listener::stop() {
   asio::post(acceptor_.get_executor(), [self = shared_from_this()] {
@@ -34,18 +38,18 @@ void listener::stop() {
 
 void listener::do_accept() {
   // Each connection gets its own strand.
-  acceptor_.async_accept(asio::make_strand(executor_), [self = shared_from_this()](boost::system::error_code ec,
-                                                                                   asio::ip::tcp::socket socket) {
-    if (ec == asio::error::operation_aborted || !self->acceptor_.is_open()) return;
-    if (ec) {
-      log::warn("accept_failed", {{"error", ec.message()}});
-    } else {
-      boost::system::error_code opt;
-      socket.set_option(asio::ip::tcp::no_delay(true), opt);
-      std::make_shared<http_session>(std::move(socket), self->context_)->run();
-    }
-    self->do_accept();
-  });
+  acceptor_.async_accept(asio::make_strand(executor_),
+                         [self = shared_from_this()](boost::system::error_code ec, asio::ip::tcp::socket socket) {
+                           if (ec == asio::error::operation_aborted || !self->acceptor_.is_open()) return;
+                           if (ec) {
+                             log::warn("accept_failed", {{"error", ec.message()}});
+                           } else {
+                             boost::system::error_code opt;
+                             socket.set_option(asio::ip::tcp::no_delay(true), opt);
+                             std::make_shared<http_session>(std::move(socket), self->context_)->run();
+                           }
+                           self->do_accept();
+                         });
 }
 
 }  // namespace otsync::server

@@ -2,16 +2,18 @@
 
 #include <atomic>
 
-#include <nlohmann/json.hpp>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
+#include <nlohmann/json.hpp>
 
 namespace otsync::server::log {
 namespace {
 
 std::atomic<bool> json_lines{false};
 
-spdlog::level::level_enum to_spdlog(level lvl) { return static_cast<spdlog::level::level_enum>(lvl); }
+spdlog::level::level_enum to_spdlog(level lvl) {
+  return static_cast<spdlog::level::level_enum>(lvl);
+}
 
 bool needs_quotes(std::string_view value) {
   if (value.empty()) return true;
@@ -37,7 +39,9 @@ bool setup(std::string_view level_name, std::string_view format) {
   return true;
 }
 
-bool enabled(level lvl) { return spdlog::default_logger_raw()->should_log(to_spdlog(lvl)); }
+bool enabled(level lvl) {
+  return spdlog::default_logger_raw()->should_log(to_spdlog(lvl));
+}
 
 void write(level lvl, std::string_view event, std::initializer_list<field> fields) {
   auto* logger = spdlog::default_logger_raw();

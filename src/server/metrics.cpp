@@ -15,13 +15,16 @@ prometheus::Histogram::BucketBoundaries latency_buckets() {
   return {0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5};
 }
 
-double seconds(std::chrono::nanoseconds d) { return std::chrono::duration<double>(d).count(); }
+double seconds(std::chrono::nanoseconds d) {
+  return std::chrono::duration<double>(d).count();
+}
 
 }  // namespace
 
 metrics::metrics() : registry_(std::make_shared<prometheus::Registry>()) {
   auto& r = *registry_;
-  connections_ = &prometheus::BuildGauge().Name("otsync_connections").Help("Open WebSocket connections").Register(r).Add({});
+  connections_ =
+      &prometheus::BuildGauge().Name("otsync_connections").Help("Open WebSocket connections").Register(r).Add({});
   connections_total_ = &prometheus::BuildCounter()
                             .Name("otsync_connections_total")
                             .Help("WebSocket connections accepted")
@@ -77,15 +80,23 @@ void metrics::on_submit_done(std::chrono::nanoseconds latency, const protocol::e
   submit_latency_->Observe(seconds(latency));
 }
 
-void metrics::on_error_reply(std::string_view code) { errors_->Add({{"code", std::string(code)}}).Increment(); }
+void metrics::on_error_reply(std::string_view code) {
+  errors_->Add({{"code", std::string(code)}}).Increment();
+}
 
 void metrics::connection_opened() {
   connections_->Increment();
   connections_total_->Increment();
 }
-void metrics::connection_closed() { connections_->Decrement(); }
-void metrics::connection_dropped_slow() { slow_consumers_->Increment(); }
-void metrics::send_queue_changed(long delta) { send_queue_depth_->Increment(static_cast<double>(delta)); }
+void metrics::connection_closed() {
+  connections_->Decrement();
+}
+void metrics::connection_dropped_slow() {
+  slow_consumers_->Increment();
+}
+void metrics::send_queue_changed(long delta) {
+  send_queue_depth_->Increment(static_cast<double>(delta));
+}
 
 std::string metrics::render(std::size_t documents_open) {
   documents_open_->Set(static_cast<double>(documents_open));

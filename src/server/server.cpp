@@ -103,8 +103,12 @@ std::string server::start() {
   auto endpoint = parse_listen(opts.listen);
   if (!endpoint) return "invalid --listen address '" + opts.listen + "' (expected HOST:PORT)";
 
-  auto opened = store::open_store(opts.store, opts.data_dir);
-  if (!opened) return "cannot open store '" + opts.store + "': " + opened.error().message();
+  std::string detail;
+  auto opened = store::open_store(opts.store, opts.data_dir, &detail);
+  if (!opened) {
+    return "cannot open store '" + opts.store + "': " + opened.error().message() +
+           (detail.empty() ? "" : ": " + detail);
+  }
   s.storage = std::move(*opened);
   s.stats = std::make_unique<metrics>();
   s.documents = std::make_unique<doc::registry>(s.io.get_executor(), *s.storage, opts.documents, s.stats.get());
@@ -120,7 +124,9 @@ std::string server::start() {
   return {};
 }
 
-std::uint16_t server::port() const { return impl_->acceptor->local_endpoint().port(); }
+std::uint16_t server::port() const {
+  return impl_->acceptor->local_endpoint().port();
+}
 
 int server::run() {
   auto& s = *impl_;
@@ -133,10 +139,10 @@ int server::run() {
   s.documents->start_eviction(s.context.options.idle_eviction,
                               std::max(std::chrono::milliseconds(100), s.context.options.idle_eviction / 4));
   s.context.ready = true;
-  log::info("listening", {{"address", s.acceptor->local_endpoint().address().to_string() + ":" +
-                                          std::to_string(port())},
-                          {"store", s.context.options.store},
-                          {"threads", std::to_string(s.threads)}});
+  log::info("listening",
+            {{"address", s.acceptor->local_endpoint().address().to_string() + ":" + std::to_string(port())},
+             {"store", s.context.options.store},
+             {"threads", std::to_string(s.threads)}});
   std::vector<std::thread> workers;
   for (unsigned i = 1; i < s.threads; ++i) workers.emplace_back([&s] { s.io.run(); });
   s.io.run();

@@ -30,7 +30,8 @@ void websocket_session::run(beast::http::request<beast::http::string_body> reque
                 static_cast<unsigned long long>(rng()));
   agent_options options;
   options.max_pending_requests = context_.options.max_pending_requests;
-  agent_ = std::make_unique<agent>(*context_.documents, weak_from_this(), std::string(src, 32), options, context_.stats);
+  agent_ =
+      std::make_unique<agent>(*context_.documents, weak_from_this(), std::string(src, 32), options, context_.stats);
 
   ws_.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
   ws_.set_option(websocket::stream_base::decorator(
@@ -102,9 +103,10 @@ void websocket_session::send(doc::shared_frame frame) {
   if (closing_ || finished_) return;
   if (queue_.size() >= context_.options.max_send_queue_messages ||
       queued_bytes_ + frame->size() > context_.options.max_send_queue_bytes) {
-    log::warn("slow_consumer_disconnected",
-              {{"conn", id_}, {"src", agent_->src()}, {"queued", std::to_string(queue_.size())},
-               {"queued_bytes", std::to_string(queued_bytes_)}});
+    log::warn("slow_consumer_disconnected", {{"conn", id_},
+                                             {"src", agent_->src()},
+                                             {"queued", std::to_string(queue_.size())},
+                                             {"queued_bytes", std::to_string(queued_bytes_)}});
     if (context_.stats) context_.stats->connection_dropped_slow();
     // Keep only the frame being written; the client resynchronises on reconnect.
     while (queue_.size() > (writing_ ? 1u : 0u)) {
@@ -155,7 +157,9 @@ void websocket_session::close(std::uint16_t code, std::string reason) {
 void websocket_session::do_close() {
   if (close_sent_ || finished_) return;
   close_sent_ = true;
-  websocket::close_reason reason(close_code_, close_reason_.substr(0, 120));
+  websocket::close_reason reason;
+  reason.code = close_code_;
+  reason.reason = close_reason_.substr(0, 120);
   ws_.async_close(reason, [self = shared_from_this()](beast::error_code) { self->finish(); });
 }
 

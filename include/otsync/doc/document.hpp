@@ -11,13 +11,13 @@
 // that strand: callers post back to their own executor.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <deque>
 #include <functional>
 #include <memory>
 #include <optional>
-#include <atomic>
 #include <string>
 #include <variant>
 #include <vector>
@@ -57,11 +57,11 @@ class document_observer {
 
 /// Tunables shared by every document.
 struct document_options {
-  std::size_t max_batch = 256;             ///< submissions per store batch
-  std::size_t recent_ops = 1024;           ///< committed ops kept in memory for rebase and catch-up
-  std::uint64_t snapshot_interval = 200;   ///< store a snapshot every this many ops
-  std::size_t max_queue = 10000;           ///< queued requests before new ones are refused
-  unsigned max_submit_retries = 20;        ///< commit conflicts tolerated per op
+  std::size_t max_batch = 256;                     ///< submissions per store batch
+  std::size_t recent_ops = 1024;                   ///< committed ops kept in memory for rebase and catch-up
+  std::uint64_t snapshot_interval = 200;           ///< store a snapshot every this many ops
+  std::size_t max_queue = 10000;                   ///< queued requests before new ones are refused
+  unsigned max_submit_retries = 20;                ///< commit conflicts tolerated per op
   std::uint64_t max_document_bytes = 64ull << 20;  ///< edits growing a document past this are refused
 };
 

@@ -23,8 +23,12 @@ using field = std::pair<std::string_view, std::string>;
 void write(level lvl, std::string_view event, std::initializer_list<field> fields = {});
 bool enabled(level lvl);
 
-inline void info(std::string_view event, std::initializer_list<field> fields = {}) { write(level::info, event, fields); }
-inline void warn(std::string_view event, std::initializer_list<field> fields = {}) { write(level::warn, event, fields); }
+inline void info(std::string_view event, std::initializer_list<field> fields = {}) {
+  write(level::info, event, fields);
+}
+inline void warn(std::string_view event, std::initializer_list<field> fields = {}) {
+  write(level::warn, event, fields);
+}
 inline void error(std::string_view event, std::initializer_list<field> fields = {}) {
   write(level::error, event, fields);
 }

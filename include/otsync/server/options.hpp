@@ -14,11 +14,11 @@
 namespace otsync::server {
 
 struct server_options {
-  std::string listen = "127.0.0.1:8080";  ///< HOST:PORT; port 0 picks a free one
-  std::string store = "sqlite:otsync.db"; ///< memory: | sqlite:PATH (relative to data_dir)
+  std::string listen = "127.0.0.1:8080";   ///< HOST:PORT; port 0 picks a free one
+  std::string store = "sqlite:otsync.db";  ///< memory: | sqlite:PATH (relative to data_dir)
   std::string data_dir = "./data";
-  std::string port_file;                  ///< written (atomically) with the bound port once listening
-  unsigned threads = 0;                   ///< 0: one per core
+  std::string port_file;  ///< written (atomically) with the bound port once listening
+  unsigned threads = 0;   ///< 0: one per core
   std::size_t max_message_bytes = 1 << 20;
   std::size_t max_send_queue_messages = 20000;
   std::size_t max_send_queue_bytes = 64u << 20;
