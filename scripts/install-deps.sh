@@ -7,6 +7,7 @@ export DEBIAN_FRONTEND=noninteractive
 packages=(
   cmake ninja-build g++ pkg-config ca-certificates gzip
   nlohmann-json3-dev zlib1g-dev libcli11-dev libsqlite3-dev
+  libboost1.81-dev libspdlog-dev prometheus-cpp-dev
   libgtest-dev libgmock-dev libbenchmark-dev
 )
 # Node.js runs the JS-side tests and peers; a machine may already have a newer one.

@@ -56,7 +56,8 @@ std::optional<parsed_config> parse_config(int argc, char** argv, int& exit_code)
   app.add_option("--log-format", o.log_format, "text or json (one JSON object per line)")
       ->envname("OTSYNC_LOG_FORMAT")
       ->check(CLI::IsMember({"text", "json"}));
-  app.add_flag("--print-config", out.print_config, "Print the effective configuration (as a config file) and exit");
+  app.add_flag("--print-config", out.print_config, "Print the effective configuration (as a config file) and exit")
+      ->configurable(false);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
