@@ -1,19 +1,11 @@
 #!/usr/bin/env bash
-# Installs dependencies, builds otsync, and starts the daemon on its embedded
-# default store. The daemon (otsyncd) is not built yet: it arrives with the
-# server issue; until then this builds everything and says so.
+# Installs dependencies, builds otsync and starts otsyncd on its durable
+# default: SQLite in ./data, listening on 127.0.0.1:8080 (WebSocket at /ws).
+# Extra arguments go to otsyncd (see `build/bin/otsyncd --help`), e.g.
+#   scripts/run.sh --listen 0.0.0.0:8080 --data-dir /var/lib/otsync
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
-scripts/build.sh build -DCMAKE_BUILD_TYPE=Release
-if [[ -x build/bin/otsyncd ]]; then
-  exec build/bin/otsyncd "$@"
-fi
-cat <<MSG
-
-Built: $(ls build/bin | tr '\n' ' ')
-otsyncd, the daemon, is not part of this version yet (it comes with the server issue).
-What works now is the OT core and its tool, for example:
-  build/bin/otsync-ot replay ../shared/traces/sequential/automerge-paper.json.gz
-  gzip -dc ../shared/traces/ot-conformance/transform.jsonl.gz | build/bin/otsync-ot check --failures-only
-MSG
+scripts/build.sh build -DCMAKE_BUILD_TYPE=Release -DOTSYNC_BUILD_BENCH=OFF
+echo "run.sh: starting build/bin/otsyncd (Ctrl-C or SIGTERM stops it gracefully)"
+exec build/bin/otsyncd --data-dir "${OTSYNC_DATA_DIR:-$PWD/data}" "$@"

@@ -310,23 +310,27 @@ bool document::prepare_batch() {
     if (from < recent_base() && entry.older_history.size() < recent_base() - from) {
       if (!batch_.empty()) break;  // commit what is ready first
       busy_ = true;
-      owner_.storage().load_ops(key_, from, recent_base(),
-                                [self = shared_from_this()](ot::result<std::vector<op_record>> ops) {
-                                  asio::post(self->strand_, [self, ops = std::move(ops)]() mutable {
-                                    self->busy_ = false;
-                                    auto& e = std::get<submit_entry>(self->queue_.front());
-                                    if (!ops) {
-                                      auto error = to_error_info(ops.error());
-                                      e.done(submit_result{error, {}, e.original.src, e.original.seq, 0});
-                                      self->queue_.pop_front();
-                                    } else {
-                                      e.older_history = std::move(*ops);
-                                      // A short log: rebase reports transform_ops_not_found.
-                                      if (e.older_history.empty()) e.older_history.push_back(op_record{});
-                                    }
-                                    self->drain();
-                                  });
-                                });
+      std::uint64_t needed = recent_base() - from;
+      owner_.storage().load_ops(key_, from, recent_base(), [self = shared_from_this(), needed](auto ops) {
+        asio::post(self->strand_, [self, needed, ops = std::move(ops)]() mutable {
+          self->busy_ = false;
+          auto& e = std::get<submit_entry>(self->queue_.front());
+          std::optional<protocol::error_info> error;
+          if (!ops) {
+            error = to_error_info(ops.error());
+          } else if (ops->size() < needed) {
+            error = protocol::error_info{"ERR_SUBMIT_TRANSFORM_OPS_NOT_FOUND",
+                                         "The op log lacks the ops this op must be transformed against"};
+          } else {
+            e.older_history = std::move(*ops);
+          }
+          if (error) {
+            e.done(submit_result{*error, {}, e.original.src, e.original.seq, 0});
+            self->queue_.pop_front();
+          }
+          self->drain();
+        });
+      });
       return false;
     }
 
