@@ -8,6 +8,7 @@
 #include "otsync/doc/rebase.hpp"
 #include "otsync/doc/registry.hpp"
 #include "otsync/ot/text_unicode.hpp"
+#include "otsync/ot/unicode.hpp"
 
 namespace otsync::doc {
 namespace asio = boost::asio;
@@ -47,6 +48,38 @@ std::uint64_t input_length(const ot::op& edit) {
     if (part.kind != ot::component_kind::insert) total += part.length;
   }
   return total;
+}
+
+// ot-text-unicode cuts deletes that run past the end of the document short.
+// The committed op is the cut one, so every replica applies exactly what the
+// server applied, and no client walks a huge delete one step at a time.
+ot::op cut_deletes_at_end(const ot::op& edit, std::uint64_t length) {
+  bool cut = false;
+  std::uint64_t pos = 0;
+  for (std::size_t i = 0; i < edit.size() && !cut; ++i) {
+    auto part = edit[i].view();
+    if (part.kind == ot::component_kind::erase && pos + part.length > length) cut = true;
+    if (part.kind != ot::component_kind::insert) pos += part.length;
+  }
+  if (!cut) return edit;
+  ot::op_builder out(edit.size());
+  pos = 0;
+  for (std::size_t i = 0; i < edit.size(); ++i) {
+    auto part = edit[i].view();
+    if (part.kind == ot::component_kind::erase) {
+      std::uint64_t keep = std::min(part.length, pos < length ? length - pos : 0);
+      if (part.has_text) {
+        out.erase_text(ot::unicode::substr(part.text, 0, keep), keep);
+      } else {
+        out.erase(keep);
+      }
+      pos += keep;
+      continue;
+    }
+    out.append(part);
+    if (part.kind == ot::component_kind::skip) pos += part.length;
+  }
+  return std::move(out).finish();
 }
 
 std::uint64_t inserted_bytes(const ot::op& edit) {
@@ -251,7 +284,7 @@ void document::fail_queue(const protocol::error_info& error) {
   }
 }
 
-std::optional<protocol::error_info> document::apply_to_head(const op_record& record) {
+std::optional<protocol::error_info> document::apply_to_head(op_record& record) {
   if (record.version != head_version_) {
     return protocol::error_info{"ERR_OP_VERSION_MISMATCH_AFTER_TRANSFORM", "Version mismatch"};
   }
@@ -267,11 +300,9 @@ std::optional<protocol::error_info> document::apply_to_head(const op_record& rec
     type_uri_.reset();
     text_.clear();
   } else {
-    const auto& edit = std::get<ot::op>(record.body);
+    auto& edit = std::get<ot::op>(record.body);
     if (!type_uri_) return protocol::error_info{"ERR_DOC_DOES_NOT_EXIST", "Document does not exist"};
-    if (input_length(edit) > text_.size()) {
-      return protocol::error_info{"ERR_OT_OP_NOT_APPLIED", "Operation runs past the end of the document"};
-    }
+    if (input_length(edit) > text_.size()) edit = cut_deletes_at_end(edit, text_.size());
     if (text_.size_bytes() + inserted_bytes(edit) > owner_.options().max_document_bytes) {
       return protocol::error_info{"ERR_OT_OP_NOT_APPLIED", "Document would exceed the size limit"};
     }
@@ -382,6 +413,7 @@ bool document::prepare_batch() {
     }
 
     op_record committed{pending.src, pending.seq, head_version_, std::move(pending.body), now_ms()};
+    auto missed = missed_frames(committed.version);  // before apply_to_head moves recent_base()
     if (auto error = apply_to_head(committed)) {
       auto latency = clock::now() - entry.received;
       entry.done(submit_result{*error, {}, committed.src, committed.seq, 0});
@@ -390,7 +422,7 @@ bool document::prepare_batch() {
       continue;
     }
     auto frame = std::make_shared<const std::string>(protocol::encode_op_message(key_.collection, key_.id, committed));
-    in_flight f{std::move(entry), committed, missed_frames(committed.version), false, std::nullopt, {}, frame};
+    in_flight f{std::move(entry), committed, std::move(missed), false, std::nullopt, {}, frame};
     f.request.key = key_;
     f.request.after.version = head_version_;
     f.request.after.type_uri = type_uri_;

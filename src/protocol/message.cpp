@@ -96,6 +96,9 @@ std::optional<std::string> resolve_type(const json& type) {
 std::variant<request_body, error_info> parse_body(const std::string& action, const json& raw) {
   if (action == "hs") {
     handshake_request hs;
+    for (const char* key : {"protocol", "protocolMinor"}) {
+      if (!is_null_or_missing(raw, key) && !raw[key].is_number()) return badly("Invalid protocol");
+    }
     auto it = raw.find("id");
     // ShareDB adopts any truthy id; only strings can be echoed as a connection id.
     if (it != raw.end() && it->is_string() && !it->get_ref<const std::string&>().empty()) {

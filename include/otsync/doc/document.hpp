@@ -155,7 +155,8 @@ class document : public std::enable_shared_from_this<document> {
   void fail_queue(const protocol::error_info& error);
   void update_busy_flag();
   [[nodiscard]] snapshot head_snapshot() const;
-  std::optional<protocol::error_info> apply_to_head(const op_record& record);
+  /// Applies `record` to the live head; cuts deletes that run past the end (in `record`).
+  std::optional<protocol::error_info> apply_to_head(op_record& record);
   [[nodiscard]] std::uint64_t recent_base() const noexcept { return head_version_ - recent_.size(); }
 
   boost::asio::strand<boost::asio::any_io_executor> strand_;
