@@ -64,6 +64,8 @@ class sqlite_store_impl final : public sqlite_store {
     try {
       writer_thread_ = std::thread([this] { write_loop(); });
       for (auto& reader : readers_) reader_threads_.emplace_back([this, &reader] { read_loop(reader); });
+      thread_ids_.push_back(writer_thread_.get_id());
+      for (const auto& thread : reader_threads_) thread_ids_.push_back(thread.get_id());
     } catch (...) {  // no thread for a reader: stop the ones started
       close();
       throw;
@@ -154,10 +156,7 @@ class sqlite_store_impl final : public sqlite_store {
   }
 
   [[nodiscard]] bool is_store_thread() const noexcept {
-    const auto self = std::this_thread::get_id();
-    if (writer_thread_.get_id() == self) return true;
-    return std::any_of(reader_threads_.begin(), reader_threads_.end(),
-                       [&](const std::thread& thread) { return thread.get_id() == self; });
+    return std::find(thread_ids_.begin(), thread_ids_.end(), std::this_thread::get_id()) != thread_ids_.end();
   }
 
   void write_loop() noexcept {
@@ -225,6 +224,9 @@ class sqlite_store_impl final : public sqlite_store {
   std::mutex join_mutex_;  // one closer joins at a time
   std::thread writer_thread_;
   std::vector<std::thread> reader_threads_;
+  // The threads' ids, fixed once started: `join` resets a std::thread's id,
+  // so a closer running on a store thread must not read those.
+  std::vector<std::thread::id> thread_ids_;
 
   std::atomic<std::uint64_t> transactions_{0};
   std::atomic<std::uint64_t> commits_taken_{0};

@@ -71,7 +71,11 @@ class statement {
 
   // Parameters are numbered from 1, as in SQL (`?1`).
   void bind(int index, std::int64_t value) noexcept;
-  void bind(int index, std::uint64_t value) noexcept { bind(index, to_sql_integer(value)); }
+  /// A version, count or bound: clamped to INT64_MAX (nothing real is larger).
+  void bind_count(int index, std::uint64_t value) noexcept { bind(index, to_sql_integer(value)); }
+  /// An opaque 64-bit value (a client's seq): stored bit for bit, read back
+  /// with `unsigned_integer`.
+  void bind_bits(int index, std::uint64_t value) noexcept { bind(index, static_cast<std::int64_t>(value)); }
   /// Binds text without copying: `value` must outlive the statement's run.
   void bind(int index, std::string_view value) noexcept;
   void bind(int index, const std::optional<std::string>& value) noexcept;

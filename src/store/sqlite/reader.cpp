@@ -62,8 +62,8 @@ ot::result<std::vector<doc::op_record>> reader::read_ops(const doc_key& key, std
   scoped_use use(ops_range_);
   ops_range_.bind(1, std::string_view(key.collection));
   ops_range_.bind(2, std::string_view(key.id));
-  ops_range_.bind(3, from);
-  ops_range_.bind(4, to);
+  ops_range_.bind_count(3, from);
+  ops_range_.bind_count(4, to);
   int code = SQLITE_OK;
   while ((code = ops_range_.step()) == SQLITE_ROW) {
     doc::op_record record;
@@ -91,7 +91,7 @@ ot::result<loaded_document> reader::load(const doc_key& key, std::optional<std::
     scoped_use use(snapshot_at_);
     snapshot_at_.bind(1, std::string_view(key.collection));
     snapshot_at_.bind(2, std::string_view(key.id));
-    snapshot_at_.bind(3, target);
+    snapshot_at_.bind_count(3, target);
     const int code = snapshot_at_.step();
     if (code == SQLITE_ROW) {
       result.base.version = snapshot_at_.unsigned_integer(0);
@@ -132,7 +132,7 @@ ot::result<std::vector<document_summary>> reader::list_documents(const std::stri
   scoped_use use(list_);
   list_.bind(1, std::string_view(collection));
   list_.bind(2, std::string_view(after_id));
-  list_.bind(3, static_cast<std::uint64_t>(limit));
+  list_.bind_count(3, limit);
   int code = SQLITE_OK;
   while ((code = list_.step()) == SQLITE_ROW) {
     result.push_back({list_.text(0), list_.unsigned_integer(1), list_.optional_text(2)});

@@ -45,8 +45,8 @@ namespace {
 void bind_creator(statement& stmt, int first, const std::optional<doc::create_record>& created) {
   if (created) {
     stmt.bind(first, std::string_view(created->src));
-    stmt.bind(first + 1, created->seq);
-    stmt.bind(first + 2, created->version);
+    stmt.bind_bits(first + 1, created->seq);
+    stmt.bind_count(first + 2, created->version);
   } else {
     stmt.bind_null(first);
     stmt.bind_null(first + 1);
@@ -64,9 +64,9 @@ int writer::write(const encoded_commit& commit) {
     scoped_use use(insert_op_);
     insert_op_.bind(1, collection);
     insert_op_.bind(2, id);
-    insert_op_.bind(3, request.op.version);
+    insert_op_.bind_count(3, request.op.version);
     insert_op_.bind(4, std::string_view(request.op.src));
-    insert_op_.bind(5, request.op.seq);
+    insert_op_.bind_bits(5, request.op.seq);
     insert_op_.bind(6, request.op.timestamp_ms);
     insert_op_.bind(7, std::string_view(commit.body_json));
     if (const int code = insert_op_.step(); code != SQLITE_DONE) return code;
@@ -75,7 +75,7 @@ int writer::write(const encoded_commit& commit) {
     scoped_use use(upsert_head_);
     upsert_head_.bind(1, collection);
     upsert_head_.bind(2, id);
-    upsert_head_.bind(3, request.after.version);
+    upsert_head_.bind_count(3, request.after.version);
     upsert_head_.bind(4, request.after.type_uri);
     bind_creator(upsert_head_, 5, request.after.created);
     if (const int code = upsert_head_.step(); code != SQLITE_DONE) return code;
@@ -84,7 +84,7 @@ int writer::write(const encoded_commit& commit) {
     scoped_use use(insert_snapshot_);
     insert_snapshot_.bind(1, collection);
     insert_snapshot_.bind(2, id);
-    insert_snapshot_.bind(3, request.after.version);
+    insert_snapshot_.bind_count(3, request.after.version);
     insert_snapshot_.bind(4, request.after.type_uri);
     insert_snapshot_.bind(5, std::string_view(request.after.data));
     bind_creator(insert_snapshot_, 6, request.after.created);
