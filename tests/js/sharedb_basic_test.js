@@ -233,6 +233,33 @@ describe('documents', () => {
     }
   }));
 
+  it('a submitter behind by several versions gets exactly the ops [v, commit v) before its ack', T(async () => {
+    const id = S.uid();
+    const ra = await S.rawConnect(holder.server);
+    const rb = await S.rawConnect(holder.server); // not subscribed: it only sees what the submit sends
+    try {
+      await ra.request({a: 'op', c: C, d: id, v: 0, seq: 1, x: {}, create: {type: 'text-unicode', data: 'abc'}},
+        (m) => m.a === 'op');
+      for (let v = 1; v <= 3; v++) {
+        await ra.request({a: 'op', c: C, d: id, v, seq: v + 1, x: {}, op: [String(v)]}, (m) => m.a === 'op');
+      }
+      rb.send({a: 'op', c: C, d: id, v: 1, seq: 1, x: {}, op: ['X']});
+      const got = [];
+      for (let i = 0; i < 4; i++) got.push(await rb.next((m) => m.a === 'op' && m.d === id));
+      assert.deepEqual(got, [
+        {a: 'op', c: C, d: id, v: 1, src: ra.id, seq: 2, op: ['1']},
+        {a: 'op', c: C, d: id, v: 2, src: ra.id, seq: 3, op: ['2']},
+        {a: 'op', c: C, d: id, v: 3, src: ra.id, seq: 4, op: ['3']},
+        {a: 'op', c: C, d: id, src: rb.id, seq: 1, v: 4},
+      ]);
+      await rb.expectNone((m) => m.a === 'op', 100);
+      assert.deepEqual(await S.freshFetch(holder.server, C, id), {v: 5, type: S.TEXT_URI, data: 'X321abc'}); // the submitted op is 'left': it wins the ties
+    } finally {
+      ra.close();
+      rb.close();
+    }
+  }));
+
   it('deletes and re-creates a document; a subscriber follows', T(async () => {
     const a = await S.connect(holder.server);
     const b = await S.connect(holder.server);
