@@ -285,7 +285,13 @@ TYPED_TEST_P(StoreConformance, ConcurrentCommitsFromSeveralThreadsLoseNothing) {
       // versions in order), so several of one document can share a batch.
       std::vector<std::future<std::error_code>> pending;
       for (int d = 0; d < docs_per_thread; ++d)
-        mine.emplace_back(doc_key{"c", "t" + std::to_string(t) + "-" + std::to_string(d)});
+      {
+        // Appended piece by piece: GCC 12 -O3 warns falsely (-Wrestrict) on "t" + std::string.
+        std::string id = std::to_string(t);
+        id += '-';
+        id += std::to_string(d);
+        mine.emplace_back(doc_key{"c", id});
+      }
       for (int k = 0; k < ops_per_doc; ++k) {
         for (auto& doc : mine) {
           commit_request request =
