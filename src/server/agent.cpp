@@ -3,6 +3,7 @@
 #include <vector>
 
 #include "otsync/doc/snapshot.hpp"
+#include "otsync/server/log.hpp"
 
 namespace otsync::server {
 namespace {
@@ -98,6 +99,17 @@ void agent::send(std::string frame) {
 
 void agent::send_error(json raw, const protocol::error_info& error) {
   if (observer_) observer_->on_error_reply(error.code);
+  if (log::enabled(log::level::debug)) {
+    auto field = [&](const char* key) {
+      auto it = raw.find(key);
+      return it != raw.end() && it->is_string() ? it->get<std::string>() : std::string();
+    };
+    log::debug("error_reply", {{"src", src_},
+                               {"action", field("a")},
+                               {"doc", field("c") + "/" + field("d")},
+                               {"code", error.code},
+                               {"message", error.message}});
+  }
   send(protocol::encode_error_reply(std::move(raw), error));
 }
 

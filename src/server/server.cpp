@@ -34,17 +34,24 @@ struct server::impl {
         drain_timer(io) {
     context.options = std::move(opts);
   }
+  // Objects that hold I/O objects go first, while the io_context lives;
+  // then the io_context destroys its pending handlers (sessions, documents)
+  // while the context, metrics and store they refer to still exist.
+  ~impl() {
+    acceptor.reset();
+    documents.reset();
+  }
 
   unsigned threads;
-  asio::io_context io;
-  asio::executor_work_guard<asio::io_context::executor_type> work;
-  asio::signal_set signals;
-  asio::steady_timer drain_timer;
   server_context context;
   std::unique_ptr<store::store> storage;
   std::unique_ptr<metrics> stats;
   std::unique_ptr<doc::registry> documents;
   std::shared_ptr<listener> acceptor;
+  asio::io_context io;
+  asio::executor_work_guard<asio::io_context::executor_type> work;
+  asio::signal_set signals;
+  asio::steady_timer drain_timer;
   std::atomic<bool> stopping{false};
   clock::time_point drain_started;
   int exit_status = 0;
