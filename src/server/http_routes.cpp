@@ -13,6 +13,7 @@
 
 #include "otsync/doc/snapshot.hpp"
 #include "otsync/protocol/message.hpp"
+#include "otsync/store/sqlite_store.hpp"
 
 namespace otsync::server {
 namespace http = boost::beast::http;
@@ -165,6 +166,10 @@ void handle_http(server_context& context, const http_request& request, std::func
     return;
   }
   if (segments.size() == 1 && segments[0] == "metrics") {
+    if (const auto* sqlite = dynamic_cast<const store::sqlite_store*>(context.storage)) {
+      auto counters = sqlite->stats();
+      context.stats->set_store_counters(counters.transactions, counters.commits, counters.failed_batches);
+    }
     respond(make_response(request, http::status::ok, context.stats->render(context.documents->open_documents()),
                           "text/plain; version=0.0.4; charset=utf-8"));
     return;

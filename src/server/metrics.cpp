@@ -62,6 +62,21 @@ metrics::metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                            .Help("Frames queued for sending, over all connections")
                            .Register(r)
                            .Add({});
+  store_transactions_ = &prometheus::BuildGauge()
+                             .Name("otsync_store_transactions")
+                             .Help("SQLite write transactions since start (one fsync each; commits are grouped)")
+                             .Register(r)
+                             .Add({});
+  store_commits_ = &prometheus::BuildGauge()
+                        .Name("otsync_store_commits")
+                        .Help("Ops written by the SQLite store since start")
+                        .Register(r)
+                        .Add({});
+  store_failed_batches_ = &prometheus::BuildGauge()
+                               .Name("otsync_store_failed_batches")
+                               .Help("SQLite write transactions that failed and were rolled back")
+                               .Register(r)
+                               .Add({});
   errors_ = &prometheus::BuildCounter()
                  .Name("otsync_errors_total")
                  .Help("Error replies sent to clients, by ShareDB error code")
@@ -96,6 +111,12 @@ void metrics::connection_dropped_slow() {
 }
 void metrics::send_queue_changed(long delta) {
   send_queue_depth_->Increment(static_cast<double>(delta));
+}
+
+void metrics::set_store_counters(std::uint64_t transactions, std::uint64_t commits, std::uint64_t failed_batches) {
+  store_transactions_->Set(static_cast<double>(transactions));
+  store_commits_->Set(static_cast<double>(commits));
+  store_failed_batches_->Set(static_cast<double>(failed_batches));
 }
 
 std::string metrics::render(std::size_t documents_open) {

@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -43,6 +44,9 @@ class metrics final : public doc::document_observer, public agent_observer {
   void connection_dropped_slow();
   void send_queue_changed(long delta);
 
+  /// The SQLite store's counters, sampled when /metrics is served.
+  void set_store_counters(std::uint64_t transactions, std::uint64_t commits, std::uint64_t failed_batches);
+
   /// The text exposition; `documents_open` is sampled at the call.
   std::string render(std::size_t documents_open);
 
@@ -57,6 +61,9 @@ class metrics final : public doc::document_observer, public agent_observer {
   prometheus::Histogram* submit_latency_;
   prometheus::Histogram* commit_latency_;
   prometheus::Gauge* send_queue_depth_;
+  prometheus::Gauge* store_transactions_;
+  prometheus::Gauge* store_commits_;
+  prometheus::Gauge* store_failed_batches_;
   prometheus::Family<prometheus::Counter>* errors_;
 };
 
