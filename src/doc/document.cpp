@@ -379,12 +379,16 @@ bool document::prepare_batch() {
       }
     }
     auto status = rebase(pending, history, head_version_);
+    // The cache's first version now: `apply_to_head` below moves the head
+    // before the committed op joins the cache, so `recent_base()` would be
+    // one too high by the time the frames are gathered.
+    const std::uint64_t cache_base = recent_base();
     auto missed_frames = [&](std::uint64_t until) {
       std::vector<shared_frame> frames;
       for (const auto& op : history) {
         if (op.version >= until) break;
-        if (op.version >= recent_base()) {
-          frames.push_back(recent_[op.version - recent_base()].frame);
+        if (op.version >= cache_base) {
+          frames.push_back(recent_[op.version - cache_base].frame);
         } else {
           frames.push_back(
               std::make_shared<const std::string>(protocol::encode_op_message(key_.collection, key_.id, op)));

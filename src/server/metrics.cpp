@@ -81,6 +81,16 @@ metrics::metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                  .Name("otsync_errors_total")
                  .Help("Error replies sent to clients, by ShareDB error code")
                  .Register(r);
+  // A labelled family with no series is not rendered at all: start the codes
+  // clients commonly get at zero, so the metric exists (and rates work) before
+  // the first error. Other codes appear when first counted.
+  for (const char* code :
+       {"ERR_MESSAGE_BADLY_FORMED", "ERR_OT_OP_BADLY_FORMED", "ERR_OT_OP_NOT_APPLIED", "ERR_DOC_ALREADY_CREATED",
+        "ERR_DOC_DOES_NOT_EXIST", "ERR_DOC_TYPE_NOT_RECOGNIZED", "ERR_DOC_WAS_DELETED",
+        "ERR_OP_VERSION_NEWER_THAN_CURRENT_SNAPSHOT", "ERR_SUBMIT_TRANSFORM_OPS_NOT_FOUND",
+        "ERR_MAX_SUBMIT_RETRIES_EXCEEDED", "ERR_DATABASE_UNAVAILABLE", "ERR_SERVER_BUSY", "FRAME_TOO_LARGE"}) {
+    errors_->Add({{"code", code}});
+  }
 }
 
 metrics::~metrics() = default;

@@ -78,7 +78,8 @@ void websocket_session::on_read(beast::error_code ec, std::size_t) {
   }
   if (!ws_.got_text()) {
     buffer_.consume(buffer_.size());
-    close(static_cast<std::uint16_t>(websocket::close_code::bad_payload), "binary frames are not supported");
+    // RFC 6455 1003: a data type this endpoint cannot accept (text frames only).
+    close(static_cast<std::uint16_t>(websocket::close_code::unknown_data), "binary frames are not supported");
     return;
   }
   std::string frame = beast::buffers_to_string(buffer_.data());

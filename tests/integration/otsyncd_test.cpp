@@ -1,0 +1,850 @@
+// otsyncd end to end: the real binary on a random loopback port with a temp
+// data directory, driven through Beast WebSocket and HTTP clients, stopped by
+// PID. Every wait is bounded.
+#include <gtest/gtest.h>
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <optional>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
+#include <nlohmann/json.hpp>
+
+#include "otsync/ot/rope.hpp"
+#include "otsync/ot/text_unicode.hpp"
+#include "otsync/protocol/op_json.hpp"
+
+extern char** environ;
+
+namespace otsync {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace websocket = beast::websocket;
+using asio::ip::tcp;
+using nlohmann::json;
+using namespace std::chrono_literals;
+
+constexpr const char* otsyncd_path = OTSYNCD_PATH;
+const std::string text_uri = "http://sharejs.org/types/text-unicode";
+
+// ---------------------------------------------------------------------------
+// Processes
+
+std::filesystem::path make_temp_dir() {
+  std::string pattern = (std::filesystem::temp_directory_path() / "otsyncd-test-XXXXXX").string();
+  if (mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+  return pattern;
+}
+
+std::string read_file(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream out;
+  out << in.rdbuf();
+  return out.str();
+}
+
+// Starts `argv` with stdout and stderr to `output` and `env` added to the environment.
+pid_t spawn(const std::vector<std::string>& args, const std::filesystem::path& output,
+            const std::map<std::string, std::string>& env = {}) {
+  std::vector<char*> argv;
+  argv.push_back(const_cast<char*>(otsyncd_path));
+  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  std::vector<std::string> env_strings;
+  for (char** e = environ; *e != nullptr; ++e) {
+    std::string entry = *e;
+    // Settings come from the test only.
+    if (entry.rfind("OTSYNC_", 0) == 0) continue;
+    env_strings.push_back(entry);
+  }
+  for (const auto& [k, v] : env) env_strings.push_back(k + "=" + v);
+  std::vector<char*> envp;
+  for (auto& s : env_strings) envp.push_back(s.data());
+  envp.push_back(nullptr);
+
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 1, output.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+  posix_spawn_file_actions_adddup2(&actions, 1, 2);
+  pid_t pid = -1;
+  int rc = posix_spawn(&pid, otsyncd_path, &actions, nullptr, argv.data(), envp.data());
+  posix_spawn_file_actions_destroy(&actions);
+  if (rc != 0) throw std::runtime_error("posix_spawn failed");
+  return pid;
+}
+
+// Waits for `pid` to exit (bounded); its wait status, or nullopt on timeout.
+std::optional<int> wait_exit(pid_t pid, std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (true) {
+    int status = 0;
+    pid_t r = waitpid(pid, &status, WNOHANG);
+    if (r == pid) return status;
+    if (r < 0) return std::nullopt;
+    if (std::chrono::steady_clock::now() > deadline) return std::nullopt;
+    std::this_thread::sleep_for(10ms);
+  }
+}
+
+struct command_result {
+  int exit_code = -1;
+  std::string output;
+};
+
+command_result run_command(const std::vector<std::string>& args, const std::map<std::string, std::string>& env = {}) {
+  auto dir = make_temp_dir();
+  auto out = dir / "output";
+  pid_t pid = spawn(args, out, env);
+  auto status = wait_exit(pid, 20s);
+  if (!status) {
+    kill(pid, SIGKILL);
+    wait_exit(pid, 5s);
+  }
+  command_result r;
+  if (status && WIFEXITED(*status)) r.exit_code = WEXITSTATUS(*status);
+  r.output = read_file(out);
+  std::filesystem::remove_all(dir);
+  return r;
+}
+
+// One otsyncd process.
+class daemon_process {
+ public:
+  daemon_process(std::filesystem::path dir, std::vector<std::string> extra_args,
+                 std::map<std::string, std::string> env = {}, bool with_listen = true)
+      : dir_(std::move(dir)), args_(std::move(extra_args)), env_(std::move(env)), with_listen_(with_listen) {
+    start();
+  }
+  ~daemon_process() {
+    if (pid_ > 0) stop(SIGKILL, 5s);
+  }
+  daemon_process(const daemon_process&) = delete;
+  daemon_process& operator=(const daemon_process&) = delete;
+
+  void start() {
+    auto port_file = dir_ / "port";
+    std::filesystem::remove(port_file);
+    std::vector<std::string> args;
+    if (with_listen_) args = {"--listen", "127.0.0.1:0"};
+    std::vector<std::string> common = {"--port-file", port_file.string(), "--data-dir", dir_.string()};
+    bool has_store = false;
+    bool has_log_level = false;
+    for (const auto& a : args_) {
+      has_store = has_store || a == "--store";
+      has_log_level = has_log_level || a == "--log-level";
+    }
+    if (!has_log_level) {
+      common.push_back("--log-level");
+      common.push_back("warn");
+    }
+    args.insert(args.end(), common.begin(), common.end());
+    if (!has_store) {
+      args.push_back("--store");
+      args.push_back("sqlite:" + (dir_ / "db").string());
+    }
+    args.insert(args.end(), args_.begin(), args_.end());
+    pid_ = spawn(args, dir_ / "log", env_);
+    auto deadline = std::chrono::steady_clock::now() + 20s;
+    while (std::chrono::steady_clock::now() < deadline) {
+      std::ifstream in(port_file);
+      unsigned port = 0;
+      if (in >> port && port > 0) {
+        port_ = static_cast<std::uint16_t>(port);
+        return;
+      }
+      int status = 0;
+      if (waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;
+        throw std::runtime_error("otsyncd exited during startup: " + read_file(dir_ / "log"));
+      }
+      std::this_thread::sleep_for(10ms);
+    }
+    throw std::runtime_error("otsyncd did not write its port file: " + read_file(dir_ / "log"));
+  }
+
+  /// Sends `signal`; SIGKILL after `timeout`. Returns the wait status.
+  std::optional<int> stop(int signal, std::chrono::milliseconds timeout) {
+    if (pid_ <= 0) return std::nullopt;
+    kill(pid_, signal);
+    auto status = wait_exit(pid_, timeout);
+    if (!status) {
+      kill(pid_, SIGKILL);
+      wait_exit(pid_, 5s);
+    }
+    pid_ = -1;
+    return status;
+  }
+
+  [[nodiscard]] pid_t pid() const { return pid_; }
+  void forget_pid() { pid_ = -1; }
+  [[nodiscard]] std::uint16_t port() const { return port_; }
+  [[nodiscard]] std::string log() const { return read_file(dir_ / "log"); }
+
+ private:
+  std::filesystem::path dir_;
+  std::vector<std::string> args_;
+  std::map<std::string, std::string> env_;
+  bool with_listen_;
+  pid_t pid_ = -1;
+  std::uint16_t port_ = 0;
+};
+
+// ---------------------------------------------------------------------------
+// Clients: Beast's async operations run on a private io_context for a
+// bounded time, so nothing can hang.
+
+template <class Stream, class Start>
+beast::error_code run_bounded(asio::io_context& io, Stream& stream, Start start, std::chrono::milliseconds timeout) {
+  std::optional<beast::error_code> result;
+  start([&result](beast::error_code ec, auto&&...) { result = ec; });
+  io.restart();
+  io.run_for(timeout);
+  if (!result) {
+    beast::get_lowest_layer(stream).cancel();
+    io.restart();
+    io.run_for(1s);
+    return asio::error::timed_out;
+  }
+  return *result;
+}
+
+class ws_client {
+ public:
+  explicit ws_client(std::uint16_t port, int receive_buffer = 0) : ws_(io_) {
+    auto& socket = beast::get_lowest_layer(ws_).socket();
+    socket.open(tcp::v4());
+    if (receive_buffer > 0) socket.set_option(asio::socket_base::receive_buffer_size(receive_buffer));
+    tcp::endpoint endpoint(asio::ip::make_address("127.0.0.1"), port);
+    auto ec = run_bounded(
+        io_, ws_, [&](auto done) { beast::get_lowest_layer(ws_).socket().async_connect(endpoint, done); }, 5s);
+    if (ec) throw std::runtime_error("connect: " + ec.message());
+    // Beast masks and writes a client frame in 4 KB pieces: without this,
+    // Nagle and delayed ACKs cost 40 ms per larger frame.
+    beast::get_lowest_layer(ws_).socket().set_option(tcp::no_delay(true));
+    ec = run_bounded(
+        io_, ws_, [&](auto done) { ws_.async_handshake("127.0.0.1:" + std::to_string(port), "/ws", done); }, 5s);
+    if (ec) throw std::runtime_error("websocket handshake: " + ec.message());
+  }
+
+  beast::error_code send(const std::string& text) {
+    ws_.text(true);
+    return run_bounded(
+        io_, ws_, [&](auto done) { ws_.async_write(asio::buffer(text), done); }, 10s);
+  }
+  beast::error_code send(const json& message) { return send(message.dump()); }
+  beast::error_code send_binary(const std::string& bytes) {
+    ws_.binary(true);
+    return run_bounded(
+        io_, ws_, [&](auto done) { ws_.async_write(asio::buffer(bytes), done); }, 10s);
+  }
+
+  /// The next frame, or nullopt (see `error()` and `close_code()`).
+  std::optional<json> read(std::chrono::milliseconds timeout = 10s) {
+    buffer_.clear();
+    error_ = run_bounded(
+        io_, ws_, [&](auto done) { ws_.async_read(buffer_, done); }, timeout);
+    if (error_) return std::nullopt;
+    return json::parse(beast::buffers_to_string(buffer_.data()), nullptr, false);
+  }
+
+  /// Reads until an op-less frame with `a` == action arrives (skipping broadcasts).
+  std::optional<json> read_until(const std::function<bool(const json&)>& wanted, int max_frames = 1000) {
+    for (int i = 0; i < max_frames; ++i) {
+      auto m = read();
+      if (!m) return std::nullopt;
+      if (wanted(*m)) return m;
+    }
+    return std::nullopt;
+  }
+
+  /// Reads until the connection closes (bounded); the close code, or -1.
+  int wait_close(int max_frames = 100000, std::chrono::milliseconds per_frame = 10s) {
+    for (int i = 0; i < max_frames; ++i) {
+      if (!read(per_frame)) {
+        // A close frame arrived (error::closed), or arrived and the teardown
+        // after it failed (the server may reset the TCP connection once its
+        // close frame is out): either way, the code the server sent.
+        if (error_ == websocket::error::closed || ws_.reason().code != websocket::close_code::none) {
+          return ws_.reason().code;
+        }
+        return -1;
+      }
+    }
+    return -1;
+  }
+
+  json request(const json& message) {
+    EXPECT_FALSE(send(message));
+    auto reply = read();
+    EXPECT_TRUE(reply.has_value()) << error_.message();
+    return reply.value_or(json());
+  }
+
+  std::string handshake(const std::optional<std::string>& id = std::nullopt) {
+    json hs = {{"a", "hs"}, {"protocol", 1}, {"protocolMinor", 2}};
+    hs["id"] = id ? json(*id) : json(nullptr);
+    auto reply = request(hs);
+    EXPECT_EQ(reply["a"], "hs");
+    return reply.value("id", std::string());
+  }
+
+  [[nodiscard]] beast::error_code error() const { return error_; }
+  void set_receive_buffer(int bytes) {
+    beast::get_lowest_layer(ws_).socket().set_option(asio::socket_base::receive_buffer_size(bytes));
+  }
+
+ private:
+  asio::io_context io_;
+  websocket::stream<beast::tcp_stream> ws_;
+  beast::flat_buffer buffer_;
+  beast::error_code error_;
+};
+
+struct http_result {
+  unsigned status = 0;
+  std::string body;
+  std::string content_type;
+  [[nodiscard]] json as_json() const { return json::parse(body, nullptr, false); }
+};
+
+// An HTTP/1.1 connection (keep-alive).
+class http_client {
+ public:
+  explicit http_client(std::uint16_t port) : stream_(io_), port_(port) {
+    tcp::endpoint endpoint(asio::ip::make_address("127.0.0.1"), port);
+    auto ec = run_bounded(
+        io_, stream_, [&](auto done) { stream_.async_connect(endpoint, done); }, 5s);
+    if (ec) throw std::runtime_error("connect: " + ec.message());
+  }
+
+  std::optional<http_result> get(const std::string& target, http::verb method = http::verb::get) {
+    http::request<http::string_body> req{method, target, 11};
+    req.set(http::field::host, "127.0.0.1:" + std::to_string(port_));
+    req.keep_alive(true);
+    error_ = run_bounded(
+        io_, stream_, [&](auto done) { http::async_write(stream_, req, done); }, 5s);
+    if (error_) return std::nullopt;
+    http::response<http::string_body> res;
+    buffer_.clear();
+    error_ = run_bounded(
+        io_, stream_, [&](auto done) { http::async_read(stream_, buffer_, res, done); }, 10s);
+    if (error_) return std::nullopt;
+    return http_result{res.result_int(), res.body(), std::string(res[http::field::content_type])};
+  }
+
+ private:
+  asio::io_context io_;
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  std::uint16_t port_;
+
+ public:
+  beast::error_code error_;
+};
+
+http_result http_get(std::uint16_t port, const std::string& target, http::verb method = http::verb::get) {
+  http_client client(port);
+  auto r = client.get(target, method);
+  if (!r) throw std::runtime_error("HTTP request failed: " + target);
+  return *r;
+}
+
+// The value of an unlabelled Prometheus sample, or nullopt.
+std::optional<double> metric(const std::string& text, const std::string& name) {
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind(name + " ", 0) == 0) return std::stod(line.substr(name.size() + 1));
+  }
+  return std::nullopt;
+}
+
+json op_message(const std::string& d, std::optional<std::uint64_t> v, std::uint64_t seq, const char* key, json body) {
+  json m = {{"a", "op"}, {"c", "docs"}, {"d", d}, {"seq", seq}, {"x", json::object()}};
+  m["v"] = v ? json(*v) : json(nullptr);
+  m[key] = std::move(body);
+  return m;
+}
+
+json ack(const std::string& src, std::uint64_t seq, std::uint64_t v, const std::string& d) {
+  return {{"src", src}, {"seq", seq}, {"v", v}, {"a", "op"}, {"c", "docs"}, {"d", d}};
+}
+
+bool is_ack(const json& m) {
+  return m.value("a", "") == "op" && !m.contains("op") && !m.contains("create") && !m.contains("del");
+}
+
+// ---------------------------------------------------------------------------
+
+class OtsyncdTest : public ::testing::Test {
+ protected:
+  void SetUp() override { dir_ = make_temp_dir(); }
+  void TearDown() override {
+    for (auto& d : daemons_) {
+      if (HasFailure()) std::cerr << "otsyncd log:\n" << d->log() << '\n';
+    }
+    daemons_.clear();
+    std::filesystem::remove_all(dir_);
+  }
+
+  daemon_process& start(std::vector<std::string> args = {}, std::map<std::string, std::string> env = {},
+                        bool with_listen = true) {
+    daemons_.push_back(std::make_unique<daemon_process>(dir_, std::move(args), std::move(env), with_listen));
+    return *daemons_.back();
+  }
+
+  std::filesystem::path dir_;
+  std::vector<std::unique_ptr<daemon_process>> daemons_;
+};
+
+TEST_F(OtsyncdTest, Handshake) {
+  auto& d = start();
+  ws_client c(d.port());
+  auto reply = c.request(json::parse(R"({"a":"hs","id":null,"protocol":1,"protocolMinor":2})"));
+  EXPECT_EQ(reply["a"], "hs");
+  EXPECT_EQ(reply["protocol"], 1);
+  EXPECT_EQ(reply["protocolMinor"], 2);
+  EXPECT_EQ(reply["type"], "http://sharejs.org/types/JSONv0");
+  ASSERT_TRUE(reply["id"].is_string());
+  EXPECT_EQ(reply["id"].get<std::string>().size(), 32U);
+  // The previous id is adopted.
+  EXPECT_EQ(c.handshake("my-old-id"), "my-old-id");
+  EXPECT_EQ(c.request(json::parse(R"({"a":"pp"})")), json::parse(R"({"a":"pp"})"));
+}
+
+TEST_F(OtsyncdTest, CreateSubscribeSubmitBroadcast) {
+  auto& d = start();
+  ws_client a(d.port());
+  ws_client b(d.port());
+  const auto src_a = a.handshake();
+  b.handshake();
+  EXPECT_EQ(a.request(op_message("d1", std::nullopt, 1, "create", {{"type", "text-unicode"}, {"data", "héllo"}})),
+            ack(src_a, 1, 0, "d1"));
+  EXPECT_EQ(b.request(json::parse(R"({"a":"s","c":"docs","d":"d1","v":null})")),
+            json::parse(R"({"a":"s","c":"docs","d":"d1","data":{"v":1,"data":"héllo",
+                "type":"http://sharejs.org/types/text-unicode"}})"));
+  EXPECT_EQ(a.request(json::parse(R"({"a":"s","c":"docs","d":"d1","v":1})")),
+            json::parse(R"({"a":"s","c":"docs","d":"d1"})"));
+  EXPECT_EQ(a.request(op_message("d1", 1, 2, "op", json::parse(R"([5," 😀"])"))), ack(src_a, 2, 1, "d1"));
+  auto got = b.read();
+  ASSERT_TRUE(got);
+  json expected = json::parse(R"({"a":"op","c":"docs","d":"d1","v":1,"seq":2,"op":[5," 😀"]})");
+  expected["src"] = src_a;
+  EXPECT_EQ(*got, expected);
+  // The author got no broadcast of its own op: the next frame answers its ping.
+  EXPECT_EQ(a.request(json::parse(R"({"a":"pp"})")), json::parse(R"({"a":"pp"})"));
+  // Concurrent edit from B at v1: the missing op first, then the ack.
+  const auto src_b = b.handshake();
+  ASSERT_FALSE(b.send(op_message("d1", 1, 1, "op", json::parse(R"(["<"])"))));
+  auto first = b.read();
+  auto second = b.read();
+  ASSERT_TRUE(first && second);
+  // B saw v1 already as a broadcast; the server may send it again before the ack.
+  if (is_ack(*first)) {
+    EXPECT_EQ(*first, ack(src_b, 1, 2, "d1"));
+  } else {
+    EXPECT_EQ((*first)["v"], 1);
+    EXPECT_EQ(*second, ack(src_b, 1, 2, "d1"));
+  }
+  auto broadcast = a.read();
+  ASSERT_TRUE(broadcast);
+  EXPECT_EQ((*broadcast)["v"], 2);
+  EXPECT_EQ((*broadcast)["src"], src_b);
+  EXPECT_EQ(a.request(json::parse(R"({"a":"f","c":"docs","d":"d1","v":null})"))["data"],
+            json::parse(R"({"v":3,"data":"<héllo 😀","type":"http://sharejs.org/types/text-unicode"})"));
+}
+
+TEST_F(OtsyncdTest, HttpHealthReadinessMetricsAndRest) {
+  auto& d = start();
+  {
+    ws_client a(d.port());
+    const auto src = a.handshake();
+    a.request(op_message("d1", 0, 1, "create", {{"type", "text-unicode"}, {"data", "ab"}}));
+    EXPECT_EQ(a.request(op_message("d1", 1, 2, "op", json::parse(R"([2,"c"])"))), ack(src, 2, 1, "d1"));
+    a.request(op_message("d2", 0, 3, "create", {{"type", "text-unicode"}, {"data", "x"}}));
+    a.request(op_message("d2", 1, 4, "del", true));
+    auto health = http_get(d.port(), "/healthz");
+    EXPECT_EQ(health.status, 200U);
+    EXPECT_EQ(health.as_json(), json::parse(R"({"status":"ok"})"));
+    auto ready = http_get(d.port(), "/readyz");
+    EXPECT_EQ(ready.status, 200U);
+    EXPECT_EQ(ready.as_json()["status"], "ready");
+
+    auto metrics = http_get(d.port(), "/metrics");
+    EXPECT_EQ(metrics.status, 200U);
+    EXPECT_NE(metrics.content_type.find("text/plain"), std::string::npos);
+    for (const char* name :
+         {"otsync_connections", "otsync_ops_committed_total", "otsync_submit_latency_seconds",
+          "otsync_commit_latency_seconds", "otsync_errors_total", "otsync_send_queue_depth", "otsync_documents_open"}) {
+      EXPECT_NE(metrics.body.find(name), std::string::npos) << name;
+    }
+    EXPECT_EQ(metric(metrics.body, "otsync_connections"), 1.0);
+    EXPECT_GE(metric(metrics.body, "otsync_ops_committed_total").value_or(0), 4.0);
+    EXPECT_GE(metric(metrics.body, "otsync_documents_open").value_or(0), 1.0);
+  }
+
+  auto doc = http_get(d.port(), "/api/v1/docs/docs/d1");
+  EXPECT_EQ(doc.status, 200U);
+  EXPECT_NE(doc.content_type.find("application/json"), std::string::npos);
+  EXPECT_EQ(doc.as_json(), json::parse(R"({"collection":"docs","id":"d1","v":2,"type":
+      "http://sharejs.org/types/text-unicode","data":"abc"})"));
+  EXPECT_EQ(http_get(d.port(), "/api/v1/docs/docs/d1?v=1").as_json()["data"], "ab");
+  EXPECT_EQ(http_get(d.port(), "/api/v1/docs/docs/d1?v=0").as_json(),
+            json::parse(R"({"collection":"docs","id":"d1","v":0,"type":null})"));
+  EXPECT_EQ(http_get(d.port(), "/api/v1/docs/docs/d2").as_json(),
+            json::parse(R"({"collection":"docs","id":"d2","v":2,"type":null})"));
+  EXPECT_EQ(http_get(d.port(), "/api/v1/docs/docs/never").as_json(),
+            json::parse(R"({"collection":"docs","id":"never","v":0,"type":null})"));
+
+  auto future = http_get(d.port(), "/api/v1/docs/docs/d1?v=3");
+  EXPECT_EQ(future.status, 404U);
+  EXPECT_EQ(future.as_json()["error"]["code"], "ERR_OP_VERSION_NEWER_THAN_CURRENT_SNAPSHOT");
+  for (const char* bad : {"/api/v1/docs/docs/d1?v=abc", "/api/v1/docs/docs/d1?v=-1", "/api/v1/docs/docs/d1?v=",
+                          "/api/v1/docs/docs/d1/ops?from=x", "/api/v1/docs/docs/d1/ops?from=3&to=1",
+                          "/api/v1/docs/docs?limit=0", "/api/v1/docs/docs?limit=100000"}) {
+    auto r = http_get(d.port(), bad);
+    EXPECT_EQ(r.status, 400U) << bad;
+    EXPECT_EQ(r.as_json()["error"]["code"], "ERR_BAD_REQUEST") << bad;
+    EXPECT_TRUE(r.as_json()["error"]["message"].is_string()) << bad;
+  }
+
+  auto ops = http_get(d.port(), "/api/v1/docs/docs/d1/ops");
+  EXPECT_EQ(ops.status, 200U);
+  auto list = ops.as_json()["ops"];
+  ASSERT_EQ(list.size(), 2U);
+  EXPECT_EQ(list[0]["v"], 0);
+  EXPECT_EQ(list[0]["create"], json::parse(R"({"type":"http://sharejs.org/types/text-unicode","data":"ab"})"));
+  EXPECT_EQ(list[1]["v"], 1);
+  EXPECT_EQ(list[1]["seq"], 2);
+  EXPECT_EQ(list[1]["op"], json::parse(R"([2,"c"])"));
+  EXPECT_TRUE(list[1]["src"].is_string());
+  EXPECT_TRUE(list[1]["ts"].is_number());
+  auto range = http_get(d.port(), "/api/v1/docs/docs/d1/ops?from=1&to=2").as_json()["ops"];
+  ASSERT_EQ(range.size(), 1U);
+  EXPECT_EQ(range[0]["v"], 1);
+  EXPECT_EQ(http_get(d.port(), "/api/v1/docs/docs/d1/ops?from=5").as_json()["ops"], json::array());
+
+  auto docs = http_get(d.port(), "/api/v1/docs/docs");
+  EXPECT_EQ(docs.status, 200U);
+  EXPECT_EQ(docs.as_json(), json::parse(R"({"collection":"docs","documents":[
+      {"id":"d1","v":2,"type":"http://sharejs.org/types/text-unicode"},{"id":"d2","v":2,"type":null}]})"));
+  auto page = http_get(d.port(), "/api/v1/docs/docs?after=d1&limit=1").as_json()["documents"];
+  ASSERT_EQ(page.size(), 1U);
+  EXPECT_EQ(page[0]["id"], "d2");
+  EXPECT_EQ(http_get(d.port(), "/api/v1/docs/empty").as_json()["documents"], json::array());
+
+  for (const char* unknown : {"/nope", "/", "/api/v1", "/api/v1/docs/docs/d1/ops/extra", "/healthz/x"}) {
+    auto r = http_get(d.port(), unknown);
+    EXPECT_EQ(r.status, 404U) << unknown;
+    EXPECT_EQ(r.as_json()["error"]["code"], "ERR_NOT_FOUND") << unknown;
+  }
+  auto post = http_get(d.port(), "/healthz", http::verb::post);
+  EXPECT_EQ(post.status, 405U);
+  EXPECT_TRUE(post.as_json()["error"]["code"].is_string());
+  // A WebSocket upgrade anywhere but /ws.
+  EXPECT_THROW(
+      {
+        asio::io_context io;
+        websocket::stream<beast::tcp_stream> ws(io);
+        beast::get_lowest_layer(ws).connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), d.port()));
+        ws.handshake("127.0.0.1", "/other");
+      },
+      beast::system_error);
+}
+
+TEST_F(OtsyncdTest, FrameOverTheLimitClosesWith1009AndOthersCarryOn) {
+  auto& d = start({"--max-message-bytes", "1024"});
+  ws_client big(d.port());
+  ws_client other(d.port());
+  big.handshake();
+  other.handshake();
+  json message = op_message("d1", 0, 1, "create", {{"type", "text-unicode"}, {"data", std::string(2000, 'x')}});
+  ASSERT_FALSE(big.send(message));
+  EXPECT_EQ(big.wait_close(10), 1009) << big.error().message();
+  // A frame just under the limit is fine, and the other connection never noticed.
+  json small = op_message("d1", 0, 1, "create", {{"type", "text-unicode"}, {"data", std::string(900, 'y')}});
+  EXPECT_EQ(other.request(small)["v"], 0);
+  EXPECT_EQ(other.request(json::parse(R"({"a":"pp"})")), json::parse(R"({"a":"pp"})"));
+}
+
+TEST_F(OtsyncdTest, BinaryFrameCloses) {
+  auto& d = start();
+  ws_client c(d.port());
+  c.handshake();
+  ASSERT_FALSE(c.send_binary(R"({"a":"pp"})"));
+  // RFC 6455 1003: a data type the endpoint cannot accept (text only).
+  EXPECT_EQ(c.wait_close(10), 1003);
+  ws_client other(d.port());
+  EXPECT_EQ(other.request(json::parse(R"({"a":"pp"})")), json::parse(R"({"a":"pp"})"));
+}
+
+TEST_F(OtsyncdTest, InvalidJsonGetsAnErrorFrameThenClose1007) {
+  auto& d = start();
+  for (const char* frame : {"{not json", "[1,2,3]", "42"}) {
+    ws_client c(d.port());
+    c.handshake();
+    ASSERT_FALSE(c.send(std::string(frame)));
+    auto error = c.read();
+    ASSERT_TRUE(error) << frame;
+    EXPECT_EQ((*error)["error"]["code"], "ERR_MESSAGE_BADLY_FORMED") << frame;
+    EXPECT_EQ(c.wait_close(10), 1007) << frame;
+  }
+  // Validation errors do not close.
+  ws_client c(d.port());
+  auto reply = c.request(json::parse(R"({"a":"zz"})"));
+  EXPECT_EQ(reply["error"]["code"], "ERR_MESSAGE_BADLY_FORMED");
+  reply = c.request(json::parse(R"({"a":"op","c":"docs","d":"d1","v":5,"seq":1,"op":["x"]})"));
+  EXPECT_EQ(reply["error"]["code"], "ERR_OP_VERSION_NEWER_THAN_CURRENT_SNAPSHOT");
+  ASSERT_FALSE(c.send(std::string(R"({"a":"op","c":"docs","d":"d1","v":0,"seq":1,"op":["\ud800"]})")));
+  reply = c.read().value_or(json());
+  EXPECT_EQ(reply["error"]["code"], "ERR_OT_OP_BADLY_FORMED");
+  EXPECT_EQ(c.request(json::parse(R"({"a":"pp"})")), json::parse(R"({"a":"pp"})"));
+  auto metrics = http_get(d.port(), "/metrics").body;
+  EXPECT_NE(metrics.find("otsync_errors_total{code=\"ERR_MESSAGE_BADLY_FORMED\"}"), std::string::npos) << metrics;
+}
+
+TEST_F(OtsyncdTest, SlowConsumerIsClosedWith1013AndOthersAreServed) {
+  auto& d = start({"--store", "memory:", "--max-send-queue", "64", "--max-message-bytes", "65536"});
+  ws_client writer(d.port());
+  const auto src = writer.handshake();
+  const std::string chunk(8000, 'x');
+  EXPECT_EQ(writer.request(op_message("big", 0, 1, "create", {{"type", "text-unicode"}, {"data", chunk}})),
+            ack(src, 1, 0, "big"));
+
+  ws_client reader(d.port(), 4096);
+  reader.handshake();
+  auto subscribed = reader.request(json::parse(R"({"a":"s","c":"docs","d":"big","v":null})"));
+  ASSERT_EQ(subscribed["data"]["v"], 1);
+  // The reader stops reading; the writer replaces the whole text, op after op.
+  bool dropped = false;
+  std::uint64_t v = 1;
+  for (int i = 0; i < 4000 && !dropped; ++i, ++v) {
+    std::string replacement(8000, static_cast<char>('a' + i % 26));
+    auto reply = writer.request(op_message("big", v, 2 + v, "op", json::array({json{{"d", 8000}}, replacement})));
+    ASSERT_EQ(reply, ack(src, 2 + v, v, "big")) << "op " << i;
+    if (i % 50 == 49) {
+      auto metrics = http_get(d.port(), "/metrics").body;
+      dropped = metric(metrics, "otsync_slow_consumer_disconnects_total").value_or(0) >= 1;
+    }
+  }
+  ASSERT_TRUE(dropped) << "the reader was never dropped";
+  // The server kept serving the writer, and serves new connections.
+  EXPECT_EQ(writer.request(op_message("big", v, 2 + v, "op", json::array({"!"}))), ack(src, 2 + v, v, "big"));
+  ws_client fresh(d.port());
+  EXPECT_EQ(fresh.request(json::parse(R"({"a":"pp"})")), json::parse(R"({"a":"pp"})"));
+  // What the reader has buffered, then the close (with a larger window now,
+  // or the backlog trickles through the tiny one).
+  reader.set_receive_buffer(1 << 20);
+  EXPECT_EQ(reader.wait_close(100000, 10s), 1013);
+  std::optional<double> connections;
+  for (int i = 0; i < 200; ++i) {
+    connections = metric(http_get(d.port(), "/metrics").body, "otsync_connections");
+    if (connections == 2.0) break;
+    std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_EQ(connections, 2.0);
+}
+
+TEST_F(OtsyncdTest, SigtermDrainsAndExitsZero) {
+  auto& d = start({"--shutdown-grace-ms", "3000", "--log-level", "debug"});
+  ws_client c(d.port());
+  const auto src = c.handshake();
+  EXPECT_EQ(c.request(op_message("d1", 0, 1, "create", {{"type", "text-unicode"}, {"data", "x"}})),
+            ack(src, 1, 0, "d1"));
+  EXPECT_EQ(c.request(json::parse(R"({"a":"s","c":"docs","d":"d1","v":1})")),
+            json::parse(R"({"a":"s","c":"docs","d":"d1"})"));
+  http_client probe(d.port());
+  auto before = probe.get("/readyz");
+  ASSERT_TRUE(before);
+  EXPECT_EQ(before->status, 200U);
+
+  // Let the server re-arm its read on the keep-alive connection: once draining,
+  // a response completing closes the connection instead of reading again.
+  std::this_thread::sleep_for(200ms);
+  ASSERT_EQ(kill(d.pid(), SIGTERM), 0);
+  // Wait (bounded) until the server says it is draining, then ask on the open
+  // HTTP connection: the WebSocket is not read yet, so the server is still
+  // waiting for its close handshake.
+  for (int i = 0; i < 500 && d.log().find("draining") == std::string::npos; ++i) std::this_thread::sleep_for(10ms);
+  ASSERT_NE(d.log().find("draining"), std::string::npos);
+  std::optional<http_result> during = probe.get("/readyz");
+  ASSERT_TRUE(during) << "no answer on the open HTTP connection while draining: " << probe.error_.message();
+  EXPECT_EQ(during->status, 503U);
+  EXPECT_EQ(during->as_json()["status"], "draining");
+  // No new connections are taken.
+  {
+    asio::io_context io;
+    tcp::socket s(io);
+    beast::error_code ec;
+    s.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), d.port()), ec);
+    if (!ec) {
+      beast::tcp_stream stream(std::move(s));
+      http::request<http::string_body> req{http::verb::get, "/readyz", 11};
+      req.set(http::field::host, "127.0.0.1");
+      http::write(stream, req, ec);
+      // Either nobody answers, or not with 200.
+      if (!ec) {
+        beast::flat_buffer buffer;
+        http::response<http::string_body> res;
+        stream.expires_after(2s);
+        http::read(stream, buffer, res, ec);
+        if (!ec) {
+          EXPECT_NE(res.result_int(), 200U);
+        }
+      }
+    }
+  }
+  EXPECT_EQ(c.wait_close(100, 10s), 1001);
+  auto status = d.stop(0, 15s);  // signal 0: just wait
+  ASSERT_TRUE(status) << "otsyncd did not exit after SIGTERM";
+  ASSERT_TRUE(WIFEXITED(*status));
+  EXPECT_EQ(WEXITSTATUS(*status), 0);
+}
+
+TEST_F(OtsyncdTest, AckedOpsSurviveSigkillExactlyOnce) {
+  std::vector<json> acked;  // acks, in order
+  std::string src;
+  {
+    auto& d = start();
+    ws_client c(d.port());
+    src = c.handshake();
+    acked.push_back(c.request(op_message("dur", 0, 1, "create", {{"type", "text-unicode"}, {"data", ""}})));
+    ASSERT_EQ(acked.back(), ack(src, 1, 0, "dur"));
+    std::uint64_t seq = 2;
+    for (std::uint64_t v = 1; v <= 40; ++v, ++seq) {
+      acked.push_back(
+          c.request(op_message("dur", v, seq, "op", v == 1 ? json::array({"a"}) : json::array({v - 1, "a"}))));
+      ASSERT_EQ(acked.back(), ack(src, seq, v, "dur"));
+    }
+    // Pipelined ops, some acked, then SIGKILL.
+    for (std::uint64_t v = 41; v <= 80; ++v, ++seq)
+      ASSERT_FALSE(c.send(op_message("dur", v, seq, "op", json::array({v - 1, "b"}))));
+    for (int i = 0; i < 5; ++i) {
+      auto m = c.read();
+      ASSERT_TRUE(m && is_ack(*m));
+      acked.push_back(*m);
+    }
+    ASSERT_EQ(kill(d.pid(), SIGKILL), 0);
+    // Acks already on their way count too.
+    while (auto m = c.read(2s)) {
+      if (is_ack(*m)) acked.push_back(*m);
+    }
+    auto status = d.stop(0, 10s);
+    ASSERT_TRUE(status && WIFSIGNALED(*status));
+  }
+  auto& again = start();
+  auto ops = http_get(again.port(), "/api/v1/docs/docs/dur/ops").as_json()["ops"];
+  ASSERT_GE(ops.size(), acked.size());
+  // A contiguous log, each (src, seq) once, every acked op present at its version.
+  std::set<std::uint64_t> seqs;
+  ot::rope text;
+  for (std::size_t i = 0; i < ops.size(); ++i) {
+    ASSERT_EQ(ops[i]["v"], i);
+    EXPECT_EQ(ops[i]["src"], src);
+    EXPECT_TRUE(seqs.insert(ops[i]["seq"].get<std::uint64_t>()).second) << "duplicate seq " << ops[i]["seq"];
+    if (i > 0) {
+      auto op = protocol::op_from_json(ops[i]["op"]);
+      ASSERT_TRUE(op);
+      ASSERT_FALSE(ot::apply(text, *op));
+    }
+  }
+  for (const auto& a : acked) {
+    const auto v = a["v"].get<std::uint64_t>();
+    ASSERT_LT(v, ops.size());
+    EXPECT_EQ(ops[v]["seq"], a["seq"]);
+  }
+  auto doc = http_get(again.port(), "/api/v1/docs/docs/dur").as_json();
+  EXPECT_EQ(doc["v"], ops.size());
+  EXPECT_EQ(doc["data"], text.to_string());
+
+  // A resend of an acked op after the restart is acked again, not applied.
+  ws_client c(again.port());
+  EXPECT_EQ(c.handshake(src), src);
+  json resend = op_message("dur", 10, 11, "op", json::array({9, "a"}));
+  resend["src"] = src;
+  ASSERT_FALSE(c.send(resend));
+  auto reply = c.read_until(is_ack);
+  ASSERT_TRUE(reply);
+  EXPECT_EQ(*reply, ack(src, 11, 10, "dur"));
+  EXPECT_EQ(http_get(again.port(), "/api/v1/docs/docs/dur").as_json(), doc);
+}
+
+TEST_F(OtsyncdTest, MemoryStoreServes) {
+  auto& d = start({"--store", "memory:"});
+  ws_client c(d.port());
+  const auto src = c.handshake();
+  EXPECT_EQ(c.request(op_message("m", 0, 1, "create", {{"type", "text-unicode"}, {"data", "mem"}})),
+            ack(src, 1, 0, "m"));
+  EXPECT_EQ(http_get(d.port(), "/api/v1/docs/docs/m").as_json()["data"], "mem");
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "db"));
+}
+
+TEST_F(OtsyncdTest, ListenFromTheEnvironment) {
+  auto& d = start({}, {{"OTSYNC_LISTEN", "127.0.0.1:0"}}, /*with_listen=*/false);
+  EXPECT_NE(d.port(), 8080);
+  ws_client c(d.port());
+  EXPECT_EQ(c.request(json::parse(R"({"a":"pp"})")), json::parse(R"({"a":"pp"})"));
+}
+
+TEST(OtsyncdCommandLine, Help) {
+  auto r = run_command({"--help"});
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  for (const char* flag : {"--listen", "--store", "--data-dir", "--max-message-bytes", "--max-send-queue",
+                           "--print-config", "--log-level"}) {
+    EXPECT_NE(r.output.find(flag), std::string::npos) << flag;
+  }
+}
+
+TEST(OtsyncdCommandLine, PrintConfig) {
+  auto r = run_command({"--print-config", "--listen", "127.0.0.1:9999", "--store", "memory:"});
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  for (const char* key : {"listen", "store", "data-dir", "max-message-bytes", "max-send-queue", "log-level"}) {
+    EXPECT_NE(r.output.find(key), std::string::npos) << key << " in\n" << r.output;
+  }
+  EXPECT_NE(r.output.find("127.0.0.1:9999"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("memory:"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("print-config"), std::string::npos) << r.output;
+  // The environment is reflected too.
+  auto env = run_command({"--print-config"}, {{"OTSYNC_LISTEN", "127.0.0.1:7777"}});
+  EXPECT_EQ(env.exit_code, 0);
+  EXPECT_NE(env.output.find("127.0.0.1:7777"), std::string::npos) << env.output;
+}
+
+TEST(OtsyncdCommandLine, BadStoreExitsNonZeroWithAClearMessage) {
+  auto dir = make_temp_dir();
+  auto r = run_command({"--listen", "127.0.0.1:0", "--data-dir", dir.string(), "--store", "nosuch:"});
+  EXPECT_NE(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.exit_code, -1) << "did not exit: " << r.output;
+  EXPECT_NE(r.output.find("nosuch"), std::string::npos) << r.output;
+  auto bad_flag = run_command({"--no-such-flag"});
+  EXPECT_NE(bad_flag.exit_code, 0);
+  auto bad_listen = run_command({"--listen", "nowhere", "--data-dir", dir.string(), "--store", "memory:"});
+  EXPECT_NE(bad_listen.exit_code, 0);
+  EXPECT_NE(bad_listen.output.find("nowhere"), std::string::npos) << bad_listen.output;
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace otsync
