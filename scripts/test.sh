@@ -11,7 +11,7 @@ echo "== ASan+UBSan build: unit and property tests, and otsyncd under the shared
 scripts/build.sh build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DOTSYNC_SANITIZE=ON \
   -DOTSYNC_WARNINGS_AS_ERRORS=ON -DOTSYNC_BUILD_BENCH=OFF
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-  ctest --test-dir build-asan -L "unit|server" --output-on-failure -j "$(nproc)"
+  ctest --test-dir build-asan -L "unit|server|integration" --output-on-failure -j "$(nproc)"
 
 echo "== Release build: the whole suite"
 scripts/build.sh build -DCMAKE_BUILD_TYPE=Release -DOTSYNC_WARNINGS_AS_ERRORS=ON -DOTSYNC_REQUIRE_ALL_TESTS=ON

@@ -44,6 +44,12 @@ std::optional<parsed_config> parse_config(int argc, char** argv, int& exit_code)
   std::int64_t grace_ms = o.shutdown_grace.count();
   app.add_option("--shutdown-grace-ms", grace_ms, "On SIGTERM, wait this long for in-flight commits")
       ->envname("OTSYNC_SHUTDOWN_GRACE_MS");
+  std::int64_t drain_delay_ms = o.drain_delay.count();
+  app.add_option("--drain-delay-ms", drain_delay_ms,
+                 "On SIGTERM, keep answering /readyz with 503 this long before closing the listener "
+                 "(lets a load balancer's health check see it)")
+      ->envname("OTSYNC_DRAIN_DELAY_MS")
+      ->check(CLI::Range(std::int64_t{0}, std::int64_t{600000}));
   app.add_option("--snapshot-interval", o.documents.snapshot_interval,
                  "Store a snapshot every N ops (bounds the replay when loading a document)")
       ->envname("OTSYNC_SNAPSHOT_INTERVAL")
@@ -66,6 +72,7 @@ std::optional<parsed_config> parse_config(int argc, char** argv, int& exit_code)
   }
   o.idle_eviction = std::chrono::milliseconds(idle_ms);
   o.shutdown_grace = std::chrono::milliseconds(grace_ms);
+  o.drain_delay = std::chrono::milliseconds(drain_delay_ms);
   out.printed = app.config_to_str(true, false);
   return out;
 }

@@ -170,10 +170,15 @@ void server::impl::begin_drain() {
   context.ready = false;
   boost::system::error_code ignored;
   signals.cancel(ignored);
-  acceptor->stop();
   documents->stop_eviction();
-  drain_started = clock::now();
-  wait_for_commits();
+  // New WebSocket upgrades are refused from now on; the listener stays open
+  // a moment so that health checks see /readyz turn 503.
+  drain_timer.expires_after(context.options.drain_delay);
+  drain_timer.async_wait([this](boost::system::error_code) {
+    acceptor->stop();
+    drain_started = clock::now();
+    wait_for_commits();
+  });
 }
 
 void server::impl::wait_for_commits() {

@@ -25,6 +25,7 @@ struct server_options {
   std::size_t max_pending_requests = 128;
   std::chrono::milliseconds idle_eviction{60000};
   std::chrono::milliseconds shutdown_grace{10000};
+  std::chrono::milliseconds drain_delay{300};  ///< /readyz answers 503 this long before the listener closes
   std::string log_level = "info";
   std::string log_format = "text";  ///< text | json
   doc::document_options documents;
