@@ -19,7 +19,7 @@ struct server_options {
   std::string data_dir = "./data";
   std::string port_file;  ///< written (atomically) with the bound port once listening
   unsigned threads = 0;   ///< 0: one per core
-  std::size_t max_message_bytes = 1 << 20;
+  std::size_t max_message_bytes = 16u << 20;
   std::size_t max_send_queue_messages = 20000;
   std::size_t max_send_queue_bytes = 64u << 20;
   std::size_t max_pending_requests = 128;
