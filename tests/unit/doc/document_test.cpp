@@ -1,0 +1,171 @@
+// The document actor's failure paths, with a store that can be made to
+// misbehave: a commit that loses a compare-and-set race (another writer got
+// there first) is retried against the new history; a store that fails
+// answers every waiting submit with an error, acknowledges nothing, and the
+// document recovers once the store does.
+#include "otsync/doc/document.hpp"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <future>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+
+#include "otsync/doc/registry.hpp"
+#include "otsync/ot/text_unicode.hpp"
+#include "otsync/store/memory_store.hpp"
+
+namespace otsync::doc {
+namespace {
+
+using namespace std::chrono_literals;
+namespace asio = boost::asio;
+namespace st = otsync::store;
+using C = ot::component;
+
+// Delegates to the memory store; `fail_commits` makes the next commits fail
+// with `unavailable`, as a full disk would.
+class flaky_store : public st::store {
+ public:
+  flaky_store() : inner_(st::make_memory_store()) {}
+  void load(const st::doc_key& k, std::optional<std::uint64_t> v, st::handler<st::loaded_document> h) override {
+    inner_->load(k, v, std::move(h));
+  }
+  void load_ops(const st::doc_key& k, std::uint64_t from, std::optional<std::uint64_t> to,
+                st::handler<std::vector<op_record>> h) override {
+    inner_->load_ops(k, from, to, std::move(h));
+  }
+  void version_at(const st::doc_key& k, std::int64_t ts, st::handler<std::uint64_t> h) override {
+    inner_->version_at(k, ts, std::move(h));
+  }
+  void commit(st::commit_request r, st::commit_handler h) override {
+    if (fail_commits > 0) {
+      --fail_commits;
+      h(make_error_code(st::errc::unavailable));
+      return;
+    }
+    inner_->commit(std::move(r), std::move(h));
+  }
+  void list_documents(const std::string& c, const std::string& after, std::size_t limit,
+                      st::handler<std::vector<st::document_summary>> h) override {
+    inner_->list_documents(c, after, limit, std::move(h));
+  }
+  void close() override { inner_->close(); }
+
+  std::atomic<int> fail_commits{0};
+  std::unique_ptr<st::store> inner_;
+};
+
+class DocumentTest : public ::testing::Test {
+ protected:
+  DocumentTest() : documents(io.get_executor(), storage, document_options{}) {}
+
+  template <class T>
+  T wait(std::future<T>& f) {
+    auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (f.wait_for(0s) != std::future_status::ready) {
+      if (std::chrono::steady_clock::now() > deadline) {
+        ADD_FAILURE() << "timed out";
+        throw std::runtime_error("timeout");
+      }
+      io.run_for(5ms);
+      io.restart();
+    }
+    return f.get();
+  }
+
+  submit_result submit(std::string src, std::uint64_t seq, std::optional<std::uint64_t> version, op_body body) {
+    std::promise<submit_result> p;
+    auto f = p.get_future();
+    documents.get(key)->submit(submission{std::move(src), seq, version, std::move(body)},
+                               [&p](submit_result r) { p.set_value(std::move(r)); });
+    return wait(f);
+  }
+
+  read_result fetch() {
+    std::promise<read_result> p;
+    auto f = p.get_future();
+    documents.get(key)->fetch(std::nullopt, [&p](read_result r) { p.set_value(std::move(r)); });
+    return wait(f);
+  }
+
+  // Commits an op straight to the store, as another server instance would.
+  void commit_behind_the_actors_back(op_record op, snapshot after) {
+    std::promise<std::error_code> p;
+    auto f = p.get_future();
+    storage.inner_->commit(store::commit_request{key, std::move(op), std::move(after), false},
+                           [&p](std::error_code ec) { p.set_value(ec); });
+    ASSERT_FALSE(wait(f));
+  }
+
+  asio::io_context io;
+  flaky_store storage;
+  registry documents;
+  store::doc_key key{"docs", "d1"};
+};
+
+TEST_F(DocumentTest, CompareAndSetConflictIsRetriedAgainstTheNewHistory) {
+  auto created = submit("a", 1, 0, create_body{std::string(ot::type_uri), "abc"});
+  ASSERT_FALSE(created.error);
+  ASSERT_EQ(fetch().snap->data, "abc");  // the actor now holds v1 in memory
+
+  // Another writer commits v1 -> v2 ("Xabc") without the actor knowing.
+  snapshot after{2, std::string(ot::type_uri), "", create_record{"a", 1, 0}};
+  commit_behind_the_actors_back(op_record{"other", 1, 1, ot::op{C::insert("X")}, 0}, after);
+
+  // The actor's commit at v1 loses the race, reloads, transforms against the
+  // other op and commits at v2.
+  auto r = submit("b", 1, 1, ot::op{C::skip(3), C::insert("!")});
+  ASSERT_FALSE(r.error) << r.error->code << " " << r.error->message;
+  EXPECT_EQ(r.version, 2u);
+  ASSERT_EQ(r.missed.size(), 1u);  // the other writer's op, before the ack
+  EXPECT_NE(r.missed[0]->find("\"src\":\"other\""), std::string::npos);
+  auto snap = fetch().snap;
+  EXPECT_EQ(snap->version, 3u);
+  EXPECT_EQ(snap->data, "Xabc!");
+}
+
+TEST_F(DocumentTest, FailedStoreAcknowledgesNothingAndTheDocumentRecovers) {
+  ASSERT_FALSE(submit("a", 1, 0, create_body{std::string(ot::type_uri), "abc"}).error);
+  storage.fail_commits = 1;
+  auto failed = submit("a", 2, 1, ot::op{C::insert("X")});
+  ASSERT_TRUE(failed.error);
+  EXPECT_EQ(failed.error->code, "ERR_DATABASE_UNAVAILABLE");
+  // Nothing of the failed op is visible, and the next submit commits normally.
+  auto snap = fetch().snap;
+  EXPECT_EQ(snap->version, 1u);
+  EXPECT_EQ(snap->data, "abc");
+  auto ok = submit("a", 3, 1, ot::op{C::insert("Y")});
+  ASSERT_FALSE(ok.error);
+  EXPECT_EQ(ok.version, 1u);
+  EXPECT_EQ(fetch().snap->data, "Yabc");
+}
+
+TEST_F(DocumentTest, ConflictsBeyondTheRetryLimitAreReported) {
+  document_options options;
+  options.max_submit_retries = 1;
+  registry limited(io.get_executor(), storage, options);
+  std::promise<submit_result> p1;
+  auto f1 = p1.get_future();
+  limited.get(key)->submit(submission{"a", 1, 0, create_body{std::string(ot::type_uri), ""}},
+                           [&p1](submit_result r) { p1.set_value(std::move(r)); });
+  ASSERT_FALSE(wait(f1).error);
+  // Every later commit from this actor races a writer that is always first.
+  snapshot after{2, std::string(ot::type_uri), "", create_record{"a", 1, 0}};
+  commit_behind_the_actors_back(op_record{"other", 1, 1, ot::op{C::insert("X")}, 0}, after);
+  std::promise<submit_result> p2;
+  auto f2 = p2.get_future();
+  limited.get(key)->submit(submission{"b", 1, 1, ot::op{C::insert("Y")}},
+                           [&p2](submit_result r) { p2.set_value(std::move(r)); });
+  auto r = wait(f2);
+  ASSERT_TRUE(r.error);
+  EXPECT_EQ(r.error->code, "ERR_MAX_SUBMIT_RETRIES_EXCEEDED");
+}
+
+}  // namespace
+}  // namespace otsync::doc
