@@ -36,14 +36,14 @@ class agent::subscription : public doc::subscriber, public std::enable_shared_fr
       held_.push_back(frame);
       return;
     }
-    if (auto io = io_.lock()) io->send(frame);
+    if (auto io = io_.lock()) io->send_broadcast(frame);
   }
 
   // The subscribe reply was sent: release what was held back.
   void mark_ready() {
     ready_ = true;
     if (auto io = io_.lock()) {
-      for (auto& frame : held_) io->send(std::move(frame));
+      for (auto& frame : held_) io->send_broadcast(std::move(frame));
     }
     held_.clear();
   }

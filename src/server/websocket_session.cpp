@@ -101,8 +101,16 @@ void websocket_session::resume_reading() {
 }
 
 void websocket_session::send(doc::shared_frame frame) {
+  enqueue(std::move(frame), false);
+}
+
+void websocket_session::send_broadcast(doc::shared_frame frame) {
+  enqueue(std::move(frame), true);
+}
+
+void websocket_session::enqueue(doc::shared_frame frame, bool broadcast) {
   if (closing_ || finished_) return;
-  if (queue_.size() >= context_.options.max_send_queue_messages ||
+  if ((broadcast && queue_.size() >= context_.options.max_send_queue_messages) ||
       queued_bytes_ + frame->size() > context_.options.max_send_queue_bytes) {
     log::warn("slow_consumer_disconnected", {{"conn", id_},
                                              {"src", agent_->src()},

@@ -35,11 +35,13 @@ class websocket_session : public connection_io, public std::enable_shared_from_t
   void going_away();
 
   void send(doc::shared_frame frame) override;
+  void send_broadcast(doc::shared_frame frame) override;
   void close(std::uint16_t code, std::string reason) override;
   void post(std::function<void()> fn) override;
   void resume_reading() override;
 
  private:
+  void enqueue(doc::shared_frame frame, bool broadcast);
   void do_read();
   void on_read(boost::beast::error_code ec, std::size_t bytes);
   void do_write();

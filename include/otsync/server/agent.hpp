@@ -24,8 +24,12 @@ namespace otsync::server {
 class connection_io {
  public:
   virtual ~connection_io() = default;
-  /// Queues one text frame (in order).
+  /// Queues one text frame (in order): a reply to this client's request.
   virtual void send(doc::shared_frame frame) = 0;
+  /// Queues a broadcast (another client's op). Only broadcasts count against
+  /// the queue's frame limit: a client catching up on many ops after a long
+  /// absence is not taken for one that stopped reading.
+  virtual void send_broadcast(doc::shared_frame frame) { send(std::move(frame)); }
   /// Sends the queued frames, then closes with a WebSocket close code.
   virtual void close(std::uint16_t code, std::string reason) = 0;
   /// Runs `fn` on the connection's strand, if the connection is still alive.
