@@ -9,6 +9,7 @@ packages=(
   nlohmann-json3-dev zlib1g-dev libcli11-dev libsqlite3-dev
   libboost1.81-dev libspdlog-dev prometheus-cpp-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  chromium
 )
 # Node.js runs the JS-side tests and peers; a machine may already have a newer one.
 command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
