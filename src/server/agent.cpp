@@ -75,8 +75,9 @@ agent::~agent() {
 template <class Fn>
 auto agent::on_strand(Fn fn) {
   begin_request();
-  return [io = io_, this, fn = std::move(fn)](auto result) mutable {
-    auto conn = io.lock();
+  // A request in flight keeps its connection alive: with reading paused for
+  // back-pressure, nothing else may hold it until the replies come back.
+  return [conn = io_.lock(), this, fn = std::move(fn)](auto result) mutable {
     if (!conn) return;
     conn->post([this, fn = std::move(fn), result = std::move(result)]() mutable {
       end_request();

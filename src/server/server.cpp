@@ -204,10 +204,12 @@ void server::impl::close_sessions() {
 }
 
 void server::impl::wait_for_sessions() {
-  bool empty = false;
+  bool empty = true;
   {
     std::lock_guard lock(context.sessions_mutex);
-    empty = context.sessions.empty();
+    for (const auto& [ptr, weak] : context.sessions) {
+      if (!weak.expired()) empty = false;
+    }
   }
   if (!empty && clock::now() - drain_started < context.options.shutdown_grace + std::chrono::seconds(2)) {
     drain_timer.expires_after(std::chrono::milliseconds(10));

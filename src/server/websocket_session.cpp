@@ -20,6 +20,12 @@ websocket_session::websocket_session(beast::tcp_stream&& stream, server_context&
 
 websocket_session::~websocket_session() {
   if (context_.stats && !queue_.empty()) context_.stats->send_queue_changed(-static_cast<long>(queue_.size()));
+  if (!finished_) {
+    // Gone without a close (every handler let go): still leave the books straight.
+    std::lock_guard lock(context_.sessions_mutex);
+    context_.sessions.erase(this);
+    if (context_.stats && agent_) context_.stats->connection_closed();
+  }
 }
 
 void websocket_session::run(beast::http::request<beast::http::string_body> request) {

@@ -416,6 +416,28 @@ describe('floods', () => {
       }
     }));
 
+  it('3000 pipelined fetches alone (reading pauses for back-pressure) are all answered', {timeout: 60000},
+    T(async () => {
+      // Regression: with reading paused and no write in flight, the server once
+      // let go of the connection (close 1006) and then hung on SIGTERM.
+      const raw = await S.rawConnect(holder.server);
+      try {
+        const id = await freshDoc(raw);
+        for (let round = 0; round < 3; round++) {
+          raw.inbox = [];
+          const N = 3000;
+          for (let i = 0; i < N; i++) raw.send({a: 'f', c: C, d: id, v: null});
+          const deadline = Date.now() + 30000;
+          while (raw.inbox.length < N && !raw.closeInfo && Date.now() < deadline) await S.sleep(20);
+          assert.equal(raw.closeInfo, null, `no close: ${JSON.stringify(raw.closeInfo)}`);
+          assert.equal(raw.inbox.length, N);
+          assert.ok(raw.inbox.every((m) => m.a === 'f' && m.data && m.data.data === 'abc'));
+        }
+      } finally {
+        raw.close();
+      }
+    }));
+
   it('a client that stops reading while large replies pile up does not stall others', {timeout: 90000}, T(async () => {
     const raw = await S.rawConnect(holder.server);
     try {
