@@ -1,0 +1,57 @@
+// The Redis store: the op log, heads and snapshots of every document in
+// Redis, shared by several otsyncd instances. A commit is one Lua script that
+// checks the head version (compare-and-set) and the (src, seq) record and
+// appends atomically, so no instance can lose an update or apply a resend
+// twice. All keys of one document share a hash tag (one cluster slot).
+//
+// hiredis (0.14, async API) runs on the store's own Asio thread; commands
+// time out on the store's own timers (hiredis 0.14 has no timer hook). When
+// Redis is unreachable, calls fail with `unavailable` and the store keeps
+// reconnecting with backoff; `connected()` tells readiness.
+//
+// Thread safety: as `store` (any thread; handlers run on the store's thread).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "otsync/ot/result.hpp"
+#include "otsync/store/store.hpp"
+
+namespace otsync::store {
+
+struct redis_options {
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 6379;
+  int db = 0;
+  std::string key_prefix = "otsync:";  ///< prepended to every key (several apps can share one Redis)
+  std::chrono::milliseconds command_timeout{5000};
+  std::chrono::milliseconds connect_timeout{2000};
+  std::chrono::milliseconds reconnect_min{50};
+  std::chrono::milliseconds reconnect_max{2000};
+};
+
+struct redis_store_stats {
+  std::uint64_t commands = 0;    ///< commands sent (a commit is one EVALSHA)
+  std::uint64_t connects = 0;    ///< successful connections, the first included
+  std::uint64_t timeouts = 0;    ///< commands that got no reply in time
+};
+
+class redis_store : public store {
+ public:
+  /// Whether the store has a live connection to Redis (readiness).
+  [[nodiscard]] virtual bool connected() const = 0;
+  [[nodiscard]] virtual redis_store_stats stats() const = 0;
+};
+
+/// Parses `redis://HOST:PORT[/DB]` (port defaults to 6379, DB to 0).
+ot::result<redis_options> parse_redis_uri(std::string_view uri);
+
+/// Starts a Redis store; it connects in the background (a Redis that is
+/// down at start is not an error: calls fail with `unavailable` until it is up).
+std::unique_ptr<redis_store> open_redis_store(const redis_options& options);
+
+}  // namespace otsync::store
