@@ -8,6 +8,7 @@ packages=(
   cmake ninja-build g++ pkg-config ca-certificates gzip
   nlohmann-json3-dev zlib1g-dev libcli11-dev libsqlite3-dev
   libboost1.81-dev libspdlog-dev prometheus-cpp-dev
+  redis-server libhiredis-dev haproxy
   libgtest-dev libgmock-dev libbenchmark-dev
   chromium
 )

@@ -16,7 +16,8 @@ std::optional<parsed_config> parse_config(int argc, char** argv, int& exit_code)
   app.add_option("--listen", o.listen, "HOST:PORT to serve WebSocket (/ws) and HTTP on; port 0 picks a free port")
       ->envname("OTSYNC_LISTEN");
   app.add_option("--store", o.store,
-                 "Storage: sqlite:PATH (durable default; relative to --data-dir) or memory: (tests; lost on exit)")
+                 "Storage: sqlite:PATH (durable default; relative to --data-dir), redis://HOST:PORT[/DB] (shared by "
+                 "several instances) or memory: (tests; lost on exit)")
       ->envname("OTSYNC_STORE");
   app.add_option("--data-dir", o.data_dir, "Directory for the SQLite database (created if missing)")
       ->envname("OTSYNC_DATA_DIR");

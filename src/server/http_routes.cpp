@@ -13,6 +13,7 @@
 
 #include "otsync/doc/snapshot.hpp"
 #include "otsync/protocol/message.hpp"
+#include "otsync/store/redis_store.hpp"
 #include "otsync/store/sqlite_store.hpp"
 
 namespace otsync::server {
@@ -160,9 +161,16 @@ void handle_http(server_context& context, const http_request& request, std::func
     return;
   }
   if (segments.size() == 1 && segments[0] == "readyz") {
-    bool ready = context.ready && !context.draining;
-    respond(json_response(request, ready ? http::status::ok : http::status::service_unavailable,
-                          json{{"status", ready ? "ready" : (context.draining ? "draining" : "starting")}}));
+    // Not ready while starting, while draining, or while a shared store is unreachable.
+    const auto* redis = dynamic_cast<const store::redis_store*>(context.storage);
+    bool store_up = !redis || redis->connected();
+    bool ready = context.ready && !context.draining && store_up;
+    std::string status = ready              ? "ready"
+                         : context.draining ? "draining"
+                         : !context.ready   ? "starting"
+                                            : "store unavailable";
+    respond(
+        json_response(request, ready ? http::status::ok : http::status::service_unavailable, json{{"status", status}}));
     return;
   }
   if (segments.size() == 1 && segments[0] == "metrics") {

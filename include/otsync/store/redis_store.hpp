@@ -35,9 +35,9 @@ struct redis_options {
 };
 
 struct redis_store_stats {
-  std::uint64_t commands = 0;    ///< commands sent (a commit is one EVALSHA)
-  std::uint64_t connects = 0;    ///< successful connections, the first included
-  std::uint64_t timeouts = 0;    ///< commands that got no reply in time
+  std::uint64_t commands = 0;  ///< commands sent (a commit is one EVALSHA)
+  std::uint64_t connects = 0;  ///< successful connections, the first included
+  std::uint64_t timeouts = 0;  ///< commands that got no reply in time
 };
 
 class redis_store : public store {

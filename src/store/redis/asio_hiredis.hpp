@@ -1,0 +1,72 @@
+// One hiredis async connection driven by an Asio io_context: hiredis 0.14's
+// event hooks (addRead/delRead/addWrite/delWrite/cleanup) become waits on a
+// stream_descriptor. hiredis 0.14 has no timer hook, so connect and command
+// timeouts run on Asio timers here; a command that times out fails, and the
+// connection is dropped (its reply stream can no longer be trusted).
+//
+// Thread safety: none; everything runs on the io_context's one thread.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <system_error>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+
+struct redisAsyncContext;
+struct redisReply;
+
+namespace otsync::store::redis {
+
+class connection {
+ public:
+  /// `reply` is null when the command failed (timeout, disconnect); then `error` says why.
+  using reply_handler = std::function<void(const redisReply* reply, std::error_code error)>;
+
+  connection(boost::asio::io_context& io, std::string host, std::uint16_t port,
+             std::chrono::milliseconds connect_timeout, std::chrono::milliseconds command_timeout);
+  ~connection();
+  connection(const connection&) = delete;
+  connection& operator=(const connection&) = delete;
+
+  /// Connects; `done(true)` once connected, `done(false)` on failure or timeout.
+  void connect(std::function<void(bool)> done);
+  /// Called once when an established connection is lost (not after `disconnect`).
+  void on_lost(std::function<void()> fn) { on_lost_ = std::move(fn); }
+  [[nodiscard]] bool connected() const noexcept { return connected_; }
+  /// Sends one command; `done` runs exactly once.
+  void command(const std::vector<std::string>& argv, reply_handler done);
+  /// Commands sent and not yet answered.
+  [[nodiscard]] std::size_t pending() const noexcept { return pending_; }
+  /// Closes the connection; pending commands fail.
+  void disconnect();
+  [[nodiscard]] std::uint64_t timeouts() const noexcept { return timeouts_; }
+
+ private:
+  struct adapter;
+  struct pending_command;
+  static void on_connect(const redisAsyncContext* ctx, int status);
+  static void on_disconnect(const redisAsyncContext* ctx, int status);
+  static void on_reply(redisAsyncContext* ctx, void* reply, void* privdata);
+  void connection_gone();
+
+  boost::asio::io_context& io_;
+  std::string host_;
+  std::uint16_t port_;
+  std::chrono::milliseconds connect_timeout_;
+  std::chrono::milliseconds command_timeout_;
+  redisAsyncContext* ctx_ = nullptr;
+  bool connected_ = false;
+  bool closing_ = false;
+  std::size_t pending_ = 0;
+  std::uint64_t timeouts_ = 0;
+  std::function<void(bool)> connect_done_;
+  std::function<void()> on_lost_;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+};
+
+}  // namespace otsync::store::redis

@@ -1,0 +1,455 @@
+#include "otsync/store/redis_store.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <charconv>
+#include <random>
+#include <thread>
+
+#include <hiredis/hiredis.h>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <nlohmann/json.hpp>
+
+#include "../op_body_json.hpp"
+#include "../request_checks.hpp"
+#include "asio_hiredis.hpp"
+
+namespace otsync::store {
+namespace {
+
+namespace asio = boost::asio;
+using nlohmann::json;
+
+// Appends one op if the head is at ARGV[1] and (src, seq) is new; moves the
+// head; stores the optional snapshot. One script, so one atomic step in Redis.
+// KEYS: head, ops, ts, snaps, snapdata, seen.
+// ARGV: version, op JSON, ts, src, seq, type ('' = none), create src, create seq, create v ('' = none), snapshot JSON
+// ('' = none)
+constexpr const char* commit_script = R"lua(
+local v = tonumber(redis.call('HGET', KEYS[1], 'v') or '0')
+if v ~= tonumber(ARGV[1]) then return 'conflict' end
+if ARGV[4] ~= '' then
+  if redis.call('HEXISTS', KEYS[6], ARGV[4] .. '\n' .. ARGV[5]) == 1 then return 'duplicate' end
+  redis.call('HSET', KEYS[6], ARGV[4] .. '\n' .. ARGV[5], ARGV[1])
+end
+redis.call('RPUSH', KEYS[2], ARGV[2])
+redis.call('ZADD', KEYS[3], ARGV[3], ARGV[1])
+redis.call('HSET', KEYS[1], 'v', v + 1, 'type', ARGV[6])
+if ARGV[9] ~= '' then
+  redis.call('HSET', KEYS[1], 'csrc', ARGV[7], 'cseq', ARGV[8], 'cv', ARGV[9])
+else
+  redis.call('HDEL', KEYS[1], 'csrc', 'cseq', 'cv')
+end
+if ARGV[10] ~= '' then
+  redis.call('ZADD', KEYS[4], v + 1, tostring(v + 1))
+  redis.call('HSET', KEYS[5], tostring(v + 1), ARGV[10])
+end
+return 'ok'
+)lua";
+
+// The greatest snapshot at or below the target and the ops after it, in one
+// consistent read. KEYS: head, ops, snaps, snapdata. ARGV: target ('' = head).
+constexpr const char* load_script = R"lua(
+local head = tonumber(redis.call('HGET', KEYS[1], 'v') or '0')
+local target = head
+if ARGV[1] ~= '' then target = math.min(tonumber(ARGV[1]), head) end
+local snap = redis.call('ZREVRANGEBYSCORE', KEYS[3], target, '-inf', 'LIMIT', 0, 1)
+local sv = 0
+local sj = ''
+if #snap > 0 then
+  sv = tonumber(snap[1])
+  sj = redis.call('HGET', KEYS[4], snap[1]) or ''
+end
+local ops = {}
+if target > sv then ops = redis.call('LRANGE', KEYS[2], sv, target - 1) end
+return {tostring(head), tostring(sv), sj, ops}
+)lua";
+
+std::string dump(const json& j) {
+  return j.dump(-1, ' ', false, json::error_handler_t::strict);
+}
+
+// An op as stored in the list: {"v","src","seq","ts", op|create|del}.
+ot::result<std::string> encode_op(const doc::op_record& op) {
+  auto body = detail::encode_op_body(op.body);
+  if (!body) return body.error();
+  json j = json::parse(*body, nullptr, false);
+  if (j.is_discarded()) return errc::invalid_argument;
+  j["v"] = op.version;
+  j["src"] = op.src;
+  j["seq"] = op.seq;
+  j["ts"] = op.timestamp_ms;
+  return dump(j);
+}
+
+ot::result<doc::op_record> decode_op(std::string_view text) {
+  json j = json::parse(text, nullptr, false);
+  if (!j.is_object() || !j.contains("v") || !j["v"].is_number_unsigned() || !j.contains("src") ||
+      !j["src"].is_string() || !j.contains("seq") || !j["seq"].is_number_unsigned()) {
+    return errc::corrupt;
+  }
+  doc::op_record op;
+  op.version = j["v"].get<std::uint64_t>();
+  op.src = j["src"].get<std::string>();
+  op.seq = j["seq"].get<std::uint64_t>();
+  op.timestamp_ms = j.value("ts", std::int64_t{0});
+  json body = json::object();
+  for (const char* k : {"op", "create", "del"}) {
+    if (j.contains(k)) body[k] = j[k];
+  }
+  auto decoded = detail::decode_op_body(dump(body));
+  if (!decoded) return errc::corrupt;
+  op.body = std::move(*decoded);
+  return op;
+}
+
+std::string encode_snapshot(const doc::snapshot& s) {
+  json j = {{"type", s.type_uri ? json(*s.type_uri) : json()}, {"data", s.data}};
+  if (s.created) j["created"] = {{"src", s.created->src}, {"seq", s.created->seq}, {"v", s.created->version}};
+  return dump(j);
+}
+
+ot::result<doc::snapshot> decode_snapshot(std::string_view text, std::uint64_t version) {
+  json j = json::parse(text, nullptr, false);
+  if (!j.is_object()) return errc::corrupt;
+  doc::snapshot s;
+  s.version = version;
+  if (j.contains("type") && j["type"].is_string()) s.type_uri = j["type"].get<std::string>();
+  if (j.contains("data") && j["data"].is_string()) s.data = j["data"].get<std::string>();
+  if (j.contains("created") && j["created"].is_object()) {
+    const auto& c = j["created"];
+    s.created = doc::create_record{c.value("src", std::string{}), c.value("seq", std::uint64_t{0}),
+                                   c.value("v", std::uint64_t{0})};
+  }
+  return s;
+}
+
+std::optional<std::uint64_t> to_count(std::string_view s) {
+  std::uint64_t n = 0;
+  auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), n);
+  if (ec != std::errc{} || ptr != s.data() + s.size()) return std::nullopt;
+  return n;
+}
+
+std::string_view reply_text(const redisReply* r) {
+  if (!r || (r->type != REDIS_REPLY_STRING && r->type != REDIS_REPLY_STATUS)) return {};
+  return {r->str, r->len};
+}
+
+class redis_store_impl final : public redis_store {
+ public:
+  explicit redis_store_impl(redis_options options)
+      : options_(std::move(options)),
+        work_(asio::make_work_guard(io_)),
+        conn_(io_, options_.host, options_.port, options_.connect_timeout, options_.command_timeout),
+        reconnect_timer_(io_),
+        backoff_(options_.reconnect_min) {
+    conn_.on_lost([this] {
+      connected_ = false;
+      schedule_reconnect();
+    });
+    thread_ = std::thread([this] { io_.run(); });
+    asio::post(io_, [this] { start_connect(); });
+  }
+
+  ~redis_store_impl() override { close(); }
+
+  bool connected() const override { return connected_; }
+  redis_store_stats stats() const override { return {commands_.load(), connects_.load(), timeouts_.load()}; }
+
+  void load(const doc_key& key, std::optional<std::uint64_t> version, handler<loaded_document> done) override {
+    if (!detail::valid_key(key)) return done(errc::invalid_argument);
+    std::vector<std::string> argv{"EVAL",
+                                  load_script,
+                                  "4",
+                                  k(key, "head"),
+                                  k(key, "ops"),
+                                  k(key, "snaps"),
+                                  k(key, "snapdata"),
+                                  version ? std::to_string(*version) : std::string{}};
+    run(std::move(argv), std::move(done), [](const redisReply* r) -> ot::result<loaded_document> {
+      if (r->type != REDIS_REPLY_ARRAY || r->elements != 4) return errc::corrupt;
+      auto sv = to_count(reply_text(r->element[1]));
+      if (!sv) return errc::corrupt;
+      loaded_document out;
+      if (*sv > 0) {
+        auto snap = decode_snapshot(reply_text(r->element[2]), *sv);
+        if (!snap) return snap.error();
+        out.base = std::move(*snap);
+      }
+      const auto* ops = r->element[3];
+      if (ops->type != REDIS_REPLY_ARRAY) return errc::corrupt;
+      for (std::size_t i = 0; i < ops->elements; ++i) {
+        auto op = decode_op(reply_text(ops->element[i]));
+        if (!op || op->version != out.base.version + i) return errc::corrupt;
+        out.ops.push_back(std::move(*op));
+      }
+      return out;
+    });
+  }
+
+  void load_ops(const doc_key& key, std::uint64_t from, std::optional<std::uint64_t> to,
+                handler<std::vector<doc::op_record>> done) override {
+    if (!detail::valid_key(key)) return done(errc::invalid_argument);
+    if (to && *to < from) return done(errc::invalid_argument);
+    if (to && *to == from) {
+      post_result(std::move(done), std::vector<doc::op_record>{});
+      return;
+    }
+    std::vector<std::string> argv{"LRANGE", k(key, "ops"), std::to_string(from),
+                                  to ? std::to_string(*to - 1) : std::string("-1")};
+    run(std::move(argv), std::move(done), [from](const redisReply* r) -> ot::result<std::vector<doc::op_record>> {
+      if (r->type != REDIS_REPLY_ARRAY) return errc::corrupt;
+      std::vector<doc::op_record> ops;
+      for (std::size_t i = 0; i < r->elements; ++i) {
+        auto op = decode_op(reply_text(r->element[i]));
+        if (!op || op->version != from + i) return errc::corrupt;
+        ops.push_back(std::move(*op));
+      }
+      return ops;
+    });
+  }
+
+  void version_at(const doc_key& key, std::int64_t timestamp_ms, handler<std::uint64_t> done) override {
+    if (!detail::valid_key(key)) return done(errc::invalid_argument);
+    std::vector<std::string> argv{"ZCOUNT", k(key, "ts"), "-inf", std::to_string(timestamp_ms)};
+    run(std::move(argv), std::move(done), [](const redisReply* r) -> ot::result<std::uint64_t> {
+      if (r->type != REDIS_REPLY_INTEGER || r->integer < 0) return errc::corrupt;
+      return static_cast<std::uint64_t>(r->integer);
+    });
+  }
+
+  void commit(commit_request request, commit_handler done) override {
+    if (auto e = detail::check_commit(request)) return done(e);
+    auto op = encode_op(request.op);
+    if (!op) return done(op.error());
+    const auto& after = request.after;
+    std::vector<std::string> argv{"EVAL",
+                                  commit_script,
+                                  "6",
+                                  k(request.key, "head"),
+                                  k(request.key, "ops"),
+                                  k(request.key, "ts"),
+                                  k(request.key, "snaps"),
+                                  k(request.key, "snapdata"),
+                                  k(request.key, "seen"),
+                                  std::to_string(request.op.version),
+                                  std::move(*op),
+                                  std::to_string(request.op.timestamp_ms),
+                                  request.op.src,
+                                  std::to_string(request.op.seq),
+                                  after.type_uri.value_or(""),
+                                  after.created ? after.created->src : "",
+                                  after.created ? std::to_string(after.created->seq) : "",
+                                  after.created ? std::to_string(after.created->version) : "",
+                                  request.store_snapshot ? encode_snapshot(after) : ""};
+    auto index = std::vector<std::string>{"ZADD", index_key(request.key.collection), "NX", "0", request.key.id};
+    if (closed_) return done(make_error_code(errc::closed));
+    asio::post(io_, [this, argv = std::move(argv), index = std::move(index), done = std::move(done)]() mutable {
+      send(argv,
+           [this, index = std::move(index), done = std::move(done)](const redisReply* r, std::error_code ec) mutable {
+             if (ec) return done(ec);
+             auto status = reply_text(r);
+             if (r->type == REDIS_REPLY_ERROR) return done(make_error_code(errc::unavailable));
+             if (status == "ok") {
+               send(index, [](const redisReply*, std::error_code) {});  // the collection listing; in order, not awaited
+               return done({});
+             }
+             // A duplicate (src, seq) means the op is already in the log: the caller
+             // reloads and its rebase finds it, as after any lost race.
+             if (status == "conflict" || status == "duplicate") return done(make_error_code(errc::version_conflict));
+             done(make_error_code(errc::corrupt));
+           });
+    });
+  }
+
+  void list_documents(const std::string& collection, const std::string& after_id, std::size_t limit,
+                      handler<std::vector<document_summary>> done) override {
+    if (collection.empty()) return done(errc::invalid_argument);
+    if (closed_) return done(errc::closed);
+    std::vector<std::string> argv{
+        "ZRANGEBYLEX", index_key(collection), after_id.empty() ? "-" : "(" + after_id, "+", "LIMIT",
+        "0",           std::to_string(limit)};
+    asio::post(io_, [this, collection, argv = std::move(argv), done = std::move(done)]() mutable {
+      send(argv, [this, collection, done = std::move(done)](const redisReply* r, std::error_code ec) mutable {
+        if (ec) return done(ec);
+        if (r->type != REDIS_REPLY_ARRAY) return done(errc::corrupt);
+        auto rows = std::make_shared<std::vector<document_summary>>();
+        for (std::size_t i = 0; i < r->elements; ++i) rows->push_back({std::string(reply_text(r->element[i])), 0, {}});
+        if (rows->empty()) return done(std::move(*rows));
+        // Each head in the same order on the one connection; the last reply completes.
+        auto failed = std::make_shared<std::error_code>();
+        auto shared_done = std::make_shared<handler<std::vector<document_summary>>>(std::move(done));
+        for (std::size_t i = 0; i < rows->size(); ++i) {
+          bool last = i + 1 == rows->size();
+          send({"HMGET", k({collection, (*rows)[i].id}, "head"), "v", "type"},
+               [rows, i, last, failed, shared_done](const redisReply* h, std::error_code e) {
+                 if (e) *failed = e;
+                 if (!e && h->type == REDIS_REPLY_ARRAY && h->elements == 2) {
+                   auto v = to_count(reply_text(h->element[0]));
+                   (*rows)[i].version = v.value_or(0);
+                   auto type = reply_text(h->element[1]);
+                   if (!type.empty()) (*rows)[i].type_uri = std::string(type);
+                 }
+                 if (!last) return;
+                 if (*failed) return (*shared_done)(*failed);
+                 (*shared_done)(std::move(*rows));
+               });
+        }
+      });
+    });
+  }
+
+  void close() override {
+    if (closed_.exchange(true)) return;
+    // Let commands already sent finish (bounded by the command timeout), then stop.
+    asio::post(io_, [this] {
+      reconnect_timer_.cancel();
+      drain_then_stop(std::chrono::steady_clock::now() + options_.command_timeout);
+    });
+    if (thread_.joinable()) {
+      if (std::this_thread::get_id() == thread_.get_id()) {
+        thread_.detach();
+      } else {
+        thread_.join();
+      }
+    }
+  }
+
+ private:
+  std::string doc_base(const doc_key& key) const {
+    // One hash tag per document; the length prefix keeps "a/b"+"c" apart from "a"+"b/c".
+    return options_.key_prefix + "{" + std::to_string(key.collection.size()) + ":" + key.collection + "/" + key.id +
+           "}";
+  }
+  std::string k(const doc_key& key, std::string_view what) const { return doc_base(key) + ":" + std::string(what); }
+  std::string index_key(const std::string& collection) const { return options_.key_prefix + "docs:" + collection; }
+
+  template <class T>
+  void post_result(handler<T> done, T value) {
+    asio::post(io_, [done = std::move(done), value = std::move(value)]() mutable { done(std::move(value)); });
+  }
+
+  // Sends `argv` on the store thread and decodes the reply with `decode`.
+  template <class T, class Decode>
+  void run(std::vector<std::string> argv, handler<T> done, Decode decode) {
+    if (closed_) return done(errc::closed);
+    asio::post(io_, [this, argv = std::move(argv), done = std::move(done), decode]() mutable {
+      send(argv, [done = std::move(done), decode](const redisReply* r, std::error_code ec) mutable {
+        if (ec) return done(ec);
+        if (r->type == REDIS_REPLY_ERROR) return done(errc::unavailable);
+        done(decode(r));
+      });
+    });
+  }
+
+  void send(const std::vector<std::string>& argv, redis::connection::reply_handler done) {
+    if (!conn_.connected()) {
+      done(nullptr, make_error_code(errc::unavailable));
+      return;
+    }
+    ++commands_;
+    conn_.command(argv, std::move(done));
+    timeouts_ = conn_.timeouts();
+  }
+
+  void start_connect() {
+    if (closed_) return;
+    conn_.connect([this](bool ok) {
+      if (!ok) return schedule_reconnect();
+      if (options_.db == 0) return on_connected();
+      conn_.command({"SELECT", std::to_string(options_.db)}, [this](const redisReply* r, std::error_code ec) {
+        if (ec || !r || r->type == REDIS_REPLY_ERROR) {
+          conn_.disconnect();
+          return schedule_reconnect();
+        }
+        on_connected();
+      });
+    });
+  }
+
+  void on_connected() {
+    ++connects_;
+    backoff_ = options_.reconnect_min;
+    connected_ = true;
+  }
+
+  void schedule_reconnect() {
+    connected_ = false;
+    if (closed_) return;
+    // Exponential backoff with jitter, so instances do not reconnect in step.
+    static thread_local std::mt19937 rng{std::random_device{}()};
+    auto jitter = std::uniform_int_distribution<long>(0, backoff_.count() / 2 + 1)(rng);
+    reconnect_timer_.expires_after(backoff_ + std::chrono::milliseconds(jitter));
+    backoff_ = std::min(backoff_ * 2, options_.reconnect_max);
+    reconnect_timer_.async_wait([this](boost::system::error_code ec) {
+      if (!ec) start_connect();
+    });
+  }
+
+  void drain_then_stop(std::chrono::steady_clock::time_point deadline) {
+    if (conn_.pending() > 0 && std::chrono::steady_clock::now() < deadline) {
+      auto timer = std::make_shared<asio::steady_timer>(io_, std::chrono::milliseconds(5));
+      timer->async_wait([this, timer, deadline](boost::system::error_code) { drain_then_stop(deadline); });
+      return;
+    }
+    conn_.disconnect();
+    connected_ = false;
+    work_.reset();
+    io_.stop();
+  }
+
+  redis_options options_;
+  asio::io_context io_;
+  asio::executor_work_guard<asio::io_context::executor_type> work_;
+  redis::connection conn_;
+  asio::steady_timer reconnect_timer_;
+  std::chrono::milliseconds backoff_;
+  std::thread thread_;
+  std::atomic<bool> connected_{false};
+  std::atomic<bool> closed_{false};
+  std::atomic<std::uint64_t> commands_{0};
+  std::atomic<std::uint64_t> connects_{0};
+  std::atomic<std::uint64_t> timeouts_{0};
+};
+
+}  // namespace
+
+ot::result<redis_options> parse_redis_uri(std::string_view uri) {
+  constexpr std::string_view scheme = "redis://";
+  if (!uri.starts_with(scheme)) return errc::invalid_argument;
+  auto rest = uri.substr(scheme.size());
+  redis_options out;
+  auto slash = rest.find('/');
+  auto authority = rest.substr(0, slash);
+  if (slash != std::string_view::npos) {
+    auto db = rest.substr(slash + 1);
+    if (!db.empty()) {
+      int n = 0;
+      auto [ptr, ec] = std::from_chars(db.data(), db.data() + db.size(), n);
+      if (ec != std::errc{} || ptr != db.data() + db.size() || n < 0 || n > 15) return errc::invalid_argument;
+      out.db = n;
+    }
+  }
+  auto colon = authority.rfind(':');
+  if (colon != std::string_view::npos) {
+    auto port = authority.substr(colon + 1);
+    unsigned n = 0;
+    auto [ptr, ec] = std::from_chars(port.data(), port.data() + port.size(), n);
+    if (ec != std::errc{} || ptr != port.data() + port.size() || n == 0 || n > 65535) return errc::invalid_argument;
+    out.port = static_cast<std::uint16_t>(n);
+    authority = authority.substr(0, colon);
+  }
+  if (authority.empty()) return errc::invalid_argument;
+  out.host = std::string(authority);
+  return out;
+}
+
+std::unique_ptr<redis_store> open_redis_store(const redis_options& options) {
+  return std::make_unique<redis_store_impl>(options);
+}
+
+}  // namespace otsync::store
