@@ -146,16 +146,44 @@ void document::update_busy_flag() {
 
 void document::drain() {
   while (!busy_ && !queue_.empty()) {
+    if (stale_ && !feed_token_) {
+      // Other instances may have committed since: read the head again.
+      stale_ = false;
+      state_ = state::unloaded;
+    }
     if (state_ != state::ready) {
+      if (std::holds_alternative<remote_op_request>(queue_.front()) ||
+          std::holds_alternative<resync_request>(queue_.front())) {
+        queue_.pop_front();  // the load brings everything
+        continue;
+      }
       start_load();
       break;
     }
     auto& front = queue_.front();
     if (auto* unsub = std::get_if<unsubscribe_request>(&front)) {
-      std::erase_if(subscribers_, [&](const auto& s) { return s.get() == unsub->who; });
+      remove_subscriber(unsub->who);
       if (unsub->done) unsub->done();
       queue_.pop_front();
       continue;
+    }
+    if (auto* remote = std::get_if<remote_op_request>(&front)) {
+      auto op = std::move(remote->op);
+      queue_.pop_front();
+      if (op.version < head_version_) continue;  // ours, or already caught up
+      if (op.version > head_version_) {
+        catch_up(op.version + 1);  // a gap: read the missing ops from the log first
+        break;
+      }
+      std::vector<op_record> one;
+      one.push_back(std::move(op));
+      apply_remote(std::move(one));
+      continue;
+    }
+    if (std::holds_alternative<resync_request>(front)) {
+      queue_.pop_front();
+      catch_up(std::nullopt);
+      break;
     }
     if (auto* read = std::get_if<read_request>(&front)) {
       if (read->from && *read->from < recent_base()) {
@@ -182,10 +210,7 @@ void document::drain() {
                         protocol::encode_op_message(self->key_.collection, self->key_.id, op)));
                   }
                   for (const auto& op : self->recent_) result.ops.push_back(op.frame);
-                  if (r.who && std::find(self->subscribers_.begin(), self->subscribers_.end(), r.who) ==
-                                   self->subscribers_.end()) {
-                    self->subscribers_.push_back(r.who);
-                  }
+                  if (r.who) self->add_subscriber(r.who);
                   r.done(std::move(result));
                 }
                 self->drain();
@@ -199,6 +224,8 @@ void document::drain() {
     }
     if (!prepare_batch()) break;
   }
+  // With a feed but no subscription to it, this copy may fall behind other instances.
+  if (!busy_ && queue_.empty() && owner_.feed() && !feed_token_ && state_ == state::ready) stale_ = true;
   update_busy_flag();
 }
 
@@ -211,9 +238,7 @@ void document::serve_read(read_request& r) {
       result.ops.push_back(recent_[v - recent_base()].frame);
     }
   }
-  if (r.who && std::find(subscribers_.begin(), subscribers_.end(), r.who) == subscribers_.end()) {
-    subscribers_.push_back(r.who);
-  }
+  if (r.who) add_subscriber(r.who);
   r.done(std::move(result));
 }
 
@@ -260,6 +285,13 @@ void document::start_load() {
             std::make_shared<const std::string>(protocol::encode_op_message(self->key_.collection, self->key_.id, op));
         self->recent_.push_back({std::move(op), std::move(frame)});
       }
+      // Subscribers (kept across a reload) get the ops committed elsewhere meanwhile.
+      if (!self->subscribers_.empty()) {
+        for (const auto& r : self->recent_) {
+          if (r.record.version >= self->broadcast_version_) self->broadcast(r.record, r.frame);
+        }
+      }
+      self->broadcast_version_ = std::max(self->broadcast_version_, self->head_version_);
       while (self->recent_.size() > self->owner_.options().recent_ops) self->recent_.pop_front();
       self->state_ = state::ready;
       self->drain();
@@ -278,10 +310,72 @@ void document::fail_queue(const protocol::error_info& error) {
       sub->done(submit_result{error, {}, sub->original.src, sub->original.seq, 0});
       if (auto* obs = owner_.observer()) obs->on_submit_done(latency, &error);
     } else if (auto* unsub = std::get_if<unsubscribe_request>(&r)) {
-      std::erase_if(subscribers_, [&](const auto& s) { return s.get() == unsub->who; });
+      remove_subscriber(unsub->who);
       if (unsub->done) unsub->done();
     }
   }
+}
+
+void document::add_subscriber(const std::shared_ptr<subscriber>& who) {
+  if (std::find(subscribers_.begin(), subscribers_.end(), who) != subscribers_.end()) return;
+  subscribers_.push_back(who);
+  auto* feed = owner_.feed();
+  if (!feed || feed_token_) return;
+  // Ops from other instances, while this instance has subscribers.
+  std::weak_ptr<document> weak = weak_from_this();
+  feed_token_ = feed->subscribe(
+      key_,
+      [weak](op_record op) {
+        if (auto self = weak.lock()) self->enqueue(remote_op_request{std::move(op)});
+      },
+      [weak] {
+        if (auto self = weak.lock()) self->enqueue(resync_request{});
+      });
+}
+
+void document::remove_subscriber(const subscriber* who) {
+  std::erase_if(subscribers_, [&](const auto& s) { return s.get() == who; });
+  if (subscribers_.empty() && feed_token_) {
+    owner_.feed()->unsubscribe(key_, *feed_token_);
+    feed_token_.reset();
+  }
+}
+
+void document::broadcast(const op_record& op, const shared_frame& frame) {
+  for (const auto& s : subscribers_) s->on_op(frame, op.src);
+  broadcast_version_ = op.version + 1;
+}
+
+void document::apply_remote(std::vector<op_record> ops) {
+  for (auto& op : ops) {
+    if (op.version < head_version_) continue;
+    if (op.version != head_version_ || apply_to_head(op)) {
+      // The log disagrees with this copy: start again from the store.
+      state_ = state::unloaded;
+      recent_.clear();
+      return;
+    }
+    auto frame = std::make_shared<const std::string>(protocol::encode_op_message(key_.collection, key_.id, op));
+    recent_.push_back({op, frame});
+    broadcast(op, frame);
+  }
+  while (recent_.size() > owner_.options().recent_ops) recent_.pop_front();
+}
+
+void document::catch_up(std::optional<std::uint64_t> until) {
+  busy_ = true;
+  owner_.storage().load_ops(key_, head_version_, until,
+                            [self = shared_from_this()](ot::result<std::vector<op_record>> ops) {
+                              asio::post(self->strand_, [self, ops = std::move(ops)]() mutable {
+                                self->busy_ = false;
+                                if (ops) {
+                                  self->apply_remote(std::move(*ops));
+                                } else {
+                                  self->state_ = state::unloaded;  // try again from the store
+                                }
+                                self->drain();
+                              });
+                            });
 }
 
 std::optional<protocol::error_info> document::apply_to_head(op_record& record) {
@@ -315,7 +409,16 @@ std::optional<protocol::error_info> document::apply_to_head(op_record& record) {
 bool document::prepare_batch() {
   batch_.clear();
   const auto& options = owner_.options();
-  while (!queue_.empty() && std::holds_alternative<submit_entry>(queue_.front()) && batch_.size() < options.max_batch) {
+  // With other instances writing too, one commit at a time: a later op of a
+  // batch could otherwise land in the version slot another instance's op
+  // freed up after an earlier one of ours failed, on top of an op that never
+  // committed. (Pipelining is safe only with a single writer per document.)
+  const std::size_t max_batch = owner_.feed() ? 1 : options.max_batch;
+  if (owner_.feed()) {
+    // What to go back to when the commit loses a race: cheaper than a reload.
+    pre_batch_ = committed_state{head_version_, type_uri_, created_, text_, recent_.size(), last_snapshot_version_};
+  }
+  while (!queue_.empty() && std::holds_alternative<submit_entry>(queue_.front()) && batch_.size() < max_batch) {
     auto& entry = std::get<submit_entry>(queue_.front());
     submission pending = entry.original;
 
@@ -493,7 +596,7 @@ void document::finish_batch() {
       continue;
     }
     if (!broken && f.outcome && !*f.outcome) {
-      for (const auto& s : subscribers_) s->on_op(f.frame, f.committed.src);
+      broadcast(f.committed, f.frame);
       f.entry.done(
           submit_result{std::nullopt, std::move(f.missed), f.committed.src, f.committed.seq, f.committed.version});
       if (auto* obs = owner_.observer()) obs->on_submit_done(latency, nullptr);
@@ -514,11 +617,24 @@ void document::finish_batch() {
   }
   batch_.clear();
   if (broken) {
-    // The live copy holds ops that were not committed: reload it from the store.
-    state_ = state::unloaded;
-    recent_.clear();
     for (auto it = retries.rbegin(); it != retries.rend(); ++it) queue_.push_front(std::move(*it));
+    if (pre_batch_) {
+      // Back to the committed state, then read what the other writer committed.
+      head_version_ = pre_batch_->version;
+      type_uri_ = std::move(pre_batch_->type_uri);
+      created_ = std::move(pre_batch_->created);
+      text_ = std::move(pre_batch_->text);
+      last_snapshot_version_ = pre_batch_->last_snapshot_version;
+      while (recent_.size() > pre_batch_->recent_size) recent_.pop_back();
+      pre_batch_.reset();
+      queue_.push_front(resync_request{});
+    } else {
+      // The live copy holds ops that were not committed: reload it from the store.
+      state_ = state::unloaded;
+      recent_.clear();
+    }
   }
+  pre_batch_.reset();
   while (recent_.size() > owner_.options().recent_ops) recent_.pop_front();
 }
 

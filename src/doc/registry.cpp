@@ -8,11 +8,12 @@ namespace otsync::doc {
 namespace asio = boost::asio;
 
 registry::registry(asio::any_io_executor executor, store::store& storage, document_options options,
-                   document_observer* observer)
+                   document_observer* observer, pubsub::op_feed* feed)
     : executor_(std::move(executor)),
       storage_(storage),
       options_(options),
       observer_(observer),
+      feed_(feed),
       sweep_timer_(asio::make_strand(executor_)) {}
 
 registry::~registry() = default;

@@ -11,6 +11,7 @@
 #include <unordered_map>
 
 #include "otsync/doc/registry.hpp"
+#include "otsync/pubsub/op_feed.hpp"
 #include "otsync/server/metrics.hpp"
 #include "otsync/server/options.hpp"
 #include "otsync/store/store.hpp"
@@ -24,6 +25,7 @@ struct server_context {
   store::store* storage = nullptr;
   doc::registry* documents = nullptr;
   metrics* stats = nullptr;
+  pubsub::op_feed* feed = nullptr;  ///< with a shared store: ops other instances commit
   std::atomic<bool> ready{false};
   std::atomic<bool> draining{false};
   std::atomic<std::uint64_t> next_connection{1};

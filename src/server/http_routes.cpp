@@ -163,7 +163,7 @@ void handle_http(server_context& context, const http_request& request, std::func
   if (segments.size() == 1 && segments[0] == "readyz") {
     // Not ready while starting, while draining, or while a shared store is unreachable.
     const auto* redis = dynamic_cast<const store::redis_store*>(context.storage);
-    bool store_up = !redis || redis->connected();
+    bool store_up = (!redis || redis->connected()) && (!context.feed || context.feed->connected());
     bool ready = context.ready && !context.draining && store_up;
     std::string status = ready              ? "ready"
                          : context.draining ? "draining"

@@ -17,8 +17,10 @@
 
 #include "context.hpp"
 #include "listener.hpp"
+#include "otsync/pubsub/redis_op_feed.hpp"
 #include "otsync/server/log.hpp"
 #include "otsync/store/open.hpp"
+#include "otsync/store/redis_store.hpp"
 #include "websocket_session.hpp"
 
 namespace otsync::server {
@@ -45,6 +47,7 @@ struct server::impl {
   unsigned threads;
   server_context context;
   std::unique_ptr<store::store> storage;
+  std::unique_ptr<pubsub::op_feed> feed;
   std::unique_ptr<metrics> stats;
   std::unique_ptr<doc::registry> documents;
   std::shared_ptr<listener> acceptor;
@@ -118,7 +121,13 @@ std::string server::start() {
   }
   s.storage = std::move(*opened);
   s.stats = std::make_unique<metrics>();
-  s.documents = std::make_unique<doc::registry>(s.io.get_executor(), *s.storage, opts.documents, s.stats.get());
+  if (opts.store.starts_with("redis://")) {
+    // Several instances share this store: follow the ops the others commit.
+    s.feed = pubsub::open_redis_op_feed(*store::parse_redis_uri(opts.store));
+  }
+  s.documents =
+      std::make_unique<doc::registry>(s.io.get_executor(), *s.storage, opts.documents, s.stats.get(), s.feed.get());
+  s.context.feed = s.feed.get();
   s.context.storage = s.storage.get();
   s.context.documents = s.documents.get();
   s.context.stats = s.stats.get();

@@ -129,7 +129,13 @@ class document : public std::enable_shared_from_this<document> {
     const subscriber* who;
     std::function<void()> done;
   };
-  using request = std::variant<read_request, submit_entry, unsubscribe_request>;
+  /// An op another instance committed (from the op feed).
+  struct remote_op_request {
+    op_record op;
+  };
+  /// The feed subscription is (again) in place: catch up from the op log.
+  struct resync_request {};
+  using request = std::variant<read_request, submit_entry, unsubscribe_request, remote_op_request, resync_request>;
 
   struct recent_op {
     op_record record;
@@ -153,6 +159,13 @@ class document : public std::enable_shared_from_this<document> {
   void on_batch_committed(std::chrono::steady_clock::time_point started);
   void finish_batch();
   void fail_queue(const protocol::error_info& error);
+  void add_subscriber(const std::shared_ptr<subscriber>& who);
+  void remove_subscriber(const subscriber* who);
+  /// Applies committed ops from elsewhere (in version order) and broadcasts them.
+  void apply_remote(std::vector<op_record> ops);
+  /// Reads the op log from the head on and applies what is new (a gap, a resync).
+  void catch_up(std::optional<std::uint64_t> until);
+  void broadcast(const op_record& op, const shared_frame& frame);
   void update_busy_flag();
   [[nodiscard]] snapshot head_snapshot() const;
   /// Applies `record` to the live head; cuts deletes that run past the end (in `record`).
@@ -166,6 +179,18 @@ class document : public std::enable_shared_from_this<document> {
   enum class state { unloaded, loading, ready } state_ = state::unloaded;
   bool busy_ = false;  // a load, a history read or a batch is in flight
   bool evicted_ = false;
+  bool stale_ = false;                       // with a feed but not on it: reload before serving
+  std::optional<std::uint64_t> feed_token_;  // while subscribed to the op feed
+  std::uint64_t broadcast_version_ = 0;      // subscribers have every op below this
+  struct committed_state {
+    std::uint64_t version;
+    std::optional<std::string> type_uri;
+    std::optional<create_record> created;
+    ot::rope text;
+    std::size_t recent_size;
+    std::uint64_t last_snapshot_version;
+  };
+  std::optional<committed_state> pre_batch_;  // with a feed: the head before the batch in flight
   std::atomic<bool> busy_flag_{false};
   std::deque<request> queue_;
 

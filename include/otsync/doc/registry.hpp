@@ -16,6 +16,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "otsync/doc/document.hpp"
+#include "otsync/pubsub/op_feed.hpp"
 #include "otsync/store/store.hpp"
 
 namespace otsync::doc {
@@ -23,7 +24,7 @@ namespace otsync::doc {
 class registry {
  public:
   registry(boost::asio::any_io_executor executor, store::store& storage, document_options options,
-           document_observer* observer = nullptr);
+           document_observer* observer = nullptr, pubsub::op_feed* feed = nullptr);
   ~registry();
   registry(const registry&) = delete;
   registry& operator=(const registry&) = delete;
@@ -43,6 +44,8 @@ class registry {
   [[nodiscard]] store::store& storage() noexcept { return storage_; }
   [[nodiscard]] const document_options& options() const noexcept { return options_; }
   [[nodiscard]] document_observer* observer() const noexcept { return observer_; }
+  /// Ops committed by other instances (null for a single instance).
+  [[nodiscard]] pubsub::op_feed* feed() const noexcept { return feed_; }
 
  private:
   friend class document;
@@ -55,6 +58,7 @@ class registry {
   store::store& storage_;
   document_options options_;
   document_observer* observer_;
+  pubsub::op_feed* feed_;
 
   mutable std::mutex mutex_;
   std::map<store::doc_key, std::shared_ptr<document>> documents_;

@@ -47,6 +47,11 @@ class redis_store : public store {
   [[nodiscard]] virtual redis_store_stats stats() const = 0;
 };
 
+/// `{len:collection/id}`: the hash tag every key of the document carries.
+std::string redis_doc_tag(const doc_key& key);
+/// The channel the commit script publishes each of the document's ops on.
+std::string redis_op_channel(const redis_options& options, const doc_key& key);
+
 /// Parses `redis://HOST:PORT[/DB]` (port defaults to 6379, DB to 0).
 ot::result<redis_options> parse_redis_uri(std::string_view uri);
 

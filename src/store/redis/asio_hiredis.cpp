@@ -209,6 +209,37 @@ void connection::on_reply(redisAsyncContext*, void* reply, void* privdata) {
   }
 }
 
+void connection::subscribe(const std::string& channel) {
+  if (!ctx_ || !connected_) return;
+  const char* argv[] = {"SUBSCRIBE", channel.data()};
+  std::size_t lengths[] = {9, channel.size()};
+  // hiredis keeps this callback for the channel's messages; `this` outlives the context.
+  redisAsyncCommandArgv(ctx_, &connection::on_subscription_reply, this, 2, argv, lengths);
+}
+
+void connection::unsubscribe(const std::string& channel) {
+  if (!ctx_ || !connected_) return;
+  const char* argv[] = {"UNSUBSCRIBE", channel.data()};
+  std::size_t lengths[] = {11, channel.size()};
+  redisAsyncCommandArgv(ctx_, &connection::on_subscription_reply, this, 2, argv, lengths);
+}
+
+void connection::on_subscription_reply(redisAsyncContext*, void* reply, void* privdata) {
+  auto* self = static_cast<connection*>(privdata);
+  const auto* r = static_cast<const redisReply*>(reply);
+  if (!r || r->type != REDIS_REPLY_ARRAY || r->elements < 3) return;  // null: the connection is going
+  auto text = [](const redisReply* e) -> std::string_view {
+    if (!e || e->type != REDIS_REPLY_STRING) return {};
+    return {e->str, e->len};
+  };
+  auto kind = text(r->element[0]);
+  if (kind == "message") {
+    if (self->on_message_) self->on_message_(text(r->element[1]), text(r->element[2]));
+  } else if (kind == "subscribe") {
+    if (self->on_subscribed_) self->on_subscribed_(text(r->element[1]));
+  }
+}
+
 void connection::disconnect() {
   closing_ = true;
   connect_done_ = nullptr;

@@ -12,6 +12,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <system_error>
 #include <vector>
 
@@ -46,12 +47,23 @@ class connection {
   void disconnect();
   [[nodiscard]] std::uint64_t timeouts() const noexcept { return timeouts_; }
 
+  /// Subscribe mode (a connection used only for pub/sub): SUBSCRIBE and
+  /// UNSUBSCRIBE, with every confirmation and message going to the handlers
+  /// below. No timeouts: a subscription waits for messages indefinitely.
+  void subscribe(const std::string& channel);
+  void unsubscribe(const std::string& channel);
+  void on_message(std::function<void(std::string_view channel, std::string_view payload)> fn) {
+    on_message_ = std::move(fn);
+  }
+  void on_subscribed(std::function<void(std::string_view channel)> fn) { on_subscribed_ = std::move(fn); }
+
  private:
   struct adapter;
   struct pending_command;
   static void on_connect(const redisAsyncContext* ctx, int status);
   static void on_disconnect(const redisAsyncContext* ctx, int status);
   static void on_reply(redisAsyncContext* ctx, void* reply, void* privdata);
+  static void on_subscription_reply(redisAsyncContext* ctx, void* reply, void* privdata);
   void connection_gone();
 
   boost::asio::io_context& io_;
@@ -66,6 +78,8 @@ class connection {
   std::uint64_t timeouts_ = 0;
   std::function<void(bool)> connect_done_;
   std::function<void()> on_lost_;
+  std::function<void(std::string_view, std::string_view)> on_message_;
+  std::function<void(std::string_view)> on_subscribed_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

@@ -16,12 +16,16 @@
 #include "../op_body_json.hpp"
 #include "../request_checks.hpp"
 #include "asio_hiredis.hpp"
+#include "stored_op.hpp"
 
 namespace otsync::store {
 namespace {
 
 namespace asio = boost::asio;
 using nlohmann::json;
+using redis::decode_op;
+using redis::dump;
+using redis::encode_op;
 
 // Appends one op if the head is at ARGV[1] and (src, seq) is new; moves the
 // head; stores the optional snapshot. One script, so one atomic step in Redis.
@@ -47,6 +51,7 @@ if ARGV[10] ~= '' then
   redis.call('ZADD', KEYS[4], v + 1, tostring(v + 1))
   redis.call('HSET', KEYS[5], tostring(v + 1), ARGV[10])
 end
+redis.call('PUBLISH', ARGV[11], ARGV[2])
 return 'ok'
 )lua";
 
@@ -67,44 +72,6 @@ local ops = {}
 if target > sv then ops = redis.call('LRANGE', KEYS[2], sv, target - 1) end
 return {tostring(head), tostring(sv), sj, ops}
 )lua";
-
-std::string dump(const json& j) {
-  return j.dump(-1, ' ', false, json::error_handler_t::strict);
-}
-
-// An op as stored in the list: {"v","src","seq","ts", op|create|del}.
-ot::result<std::string> encode_op(const doc::op_record& op) {
-  auto body = detail::encode_op_body(op.body);
-  if (!body) return body.error();
-  json j = json::parse(*body, nullptr, false);
-  if (j.is_discarded()) return errc::invalid_argument;
-  j["v"] = op.version;
-  j["src"] = op.src;
-  j["seq"] = op.seq;
-  j["ts"] = op.timestamp_ms;
-  return dump(j);
-}
-
-ot::result<doc::op_record> decode_op(std::string_view text) {
-  json j = json::parse(text, nullptr, false);
-  if (!j.is_object() || !j.contains("v") || !j["v"].is_number_unsigned() || !j.contains("src") ||
-      !j["src"].is_string() || !j.contains("seq") || !j["seq"].is_number_unsigned()) {
-    return errc::corrupt;
-  }
-  doc::op_record op;
-  op.version = j["v"].get<std::uint64_t>();
-  op.src = j["src"].get<std::string>();
-  op.seq = j["seq"].get<std::uint64_t>();
-  op.timestamp_ms = j.value("ts", std::int64_t{0});
-  json body = json::object();
-  for (const char* k : {"op", "create", "del"}) {
-    if (j.contains(k)) body[k] = j[k];
-  }
-  auto decoded = detail::decode_op_body(dump(body));
-  if (!decoded) return errc::corrupt;
-  op.body = std::move(*decoded);
-  return op;
-}
 
 std::string encode_snapshot(const doc::snapshot& s) {
   json j = {{"type", s.type_uri ? json(*s.type_uri) : json()}, {"data", s.data}};
@@ -245,7 +212,8 @@ class redis_store_impl final : public redis_store {
                                   after.created ? after.created->src : "",
                                   after.created ? std::to_string(after.created->seq) : "",
                                   after.created ? std::to_string(after.created->version) : "",
-                                  request.store_snapshot ? encode_snapshot(after) : ""};
+                                  request.store_snapshot ? encode_snapshot(after) : "",
+                                  redis_op_channel(options_, request.key)};
     auto index = std::vector<std::string>{"ZADD", index_key(request.key.collection), "NX", "0", request.key.id};
     if (closed_) return done(make_error_code(errc::closed));
     asio::post(io_, [this, argv = std::move(argv), index = std::move(index), done = std::move(done)]() mutable {
@@ -320,11 +288,7 @@ class redis_store_impl final : public redis_store {
   }
 
  private:
-  std::string doc_base(const doc_key& key) const {
-    // One hash tag per document; the length prefix keeps "a/b"+"c" apart from "a"+"b/c".
-    return options_.key_prefix + "{" + std::to_string(key.collection.size()) + ":" + key.collection + "/" + key.id +
-           "}";
-  }
+  std::string doc_base(const doc_key& key) const { return options_.key_prefix + redis_doc_tag(key); }
   std::string k(const doc_key& key, std::string_view what) const { return doc_base(key) + ":" + std::string(what); }
   std::string index_key(const std::string& collection) const { return options_.key_prefix + "docs:" + collection; }
 
@@ -417,6 +381,23 @@ class redis_store_impl final : public redis_store {
 };
 
 }  // namespace
+
+std::string redis_doc_tag(const doc_key& key) {
+  // One hash tag per document; the length prefix keeps "a/b"+"c" apart from "a"+"b/c".
+  // Appended piece by piece: GCC 12 -O3 warns falsely (-Wrestrict) on "{" + std::string.
+  std::string tag(1, '{');
+  tag += std::to_string(key.collection.size());
+  tag += ':';
+  tag += key.collection;
+  tag += '/';
+  tag += key.id;
+  tag += '}';
+  return tag;
+}
+
+std::string redis_op_channel(const redis_options& options, const doc_key& key) {
+  return options.key_prefix + "ops:" + redis_doc_tag(key);
+}
 
 ot::result<redis_options> parse_redis_uri(std::string_view uri) {
   constexpr std::string_view scheme = "redis://";
