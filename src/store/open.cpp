@@ -3,6 +3,7 @@
 #include <filesystem>
 
 #include "otsync/store/memory_store.hpp"
+#include "otsync/store/redis_store.hpp"
 #include "otsync/store/sqlite_store.hpp"
 
 namespace otsync::store {
@@ -37,8 +38,18 @@ ot::result<std::unique_ptr<store>> open_store(std::string_view uri, const std::s
   if (uri == memory_scheme) return make_memory_store();
   if (uri.starts_with(sqlite_scheme)) return open_sqlite(uri.substr(sqlite_scheme.size()), data_dir, detail);
   if (uri.starts_with(redis_scheme)) {
-    if (detail) *detail = std::string(uri);
-    return open_errc::redis_not_built;
+    auto options = parse_redis_uri(uri);
+    if (!options) {
+      if (detail) *detail = "store URI '" + std::string(uri) + "': expected redis://HOST[:PORT][/DB]";
+      return options.error();
+    }
+    // Connects in the background: a Redis that is down now is not an error.
+    auto opened = open_redis_store(*options);
+    if (!opened) {
+      if (detail) *detail = "cannot start the Redis store for " + std::string(uri);
+      return open_errc::cannot_open;
+    }
+    return std::unique_ptr<store>(std::move(opened));
   }
   if (detail) *detail = "store URI '" + std::string(uri) + "'";
   return open_errc::unknown_scheme;
