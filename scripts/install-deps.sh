@@ -12,6 +12,9 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   chromium
 )
+# Debian's redis-server package starts a system service (port 6379) on install.
+# Nothing here uses it: the Redis tests and the loopback topology start their
+# own redis-server on a free port with their own directory, and stop it by PID.
 # Node.js runs the JS-side tests and peers; a machine may already have a newer one.
 command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
 

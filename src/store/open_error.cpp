@@ -19,9 +19,9 @@ class open_error_category_impl final : public std::error_category {
       case open_errc::invalid_option:
         return "Invalid store option";
       case open_errc::unknown_scheme:
-        return "Unknown store URI scheme; use memory: or sqlite:PATH";
+        return "Unknown store URI scheme; use memory:, sqlite:PATH or redis://HOST:PORT[/DB]";
       case open_errc::redis_not_built:
-        return "redis store not built yet";
+        return "redis store not built";
     }
     return "Unknown store open error";
   }

@@ -4,7 +4,9 @@
 
 #include <fstream>
 
+#include "otsync/store/redis_store.hpp"
 #include "otsync/store/sqlite_store.hpp"
+#include "redis_server.hpp"
 #include "store_calls.hpp"
 #include "temp_dir.hpp"
 
@@ -55,16 +57,26 @@ TEST(OpenStore, ADirectoryThatCannotBeCreatedIsAClearError) {
   EXPECT_NE(detail.find("cannot create directory"), std::string::npos) << detail;
 }
 
-TEST(OpenStore, RedisUrisOpenAStoreOrAreRefusedClearly) {
-  // Opening does not wait for Redis: a store comes back even with nothing listening.
-  auto s = open_store("redis://127.0.0.1:1/0", "/tmp");
-  ASSERT_TRUE(s);
-  for (const char* uri : {"redis://", "redis://h:0", "redis://h:99999", "redis://h:1/x", "redis://h:1/16"}) {
+TEST(OpenStore, RedisUriOpensARedisStoreThatConnectsInTheBackground) {
+  // Nothing listens on this port: opening still succeeds (the store keeps
+  // trying), it is not connected, and calls fail with `unavailable`.
+  const std::uint16_t closed_port = free_loopback_port();
+  ASSERT_NE(closed_port, 0);
+  auto s = open_store("redis://127.0.0.1:" + std::to_string(closed_port) + "/3", "/nonexistent");
+  ASSERT_TRUE(s) << s.error().message();
+  auto* redis = dynamic_cast<redis_store*>(s->get());
+  ASSERT_NE(redis, nullptr);
+  EXPECT_FALSE(redis->connected());
+  EXPECT_EQ(load(**s, {"c", "d"}).error(), errc::unavailable);
+}
+
+TEST(OpenStore, AMalformedRedisUriIsAnInvalidOption) {
+  for (const char* uri : {"redis://", "redis://host:port", "redis://host:70000", "redis://host:1/db"}) {
     std::string detail;
-    auto bad = open_store(uri, "/tmp", &detail);
-    ASSERT_FALSE(bad) << uri;
-    EXPECT_EQ(bad.error(), open_errc::invalid_option) << uri;
-    EXPECT_NE(detail.find("redis://HOST:PORT"), std::string::npos) << detail;
+    auto s = open_store(uri, "/tmp", &detail);
+    ASSERT_FALSE(s) << uri;
+    EXPECT_EQ(s.error(), open_errc::invalid_option) << uri;
+    EXPECT_NE(detail.find(uri), std::string::npos) << detail;
   }
 }
 
@@ -75,6 +87,7 @@ TEST(OpenStore, UnknownSchemesAreRefused) {
     ASSERT_FALSE(s) << uri;
     EXPECT_EQ(s.error(), open_errc::unknown_scheme) << uri;
     EXPECT_NE(s.error().message().find("memory:"), std::string::npos);
+    EXPECT_NE(s.error().message().find("redis://"), std::string::npos);
   }
 }
 

@@ -1,7 +1,9 @@
 // The conformance suite every store passes. A backend's test file defines a
 // traits type with `static std::unique_ptr<store> open(const
 // std::filesystem::path& dir)` (a fresh, empty store keeping its files under
-// `dir`) and instantiates the suite:
+// `dir`) and instantiates the suite; a backend that needs an outside server
+// may also define `static std::string skip_reason()` (non-empty: the suite
+// is skipped with that message):
 //
 //   INSTANTIATE_TYPED_TEST_SUITE_P(Memory, StoreConformance, ::testing::Types<memory_traits>);
 #pragma once
@@ -27,6 +29,9 @@ template <class Traits>
 class StoreConformance : public ::testing::Test {
  protected:
   void SetUp() override {
+    if constexpr (requires { Traits::skip_reason(); }) {
+      if (const std::string reason = Traits::skip_reason(); !reason.empty()) GTEST_SKIP() << reason;
+    }
     store_ = Traits::open(dir_.path());
     ASSERT_TRUE(store_);
   }
@@ -284,8 +289,7 @@ TYPED_TEST_P(StoreConformance, ConcurrentCommitsFromSeveralThreadsLoseNothing) {
       // Own documents: every commit issued without waiting (each doc's
       // versions in order), so several of one document can share a batch.
       std::vector<std::future<std::error_code>> pending;
-      for (int d = 0; d < docs_per_thread; ++d)
-      {
+      for (int d = 0; d < docs_per_thread; ++d) {
         // Appended piece by piece: GCC 12 -O3 warns falsely (-Wrestrict) on "t" + std::string.
         std::string id = std::to_string(t);
         id += '-';

@@ -14,7 +14,7 @@ enum class open_errc {
   migration_failed,  ///< upgrading the schema failed (nothing was changed)
   invalid_option,    ///< an option has a value the backend does not accept
   unknown_scheme,    ///< the store URI names no known backend
-  redis_not_built,   ///< `redis://` is planned but not built yet
+  redis_not_built,   ///< unused since the Redis store exists; kept so the values stay stable
 };
 
 const std::error_category& open_error_category() noexcept;

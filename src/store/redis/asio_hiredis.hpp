@@ -7,6 +7,7 @@
 // Thread safety: none; everything runs on the io_context's one thread.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -75,7 +76,7 @@ class connection {
   bool connected_ = false;
   bool closing_ = false;
   std::size_t pending_ = 0;
-  std::uint64_t timeouts_ = 0;
+  std::atomic<std::uint64_t> timeouts_{0};  // read from other threads (stats)
   std::function<void(bool)> connect_done_;
   std::function<void()> on_lost_;
   std::function<void(std::string_view, std::string_view)> on_message_;

@@ -16,6 +16,7 @@
 #include "../op_body_json.hpp"
 #include "../request_checks.hpp"
 #include "asio_hiredis.hpp"
+#include "otsync/store/open_error.hpp"
 #include "stored_op.hpp"
 
 namespace otsync::store {
@@ -125,7 +126,7 @@ class redis_store_impl final : public redis_store {
   ~redis_store_impl() override { close(); }
 
   bool connected() const override { return connected_; }
-  redis_store_stats stats() const override { return {commands_.load(), connects_.load(), timeouts_.load()}; }
+  redis_store_stats stats() const override { return {commands_.load(), connects_.load(), conn_.timeouts()}; }
 
   void load(const doc_key& key, std::optional<std::uint64_t> version, handler<loaded_document> done) override {
     if (!detail::valid_key(key)) return done(errc::invalid_argument);
@@ -216,22 +217,27 @@ class redis_store_impl final : public redis_store {
                                   redis_op_channel(options_, request.key)};
     auto index = std::vector<std::string>{"ZADD", index_key(request.key.collection), "NX", "0", request.key.id};
     if (closed_) return done(make_error_code(errc::closed));
-    asio::post(io_, [this, argv = std::move(argv), index = std::move(index), done = std::move(done)]() mutable {
-      send(argv,
-           [this, index = std::move(index), done = std::move(done)](const redisReply* r, std::error_code ec) mutable {
-             if (ec) return done(ec);
-             auto status = reply_text(r);
-             if (r->type == REDIS_REPLY_ERROR) return done(make_error_code(errc::unavailable));
-             if (status == "ok") {
-               send(index, [](const redisReply*, std::error_code) {});  // the collection listing; in order, not awaited
-               return done({});
-             }
-             // A duplicate (src, seq) means the op is already in the log: the caller
-             // reloads and its rebase finds it, as after any lost race.
-             if (status == "conflict" || status == "duplicate") return done(make_error_code(errc::version_conflict));
-             done(make_error_code(errc::corrupt));
-           });
-    });
+    const bool first_op = request.op.version == 0;
+    asio::post(io_,
+               [this, argv = std::move(argv), index = std::move(index), first_op, done = std::move(done)]() mutable {
+                 send(argv, [this, index = std::move(index), first_op, done = std::move(done)](
+                                const redisReply* r, std::error_code ec) mutable {
+                   if (ec) return done(ec);
+                   auto status = reply_text(r);
+                   if (r->type == REDIS_REPLY_ERROR) return done(make_error_code(errc::unavailable));
+                   if (status == "ok") {
+                     // A document's first op adds it to its collection's listing (another
+                     // slot, so not in the script): in order on this connection, not awaited.
+                     if (first_op) send(index, [](const redisReply*, std::error_code) {});
+                     return done({});
+                   }
+                   // A duplicate (src, seq) means the op is already in the log: the caller
+                   // reloads and its rebase finds it, as after any lost race.
+                   if (status == "conflict" || status == "duplicate")
+                     return done(make_error_code(errc::version_conflict));
+                   done(make_error_code(errc::corrupt));
+                 });
+               });
   }
 
   void list_documents(const std::string& collection, const std::string& after_id, std::size_t limit,
@@ -317,7 +323,6 @@ class redis_store_impl final : public redis_store {
     }
     ++commands_;
     conn_.command(argv, std::move(done));
-    timeouts_ = conn_.timeouts();
   }
 
   void start_connect() {
@@ -377,20 +382,37 @@ class redis_store_impl final : public redis_store {
   std::atomic<bool> closed_{false};
   std::atomic<std::uint64_t> commands_{0};
   std::atomic<std::uint64_t> connects_{0};
-  std::atomic<std::uint64_t> timeouts_{0};
 };
 
 }  // namespace
 
+namespace {
+// Braces would end a hash tag early (and let two documents share one): escape them.
+void append_escaped(std::string& out, std::string_view text) {
+  for (char c : text) {
+    if (c == '%') {
+      out += "%25";
+    } else if (c == '{') {
+      out += "%7B";
+    } else if (c == '}') {
+      out += "%7D";
+    } else {
+      out += c;
+    }
+  }
+}
+}  // namespace
+
 std::string redis_doc_tag(const doc_key& key) {
-  // One hash tag per document; the length prefix keeps "a/b"+"c" apart from "a"+"b/c".
-  // Appended piece by piece: GCC 12 -O3 warns falsely (-Wrestrict) on "{" + std::string.
+  // One hash tag per document; the length prefix keeps "a/b"+"c" apart from
+  // "a"+"b/c". Appended piece by piece: GCC 12 -O3 warns falsely
+  // (-Wrestrict) on "{" + std::string.
   std::string tag(1, '{');
   tag += std::to_string(key.collection.size());
   tag += ':';
-  tag += key.collection;
+  append_escaped(tag, key.collection);
   tag += '/';
-  tag += key.id;
+  append_escaped(tag, key.id);
   tag += '}';
   return tag;
 }
@@ -401,7 +423,7 @@ std::string redis_op_channel(const redis_options& options, const doc_key& key) {
 
 ot::result<redis_options> parse_redis_uri(std::string_view uri) {
   constexpr std::string_view scheme = "redis://";
-  if (!uri.starts_with(scheme)) return errc::invalid_argument;
+  if (!uri.starts_with(scheme)) return open_errc::invalid_option;
   auto rest = uri.substr(scheme.size());
   redis_options out;
   auto slash = rest.find('/');
@@ -411,7 +433,7 @@ ot::result<redis_options> parse_redis_uri(std::string_view uri) {
     if (!db.empty()) {
       int n = 0;
       auto [ptr, ec] = std::from_chars(db.data(), db.data() + db.size(), n);
-      if (ec != std::errc{} || ptr != db.data() + db.size() || n < 0 || n > 15) return errc::invalid_argument;
+      if (ec != std::errc{} || ptr != db.data() + db.size() || n < 0 || n > 15) return open_errc::invalid_option;
       out.db = n;
     }
   }
@@ -420,11 +442,11 @@ ot::result<redis_options> parse_redis_uri(std::string_view uri) {
     auto port = authority.substr(colon + 1);
     unsigned n = 0;
     auto [ptr, ec] = std::from_chars(port.data(), port.data() + port.size(), n);
-    if (ec != std::errc{} || ptr != port.data() + port.size() || n == 0 || n > 65535) return errc::invalid_argument;
+    if (ec != std::errc{} || ptr != port.data() + port.size() || n == 0 || n > 65535) return open_errc::invalid_option;
     out.port = static_cast<std::uint16_t>(n);
     authority = authority.substr(0, colon);
   }
-  if (authority.empty()) return errc::invalid_argument;
+  if (authority.empty() || authority.find(':') != std::string_view::npos) return open_errc::invalid_option;
   out.host = std::string(authority);
   return out;
 }
