@@ -55,6 +55,11 @@ std::optional<parsed_config> parse_config(int argc, char** argv, int& exit_code)
                  "Store a snapshot every N ops (bounds the replay when loading a document)")
       ->envname("OTSYNC_SNAPSHOT_INTERVAL")
       ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1000000}));
+  app.add_option("--max-submit-retries", o.documents.max_submit_retries,
+                 "Lost commit races (other instances writing the same document) tolerated per op before "
+                 "ERR_MAX_SUBMIT_RETRIES_EXCEEDED")
+      ->envname("OTSYNC_MAX_SUBMIT_RETRIES")
+      ->check(CLI::Range(1u, 100000u));
   app.add_option("--max-document-bytes", o.documents.max_document_bytes, "Refuse edits that grow a document past this")
       ->envname("OTSYNC_MAX_DOCUMENT_BYTES");
   app.add_option("--log-level", o.log_level, "trace, debug, info, warn, error, critical or off")

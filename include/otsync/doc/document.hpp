@@ -61,7 +61,7 @@ struct document_options {
   std::size_t recent_ops = 1024;                   ///< committed ops kept in memory for rebase and catch-up
   std::uint64_t snapshot_interval = 200;           ///< store a snapshot every this many ops
   std::size_t max_queue = 10000;                   ///< queued requests before new ones are refused
-  unsigned max_submit_retries = 20;                ///< commit conflicts tolerated per op
+  unsigned max_submit_retries = 200;               ///< lost commit races (other instances writing) tolerated per op
   std::uint64_t max_document_bytes = 64ull << 20;  ///< edits growing a document past this are refused
 };
 

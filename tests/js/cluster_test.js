@@ -1,0 +1,156 @@
+'use strict';
+// Three otsyncd instances on one Redis behind HAProxy (scripts/cluster.sh:
+// the docker/compose.yaml topology on loopback). Unmodified sharedb clients
+// connect through HAProxy, so they spread over the instances, and edit the
+// same documents concurrently; every client converges and a fresh fetch
+// through each instance agrees. Then one instance is SIGKILLed mid-load: its
+// clients reconnect through HAProxy (as reconnecting-websocket would) and
+// resend; nothing acked is lost, nothing is applied twice.
+//
+// Bounded: CLIENTS x OPS ops, every wait with a timeout.
+
+const {describe, it, before, after} = require('node:test');
+const assert = require('node:assert/strict');
+const {execFileSync} = require('child_process');
+const fs = require('fs');
+const os = require('os');
+const path = require('path');
+const S = require('./support');
+
+const CLUSTER = path.resolve(__dirname, '..', '..', 'scripts', 'cluster.sh');
+const CLIENTS = 9;
+const OPS = 60;
+let dir;
+let env;
+
+function startCluster() {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'otsync-cluster-'));
+  const args = ['start', dir];
+  if (process.env.OTSYNCD) args.push(process.env.OTSYNCD);
+  execFileSync(CLUSTER, args, {stdio: ['ignore', 'ignore', 'inherit'], timeout: 60000});
+  env = Object.fromEntries(fs.readFileSync(path.join(dir, 'cluster.env'), 'utf8').trim().split('\n')
+    .map((l) => l.split('=')));
+}
+
+function logs() {
+  let out = '';
+  for (const f of ['otsync1.log', 'otsync2.log', 'otsync3.log', 'haproxy.log', 'redis.log']) {
+    try { out += `--- ${f}\n${fs.readFileSync(path.join(dir, f), 'utf8').slice(-3000)}\n`; } catch (_) { /* none */ }
+  }
+  return out;
+}
+
+before(() => startCluster());
+after(() => {
+  if (!dir) return;
+  execFileSync(CLUSTER, ['stop', dir], {stdio: 'inherit', timeout: 60000});
+  fs.rmSync(dir, {recursive: true, force: true});
+});
+
+const lb = () => ({wsUrl: env.HAPROXY_URL});
+const instances = () => [1, 2, 3].map((i) => ({wsUrl: env[`OTSYNC${i}_URL`], pid: Number(env[`OTSYNC${i}_PID`])}));
+
+// A client that reconnects through HAProxy whenever its socket closes.
+async function resilientClient() {
+  const conn = await S.connect(lb());
+  conn.reconnects = 0;
+  conn.stopped = false;
+  conn.on('state', (state) => {
+    if (state !== 'disconnected' || conn.stopped) return;
+    setTimeout(() => {
+      if (conn.stopped) return;
+      conn.reconnects++;
+      conn.bindToSocket(new S.WebSocket(env.HAPROXY_URL));
+    }, 50 + Math.random() * 100);
+  });
+  return conn;
+}
+
+async function typeTogether(docs, ops, during) {
+  const acked = [];
+  await Promise.all(docs.map(async (d, i) => {
+    for (let k = 0; k < ops; k++) {
+      await S.sleep(Math.random() * 3);
+      if (k === Math.floor(ops / 2) && i === 0 && during) during();
+      const len = [...d.data].length;
+      const pos = (k * 7 + i) % (len + 1);
+      const text = `${i}.${k};`;
+      await S.submitOp(d, pos ? [pos, text] : [text], 30000);
+      acked.push(text);
+    }
+  }));
+  await Promise.all(docs.map((d) => S.whenNothingPending(d, 30000)));
+  return acked;
+}
+
+async function expectConverged(docs, id) {
+  await S.waitUntil(async () => {
+    const v = docs[0].version;
+    return docs.every((d) => d.version === v);
+  }, 20000, 'every client reaches the same version');
+  for (const inst of instances().filter((x) => x.alive !== false)) {
+    const fresh = await S.freshFetch(inst, 'cluster', id);
+    for (const d of docs) {
+      assert.equal(d.version, fresh.v, `version via ${inst.wsUrl}`);
+      assert.equal(d.data, fresh.data, `text via ${inst.wsUrl}`);
+    }
+  }
+}
+
+describe('three instances behind HAProxy on one Redis', () => {
+  it('clients spread over the instances converge, and every instance agrees', {timeout: 120000}, async () => {
+    const conns = [];
+    try {
+      for (let i = 0; i < CLIENTS; i++) conns.push(await S.connect(lb()));
+      const id = S.uid('spread');
+      const docs = conns.map((c) => S.getDoc(c, 'cluster', id));
+      await S.create(docs[0], 'start:');
+      await Promise.all(docs.map((d) => S.subscribe(d)));
+      const acked = await typeTogether(docs, OPS);
+      await expectConverged(docs, id);
+      // Each client awaited every ack (nothing composed): one version per op, none lost, none twice.
+      assert.equal(acked.length, CLIENTS * OPS);
+      assert.equal(docs[0].version, 1 + CLIENTS * OPS);
+    } catch (e) {
+      e.message += `\n${logs()}`;
+      throw e;
+    } finally {
+      S.closeAll(conns);
+    }
+  });
+
+  it('one instance SIGKILLed mid-load: clients reconnect, resend, lose nothing, converge', {timeout: 120000},
+    async () => {
+      const conns = [];
+      try {
+        for (let i = 0; i < CLIENTS; i++) conns.push(await resilientClient());
+        const id = S.uid('kill');
+        const docs = conns.map((c) => S.getDoc(c, 'cluster', id));
+        await S.create(docs[0], 'start:');
+        await Promise.all(docs.map((d) => S.subscribe(d)));
+        const victim = instances()[1];
+        const acked = await typeTogether(docs, OPS, () => process.kill(victim.pid, 'SIGKILL'));
+        victim.alive = false;
+        const survivors = instances().filter((x) => x.pid !== victim.pid);
+        await S.waitUntil(() => docs.every((d) => d.version === docs[0].version), 20000, 'versions agree');
+        for (const inst of survivors) {
+          const fresh = await S.freshFetch(inst, 'cluster', id);
+          for (const d of docs) {
+            assert.equal(d.data, fresh.data, `text via ${inst.wsUrl}`);
+            assert.equal(d.version, fresh.v);
+          }
+        }
+        // Every op was acked, and each is one version: none lost, none applied twice.
+        assert.equal(acked.length, CLIENTS * OPS);
+        assert.equal(docs[0].version, 1 + CLIENTS * OPS);
+        assert.ok(conns.some((c) => c.reconnects > 0), 'some clients were on the killed instance');
+      } catch (e) {
+        e.message += `\n${logs()}`;
+        throw e;
+      } finally {
+        // No reconnect loop may outlive the test.
+        for (const c of conns) c.stopped = true;
+        S.closeAll(conns);
+      }
+    });
+});
