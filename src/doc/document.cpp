@@ -7,6 +7,7 @@
 #include "otsync/doc/error.hpp"
 #include "otsync/doc/rebase.hpp"
 #include "otsync/doc/registry.hpp"
+#include "otsync/doc/store_error_info.hpp"
 #include "otsync/ot/text_unicode.hpp"
 #include "otsync/ot/unicode.hpp"
 
@@ -20,12 +21,7 @@ protocol::error_info to_error_info(std::error_code error) {
   if (error.category() == doc::error_category()) {
     return {std::string(sharedb_code(static_cast<errc>(error.value()))), error.message()};
   }
-  if (error.category() == store::error_category()) {
-    if (error == store::errc::version_conflict) {
-      return {"ERR_MAX_SUBMIT_RETRIES_EXCEEDED", "Maximum submit retries exceeded"};
-    }
-    return {"ERR_DATABASE_UNAVAILABLE", "The document store failed: " + error.message()};
-  }
+  if (error.category() == store::error_category()) return store_error_info(error);
   // OT errors: the op cannot be applied (ShareDB: ERR_OT_OP_NOT_APPLIED with the type's message).
   return {"ERR_OT_OP_NOT_APPLIED", error.message()};
 }
@@ -378,7 +374,7 @@ void document::catch_up(std::optional<std::uint64_t> until) {
                             });
 }
 
-std::optional<protocol::error_info> document::apply_to_head(op_record& record) {
+std::optional<protocol::error_info> document::apply_to_head(op_record& record, committed_state* undo) {
   if (record.version != head_version_) {
     return protocol::error_info{"ERR_OP_VERSION_MISMATCH_AFTER_TRANSFORM", "Version mismatch"};
   }
@@ -388,10 +384,12 @@ std::optional<protocol::error_info> document::apply_to_head(op_record& record) {
       return protocol::error_info{"ERR_OT_OP_NOT_APPLIED", "Document would exceed the size limit"};
     }
     type_uri_ = create->type_uri;
+    if (undo) undo->replaced_text = std::move(text_);
     text_ = ot::rope(create->data);
     created_ = create_record{record.src, record.seq, record.version};
   } else if (std::holds_alternative<delete_body>(record.body)) {
     type_uri_.reset();
+    if (undo) undo->replaced_text = std::move(text_);
     text_.clear();
   } else {
     auto& edit = std::get<ot::op>(record.body);
@@ -400,7 +398,13 @@ std::optional<protocol::error_info> document::apply_to_head(op_record& record) {
     if (text_.size_bytes() + inserted_bytes(edit) > owner_.options().max_document_bytes) {
       return protocol::error_info{"ERR_OT_OP_NOT_APPLIED", "Document would exceed the size limit"};
     }
+    std::optional<ot::op> inverse;
+    if (undo && input_length(edit) <= text_.size()) {  // longer ones fail to apply below
+      auto inverted = ot::invert(ot::make_invertible(edit, text_));
+      if (inverted) inverse = std::move(*inverted);
+    }
     if (auto error = ot::apply(text_, edit)) return protocol::error_info{"ERR_OT_OP_NOT_APPLIED", error.message()};
+    if (undo) undo->undo = std::move(inverse);
   }
   ++head_version_;
   return std::nullopt;
@@ -416,7 +420,8 @@ bool document::prepare_batch() {
   const std::size_t max_batch = owner_.feed() ? 1 : options.max_batch;
   if (owner_.feed()) {
     // What to go back to when the commit loses a race: cheaper than a reload.
-    pre_batch_ = committed_state{head_version_, type_uri_, created_, text_, recent_.size(), last_snapshot_version_};
+    pre_batch_ = committed_state{head_version_,         type_uri_, created_, std::nullopt, std::nullopt, recent_.size(),
+                                 last_snapshot_version_};
   }
   while (!queue_.empty() && std::holds_alternative<submit_entry>(queue_.front()) && batch_.size() < max_batch) {
     auto& entry = std::get<submit_entry>(queue_.front());
@@ -521,7 +526,7 @@ bool document::prepare_batch() {
 
     op_record committed{pending.src, pending.seq, head_version_, std::move(pending.body), now_ms()};
     auto missed = missed_frames(committed.version);  // before apply_to_head moves recent_base()
-    if (auto error = apply_to_head(committed)) {
+    if (auto error = apply_to_head(committed, pre_batch_ ? &*pre_batch_ : nullptr)) {
       auto latency = clock::now() - entry.received;
       entry.done(submit_result{*error, {}, committed.src, committed.seq, 0});
       if (auto* obs = owner_.observer()) obs->on_submit_done(latency, &*error);
@@ -605,7 +610,11 @@ void document::finish_batch() {
     broken = true;
     std::error_code ec = f.outcome.value_or(make_error_code(store::errc::version_conflict));
     if (!ec) ec = make_error_code(store::errc::version_conflict);  // committed after a failed op: impossible with CAS
-    if (ec == store::errc::version_conflict && f.entry.attempts + 1 < owner_.options().max_submit_retries) {
+    // With a shared store, an unavailable store may have committed the op
+    // after all (a timed-out reply): retrying after the catch-up acks it
+    // as a resend if so, and a store still down fails the reload instead.
+    const bool retry = ec == store::errc::version_conflict || (pre_batch_ && ec == store::errc::unavailable);
+    if (retry && f.entry.attempts + 1 < owner_.options().max_submit_retries) {
       ++f.entry.attempts;
       f.entry.older_history.clear();
       retries.push_back(std::move(f.entry));
@@ -618,15 +627,8 @@ void document::finish_batch() {
   batch_.clear();
   if (broken) {
     for (auto it = retries.rbegin(); it != retries.rend(); ++it) queue_.push_front(std::move(*it));
-    if (pre_batch_) {
-      // Back to the committed state, then read what the other writer committed.
-      head_version_ = pre_batch_->version;
-      type_uri_ = std::move(pre_batch_->type_uri);
-      created_ = std::move(pre_batch_->created);
-      text_ = std::move(pre_batch_->text);
-      last_snapshot_version_ = pre_batch_->last_snapshot_version;
-      while (recent_.size() > pre_batch_->recent_size) recent_.pop_back();
-      pre_batch_.reset();
+    if (pre_batch_ && roll_back(*pre_batch_)) {
+      // Then read what the other writer committed.
       queue_.push_front(resync_request{});
     } else {
       // The live copy holds ops that were not committed: reload it from the store.
@@ -636,6 +638,24 @@ void document::finish_batch() {
   }
   pre_batch_.reset();
   while (recent_.size() > owner_.options().recent_ops) recent_.pop_front();
+}
+
+bool document::roll_back(committed_state& before) {
+  if (head_version_ != before.version) {
+    if (before.undo) {
+      if (ot::apply(text_, *before.undo)) return false;
+    } else if (before.replaced_text) {
+      text_ = std::move(*before.replaced_text);
+    } else {
+      return false;  // nothing recorded: reload instead
+    }
+  }
+  head_version_ = before.version;
+  type_uri_ = std::move(before.type_uri);
+  created_ = std::move(before.created);
+  last_snapshot_version_ = before.last_snapshot_version;
+  while (recent_.size() > before.recent_size) recent_.pop_back();
+  return true;
 }
 
 bool document::try_evict(clock::time_point idle_since) {

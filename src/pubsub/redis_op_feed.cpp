@@ -3,7 +3,6 @@
 #include <atomic>
 #include <map>
 #include <mutex>
-#include <random>
 #include <string>
 #include <thread>
 #include <utility>
@@ -15,6 +14,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "../store/redis/asio_hiredis.hpp"
+#include "../store/redis/reconnect_backoff.hpp"
 #include "../store/redis/stored_op.hpp"
 
 namespace otsync::pubsub {
@@ -28,8 +28,7 @@ class redis_op_feed final : public op_feed {
       : options_(std::move(options)),
         work_(asio::make_work_guard(io_)),
         conn_(io_, options_.host, options_.port, options_.connect_timeout, options_.command_timeout),
-        reconnect_timer_(io_),
-        backoff_(options_.reconnect_min) {
+        reconnect_(io_, options_.reconnect_min, options_.reconnect_max) {
     conn_.on_lost([this] {
       connected_ = false;
       schedule_reconnect();
@@ -43,7 +42,7 @@ class redis_op_feed final : public op_feed {
   ~redis_op_feed() override {
     stopping_ = true;
     asio::post(io_, [this] {
-      reconnect_timer_.cancel();
+      reconnect_.cancel();
       conn_.disconnect();
       work_.reset();
       io_.stop();
@@ -89,6 +88,7 @@ class redis_op_feed final : public op_feed {
   }
 
   bool connected() const override { return connected_; }
+  feed_stats stats() const override { return {messages_.load(), resyncs_.load(), connects_.load()}; }
 
  private:
   using subscriber = std::pair<op_handler, resync_handler>;
@@ -105,10 +105,12 @@ class redis_op_feed final : public op_feed {
   void deliver(std::string_view channel, std::string_view payload) {
     auto op = store::redis::decode_op(payload);
     if (!op) return;  // not an op of ours; the op log stays the truth
+    ++messages_;
     for (auto& [on_op, on_resync] : subscribers_of(channel)) on_op(*op);
   }
 
   void resync(std::string_view channel) {
+    ++resyncs_;
     for (auto& [on_op, on_resync] : subscribers_of(channel)) on_resync();
   }
 
@@ -116,11 +118,9 @@ class redis_op_feed final : public op_feed {
     if (stopping_) return;
     conn_.connect([this](bool ok) {
       if (!ok) return schedule_reconnect();
-      if (options_.db != 0) {
-        // Pub/sub channels are global in Redis; the database does not matter here.
-      }
       connected_ = true;
-      backoff_ = options_.reconnect_min;
+      ++connects_;
+      reconnect_.reset();
       std::vector<std::string> channels;
       {
         std::lock_guard lock(mutex_);
@@ -134,25 +134,21 @@ class redis_op_feed final : public op_feed {
   void schedule_reconnect() {
     connected_ = false;
     if (stopping_) return;
-    static thread_local std::mt19937 rng{std::random_device{}()};
-    auto jitter = std::uniform_int_distribution<long>(0, backoff_.count() / 2 + 1)(rng);
-    reconnect_timer_.expires_after(backoff_ + std::chrono::milliseconds(jitter));
-    backoff_ = std::min(backoff_ * 2, options_.reconnect_max);
-    reconnect_timer_.async_wait([this](boost::system::error_code ec) {
-      if (!ec) start_connect();
-    });
+    reconnect_.schedule([this] { start_connect(); });
   }
 
   store::redis_options options_;
   asio::io_context io_;
   asio::executor_work_guard<asio::io_context::executor_type> work_;
   store::redis::connection conn_;
-  asio::steady_timer reconnect_timer_;
-  std::chrono::milliseconds backoff_;
+  store::redis::reconnect_backoff reconnect_;
   std::thread thread_;
   std::atomic<bool> connected_{false};
   std::atomic<bool> stopping_{false};
   std::atomic<std::uint64_t> next_token_{0};
+  std::atomic<std::uint64_t> messages_{0};
+  std::atomic<std::uint64_t> resyncs_{0};
+  std::atomic<std::uint64_t> connects_{0};
   std::mutex mutex_;
   std::map<std::string, std::map<std::uint64_t, subscriber>> channels_;
 };

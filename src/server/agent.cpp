@@ -3,6 +3,7 @@
 #include <vector>
 
 #include "otsync/doc/snapshot.hpp"
+#include "otsync/doc/store_error_info.hpp"
 #include "otsync/server/log.hpp"
 
 namespace otsync::server {
@@ -342,7 +343,7 @@ void agent::handle_snapshot(json raw, protocol::snapshot_request r) {
   documents_.storage().version_at(
       key, *r.timestamp_ms, on_strand([this, raw = std::move(raw), key](ot::result<std::uint64_t> version) mutable {
         if (!version) {
-          send_error(std::move(raw), {"ERR_DATABASE_UNAVAILABLE", version.error().message()});
+          send_error(std::move(raw), doc::store_error_info(version.error()));
           return;
         }
         reply_snapshot_at(std::move(raw), key, *version);
@@ -369,7 +370,7 @@ void agent::reply_snapshot_at(json raw, const store::doc_key& key, std::optional
   documents_.storage().load(
       key, wanted,
       on_strand([this, raw = std::move(raw), reply, wanted](ot::result<store::loaded_document> loaded) mutable {
-        if (!loaded) return send_error(std::move(raw), {"ERR_DATABASE_UNAVAILABLE", loaded.error().message()});
+        if (!loaded) return send_error(std::move(raw), doc::store_error_info(loaded.error()));
         if (loaded->version_reached() < wanted) {
           return send_error(std::move(raw), {"ERR_OP_VERSION_NEWER_THAN_CURRENT_SNAPSHOT",
                                              "Requested version exceeds latest snapshot version"});

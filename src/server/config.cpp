@@ -62,6 +62,16 @@ std::optional<parsed_config> parse_config(int argc, char** argv, int& exit_code)
       ->check(CLI::Range(1u, 100000u));
   app.add_option("--max-document-bytes", o.documents.max_document_bytes, "Refuse edits that grow a document past this")
       ->envname("OTSYNC_MAX_DOCUMENT_BYTES");
+  app.add_option("--redis-prefix", o.redis_prefix,
+                 "With a redis:// store: prefix of every Redis key and pub/sub channel (instances sharing "
+                 "documents use the same one; other apps on the same Redis use another)")
+      ->envname("OTSYNC_REDIS_PREFIX");
+  std::int64_t redis_timeout_ms = o.redis_timeout.count();
+  app.add_option("--redis-timeout-ms", redis_timeout_ms,
+                 "With a redis:// store: a command without a reply this long fails (ERR_DATABASE_UNAVAILABLE, "
+                 "nothing acked) and the connection is re-established")
+      ->envname("OTSYNC_REDIS_TIMEOUT_MS")
+      ->check(CLI::Range(std::int64_t{10}, std::int64_t{600000}));
   app.add_option("--log-level", o.log_level, "trace, debug, info, warn, error, critical or off")
       ->envname("OTSYNC_LOG_LEVEL")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
@@ -79,6 +89,7 @@ std::optional<parsed_config> parse_config(int argc, char** argv, int& exit_code)
   o.idle_eviction = std::chrono::milliseconds(idle_ms);
   o.shutdown_grace = std::chrono::milliseconds(grace_ms);
   o.drain_delay = std::chrono::milliseconds(drain_delay_ms);
+  o.redis_timeout = std::chrono::milliseconds(redis_timeout_ms);
   out.printed = app.config_to_str(true, false);
   return out;
 }

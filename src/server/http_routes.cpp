@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "otsync/doc/snapshot.hpp"
+#include "otsync/doc/store_error_info.hpp"
 #include "otsync/protocol/message.hpp"
 #include "otsync/store/redis_store.hpp"
 #include "otsync/store/sqlite_store.hpp"
@@ -137,7 +138,10 @@ json op_json(const doc::op_record& op) {
 }
 
 void store_error(const http_request& request, std::error_code error, std::function<void(http_response)>& respond) {
-  respond(error_response(request, http::status::service_unavailable, "ERR_DATABASE_UNAVAILABLE", error.message()));
+  auto info = doc::store_error_info(error);
+  auto status =
+      info.code == "ERR_DATABASE_CORRUPT" ? http::status::internal_server_error : http::status::service_unavailable;
+  respond(error_response(request, status, info.code, info.message));
 }
 
 }  // namespace
@@ -177,6 +181,11 @@ void handle_http(server_context& context, const http_request& request, std::func
     if (const auto* sqlite = dynamic_cast<const store::sqlite_store*>(context.storage)) {
       auto counters = sqlite->stats();
       context.stats->set_store_counters(counters.transactions, counters.commits, counters.failed_batches);
+    }
+    if (const auto* redis = dynamic_cast<const store::redis_store*>(context.storage)) {
+      bool feed_up = context.feed && context.feed->connected();
+      context.stats->set_redis_state(redis->connected(), redis->stats(), feed_up,
+                                     context.feed ? context.feed->stats() : pubsub::feed_stats{});
     }
     respond(make_response(request, http::status::ok, context.stats->render(context.documents->open_documents()),
                           "text/plain; version=0.0.4; charset=utf-8"));

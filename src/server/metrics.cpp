@@ -129,6 +129,32 @@ void metrics::set_store_counters(std::uint64_t transactions, std::uint64_t commi
   store_failed_batches_->Set(static_cast<double>(failed_batches));
 }
 
+void metrics::set_redis_state(bool store_up, const store::redis_store_stats& store, bool feed_up,
+                              const pubsub::feed_stats& feed) {
+  std::call_once(redis_registered_, [this] {
+    auto& r = *registry_;
+    auto gauge = [&r](const char* name, const char* help) {
+      return &prometheus::BuildGauge().Name(name).Help(help).Register(r).Add({});
+    };
+    redis_ = {gauge("otsync_redis_up", "1 while the store's Redis connection is up (readiness)"),
+              gauge("otsync_redis_commands", "Commands the store sent to Redis since start (a commit is one EVALSHA)"),
+              gauge("otsync_redis_connects", "Successful store connections to Redis since start"),
+              gauge("otsync_redis_timeouts", "Redis commands that got no reply within --redis-timeout-ms"),
+              gauge("otsync_redis_feed_up", "1 while the op feed's pub/sub connection is up (readiness)"),
+              gauge("otsync_redis_feed_messages", "Ops received from other instances over pub/sub since start"),
+              gauge("otsync_redis_feed_resyncs", "Channel (re)subscriptions since start, each followed by a catch-up"),
+              gauge("otsync_redis_feed_connects", "Successful op feed connections to Redis since start")};
+  });
+  redis_.store_up->Set(store_up ? 1 : 0);
+  redis_.commands->Set(static_cast<double>(store.commands));
+  redis_.connects->Set(static_cast<double>(store.connects));
+  redis_.timeouts->Set(static_cast<double>(store.timeouts));
+  redis_.feed_up->Set(feed_up ? 1 : 0);
+  redis_.feed_messages->Set(static_cast<double>(feed.messages));
+  redis_.feed_resyncs->Set(static_cast<double>(feed.resyncs));
+  redis_.feed_connects->Set(static_cast<double>(feed.connects));
+}
+
 std::string metrics::render(std::size_t documents_open) {
   documents_open_->Set(static_cast<double>(documents_open));
   return prometheus::TextSerializer().Serialize(registry_->Collect());

@@ -113,18 +113,25 @@ std::string server::start() {
   auto endpoint = parse_listen(opts.listen);
   if (!endpoint) return "invalid --listen address '" + opts.listen + "' (expected HOST:PORT)";
 
-  std::string detail;
-  auto opened = store::open_store(opts.store, opts.data_dir, &detail);
-  if (!opened) {
-    return "cannot open store '" + opts.store + "': " + opened.error().message() +
-           (detail.empty() ? "" : ": " + detail);
-  }
-  s.storage = std::move(*opened);
-  s.stats = std::make_unique<metrics>();
   if (opts.store.starts_with("redis://")) {
+    auto redis = store::parse_redis_uri(opts.store);
+    if (!redis) return "cannot open store '" + opts.store + "': expected redis://HOST:PORT[/DB]";
+    if (opts.redis_prefix.empty()) return "--redis-prefix must not be empty";
+    redis->key_prefix = opts.redis_prefix;
+    redis->command_timeout = opts.redis_timeout;
+    s.storage = store::open_redis_store(*redis);
     // Several instances share this store: follow the ops the others commit.
-    s.feed = pubsub::open_redis_op_feed(*store::parse_redis_uri(opts.store));
+    s.feed = pubsub::open_redis_op_feed(*redis);
+  } else {
+    std::string detail;
+    auto opened = store::open_store(opts.store, opts.data_dir, &detail);
+    if (!opened) {
+      return "cannot open store '" + opts.store + "': " + opened.error().message() +
+             (detail.empty() ? "" : ": " + detail);
+    }
+    s.storage = std::move(*opened);
   }
+  s.stats = std::make_unique<metrics>();
   s.documents =
       std::make_unique<doc::registry>(s.io.get_executor(), *s.storage, opts.documents, s.stats.get(), s.feed.get());
   s.context.feed = s.feed.get();

@@ -447,6 +447,21 @@ TEST_F(RedisStore, ACommitIsOneScriptCall) {
   expect_history(*s, doc);
 }
 
+TEST_F(RedisStore, CommitsGoOnAfterTheScriptCacheIsFlushed) {
+  auto s = open(prefix_);
+  ASSERT_TRUE(s);
+  doc_history doc{{"c", "script-flush"}};
+  ASSERT_FALSE(doc.append(*s, doc::create_body{text_type, ""}));
+  ASSERT_FALSE(doc.append(*s, ot::op{C::insert("a")}));
+  // An operator's SCRIPT FLUSH: the next EVALSHA gets NOSCRIPT, and the call
+  // goes again with the script text, once.
+  auto flushed = server().command({"SCRIPT", "FLUSH"});
+  ASSERT_TRUE(flushed && !flushed->is_error());
+  ASSERT_FALSE(doc.append(*s, ot::op{C::insert("b")}));
+  ASSERT_FALSE(doc.append(*s, ot::op{C::insert("c")}, true));
+  expect_history(*s, doc);
+}
+
 // ---------------------------------------------------------------------------
 // Outages, each on a redis-server of its own
 

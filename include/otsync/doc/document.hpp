@@ -151,6 +151,18 @@ class document : public std::enable_shared_from_this<document> {
     shared_frame frame;
   };
 
+  // The head before the commit in flight: an edit is undone by its inverse
+  // (cheap); a create or delete keeps the text it replaced.
+  struct committed_state {
+    std::uint64_t version;
+    std::optional<std::string> type_uri;
+    std::optional<create_record> created;
+    std::optional<ot::op> undo;
+    std::optional<ot::rope> replaced_text;
+    std::size_t recent_size;
+    std::uint64_t last_snapshot_version;
+  };
+
   void enqueue(request r);
   void drain();
   void start_load();
@@ -169,7 +181,10 @@ class document : public std::enable_shared_from_this<document> {
   void update_busy_flag();
   [[nodiscard]] snapshot head_snapshot() const;
   /// Applies `record` to the live head; cuts deletes that run past the end (in `record`).
-  std::optional<protocol::error_info> apply_to_head(op_record& record);
+  /// With `undo`, also records in it how to go back (see committed_state).
+  std::optional<protocol::error_info> apply_to_head(op_record& record, committed_state* undo = nullptr);
+  /// With a feed, after a failed commit: back to the committed head.
+  bool roll_back(committed_state& before);
   [[nodiscard]] std::uint64_t recent_base() const noexcept { return head_version_ - recent_.size(); }
 
   boost::asio::strand<boost::asio::any_io_executor> strand_;
@@ -179,17 +194,9 @@ class document : public std::enable_shared_from_this<document> {
   enum class state { unloaded, loading, ready } state_ = state::unloaded;
   bool busy_ = false;  // a load, a history read or a batch is in flight
   bool evicted_ = false;
-  bool stale_ = false;                       // with a feed but not on it: reload before serving
-  std::optional<std::uint64_t> feed_token_;  // while subscribed to the op feed
-  std::uint64_t broadcast_version_ = 0;      // subscribers have every op below this
-  struct committed_state {
-    std::uint64_t version;
-    std::optional<std::string> type_uri;
-    std::optional<create_record> created;
-    ot::rope text;
-    std::size_t recent_size;
-    std::uint64_t last_snapshot_version;
-  };
+  bool stale_ = false;                        // with a feed but not on it: reload before serving
+  std::optional<std::uint64_t> feed_token_;   // while subscribed to the op feed
+  std::uint64_t broadcast_version_ = 0;       // subscribers have every op below this
   std::optional<committed_state> pre_batch_;  // with a feed: the head before the batch in flight
   std::atomic<bool> busy_flag_{false};
   std::deque<request> queue_;

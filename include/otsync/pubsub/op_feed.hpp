@@ -15,6 +15,12 @@
 
 namespace otsync::pubsub {
 
+struct feed_stats {
+  std::uint64_t messages = 0;  ///< ops delivered from other instances' commits
+  std::uint64_t resyncs = 0;   ///< (re)subscriptions, each followed by a catch-up from the op log
+  std::uint64_t connects = 0;  ///< successful connections, the first included
+};
+
 class op_feed {
  public:
   using op_handler = std::function<void(doc::op_record op)>;
@@ -27,6 +33,7 @@ class op_feed {
   virtual std::uint64_t subscribe(const store::doc_key& key, op_handler on_op, resync_handler on_resync) = 0;
   virtual void unsubscribe(const store::doc_key& key, std::uint64_t token) = 0;
   [[nodiscard]] virtual bool connected() const = 0;
+  [[nodiscard]] virtual feed_stats stats() const { return {}; }
 };
 
 }  // namespace otsync::pubsub

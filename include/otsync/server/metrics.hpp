@@ -11,11 +11,14 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 
 #include "otsync/doc/document.hpp"
+#include "otsync/pubsub/op_feed.hpp"
 #include "otsync/server/agent.hpp"
+#include "otsync/store/redis_store.hpp"
 
 namespace prometheus {
 class Registry;
@@ -46,6 +49,9 @@ class metrics final : public doc::document_observer, public agent_observer {
 
   /// The SQLite store's counters, sampled when /metrics is served.
   void set_store_counters(std::uint64_t transactions, std::uint64_t commits, std::uint64_t failed_batches);
+  /// With a redis:// store: the store's connection and the op feed's.
+  void set_redis_state(bool store_up, const store::redis_store_stats& store, bool feed_up,
+                       const pubsub::feed_stats& feed);
 
   /// The text exposition; `documents_open` is sampled at the call.
   std::string render(std::size_t documents_open);
@@ -65,6 +71,19 @@ class metrics final : public doc::document_observer, public agent_observer {
   prometheus::Gauge* store_commits_;
   prometheus::Gauge* store_failed_batches_;
   prometheus::Family<prometheus::Counter>* errors_;
+  // Registered on first use, so an instance without Redis shows none of them.
+  struct redis_gauges {
+    prometheus::Gauge* store_up;
+    prometheus::Gauge* commands;
+    prometheus::Gauge* connects;
+    prometheus::Gauge* timeouts;
+    prometheus::Gauge* feed_up;
+    prometheus::Gauge* feed_messages;
+    prometheus::Gauge* feed_resyncs;
+    prometheus::Gauge* feed_connects;
+  };
+  std::once_flag redis_registered_;
+  redis_gauges redis_{};
 };
 
 }  // namespace otsync::server

@@ -25,7 +25,9 @@ struct server_options {
   std::size_t max_pending_requests = 128;
   std::chrono::milliseconds idle_eviction{60000};
   std::chrono::milliseconds shutdown_grace{10000};
-  std::chrono::milliseconds drain_delay{300};  ///< /readyz answers 503 this long before the listener closes
+  std::chrono::milliseconds drain_delay{300};     ///< /readyz answers 503 this long before the listener closes
+  std::string redis_prefix = "otsync:";           ///< with a redis:// store: prefix of every key and channel
+  std::chrono::milliseconds redis_timeout{5000};  ///< with a redis:// store: per command
   std::string log_level = "info";
   std::string log_format = "text";  ///< text | json
   doc::document_options documents;

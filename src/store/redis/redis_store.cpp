@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <atomic>
 #include <charconv>
-#include <random>
 #include <thread>
 
 #include <hiredis/hiredis.h>
@@ -17,6 +16,7 @@
 #include "../request_checks.hpp"
 #include "asio_hiredis.hpp"
 #include "otsync/store/open_error.hpp"
+#include "reconnect_backoff.hpp"
 #include "stored_op.hpp"
 
 namespace otsync::store {
@@ -102,19 +102,28 @@ std::optional<std::uint64_t> to_count(std::string_view s) {
   return n;
 }
 
+std::string_view reply_error(const redisReply* r) {
+  if (!r || r->type != REDIS_REPLY_ERROR) return {};
+  return {r->str, r->len};
+}
+
 std::string_view reply_text(const redisReply* r) {
   if (!r || (r->type != REDIS_REPLY_STRING && r->type != REDIS_REPLY_STATUS)) return {};
   return {r->str, r->len};
 }
 
 class redis_store_impl final : public redis_store {
+  struct script {
+    const char* text;
+    std::string sha;  // empty until loaded on this connection's server
+  };
+
  public:
   explicit redis_store_impl(redis_options options)
       : options_(std::move(options)),
         work_(asio::make_work_guard(io_)),
         conn_(io_, options_.host, options_.port, options_.connect_timeout, options_.command_timeout),
-        reconnect_timer_(io_),
-        backoff_(options_.reconnect_min) {
+        reconnect_(io_, options_.reconnect_min, options_.reconnect_max) {
     conn_.on_lost([this] {
       connected_ = false;
       schedule_reconnect();
@@ -131,14 +140,14 @@ class redis_store_impl final : public redis_store {
   void load(const doc_key& key, std::optional<std::uint64_t> version, handler<loaded_document> done) override {
     if (!detail::valid_key(key)) return done(errc::invalid_argument);
     std::vector<std::string> argv{"EVAL",
-                                  load_script,
+                                  "",
                                   "4",
                                   k(key, "head"),
                                   k(key, "ops"),
                                   k(key, "snaps"),
                                   k(key, "snapdata"),
                                   version ? std::to_string(*version) : std::string{}};
-    run(std::move(argv), std::move(done), [](const redisReply* r) -> ot::result<loaded_document> {
+    run(std::move(argv), std::move(done), &load_script_, [](const redisReply* r) -> ot::result<loaded_document> {
       if (r->type != REDIS_REPLY_ARRAY || r->elements != 4) return errc::corrupt;
       auto sv = to_count(reply_text(r->element[1]));
       if (!sv) return errc::corrupt;
@@ -196,7 +205,7 @@ class redis_store_impl final : public redis_store {
     if (!op) return done(op.error());
     const auto& after = request.after;
     std::vector<std::string> argv{"EVAL",
-                                  commit_script,
+                                  "",
                                   "6",
                                   k(request.key, "head"),
                                   k(request.key, "ops"),
@@ -220,23 +229,24 @@ class redis_store_impl final : public redis_store {
     const bool first_op = request.op.version == 0;
     asio::post(io_,
                [this, argv = std::move(argv), index = std::move(index), first_op, done = std::move(done)]() mutable {
-                 send(argv, [this, index = std::move(index), first_op, done = std::move(done)](
-                                const redisReply* r, std::error_code ec) mutable {
-                   if (ec) return done(ec);
-                   auto status = reply_text(r);
-                   if (r->type == REDIS_REPLY_ERROR) return done(make_error_code(errc::unavailable));
-                   if (status == "ok") {
-                     // A document's first op adds it to its collection's listing (another
-                     // slot, so not in the script): in order on this connection, not awaited.
-                     if (first_op) send(index, [](const redisReply*, std::error_code) {});
-                     return done({});
-                   }
-                   // A duplicate (src, seq) means the op is already in the log: the caller
-                   // reloads and its rebase finds it, as after any lost race.
-                   if (status == "conflict" || status == "duplicate")
-                     return done(make_error_code(errc::version_conflict));
-                   done(make_error_code(errc::corrupt));
-                 });
+                 send_script(commit_script_, std::move(argv),
+                             [this, index = std::move(index), first_op, done = std::move(done)](
+                                 const redisReply* r, std::error_code ec) mutable {
+                               if (ec) return done(ec);
+                               auto status = reply_text(r);
+                               if (r->type == REDIS_REPLY_ERROR) return done(make_error_code(errc::unavailable));
+                               if (status == "ok") {
+                                 // A document's first op adds it to its collection's listing (another
+                                 // slot, so not in the script): in order on this connection, not awaited.
+                                 if (first_op) send(index, [](const redisReply*, std::error_code) {});
+                                 return done({});
+                               }
+                               // A duplicate (src, seq) means the op is already in the log: the caller
+                               // reloads and its rebase finds it, as after any lost race.
+                               if (status == "conflict" || status == "duplicate")
+                                 return done(make_error_code(errc::version_conflict));
+                               done(make_error_code(errc::corrupt));
+                             });
                });
   }
 
@@ -281,7 +291,7 @@ class redis_store_impl final : public redis_store {
     if (closed_.exchange(true)) return;
     // Let commands already sent finish (bounded by the command timeout), then stop.
     asio::post(io_, [this] {
-      reconnect_timer_.cancel();
+      reconnect_.cancel();
       drain_then_stop(std::chrono::steady_clock::now() + options_.command_timeout);
     });
     if (thread_.joinable()) {
@@ -306,14 +316,50 @@ class redis_store_impl final : public redis_store {
   // Sends `argv` on the store thread and decodes the reply with `decode`.
   template <class T, class Decode>
   void run(std::vector<std::string> argv, handler<T> done, Decode decode) {
+    run(std::move(argv), std::move(done), nullptr, std::move(decode));
+  }
+  // The same for a script call (`argv` starts with "EVAL", "").
+  template <class T, class Decode>
+  void run(std::vector<std::string> argv, handler<T> done, script* lua, Decode decode) {
     if (closed_) return done(errc::closed);
-    asio::post(io_, [this, argv = std::move(argv), done = std::move(done), decode]() mutable {
-      send(argv, [done = std::move(done), decode](const redisReply* r, std::error_code ec) mutable {
+    asio::post(io_, [this, lua, argv = std::move(argv), done = std::move(done), decode]() mutable {
+      auto on_reply = [done = std::move(done), decode](const redisReply* r, std::error_code ec) mutable {
         if (ec) return done(ec);
         if (r->type == REDIS_REPLY_ERROR) return done(errc::unavailable);
         done(decode(r));
-      });
+      };
+      if (lua) return send_script(*lua, std::move(argv), std::move(on_reply));
+      send(argv, std::move(on_reply));
     });
+  }
+
+  // EVALSHA once the script is loaded (SCRIPT LOAD on connect): the script
+  // text is not sent with every call. A Redis whose script cache was flushed
+  // answers NOSCRIPT; then the call goes again as EVAL (the script did not run).
+  void send_script(script& lua, std::vector<std::string> argv, redis::connection::reply_handler done) {
+    if (lua.sha.empty()) {
+      argv[0] = "EVAL";
+      argv[1] = lua.text;
+      return send(argv, std::move(done));
+    }
+    argv[0] = "EVALSHA";
+    argv[1] = lua.sha;
+    send(argv, [this, &lua, argv, done = std::move(done)](const redisReply* r, std::error_code ec) mutable {
+      if (!ec && r->type == REDIS_REPLY_ERROR && reply_error(r).starts_with("NOSCRIPT")) {
+        lua.sha.clear();
+        return send_script(lua, std::move(argv), std::move(done));
+      }
+      done(r, ec);
+    });
+  }
+
+  void load_scripts() {
+    for (script* lua : {&commit_script_, &load_script_}) {
+      lua->sha.clear();
+      send({"SCRIPT", "LOAD", lua->text}, [lua](const redisReply* r, std::error_code ec) {
+        if (!ec && r->type == REDIS_REPLY_STRING) lua->sha.assign(r->str, r->len);
+      });
+    }
   }
 
   void send(const std::vector<std::string>& argv, redis::connection::reply_handler done) {
@@ -342,21 +388,15 @@ class redis_store_impl final : public redis_store {
 
   void on_connected() {
     ++connects_;
-    backoff_ = options_.reconnect_min;
+    reconnect_.reset();
     connected_ = true;
+    load_scripts();
   }
 
   void schedule_reconnect() {
     connected_ = false;
     if (closed_) return;
-    // Exponential backoff with jitter, so instances do not reconnect in step.
-    static thread_local std::mt19937 rng{std::random_device{}()};
-    auto jitter = std::uniform_int_distribution<long>(0, backoff_.count() / 2 + 1)(rng);
-    reconnect_timer_.expires_after(backoff_ + std::chrono::milliseconds(jitter));
-    backoff_ = std::min(backoff_ * 2, options_.reconnect_max);
-    reconnect_timer_.async_wait([this](boost::system::error_code ec) {
-      if (!ec) start_connect();
-    });
+    reconnect_.schedule([this] { start_connect(); });
   }
 
   void drain_then_stop(std::chrono::steady_clock::time_point deadline) {
@@ -372,11 +412,12 @@ class redis_store_impl final : public redis_store {
   }
 
   redis_options options_;
+  script commit_script_{commit_script, {}};
+  script load_script_{load_script, {}};
   asio::io_context io_;
   asio::executor_work_guard<asio::io_context::executor_type> work_;
   redis::connection conn_;
-  asio::steady_timer reconnect_timer_;
-  std::chrono::milliseconds backoff_;
+  redis::reconnect_backoff reconnect_;
   std::thread thread_;
   std::atomic<bool> connected_{false};
   std::atomic<bool> closed_{false};

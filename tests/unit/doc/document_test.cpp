@@ -2,7 +2,9 @@
 // misbehave: a commit that loses a compare-and-set race (another writer got
 // there first) is retried against the new history; a store that fails
 // answers every waiting submit with an error, acknowledges nothing, and the
-// document recovers once the store does.
+// document recovers once the store does. With a shared store (a feed), a
+// lost race is undone with the op's inverse, and a commit whose reply was
+// lost (it committed, but the store reported `unavailable`) is acked once.
 #include "otsync/doc/document.hpp"
 
 #include <gtest/gtest.h>
@@ -18,6 +20,7 @@
 
 #include "otsync/doc/registry.hpp"
 #include "otsync/ot/text_unicode.hpp"
+#include "otsync/pubsub/op_feed.hpp"
 #include "otsync/store/memory_store.hpp"
 
 namespace otsync::doc {
@@ -44,9 +47,16 @@ class flaky_store : public st::store {
     inner_->version_at(k, ts, std::move(h));
   }
   void commit(st::commit_request r, st::commit_handler h) override {
+    ++commits;
     if (fail_commits > 0) {
       --fail_commits;
       h(make_error_code(st::errc::unavailable));
+      return;
+    }
+    if (lose_replies > 0) {
+      // Committed, but the reply never came back (a timeout).
+      --lose_replies;
+      inner_->commit(std::move(r), [h = std::move(h)](std::error_code) { h(make_error_code(st::errc::unavailable)); });
       return;
     }
     inner_->commit(std::move(r), std::move(h));
@@ -58,7 +68,26 @@ class flaky_store : public st::store {
   void close() override { inner_->close(); }
 
   std::atomic<int> fail_commits{0};
+  std::atomic<int> lose_replies{0};
+  std::atomic<int> commits{0};
   std::unique_ptr<st::store> inner_;
+};
+
+// Marks the store as shared with other instances; delivers nothing itself.
+class silent_feed : public pubsub::op_feed {
+ public:
+  std::uint64_t subscribe(const st::doc_key&, op_handler, resync_handler) override { return ++tokens; }
+  void unsubscribe(const st::doc_key&, std::uint64_t) override {}
+  bool connected() const override { return true; }
+  std::uint64_t tokens = 0;
+};
+
+// Keeps a document on the feed (a document nobody subscribes to reloads
+// before serving, so it never races).
+class counting_subscriber : public subscriber {
+ public:
+  void on_op(const shared_frame&, const std::string&) override { ++ops; }
+  int ops = 0;
 };
 
 class DocumentTest : public ::testing::Test {
@@ -80,17 +109,24 @@ class DocumentTest : public ::testing::Test {
   }
 
   submit_result submit(std::string src, std::uint64_t seq, std::optional<std::uint64_t> version, op_body body) {
+    return submit_to(documents, std::move(src), seq, version, std::move(body));
+  }
+
+  submit_result submit_to(registry& docs, std::string src, std::uint64_t seq, std::optional<std::uint64_t> version,
+                          op_body body) {
     std::promise<submit_result> p;
     auto f = p.get_future();
-    documents.get(key)->submit(submission{std::move(src), seq, version, std::move(body)},
-                               [&p](submit_result r) { p.set_value(std::move(r)); });
+    docs.get(key)->submit(submission{std::move(src), seq, version, std::move(body)},
+                          [&p](submit_result r) { p.set_value(std::move(r)); });
     return wait(f);
   }
 
-  read_result fetch() {
+  read_result fetch() { return fetch_from(documents); }
+
+  read_result fetch_from(registry& docs) {
     std::promise<read_result> p;
     auto f = p.get_future();
-    documents.get(key)->fetch(std::nullopt, [&p](read_result r) { p.set_value(std::move(r)); });
+    docs.get(key)->fetch(std::nullopt, [&p](read_result r) { p.set_value(std::move(r)); });
     return wait(f);
   }
 
@@ -165,6 +201,61 @@ TEST_F(DocumentTest, ConflictsBeyondTheRetryLimitAreReported) {
   auto r = wait(f2);
   ASSERT_TRUE(r.error);
   EXPECT_EQ(r.error->code, "ERR_MAX_SUBMIT_RETRIES_EXCEEDED");
+}
+
+TEST_F(DocumentTest, SharedStoreLostRaceIsUndoneByTheInverseAndRetried) {
+  silent_feed feed;
+  registry shared(io.get_executor(), storage, document_options{}, nullptr, &feed);
+  ASSERT_FALSE(submit_to(shared, "a", 1, 0, create_body{std::string(ot::type_uri), "hello world"}).error);
+  auto watcher = std::make_shared<counting_subscriber>();
+  std::promise<read_result> subscribed;
+  auto subscribed_future = subscribed.get_future();
+  shared.get(key)->subscribe(watcher, std::nullopt, [&](read_result r) { subscribed.set_value(std::move(r)); });
+  ASSERT_EQ(wait(subscribed_future).snap->data, "hello world");
+  snapshot after{2, std::string(ot::type_uri), "", create_record{"a", 1, 0}};
+  commit_behind_the_actors_back(op_record{"other", 1, 1, ot::op{C::insert(">")}, 0}, after);
+  // A delete and an astral insert: the undo must restore exactly the old text.
+  auto r = submit_to(shared, "b", 1, 1, ot::op{C::skip(5), C::erase(6), C::insert("\U0001F600")});
+  ASSERT_FALSE(r.error) << r.error->code << " " << r.error->message;
+  EXPECT_EQ(r.version, 2u);
+  EXPECT_EQ(storage.commits.load(), 3);  // create, the lost race, the retry
+  auto snap = fetch_from(shared).snap;
+  EXPECT_EQ(snap->version, 3u);
+  EXPECT_EQ(snap->data, ">hello\U0001F600");
+  EXPECT_EQ(watcher->ops, 2);  // the other writer's op (caught up), then ours
+}
+
+TEST_F(DocumentTest, SharedStoreCommitWhoseReplyWasLostIsAckedOnce) {
+  silent_feed feed;
+  registry shared(io.get_executor(), storage, document_options{}, nullptr, &feed);
+  ASSERT_FALSE(submit_to(shared, "a", 1, 0, create_body{std::string(ot::type_uri), "abc"}).error);
+  storage.lose_replies = 1;
+  auto r = submit_to(shared, "a", 2, 1, ot::op{C::insert("X")});
+  ASSERT_FALSE(r.error) << r.error->code << " " << r.error->message;
+  EXPECT_EQ(r.version, 1u);
+  auto snap = fetch_from(shared).snap;
+  EXPECT_EQ(snap->version, 2u);
+  EXPECT_EQ(snap->data, "Xabc");  // applied once
+}
+
+TEST_F(DocumentTest, SharedStoreFailureIsRetriedThenReported) {
+  silent_feed feed;
+  document_options options;
+  options.max_submit_retries = 3;
+  registry shared(io.get_executor(), storage, options, nullptr, &feed);
+  ASSERT_FALSE(submit_to(shared, "a", 1, 0, create_body{std::string(ot::type_uri), "abc"}).error);
+  storage.fail_commits = 1;  // a passing failure: the retry commits
+  auto ok = submit_to(shared, "a", 2, 1, ot::op{C::insert("X")});
+  ASSERT_FALSE(ok.error);
+  EXPECT_EQ(fetch_from(shared).snap->data, "Xabc");
+  storage.fail_commits = 100;  // down for good: an error, nothing acked
+  auto failed = submit_to(shared, "a", 3, 2, ot::op{C::insert("Y")});
+  ASSERT_TRUE(failed.error);
+  EXPECT_EQ(failed.error->code, "ERR_DATABASE_UNAVAILABLE");
+  storage.fail_commits = 0;
+  auto snap = fetch_from(shared).snap;
+  EXPECT_EQ(snap->version, 2u);
+  EXPECT_EQ(snap->data, "Xabc");
 }
 
 }  // namespace
