@@ -5,13 +5,20 @@
 #
 #   scripts/cluster.sh start DIR [OTSYNCD]   # prints and writes DIR/cluster.env
 #   scripts/cluster.sh stop DIR
+#   scripts/cluster.sh redis-stop DIR        # SIGTERM Redis (an outage); redis-start brings it back
+#   scripts/cluster.sh redis-start DIR       # on the same port and data directory (AOF replayed)
 #
-# DIR/cluster.env holds HAPROXY_URL, OTSYNC{1,2,3}_URL, REDIS_PORT and every PID.
+# OTSYNC_INSTANCES=1..3 (default 3) sets how many otsyncd run; HAProxy's
+# unused server slots then point at a port nobody listens on (marked down).
+# Extra otsyncd flags can go in OTSYNC_ARGS.
+#
+# DIR/cluster.env holds HAPROXY_URL, OTSYNC{1,2,3}_URL, REDIS_PORT and every
+# PID (a later line overrides an earlier one, as when Redis is restarted).
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
 cmd="${1:-}"
 dir="${2:-}"
-[[ -n "$cmd" && -n "$dir" ]] || { echo "usage: $0 start|stop DIR [OTSYNCD]" >&2; exit 2; }
+[[ -n "$cmd" && -n "$dir" ]] || { echo "usage: $0 start|stop|redis-stop|redis-start DIR [OTSYNCD]" >&2; exit 2; }
 
 free_port() { node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
 
@@ -31,24 +38,35 @@ stop_pid() {  # SIGTERM, then SIGKILL after 10 s
   kill -KILL "$pid" 2>/dev/null || true
 }
 
+start_redis() {  # start_redis PORT: AOF with fsync on every write, as docker/compose.yaml
+  redis-server --port "$1" --bind 127.0.0.1 --dir "$dir/redis" --save "" \
+    --appendonly yes --appendfsync always --daemonize no >>"$dir/redis.log" 2>&1 &
+  echo "REDIS_PID=$!" >>"$dir/cluster.env"
+  wait_for 20 redis-cli -p "$1" ping
+}
+
 case "$cmd" in
 start)
   otsyncd="${3:-$here/build/bin/otsyncd}"
+  instances="${OTSYNC_INSTANCES:-3}"
+  [[ "$instances" =~ ^[123]$ ]] || { echo "cluster.sh: OTSYNC_INSTANCES must be 1, 2 or 3" >&2; exit 2; }
   mkdir -p "$dir/redis"
   : > "$dir/cluster.env"
   redis_port="$(free_port)"
-  redis-server --port "$redis_port" --bind 127.0.0.1 --dir "$dir/redis" --save "" \
-    --appendonly yes --appendfsync always --daemonize no >"$dir/redis.log" 2>&1 &
-  echo "REDIS_PID=$!" >>"$dir/cluster.env"
   echo "REDIS_PORT=$redis_port" >>"$dir/cluster.env"
-  wait_for 20 redis-cli -p "$redis_port" ping
-  for i in 1 2 3; do
+  start_redis "$redis_port"
+  for i in $(seq "$instances"); do
     rm -f "$dir/otsync$i.port"
+    # shellcheck disable=SC2086
     "$otsyncd" --listen 127.0.0.1:0 --port-file "$dir/otsync$i.port" --store "redis://127.0.0.1:$redis_port" \
-      --drain-delay-ms 1500 --log-level "${OTSYNC_LOG_LEVEL:-warn}" >"$dir/otsync$i.log" 2>&1 &
+      --drain-delay-ms 1500 --log-level "${OTSYNC_LOG_LEVEL:-warn}" ${OTSYNC_ARGS:-} >"$dir/otsync$i.log" 2>&1 &
     echo "OTSYNC${i}_PID=$!" >>"$dir/cluster.env"
   done
   for i in 1 2 3; do
+    if ((i > instances)); then
+      export "OTSYNC$i=127.0.0.1:1"  # nothing listens: the health check keeps it down
+      continue
+    fi
     wait_for 20 test -s "$dir/otsync$i.port"
     port="$(cat "$dir/otsync$i.port")"
     echo "OTSYNC${i}_URL=ws://127.0.0.1:$port/ws" >>"$dir/cluster.env"
@@ -74,8 +92,19 @@ stop)
   wait
   stop_pid "${REDIS_PID:-0}"
   ;;
+redis-stop)
+  # shellcheck disable=SC1091
+  source "$dir/cluster.env"
+  stop_pid "${REDIS_PID:-0}"
+  ;;
+redis-start)
+  # shellcheck disable=SC1091
+  source "$dir/cluster.env"
+  kill -0 "${REDIS_PID:-0}" 2>/dev/null && { echo "cluster.sh: Redis is running" >&2; exit 1; }
+  start_redis "$REDIS_PORT"
+  ;;
 *)
-  echo "usage: $0 start|stop DIR [OTSYNCD]" >&2
+  echo "usage: $0 start|stop|redis-stop|redis-start DIR [OTSYNCD]" >&2
   exit 2
   ;;
 esac
