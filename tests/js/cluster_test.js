@@ -5,13 +5,18 @@
 // same documents concurrently; every client converges and a fresh fetch
 // through each instance agrees. Then one instance is SIGKILLed mid-load: its
 // clients reconnect through HAProxy (as reconnecting-websocket would) and
-// resend; nothing acked is lost, nothing is applied twice.
+// resend; nothing acked is lost, nothing is applied twice. Last, Redis itself
+// is stopped mid-load and started again: every instance turns not-ready
+// (/readyz 503) and back by itself, submits during the outage fail with an
+// error instead of an ack, and the op log holds every acked op exactly once.
 //
 // Bounded: CLIENTS x OPS ops, every wait with a timeout.
 
 const {describe, it, before, after} = require('node:test');
 const assert = require('node:assert/strict');
-const {execFileSync} = require('child_process');
+const {execFile, execFileSync} = require('child_process');
+const execFileAsync = require('util').promisify(execFile);
+const http = require('http');
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
@@ -64,6 +69,27 @@ async function resilientClient() {
     }, 50 + Math.random() * 100);
   });
   return conn;
+}
+
+function getJson(wsUrl, pathname) {
+  const base = wsUrl.replace(/^ws:/, 'http:').replace(/\/ws$/, '');
+  return new Promise((resolve, reject) => {
+    const req = http.get(base + pathname, (res) => {
+      let body = '';
+      res.on('data', (c) => (body += c));
+      res.on('end', () => {
+        try { resolve({status: res.statusCode, body: JSON.parse(body)}); } catch (e) { reject(e); }
+      });
+    });
+    req.setTimeout(5000, () => req.destroy(new Error(`GET ${pathname} timed out`)));
+    req.on('error', reject);
+  });
+}
+
+async function readyStatuses() {
+  return Promise.all(instances().map(async (inst) => {
+    try { return (await getJson(inst.wsUrl, '/readyz')).status; } catch (_) { return 0; }
+  }));
 }
 
 async function typeTogether(docs, ops, during) {
@@ -149,6 +175,101 @@ describe('three instances behind HAProxy on one Redis', () => {
         throw e;
       } finally {
         // No reconnect loop may outlive the test.
+        for (const c of conns) c.stopped = true;
+        S.closeAll(conns);
+      }
+    });
+
+  it('Redis restarted mid-load: instances go not-ready and recover; every acked op is in the log once',
+    {timeout: 180000}, async () => {
+      // Restart the cluster: the previous test killed an instance.
+      execFileSync(CLUSTER, ['stop', dir], {stdio: 'inherit', timeout: 60000});
+      fs.rmSync(dir, {recursive: true, force: true});
+      startCluster();
+      const conns = [];
+      try {
+        for (let i = 0; i < CLIENTS; i++) conns.push(await resilientClient());
+        const id = S.uid('redis-restart');
+        const docs = conns.map((c) => S.getDoc(c, 'cluster', id));
+        await S.create(docs[0], 'start:');
+        await Promise.all(docs.map((d) => S.subscribe(d)));
+
+        let outage;
+        let outageOver = false;
+        const seen = {notReady: null, readyAgain: null};
+        const cluster = (...args) => execFileAsync(CLUSTER, args, {timeout: 30000});
+        const restartRedis = async () => {
+          await cluster('redis-stop', dir);
+          await S.waitUntil(async () => (await readyStatuses()).every((s) => s === 503), 10000,
+            'every instance reports not ready');
+          seen.notReady = await readyStatuses();
+          await S.sleep(1000);  // submits meet the outage
+          await cluster('redis-start', dir);
+          await S.waitUntil(async () => (await readyStatuses()).every((s) => s === 200), 20000,
+            'every instance ready again');
+          seen.readyAgain = await readyStatuses();
+          outageOver = true;
+        };
+        const acked = [];
+        const failed = [];
+        // Paced typing that goes on through the outage and a little after it
+        // (bounded: at most MAX_OPS per client).
+        const MAX_OPS = 600;
+        let submitted = 0;
+        let ackedAfterRecovery = 0;
+        await Promise.all(docs.map(async (d, i) => {
+          let afterRecovery = 0;  // ops this client started once the cluster was ready again
+          for (let k = 0; k < MAX_OPS && (k < OPS || afterRecovery < 10); k++) {
+            if (outageOver) afterRecovery++;
+            await S.sleep(5 + Math.random() * 10);
+            if (k === Math.floor(OPS / 3) && i === 0) outage = restartRedis();
+            submitted++;
+            const len = [...d.data].length;
+            const pos = (k * 7 + i) % (len + 1);
+            const token = `${i}.${k};`;
+            try {
+              const before = outageOver;
+              await S.submitOp(d, pos ? [pos, token] : [token], 60000);
+              acked.push(token);
+              if (before) ackedAfterRecovery++;
+            } catch (e) {
+              // The client rolled the op back; the server may or may not hold it (a reply lost with Redis).
+              assert.ok(e.code, `an error with a code, not ${e.message}`);
+              failed.push({token, code: e.code});
+            }
+          }
+        }));
+        await outage;
+        assert.deepEqual(seen.notReady, [503, 503, 503]);
+        assert.deepEqual(seen.readyAgain, [200, 200, 200]);
+        await Promise.all(docs.map((d) => S.whenNothingPending(d, 30000)));
+        await expectConverged(docs, id);
+
+        // The op log, through every instance: each acked op exactly once, no op twice.
+        const head = docs[0].version;
+        for (const inst of instances()) {
+          const {status, body} = await getJson(inst.wsUrl, `/api/v1/docs/cluster/${encodeURIComponent(id)}/ops?from=0`);
+          assert.equal(status, 200);
+          assert.equal(body.ops.length, head);
+          assert.equal(S.replayLog(body.ops).data, docs[0].data, 'the log replays to the converged text');
+          const tokens = body.ops.slice(1).map((op) => op.op.find((c) => typeof c === 'string'));
+          const counts = new Map();
+          for (const t of tokens) counts.set(t, (counts.get(t) || 0) + 1);
+          for (const [t, n] of counts) assert.equal(n, 1, `op ${t} applied ${n} times`);
+          for (const t of acked) assert.equal(counts.get(t), 1, `acked op ${t} is in the log`);
+        }
+        const reconnects = conns.reduce((n, c) => n + c.reconnects, 0);
+        console.log(`redis restart: ${acked.length} acked (${ackedAfterRecovery} after recovery), ` +
+                    `${failed.length} failed, ${reconnects} reconnects`);
+        assert.ok(outageOver, 'the typing outlasted the outage');
+        assert.equal(acked.length + failed.length, submitted);
+        for (const f of failed) assert.equal(f.code, 'ERR_DATABASE_UNAVAILABLE', JSON.stringify(f));
+        // Once every instance is ready again, edits go through again on every client.
+        assert.ok(ackedAfterRecovery >= CLIENTS * 5, `acked after recovery: ${ackedAfterRecovery}`);
+      } catch (e) {
+        e.message += `\n${logs()}`;
+        throw e;
+      } finally {
         for (const c of conns) c.stopped = true;
         S.closeAll(conns);
       }
