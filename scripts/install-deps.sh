@@ -9,12 +9,14 @@ packages=(
   nlohmann-json3-dev zlib1g-dev libcli11-dev libsqlite3-dev
   libboost1.81-dev libspdlog-dev prometheus-cpp-dev
   redis-server libhiredis-dev haproxy
+  docker-compose
   libgtest-dev libgmock-dev libbenchmark-dev
   chromium
 )
 # Debian's redis-server package starts a system service (port 6379) on install.
 # Nothing here uses it: the Redis tests and the loopback topology start their
 # own redis-server on a free port with their own directory, and stop it by PID.
+# docker-compose (1.29, no engine needed) only validates docker/compose.yaml in the tests.
 # Node.js runs the JS-side tests and peers; a machine may already have a newer one.
 command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
 

@@ -9,7 +9,7 @@
 // --procs forked Node processes (one would bound the figures on its own).
 //
 //   node bench/js/cluster_load.js [--bin build/bin/otsyncd] [--reps 3] [--procs 2]
-//        [--docs 20] [--writers 3] [--ops 100] [--rate OPS_PER_S] [--timeout 180] [--json FILE]
+//        [--docs 20] [--writers 3] [--ops 1000] [--rate OPS_PER_S] [--timeout 180] [--json FILE]
 //
 // Per run, over the timed phase (all documents created and subscribed before):
 //   acked ops/s      acked ops / (first submit .. last ack)
@@ -219,6 +219,7 @@ const APART = ['info', 'ping', 'subscribe', 'unsubscribe', 'psubscribe', 'punsub
 
 async function measure(L, n, rep, env, inst, workers) {
   const ids = range(L.docs).map((d) => `d${d}`);
+  const start = await snapshot(env, inst);
   for (const [k, w] of workers.entries()) {
     await w.ask({cmd: 'setup', url: env.HAPROXY_URL, ids: ids.filter((_, d) => d % workers.length === k),
                  writers: L.writers, ops: L.ops, rate: L.rate, seed: rep});
@@ -235,11 +236,8 @@ async function measure(L, n, rep, env, inst, workers) {
   const acked = lat.length;
   const seconds = (Math.max(...ran.map((r) => r.end)) - Math.min(...ran.map((r) => r.start))) / 1000;
   const delta = (name) => sum(after.met.map((m) => m[name] || 0)) - sum(before.met.map((m) => m[name] || 0));
-  const cmds = {};
-  for (const c of new Set([...Object.keys(after.cmd), ...Object.keys(before.cmd)])) {
-    const d = (after.cmd[c] || 0) - (before.cmd[c] || 0);
-    if (d) cmds[c] = d;
-  }
+  const diff = (a, b) => Object.fromEntries(Object.keys(b.cmd).map((c) => [c, b.cmd[c] - (a.cmd[c] || 0)]).filter(([, d]) => d));
+  const cmds = diff(before, after);
   const perOp = (x) => (acked ? +(x / acked).toFixed(3) : NaN);
   const problems = [];
   for (const d of settled.flatMap((s) => s.docs)) {
@@ -268,6 +266,7 @@ async function measure(L, n, rep, env, inst, workers) {
     storeCommandsPerOp: perOp(delta('otsync_redis_commands')),  // round trips the store sent (pub/sub feed apart)
     pubsubMsgsPerOp: perOp(delta('otsync_redis_feed_messages')),
     apart: Object.fromEntries(APART.filter((c) => cmds[c]).map((c) => [c, cmds[c]])),
+    setupCommands: diff(start, before),  // connect, create, subscribe (before the timed phase)
     commandsPerOp: Object.fromEntries(Object.entries(cmds).filter(([c]) => !APART.includes(c)).map(([c, v]) => [c, perOp(v)])),
     serverErrorReplies: delta('otsync_errors_total'),
     connectionsPerInstance: after.met.map((m) => m.otsync_connections),
@@ -358,10 +357,10 @@ function report(L, runs) {
   console.log(table(['setup', 'otsyncd (all)', 'redis', 'haproxy', 'load generator'],
                     med.map((r) => [r.setup, r.cpu.otsyncd, r.cpu.redis, r.cpu.haproxy, r.cpu.loadgen])));
   console.log('\nRaw runs:\n');
-  console.log(table(['rep', ...cols, 'committed', 'INFO total_cmds/op', 'store cmds/op', 'apart (not in cmds/op)',
+  console.log(table(['rep', ...cols, 'committed', 'INFO total_cmds/op', 'store cmds/op', 'not in cmds/op',
                      'CPU otsyncd/redis/haproxy/loadgen %'],
                     runs.map((r) => [r.rep, ...row(r), r.committed, r.totalCommandsProcessedPerOp, r.storeCommandsPerOp,
-                                     JSON.stringify(r.apart), `${r.cpu.otsyncd}/${r.cpu.redis}/${r.cpu.haproxy}/${r.cpu.loadgen}`])));
+                                     `timed ${JSON.stringify(r.apart)}, setup {"subscribe":${r.setupCommands.subscribe || 0}}`, `${r.cpu.otsyncd}/${r.cpu.redis}/${r.cpu.haproxy}/${r.cpu.loadgen}`])));
   const busy = runs.filter((r) => r.cpu.loadgenPerProc.some((c) => c >= 90));
   console.log(busy.length
     ? `\nLoad generator saturated (a client proc >= 90% of a core) in ${busy.length} of ${runs.length} runs: figures are lower bounds.`
@@ -376,7 +375,7 @@ function report(L, runs) {
 
 async function main() {
   const L = {bin: path.resolve(opt('bin', path.join(ROOT, 'build', 'bin', 'otsyncd'))), reps: opt('reps', 3),
-             procs: opt('procs', 2), docs: opt('docs', 20), writers: opt('writers', 3), ops: opt('ops', 100),
+             procs: opt('procs', 2), docs: opt('docs', 20), writers: opt('writers', 3), ops: opt('ops', 1000),
              rate: opt('rate', 0), timeout: opt('timeout', 180), json: opt('json', null)};
   for (const sig of ['SIGINT', 'SIGTERM']) {
     process.on(sig, () => {

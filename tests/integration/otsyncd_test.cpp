@@ -29,6 +29,7 @@
 #include <boost/beast/websocket.hpp>
 #include <nlohmann/json.hpp>
 
+#include "../store/redis_server.hpp"
 #include "otsync/ot/rope.hpp"
 #include "otsync/ot/text_unicode.hpp"
 #include "otsync/protocol/op_json.hpp"
@@ -806,6 +807,55 @@ TEST_F(OtsyncdTest, ListenFromTheEnvironment) {
   EXPECT_NE(d.port(), 8080);
   ws_client c(d.port());
   EXPECT_EQ(c.request(json::parse(R"({"a":"pp"})")), json::parse(R"({"a":"pp"})"));
+}
+
+// Two apps on one Redis: keys and channels carry --redis-prefix, so the
+// instances of one app share documents and the other app sees none of them.
+TEST_F(OtsyncdTest, RedisPrefixSeparatesAppsAndMetricsShowRedis) {
+  OTSYNC_REQUIRE_REDIS_SERVER();
+  store::test::redis_server redis;
+  ASSERT_EQ(redis.start(), "");
+  auto& app1 = start({"--store", redis.uri(), "--redis-prefix", "app1:"});
+  auto& app1_again = start({"--store", redis.uri()}, {{"OTSYNC_REDIS_PREFIX", "app1:"}});
+  auto& app2 = start({"--store", redis.uri(), "--redis-prefix", "app2:"});
+
+  ws_client writer(app1.port());
+  ws_client reader(app1_again.port());
+  const auto src = writer.handshake();
+  reader.handshake();
+  EXPECT_EQ(writer.request(op_message("d1", 0, 1, "create", {{"type", "text-unicode"}, {"data", "ab"}})),
+            ack(src, 1, 0, "d1"));
+  // The other instance of app1 follows the document over pub/sub.
+  EXPECT_EQ(reader.request(json::parse(R"({"a":"s","c":"docs","d":"d1","v":null})"))["data"]["data"], "ab");
+  EXPECT_EQ(writer.request(op_message("d1", 1, 2, "op", json::parse(R"([2,"c"])"))), ack(src, 2, 1, "d1"));
+  auto broadcast = reader.read();
+  ASSERT_TRUE(broadcast);
+  EXPECT_EQ((*broadcast)["op"], json::parse(R"([2,"c"])"));
+
+  auto keys = [&](const std::string& pattern) {
+    auto reply = redis.command({"KEYS", pattern});
+    std::set<std::string> out;
+    if (reply) {
+      for (const auto& e : reply->elements) out.insert(e.str);
+    }
+    return out;
+  };
+  EXPECT_TRUE(keys("app1:*").contains("app1:{4:docs/d1}:head"));
+  EXPECT_TRUE(keys("app2:*").empty());
+  EXPECT_TRUE(keys("otsync:*").empty());
+  EXPECT_EQ(http_get(app2.port(), "/api/v1/docs/docs/d1").as_json(),
+            json::parse(R"({"collection":"docs","id":"d1","v":0,"type":null})"));
+  EXPECT_EQ(http_get(app1_again.port(), "/api/v1/docs/docs/d1").as_json()["data"], "abc");
+
+  auto metrics = http_get(app1.port(), "/metrics").body;
+  EXPECT_EQ(metric(metrics, "otsync_redis_up"), 1.0);
+  EXPECT_EQ(metric(metrics, "otsync_redis_feed_up"), 1.0);
+  EXPECT_GE(metric(metrics, "otsync_redis_commands").value_or(0), 2.0);
+  EXPECT_EQ(metric(metrics, "otsync_redis_timeouts"), 0.0);
+  EXPECT_GE(metric(http_get(app1_again.port(), "/metrics").body, "otsync_redis_feed_messages").value_or(0), 1.0);
+  // An instance on SQLite shows no Redis metrics at all.
+  auto& local = start();
+  EXPECT_EQ(http_get(local.port(), "/metrics").body.find("otsync_redis"), std::string::npos);
 }
 
 TEST(OtsyncdCommandLine, Help) {
