@@ -384,12 +384,12 @@ std::optional<protocol::error_info> document::apply_to_head(op_record& record, c
       return protocol::error_info{"ERR_OT_OP_NOT_APPLIED", "Document would exceed the size limit"};
     }
     type_uri_ = create->type_uri;
-    if (undo) undo->replaced_text = std::move(text_);
+    if (undo) undo->undo.emplace_back(std::move(text_));
     text_ = ot::rope(create->data);
     created_ = create_record{record.src, record.seq, record.version};
   } else if (std::holds_alternative<delete_body>(record.body)) {
     type_uri_.reset();
-    if (undo) undo->replaced_text = std::move(text_);
+    if (undo) undo->undo.emplace_back(std::move(text_));
     text_.clear();
   } else {
     auto& edit = std::get<ot::op>(record.body);
@@ -404,7 +404,13 @@ std::optional<protocol::error_info> document::apply_to_head(op_record& record, c
       if (inverted) inverse = std::move(*inverted);
     }
     if (auto error = ot::apply(text_, edit)) return protocol::error_info{"ERR_OT_OP_NOT_APPLIED", error.message()};
-    if (undo) undo->undo = std::move(inverse);
+    if (undo) {
+      if (inverse) {
+        undo->undo.emplace_back(std::move(*inverse));
+      } else {
+        undo->undo_complete = false;
+      }
+    }
   }
   ++head_version_;
   return std::nullopt;
@@ -413,15 +419,16 @@ std::optional<protocol::error_info> document::apply_to_head(op_record& record, c
 bool document::prepare_batch() {
   batch_.clear();
   const auto& options = owner_.options();
-  // With other instances writing too, one commit at a time: a later op of a
-  // batch could otherwise land in the version slot another instance's op
-  // freed up after an earlier one of ours failed, on top of an op that never
-  // committed. (Pipelining is safe only with a single writer per document.)
-  const std::size_t max_batch = owner_.feed() ? 1 : options.max_batch;
+  // With other instances writing too, separate pipelined commits are unsafe:
+  // a later op of a batch could land in the version slot another instance's
+  // op freed up after an earlier one of ours failed, on top of an op that
+  // never committed. So a shared store commits a batch all or nothing (one
+  // round trip), or one op at a time when it cannot.
+  const bool shared = owner_.feed() != nullptr;
+  const std::size_t max_batch = shared && !owner_.storage().atomic_batches() ? 1 : options.max_batch;
   if (owner_.feed()) {
     // What to go back to when the commit loses a race: cheaper than a reload.
-    pre_batch_ = committed_state{head_version_,         type_uri_, created_, std::nullopt, std::nullopt, recent_.size(),
-                                 last_snapshot_version_};
+    pre_batch_ = committed_state{head_version_, type_uri_, created_, {}, true, recent_.size(), last_snapshot_version_};
   }
   while (!queue_.empty() && std::holds_alternative<submit_entry>(queue_.front()) && batch_.size() < max_batch) {
     auto& entry = std::get<submit_entry>(queue_.front());
@@ -566,6 +573,24 @@ bool document::prepare_batch() {
   }
   busy_ = true;
   auto started = clock::now();
+  if (shared && batch_pending_ > 1) {
+    std::vector<store::commit_request> requests;
+    requests.reserve(batch_pending_);
+    for (auto& f : batch_) {
+      if (!f.already_submitted) requests.push_back(f.request);
+    }
+    batch_pending_ = 1;
+    owner_.storage().commit_all(std::move(requests), [self = shared_from_this(), started](std::error_code ec) {
+      asio::post(self->strand_, [self, started, ec] {
+        for (auto& f : self->batch_) {
+          if (!f.already_submitted) f.outcome = ec;
+        }
+        self->batch_pending_ = 0;
+        self->on_batch_committed(started);
+      });
+    });
+    return false;
+  }
   for (std::size_t i = 0; i < batch_.size(); ++i) {
     if (batch_[i].already_submitted) continue;
     owner_.storage().commit(batch_[i].request, [self = shared_from_this(), i, started](std::error_code ec) {
@@ -641,13 +666,12 @@ void document::finish_batch() {
 }
 
 bool document::roll_back(committed_state& before) {
-  if (head_version_ != before.version) {
-    if (before.undo) {
-      if (ot::apply(text_, *before.undo)) return false;
-    } else if (before.replaced_text) {
-      text_ = std::move(*before.replaced_text);
+  if (!before.undo_complete) return false;
+  for (auto step = before.undo.rbegin(); step != before.undo.rend(); ++step) {
+    if (auto* inverse = std::get_if<ot::op>(&*step)) {
+      if (ot::apply(text_, *inverse)) return false;
     } else {
-      return false;  // nothing recorded: reload instead
+      text_ = std::move(std::get<ot::rope>(*step));
     }
   }
   head_version_ = before.version;

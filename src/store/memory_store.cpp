@@ -4,6 +4,7 @@
 #include <iterator>
 #include <map>
 #include <mutex>
+#include <set>
 #include <utility>
 
 #include "request_checks.hpp"
@@ -17,6 +18,7 @@ struct document {
   std::vector<doc::op_record> ops;
   std::map<std::uint64_t, doc::snapshot> snapshots;
   std::optional<std::string> head_type;
+  std::set<std::pair<std::string, std::uint64_t>> seen;  // (src, seq) of every op, for commit_all
 
   [[nodiscard]] std::uint64_t head() const noexcept { return ops.size(); }
 };
@@ -37,6 +39,11 @@ class memory_store final : public store {
   }
 
   void commit(commit_request request, commit_handler done) override { done(locked_commit(std::move(request))); }
+
+  bool atomic_batches() const noexcept override { return true; }
+  void commit_all(std::vector<commit_request> requests, commit_handler done) override {
+    done(locked_commit_all(std::move(requests)));
+  }
 
   void list_documents(const std::string& collection, const std::string& after_id, std::size_t limit,
                       handler<std::vector<document_summary>> done) override {
@@ -107,10 +114,33 @@ class memory_store final : public store {
       if (doc.ops.empty()) documents_.erase(request.key);
       return errc::version_conflict;
     }
+    append(doc, std::move(request));
+    return {};
+  }
+
+  std::error_code locked_commit_all(std::vector<commit_request> requests) {
+    if (auto error = detail::check_commit_all(requests)) return error;
+    std::lock_guard lock(mutex_);
+    if (closed_) return errc::closed;
+    const doc_key key = requests.front().key;
+    document& doc = documents_[key];
+    bool conflict = doc.head() != requests.front().op.version;
+    for (const auto& r : requests) {
+      conflict = conflict || (!r.op.src.empty() && doc.seen.contains({r.op.src, r.op.seq}));
+    }
+    if (conflict) {
+      if (doc.ops.empty()) documents_.erase(key);
+      return errc::version_conflict;
+    }
+    for (auto& r : requests) append(doc, std::move(r));
+    return {};
+  }
+
+  static void append(document& doc, commit_request request) {
     doc.head_type = request.after.type_uri;
+    if (!request.op.src.empty()) doc.seen.emplace(request.op.src, request.op.seq);
     if (request.store_snapshot) doc.snapshots.insert_or_assign(request.after.version, std::move(request.after));
     doc.ops.push_back(std::move(request.op));
-    return {};
   }
 
   ot::result<std::vector<document_summary>> locked_list(const std::string& collection, const std::string& after_id,

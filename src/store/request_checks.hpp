@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <optional>
 #include <system_error>
+#include <vector>
 
 #include "otsync/store/store.hpp"
 
@@ -22,6 +23,18 @@ inline std::error_code check_commit(const commit_request& request) noexcept {
   if (!valid_key(request.key)) return errc::invalid_argument;
   if (request.op.version == UINT64_MAX || request.after.version != request.op.version + 1) {
     return errc::invalid_argument;
+  }
+  return {};
+}
+
+/// `check_commit` for each, plus: one document, consecutive versions.
+inline std::error_code check_commit_all(const std::vector<commit_request>& requests) noexcept {
+  if (requests.empty()) return errc::invalid_argument;
+  for (std::size_t i = 0; i < requests.size(); ++i) {
+    if (auto e = check_commit(requests[i])) return e;
+    if (!(requests[i].key == requests[0].key) || requests[i].op.version != requests[0].op.version + i) {
+      return errc::invalid_argument;
+    }
   }
   return {};
 }

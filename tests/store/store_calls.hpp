@@ -62,6 +62,12 @@ inline std::error_code commit(store& s, commit_request request) {
 }
 
 /// One document's history as committed so far, and the next commit.
+inline std::error_code commit_all(store& s, std::vector<commit_request> requests) {
+  std::promise<std::error_code> done;
+  s.commit_all(std::move(requests), [&done](std::error_code error) { done.set_value(error); });
+  return done.get_future().get();
+}
+
 struct doc_history {
   explicit doc_history(doc_key k, doc::snapshot at_head = {}) : key(std::move(k)), head(std::move(at_head)) {}
 

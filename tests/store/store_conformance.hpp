@@ -183,6 +183,61 @@ TYPED_TEST_P(StoreConformance, CompareAndSetConflictWritesNothing) {
   EXPECT_EQ(*list_documents(this->s(), "c"), expected);
 }
 
+// Stores with atomic batches commit consecutive ops all together or not at
+// all; the others take one request and refuse more.
+TYPED_TEST_P(StoreConformance, CommitAllIsAllOrNothing) {
+  doc_history doc{{"c", "batch"}};
+  ASSERT_FALSE(doc.append(this->s(), doc::create_body{text_type, "a"}));
+  auto batch_of = [](doc_history& tentative, std::vector<doc::op_body> bodies) {
+    std::vector<commit_request> requests;
+    for (std::size_t i = 0; i < bodies.size(); ++i) {
+      requests.push_back(tentative.next(std::move(bodies[i]), i + 1 == bodies.size()));
+      tentative.accept(requests.back());
+    }
+    return requests;
+  };
+  doc_history one = doc;
+  ASSERT_FALSE(commit_all(this->s(), batch_of(one, {ot::op{C::insert("b")}})));
+  doc = one;
+  if (!this->s().atomic_batches()) {
+    doc_history two = doc;
+    EXPECT_EQ(commit_all(this->s(), batch_of(two, {ot::op{C::insert("c")}, ot::op{C::insert("d")}})),
+              errc::invalid_argument);
+    EXPECT_EQ(*load_ops(this->s(), doc.key, 0), doc.log);
+    return;
+  }
+  doc_history three = doc;
+  ASSERT_FALSE(commit_all(
+      this->s(), batch_of(three, {ot::op{C::insert("c")}, doc::delete_body{}, doc::create_body{text_type, "new"}})));
+  doc = three;
+  // Behind the head: nothing of the batch is written.
+  doc_history stale = doc;
+  auto stale_batch = batch_of(stale, {ot::op{C::insert("x")}, ot::op{C::insert("y")}});
+  for (auto& r : stale_batch) {
+    --r.op.version;
+    --r.after.version;
+  }
+  EXPECT_EQ(commit_all(this->s(), stale_batch), errc::version_conflict);
+  // A later op of the batch already committed (a resend): nothing is written either.
+  doc_history resend = doc;
+  auto resend_batch = batch_of(resend, {ot::op{C::insert("x")}, ot::op{C::insert("y")}});
+  resend_batch[1].op.src = doc.log[1].src;
+  resend_batch[1].op.seq = doc.log[1].seq;
+  EXPECT_EQ(commit_all(this->s(), resend_batch), errc::version_conflict);
+  // Not consecutive: refused.
+  doc_history gap = doc;
+  auto gap_batch = batch_of(gap, {ot::op{C::insert("x")}, ot::op{C::insert("y")}});
+  ++gap_batch[1].op.version;
+  ++gap_batch[1].after.version;
+  EXPECT_EQ(commit_all(this->s(), gap_batch), errc::invalid_argument);
+
+  EXPECT_EQ(*load_ops(this->s(), doc.key, 0), doc.log);
+  auto loaded = load(this->s(), doc.key);
+  ASSERT_TRUE(loaded);
+  EXPECT_EQ(loaded->base, doc.at(5));  // the batch's last op stored a snapshot
+  EXPECT_EQ(*doc::replay(loaded->base, loaded->ops), doc.head);
+}
+
 TYPED_TEST_P(StoreConformance, MalformedRequestsAreInvalidArguments) {
   store& s = this->s();
   for (const doc_key& key : {doc_key{"", "id"}, doc_key{"c", ""}}) {
@@ -399,7 +454,7 @@ TYPED_TEST_P(StoreConformance, CloseFinishesQueuedWorkThenRefusesEverything) {
 
 REGISTER_TYPED_TEST_SUITE_P(StoreConformance, NeverWrittenDocumentLoadsAsVersionZeroUntyped,
                             LoadsEveryVersionOfAHistory, LoadStartsFromTheGreatestStoredSnapshotAtOrBelow,
-                            OpRecordsRoundTripExactly, CompareAndSetConflictWritesNothing,
+                            OpRecordsRoundTripExactly, CompareAndSetConflictWritesNothing, CommitAllIsAllOrNothing,
                             MalformedRequestsAreInvalidArguments, LoadOpsReturnsTheAskedRange,
                             VersionAtCountsOpsAtOrBeforeTheTimestamp, ListDocumentsInIdOrderWithPaging,
                             ConcurrentCommitsFromSeveralThreadsLoseNothing, EveryHandlerIsCalledExactlyOnce,

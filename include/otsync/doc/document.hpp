@@ -151,14 +151,16 @@ class document : public std::enable_shared_from_this<document> {
     shared_frame frame;
   };
 
-  // The head before the commit in flight: an edit is undone by its inverse
-  // (cheap); a create or delete keeps the text it replaced.
+  // The head before the batch in flight, and how to get back to it: each
+  // edit is undone by its inverse (cheap), a create or delete restores the
+  // text it replaced; the steps are undone last first.
+  using undo_step = std::variant<ot::op, ot::rope>;
   struct committed_state {
     std::uint64_t version;
     std::optional<std::string> type_uri;
     std::optional<create_record> created;
-    std::optional<ot::op> undo;
-    std::optional<ot::rope> replaced_text;
+    std::vector<undo_step> undo;
+    bool undo_complete = true;  // false when an inverse could not be made: reload instead
     std::size_t recent_size;
     std::uint64_t last_snapshot_version;
   };

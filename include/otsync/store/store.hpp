@@ -35,7 +35,9 @@ enum class errc {
 };
 
 const std::error_category& error_category() noexcept;
-inline std::error_code make_error_code(errc e) noexcept { return {static_cast<int>(e), error_category()}; }
+inline std::error_code make_error_code(errc e) noexcept {
+  return {static_cast<int>(e), error_category()};
+}
 
 /// A document's address.
 struct doc_key {
@@ -103,6 +105,15 @@ class store {
   /// means durable: the op survives a crash of the process from then on.
   /// Commits to one document complete in the order they were issued.
   virtual void commit(commit_request request, commit_handler done) = 0;
+
+  /// Consecutive ops of one document (`requests[i].op.version` is the first
+  /// one's plus i) committed all together or not at all: `version_conflict`,
+  /// with nothing written, when the head is not at the first version or any
+  /// op's (src, seq) is already in the log. Offered by stores whose
+  /// `atomic_batches()` is true (one round trip for the lot); the others
+  /// take a single request and answer `invalid_argument` for more.
+  virtual void commit_all(std::vector<commit_request> requests, commit_handler done);
+  [[nodiscard]] virtual bool atomic_batches() const noexcept { return false; }
 
   /// Documents of `collection` with ids greater than `after_id`, in id order,
   /// at most `limit`.

@@ -28,31 +28,43 @@ using redis::decode_op;
 using redis::dump;
 using redis::encode_op;
 
-// Appends one op if the head is at ARGV[1] and (src, seq) is new; moves the
-// head; stores the optional snapshot. One script, so one atomic step in Redis.
+// Appends N consecutive ops if the head is at the first one's version and no
+// op's (src, seq) is in the log yet (all checks before any write, so it is all
+// or nothing); moves the head; stores the optional snapshots; publishes each
+// op. One script, so one atomic step in Redis.
 // KEYS: head, ops, ts, snaps, snapdata, seen.
-// ARGV: version, op JSON, ts, src, seq, type ('' = none), create src, create seq, create v ('' = none), snapshot JSON
-// ('' = none)
+// ARGV: N, channel, then per op 10 fields: version, op JSON, ts, src, seq,
+// type ('' = none), create src, create seq, create v ('' = none), snapshot JSON ('' = none).
+constexpr std::size_t commit_fields = 10;
 constexpr const char* commit_script = R"lua(
+local n = tonumber(ARGV[1])
 local v = tonumber(redis.call('HGET', KEYS[1], 'v') or '0')
-if v ~= tonumber(ARGV[1]) then return 'conflict' end
-if ARGV[4] ~= '' then
-  if redis.call('HEXISTS', KEYS[6], ARGV[4] .. '\n' .. ARGV[5]) == 1 then return 'duplicate' end
-  redis.call('HSET', KEYS[6], ARGV[4] .. '\n' .. ARGV[5], ARGV[1])
+if v ~= tonumber(ARGV[3]) then return 'conflict' end
+for i = 0, n - 1 do
+  local b = 2 + i * 10
+  if ARGV[b + 4] ~= '' and redis.call('HEXISTS', KEYS[6], ARGV[b + 4] .. '\n' .. ARGV[b + 5]) == 1 then
+    return 'duplicate'
+  end
 end
-redis.call('RPUSH', KEYS[2], ARGV[2])
-redis.call('ZADD', KEYS[3], ARGV[3], ARGV[1])
-redis.call('HSET', KEYS[1], 'v', v + 1, 'type', ARGV[6])
-if ARGV[9] ~= '' then
-  redis.call('HSET', KEYS[1], 'csrc', ARGV[7], 'cseq', ARGV[8], 'cv', ARGV[9])
-else
-  redis.call('HDEL', KEYS[1], 'csrc', 'cseq', 'cv')
+for i = 0, n - 1 do
+  local b = 2 + i * 10
+  if ARGV[b + 4] ~= '' then redis.call('HSET', KEYS[6], ARGV[b + 4] .. '\n' .. ARGV[b + 5], ARGV[b + 1]) end
+  redis.call('RPUSH', KEYS[2], ARGV[b + 2])
+  redis.call('ZADD', KEYS[3], ARGV[b + 3], ARGV[b + 1])
+  v = v + 1
+  if ARGV[b + 9] ~= '' then
+    redis.call('HSET', KEYS[1], 'csrc', ARGV[b + 7], 'cseq', ARGV[b + 8], 'cv', ARGV[b + 9])
+  else
+    redis.call('HDEL', KEYS[1], 'csrc', 'cseq', 'cv')
+  end
+  if ARGV[b + 10] ~= '' then
+    redis.call('ZADD', KEYS[4], v, tostring(v))
+    redis.call('HSET', KEYS[5], tostring(v), ARGV[b + 10])
+  end
+  redis.call('PUBLISH', ARGV[2], ARGV[b + 2])
 end
-if ARGV[10] ~= '' then
-  redis.call('ZADD', KEYS[4], v + 1, tostring(v + 1))
-  redis.call('HSET', KEYS[5], tostring(v + 1), ARGV[10])
-end
-redis.call('PUBLISH', ARGV[11], ARGV[2])
+local last = 2 + (n - 1) * 10
+redis.call('HSET', KEYS[1], 'v', v, 'type', ARGV[last + 6])
 return 'ok'
 )lua";
 
@@ -200,33 +212,46 @@ class redis_store_impl final : public redis_store {
   }
 
   void commit(commit_request request, commit_handler done) override {
-    if (auto e = detail::check_commit(request)) return done(e);
-    auto op = encode_op(request.op);
-    if (!op) return done(op.error());
-    const auto& after = request.after;
+    std::vector<commit_request> one;
+    one.push_back(std::move(request));
+    commit_all(std::move(one), std::move(done));
+  }
+
+  bool atomic_batches() const noexcept override { return true; }
+
+  void commit_all(std::vector<commit_request> requests, commit_handler done) override {
+    if (auto e = detail::check_commit_all(requests)) return done(e);
+    const auto& key = requests.front().key;
     std::vector<std::string> argv{"EVAL",
                                   "",
                                   "6",
-                                  k(request.key, "head"),
-                                  k(request.key, "ops"),
-                                  k(request.key, "ts"),
-                                  k(request.key, "snaps"),
-                                  k(request.key, "snapdata"),
-                                  k(request.key, "seen"),
-                                  std::to_string(request.op.version),
-                                  std::move(*op),
-                                  std::to_string(request.op.timestamp_ms),
-                                  request.op.src,
-                                  std::to_string(request.op.seq),
-                                  after.type_uri.value_or(""),
-                                  after.created ? after.created->src : "",
-                                  after.created ? std::to_string(after.created->seq) : "",
-                                  after.created ? std::to_string(after.created->version) : "",
-                                  request.store_snapshot ? encode_snapshot(after) : "",
-                                  redis_op_channel(options_, request.key)};
-    auto index = std::vector<std::string>{"ZADD", index_key(request.key.collection), "NX", "0", request.key.id};
+                                  k(key, "head"),
+                                  k(key, "ops"),
+                                  k(key, "ts"),
+                                  k(key, "snaps"),
+                                  k(key, "snapdata"),
+                                  k(key, "seen"),
+                                  std::to_string(requests.size()),
+                                  redis_op_channel(options_, key)};
+    argv.reserve(argv.size() + requests.size() * commit_fields);
+    for (auto& request : requests) {
+      auto op = encode_op(request.op);
+      if (!op) return done(op.error());
+      const auto& after = request.after;
+      argv.push_back(std::to_string(request.op.version));
+      argv.push_back(std::move(*op));
+      argv.push_back(std::to_string(request.op.timestamp_ms));
+      argv.push_back(request.op.src);
+      argv.push_back(std::to_string(request.op.seq));
+      argv.push_back(after.type_uri.value_or(""));
+      argv.push_back(after.created ? after.created->src : "");
+      argv.push_back(after.created ? std::to_string(after.created->seq) : "");
+      argv.push_back(after.created ? std::to_string(after.created->version) : "");
+      argv.push_back(request.store_snapshot ? encode_snapshot(after) : "");
+    }
+    auto index = std::vector<std::string>{"ZADD", index_key(key.collection), "NX", "0", key.id};
     if (closed_) return done(make_error_code(errc::closed));
-    const bool first_op = request.op.version == 0;
+    const bool first_op = requests.front().op.version == 0;
     asio::post(io_,
                [this, argv = std::move(argv), index = std::move(index), first_op, done = std::move(done)]() mutable {
                  send_script(commit_script_, std::move(argv),
@@ -241,10 +266,11 @@ class redis_store_impl final : public redis_store {
                                  if (first_op) send(index, [](const redisReply*, std::error_code) {});
                                  return done({});
                                }
-                               // A duplicate (src, seq) means the op is already in the log: the caller
+                               // A duplicate (src, seq) means an op is already in the log: the caller
                                // reloads and its rebase finds it, as after any lost race.
-                               if (status == "conflict" || status == "duplicate")
+                               if (status == "conflict" || status == "duplicate") {
                                  return done(make_error_code(errc::version_conflict));
+                               }
                                done(make_error_code(errc::corrupt));
                              });
                });

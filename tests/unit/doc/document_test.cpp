@@ -14,6 +14,8 @@
 #include <future>
 #include <memory>
 #include <optional>
+#include <set>
+#include <string>
 #include <vector>
 
 #include <boost/asio/io_context.hpp>
@@ -61,6 +63,17 @@ class flaky_store : public st::store {
     }
     inner_->commit(std::move(r), std::move(h));
   }
+  bool atomic_batches() const noexcept override { return inner_->atomic_batches(); }
+  void commit_all(std::vector<st::commit_request> r, st::commit_handler h) override {
+    commits += static_cast<int>(r.size());
+    ++batches;
+    if (fail_commits > 0) {
+      --fail_commits;
+      h(make_error_code(st::errc::unavailable));
+      return;
+    }
+    inner_->commit_all(std::move(r), std::move(h));
+  }
   void list_documents(const std::string& c, const std::string& after, std::size_t limit,
                       st::handler<std::vector<st::document_summary>> h) override {
     inner_->list_documents(c, after, limit, std::move(h));
@@ -70,6 +83,7 @@ class flaky_store : public st::store {
   std::atomic<int> fail_commits{0};
   std::atomic<int> lose_replies{0};
   std::atomic<int> commits{0};
+  std::atomic<int> batches{0};
   std::unique_ptr<st::store> inner_;
 };
 
@@ -256,6 +270,57 @@ TEST_F(DocumentTest, SharedStoreFailureIsRetriedThenReported) {
   auto snap = fetch_from(shared).snap;
   EXPECT_EQ(snap->version, 2u);
   EXPECT_EQ(snap->data, "Xabc");
+}
+
+TEST_F(DocumentTest, SharedStoreBatchesAreAllOrNothingAndALostBatchIsUndoneWhole) {
+  ASSERT_TRUE(storage.atomic_batches());
+  silent_feed feed;
+  registry shared(io.get_executor(), storage, document_options{}, nullptr, &feed);
+  ASSERT_FALSE(submit_to(shared, "a", 1, 0, create_body{std::string(ot::type_uri), "abc"}).error);
+  auto watcher = std::make_shared<counting_subscriber>();
+  std::promise<read_result> subscribed;
+  auto subscribed_future = subscribed.get_future();
+  shared.get(key)->subscribe(watcher, std::nullopt, [&](read_result r) { subscribed.set_value(std::move(r)); });
+  ASSERT_EQ(wait(subscribed_future).snap->data, "abc");
+  // Another instance commits v1 behind the actor's back: the actor's first
+  // batch loses the race as a whole.
+  snapshot after{2, std::string(ot::type_uri), "", create_record{"a", 1, 0}};
+  commit_behind_the_actors_back(op_record{"other", 1, 1, ot::op{C::skip(3), C::insert("!")}, 0}, after);
+
+  const int batches_before = storage.batches.load();
+  constexpr std::size_t writers = 20;
+  std::vector<std::promise<submit_result>> promises(writers);
+  std::vector<std::future<submit_result>> results;
+  for (std::size_t i = 0; i < writers; ++i) {
+    results.push_back(promises[i].get_future());
+    // Each deletes one letter or inserts, all made at v1 (before "!").
+    ot::op edit = i == 0 ? ot::op{C::erase("a")} : ot::op{C::skip(1), C::insert(std::to_string(i) + ";")};
+    shared.get(key)->submit(submission{"w" + std::to_string(i), 1, 1, std::move(edit)},
+                            [&promises, i](submit_result r) { promises[i].set_value(std::move(r)); });
+  }
+  std::set<std::uint64_t> versions;
+  for (auto& f : results) {
+    auto r = wait(f);
+    ASSERT_FALSE(r.error) << r.error->code << " " << r.error->message;
+    versions.insert(r.version);
+  }
+  EXPECT_EQ(versions.size(), writers);
+  EXPECT_EQ(*versions.begin(), 2u);
+  // One lost batch and one retried batch, not one commit per op.
+  EXPECT_LE(storage.batches.load() - batches_before, 4);
+  auto snap = fetch_from(shared).snap;
+  EXPECT_EQ(snap->version, 2u + writers);
+  EXPECT_EQ(snap->data.find('a'), std::string::npos);
+  EXPECT_NE(snap->data.find("bc!"), std::string::npos);
+  for (std::size_t i = 1; i < writers; ++i) EXPECT_NE(snap->data.find(std::to_string(i) + ";"), std::string::npos) << i;
+  EXPECT_EQ(watcher->ops, 1 + static_cast<int>(writers));
+  // The store's log replays to the same text: nothing of the lost batch stuck.
+  std::promise<ot::result<store::loaded_document>> loaded;
+  auto loaded_future = loaded.get_future();
+  storage.load(key, std::nullopt, [&](ot::result<store::loaded_document> r) { loaded.set_value(std::move(r)); });
+  auto stored = wait(loaded_future);
+  ASSERT_TRUE(stored);
+  EXPECT_EQ(stored->version_reached(), 2u + writers);
 }
 
 }  // namespace
