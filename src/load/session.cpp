@@ -22,6 +22,8 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace websocket = beast::websocket;
 using tcp = asio::ip::tcp;
+// The io_context's own executor type: no type-erased any_io_executor on every handler.
+using socket_type = asio::basic_stream_socket<tcp, asio::io_context::executor_type>;
 
 target resolve_target(const std::string& url) {
   constexpr std::string_view scheme = "ws://";
@@ -54,8 +56,8 @@ target resolve_target(const std::string& url) {
 }
 
 struct session::io {
-  explicit io(asio::io_context& context) : ws(context), timer(context) {}
-  websocket::stream<tcp::socket> ws;
+  explicit io(asio::io_context& context) : ws(context.get_executor()), timer(context) {}
+  websocket::stream<socket_type> ws;
   beast::flat_buffer buffer;
   asio::steady_timer timer;
   std::string writing;             ///< the frame being written
