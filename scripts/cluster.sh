@@ -32,6 +32,7 @@ wait_for() {  # wait_for SECONDS COMMAND...: retry until it succeeds
 
 stop_pid() {  # SIGTERM, then SIGKILL after 10 s
   local pid="$1"
+  ((pid > 0)) || return 0  # unset (kill 0 would signal our own process group)
   kill -0 "$pid" 2>/dev/null || return 0
   kill -TERM "$pid" 2>/dev/null || true
   for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
@@ -81,6 +82,9 @@ start)
   echo "HAPROXY_URL=ws://127.0.0.1:$haproxy_port/ws" >>"$dir/cluster.env"
   # Ready once HAProxy routes to an instance that is ready.
   wait_for 20 node -e "require('http').get('http://127.0.0.1:$haproxy_port/readyz',r=>process.exit(r.statusCode===200?0:1)).on('error',()=>process.exit(1))"
+  # HAProxy starts every server as up: give the health checks (2 x 500 ms)
+  # time to mark the empty slots down before anyone connects.
+  ((instances == 3)) || sleep 1.5
   cat "$dir/cluster.env"
   ;;
 stop)

@@ -1,11 +1,10 @@
 #!/usr/bin/env node
-// otsyncd on Redis: ONE instance vs THREE instances, both behind HAProxy
-// (scripts/cluster.sh, a fresh cluster per run), under the same load: --docs
-// documents x --writers writers each, every writer its own WebSocket through
-// HAProxy (with three instances a document's writers sit on different ones),
-// each inserting a short string at a random code-point position --ops times,
-// closed loop (next op once the previous is acked) or at most --rate ops/s.
-// The unmodified sharedb client runs in --procs forked Node processes.
+// otsyncd on Redis, ONE vs THREE instances behind HAProxy (scripts/cluster.sh, a fresh
+// cluster per run), same load: --docs documents x --writers writers, each writer its own
+// WebSocket through HAProxy (with three instances a document's writers sit on different
+// ones) inserting a short string at a random code-point position --ops times, closed loop
+// (next op once the previous is acked) or at most --rate ops/s. The unmodified sharedb
+// client runs in --procs forked Node processes.
 //
 //   node bench/js/cluster_load.js [--bin build/bin/otsyncd] [--reps 3] [--procs 2] [--docs 20]
 //        [--writers 3] [--ops 1000] [--rate OPS_PER_S] [--timeout 180] [--json FILE]
@@ -21,10 +20,11 @@
 //   converged       all clients of a document agree (version = 1 + its acked ops,
 //                   text), a fresh fetch through each instance's own URL agrees
 //                   and otsync_ops_committed_total rose by the acked ops
-//   CPU %           of one core: otsyncd (all), redis, haproxy (/proc/PID/stat)
-//                   and the load generator (process.cpuUsage of the workers)
-// Runs alternate 1 and 3 instances, --reps times. stdout: Markdown tables (medians,
-// then every run), then JSON. A failing run keeps its DIR, logs included.
+//   CPU %           of one core: otsyncd (all), redis, haproxy (/proc/PID/stat), the
+//                   load generator (process.cpuUsage of the workers) and the rest of
+//                   the machine (/proc/stat): other work there skews the figures
+// Runs alternate 1 and 3 instances, --reps times; stdout: Markdown tables, then JSON.
+// A failing run keeps its DIR (logs there).
 'use strict';
 const path = require('path');
 const fs = require('fs');
@@ -36,15 +36,13 @@ const ROOT = path.join(__dirname, '..', '..');
 const CLUSTER = path.join(ROOT, 'scripts', 'cluster.sh');
 const COLLECTION = 'bench';
 const need = (m) => require(require.resolve(m, {paths: [path.join(ROOT, 'tests', 'js')]}));
-let lib = null;
+const ShareDB = need('sharedb/lib/client');
+const WebSocket = need('ws');
+ShareDB.types.register(need('ot-text-unicode').type);
 function connect(url) {
-  if (!lib) {
-    lib = {ShareDB: need('sharedb/lib/client'), WebSocket: need('ws')};
-    lib.ShareDB.types.register(need('ot-text-unicode').type);
-  }
   return new Promise((resolve, reject) => {
-    const socket = new lib.WebSocket(url);
-    const c = new lib.ShareDB.Connection(socket);
+    const socket = new WebSocket(url);
+    const c = new ShareDB.Connection(socket);
     socket.once('open', () => resolve(c));
     socket.once('error', reject);
   });
@@ -176,8 +174,12 @@ async function snapshot(env, inst) {
   return {cmd, total, met: await Promise.all(inst.map((i) => metrics(i.url)))};
 }
 
+const busyTicks = () => {  // the whole machine: all but idle and iowait in /proc/stat's cpu line
+  const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1, 9).map(Number);
+  return sum(f) - f[3] - f[4];
+};
 const cpuTicks = (env, inst) => ({otsyncd: sum(inst.map((i) => procTicks(i.pid))), redis: procTicks(env.REDIS_PID),
-                                  haproxy: procTicks(env.HAPROXY_PID), t: now()});
+                                  haproxy: procTicks(env.HAPROXY_PID), machine: busyTicks(), t: now()});
 
 async function fetchAll(url, ids) {  // a fresh client's view, through one instance
   const c = await connect(url);
@@ -187,7 +189,6 @@ async function fetchAll(url, ids) {  // a fresh client's view, through one insta
 }
 
 const APART = ['info', 'ping', 'subscribe', 'unsubscribe', 'psubscribe', 'punsubscribe'];
-
 async function measure(L, n, rep, env, inst, workers) {
   const ids = range(L.docs).map((d) => `d${d}`);
   const start = await snapshot(env, inst);
@@ -208,20 +209,22 @@ async function measure(L, n, rep, env, inst, workers) {
   const pct = (q) => lat[Math.min(acked - 1, Math.max(0, Math.ceil(q * acked) - 1))];
   const seconds = (Math.max(...ran.map((r) => r.end)) - Math.min(...ran.map((r) => r.start))) / 1000;
   const delta = (name) => sum(after.met.map((m) => m[name] || 0)) - sum(before.met.map((m) => m[name] || 0));
-  const diff = (a, b) => Object.fromEntries(Object.keys(b.cmd).map((c) => [c, b.cmd[c] - (a.cmd[c] || 0)]).filter(([, d]) => d));
+  const diff = (a, b) => Object.fromEntries(Object.keys(b.cmd).map((c) => [c, b.cmd[c] - (a.cmd[c] || 0)])
+    .filter(([, d]) => d));
   const cmds = diff(before, after);
   const counted = Object.entries(cmds).filter(([c]) => !APART.includes(c));
   const perOp = (x) => +(x / acked).toFixed(3);
   const meanMs = (h) => +((1000 * delta(`${h}_sum`)) / delta(`${h}_count`)).toFixed(3);
   const problems = [];
+  const same = (a, b) => a.v === b.v && a.text === b.text;
   for (const d of settled.flatMap((s) => s.docs)) {
     const ref = d.copies[0];
     const cps = [...(ref.text || '')].length;
-    if (d.copies.some((c) => c.v !== ref.v || c.text !== ref.text)) problems.push(`${d.id}: writers differ, v ${d.copies.map((c) => c.v)}`);
+    if (!d.copies.every((c) => same(c, ref))) problems.push(`${d.id}: writers differ, v ${d.copies.map((c) => c.v)}`);
     if (ref.v !== 1 + d.acked) problems.push(`${d.id}: version ${ref.v}, expected 1 + ${d.acked} acked`);
     if (cps !== d.inserted) problems.push(`${d.id}: ${cps} code points, ${d.inserted} inserted`);
     fresh.forEach((f, i) => {
-      if (f[d.id].v !== ref.v || f[d.id].text !== ref.text) problems.push(`${d.id}: fetch via otsync${i + 1} v${f[d.id].v}, clients v${ref.v}`);
+      if (!same(f[d.id], ref)) problems.push(`${d.id}: fetch via otsync${i + 1} v${f[d.id].v}, clients v${ref.v}`);
     });
   }
   const committed = delta('otsync_ops_committed_total');
@@ -230,6 +233,7 @@ async function measure(L, n, rep, env, inst, workers) {
   const wall = (cpu1.t - cpu0.t) / 1000;
   const cpu = (k) => +((cpu1[k] - cpu0[k]) / wall).toFixed(1);  // ticks/s = % of a core
   const loadgen = ran.map((r) => +(r.cpuUs / 1e4 / wall).toFixed(1));
+  const other = +(cpu('machine') - cpu('otsyncd') - cpu('redis') - cpu('haproxy') - sum(loadgen)).toFixed(1);
   return {
     setup: `${n} instance${n > 1 ? 's' : ''}`, rep, acked, seconds: +seconds.toFixed(3),
     opsPerSec: Math.round(acked / seconds), p50: pct(0.5), p99: pct(0.99), max: lat[acked - 1], committed,
@@ -241,9 +245,11 @@ async function measure(L, n, rep, env, inst, workers) {
     setupCommands: diff(start, before),  // connecting, creating, subscribing
     opsPerCommitBatch: +(committed / delta('otsync_commit_batches_total')).toFixed(3),
     serverSubmitMeanMs: meanMs('otsync_submit_latency_seconds'), commitMeanMs: meanMs('otsync_commit_latency_seconds'),
-    serverErrorReplies: delta('otsync_errors_total'), connectionsPerInstance: after.met.map((m) => m.otsync_connections),
-    converged: problems.length === 0, problems: problems.slice(0, 20), errors: errors.length, errorSamples: errors.slice(0, 10),
-    cpu: {otsyncd: cpu('otsyncd'), redis: cpu('redis'), haproxy: cpu('haproxy'), loadgen: +sum(loadgen).toFixed(1), loadgenPerProc: loadgen},
+    serverErrorReplies: delta('otsync_errors_total'),
+    connectionsPerInstance: after.met.map((m) => m.otsync_connections), converged: problems.length === 0,
+    problems: problems.slice(0, 20), errors: errors.length, errorSamples: errors.slice(0, 10),
+    cpu: {otsyncd: cpu('otsyncd'), redis: cpu('redis'), haproxy: cpu('haproxy'), loadgen: +sum(loadgen).toFixed(1),
+          other, loadgenPerProc: loadgen},
   };
 }
 
@@ -251,9 +257,11 @@ async function measure(L, n, rep, env, inst, workers) {
 // until every instance answers /readyz and HAProxy has marked unused slots down (else 503s, 3 s each).
 async function clusterReady(dir, inst) {
   const ready = (i) => httpGet(i.url, '/readyz').then((r) => r.status === 200, () => false);
-  const down = (i) => fs.readFileSync(path.join(dir, 'haproxy.log'), 'utf8').includes(`Server otsyncd/otsync${i} is DOWN`);
+  const log = () => fs.readFileSync(path.join(dir, 'haproxy.log'), 'utf8');
+  const unused = range(3 - inst.length, inst.length + 1);
   for (const deadline = Date.now() + 20000; ; await sleep(100)) {
-    if ((await Promise.all(inst.map(ready))).every(Boolean) && range(3 - inst.length, inst.length + 1).every(down)) return;
+    const up = (await Promise.all(inst.map(ready))).every(Boolean);
+    if (up && unused.every((i) => log().includes(`Server otsyncd/otsync${i} is DOWN`))) return;
     if (Date.now() > deadline) throw new Error(`cluster in ${dir} not ready after 20 s`);
   }
 }
@@ -262,7 +270,8 @@ async function clusterReady(dir, inst) {
 // process group, this one included. Slots 2 and 3 default to instance 1's PID here (cluster.env overrides).
 function stopCluster(dir) {
   const envFile = path.join(dir, 'cluster.env');
-  const pid1 = (/^OTSYNC1_PID=(\d+)$/m.exec(fs.existsSync(envFile) ? fs.readFileSync(envFile, 'utf8') : '') || [])[1] || '';
+  const text = fs.existsSync(envFile) ? fs.readFileSync(envFile, 'utf8') : '';
+  const pid1 = (/^OTSYNC1_PID=(\d+)$/m.exec(text) || [])[1] || '';
   try {
     execFileSync(CLUSTER, ['stop', dir], {env: {...process.env, OTSYNC2_PID: pid1, OTSYNC3_PID: pid1},
                                           stdio: ['ignore', 'ignore', 'inherit'], timeout: 60000});
@@ -284,12 +293,14 @@ async function run(L, n, rep) {
     await clusterReady(dir, inst);
     active.workers = range(Math.min(L.procs, L.docs)).map(spawnWorker);
     const timeout = new Promise((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${n} instance(s), rep ${rep}: no result after ${L.timeout} s; kept ${dir}`)),
-                         L.timeout * 1000);
+      const fail = () => reject(new Error(`${n} instance(s), rep ${rep}: no result after ${L.timeout} s`));
+      timer = setTimeout(fail, L.timeout * 1000);
     });
     const res = await Promise.race([measure(L, n, rep, env, inst, active.workers), timeout]);
     ok = res.converged && res.errors === 0;
     return {...res, dir: ok ? null : dir};
+  } catch (e) {
+    throw Object.assign(e, {message: `${e.message} (kept ${dir}, logs there)`});
   } finally {
     clearTimeout(timer);
     for (const w of active.workers) w.kill();
@@ -300,6 +311,7 @@ async function run(L, n, rep) {
 }
 
 function report(L, runs) {
+  const CPU_KINDS = ['otsyncd', 'redis', 'haproxy', 'loadgen', 'other'];
   const median = (xs) => xs.slice().sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)];
   const table = (head, rows) => [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`,
                                  ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
@@ -314,29 +326,33 @@ function report(L, runs) {
     const m = (f) => +median(rs.map(f)).toFixed(3);
     return {setup, runs: rs.length, ...Object.fromEntries(keys.map((k) => [k, m((r) => r[k])])),
             converged: rs.every((r) => r.converged), errors: sum(rs.map((r) => r.errors)),
-            cpu: Object.fromEntries(['otsyncd', 'redis', 'haproxy', 'loadgen'].map((k) => [k, m((r) => r.cpu[k])]))};
+            cpu: Object.fromEntries(CPU_KINDS.map((k) => [k, m((r) => r.cpu[k])]))};
   });
-  const cpuCell = (c) => `${c.otsyncd} / ${c.redis} / ${c.haproxy} / ${c.loadgen}`;
-  console.log(`## otsyncd on Redis behind HAProxy: 1 vs 3 instances\n\n${L.docs} docs x ${L.writers} writers x ${L.ops} ops, ` +
-              `${L.rate ? `at most ${L.rate} ops/s per writer` : 'closed loop'}, ${L.procs} client processes, ` +
-              `${os.cpus().length} cores. Medians of ${L.reps} runs (errors: total).\n`);
+  const cpuCell = (c) => `${c.otsyncd} / ${c.redis} / ${c.haproxy} / ${c.loadgen} / ${c.other}`;
+  console.log(`## otsyncd on Redis behind HAProxy: 1 vs 3 instances\n\n${L.docs} docs x ${L.writers} writers x ` +
+              `${L.ops} ops, ${L.rate ? `at most ${L.rate} ops/s per writer` : 'closed loop'}, ${L.procs} client ` +
+              `processes, ${os.cpus().length} cores. Medians of ${L.reps} runs (errors: total).\n`);
   console.log(table(cols, medians.map(row)));
   console.log('\nTimed phase, medians: CPU in % of one core; Redis round trips and otsyncd\'s own view:\n');
-  console.log(table(['setup', 'CPU otsyncd (all) / redis / haproxy / load gen', 'store cmds/op', 'INFO total_commands/op',
-                     'ops/commit batch', 'server submit mean ms', 'commit mean ms'],
+  console.log(table(['setup', 'CPU otsyncd (all) / redis / haproxy / load gen / rest of machine', 'store cmds/op',
+                     'INFO total_commands/op', 'ops/commit batch', 'server submit mean ms', 'commit mean ms'],
                     medians.map((r) => [r.setup, cpuCell(r.cpu), r.storeCmdsPerOp, r.totalCommandsProcessedPerOp,
                                         r.opsPerCommitBatch, r.serverSubmitMeanMs, r.commitMeanMs])));
   console.log('\nEvery run:\n');
-  console.log(table(['rep', ...cols, 'committed', 'store cmds/op', 'CPU %', 'not in cmds/op (timed; setup)', 'conns/instance'],
+  console.log(table(['rep', ...cols, 'committed', 'store cmds/op', 'CPU % (as above)', 'not in cmds/op (timed; setup)',
+                     'conns/instance'],
                     runs.map((r) => [r.rep, ...row(r), r.committed, r.storeCmdsPerOp, cpuCell(r.cpu),
                                      `${JSON.stringify(r.apart)}; subscribe ${r.setupCommands.subscribe || 0}`,
                                      r.connectionsPerInstance.join(' ')])));
+  const noisy = runs.filter((r) => r.cpu.other >= 20).map((r) => `${r.setup} rep ${r.rep} (${r.cpu.other}%)`);
+  if (noisy.length) console.log(`\nOTHER LOAD on the machine (>= 20% of a core) during: ${noisy.join(', ')}.`);
   const busy = runs.filter((r) => r.cpu.loadgenPerProc.some((c) => c >= 90));
   console.log(busy.length ? `\nLOAD GENERATOR SATURATED (a client process >= 90% of a core) in ${busy.length} of ` +
                             `${runs.length} runs: read those figures as lower bounds (try more --procs).`
                           : '\nLoad generator below 90% of a core in every client process and run.');
   for (const r of runs.filter((x) => !x.converged || x.errors)) {
-    console.log(`\n${r.setup} rep ${r.rep} FAILED (kept ${r.dir}):\n  ${[...r.problems, ...r.errorSamples].join('\n  ')}`);
+    console.log(`\n${r.setup} rep ${r.rep} FAILED (kept ${r.dir}):`);
+    console.log(`  ${[...r.problems, ...r.errorSamples].join('\n  ')}`);
   }
   const json = JSON.stringify({load: L, medians, runs}, null, 1);
   console.log('\n```json\n' + json + '\n```');
