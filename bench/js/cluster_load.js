@@ -253,8 +253,8 @@ async function measure(L, n, rep, env, inst, workers) {
   };
 }
 
-// cluster.sh returns once HAProxy routes to one ready instance, but HAProxy starts all slots up: wait
-// until every instance answers /readyz and HAProxy has marked unused slots down (else 503s, 3 s each).
+// Before connecting: every instance answers /readyz 200 and HAProxy has marked the unused slots down
+// (it starts them up; a connection routed to one fails with a 503 after 3 s).
 async function clusterReady(dir, inst) {
   const ready = (i) => httpGet(i.url, '/readyz').then((r) => r.status === 200, () => false);
   const log = () => fs.readFileSync(path.join(dir, 'haproxy.log'), 'utf8');
@@ -266,15 +266,9 @@ async function clusterReady(dir, inst) {
   }
 }
 
-// cluster.sh stop runs `kill -TERM ${OTSYNCi_PID:-0}`: for a slot not started, kill 0 signals the whole
-// process group, this one included. Slots 2 and 3 default to instance 1's PID here (cluster.env overrides).
 function stopCluster(dir) {
-  const envFile = path.join(dir, 'cluster.env');
-  const text = fs.existsSync(envFile) ? fs.readFileSync(envFile, 'utf8') : '';
-  const pid1 = (/^OTSYNC1_PID=(\d+)$/m.exec(text) || [])[1] || '';
   try {
-    execFileSync(CLUSTER, ['stop', dir], {env: {...process.env, OTSYNC2_PID: pid1, OTSYNC3_PID: pid1},
-                                          stdio: ['ignore', 'ignore', 'inherit'], timeout: 60000});
+    execFileSync(CLUSTER, ['stop', dir], {stdio: ['ignore', 'ignore', 'inherit'], timeout: 60000});
   } catch (e) { process.stderr.write(`cluster.sh stop ${dir}: ${e.message}\n`); }
 }
 
