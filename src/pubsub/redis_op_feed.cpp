@@ -88,7 +88,9 @@ class redis_op_feed final : public op_feed {
   }
 
   bool connected() const override { return connected_; }
-  feed_stats stats() const override { return {messages_.load(), resyncs_.load(), connects_.load()}; }
+  feed_stats stats() const override {
+    return {messages_.load(), resyncs_.load(), connects_.load(), own_skipped_.load()};
+  }
 
  private:
   using subscriber = std::pair<op_handler, resync_handler>;
@@ -103,6 +105,16 @@ class redis_op_feed final : public op_feed {
   }
 
   void deliver(std::string_view channel, std::string_view payload) {
+    if (payload.starts_with("i:")) {
+      // Tagged by its publisher: this instance's own ops are already applied here.
+      if (!own_tag_.empty() && payload.starts_with(own_tag_)) {
+        ++own_skipped_;
+        return;
+      }
+      auto end = payload.find('\n');
+      if (end == std::string_view::npos) return;
+      payload.remove_prefix(end + 1);
+    }
     auto op = store::redis::decode_op(payload);
     if (!op) return;  // not an op of ours; the op log stays the truth
     ++messages_;
@@ -146,7 +158,9 @@ class redis_op_feed final : public op_feed {
   std::atomic<bool> connected_{false};
   std::atomic<bool> stopping_{false};
   std::atomic<std::uint64_t> next_token_{0};
+  std::string own_tag_ = store::redis_publisher_tag(options_);
   std::atomic<std::uint64_t> messages_{0};
+  std::atomic<std::uint64_t> own_skipped_{0};
   std::atomic<std::uint64_t> resyncs_{0};
   std::atomic<std::uint64_t> connects_{0};
   std::mutex mutex_;

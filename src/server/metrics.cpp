@@ -141,9 +141,11 @@ void metrics::set_redis_state(bool store_up, const store::redis_store_stats& sto
               gauge("otsync_redis_connects", "Successful store connections to Redis since start"),
               gauge("otsync_redis_timeouts", "Redis commands that got no reply within --redis-timeout-ms"),
               gauge("otsync_redis_feed_up", "1 while the op feed's pub/sub connection is up (readiness)"),
-              gauge("otsync_redis_feed_messages", "Ops received from other instances over pub/sub since start"),
+              gauge("otsync_redis_feed_messages", "Ops other instances committed, received over pub/sub since start"),
               gauge("otsync_redis_feed_resyncs", "Channel (re)subscriptions since start, each followed by a catch-up"),
-              gauge("otsync_redis_feed_connects", "Successful op feed connections to Redis since start")};
+              gauge("otsync_redis_feed_connects", "Successful op feed connections to Redis since start"),
+              gauge("otsync_redis_feed_own_skipped",
+                    "This instance's own ops echoed back over pub/sub and skipped without decoding")};
   });
   redis_.store_up->Set(store_up ? 1 : 0);
   redis_.commands->Set(static_cast<double>(store.commands));
@@ -153,6 +155,7 @@ void metrics::set_redis_state(bool store_up, const store::redis_store_stats& sto
   redis_.feed_messages->Set(static_cast<double>(feed.messages));
   redis_.feed_resyncs->Set(static_cast<double>(feed.resyncs));
   redis_.feed_connects->Set(static_cast<double>(feed.connects));
+  redis_.feed_own_skipped->Set(static_cast<double>(feed.own_skipped));
 }
 
 std::string metrics::render(std::size_t documents_open) {

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 #include <optional>
+#include <random>
 #include <thread>
 #include <vector>
 
@@ -92,6 +93,18 @@ std::optional<asio::ip::tcp::endpoint> parse_listen(const std::string& listen) {
   return asio::ip::tcp::endpoint(address, static_cast<std::uint16_t>(port));
 }
 
+// Tags this process's published ops (see redis_options::instance_id).
+std::string random_instance_id() {
+  std::random_device entropy;
+  std::string id;
+  for (int i = 0; i < 4; ++i) {
+    char part[9];
+    std::snprintf(part, sizeof part, "%08x", entropy());
+    id += part;
+  }
+  return id;
+}
+
 bool write_port_file(const std::string& path, std::uint16_t port) {
   std::string tmp = path + ".tmp";
   {
@@ -119,6 +132,7 @@ std::string server::start() {
     if (opts.redis_prefix.empty()) return "--redis-prefix must not be empty";
     redis->key_prefix = opts.redis_prefix;
     redis->command_timeout = opts.redis_timeout;
+    redis->instance_id = random_instance_id();
     s.storage = store::open_redis_store(*redis);
     // Several instances share this store: follow the ops the others commit.
     s.feed = pubsub::open_redis_op_feed(*redis);

@@ -827,6 +827,8 @@ TEST_F(OtsyncdTest, RedisPrefixSeparatesAppsAndMetricsShowRedis) {
             ack(src, 1, 0, "d1"));
   // The other instance of app1 follows the document over pub/sub.
   EXPECT_EQ(reader.request(json::parse(R"({"a":"s","c":"docs","d":"d1","v":null})"))["data"]["data"], "ab");
+  EXPECT_EQ(writer.request(json::parse(R"({"a":"s","c":"docs","d":"d1","v":1})")),
+            json::parse(R"({"a":"s","c":"docs","d":"d1"})"));
   EXPECT_EQ(writer.request(op_message("d1", 1, 2, "op", json::parse(R"([2,"c"])"))), ack(src, 2, 1, "d1"));
   auto broadcast = reader.read();
   ASSERT_TRUE(broadcast);
@@ -853,6 +855,16 @@ TEST_F(OtsyncdTest, RedisPrefixSeparatesAppsAndMetricsShowRedis) {
   EXPECT_GE(metric(metrics, "otsync_redis_commands").value_or(0), 2.0);
   EXPECT_EQ(metric(metrics, "otsync_redis_timeouts"), 0.0);
   EXPECT_GE(metric(http_get(app1_again.port(), "/metrics").body, "otsync_redis_feed_messages").value_or(0), 1.0);
+  // The writer's instance is subscribed too: Redis echoes its own op back, and
+  // it is skipped by its publisher tag, not decoded and delivered.
+  auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (metric(http_get(app1.port(), "/metrics").body, "otsync_redis_feed_own_skipped").value_or(0) < 1.0 &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(20ms);
+  }
+  auto writer_metrics = http_get(app1.port(), "/metrics").body;
+  EXPECT_GE(metric(writer_metrics, "otsync_redis_feed_own_skipped").value_or(0), 1.0);
+  EXPECT_EQ(metric(writer_metrics, "otsync_redis_feed_messages"), 0.0);
   // An instance on SQLite shows no Redis metrics at all.
   auto& local = start();
   EXPECT_EQ(http_get(local.port(), "/metrics").body.find("otsync_redis"), std::string::npos);

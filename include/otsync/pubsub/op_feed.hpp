@@ -16,9 +16,10 @@
 namespace otsync::pubsub {
 
 struct feed_stats {
-  std::uint64_t messages = 0;  ///< ops delivered from other instances' commits
-  std::uint64_t resyncs = 0;   ///< (re)subscriptions, each followed by a catch-up from the op log
-  std::uint64_t connects = 0;  ///< successful connections, the first included
+  std::uint64_t messages = 0;     ///< ops delivered from other instances' commits
+  std::uint64_t resyncs = 0;      ///< (re)subscriptions, each followed by a catch-up from the op log
+  std::uint64_t connects = 0;     ///< successful connections, the first included
+  std::uint64_t own_skipped = 0;  ///< this instance's own ops, echoed by Redis and skipped undecoded
 };
 
 class op_feed {

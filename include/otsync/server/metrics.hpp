@@ -81,6 +81,7 @@ class metrics final : public doc::document_observer, public agent_observer {
     prometheus::Gauge* feed_messages;
     prometheus::Gauge* feed_resyncs;
     prometheus::Gauge* feed_connects;
+    prometheus::Gauge* feed_own_skipped;
   };
   std::once_flag redis_registered_;
   redis_gauges redis_{};

@@ -28,6 +28,8 @@ struct redis_options {
   std::uint16_t port = 6379;
   int db = 0;
   std::string key_prefix = "otsync:";  ///< prepended to every key (several apps can share one Redis)
+  /// Tags the ops this instance publishes, so its own op feed skips them ("" = untagged).
+  std::string instance_id;
   std::chrono::milliseconds command_timeout{5000};
   std::chrono::milliseconds connect_timeout{2000};
   std::chrono::milliseconds reconnect_min{50};
@@ -51,6 +53,9 @@ class redis_store : public store {
 std::string redis_doc_tag(const doc_key& key);
 /// The channel the commit script publishes each of the document's ops on.
 std::string redis_op_channel(const redis_options& options, const doc_key& key);
+
+/// `i:<instance_id>\n`, prepended to every op the store publishes ("" without an id).
+std::string redis_publisher_tag(const redis_options& options);
 
 /// Parses `redis://HOST:PORT[/DB]` (port defaults to 6379, DB to 0).
 ot::result<redis_options> parse_redis_uri(std::string_view uri);

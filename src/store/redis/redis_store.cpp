@@ -33,21 +33,23 @@ using redis::encode_op;
 // or nothing); moves the head; stores the optional snapshots; publishes each
 // op. One script, so one atomic step in Redis.
 // KEYS: head, ops, ts, snaps, snapdata, seen.
-// ARGV: N, channel, then per op 10 fields: version, op JSON, ts, src, seq,
-// type ('' = none), create src, create seq, create v ('' = none), snapshot JSON ('' = none).
+// ARGV: N, channel, publisher tag (prepended to each published op, so an
+// instance can skip its own), then per op 10 fields: version, op JSON, ts,
+// src, seq, type ('' = none), create src, create seq, create v ('' = none),
+// snapshot JSON ('' = none).
 constexpr std::size_t commit_fields = 10;
 constexpr const char* commit_script = R"lua(
 local n = tonumber(ARGV[1])
 local v = tonumber(redis.call('HGET', KEYS[1], 'v') or '0')
-if v ~= tonumber(ARGV[3]) then return 'conflict' end
+if v ~= tonumber(ARGV[4]) then return 'conflict' end
 for i = 0, n - 1 do
-  local b = 2 + i * 10
+  local b = 3 + i * 10
   if ARGV[b + 4] ~= '' and redis.call('HEXISTS', KEYS[6], ARGV[b + 4] .. '\n' .. ARGV[b + 5]) == 1 then
     return 'duplicate'
   end
 end
 for i = 0, n - 1 do
-  local b = 2 + i * 10
+  local b = 3 + i * 10
   if ARGV[b + 4] ~= '' then redis.call('HSET', KEYS[6], ARGV[b + 4] .. '\n' .. ARGV[b + 5], ARGV[b + 1]) end
   redis.call('RPUSH', KEYS[2], ARGV[b + 2])
   redis.call('ZADD', KEYS[3], ARGV[b + 3], ARGV[b + 1])
@@ -61,9 +63,9 @@ for i = 0, n - 1 do
     redis.call('ZADD', KEYS[4], v, tostring(v))
     redis.call('HSET', KEYS[5], tostring(v), ARGV[b + 10])
   end
-  redis.call('PUBLISH', ARGV[2], ARGV[b + 2])
+  redis.call('PUBLISH', ARGV[2], ARGV[3] .. ARGV[b + 2])
 end
-local last = 2 + (n - 1) * 10
+local last = 3 + (n - 1) * 10
 redis.call('HSET', KEYS[1], 'v', v, 'type', ARGV[last + 6])
 return 'ok'
 )lua";
@@ -232,7 +234,8 @@ class redis_store_impl final : public redis_store {
                                   k(key, "snapdata"),
                                   k(key, "seen"),
                                   std::to_string(requests.size()),
-                                  redis_op_channel(options_, key)};
+                                  redis_op_channel(options_, key),
+                                  redis_publisher_tag(options_)};
     argv.reserve(argv.size() + requests.size() * commit_fields);
     for (auto& request : requests) {
       auto op = encode_op(request.op);
@@ -481,6 +484,14 @@ std::string redis_doc_tag(const doc_key& key) {
   tag += '/';
   append_escaped(tag, key.id);
   tag += '}';
+  return tag;
+}
+
+std::string redis_publisher_tag(const redis_options& options) {
+  if (options.instance_id.empty()) return {};
+  std::string tag = "i:";
+  tag += options.instance_id;
+  tag += '\n';
   return tag;
 }
 
