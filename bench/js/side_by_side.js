@@ -1,0 +1,145 @@
+#!/usr/bin/env node
+// otsyncd (memory and SQLite stores) vs ShareDB 7 (the reference peer,
+// tests/js/peer/sharedb_server.js: npm sharedb + ot-text-unicode on its
+// in-memory DB), under the same native load generator (build/bin/otsync-load),
+// interleaved: every repetition runs every server once per preset, each on a
+// fresh process. Prints medians and ratios against ShareDB as Markdown, and
+// everything as JSON (--json FILE).
+//
+//   node bench/js/side_by_side.js [--reps 3] [--presets contention,spread,fanout,idle]
+//                                 [--duration 5] [--warmup 1] [--json FILE] [-- extra otsync-load flags]
+//
+// Figures: acked ops/s, ack p50/p99 (ms), deliveries/s, server CPU %, and for
+// idle the server's RSS growth per connection. Each server runs alone with the
+// load generator on this machine; the load generator reports when it is
+// saturated (then the figure is a lower bound).
+'use strict';
+const {execFileSync, spawn} = require('child_process');
+const fs = require('fs');
+const os = require('os');
+const path = require('path');
+
+const root = path.resolve(__dirname, '..', '..');
+const argv = process.argv.slice(2);
+const dashdash = argv.indexOf('--');
+const extra = dashdash >= 0 ? argv.slice(dashdash + 1) : [];
+const own = dashdash >= 0 ? argv.slice(0, dashdash) : argv;
+const arg = (name, fallback) => (own.includes(`--${name}`) ? own[own.indexOf(`--${name}`) + 1] : fallback);
+const REPS = Number(arg('reps', 3));
+const PRESETS = arg('presets', 'contention,spread,fanout,idle').split(',');
+const DURATION = arg('duration', '5');
+const WARMUP = arg('warmup', '1');
+const JSON_OUT = arg('json', null);
+const OTSYNCD = path.join(root, 'build/bin/otsyncd');
+const LOAD = path.join(root, 'build/bin/otsync-load');
+const PEER = path.join(root, 'tests/js/peer/sharedb_server.js');
+
+const SERVERS = [
+  {name: 'otsyncd memory', cmd: OTSYNCD, args: (dir) => ['--store', 'memory:', '--data-dir', dir, '--log-level', 'warn']},
+  {name: 'otsyncd sqlite', cmd: OTSYNCD, args: (dir) => ['--store', 'sqlite:bench.db', '--data-dir', dir,
+                                                         '--log-level', 'warn']},
+  {name: 'sharedb memory', cmd: process.execPath, args: () => [PEER]},
+];
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+async function startServer(server, dir) {
+  const portFile = path.join(dir, 'port');
+  const log = fs.openSync(path.join(dir, 'server.log'), 'w');
+  const child = spawn(server.cmd, [...server.args(dir), '--listen', '127.0.0.1:0', '--port-file', portFile],
+    {stdio: ['ignore', log, log]});
+  for (let i = 0; i < 200; i++) {
+    if (fs.existsSync(portFile) && fs.readFileSync(portFile, 'utf8').trim()) {
+      return {child, url: `ws://127.0.0.1:${fs.readFileSync(portFile, 'utf8').trim()}/ws`};
+    }
+    if (child.exitCode !== null) break;
+    await sleep(50);
+  }
+  child.kill('SIGKILL');
+  throw new Error(`${server.name} did not start: ${fs.readFileSync(path.join(dir, 'server.log'), 'utf8')}`);
+}
+
+async function stopServer(child) {
+  if (child.exitCode !== null) return;
+  child.kill('SIGTERM');
+  for (let i = 0; i < 200 && child.exitCode === null; i++) await sleep(50);
+  if (child.exitCode === null) child.kill('SIGKILL');
+}
+
+async function runOnce(server, preset) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'otsync-sbs-'));
+  const {child, url} = await startServer(server, dir);
+  try {
+    const args = ['--preset', preset, '--url', url, '--pid', String(child.pid), '--duration', DURATION,
+                  '--warmup', WARMUP, '--quiet', ...extra];
+    const report = JSON.parse(execFileSync(LOAD, args, {encoding: 'utf8', timeout: 900000}));
+    const srv = report.server[String(child.pid)] || {};
+    return {
+      acked: report.acked_ops_per_s, p50: report.ack_latency_ms.p50, p99: report.ack_latency_ms.p99,
+      deliveries: report.deliveries_per_s, cpu: srv.cpu_percent, rssPerConnection: report.rss_per_connection_bytes,
+      converged: report.converged, errors: Object.values(report.errors || {}).reduce((a, b) => a + b, 0),
+      loadgenSaturated: report.loadgen.saturated, loadgenCpu: report.loadgen.cpu_percent,
+    };
+  } finally {
+    await stopServer(child);
+    fs.rmSync(dir, {recursive: true, force: true});
+  }
+}
+
+const median = (xs) => {
+  const v = xs.filter((x) => typeof x === 'number' && !Number.isNaN(x)).sort((a, b) => a - b);
+  return v.length ? v[Math.floor(v.length / 2)] : null;
+};
+const fmt = (x, digits = 0) => (x === null || x === undefined ? '—' : Number(x).toFixed(digits));
+
+(async () => {
+  const runs = {};
+  for (let rep = 1; rep <= REPS; rep++) {
+    for (const preset of PRESETS) {
+      for (const server of SERVERS) {
+        const r = await runOnce(server, preset);
+        ((runs[preset] = runs[preset] || {})[server.name] = runs[preset][server.name] || []).push(r);
+        process.stderr.write(`rep ${rep}/${REPS} ${preset} ${server.name}: ${fmt(r.acked)} ops/s, ` +
+          `${fmt(r.deliveries)} deliveries/s, p99 ${fmt(r.p99, 2)} ms, converged ${r.converged}` +
+          `${r.loadgenSaturated ? ' (load generator saturated)' : ''}\n`);
+      }
+    }
+  }
+  const summary = {};
+  const peer = 'sharedb memory';
+  console.log(`${REPS} reps, ${DURATION} s measured per run, medians; ratio = otsyncd / ShareDB (latency: ShareDB / otsyncd)\n`);
+  console.log('| preset | server | acked ops/s | ratio | deliveries/s | ratio | ack p50 ms | ack p99 ms | p99 ratio | ' +
+              'RSS/conn bytes | ratio | server CPU % | converged | errors | loadgen saturated |');
+  console.log('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---|');
+  for (const preset of PRESETS) {
+    summary[preset] = {};
+    for (const server of SERVERS) {
+      const rs = runs[preset][server.name];
+      summary[preset][server.name] = {
+        ackedOpsPerSecond: median(rs.map((r) => r.acked)), deliveriesPerSecond: median(rs.map((r) => r.deliveries)),
+        p50Ms: median(rs.map((r) => r.p50)), p99Ms: median(rs.map((r) => r.p99)),
+        rssPerConnection: median(rs.map((r) => r.rssPerConnection)), cpuPercent: median(rs.map((r) => r.cpu)),
+        converged: rs.every((r) => r.converged), errors: rs.reduce((a, r) => a + r.errors, 0),
+        loadgenSaturated: rs.some((r) => r.loadgenSaturated),
+      };
+    }
+    const base = summary[preset][peer];
+    for (const server of SERVERS) {
+      const s = summary[preset][server.name];
+      const ratio = (a, b) => (a && b ? a / b : null);
+      s.ratios = {acked: ratio(s.ackedOpsPerSecond, base.ackedOpsPerSecond),
+                  deliveries: ratio(s.deliveriesPerSecond, base.deliveriesPerSecond),
+                  p99: ratio(base.p99Ms, s.p99Ms), rssPerConnection: ratio(s.rssPerConnection, base.rssPerConnection)};
+      console.log(`| ${preset} | ${server.name} | ${fmt(s.ackedOpsPerSecond)} | ${fmt(s.ratios.acked, 2)} | ` +
+        `${fmt(s.deliveriesPerSecond)} | ${fmt(s.ratios.deliveries, 2)} | ${fmt(s.p50Ms, 2)} | ${fmt(s.p99Ms, 2)} | ` +
+        `${fmt(s.ratios.p99, 2)} | ${fmt(s.rssPerConnection)} | ${fmt(s.ratios.rssPerConnection, 2)} | ` +
+        `${fmt(s.cpuPercent)} | ${s.converged ? 'yes' : 'NO'} | ${s.errors} | ${s.loadgenSaturated ? 'YES' : 'no'} |`);
+    }
+  }
+  if (JSON_OUT) {
+    fs.writeFileSync(JSON_OUT, JSON.stringify({reps: REPS, duration: Number(DURATION), extra, summary, runs}, null, 1));
+  }
+})().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
