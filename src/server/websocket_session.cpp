@@ -1,5 +1,6 @@
 #include "websocket_session.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <random>
 
@@ -64,10 +65,16 @@ void websocket_session::run(beast::http::request<beast::http::string_body> reque
   });
 }
 
+namespace {
+constexpr std::size_t read_chunk = 256;
+}  // namespace
+
 void websocket_session::do_read() {
   if (closing_ || reading_) return;
   reading_ = true;
-  ws_.async_read(buffer_, beast::bind_front_handler(&websocket_session::on_read, shared_from_this()));
+  // Read in pieces of at most `read_chunk` bytes: a whole-message read keeps
+  // Beast's default 1.5 KB prepared per idle connection while it waits.
+  ws_.async_read_some(buffer_, read_chunk, beast::bind_front_handler(&websocket_session::on_read, shared_from_this()));
 }
 
 void websocket_session::on_read(beast::error_code ec, std::size_t) {
@@ -80,6 +87,13 @@ void websocket_session::on_read(beast::error_code ec, std::size_t) {
       log::debug("connection_read_error", {{"conn", id_}, {"error", ec.message()}});
     }
     finish();
+    return;
+  }
+  if (!ws_.is_message_done()) {
+    // More of this message to come (Beast still enforces --max-message-bytes).
+    reading_ = true;
+    ws_.async_read_some(buffer_, std::max(read_chunk, buffer_.size()),
+                        beast::bind_front_handler(&websocket_session::on_read, shared_from_this()));
     return;
   }
   if (!ws_.got_text()) {
