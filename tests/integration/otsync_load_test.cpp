@@ -22,6 +22,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "support/process.hpp"
+
 extern char** environ;
 
 namespace {
@@ -30,52 +32,16 @@ using nlohmann::json;
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 
-fs::path make_temp_dir() {
-  std::string pattern = (fs::temp_directory_path() / "otsync-load-test-XXXXXX").string();
-  if (mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-  return pattern;
-}
+using otsync::test::read_file;
+using otsync::test::wait_exit;
 
-std::string read_file(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream out;
-  out << in.rdbuf();
-  return out.str();
+fs::path make_temp_dir() {
+  return otsync::test::make_temp_dir("otsync-load-test");
 }
 
 /// Starts `args[0]` with stdout to `out` and stderr to `err`, the environment without OTSYNC_ settings.
 pid_t spawn(const std::vector<std::string>& args, const fs::path& out, const fs::path& err) {
-  std::vector<char*> argv;
-  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  std::vector<std::string> env_strings;
-  for (char** e = environ; *e != nullptr; ++e) {
-    std::string entry = *e;
-    if (entry.rfind("OTSYNC_", 0) != 0) env_strings.push_back(entry);
-  }
-  std::vector<char*> envp;
-  for (auto& s : env_strings) envp.push_back(s.data());
-  envp.push_back(nullptr);
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_addopen(&actions, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  pid_t pid = -1;
-  int rc = posix_spawn(&pid, args[0].c_str(), &actions, nullptr, argv.data(), envp.data());
-  posix_spawn_file_actions_destroy(&actions);
-  if (rc != 0) throw std::runtime_error("posix_spawn " + args[0] + " failed");
-  return pid;
-}
-
-std::optional<int> wait_exit(pid_t pid, std::chrono::milliseconds timeout) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (true) {
-    int status = 0;
-    pid_t r = waitpid(pid, &status, WNOHANG);
-    if (r == pid) return status;
-    if (r < 0 || std::chrono::steady_clock::now() > deadline) return std::nullopt;
-    std::this_thread::sleep_for(10ms);
-  }
+  return otsync::test::spawn_process(args, {out, err, {}, false});
 }
 
 /// A server process (otsyncd or the ShareDB peer) on a free loopback port.

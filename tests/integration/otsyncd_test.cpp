@@ -33,6 +33,7 @@
 #include "otsync/ot/rope.hpp"
 #include "otsync/ot/text_unicode.hpp"
 #include "otsync/protocol/op_json.hpp"
+#include "support/process.hpp"
 
 extern char** environ;
 
@@ -53,60 +54,19 @@ const std::string text_uri = "http://sharejs.org/types/text-unicode";
 // ---------------------------------------------------------------------------
 // Processes
 
+using test::read_file;
+using test::wait_exit;
+
 std::filesystem::path make_temp_dir() {
-  std::string pattern = (std::filesystem::temp_directory_path() / "otsyncd-test-XXXXXX").string();
-  if (mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-  return pattern;
+  return test::make_temp_dir("otsyncd-test");
 }
 
-std::string read_file(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream out;
-  out << in.rdbuf();
-  return out.str();
-}
-
-// Starts `argv` with stdout and stderr to `output` and `env` added to the environment.
+// Starts otsyncd with `args`, stdout and stderr appended to `output`, `env` added to the environment.
 pid_t spawn(const std::vector<std::string>& args, const std::filesystem::path& output,
             const std::map<std::string, std::string>& env = {}) {
-  std::vector<char*> argv;
-  argv.push_back(const_cast<char*>(otsyncd_path));
-  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  std::vector<std::string> env_strings;
-  for (char** e = environ; *e != nullptr; ++e) {
-    std::string entry = *e;
-    // Settings come from the test only.
-    if (entry.rfind("OTSYNC_", 0) == 0) continue;
-    env_strings.push_back(entry);
-  }
-  for (const auto& [k, v] : env) env_strings.push_back(k + "=" + v);
-  std::vector<char*> envp;
-  for (auto& s : env_strings) envp.push_back(s.data());
-  envp.push_back(nullptr);
-
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 1, output.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-  posix_spawn_file_actions_adddup2(&actions, 1, 2);
-  pid_t pid = -1;
-  int rc = posix_spawn(&pid, otsyncd_path, &actions, nullptr, argv.data(), envp.data());
-  posix_spawn_file_actions_destroy(&actions);
-  if (rc != 0) throw std::runtime_error("posix_spawn failed");
-  return pid;
-}
-
-// Waits for `pid` to exit (bounded); its wait status, or nullopt on timeout.
-std::optional<int> wait_exit(pid_t pid, std::chrono::milliseconds timeout) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (true) {
-    int status = 0;
-    pid_t r = waitpid(pid, &status, WNOHANG);
-    if (r == pid) return status;
-    if (r < 0) return std::nullopt;
-    if (std::chrono::steady_clock::now() > deadline) return std::nullopt;
-    std::this_thread::sleep_for(10ms);
-  }
+  std::vector<std::string> argv{otsyncd_path};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return test::spawn_process(argv, {output, {}, env, true});
 }
 
 struct command_result {

@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <string_view>
 
 namespace otsync::ot::unicode {
@@ -35,5 +36,8 @@ enum class utf8_status : std::uint8_t {
 /// Validates `text` as strict UTF-8 (RFC 3629) and counts its code points.
 /// `code_points` is written only when the result is `valid`.
 utf8_status validate_utf8(std::string_view text, std::size_t& code_points) noexcept;
+
+/// Appends code point `cp` (at most U+10FFFF) to `out` as UTF-8.
+void append_utf8(std::string& out, char32_t cp);
 
 }  // namespace otsync::ot::unicode

@@ -47,5 +47,18 @@ TEST(Unicode, ValidatesStrictUtf8) {
   EXPECT_EQ(validate_utf8("\xEF\xBF\xBF", n), utf8_status::valid);           // U+FFFF
 }
 
+TEST(Unicode, AppendsEveryEncodingLength) {
+  std::string out;
+  for (char32_t cp :
+       {U'\x41', U'\x7F', U'\x80', U'\xE9', U'\x7FF', U'\x800', U'\xFFFF', U'\x10000', U'\x1F600', U'\x10FFFF'}) {
+    append_utf8(out, cp);
+  }
+  EXPECT_EQ(out,
+            "A\x7F\xC2\x80\xC3\xA9\xDF\xBF\xE0\xA0\x80\xEF\xBF\xBF\xF0\x90\x80\x80\xF0\x9F\x98\x80\xF4\x8F\xBF\xBF");
+  std::size_t n = 0;
+  EXPECT_EQ(validate_utf8(out, n), utf8_status::valid);
+  EXPECT_EQ(n, 10U);
+}
+
 }  // namespace
 }  // namespace otsync::ot::unicode
