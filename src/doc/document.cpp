@@ -426,7 +426,7 @@ bool document::prepare_batch() {
   // round trip), or one op at a time when it cannot.
   const bool shared = owner_.feed() != nullptr;
   const std::size_t max_batch = shared && !owner_.storage().atomic_batches() ? 1 : options.max_batch;
-  if (owner_.feed()) {
+  if (shared) {
     // What to go back to when the commit loses a race: cheaper than a reload.
     pre_batch_ = committed_state{head_version_, type_uri_, created_, {}, true, recent_.size(), last_snapshot_version_};
   }
@@ -577,7 +577,7 @@ bool document::prepare_batch() {
     std::vector<store::commit_request> requests;
     requests.reserve(batch_pending_);
     for (auto& f : batch_) {
-      if (!f.already_submitted) requests.push_back(f.request);
+      if (!f.already_submitted) requests.push_back(std::move(f.request));  // holds the snapshot text, if any
     }
     batch_pending_ = 1;
     owner_.storage().commit_all(std::move(requests), [self = shared_from_this(), started](std::error_code ec) {
@@ -593,7 +593,7 @@ bool document::prepare_batch() {
   }
   for (std::size_t i = 0; i < batch_.size(); ++i) {
     if (batch_[i].already_submitted) continue;
-    owner_.storage().commit(batch_[i].request, [self = shared_from_this(), i, started](std::error_code ec) {
+    owner_.storage().commit(std::move(batch_[i].request), [self = shared_from_this(), i, started](std::error_code ec) {
       asio::post(self->strand_, [self, i, started, ec] {
         self->batch_[i].outcome = ec;
         if (--self->batch_pending_ == 0) self->on_batch_committed(started);
