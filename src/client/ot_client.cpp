@@ -24,6 +24,24 @@ std::error_code transform_pair(ot::op& local, ot::op& remote) {
 ot_client::ot_client(std::string src, std::uint64_t version, std::string_view text)
     : src_(std::move(src)), version_(version), text_(text) {}
 
+ot_client::ot_client(const replica_state& saved)
+    : src_(saved.src),
+      version_(saved.version),
+      text_(saved.text),
+      inflight_(saved.inflight),
+      inflight_seq_(saved.inflight ? saved.inflight_seq : 0),
+      pending_(saved.pending) {}
+
+replica_state ot_client::state() const {
+  return {src_, version_, text_.to_string(), inflight_, inflight_ ? inflight_seq_ : 0, pending_};
+}
+
+bool ot_client::adopt_src(std::string src) {
+  if (inflight_) return false;
+  src_ = std::move(src);
+  return true;
+}
+
 std::error_code ot_client::submit(const ot::op& edit) {
   // As ShareDB's client: normalise first, so [0,"a"] or [3] are accepted as JS accepts them.
   ot::op normalized = ot::normalize(edit);
@@ -54,7 +72,7 @@ std::optional<outgoing_op> ot_client::flush(std::uint64_t& next_seq) {
   return outgoing_op{src_, inflight_seq_, version_, *inflight_, false};
 }
 
-ot::result<receive_result> ot_client::receive(const doc::op_record& record) {
+ot::result<receive_result> ot_client::receive(const doc::op_record& record, ot::op* applied) {
   if (inflight_ && record.src == src_ && record.seq == inflight_seq_) {
     if (auto error = acknowledge(record.version)) return error;
     return receive_result::acknowledged;
@@ -77,6 +95,7 @@ ot::result<receive_result> ot_client::receive(const doc::op_record& record) {
   inflight_ = std::move(inflight);
   pending_ = std::move(pending);
   ++version_;
+  if (applied != nullptr) *applied = std::move(remote);
   return receive_result::applied;
 }
 

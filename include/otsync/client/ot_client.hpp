@@ -34,6 +34,18 @@ enum class receive_result : std::uint8_t {
   gap,           ///< newer than our version: ops are missing, fetch from `version()`
 };
 
+/// Everything a replica needs to resume after the program restarts: the
+/// offline queue writes it to disk. `inflight` keeps its `inflight_seq` so a
+/// resend after the restart is deduplicated by the server.
+struct replica_state {
+  std::string src;
+  std::uint64_t version = 0;
+  std::string text;
+  std::optional<ot::op> inflight;
+  std::uint64_t inflight_seq = 0;
+  std::optional<ot::op> pending;
+};
+
 /// A replica of one text-unicode document as ShareDB's client keeps it:
 /// local edits apply at once, at most one op is in flight, later edits wait
 /// composed into one pending op, and remote ops are transformed past both
@@ -48,6 +60,15 @@ enum class receive_result : std::uint8_t {
 class ot_client {
  public:
   ot_client(std::string src, std::uint64_t version, std::string_view text);
+  /// Resumes a saved replica; its in-flight op (if any) is sent again first.
+  explicit ot_client(const replica_state& saved);
+
+  /// The state to save; `text` is the local text, edits included.
+  [[nodiscard]] replica_state state() const;
+
+  /// Takes the connection's id as the author of later ops. Only while no op is
+  /// in flight (its echo is recognised by the old id); returns false otherwise.
+  bool adopt_src(std::string src);
 
   /// A local edit, normalised first (as ShareDB's client does): applied to the
   /// local text and queued for sending.
@@ -59,8 +80,9 @@ class ot_client {
   std::optional<outgoing_op> flush(std::uint64_t& next_seq);
 
   /// An op from the server's stream (a broadcast, a missing op before an ack,
-  /// or an op from a versioned fetch).
-  ot::result<receive_result> receive(const doc::op_record& record);
+  /// or an op from a versioned fetch). When it is applied and `applied` is
+  /// given, `*applied` is the op as transformed onto the local text.
+  ot::result<receive_result> receive(const doc::op_record& record, ot::op* applied = nullptr);
 
   /// The ack of the in-flight op: it was committed at `version`.
   std::error_code acknowledge(std::uint64_t version);
@@ -74,6 +96,8 @@ class ot_client {
   [[nodiscard]] bool has_inflight() const noexcept { return inflight_.has_value(); }
   [[nodiscard]] bool has_pending() const noexcept { return pending_.has_value(); }
   [[nodiscard]] bool synchronised() const noexcept { return !inflight_ && !pending_; }
+  /// The sequence number of the op in flight (0 when none).
+  [[nodiscard]] std::uint64_t inflight_seq() const noexcept { return inflight_ ? inflight_seq_ : 0; }
 
  private:
   std::string src_;

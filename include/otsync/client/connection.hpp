@@ -1,0 +1,132 @@
+// The native client: one WebSocket connection to an otsyncd (or any ShareDB
+// server) speaking ShareDB's protocol, with text-unicode documents kept as
+// local replicas. Local edits apply at once and are sent one op at a time;
+// remote ops are transformed past them. The connection reconnects by itself
+// (exponential backoff with jitter), sends the op in flight again with the
+// same src and seq so the server commits it once, and can keep unsent edits
+// in an offline queue on disk so they survive a restart of the program.
+//
+// Thread safety: every member function of `connection` and `document` may be
+// called from any thread. Callbacks (`on_change`, `on_error`, `on_state`) run
+// on the connection's own thread, never under its lock: they may call back in.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <system_error>
+
+#include "otsync/client/events.hpp"
+#include "otsync/ot/op.hpp"
+
+namespace otsync::client {
+
+enum class connection_state : std::uint8_t {
+  connecting,    ///< opening the socket or waiting for the handshake reply
+  connected,     ///< handshake done: documents subscribe and send
+  disconnected,  ///< lost; a reconnect is scheduled
+  closed,        ///< `close()` was called
+};
+
+struct connection_options {
+  std::string url;                                ///< ws://HOST:PORT/PATH, e.g. ws://127.0.0.1:8080/ws
+  std::chrono::milliseconds reconnect_min{100};   ///< first delay after a drop
+  std::chrono::milliseconds reconnect_max{5000};  ///< the delay doubles up to this (plus up to 50% jitter)
+  /// Pings on an idle socket so a silent server is noticed (0: never).
+  std::chrono::seconds keepalive{20};
+  /// When set: the offline queue. Each open document's replica (text, version,
+  /// op in flight, unsent edits) and the connection's id are kept here, so a
+  /// restarted program resumes them and sends what was not acknowledged.
+  /// One directory per program instance.
+  std::filesystem::path offline_dir;
+  bool offline_fsync = true;  ///< fsync every save (false: faster; a power cut may lose the last edits)
+  std::function<void(connection_state)> on_state;
+  std::function<void(const client_error&)> on_error;
+};
+
+class document;
+struct doc_entry;  // the connection's record of one document (internal)
+
+class connection {
+ public:
+  /// Starts connecting at once. Throws std::invalid_argument for a bad URL and
+  /// std::runtime_error when the offline directory cannot be used.
+  explicit connection(connection_options options);
+  /// Closes (see `close`).
+  ~connection();
+  connection(const connection&) = delete;
+  connection& operator=(const connection&) = delete;
+
+  /// Opens a document and subscribes to it (now, or once connected). With
+  /// `create_with`, a document that does not exist is created with that text.
+  /// Opening the same document twice gives the same replica.
+  std::shared_ptr<document> open(const std::string& collection, const std::string& id,
+                                 std::optional<std::string> create_with = std::nullopt);
+
+  /// Stops reconnecting and closes the socket; waits for the connection's
+  /// thread. Unsent edits stay in the offline queue when there is one.
+  void close();
+
+  [[nodiscard]] connection_state state() const noexcept;
+  /// The connection id the server gave (`src` of our ops); empty before the first handshake.
+  [[nodiscard]] std::string id() const;
+  /// Completed handshakes after the first.
+  [[nodiscard]] std::uint64_t reconnects() const noexcept;
+  /// Waits until connected, at most `timeout`.
+  bool wait_connected(std::chrono::milliseconds timeout) const;
+
+  struct impl;
+
+ private:
+  std::shared_ptr<impl> impl_;
+};
+
+/// A text-unicode document's local replica. Positions and lengths count
+/// Unicode code points, as in ot-text-unicode.
+class document {
+ public:
+  document(std::shared_ptr<connection::impl> owner, doc_entry* entry);
+
+  [[nodiscard]] const std::string& collection() const noexcept { return collection_; }
+  [[nodiscard]] const std::string& id() const noexcept { return id_; }
+
+  /// The local text, local edits included.
+  [[nodiscard]] std::string text() const;
+  /// The server version the local text is based on.
+  [[nodiscard]] std::uint64_t version() const;
+  /// A snapshot is known (fetched, created, or resumed from the offline queue).
+  [[nodiscard]] bool loaded() const;
+  /// The document exists (has a type); false while unknown, missing or deleted.
+  [[nodiscard]] bool exists() const;
+  /// Subscribed, with every local edit acknowledged by the server.
+  [[nodiscard]] bool synchronised() const;
+  /// Ops of ours the server acknowledged during this run.
+  [[nodiscard]] std::uint64_t acknowledged() const;
+
+  /// A local edit (skip / insert / delete in code points): applied at once,
+  /// sent when the op before it is acknowledged. Errors leave the text unchanged:
+  /// `ot::errc` for an op that does not apply, `no_such_file_or_directory`
+  /// when the document does not exist (yet).
+  std::error_code submit(const ot::op& edit);
+  std::error_code insert(std::uint64_t position, std::string_view text);
+  std::error_code erase(std::uint64_t position, std::uint64_t count);
+
+  /// Called for every change the program did not make itself (see `change_kind`).
+  void on_change(std::function<void(const change&)> callback);
+
+  bool wait_loaded(std::chrono::milliseconds timeout) const;
+  bool wait_synchronised(std::chrono::milliseconds timeout) const;
+
+ private:
+  std::shared_ptr<connection::impl> owner_;
+  doc_entry* entry_;  ///< lives as long as the connection (kept alive by `owner_`)
+  std::string collection_;
+  std::string id_;
+};
+
+}  // namespace otsync::client
