@@ -60,6 +60,10 @@ int main(int argc, char** argv) {
     std::cerr << "could not load " << collection << "/" << doc_id << " from " << url << "\n";
     return 1;
   }
+  {
+    std::lock_guard lock(print_mutex);
+    std::cout << "loaded v" << doc->version() << ": " << nlohmann::json(doc->text()).dump() << std::endl;
+  }
   std::string line;
   while (std::getline(std::cin, line)) {
     // Wait for the create to be acknowledged before the first edit.

@@ -30,6 +30,7 @@ int main(int argc, char** argv) {
   std::size_t limit = 0;
   double max_seconds = 0;
   bool alone = true;
+  bool print_text = false;
   CLI::App app("Replays an editing trace at typing pace through the native client.");
   app.add_option("--url", url, "server WebSocket URL")->required();
   app.add_option("--trace", trace_path, "a sequential trace (.json.gz)")->required()->check(CLI::ExistingFile);
@@ -39,6 +40,7 @@ int main(int argc, char** argv) {
   app.add_option("--limit", limit, "replay only the first N patches (0: all)");
   app.add_option("--max-seconds", max_seconds, "stop typing after this long (0: no limit)");
   app.add_option("--alone", alone, "check the final text against the trace (false when others edit too)");
+  app.add_flag("--print-text", print_text, "add the final text to the summary");
   CLI11_PARSE(app, argc, argv);
 
   otsync::trace::sequential_trace trace;
@@ -108,6 +110,7 @@ int main(int argc, char** argv) {
                             {"matches_trace", matches},
                             {"reconnects", conn.reconnects()},
                             {"errors", errors}};
+  if (print_text) summary["text"] = text;
   std::cout << summary.dump() << std::endl;
   if (!synced) return 1;
   return matches ? 0 : 2;

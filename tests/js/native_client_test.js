@@ -1,0 +1,112 @@
+'use strict';
+// The native client library (through its example programs) and the
+// unmodified sharedb client on the same documents of one otsyncd: the typist
+// replays a real trace while sharedb clients edit concurrently, and every
+// replica ends equal to a fresh fetch; the minimal editor prints the sharedb
+// client's changes as they arrive.
+
+const {describe, it} = require('node:test');
+const assert = require('node:assert/strict');
+const path = require('path');
+const {spawn} = require('child_process');
+const S = require('./support');
+
+const holder = S.useServer({store: 'sqlite'});
+const T = (fn) => S.logged(holder, fn);
+const BIN = process.env.OTSYNC_EXAMPLES_DIR;
+const TRACES = process.env.OTSYNC_TRACES_DIR || path.resolve(__dirname, '..', '..', '..', 'shared', 'traces');
+
+/** Starts an example program (bounded): {child, done} where done resolves {code, stdout, stderr}. */
+function start(program, args, {timeoutMs = 60000} = {}) {
+  const child = spawn(path.join(BIN, program), args, {stdio: ['pipe', 'pipe', 'pipe']});
+  const out = {stdout: '', stderr: ''};
+  child.stdout.setEncoding('utf8');
+  child.stderr.setEncoding('utf8');
+  child.stdout.on('data', (d) => (out.stdout += d));
+  child.stderr.on('data', (d) => (out.stderr += d));
+  const done = new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`${program} timed out\n${out.stderr}`));
+    }, timeoutMs);
+    child.on('error', reject);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve({code, ...out});
+    });
+  });
+  return {child, out, done};
+}
+
+describe('native client with sharedb clients', {skip: !BIN && 'OTSYNC_EXAMPLES_DIR not set'}, () => {
+  it('a native typist and two sharedb clients editing one document converge', T(async () => {
+    const server = holder.server;
+    const id = S.uid('native');
+    const typist = start('otsync-example-typist', [
+      '--url', server.wsUrl, '--doc', id, '--alone', 'false', '--print-text',
+      '--trace', path.join(TRACES, 'sequential', 'sveltecomponent.json.gz'),
+      '--limit', '400', '--keys-per-second', '100',
+    ]);
+    typist.child.stdin.end();
+    const connections = [await S.connect(server), await S.connect(server)];
+    try {
+      const docs = connections.map((c) => c.get('docs', id));
+      // The typist creates the document; the sharedb clients join once it exists.
+      await S.waitUntil(async () => {
+        await Promise.all(docs.map((d) => S.fetch(d)));
+        return docs.every((d) => d.type);
+      }, 20000, 'the typist created the document');
+      await Promise.all(docs.map((d) => S.subscribe(d)));
+      const rng = S.makeRng(S.fuzzSeed());
+      for (let round = 0; round < 60; round++) {
+        for (const d of docs) d.submitOp(S.randomOp(rng, d.data));
+        await S.sleep(15);
+      }
+      await Promise.all(docs.map((d) => S.whenNothingPending(d)));
+      const result = await typist.done;
+      assert.equal(result.code, 0, result.stderr);
+      const summary = JSON.parse(result.stdout.trim().split('\n').pop());
+      assert.equal(summary.patches_typed, 400);
+      assert.equal(summary.synchronised, true);
+      assert.equal(summary.errors, 0);
+      const fresh = await S.freshFetch(server, 'docs', id);
+      // The sharedb clients stopped before the typist: its last state is the final one.
+      assert.equal(summary.version, fresh.v);
+      assert.equal(summary.text, fresh.data);
+      await S.waitUntil(() => docs.every((d) => d.version === fresh.v), 10000, 'sharedb clients caught up');
+      for (const d of docs) assert.equal(d.data, fresh.data);
+      for (const c of connections) assert.deepEqual(c.errors, []);
+    } finally {
+      S.closeAll(connections);
+    }
+  }));
+
+  it('the minimal editor prints what a sharedb client types and types what it reads', T(async () => {
+    const server = holder.server;
+    const id = S.uid('editor');
+    const js = await S.connect(server);
+    try {
+      const doc = js.get('docs', id);
+      await S.subscribe(doc);
+      await S.create(doc, 'from js\n');
+      const editor = start('otsync-example-editor', ['--url', server.wsUrl, '--doc', id]);
+      await S.waitUntil(() => editor.out.stdout.includes('loaded v1'), 20000, 'the editor loaded the document');
+      doc.submitOp([8, '😀 js again\n']);
+      await S.whenNothingPending(doc);
+      await S.waitUntil(() => editor.out.stdout.includes(`remote ${js.id} v2: [8,"😀 js again\\n"]`), 10000,
+          'the editor printed the sharedb client\'s op');
+      editor.child.stdin.end('from native\n');
+      const result = await editor.done;
+      assert.equal(result.code, 0, result.stderr);
+      const expected = 'from js\n😀 js again\nfrom native\n';
+      assert.ok(result.stdout.includes(`text: ${JSON.stringify(expected)}`), result.stdout);
+      await S.waitUntil(() => doc.data === expected, 10000, 'the sharedb client received the native edit');
+      const fresh = await S.freshFetch(server, 'docs', id);
+      assert.equal(fresh.data, expected);
+      assert.equal(fresh.v, 3);
+      assert.deepEqual(js.errors, []);
+    } finally {
+      js.close();
+    }
+  }));
+});
