@@ -23,6 +23,7 @@
 #include <nlohmann/json.hpp>
 
 #include "support/process.hpp"
+#include "support/server_process.hpp"
 
 extern char** environ;
 
@@ -44,56 +45,7 @@ pid_t spawn(const std::vector<std::string>& args, const fs::path& out, const fs:
   return otsync::test::spawn_process(args, {out, err, {}, false});
 }
 
-/// A server process (otsyncd or the ShareDB peer) on a free loopback port.
-class server_process {
- public:
-  explicit server_process(std::vector<std::string> args) : dir_(make_temp_dir()) {
-    auto port_file = dir_ / "port";
-    args.insert(args.end(), {"--listen", "127.0.0.1:0", "--port-file", port_file.string()});
-    pid_ = spawn(args, dir_ / "stdout", dir_ / "log");
-    auto deadline = std::chrono::steady_clock::now() + 20s;
-    while (std::chrono::steady_clock::now() < deadline) {
-      std::ifstream in(port_file);
-      unsigned port = 0;
-      if (in >> port && port > 0) {
-        port_ = port;
-        return;
-      }
-      int status = 0;
-      if (waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;
-        throw std::runtime_error("server exited during startup: " + read_file(dir_ / "log"));
-      }
-      std::this_thread::sleep_for(10ms);
-    }
-    stop();
-    throw std::runtime_error("server did not write its port file: " + read_file(dir_ / "log"));
-  }
-  ~server_process() {
-    stop();
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
-  server_process(const server_process&) = delete;
-  server_process& operator=(const server_process&) = delete;
-
-  void stop() {
-    if (pid_ <= 0) return;
-    kill(pid_, SIGTERM);
-    if (!wait_exit(pid_, 10s)) {
-      kill(pid_, SIGKILL);
-      wait_exit(pid_, 5s);
-    }
-    pid_ = -1;
-  }
-  [[nodiscard]] std::string url() const { return "ws://127.0.0.1:" + std::to_string(port_) + "/ws"; }
-  [[nodiscard]] pid_t pid() const { return pid_; }
-
- private:
-  fs::path dir_;
-  pid_t pid_ = -1;
-  unsigned port_ = 0;
-};
+using otsync::test::server_process;
 
 struct load_result {
   int exit_code = -1;
