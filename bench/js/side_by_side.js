@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // otsyncd (memory and SQLite stores) vs ShareDB 7 (the reference peer,
-// tests/js/peer/sharedb_server.js: npm sharedb + ot-text-unicode on its
+// bench/peer/sharedb_server.js: npm sharedb + ot-text-unicode on its
 // in-memory DB), under the same native load generator (build/bin/otsync-load),
 // interleaved: every repetition runs every server once per preset, each on a
 // fresh process. Prints medians and ratios against ShareDB as Markdown, and
@@ -32,7 +32,7 @@ const WARMUP = arg('warmup', '1');
 const JSON_OUT = arg('json', null);
 const OTSYNCD = path.join(root, 'build/bin/otsyncd');
 const LOAD = path.join(root, 'build/bin/otsync-load');
-const PEER = path.join(root, 'tests/js/peer/sharedb_server.js');
+const PEER = path.join(root, 'bench/peer/sharedb_server.js');
 
 const SERVERS = [
   {name: 'otsyncd memory', cmd: OTSYNCD, args: (dir) => ['--store', 'memory:', '--data-dir', dir, '--log-level', 'warn']},

@@ -1,6 +1,6 @@
 // otsync-load end to end: short runs of every preset against a real otsyncd
 // (memory store, random loopback port, temp dir, stopped by PID) and one
-// against the real ShareDB 7 peer (tests/js/peer/sharedb_server.js), checked
+// against the real ShareDB 7 peer (bench/peer/sharedb_server.js), checked
 // through the JSON report. Every wait is bounded.
 #include <gtest/gtest.h>
 
@@ -181,7 +181,7 @@ TEST(OtsyncLoadShareDB, ContentionConvergesOnShareDB) {
     GTEST_SKIP() << "node or tests/js/node_modules missing (npm ci in tests/js)";
 #endif
   }
-  server_process peer({node, (js / "peer" / "sharedb_server.js").string()});
+  server_process peer({node, (js / ".." / ".." / "bench" / "peer" / "sharedb_server.js").string()});
   auto r = run_load({"--preset", "contention", "--writers", "8", "--url", peer.url(), "--pid",
                      std::to_string(peer.pid()), "--duration", "1.5", "--warmup", "0.3", "--timeout", "15"});
   expect_healthy(r, peer.pid(), true);

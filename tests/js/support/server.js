@@ -1,7 +1,7 @@
 'use strict';
 // Starts the server under test as a child process on a free loopback port:
 //   OTSYNC_SERVER=otsyncd (default)  $OTSYNCD (absolute path), else <repo>/build/bin/otsyncd
-//   OTSYNC_SERVER=sharedb            tests/js/peer/sharedb_server.js (real ShareDB 7)
+//   OTSYNC_SERVER=sharedb            bench/peer/sharedb_server.js (real ShareDB 7)
 // Each server gets a temporary directory, reports its port through --port-file
 // (written atomically), and is stopped by PID: SIGTERM, then SIGKILL after a
 // timeout. Its stdout/stderr are kept (the tail) to show when a test fails.
@@ -14,7 +14,7 @@ const {spawn} = require('child_process');
 const {sleep, withTimeout} = require('./util');
 
 const REPO_ROOT = path.resolve(__dirname, '..', '..', '..');
-const PEER = path.resolve(__dirname, '..', 'peer', 'sharedb_server.js');
+const PEER = path.resolve(__dirname, '..', '..', '..', 'bench', 'peer', 'sharedb_server.js');
 const LOG_TAIL_BYTES = 16 * 1024;
 
 function serverKind() {

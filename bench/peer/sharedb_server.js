@@ -5,7 +5,7 @@
 // the tests use). It is what the JS suite is validated against, so that every
 // expectation in tests/js/*_test.js is what ShareDB really does.
 //
-//   node tests/js/peer/sharedb_server.js --listen 127.0.0.1:0 --port-file FILE
+//   node bench/peer/sharedb_server.js --listen 127.0.0.1:0 --port-file FILE
 //        [--max-message-bytes N] [--log-level warn|info|debug]
 //
 // WebSocket: ws://HOST:PORT/ws (one JSON object per text frame, via
@@ -22,10 +22,13 @@
 
 const fs = require('fs');
 const http = require('http');
-const ShareDB = require('sharedb');
-const WebSocket = require('ws');
-const WebSocketJSONStream = require('@teamwork/websocket-json-stream');
-const otText = require('ot-text-unicode');
+const path = require('path');
+// The npm packages are the JS test suite's, pinned by tests/js/package-lock.json (npm ci there).
+const requireDep = require('module').createRequire(path.join(__dirname, '..', '..', 'tests', 'js', 'package.json'));
+const ShareDB = requireDep('sharedb');
+const WebSocket = requireDep('ws');
+const WebSocketJSONStream = requireDep('@teamwork/websocket-json-stream');
+const otText = requireDep('ot-text-unicode');
 
 ShareDB.types.register(otText.type);
 
