@@ -6,11 +6,13 @@
 // fresh process. Prints medians and ratios against ShareDB as Markdown, and
 // everything as JSON (--json FILE).
 //
-//   node bench/js/side_by_side.js [--reps 3] [--presets contention,spread,fanout,idle]
+//   node bench/js/side_by_side.js [--reps 3] [--presets contention,spread,fanout,idle,contention@rate=40]
 //                                 [--duration 5] [--warmup 1] [--json FILE] [-- extra otsync-load flags]
 //
 // Figures: acked ops/s, ack p50/p99 (ms), deliveries/s, server CPU %, and for
-// idle the server's RSS growth per connection. Each server runs alone with the
+// idle the server's RSS growth per connection. `PRESET@rate=R` runs a preset
+// at a fixed offered load (R ops/s per writer) instead of closed loop: the
+// p99 ack latency at the same load is compared there. Each server runs alone with the
 // load generator on this machine; the load generator reports when it is
 // saturated (then the figure is a lower bound).
 'use strict';
@@ -26,7 +28,7 @@ const extra = dashdash >= 0 ? argv.slice(dashdash + 1) : [];
 const own = dashdash >= 0 ? argv.slice(0, dashdash) : argv;
 const arg = (name, fallback) => (own.includes(`--${name}`) ? own[own.indexOf(`--${name}`) + 1] : fallback);
 const REPS = Number(arg('reps', 3));
-const PRESETS = arg('presets', 'contention,spread,fanout,idle').split(',');
+const PRESETS = arg('presets', 'contention,spread,fanout,idle,contention@rate=40,spread@rate=10').split(',');
 const DURATION = arg('duration', '5');
 const WARMUP = arg('warmup', '1');
 const JSON_OUT = arg('json', null);
@@ -70,7 +72,8 @@ async function runOnce(server, preset) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'otsync-sbs-'));
   const {child, url} = await startServer(server, dir);
   try {
-    const args = ['--preset', preset, '--url', url, '--pid', String(child.pid), '--duration', DURATION,
+    const [name, rate] = preset.split('@rate=');
+    const args = ['--preset', name, ...(rate ? ['--rate', rate] : []), '--url', url, '--pid', String(child.pid), '--duration', DURATION,
                   '--warmup', WARMUP, '--quiet', ...extra];
     const report = JSON.parse(execFileSync(LOAD, args, {encoding: 'utf8', timeout: 900000}));
     const srv = report.server[String(child.pid)] || {};

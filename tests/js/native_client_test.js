@@ -81,6 +81,39 @@ describe('native client with sharedb clients', {skip: !BIN && 'OTSYNC_EXAMPLES_D
     }
   }));
 
+  it('the typist at typing pace, alone, ends with the trace\'s text, watched by a sharedb client', T(async () => {
+    const server = holder.server;
+    const id = S.uid('pace');
+    const typist = start('otsync-example-typist', [
+      '--url', server.wsUrl, '--doc', id, '--print-text', '--keys-per-second', '6', '--limit', '24',
+      '--trace', path.join(TRACES, 'sequential', 'sveltecomponent.json.gz'),
+    ]);
+    typist.child.stdin.end();
+    const watcher = await S.connect(server);
+    try {
+      const doc = watcher.get('docs', id);
+      await S.waitUntil(async () => {
+        await S.fetch(doc);
+        return doc.type;
+      }, 20000, 'the typist created the document');
+      await S.subscribe(doc);
+      const versions = [];
+      doc.on('op', () => versions.push(Date.now()));
+      const result = await typist.done;
+      assert.equal(result.code, 0, result.stderr);  // exit 0: the text matched the trace
+      const summary = JSON.parse(result.stdout.trim().split('\n').pop());
+      assert.equal(summary.matches_trace, true);
+      assert.equal(summary.patches_typed, 24);
+      assert.ok(summary.typing_seconds >= 3.5, `24 keystrokes at 6/s take about 4 s, took ${summary.typing_seconds}`);
+      await S.waitUntil(() => doc.version === summary.version, 10000, 'the watcher caught up');
+      assert.equal(doc.data, summary.text);
+      // At typing pace each keystroke is its own op (nothing to compose behind an ack that takes ms).
+      assert.ok(versions.length >= 20, `the watcher saw ${versions.length} ops`);
+    } finally {
+      watcher.close();
+    }
+  }));
+
   it('the minimal editor prints what a sharedb client types and types what it reads', T(async () => {
     const server = holder.server;
     const id = S.uid('editor');
