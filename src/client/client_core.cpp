@@ -31,6 +31,18 @@ std::string doc_request(std::string_view action, const doc_entry& doc, std::opti
   return m.dump();
 }
 
+std::string op_frame(const doc_entry& doc, const outgoing_op& op) {
+  // `src` always goes explicitly: a replica resumed from disk may carry an older connection id.
+  json m = {{"a", "op"},
+            {"c", doc.collection},
+            {"d", doc.id},
+            {"v", op.version},
+            {"src", op.src},
+            {"seq", op.seq},
+            {"op", protocol::op_to_json(op.op)}};
+  return m.dump();
+}
+
 }  // namespace
 
 client_core::client_core(replica_journal* journal, client_events& startup_errors) : journal_(journal) {
@@ -95,14 +107,7 @@ void client_core::start_document(doc_entry& doc, outbox& out) {
     std::uint64_t unused = 0;
     if (doc.replica->has_inflight()) {
       if (auto resend = doc.replica->flush(unused)) {
-        json m = {{"a", "op"},
-                  {"c", doc.collection},
-                  {"d", doc.id},
-                  {"v", resend->version},
-                  {"src", resend->src},
-                  {"seq", resend->seq},
-                  {"op", protocol::op_to_json(resend->op)}};
-        out.push_back(m.dump());
+        out.push_back(op_frame(doc, *resend));
       }
     }
   }
@@ -142,14 +147,7 @@ void client_core::flush(doc_entry& doc, outbox& out, client_events& events) {
   // flush numbered it `next_seq_`; take it for real (recording the block when needed).
   take_seq(events);
   persist(doc, events);  // the op now has its seq: a restart must resend it under that seq
-  json m = {{"a", "op"},
-            {"c", doc.collection},
-            {"d", doc.id},
-            {"v", next->version},
-            {"src", next->src},
-            {"seq", next->seq},
-            {"op", protocol::op_to_json(next->op)}};
-  out.push_back(m.dump());
+  out.push_back(op_frame(doc, *next));
 }
 
 void client_core::fetch(doc_entry& doc, bool from_version, outbox& out) {

@@ -1,7 +1,6 @@
 #include "websocket_transport.hpp"
 
 #include <deque>
-#include <stdexcept>
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
@@ -17,26 +16,6 @@ namespace beast = boost::beast;
 namespace websocket = beast::websocket;
 using tcp = asio::ip::tcp;
 using stream_type = beast::basic_stream<tcp, asio::io_context::executor_type>;
-
-ws_url parse_ws_url(const std::string& url) {
-  constexpr std::string_view scheme = "ws://";
-  if (url.rfind(scheme, 0) != 0) throw std::invalid_argument("unsupported URL (want ws://HOST:PORT/PATH): " + url);
-  std::string rest = url.substr(scheme.size());
-  auto slash = rest.find('/');
-  std::string authority = slash == std::string::npos ? rest : rest.substr(0, slash);
-  ws_url out;
-  out.path = slash == std::string::npos ? "/" : rest.substr(slash);
-  auto colon = authority.rfind(':');
-  if (colon == std::string::npos || authority.back() == ']') {
-    out.host = authority;
-    out.port = "80";
-  } else {
-    out.host = authority.substr(0, colon);
-    out.port = authority.substr(colon + 1);
-  }
-  if (out.host.empty() || out.port.empty()) throw std::invalid_argument("no host or port in URL: " + url);
-  return out;
-}
 
 struct websocket_transport::socket_state {
   explicit socket_state(asio::io_context& io) : resolver(io.get_executor()), ws(io.get_executor()) {}
@@ -74,7 +53,7 @@ void websocket_transport::connect() {
   };
   std::string where = url_.host + ":" + url_.port;
   state->resolver.async_resolve(
-      url_.host, url_.port, [this, state, lost, where](beast::error_code ec, tcp::resolver::results_type results) {
+      url_.name, url_.port, [this, state, lost, where](beast::error_code ec, tcp::resolver::results_type results) {
         if (!state->alive) return;
         if (ec) return lost("resolve " + where + ": " + ec.message());
         beast::get_lowest_layer(state->ws).expires_after(std::chrono::seconds(10));

@@ -12,21 +12,13 @@
 #include <string>
 #include <string_view>
 
+#include "otsync/client/ws_url.hpp"
+
 namespace boost::asio {
 class io_context;
 }  // namespace boost::asio
 
 namespace otsync::client {
-
-/// `ws://HOST[:PORT][/PATH]`, split up.
-struct ws_url {
-  std::string host;
-  std::string port;
-  std::string path;
-};
-
-/// Throws std::invalid_argument naming the URL when it is not a ws:// URL.
-ws_url parse_ws_url(const std::string& url);
 
 struct transport_callbacks {
   std::function<void()> on_open;                   ///< upgrade done: frames may be sent

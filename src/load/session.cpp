@@ -14,6 +14,7 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/websocket/stream.hpp>
 
+#include "otsync/client/ws_url.hpp"
 #include "otsync/ot/text_unicode.hpp"
 
 namespace otsync::load {
@@ -26,28 +27,21 @@ using tcp = asio::ip::tcp;
 using socket_type = asio::basic_stream_socket<tcp, asio::io_context::executor_type>;
 
 target resolve_target(const std::string& url) {
-  constexpr std::string_view scheme = "ws://";
-  if (url.rfind(scheme, 0) != 0) throw std::runtime_error("unsupported URL (want ws://HOST:PORT/PATH): " + url);
-  std::string rest = url.substr(scheme.size());
+  client::ws_url parts;
+  try {
+    parts = client::parse_ws_url(url);
+  } catch (const std::invalid_argument& e) {
+    throw std::runtime_error(e.what());
+  }
   target t;
   t.url = url;
-  auto slash = rest.find('/');
-  std::string authority = slash == std::string::npos ? rest : rest.substr(0, slash);
-  t.path = slash == std::string::npos ? "/" : rest.substr(slash);
-  auto colon = authority.rfind(':');
-  if (colon == std::string::npos || authority.back() == ']') {
-    t.host = authority;
-    t.port = "80";
-  } else {
-    t.host = authority.substr(0, colon);
-    t.port = authority.substr(colon + 1);
-  }
-  std::string bare = t.host;
-  if (bare.size() > 2 && bare.front() == '[') bare = bare.substr(1, bare.size() - 2);
+  t.host = parts.host;
+  t.port = parts.port;
+  t.path = parts.path;
   asio::io_context io;
   tcp::resolver resolver(io);
   beast::error_code ec;
-  auto results = resolver.resolve(bare, t.port, ec);
+  auto results = resolver.resolve(parts.name, t.port, ec);
   if (ec || results.empty()) throw std::runtime_error("cannot resolve " + url + ": " + ec.message());
   auto endpoint = results.begin()->endpoint();
   t.address = endpoint.address().to_string();

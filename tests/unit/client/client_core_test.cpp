@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "client/file_journal.hpp"
+#include "otsync/client/ws_url.hpp"
 #include "support/process.hpp"
 
 namespace otsync::client {
@@ -235,6 +236,20 @@ TEST(ClientCore, IgnoresFramesThatAreNotObjectsAndReportsThem) {
   h.core.on_frame("[1,2]", out, h.events);
   EXPECT_TRUE(out.empty());
   EXPECT_EQ(h.events.errors.size(), 2U);
+}
+
+TEST(WsUrl, SplitsHostPortAndPath) {
+  auto u = parse_ws_url("ws://127.0.0.1:8080/ws");
+  EXPECT_EQ(u.host, "127.0.0.1");
+  EXPECT_EQ(u.port, "8080");
+  EXPECT_EQ(u.path, "/ws");
+  auto v6 = parse_ws_url("ws://[::1]:9000");
+  EXPECT_EQ(v6.host, "[::1]");
+  EXPECT_EQ(v6.name, "::1");
+  EXPECT_EQ(v6.path, "/");
+  EXPECT_EQ(parse_ws_url("ws://example.org/a/b").port, "80");
+  EXPECT_THROW(parse_ws_url("wss://example.org/"), std::invalid_argument);
+  EXPECT_THROW(parse_ws_url("ws://:80/"), std::invalid_argument);
 }
 
 class OfflineQueue : public ::testing::Test {

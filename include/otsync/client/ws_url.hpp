@@ -1,0 +1,21 @@
+// WebSocket URLs as the client library and otsync-load take them.
+//
+// Thread safety: pure functions.
+#pragma once
+
+#include <string>
+
+namespace otsync::client {
+
+/// `ws://HOST[:PORT][/PATH]`, split up (the port defaults to 80, the path to `/`).
+struct ws_url {
+  std::string host;  ///< as written, for the Host header (an IPv6 literal keeps its brackets)
+  std::string name;  ///< to resolve: `host` without the brackets
+  std::string port;
+  std::string path;
+};
+
+/// Throws std::invalid_argument naming the URL when it is not a ws:// URL with a host.
+ws_url parse_ws_url(const std::string& url);
+
+}  // namespace otsync::client

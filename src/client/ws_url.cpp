@@ -1,0 +1,29 @@
+#include "otsync/client/ws_url.hpp"
+
+#include <stdexcept>
+#include <string_view>
+
+namespace otsync::client {
+
+ws_url parse_ws_url(const std::string& url) {
+  constexpr std::string_view scheme = "ws://";
+  if (url.rfind(scheme, 0) != 0) throw std::invalid_argument("unsupported URL (want ws://HOST:PORT/PATH): " + url);
+  std::string rest = url.substr(scheme.size());
+  auto slash = rest.find('/');
+  std::string authority = slash == std::string::npos ? rest : rest.substr(0, slash);
+  ws_url out;
+  out.path = slash == std::string::npos ? "/" : rest.substr(slash);
+  auto colon = authority.rfind(':');
+  if (colon == std::string::npos || authority.back() == ']') {
+    out.host = authority;
+    out.port = "80";
+  } else {
+    out.host = authority.substr(0, colon);
+    out.port = authority.substr(colon + 1);
+  }
+  if (out.host.empty() || out.port.empty()) throw std::invalid_argument("no host or port in URL: " + url);
+  out.name = out.host.size() > 2 && out.host.front() == '[' ? out.host.substr(1, out.host.size() - 2) : out.host;
+  return out;
+}
+
+}  // namespace otsync::client
