@@ -6,7 +6,7 @@ export DEBIAN_FRONTEND=noninteractive
 
 packages=(
   cmake ninja-build g++ pkg-config ca-certificates gzip
-  nlohmann-json3-dev zlib1g-dev libcli11-dev libsqlite3-dev
+  nlohmann-json3-dev zlib1g-dev libcli11-dev libsqlite3-dev libjemalloc-dev
   libboost1.81-dev libspdlog-dev prometheus-cpp-dev
   redis-server libhiredis-dev haproxy
   docker-compose
