@@ -4,7 +4,8 @@
 #include <iterator>
 #include <map>
 #include <mutex>
-#include <set>
+#include <string_view>
+#include <unordered_set>
 #include <utility>
 
 #include "request_checks.hpp"
@@ -12,13 +13,20 @@
 namespace otsync::store {
 namespace {
 
+/// (src, seq) of an op, hashed: the resend check runs on every commit.
+struct src_seq_hash {
+  std::size_t operator()(const std::pair<std::string, std::uint64_t>& key) const noexcept {
+    return std::hash<std::string_view>{}(key.first) ^ (std::hash<std::uint64_t>{}(key.second) * 0x9E3779B97F4A7C15ULL);
+  }
+};
+
 /// One document: its whole log, the snapshots stored by request, and the
 /// head's metadata (type and creator, as the last commit's `after` said).
 struct document {
   std::vector<doc::op_record> ops;
   std::map<std::uint64_t, doc::snapshot> snapshots;
   std::optional<std::string> head_type;
-  std::set<std::pair<std::string, std::uint64_t>> seen;  // (src, seq) of every op, for commit_all
+  std::unordered_set<std::pair<std::string, std::uint64_t>, src_seq_hash> seen;  // of every op, for commit_all
 
   [[nodiscard]] std::uint64_t head() const noexcept { return ops.size(); }
 };
