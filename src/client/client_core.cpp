@@ -67,6 +67,8 @@ void client_core::on_disconnected() {
   connected_ = false;
   for (auto& [key, doc] : docs_) {
     doc->subscribed = doc->subscribe_sent = doc->fetching = doc->reloading = false;
+    // A create whose ack was lost: the resubscribe shows whether it was committed, else it is sent again.
+    doc->create_seq = 0;
     if (doc->replica) doc->replica->disconnected();
   }
 }

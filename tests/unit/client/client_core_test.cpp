@@ -229,6 +229,25 @@ TEST(ClientCore, CreatesAMissingDocumentAndTakesAConcurrentCreate) {
   EXPECT_TRUE(other.events.errors.empty());
 }
 
+TEST(ClientCore, ACreateLostWithTheConnectionIsSentAgain) {
+  harness h;
+  doc_entry& d = h.open("text");
+  h.connect("me");
+  auto first = h.feed(snapshot_reply(0, std::nullopt));
+  ASSERT_EQ(first.size(), 1U);
+  h.core.on_disconnected();  // no ack: the create may or may not have been committed
+  h.connect("me");
+  auto second = h.feed(snapshot_reply(0, std::nullopt));  // it was not
+  ASSERT_EQ(second.size(), 1U);
+  EXPECT_EQ(second[0]["create"]["data"], "text");
+  EXPECT_NE(second[0]["seq"], first[0]["seq"]);
+  h.core.on_disconnected();
+  h.connect("me");
+  EXPECT_TRUE(h.feed(snapshot_reply(1, "text")).empty());  // this time it was: the snapshot is adopted
+  ASSERT_TRUE(d.replica);
+  EXPECT_EQ(d.replica->text().to_string(), "text");
+}
+
 TEST(ClientCore, IgnoresFramesThatAreNotObjectsAndReportsThem) {
   harness h;
   client_core::outbox out;
