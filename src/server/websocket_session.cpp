@@ -221,7 +221,7 @@ void websocket_session::enqueue(doc::shared_frame frame, ws::opcode op, bool bro
   ++queued_frames_;
   queue_.push_back({std::move(frame), op});
   if (context_.stats) context_.stats->send_queue_changed(1);
-  if (!writing_) do_write();
+  if (!writing_) schedule_write();
 }
 
 void websocket_session::close(std::uint16_t code, std::string reason) {
@@ -237,9 +237,20 @@ void websocket_session::queue_close(std::uint16_t code, std::string_view reason)
       {std::make_shared<const std::string>(code ? ws::close_payload(code, reason) : std::string()), ws::opcode::close});
   ++queued_frames_;
   if (context_.stats) context_.stats->send_queue_changed(1);
-  if (!writing_) do_write();
+  if (!writing_) schedule_write();
   // Keep reading for the client's close (requests that arrive meanwhile are discarded).
   if (read_paused_ && !peer_closed_) resume_reading();
+}
+
+void websocket_session::schedule_write() {
+  if (write_scheduled_) return;
+  write_scheduled_ = true;
+  // After the handlers already queued on this strand (the other broadcasts of
+  // a document's batch, say): what they queue goes out in the same write.
+  asio::post(socket_.get_executor(), [self = shared_from_this()] {
+    self->write_scheduled_ = false;
+    self->do_write();
+  });
 }
 
 void websocket_session::do_write() {

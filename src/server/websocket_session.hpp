@@ -65,6 +65,7 @@ class websocket_session : public connection_io, public std::enable_shared_from_t
   void on_peer_close(std::uint16_t code);
   /// Drops the frames not yet being written.
   void drop_queued();
+  void schedule_write();
   void do_write();
   void on_write(boost::system::error_code ec);
   void finish();
@@ -87,6 +88,7 @@ class websocket_session : public connection_io, public std::enable_shared_from_t
   std::atomic<std::int64_t> closing_since_{0};
   std::atomic<bool> pinged_{false};  // a keep-alive ping went out since the last read
   bool reading_ = false;
+  bool write_scheduled_ = false;
   bool read_paused_ = false;
   bool closing_ = false;           // our close frame is queued: nothing else is sent
   bool close_sent_ = false;        // ... and written
