@@ -4,7 +4,8 @@
 #include <iterator>
 #include <map>
 #include <mutex>
-#include <set>
+#include <unordered_map>
+#include <unordered_set>
 #include <utility>
 
 #include "request_checks.hpp"
@@ -18,7 +19,8 @@ struct document {
   std::vector<doc::op_record> ops;
   std::map<std::uint64_t, doc::snapshot> snapshots;
   std::optional<std::string> head_type;
-  std::set<std::pair<std::string, std::uint64_t>> seen;  // (src, seq) of every op, for commit_all
+  // (src, seq) of every op, for commit_all; hashed per author (a document has few authors, many ops each).
+  std::unordered_map<std::string, std::unordered_set<std::uint64_t>> seen;
 
   [[nodiscard]] std::uint64_t head() const noexcept { return ops.size(); }
 };
@@ -126,7 +128,9 @@ class memory_store final : public store {
     document& doc = documents_[key];
     bool conflict = doc.head() != requests.front().op.version;
     for (const auto& r : requests) {
-      conflict = conflict || (!r.op.src.empty() && doc.seen.contains({r.op.src, r.op.seq}));
+      if (r.op.src.empty()) continue;
+      auto author = doc.seen.find(r.op.src);
+      conflict = conflict || (author != doc.seen.end() && author->second.contains(r.op.seq));
     }
     if (conflict) {
       if (doc.ops.empty()) documents_.erase(key);
@@ -138,7 +142,7 @@ class memory_store final : public store {
 
   static void append(document& doc, commit_request request) {
     doc.head_type = request.after.type_uri;
-    if (!request.op.src.empty()) doc.seen.emplace(request.op.src, request.op.seq);
+    if (!request.op.src.empty()) doc.seen[request.op.src].insert(request.op.seq);
     if (request.store_snapshot) doc.snapshots.insert_or_assign(request.after.version, std::move(request.after));
     doc.ops.push_back(std::move(request.op));
   }
