@@ -135,7 +135,9 @@ bool websocket_session::process(std::span<char> bytes) {
         }
         break;
       case event::ping:
-        if (!closing_) enqueue(std::make_shared<const std::string>(decoder_.payload()), ws::opcode::pong, false);
+        // Counted as a broadcast: pongs are (nearly) empty, so only the frame limit stops a
+        // client that pings without reading from queueing without bound.
+        if (!closing_) enqueue(std::make_shared<const std::string>(decoder_.payload()), ws::opcode::pong, true);
         break;
       case event::pong:
         break;
