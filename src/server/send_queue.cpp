@@ -57,8 +57,8 @@ void write_batch::clear() noexcept {
 }
 
 namespace {
-// Enough for every connection one I/O thread writes to at once in the benchmarks; more are freed.
-constexpr std::size_t pool_limit = 64;
+// Enough for a broadcast to a few hundred connections at once (about 2 KB each); more are freed.
+constexpr std::size_t pool_limit = 256;
 
 struct batch_pool {
   std::vector<write_batch*> free;

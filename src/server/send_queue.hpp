@@ -69,7 +69,7 @@ class write_batch {
 
  private:
   std::array<doc::shared_frame, max_frames> payloads_;
-  std::array<std::array<char, 10>, max_frames> headers_{};
+  std::array<std::array<char, 10>, max_frames> headers_;  // written before use: no zeroing per batch
   std::array<boost::asio::const_buffer, 2 * max_frames> buffers_;
   std::size_t frames_ = 0;
   std::size_t buffer_count_ = 0;
