@@ -1,5 +1,6 @@
 #include "otsync/server/server.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -211,7 +212,10 @@ void server::impl::sweep_sessions() {
     }
   }
   for (auto& session : open) session->check_timeouts(now);
-  sweep_timer.expires_after(std::chrono::seconds(5));
+  // A tenth of the idle timeout (5 s by default), so a ping or a drop is at most that late.
+  sweep_timer.expires_after(
+      std::clamp(std::chrono::duration_cast<std::chrono::milliseconds>(context.options.ws_idle_timeout / 10),
+                 std::chrono::milliseconds(20), std::chrono::milliseconds(5000)));
   sweep_timer.async_wait([this](boost::system::error_code ec) {
     if (!ec) sweep_sessions();
   });

@@ -302,10 +302,11 @@ websocket_session::timeout_action websocket_session::timeout_due(
   auto ticks = now.time_since_epoch().count();
   auto closing = closing_since_.load(std::memory_order_relaxed);
   auto silent = ticks - last_read_.load(std::memory_order_relaxed);
-  if ((closing != 0 && ticks - closing > duration(close_timeout).count()) || silent > duration(idle_timeout).count()) {
+  const auto idle = std::chrono::duration_cast<duration>(context_.options.ws_idle_timeout).count();
+  if ((closing != 0 && ticks - closing > duration(close_timeout).count()) || silent > idle) {
     return timeout_action::drop;
   }
-  if (silent > duration(idle_timeout / 2).count() && !pinged_.load(std::memory_order_relaxed)) {
+  if (silent > idle / 2 && !pinged_.load(std::memory_order_relaxed)) {
     return timeout_action::ping;
   }
   return timeout_action::none;

@@ -8,9 +8,9 @@
 //
 // An idle connection holds no read buffer: it waits for readability and then
 // reads into a per-thread buffer. As Beast's suggested server settings did, a
-// connection that sends nothing for half of `idle_timeout` gets a ping, one
-// silent for all of it is dropped, and so is one whose close handshake takes
-// longer than `close_timeout` (`check_timeouts`, from the server's sweep).
+// connection that sends nothing for half of --ws-idle-timeout-ms gets a ping,
+// one silent for all of it is dropped, and so is one whose close handshake
+// takes longer than `close_timeout` (`check_timeouts`, from the server's sweep).
 //
 // Thread safety: all state lives on the socket's strand; `send`, `close`
 // and `resume_reading` are called on it; `post`, `going_away` and
@@ -34,7 +34,7 @@ namespace otsync::server {
 
 class websocket_session : public connection_io, public std::enable_shared_from_this<websocket_session> {
  public:
-  static constexpr std::chrono::seconds idle_timeout{300};
+  /// How long a close handshake may take (Beast's suggested handshake timeout).
   static constexpr std::chrono::seconds close_timeout{30};
 
   /// `early` holds bytes read with the upgrade request that belong to the WebSocket.
@@ -45,7 +45,7 @@ class websocket_session : public connection_io, public std::enable_shared_from_t
   void run();
   /// Shutdown: close with 1001 (going away) once queued frames are out. Any thread.
   void going_away();
-  /// Pings a connection silent for half of `idle_timeout`; drops it after all of it, or after
+  /// Pings a connection silent for half the idle timeout; drops it after all of it, or after
   /// `close_timeout` of closing. Any thread.
   void check_timeouts(std::chrono::steady_clock::time_point now);
 

@@ -674,6 +674,33 @@ TEST_F(OtsyncdTest, WebSocketFramingOnARawSocket) {
   EXPECT_NE(refused.find("Sec-WebSocket-Version: 13"), std::string::npos) << refused;
 }
 
+// A silent connection is pinged at half the idle timeout and stays up while
+// it answers; one that stays silent is dropped.
+TEST_F(OtsyncdTest, SilentWebSocketsArePingedThenDropped) {
+  auto& d = start({"--store", "memory:", "--ws-idle-timeout-ms", "600"});
+  auto upgrade = [&](raw_ws& c) {
+    c.write(
+        "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n");
+    EXPECT_TRUE(c.read_until("\r\n\r\n").starts_with("HTTP/1.1 101"));
+  };
+  raw_ws live(d.port());
+  raw_ws silent(d.port());
+  upgrade(live);
+  upgrade(silent);
+  auto started = std::chrono::steady_clock::now();
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(live.frame(), (std::pair<int, std::string>{0x9, ""}));
+    live.write(raw_ws::client_frame(0xA, ""));
+  }
+  EXPECT_GE(std::chrono::steady_clock::now() - started, 600ms);  // three pings, each after 300 ms of silence
+  live.write(raw_ws::client_frame(0x1, R"({"a":"pp"})"));
+  EXPECT_EQ(live.frame(), (std::pair<int, std::string>{0x1, R"({"a":"pp"})"}));
+  // The silent one got its ping, never answered, and is gone by now.
+  EXPECT_EQ(silent.frame(), (std::pair<int, std::string>{0x9, ""}));
+  EXPECT_EQ(silent.frame().first, -1);
+}
+
 TEST_F(OtsyncdTest, BinaryFrameCloses) {
   auto& d = start();
   ws_client c(d.port());
