@@ -66,11 +66,11 @@ void websocket_session::run() {
   last_read_.store(now_ticks(), std::memory_order_relaxed);
   boost::system::error_code ec;
   socket_.non_blocking(true, ec);  // reads happen on readiness, never blocking the thread
+  read_paused_ = true;             // hands the upgrade's extra bytes (if any) to the decoder first
   if (context_.draining) {
-    close(ws::close_code::going_away, "server shutting down");
+    close(ws::close_code::going_away, "server shutting down");  // reads on, for the close handshake
     return;
   }
-  read_paused_ = true;  // hands the upgrade's extra bytes (if any) to the decoder first
   resume_reading();
 }
 
