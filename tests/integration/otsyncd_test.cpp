@@ -936,10 +936,23 @@ TEST_F(OtsyncdTest, RedisPrefixSeparatesAppsAndMetricsShowRedis) {
   reader.handshake();
   EXPECT_EQ(writer.request(op_message("d1", 0, 1, "create", {{"type", "text-unicode"}, {"data", "ab"}})),
             ack(src, 1, 0, "d1"));
+  // Each instance's SUBSCRIBE goes out on its feed's own thread: wait until Redis
+  // confirmed it (a resync follows every confirmation) before publishing, or a
+  // loaded machine lets the PUBLISH overtake it (the resync would still catch
+  // the op up from the log, but not through the pub/sub path checked below).
+  auto wait_subscribed = [&](std::uint16_t port) {
+    auto deadline = std::chrono::steady_clock::now() + 5s;
+    while (metric(http_get(port, "/metrics").body, "otsync_redis_feed_resyncs").value_or(0) < 1.0 &&
+           std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(10ms);
+    }
+  };
   // The other instance of app1 follows the document over pub/sub.
   EXPECT_EQ(reader.request(json::parse(R"({"a":"s","c":"docs","d":"d1","v":null})"))["data"]["data"], "ab");
+  wait_subscribed(app1_again.port());
   EXPECT_EQ(writer.request(json::parse(R"({"a":"s","c":"docs","d":"d1","v":1})")),
             json::parse(R"({"a":"s","c":"docs","d":"d1"})"));
+  wait_subscribed(app1.port());
   EXPECT_EQ(writer.request(op_message("d1", 1, 2, "op", json::parse(R"([2,"c"])"))), ack(src, 2, 1, "d1"));
   auto broadcast = reader.read();
   ASSERT_TRUE(broadcast);
