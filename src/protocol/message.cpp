@@ -4,6 +4,7 @@
 #include <cmath>
 #include <limits>
 
+#include "json_text.hpp"
 #include "otsync/ot/text_unicode.hpp"
 #include "otsync/protocol/op_json.hpp"
 
@@ -331,11 +332,64 @@ void write_op_body(json& message, const doc::op_body& body) {
   }
 }
 
+namespace {
+
+// The op message's fields in nlohmann's (sorted) key order, without a DOM: it is encoded once per op.
+void append_op_body(std::string& out, const doc::op_body& body) {
+  if (const auto* edit = std::get_if<ot::op>(&body)) {
+    out += ",\"op\":[";
+    bool first = true;
+    for (const auto& c : *edit) {
+      if (!first) out.push_back(',');
+      first = false;
+      switch (c.kind()) {
+        case ot::component_kind::skip:
+          json_text::append_uint(out, c.length());
+          break;
+        case ot::component_kind::insert:
+          json_text::append_string(out, c.text());
+          break;
+        case ot::component_kind::erase:
+          out += "{\"d\":";
+          if (c.has_text()) {
+            json_text::append_string(out, c.text());
+          } else {
+            json_text::append_uint(out, c.length());
+          }
+          out.push_back('}');
+          break;
+      }
+    }
+    out.push_back(']');
+  }
+}
+
+}  // namespace
+
 std::string encode_op_message(std::string_view collection, std::string_view id, const doc::op_record& record) {
-  json message = {{"a", "op"},           {"c", collection},   {"d", id},
-                  {"v", record.version}, {"src", record.src}, {"seq", record.seq}};
-  write_op_body(message, record.body);
-  return message.dump(-1, ' ', false, json::error_handler_t::replace);
+  std::string out;
+  out.reserve(96 + collection.size() + id.size() + record.src.size());
+  out += "{\"a\":\"op\",\"c\":";
+  json_text::append_string(out, collection);
+  if (const auto* create = std::get_if<doc::create_body>(&record.body)) {
+    out += ",\"create\":{\"data\":";
+    json_text::append_string(out, create->data);
+    out += ",\"type\":";
+    json_text::append_string(out, create->type_uri);
+    out.push_back('}');
+  }
+  out += ",\"d\":";
+  json_text::append_string(out, id);
+  if (std::holds_alternative<doc::delete_body>(record.body)) out += ",\"del\":true";
+  append_op_body(out, record.body);
+  out += ",\"seq\":";
+  json_text::append_uint(out, record.seq);
+  out += ",\"src\":";
+  json_text::append_string(out, record.src);
+  out += ",\"v\":";
+  json_text::append_uint(out, record.version);
+  out.push_back('}');
+  return out;
 }
 
 json snapshot_json(const doc::snapshot& snap) {
@@ -351,8 +405,20 @@ json snapshot_json(const doc::snapshot& snap) {
 
 std::string encode_ack(std::string_view collection, std::string_view id, std::string_view src, std::uint64_t seq,
                        std::uint64_t version) {
-  json message = {{"src", src}, {"seq", seq}, {"v", version}, {"a", "op"}, {"c", collection}, {"d", id}};
-  return message.dump(-1, ' ', false, json::error_handler_t::replace);
+  std::string out;
+  out.reserve(64 + collection.size() + id.size() + src.size());
+  out += "{\"a\":\"op\",\"c\":";
+  json_text::append_string(out, collection);
+  out += ",\"d\":";
+  json_text::append_string(out, id);
+  out += ",\"seq\":";
+  json_text::append_uint(out, seq);
+  out += ",\"src\":";
+  json_text::append_string(out, src);
+  out += ",\"v\":";
+  json_text::append_uint(out, version);
+  out.push_back('}');
+  return out;
 }
 
 std::string encode_error_reply(json raw, const error_info& error) {

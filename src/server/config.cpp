@@ -45,6 +45,11 @@ std::optional<parsed_config> parse_config(int argc, char** argv, int& exit_code)
   std::int64_t grace_ms = o.shutdown_grace.count();
   app.add_option("--shutdown-grace-ms", grace_ms, "On SIGTERM, wait this long for in-flight commits")
       ->envname("OTSYNC_SHUTDOWN_GRACE_MS");
+  std::int64_t ws_idle_ms = o.ws_idle_timeout.count();
+  app.add_option("--ws-idle-timeout-ms", ws_idle_ms,
+                 "A WebSocket that sends nothing for half this long gets a ping; for all of it, is dropped")
+      ->envname("OTSYNC_WS_IDLE_TIMEOUT_MS")
+      ->check(CLI::Range(std::int64_t{100}, std::int64_t{86400000}));
   std::int64_t drain_delay_ms = o.drain_delay.count();
   app.add_option("--drain-delay-ms", drain_delay_ms,
                  "On SIGTERM, keep answering /readyz with 503 this long before closing the listener "
@@ -89,6 +94,7 @@ std::optional<parsed_config> parse_config(int argc, char** argv, int& exit_code)
   o.idle_eviction = std::chrono::milliseconds(idle_ms);
   o.shutdown_grace = std::chrono::milliseconds(grace_ms);
   o.drain_delay = std::chrono::milliseconds(drain_delay_ms);
+  o.ws_idle_timeout = std::chrono::milliseconds(ws_idle_ms);
   o.redis_timeout = std::chrono::milliseconds(redis_timeout_ms);
   out.printed = app.config_to_str(true, false);
   return out;

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "websocket_session.hpp"
+#include "ws_handshake.hpp"
 
 namespace otsync::server {
 namespace asio = boost::asio;
@@ -21,7 +22,7 @@ constexpr std::chrono::seconds request_timeout{30};
 constexpr std::size_t max_request_body = 64 * 1024;
 }  // namespace
 
-http_session::http_session(asio::ip::tcp::socket&& socket, server_context& context)
+http_session::http_session(connection_socket&& socket, server_context& context)
     : stream_(std::move(socket)), context_(context) {}
 
 void http_session::run() {
@@ -58,8 +59,12 @@ void http_session::on_read(beast::error_code ec, std::size_t) {
     auto target = request.target();
     auto path = target.substr(0, target.find('?'));
     if (path == "/ws" && !context_.draining) {
-      stream_.expires_never();
-      std::make_shared<websocket_session>(std::move(stream_), context_)->run(std::move(request));
+      auto response = websocket_upgrade_response(request);
+      if (response.result() == http::status::switching_protocols) {
+        upgrade(std::move(response));
+      } else {
+        write(std::move(response));
+      }
       return;
     }
     http_response res{context_.draining ? http::status::service_unavailable : http::status::not_found,
@@ -81,6 +86,19 @@ void http_session::on_read(beast::error_code ec, std::size_t) {
       if (head) response.body().clear();
       self->write(std::move(response));
     });
+  });
+}
+
+void http_session::upgrade(http_response response) {
+  auto shared = std::make_shared<http_response>(std::move(response));
+  stream_.expires_after(request_timeout);
+  http::async_write(stream_, *shared, [self = shared_from_this(), shared](beast::error_code ec, std::size_t) {
+    if (ec) return;
+    self->stream_.expires_never();
+    // Bytes the client sent right after its request already belong to the WebSocket.
+    auto early = self->buffer_.cdata();
+    std::string_view extra(static_cast<const char*>(early.data()), early.size());
+    std::make_shared<websocket_session>(self->stream_.release_socket(), self->context_, extra)->run();
   });
 }
 

@@ -13,6 +13,7 @@
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/string_body.hpp>
 
+#include "connection_socket.hpp"
 #include "context.hpp"
 #include "http_routes.hpp"
 
@@ -20,15 +21,17 @@ namespace otsync::server {
 
 class http_session : public std::enable_shared_from_this<http_session> {
  public:
-  http_session(boost::asio::ip::tcp::socket&& socket, server_context& context);
+  http_session(connection_socket&& socket, server_context& context);
   void run();
 
  private:
   void do_read();
   void on_read(boost::beast::error_code ec, std::size_t bytes);
   void write(http_response response);
+  /// Sends the 101 and hands the socket to a WebSocket session.
+  void upgrade(http_response response);
 
-  boost::beast::tcp_stream stream_;
+  boost::beast::basic_stream<boost::asio::ip::tcp, connection_executor> stream_;
   server_context& context_;
   boost::beast::flat_buffer buffer_;
   std::optional<boost::beast::http::request_parser<boost::beast::http::string_body>> parser_;

@@ -9,7 +9,7 @@
 namespace otsync::server {
 namespace asio = boost::asio;
 
-listener::listener(asio::any_io_executor executor, server_context& context)
+listener::listener(asio::io_context::executor_type executor, server_context& context)
     : executor_(executor), context_(context), acceptor_(asio::make_strand(executor)) {}
 
 boost::system::error_code listener::open(const asio::ip::tcp::endpoint& endpoint) {
@@ -39,7 +39,7 @@ void listener::stop() {
 void listener::do_accept() {
   // Each connection gets its own strand.
   acceptor_.async_accept(asio::make_strand(executor_),
-                         [self = shared_from_this()](boost::system::error_code ec, asio::ip::tcp::socket socket) {
+                         [self = shared_from_this()](boost::system::error_code ec, connection_socket socket) {
                            if (ec == asio::error::operation_aborted || !self->acceptor_.is_open()) return;
                            if (ec) {
                              log::warn("accept_failed", {{"error", ec.message()}});

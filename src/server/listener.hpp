@@ -6,6 +6,7 @@
 
 #include <memory>
 
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/strand.hpp>
 
@@ -15,7 +16,7 @@ namespace otsync::server {
 
 class listener : public std::enable_shared_from_this<listener> {
  public:
-  listener(boost::asio::any_io_executor executor, server_context& context);
+  listener(boost::asio::io_context::executor_type executor, server_context& context);
   /// Binds and listens; the error says why not (address in use, ...).
   boost::system::error_code open(const boost::asio::ip::tcp::endpoint& endpoint);
   [[nodiscard]] boost::asio::ip::tcp::endpoint local_endpoint() const;
@@ -25,7 +26,7 @@ class listener : public std::enable_shared_from_this<listener> {
  private:
   void do_accept();
 
-  boost::asio::any_io_executor executor_;
+  boost::asio::io_context::executor_type executor_;
   server_context& context_;
   boost::asio::ip::tcp::acceptor acceptor_;
 };

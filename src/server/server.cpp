@@ -1,5 +1,6 @@
 #include "otsync/server/server.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -34,7 +35,8 @@ struct server::impl {
         io(static_cast<int>(threads)),
         work(asio::make_work_guard(io)),
         signals(io, SIGINT, SIGTERM),
-        drain_timer(io) {
+        drain_timer(io),
+        sweep_timer(io) {
     context.options = std::move(opts);
   }
   // Objects that hold I/O objects go first, while the io_context lives;
@@ -56,10 +58,12 @@ struct server::impl {
   asio::executor_work_guard<asio::io_context::executor_type> work;
   asio::signal_set signals;
   asio::steady_timer drain_timer;
+  asio::steady_timer sweep_timer;  // WebSocket idle and close-handshake timeouts
   std::atomic<bool> stopping{false};
   clock::time_point drain_started;
   int exit_status = 0;
 
+  void sweep_sessions();
   void begin_drain();
   void wait_for_commits();
   void close_sessions();
@@ -173,6 +177,7 @@ int server::run() {
     request_stop();
   });
   s.acceptor->start();
+  s.sweep_sessions();
   s.documents->start_eviction(s.context.options.idle_eviction,
                               std::max(std::chrono::milliseconds(100), s.context.options.idle_eviction / 4));
   s.context.ready = true;
@@ -191,6 +196,28 @@ void server::request_stop() {
   asio::post(impl_->io, [this] {
     if (impl_->stopping.exchange(true)) return;
     impl_->begin_drain();
+  });
+}
+
+// One timer for every connection's timeouts (a timer per connection would cost
+// memory and a pending wait each); the precision needed is seconds.
+void server::impl::sweep_sessions() {
+  auto now = clock::now();
+  std::vector<std::shared_ptr<websocket_session>> open;
+  {
+    std::lock_guard lock(context.sessions_mutex);
+    open.reserve(context.sessions.size());
+    for (auto& [ptr, weak] : context.sessions) {
+      if (auto session = weak.lock()) open.push_back(std::move(session));
+    }
+  }
+  for (auto& session : open) session->check_timeouts(now);
+  // A tenth of the idle timeout (5 s by default), so a ping or a drop is at most that late.
+  sweep_timer.expires_after(
+      std::clamp(std::chrono::duration_cast<std::chrono::milliseconds>(context.options.ws_idle_timeout / 10),
+                 std::chrono::milliseconds(20), std::chrono::milliseconds(5000)));
+  sweep_timer.async_wait([this](boost::system::error_code ec) {
+    if (!ec) sweep_sessions();
   });
 }
 
@@ -250,6 +277,7 @@ void server::impl::wait_for_sessions() {
 }
 
 void server::impl::finish() {
+  sweep_timer.cancel();
   storage->close();
   log::info("stopped", {});
   work.reset();

@@ -1,26 +1,40 @@
 #include "websocket_session.hpp"
 
-#include <algorithm>
+#include <array>
 #include <cstdio>
 #include <random>
+#include <vector>
 
-#include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/beast/core/buffers_to_string.hpp>
-#include <boost/beast/websocket.hpp>
+#include <boost/asio/write.hpp>
 
 #include "otsync/server/log.hpp"
 
 namespace otsync::server {
 namespace asio = boost::asio;
-namespace beast = boost::beast;
-namespace websocket = beast::websocket;
 
-websocket_session::websocket_session(beast::tcp_stream&& stream, server_context& context)
-    : ws_(std::move(stream)), context_(context), id_(std::to_string(context.next_connection++)) {}
+namespace {
+
+// Reads go into one buffer per thread: an idle connection holds none.
+std::span<char> read_buffer() {
+  static thread_local std::vector<char> buffer(64 * 1024);
+  return buffer;
+}
+
+// At most this many full buffers per wake-up, so one busy client cannot hold the thread.
+constexpr int max_reads_per_wakeup = 4;
+
+}  // namespace
+
+websocket_session::websocket_session(connection_socket&& socket, server_context& context, std::string_view early)
+    : socket_(std::move(socket)),
+      context_(context),
+      id_(std::to_string(context.next_connection++)),
+      decoder_(context.options.max_message_bytes),
+      held_input_(early) {}
 
 websocket_session::~websocket_session() {
-  if (context_.stats && !queue_.empty()) context_.stats->send_queue_changed(-static_cast<long>(queue_.size()));
+  if (context_.stats && queued_frames_ != 0) context_.stats->send_queue_changed(-static_cast<long>(queued_frames_));
   if (!finished_) {
     // Gone without a close (every handler let go): still leave the books straight.
     std::lock_guard lock(context_.sessions_mutex);
@@ -29,7 +43,11 @@ websocket_session::~websocket_session() {
   }
 }
 
-void websocket_session::run(beast::http::request<beast::http::string_body> request) {
+std::int64_t websocket_session::now_ticks() noexcept {
+  return std::chrono::steady_clock::now().time_since_epoch().count();
+}
+
+void websocket_session::run() {
   // A random 32-hex connection id, as ShareDB's hat() gives; replaced by hs.id when the client has one.
   static thread_local std::mt19937_64 rng{std::random_device{}()};
   char src[33];
@@ -39,167 +57,283 @@ void websocket_session::run(beast::http::request<beast::http::string_body> reque
   options.max_pending_requests = context_.options.max_pending_requests;
   agent_ =
       std::make_unique<agent>(*context_.documents, weak_from_this(), std::string(src, 32), options, context_.stats);
-
-  ws_.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
-  ws_.set_option(websocket::stream_base::decorator(
-      [](websocket::response_type& res) { res.set(beast::http::field::server, "otsyncd"); }));
-  ws_.read_message_max(context_.options.max_message_bytes);
-  ws_.auto_fragment(false);
   {
     std::lock_guard lock(context_.sessions_mutex);
     context_.sessions.emplace(this, weak_from_this());
   }
   if (context_.stats) context_.stats->connection_opened();
   log::debug("connection_open", {{"conn", id_}, {"src", agent_->src()}});
-  ws_.async_accept(request, [self = shared_from_this()](beast::error_code ec) {
-    if (ec) {
-      log::debug("websocket_accept_failed", {{"conn", self->id_}, {"error", ec.message()}});
-      self->finish();
-      return;
-    }
-    if (self->context_.draining) {
-      self->close(static_cast<std::uint16_t>(websocket::close_code::going_away), "server shutting down");
-      return;
-    }
-    self->do_read();
-  });
+  last_read_.store(now_ticks(), std::memory_order_relaxed);
+  boost::system::error_code ec;
+  socket_.non_blocking(true, ec);  // reads happen on readiness, never blocking the thread
+  read_paused_ = true;             // hands the upgrade's extra bytes (if any) to the decoder first
+  if (context_.draining) {
+    close(ws::close_code::going_away, "server shutting down");  // reads on, for the close handshake
+    return;
+  }
+  resume_reading();
 }
-
-namespace {
-constexpr std::size_t read_chunk = 256;
-}  // namespace
 
 void websocket_session::do_read() {
-  if (closing_ || reading_) return;
+  if (reading_ || read_paused_ || peer_closed_ || finished_) return;
   reading_ = true;
-  // Read in pieces of at most `read_chunk` bytes: a whole-message read keeps
-  // Beast's default 1.5 KB prepared per idle connection while it waits.
-  ws_.async_read_some(buffer_, read_chunk, beast::bind_front_handler(&websocket_session::on_read, shared_from_this()));
+  socket_.async_wait(asio::socket_base::wait_read,
+                     [self = shared_from_this()](boost::system::error_code ec) { self->on_readable(ec); });
 }
 
-void websocket_session::on_read(beast::error_code ec, std::size_t) {
+void websocket_session::on_readable(boost::system::error_code ec) {
   reading_ = false;
+  if (finished_) return;
   if (ec) {
-    if (ec == websocket::error::message_too_big) {
-      log::warn("frame_too_large", {{"conn", id_}, {"limit", std::to_string(context_.options.max_message_bytes)}});
-      if (context_.stats) context_.stats->on_error_reply("FRAME_TOO_LARGE");
-    } else if (ec != websocket::error::closed && ec != asio::error::operation_aborted && ec != asio::error::eof) {
+    if (ec != asio::error::operation_aborted)
       log::debug("connection_read_error", {{"conn", id_}, {"error", ec.message()}});
-    }
     finish();
     return;
   }
-  if (!ws_.is_message_done()) {
-    // More of this message to come (Beast still enforces --max-message-bytes).
-    reading_ = true;
-    ws_.async_read_some(buffer_, std::max(read_chunk, buffer_.size()),
-                        beast::bind_front_handler(&websocket_session::on_read, shared_from_this()));
-    return;
+  auto buffer = read_buffer();
+  for (int i = 0; i < max_reads_per_wakeup; ++i) {
+    std::size_t n = socket_.read_some(asio::buffer(buffer.data(), buffer.size()), ec);
+    if (ec == asio::error::would_block || ec == asio::error::try_again) break;
+    if (ec) {
+      if (ec != asio::error::eof && ec != asio::error::connection_reset) {
+        log::debug("connection_read_error", {{"conn", id_}, {"error", ec.message()}});
+      }
+      finish();
+      return;
+    }
+    last_read_.store(now_ticks(), std::memory_order_relaxed);
+    pinged_.store(false, std::memory_order_relaxed);
+    if (!process(buffer.first(n))) return;
+    if (n < buffer.size()) break;
   }
-  if (!ws_.got_text()) {
-    buffer_.consume(buffer_.size());
-    // RFC 6455 1003: a data type this endpoint cannot accept (text frames only).
-    close(static_cast<std::uint16_t>(websocket::close_code::unknown_data), "binary frames are not supported");
-    return;
+  do_read();
+}
+
+bool websocket_session::process(std::span<char> bytes) {
+  using event = ws::frame_decoder::event;
+  std::size_t pos = 0;
+  while (pos < bytes.size()) {
+    auto [used, kind] = decoder_.decode(bytes.subspan(pos));
+    pos += used;
+    switch (kind) {
+      case event::need_more:
+        break;
+      case event::message:
+        if (closing_) break;  // our close is out: the rest is discarded
+        if (context_.draining) {
+          // Shutting down: take no new requests (never acked, so safe to drop); read again only
+          // for the close handshake.
+          held_input_.assign(bytes.data() + pos, bytes.size() - pos);
+          read_paused_ = true;
+          return false;
+        }
+        agent_->on_frame(decoder_.payload());
+        if (!closing_ && !agent_->can_read()) {
+          held_input_.assign(bytes.data() + pos, bytes.size() - pos);  // resumed by the agent once replies drain
+          read_paused_ = true;
+          return false;
+        }
+        break;
+      case event::ping:
+        // Counted as a broadcast: pongs are (nearly) empty, so only the frame limit stops a
+        // client that pings without reading from queueing without bound.
+        if (!closing_) enqueue(std::make_shared<const std::string>(decoder_.payload()), ws::opcode::pong, true);
+        break;
+      case event::pong:
+        break;
+      case event::close:
+        on_peer_close(decoder_.close_status());
+        return false;
+      case event::error:
+        if (decoder_.error_code() == ws::close_code::too_big) {
+          log::warn("frame_too_large", {{"conn", id_}, {"limit", std::to_string(context_.options.max_message_bytes)}});
+          if (context_.stats) context_.stats->on_error_reply("FRAME_TOO_LARGE");
+        } else {
+          log::debug("websocket_protocol_error", {{"conn", id_}, {"error", std::string(decoder_.error_reason())}});
+        }
+        // Failing the connection (RFC 6455 7.1.7): the close goes out, then the socket closes.
+        drop_after_close_ = true;
+        peer_closed_ = true;
+        if (!closing_) {
+          drop_queued();
+          queue_close(decoder_.error_code(), decoder_.error_reason());
+        } else if (close_sent_) {
+          finish();
+        }
+        return false;
+    }
   }
-  std::string frame = beast::buffers_to_string(buffer_.data());
-  buffer_.consume(buffer_.size());
-  if (context_.draining) return;  // shutting down: take no new requests (never acked, so safe to drop)
-  agent_->on_frame(frame);
-  if (closing_) return;
-  if (agent_->can_read()) {
-    do_read();
-  } else {
-    read_paused_ = true;  // resumed by the agent once replies drain
+  if (!read_paused_) decoder_.release_memory();
+  return true;
+}
+
+void websocket_session::on_peer_close(std::uint16_t code) {
+  peer_closed_ = true;
+  if (!closing_) {
+    // Echo the code (frames still queued are dropped: the client is gone), then close the socket.
+    drop_queued();
+    drop_after_close_ = true;
+    queue_close(code, {});
+  } else if (close_sent_) {
+    finish();  // the close handshake is complete
   }
 }
 
+void websocket_session::drop_queued() {
+  std::size_t dropped = queue_.size();
+  queued_bytes_ -= queue_.clear();
+  queued_frames_ -= dropped;
+  if (context_.stats && dropped) context_.stats->send_queue_changed(-static_cast<long>(dropped));
+}
+
 void websocket_session::resume_reading() {
-  if (!read_paused_ || closing_) return;
+  if (!read_paused_ || finished_) return;
   read_paused_ = false;
+  if (!held_input_.empty()) {
+    std::string input = std::move(held_input_);
+    held_input_.clear();
+    if (!process(input)) return;
+  }
   do_read();
 }
 
 void websocket_session::send(doc::shared_frame frame) {
-  enqueue(std::move(frame), false);
+  enqueue(std::move(frame), ws::opcode::text, false);
 }
 
 void websocket_session::send_broadcast(doc::shared_frame frame) {
-  enqueue(std::move(frame), true);
+  enqueue(std::move(frame), ws::opcode::text, true);
 }
 
-void websocket_session::enqueue(doc::shared_frame frame, bool broadcast) {
+void websocket_session::enqueue(doc::shared_frame frame, ws::opcode op, bool broadcast) {
   if (closing_ || finished_) return;
-  if ((broadcast && queue_.size() >= context_.options.max_send_queue_messages) ||
+  if ((broadcast && queued_frames_ >= context_.options.max_send_queue_messages) ||
       queued_bytes_ + frame->size() > context_.options.max_send_queue_bytes) {
     log::warn("slow_consumer_disconnected", {{"conn", id_},
                                              {"src", agent_->src()},
-                                             {"queued", std::to_string(queue_.size())},
+                                             {"queued", std::to_string(queued_frames_)},
                                              {"queued_bytes", std::to_string(queued_bytes_)}});
     if (context_.stats) context_.stats->connection_dropped_slow();
-    // Keep only the frame being written; the client resynchronises on reconnect.
-    while (queue_.size() > (writing_ ? 1u : 0u)) {
-      queued_bytes_ -= queue_.back()->size();
-      queue_.pop_back();
-      if (context_.stats) context_.stats->send_queue_changed(-1);
-    }
-    close(static_cast<std::uint16_t>(websocket::close_code::try_again_later), "send queue full: client not reading");
+    // Keep only the frames being written; the client resynchronises on reconnect.
+    drop_queued();
+    close(ws::close_code::try_again_later, "send queue full: client not reading");
     return;
   }
   queued_bytes_ += frame->size();
-  queue_.push_back(std::move(frame));
+  ++queued_frames_;
+  queue_.push_back({std::move(frame), op});
   if (context_.stats) context_.stats->send_queue_changed(1);
-  if (!writing_) do_write();
-}
-
-void websocket_session::do_write() {
-  writing_ = true;
-  ws_.text(true);
-  ws_.async_write(asio::buffer(*queue_.front()),
-                  beast::bind_front_handler(&websocket_session::on_write, shared_from_this()));
-}
-
-void websocket_session::on_write(beast::error_code ec, std::size_t) {
-  writing_ = false;
-  queued_bytes_ -= queue_.front()->size();
-  queue_.pop_front();
-  if (context_.stats) context_.stats->send_queue_changed(-1);
-  if (ec) {
-    finish();
-    return;
-  }
-  if (!queue_.empty()) {
-    do_write();
-  } else if (closing_) {
-    do_close();
-  }
+  if (!writing_) schedule_write();
 }
 
 void websocket_session::close(std::uint16_t code, std::string reason) {
   if (closing_ || finished_) return;
-  closing_ = true;
-  close_code_ = code;
-  close_reason_ = std::move(reason);
-  if (!writing_) do_close();
+  queue_close(code, reason);
 }
 
-void websocket_session::do_close() {
-  if (close_sent_ || finished_) return;
-  close_sent_ = true;
-  websocket::close_reason reason;
-  reason.code = close_code_;
-  reason.reason = close_reason_.substr(0, 120);
-  ws_.async_close(reason, [self = shared_from_this()](beast::error_code) { self->finish(); });
+void websocket_session::queue_close(std::uint16_t code, std::string_view reason) {
+  closing_ = true;
+  closing_since_.store(now_ticks(), std::memory_order_relaxed);
+  // Code 0: the client's close had none, so neither has the echo.
+  queue_.push_back(
+      {std::make_shared<const std::string>(code ? ws::close_payload(code, reason) : std::string()), ws::opcode::close});
+  ++queued_frames_;
+  if (context_.stats) context_.stats->send_queue_changed(1);
+  if (!writing_) schedule_write();
+  // Keep reading for the client's close (requests that arrive meanwhile are discarded).
+  if (read_paused_ && !peer_closed_) resume_reading();
+}
+
+void websocket_session::schedule_write() {
+  if (write_scheduled_) return;
+  write_scheduled_ = true;
+  // After the handlers already queued on this strand (the other broadcasts of
+  // a document's batch, say): what they queue goes out in the same write.
+  asio::post(socket_.get_executor(), [self = shared_from_this()] {
+    self->write_scheduled_ = false;
+    self->do_write();
+  });
+}
+
+void websocket_session::do_write() {
+  if (writing_ || queue_.empty() || finished_) return;
+  writing_ = acquire_write_batch();
+  while (!queue_.empty() && writing_->fits(queue_.front())) {
+    writing_->add(std::move(queue_.front()));
+    queue_.pop_front();
+  }
+  asio::async_write(socket_, writing_->buffers(),
+                    [self = shared_from_this()](boost::system::error_code ec, std::size_t) { self->on_write(ec); });
+}
+
+void websocket_session::on_write(boost::system::error_code ec) {
+  auto batch = std::move(writing_);
+  queued_frames_ -= batch->frames();
+  queued_bytes_ -= batch->bytes();
+  if (context_.stats) context_.stats->send_queue_changed(-static_cast<long>(batch->frames()));
+  bool wrote_close = batch->has_close();
+  batch.reset();
+  if (finished_) return;
+  if (ec) {
+    finish();
+    return;
+  }
+  if (wrote_close) {
+    close_sent_ = true;
+    // The handshake is complete (or abandoned): the server closes the TCP connection first.
+    if (peer_closed_ || drop_after_close_) finish();
+    return;
+  }
+  if (queue_.empty()) {
+    queue_.release();
+  } else {
+    do_write();
+  }
 }
 
 void websocket_session::going_away() {
-  asio::post(ws_.get_executor(), [self = shared_from_this()] {
-    self->close(static_cast<std::uint16_t>(websocket::close_code::going_away), "server shutting down");
+  asio::post(socket_.get_executor(),
+             [self = shared_from_this()] { self->close(ws::close_code::going_away, "server shutting down"); });
+}
+
+websocket_session::timeout_action websocket_session::timeout_due(
+    std::chrono::steady_clock::time_point now) const noexcept {
+  using duration = std::chrono::steady_clock::duration;
+  auto ticks = now.time_since_epoch().count();
+  auto closing = closing_since_.load(std::memory_order_relaxed);
+  auto silent = ticks - last_read_.load(std::memory_order_relaxed);
+  const auto idle = std::chrono::duration_cast<duration>(context_.options.ws_idle_timeout).count();
+  if ((closing != 0 && ticks - closing > duration(close_timeout).count()) || silent > idle) {
+    return timeout_action::drop;
+  }
+  if (silent > idle / 2 && !pinged_.load(std::memory_order_relaxed)) {
+    return timeout_action::ping;
+  }
+  return timeout_action::none;
+}
+
+void websocket_session::check_timeouts(std::chrono::steady_clock::time_point now) {
+  if (timeout_due(now) == timeout_action::none) return;
+  asio::post(socket_.get_executor(), [self = shared_from_this(), now] {
+    if (self->finished_) return;
+    switch (self->timeout_due(now)) {
+      case timeout_action::drop:
+        log::debug("connection_timed_out", {{"conn", self->id_}});
+        self->finish();
+        break;
+      case timeout_action::ping:
+        // Half the idle time without a byte: a ping, whose pong keeps a live client connected.
+        self->pinged_.store(true, std::memory_order_relaxed);
+        self->enqueue(std::make_shared<const std::string>(), ws::opcode::ping, false);
+        break;
+      case timeout_action::none:
+        break;
+    }
   });
 }
 
 void websocket_session::post(std::function<void()> fn) {
-  asio::post(ws_.get_executor(), [self = shared_from_this(), fn = std::move(fn)] { fn(); });
+  asio::post(socket_.get_executor(), [self = shared_from_this(), fn = std::move(fn)] { fn(); });
 }
 
 void websocket_session::finish() {
@@ -213,8 +347,10 @@ void websocket_session::finish() {
   }
   if (context_.stats) context_.stats->connection_closed();
   log::debug("connection_closed", {{"conn", id_}});
-  beast::error_code ignored;
-  beast::get_lowest_layer(ws_).socket().shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+  boost::system::error_code ignored;
+  socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+  // Closing cancels the pending wait or write; their handlers release this session.
+  socket_.close(ignored);
 }
 
 }  // namespace otsync::server

@@ -1,38 +1,53 @@
-// One WebSocket connection: reads frames into its agent, writes the agent's
-// frames one at a time from a bounded queue. A client that stops reading
-// while the queue is full is disconnected with close code 1013 (try again
-// later): it reconnects and catches up from its version, instead of making
-// the server buffer without bound.
+// One WebSocket connection after the upgrade: reads frames into its agent
+// (ws_frame.hpp decodes them), writes the agent's frames from a bounded queue,
+// every frame queued when a write finishes going out in the next write (one
+// syscall). A client that stops reading while the queue is full is
+// disconnected with close code 1013 (try again later): it reconnects and
+// catches up from its version, instead of making the server buffer without
+// bound.
 //
-// Thread safety: all state lives on the stream's strand; `send`, `close`,
-// `post` and `resume_reading` are called on it (`post` from anywhere).
+// An idle connection holds no read buffer: it waits for readability and then
+// reads into a per-thread buffer. As Beast's suggested server settings did, a
+// connection that sends nothing for half of --ws-idle-timeout-ms gets a ping,
+// one silent for all of it is dropped, and so is one whose close handshake
+// takes longer than `close_timeout` (`check_timeouts`, from the server's sweep).
+//
+// Thread safety: all state lives on the socket's strand; `send`, `close`
+// and `resume_reading` are called on it; `post`, `going_away` and
+// `check_timeouts` from anywhere.
 #pragma once
 
-#include <deque>
+#include <atomic>
+#include <chrono>
 #include <memory>
+#include <span>
 #include <string>
+#include <string_view>
 
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
-#include <boost/beast/http/message.hpp>
-#include <boost/beast/http/string_body.hpp>
-#include <boost/beast/websocket/stream.hpp>
-
+#include "connection_socket.hpp"
 #include "context.hpp"
 #include "otsync/server/agent.hpp"
+#include "otsync/server/ws_frame.hpp"
+#include "send_queue.hpp"
 
 namespace otsync::server {
 
 class websocket_session : public connection_io, public std::enable_shared_from_this<websocket_session> {
  public:
-  websocket_session(boost::beast::tcp_stream&& stream, server_context& context);
+  /// How long a close handshake may take (Beast's suggested handshake timeout).
+  static constexpr std::chrono::seconds close_timeout{30};
+
+  /// `early` holds bytes read with the upgrade request that belong to the WebSocket.
+  websocket_session(connection_socket&& socket, server_context& context, std::string_view early);
   ~websocket_session() override;
 
-  /// Completes the upgrade of `request` and starts reading.
-  void run(boost::beast::http::request<boost::beast::http::string_body> request);
+  /// The 101 response is out: start reading frames.
+  void run();
   /// Shutdown: close with 1001 (going away) once queued frames are out. Any thread.
   void going_away();
+  /// Pings a connection silent for half the idle timeout; drops it after all of it, or after
+  /// `close_timeout` of closing. Any thread.
+  void check_timeouts(std::chrono::steady_clock::time_point now);
 
   void send(doc::shared_frame frame) override;
   void send_broadcast(doc::shared_frame frame) override;
@@ -41,29 +56,45 @@ class websocket_session : public connection_io, public std::enable_shared_from_t
   void resume_reading() override;
 
  private:
-  void enqueue(doc::shared_frame frame, bool broadcast);
+  void enqueue(doc::shared_frame frame, ws::opcode op, bool broadcast);
+  void queue_close(std::uint16_t code, std::string_view reason);
   void do_read();
-  void on_read(boost::beast::error_code ec, std::size_t bytes);
+  void on_readable(boost::system::error_code ec);
+  /// Decodes and handles `bytes`; false once reading stops (paused, closed).
+  bool process(std::span<char> bytes);
+  void on_peer_close(std::uint16_t code);
+  /// Drops the frames not yet being written.
+  void drop_queued();
+  void schedule_write();
   void do_write();
-  void on_write(boost::beast::error_code ec, std::size_t bytes);
-  void do_close();
+  void on_write(boost::system::error_code ec);
   void finish();
+  enum class timeout_action : std::uint8_t { none, ping, drop };
+  [[nodiscard]] timeout_action timeout_due(std::chrono::steady_clock::time_point now) const noexcept;
+  static std::int64_t now_ticks() noexcept;
 
-  boost::beast::websocket::stream<boost::beast::tcp_stream> ws_;
+  connection_socket socket_;
   server_context& context_;
   std::string id_;
-  boost::beast::flat_buffer buffer_;
   std::unique_ptr<agent> agent_;
-  std::deque<doc::shared_frame> queue_;
+  ws::frame_decoder decoder_;
+  std::string held_input_;  // read but not handled: reading is paused, or bytes that came with the upgrade
+  frame_queue queue_;
+  write_batch_ptr writing_;        // the batch being written, if any
+  std::size_t queued_frames_ = 0;  // in the queue and in the batch being written
   std::size_t queued_bytes_ = 0;
-  bool writing_ = false;
+  // Read by check_timeouts on other threads (steady_clock ticks; 0: not closing).
+  std::atomic<std::int64_t> last_read_{0};
+  std::atomic<std::int64_t> closing_since_{0};
+  std::atomic<bool> pinged_{false};  // a keep-alive ping went out since the last read
   bool reading_ = false;
+  bool write_scheduled_ = false;
   bool read_paused_ = false;
-  bool closing_ = false;
-  bool close_sent_ = false;
+  bool closing_ = false;           // our close frame is queued: nothing else is sent
+  bool close_sent_ = false;        // ... and written
+  bool peer_closed_ = false;       // the client's close frame arrived: nothing more is read
+  bool drop_after_close_ = false;  // a failed connection: no close handshake, drop once our close is out
   bool finished_ = false;
-  std::uint16_t close_code_ = 1000;
-  std::string close_reason_;
 };
 
 }  // namespace otsync::server

@@ -4,7 +4,7 @@
 #include <iterator>
 #include <map>
 #include <mutex>
-#include <string_view>
+#include <unordered_map>
 #include <unordered_set>
 #include <utility>
 
@@ -13,20 +13,14 @@
 namespace otsync::store {
 namespace {
 
-/// (src, seq) of an op, hashed: the resend check runs on every commit.
-struct src_seq_hash {
-  std::size_t operator()(const std::pair<std::string, std::uint64_t>& key) const noexcept {
-    return std::hash<std::string_view>{}(key.first) ^ (std::hash<std::uint64_t>{}(key.second) * 0x9E3779B97F4A7C15ULL);
-  }
-};
-
 /// One document: its whole log, the snapshots stored by request, and the
 /// head's metadata (type and creator, as the last commit's `after` said).
 struct document {
   std::vector<doc::op_record> ops;
   std::map<std::uint64_t, doc::snapshot> snapshots;
   std::optional<std::string> head_type;
-  std::unordered_set<std::pair<std::string, std::uint64_t>, src_seq_hash> seen;  // of every op, for commit_all
+  // (src, seq) of every op, for commit_all; hashed per author (a document has few authors, many ops each).
+  std::unordered_map<std::string, std::unordered_set<std::uint64_t>> seen;
 
   [[nodiscard]] std::uint64_t head() const noexcept { return ops.size(); }
 };
@@ -134,7 +128,9 @@ class memory_store final : public store {
     document& doc = documents_[key];
     bool conflict = doc.head() != requests.front().op.version;
     for (const auto& r : requests) {
-      conflict = conflict || (!r.op.src.empty() && doc.seen.contains({r.op.src, r.op.seq}));
+      if (r.op.src.empty()) continue;
+      auto author = doc.seen.find(r.op.src);
+      conflict = conflict || (author != doc.seen.end() && author->second.contains(r.op.seq));
     }
     if (conflict) {
       if (doc.ops.empty()) documents_.erase(key);
@@ -146,7 +142,7 @@ class memory_store final : public store {
 
   static void append(document& doc, commit_request request) {
     doc.head_type = request.after.type_uri;
-    if (!request.op.src.empty()) doc.seen.emplace(request.op.src, request.op.seq);
+    if (!request.op.src.empty()) doc.seen[request.op.src].insert(request.op.seq);
     if (request.store_snapshot) doc.snapshots.insert_or_assign(request.after.version, std::move(request.after));
     doc.ops.push_back(std::move(request.op));
   }

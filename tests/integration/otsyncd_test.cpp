@@ -6,6 +6,8 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -24,6 +26,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
@@ -550,6 +553,154 @@ TEST_F(OtsyncdTest, FrameOverTheLimitClosesWith1009AndOthersCarryOn) {
   EXPECT_EQ(other.request(json::parse(R"({"a":"pp"})")), json::parse(R"({"a":"pp"})"));
 }
 
+// The WebSocket layer on a raw socket: the upgrade response, pings between
+// the fragments of a message (several frames in one TCP segment), and a
+// protocol violation.
+class raw_ws {
+ public:
+  explicit raw_ws(std::uint16_t port) : socket_(io_) {
+    socket_.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
+    timeval timeout{10, 0};  // bounded reads: a missing reply fails instead of hanging
+    setsockopt(socket_.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  }
+  void write(const std::string& bytes) { asio::write(socket_, asio::buffer(bytes)); }
+  /// Reads until `delimiter` (inclusive).
+  std::string read_until(const std::string& delimiter) {
+    while (in_.find(delimiter) == std::string::npos && fill()) {
+    }
+    auto end = in_.find(delimiter);
+    if (end == std::string::npos) return {};
+    auto out = in_.substr(0, end + delimiter.size());
+    in_.erase(0, end + delimiter.size());
+    return out;
+  }
+  /// One server frame: (opcode, payload); opcode -1 when the connection ended first.
+  std::pair<int, std::string> frame() {
+    while (in_.size() < 2 && fill()) {
+    }
+    if (in_.size() < 2) return {-1, {}};
+    auto b0 = static_cast<unsigned char>(in_[0]);
+    auto b1 = static_cast<unsigned char>(in_[1]);
+    EXPECT_EQ(b1 & 0x80, 0) << "server frames are not masked";
+    std::size_t size = b1 & 0x7F;
+    std::size_t header = 2;
+    if (size == 126) {
+      while (in_.size() < 4 && fill()) {
+      }
+      size = (static_cast<std::size_t>(static_cast<unsigned char>(in_[2])) << 8) | static_cast<unsigned char>(in_[3]);
+      header = 4;
+    }
+    EXPECT_NE(size, 127U);
+    while (in_.size() < header + size && fill()) {
+    }
+    if (in_.size() < header + size) return {-1, {}};
+    std::pair<int, std::string> out{b0 & 0x0F, in_.substr(header, size)};
+    EXPECT_TRUE(b0 & 0x80) << "server frames are not fragmented";
+    in_.erase(0, header + size);
+    return out;
+  }
+  static std::string client_frame(int opcode, const std::string& payload, bool fin = true, bool masked = true) {
+    std::string out;
+    out.push_back(static_cast<char>((fin ? 0x80 : 0) | opcode));
+    out.push_back(static_cast<char>((masked ? 0x80 : 0) | payload.size()));  // short payloads only
+    const char mask[4] = {'\x0f', '\x1e', '\x2d', '\x3c'};
+    if (masked) out.append(mask, 4);
+    for (std::size_t i = 0; i < payload.size(); ++i) out.push_back(masked ? payload[i] ^ mask[i % 4] : payload[i]);
+    return out;
+  }
+
+ private:
+  bool fill() {
+    char buffer[4096];
+    beast::error_code ec;
+    auto n = socket_.read_some(asio::buffer(buffer), ec);
+    if (ec) return false;
+    in_.append(buffer, n);
+    return true;
+  }
+  asio::io_context io_;
+  tcp::socket socket_;
+  std::string in_;
+};
+
+TEST_F(OtsyncdTest, WebSocketFramingOnARawSocket) {
+  auto& d = start({"--store", "memory:"});
+  raw_ws c(d.port());
+  c.write(
+      "GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n");
+  auto response = c.read_until("\r\n\r\n");
+  EXPECT_TRUE(response.starts_with("HTTP/1.1 101")) << response;
+  EXPECT_NE(response.find("s3pPLMBiTxaQ9kYGzzhZRbK+xOo="), std::string::npos) << response;  // RFC 6455's example
+  EXPECT_NE(response.find("Server: otsyncd"), std::string::npos) << response;
+
+  // {"a":"pp"} in three fragments with pings between them, all in one write.
+  c.write(raw_ws::client_frame(0x1, R"({"a")", false) + raw_ws::client_frame(0x9, "one") +
+          raw_ws::client_frame(0x0, R"(:"p)", false) + raw_ws::client_frame(0x9, "two") +
+          raw_ws::client_frame(0xA, "unsolicited") + raw_ws::client_frame(0x0, R"(p"})"));
+  EXPECT_EQ(c.frame(), (std::pair<int, std::string>{0xA, "one"}));
+  EXPECT_EQ(c.frame(), (std::pair<int, std::string>{0xA, "two"}));
+  EXPECT_EQ(c.frame(), (std::pair<int, std::string>{0x1, R"({"a":"pp"})"}));
+
+  // Invalid UTF-8 in a text frame: 1007.
+  {
+    raw_ws bad(d.port());
+    bad.write(
+        "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n");
+    bad.read_until("\r\n\r\n");
+    bad.write(raw_ws::client_frame(0x1, "\xc3("));
+    auto close = bad.frame();
+    EXPECT_EQ(close.first, 0x8);
+    ASSERT_GE(close.second.size(), 2U);
+    EXPECT_EQ((static_cast<unsigned char>(close.second[0]) << 8) | static_cast<unsigned char>(close.second[1]), 1007);
+  }
+
+  // An unmasked client frame: close 1002, then the server closes the connection.
+  c.write(raw_ws::client_frame(0x1, R"({"a":"pp"})", true, false));
+  auto close = c.frame();
+  EXPECT_EQ(close.first, 0x8);
+  ASSERT_GE(close.second.size(), 2U);
+  EXPECT_EQ((static_cast<unsigned char>(close.second[0]) << 8) | static_cast<unsigned char>(close.second[1]), 1002);
+  EXPECT_EQ(c.frame().first, -1);
+
+  // A bad version is refused with 426.
+  raw_ws old(d.port());
+  old.write(
+      "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 8\r\n\r\n");
+  auto refused = old.read_until("\r\n\r\n");
+  EXPECT_TRUE(refused.starts_with("HTTP/1.1 426")) << refused;
+  EXPECT_NE(refused.find("Sec-WebSocket-Version: 13"), std::string::npos) << refused;
+}
+
+// A silent connection is pinged at half the idle timeout and stays up while
+// it answers; one that stays silent is dropped.
+TEST_F(OtsyncdTest, SilentWebSocketsArePingedThenDropped) {
+  auto& d = start({"--store", "memory:", "--ws-idle-timeout-ms", "600"});
+  auto upgrade = [&](raw_ws& c) {
+    c.write(
+        "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n");
+    EXPECT_TRUE(c.read_until("\r\n\r\n").starts_with("HTTP/1.1 101"));
+  };
+  raw_ws live(d.port());
+  raw_ws silent(d.port());
+  upgrade(live);
+  upgrade(silent);
+  auto started = std::chrono::steady_clock::now();
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(live.frame(), (std::pair<int, std::string>{0x9, ""}));
+    live.write(raw_ws::client_frame(0xA, ""));
+  }
+  EXPECT_GE(std::chrono::steady_clock::now() - started, 600ms);  // three pings, each after 300 ms of silence
+  live.write(raw_ws::client_frame(0x1, R"({"a":"pp"})"));
+  EXPECT_EQ(live.frame(), (std::pair<int, std::string>{0x1, R"({"a":"pp"})"}));
+  // The silent one got its ping, never answered, and is gone by now.
+  EXPECT_EQ(silent.frame(), (std::pair<int, std::string>{0x9, ""}));
+  EXPECT_EQ(silent.frame().first, -1);
+}
+
 TEST_F(OtsyncdTest, BinaryFrameCloses) {
   auto& d = start();
   ws_client c(d.port());
@@ -785,10 +936,23 @@ TEST_F(OtsyncdTest, RedisPrefixSeparatesAppsAndMetricsShowRedis) {
   reader.handshake();
   EXPECT_EQ(writer.request(op_message("d1", 0, 1, "create", {{"type", "text-unicode"}, {"data", "ab"}})),
             ack(src, 1, 0, "d1"));
+  // Each instance's SUBSCRIBE goes out on its feed's own thread: wait until Redis
+  // confirmed it (a resync follows every confirmation) before publishing, or a
+  // loaded machine lets the PUBLISH overtake it (the resync would still catch
+  // the op up from the log, but not through the pub/sub path checked below).
+  auto wait_subscribed = [&](std::uint16_t port) {
+    auto deadline = std::chrono::steady_clock::now() + 5s;
+    while (metric(http_get(port, "/metrics").body, "otsync_redis_feed_resyncs").value_or(0) < 1.0 &&
+           std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(10ms);
+    }
+  };
   // The other instance of app1 follows the document over pub/sub.
   EXPECT_EQ(reader.request(json::parse(R"({"a":"s","c":"docs","d":"d1","v":null})"))["data"]["data"], "ab");
+  wait_subscribed(app1_again.port());
   EXPECT_EQ(writer.request(json::parse(R"({"a":"s","c":"docs","d":"d1","v":1})")),
             json::parse(R"({"a":"s","c":"docs","d":"d1"})"));
+  wait_subscribed(app1.port());
   EXPECT_EQ(writer.request(op_message("d1", 1, 2, "op", json::parse(R"([2,"c"])"))), ack(src, 2, 1, "d1"));
   auto broadcast = reader.read();
   ASSERT_TRUE(broadcast);

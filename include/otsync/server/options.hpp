@@ -25,7 +25,9 @@ struct server_options {
   std::size_t max_pending_requests = 128;
   std::chrono::milliseconds idle_eviction{60000};
   std::chrono::milliseconds shutdown_grace{10000};
-  std::chrono::milliseconds drain_delay{300};     ///< /readyz answers 503 this long before the listener closes
+  std::chrono::milliseconds drain_delay{300};  ///< /readyz answers 503 this long before the listener closes
+  /// A WebSocket silent for half this long is pinged, for all of it dropped (Beast's suggested server value).
+  std::chrono::milliseconds ws_idle_timeout{300000};
   std::string redis_prefix = "otsync:";           ///< with a redis:// store: prefix of every key and channel
   std::chrono::milliseconds redis_timeout{5000};  ///< with a redis:// store: per command
   std::string log_level = "info";

@@ -589,6 +589,52 @@ TEST(Encoders, OpBodyRoundTrip) {
   EXPECT_EQ(std::get<error_info>(bad).code, "ERR_OT_OP_NOT_APPLIED");
 }
 
+// The op message and the ack are written without a DOM: byte for byte what
+// nlohmann's dump gives, for random ops and names with escapes and bad UTF-8.
+TEST(Encoders, DirectEncodersMatchNlohmannByteForByte) {
+  auto reference_op = [](std::string_view c, std::string_view d, const doc::op_record& r) {
+    json message = {{"a", "op"}, {"c", c}, {"d", d}, {"v", r.version}, {"src", r.src}, {"seq", r.seq}};
+    write_op_body(message, r.body);
+    return message.dump(-1, ' ', false, json::error_handler_t::replace);
+  };
+  auto reference_ack = [](std::string_view c, std::string_view d, std::string_view src, std::uint64_t seq,
+                          std::uint64_t v) {
+    json message = {{"src", src}, {"seq", seq}, {"v", v}, {"a", "op"}, {"c", c}, {"d", d}};
+    return message.dump(-1, ' ', false, json::error_handler_t::replace);
+  };
+  test::random_ops random(test::fuzz_seed(99));
+  const std::vector<std::string> names{"docs",
+                                       "",
+                                       "q\"uote",
+                                       "back\\slash",
+                                       std::string("nul\0x", 5),
+                                       "ctl\x01\x1f\x7f\b\f\n\r\t",
+                                       "é😀",
+                                       "bad\xff\xc3",
+                                       "\xed\xa0\x80"};
+  auto name = [&] { return names[random.uniform(0, names.size() - 1)]; };
+  for (int i = 0; i < test::fuzz_iterations(2000); ++i) {
+    doc::op_record r;
+    r.src = name();
+    r.seq = random.uniform(0, 1) ? random.uniform(0, 100) : random.uniform(0, ~std::uint64_t{0});
+    r.version = random.uniform(0, 1u << 30);
+    switch (random.uniform(0, 2)) {
+      case 0:
+        r.body = random.op_for(random.document(20));
+        break;
+      case 1:
+        r.body = doc::create_body{name(), random.document(10) + name()};
+        break;
+      default:
+        r.body = doc::delete_body{};
+    }
+    auto c = name();
+    auto d = name();
+    ASSERT_EQ(encode_op_message(c, d, r), reference_op(c, d, r));
+    ASSERT_EQ(encode_ack(c, d, r.src, r.seq, r.version), reference_ack(c, d, r.src, r.seq, r.version));
+  }
+}
+
 // ---------------------------------------------------------------------------
 // Randomised: arbitrary and mutated frames never throw, and every outcome can
 // be encoded back.
