@@ -110,10 +110,12 @@ const fmt = (x, digits = 0) => (x === null || x === undefined ? '—' : Number(x
   }
   const summary = {};
   const peer = 'sharedb memory';
-  console.log(`${REPS} reps, ${DURATION} s measured per run, medians; ratio = otsyncd / ShareDB (latency: ShareDB / otsyncd)\n`);
+  console.log(`${REPS} reps, ${DURATION} s measured per run, medians; ratio = otsyncd / ShareDB ` +
+              `(latency and CPU per op: ShareDB / otsyncd)\n`);
   console.log('| preset | server | acked ops/s | ratio | deliveries/s | ratio | ack p50 ms | ack p99 ms | p99 ratio | ' +
-              'RSS/conn bytes | ratio | server CPU % | converged | errors | loadgen saturated |');
-  console.log('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---|');
+              'RSS/conn bytes | ratio | server CPU % | server CPU µs/op | ratio | loadgen CPU % | converged | errors | ' +
+              'loadgen saturated |');
+  console.log('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---|');
   for (const preset of PRESETS) {
     summary[preset] = {};
     for (const server of SERVERS) {
@@ -123,7 +125,9 @@ const fmt = (x, digits = 0) => (x === null || x === undefined ? '—' : Number(x
         p50Ms: median(rs.map((r) => r.p50)), p99Ms: median(rs.map((r) => r.p99)),
         rssPerConnection: median(rs.map((r) => r.rssPerConnection)), cpuPercent: median(rs.map((r) => r.cpu)),
         converged: rs.every((r) => r.converged), errors: rs.reduce((a, r) => a + r.errors, 0),
-        loadgenSaturated: rs.some((r) => r.loadgenSaturated),
+        loadgenSaturated: rs.some((r) => r.loadgenSaturated), loadgenCpuPercent: median(rs.map((r) => r.loadgenCpu)),
+        // Server CPU time per acked op: what each op costs the server, whatever bounds the throughput.
+        cpuMicrosPerOp: median(rs.map((r) => (r.acked > 0 && r.cpu != null ? (r.cpu / 100) * 1e6 / r.acked : null))),
       };
     }
     const base = summary[preset][peer];
@@ -132,11 +136,13 @@ const fmt = (x, digits = 0) => (x === null || x === undefined ? '—' : Number(x
       const ratio = (a, b) => (a && b ? a / b : null);
       s.ratios = {acked: ratio(s.ackedOpsPerSecond, base.ackedOpsPerSecond),
                   deliveries: ratio(s.deliveriesPerSecond, base.deliveriesPerSecond),
-                  p99: ratio(base.p99Ms, s.p99Ms), rssPerConnection: ratio(s.rssPerConnection, base.rssPerConnection)};
+                  p99: ratio(base.p99Ms, s.p99Ms), rssPerConnection: ratio(s.rssPerConnection, base.rssPerConnection),
+                  cpuPerOp: ratio(base.cpuMicrosPerOp, s.cpuMicrosPerOp)};
       console.log(`| ${preset} | ${server.name} | ${fmt(s.ackedOpsPerSecond)} | ${fmt(s.ratios.acked, 2)} | ` +
         `${fmt(s.deliveriesPerSecond)} | ${fmt(s.ratios.deliveries, 2)} | ${fmt(s.p50Ms, 2)} | ${fmt(s.p99Ms, 2)} | ` +
         `${fmt(s.ratios.p99, 2)} | ${fmt(s.rssPerConnection)} | ${fmt(s.ratios.rssPerConnection, 2)} | ` +
-        `${fmt(s.cpuPercent)} | ${s.converged ? 'yes' : 'NO'} | ${s.errors} | ${s.loadgenSaturated ? 'YES' : 'no'} |`);
+        `${fmt(s.cpuPercent)} | ${fmt(s.cpuMicrosPerOp, 1)} | ${fmt(s.ratios.cpuPerOp, 2)} | ${fmt(s.loadgenCpuPercent)} | ` +
+        `${s.converged ? 'yes' : 'NO'} | ${s.errors} | ${s.loadgenSaturated ? 'YES' : 'no'} |`);
     }
   }
   if (JSON_OUT) {
