@@ -626,9 +626,13 @@ void document::finish_batch() {
       continue;
     }
     if (!broken && f.outcome && !*f.outcome) {
-      broadcast(f.committed, f.frame);
+      // The ack first: the author (which never gets its own op's broadcast)
+      // can send its next op while the others' copies are still being handed
+      // out, and those then leave together in one write per reader. The
+      // author's order is kept: the broadcasts of earlier ops were posted first.
       f.entry.done(
           submit_result{std::nullopt, std::move(f.missed), f.committed.src, f.committed.seq, f.committed.version});
+      broadcast(f.committed, f.frame);
       if (auto* obs = owner_.observer()) obs->on_submit_done(latency, nullptr);
       continue;
     }
