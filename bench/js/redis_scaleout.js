@@ -16,14 +16,8 @@ const os = require('os');
 const path = require('path');
 
 const root = path.resolve(__dirname, '..', '..');
-const argv = process.argv.slice(2);
-const dashdash = argv.indexOf('--');
-const extra = dashdash >= 0 ? argv.slice(dashdash + 1) : [];
-const own = dashdash >= 0 ? argv.slice(0, dashdash) : argv;
-function arg(name, fallback) {
-  const i = own.indexOf(`--${name}`);
-  return i >= 0 ? own[i + 1] : fallback;
-}
+const {parseArgs, median} = require('./bench_args');
+const {arg, extra} = parseArgs();
 const REPS = Number(arg('reps', 3));
 const PRESET = arg('preset', 'spread');
 const DURATION = arg('duration', '10');
@@ -106,7 +100,6 @@ function runOnce(instances) {
   }
 }
 
-const median = (xs) => xs.slice().sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const runs = {1: [], 3: []};
 for (let rep = 1; rep <= REPS; rep++) {
   for (const n of [1, 3]) {

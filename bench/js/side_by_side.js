@@ -22,11 +22,8 @@ const os = require('os');
 const path = require('path');
 
 const root = path.resolve(__dirname, '..', '..');
-const argv = process.argv.slice(2);
-const dashdash = argv.indexOf('--');
-const extra = dashdash >= 0 ? argv.slice(dashdash + 1) : [];
-const own = dashdash >= 0 ? argv.slice(0, dashdash) : argv;
-const arg = (name, fallback) => (own.includes(`--${name}`) ? own[own.indexOf(`--${name}`) + 1] : fallback);
+const {parseArgs, median} = require('./bench_args');
+const {arg, extra} = parseArgs();
 const REPS = Number(arg('reps', 3));
 const PRESETS = arg('presets', 'contention,spread,fanout,idle,contention@rate=40,spread@rate=10').split(',');
 const DURATION = arg('duration', '5');
@@ -89,10 +86,6 @@ async function runOnce(server, preset) {
   }
 }
 
-const median = (xs) => {
-  const v = xs.filter((x) => typeof x === 'number' && !Number.isNaN(x)).sort((a, b) => a - b);
-  return v.length ? v[Math.floor(v.length / 2)] : null;
-};
 const fmt = (x, digits = 0) => (x === null || x === undefined ? '—' : Number(x).toFixed(digits));
 
 (async () => {

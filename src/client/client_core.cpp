@@ -25,6 +25,13 @@ std::optional<std::uint64_t> field_uint(const json& message, const char* key) {
   return it->get<std::uint64_t>();
 }
 
+/// ShareDB's error object as (code, message); anything else is its own message.
+std::pair<std::string, std::string> error_parts(const json& error) {
+  if (!error.is_object()) return {"", error.dump()};
+  std::string text = field_string(error, "message");
+  return {field_string(error, "code"), text.empty() ? error.dump() : text};
+}
+
 std::string doc_request(std::string_view action, const doc_entry& doc, std::optional<std::uint64_t> version) {
   json m = {{"a", action}, {"c", doc.collection}, {"d", doc.id}};
   m["v"] = version ? json(*version) : json(nullptr);
@@ -66,7 +73,7 @@ std::string client_core::on_open() {
 void client_core::on_disconnected() {
   connected_ = false;
   for (auto& [key, doc] : docs_) {
-    doc->subscribed = doc->subscribe_sent = doc->fetching = doc->reloading = false;
+    doc->subscribed = doc->fetching = doc->reloading = false;
     // A create whose ack was lost: the resubscribe shows whether it was committed, else it is sent again.
     doc->create_seq = 0;
     if (doc->replica) doc->replica->disconnected();
@@ -113,7 +120,6 @@ void client_core::start_document(doc_entry& doc, outbox& out) {
       }
     }
   }
-  doc.subscribe_sent = true;
   out.push_back(doc_request("s", doc, doc.replica ? std::optional(doc.replica->version()) : std::nullopt));
 }
 
@@ -211,7 +217,8 @@ void client_core::on_frame(std::string_view text, outbox& out, client_events& ev
 void client_core::on_handshake(const json& message, outbox& out, client_events& events) {
   if (connected_) return;  // the reply to a second hs
   if (auto error = message.find("error"); error != message.end()) {
-    report(nullptr, error->is_object() ? field_string(*error, "code") : "", error->dump(), events);
+    auto [code, text] = error_parts(*error);
+    report(nullptr, std::move(code), std::move(text), events);
     return;
   }
   std::string id = field_string(message, "id");
@@ -232,9 +239,8 @@ void client_core::on_handshake(const json& message, outbox& out, client_events& 
 void client_core::on_doc_reply(doc_entry& doc, const json& message, outbox& out, client_events& events) {
   const bool subscribe = field_string(message, "a") == "s";
   if (auto error = message.find("error"); error != message.end()) {
-    report(&doc, error->is_object() ? field_string(*error, "code") : "",
-           error->is_object() ? field_string(*error, "message") : error->dump(), events);
-    if (subscribe) doc.subscribe_sent = false;
+    auto [code, text] = error_parts(*error);
+    report(&doc, std::move(code), std::move(text), events);
     doc.fetching = doc.reloading = false;
     return;
   }
@@ -292,9 +298,7 @@ void client_core::adopt_snapshot(doc_entry& doc, std::uint64_t version, const st
 }
 
 void client_core::on_op_error(doc_entry& doc, const json& message, outbox& out, client_events& events) {
-  const json& error = message["error"];
-  std::string code = error.is_object() ? field_string(error, "code") : "";
-  std::string text = error.is_object() ? field_string(error, "message") : error.dump();
+  auto [code, text] = error_parts(message.at("error"));
   auto seq = field_uint(message, "seq");
   if (doc.create_seq != 0 && seq == doc.create_seq) {
     doc.create_seq = 0;

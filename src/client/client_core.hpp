@@ -35,7 +35,6 @@ struct doc_entry {
   std::unique_ptr<ot_client> replica;      ///< null while unknown, missing or deleted
   bool loaded = false;                     ///< a snapshot (or a saved replica) is known
   bool subscribed = false;
-  bool subscribe_sent = false;
   bool fetching = false;   ///< a versioned fetch (after a gap) is under way
   bool reloading = false;  ///< a snapshot fetch (after a rejected op) is under way
   std::uint64_t create_seq = 0;

@@ -5,8 +5,11 @@
 #include <nlohmann/json.hpp>
 
 #include "otsync/ot/unicode.hpp"
+#include "otsync/protocol/json_text.hpp"
 
 namespace otsync::load {
+
+namespace json_text = protocol::json_text;
 namespace {
 
 /// A cursor over JSON text; every reader returns false on malformed input.
@@ -364,75 +367,6 @@ bool parse_create_data(std::string_view raw, std::string& data) {
   return true;
 }
 
-void append_json_string(std::string& out, std::string_view s) {
-  static constexpr char hex[] = "0123456789abcdef";
-  out.push_back('"');
-  std::size_t run = 0;
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    auto ch = static_cast<unsigned char>(s[i]);
-    if (ch >= 0x20 && ch != '"' && ch != '\\') continue;
-    out.append(s.data() + run, i - run);
-    run = i + 1;
-    switch (ch) {
-      case '"':
-        out.append("\\\"");
-        break;
-      case '\\':
-        out.append("\\\\");
-        break;
-      case '\n':
-        out.append("\\n");
-        break;
-      case '\r':
-        out.append("\\r");
-        break;
-      case '\t':
-        out.append("\\t");
-        break;
-      default:
-        out.append("\\u00");
-        out.push_back(hex[ch >> 4]);
-        out.push_back(hex[ch & 0xF]);
-    }
-  }
-  out.append(s.data() + run, s.size() - run);
-  out.push_back('"');
-}
-
-namespace {
-void append_uint(std::string& out, std::uint64_t n) {
-  char buf[24];
-  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, n);
-  out.append(buf, end);
-}
-}  // namespace
-
-void append_op(std::string& out, const ot::op& operation) {
-  out.push_back('[');
-  bool first = true;
-  for (const auto& part : operation) {
-    if (!first) out.push_back(',');
-    first = false;
-    switch (part.kind()) {
-      case ot::component_kind::skip:
-        append_uint(out, part.length());
-        break;
-      case ot::component_kind::insert:
-        append_json_string(out, part.text());
-        break;
-      case ot::component_kind::erase:
-        out.append("{\"d\":");
-        if (part.has_text())
-          append_json_string(out, part.text());
-        else
-          append_uint(out, part.length());
-        out.push_back('}');
-        break;
-    }
-  }
-  out.push_back(']');
-}
-
 std::string_view handshake_frame() {
   return R"({"a":"hs","id":null,"protocol":1,"protocolMinor":2})";
 }
@@ -441,12 +375,12 @@ void build_doc_request(std::string& out, std::string_view act, std::string_view 
                        std::optional<std::uint64_t> v) {
   out.clear();
   out.append(R"({"a":")").append(act).append(R"(","c":)");
-  append_json_string(out, c);
+  json_text::append_string(out, c);
   out.append(R"(,"d":)");
-  append_json_string(out, d);
+  json_text::append_string(out, d);
   out.append(R"(,"v":)");
   if (v)
-    append_uint(out, *v);
+    json_text::append_uint(out, *v);
   else
     out.append("null");
   out.push_back('}');
@@ -456,30 +390,30 @@ void build_submit(std::string& out, std::string_view c, std::string_view d, std:
                   const std::string* src, const ot::op& operation) {
   out.clear();
   out.append(R"({"a":"op","c":)");
-  append_json_string(out, c);
+  json_text::append_string(out, c);
   out.append(R"(,"d":)");
-  append_json_string(out, d);
+  json_text::append_string(out, d);
   out.append(R"(,"v":)");
-  append_uint(out, v);
+  json_text::append_uint(out, v);
   if (src != nullptr) {
     out.append(R"(,"src":)");
-    append_json_string(out, *src);
+    json_text::append_string(out, *src);
   }
   out.append(R"(,"seq":)");
-  append_uint(out, seq);
+  json_text::append_uint(out, seq);
   out.append(R"(,"x":{},"op":)");
-  append_op(out, operation);
+  json_text::append_op(out, operation);
   out.push_back('}');
 }
 
 void build_create(std::string& out, std::string_view c, std::string_view d, std::uint64_t seq) {
   out.clear();
   out.append(R"({"a":"op","c":)");
-  append_json_string(out, c);
+  json_text::append_string(out, c);
   out.append(R"(,"d":)");
-  append_json_string(out, d);
+  json_text::append_string(out, d);
   out.append(R"(,"v":0,"seq":)");
-  append_uint(out, seq);
+  json_text::append_uint(out, seq);
   out.append(R"(,"x":{},"create":{"type":"http://sharejs.org/types/text-unicode","data":""}})");
 }
 

@@ -51,11 +51,6 @@ bool parse_snapshot(std::string_view raw, snapshot& out);
 /// The initial text of a create body `{type, data}` from `create_raw`.
 bool parse_create_data(std::string_view raw, std::string& data);
 
-/// Appends `s` as a JSON string (UTF-8 kept as is).
-void append_json_string(std::string& out, std::string_view s);
-/// Appends a text-unicode op in its wire form.
-void append_op(std::string& out, const ot::op& operation);
-
 /// `{"a":"hs","id":null,"protocol":1,"protocolMinor":2}`
 std::string_view handshake_frame();
 /// `{"a":ACTION,"c":C,"d":D,"v":V|null}` for `s` and `f`.

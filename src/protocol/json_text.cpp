@@ -1,4 +1,4 @@
-#include "json_text.hpp"
+#include "otsync/protocol/json_text.hpp"
 
 #include <charconv>
 
@@ -58,6 +58,33 @@ void append_uint(std::string& out, std::uint64_t value) {
   char digits[20];
   auto end = std::to_chars(digits, digits + sizeof digits, value).ptr;
   out.append(digits, end);
+}
+
+void append_op(std::string& out, const ot::op& operation) {
+  out.push_back('[');
+  bool first = true;
+  for (const auto& c : operation) {
+    if (!first) out.push_back(',');
+    first = false;
+    switch (c.kind()) {
+      case ot::component_kind::skip:
+        append_uint(out, c.length());
+        break;
+      case ot::component_kind::insert:
+        append_string(out, c.text());
+        break;
+      case ot::component_kind::erase:
+        out += "{\"d\":";
+        if (c.has_text()) {
+          append_string(out, c.text());
+        } else {
+          append_uint(out, c.length());
+        }
+        out.push_back('}');
+        break;
+    }
+  }
+  out.push_back(']');
 }
 
 }  // namespace otsync::protocol::json_text

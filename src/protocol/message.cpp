@@ -4,8 +4,8 @@
 #include <cmath>
 #include <limits>
 
-#include "json_text.hpp"
 #include "otsync/ot/text_unicode.hpp"
+#include "otsync/protocol/json_text.hpp"
 #include "otsync/protocol/op_json.hpp"
 
 namespace otsync::protocol {
@@ -337,30 +337,8 @@ namespace {
 // The op message's fields in nlohmann's (sorted) key order, without a DOM: it is encoded once per op.
 void append_op_body(std::string& out, const doc::op_body& body) {
   if (const auto* edit = std::get_if<ot::op>(&body)) {
-    out += ",\"op\":[";
-    bool first = true;
-    for (const auto& c : *edit) {
-      if (!first) out.push_back(',');
-      first = false;
-      switch (c.kind()) {
-        case ot::component_kind::skip:
-          json_text::append_uint(out, c.length());
-          break;
-        case ot::component_kind::insert:
-          json_text::append_string(out, c.text());
-          break;
-        case ot::component_kind::erase:
-          out += "{\"d\":";
-          if (c.has_text()) {
-            json_text::append_string(out, c.text());
-          } else {
-            json_text::append_uint(out, c.length());
-          }
-          out.push_back('}');
-          break;
-      }
-    }
-    out.push_back(']');
+    out += ",\"op\":";
+    json_text::append_op(out, *edit);
   }
 }
 
