@@ -60,7 +60,7 @@ start)
     rm -f "$dir/otsync$i.port"
     # shellcheck disable=SC2086
     "$otsyncd" --listen 127.0.0.1:0 --port-file "$dir/otsync$i.port" --store "redis://127.0.0.1:$redis_port" \
-      --drain-delay-ms 1500 --log-level "${OTSYNC_LOG_LEVEL:-warn}" ${OTSYNC_ARGS:-} >"$dir/otsync$i.log" 2>&1 &
+      --drain-delay-ms 1500 --max-connections-per-address 0 --log-level "${OTSYNC_LOG_LEVEL:-warn}" ${OTSYNC_ARGS:-} >"$dir/otsync$i.log" 2>&1 &
     echo "OTSYNC${i}_PID=$!" >>"$dir/cluster.env"
   done
   for i in 1 2 3; do

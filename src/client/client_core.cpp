@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "otsync/protocol/json_parse.hpp"
 #include "otsync/protocol/op_json.hpp"
 
 namespace otsync::client {
@@ -196,7 +197,7 @@ void client_core::report(const doc_entry* doc, std::string code, std::string mes
 }
 
 void client_core::on_frame(std::string_view text, outbox& out, client_events& events) {
-  json message = json::parse(text, nullptr, false);
+  json message = protocol::parse_json_bounded(text);
   if (!message.is_object()) {
     report(nullptr, "OTSYNC_CLIENT_BAD_FRAME", "the server sent a frame that is not a JSON object", events);
     return;

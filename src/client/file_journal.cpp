@@ -11,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "otsync/protocol/json_parse.hpp"
 #include "otsync/protocol/op_json.hpp"
 
 namespace otsync::client {
@@ -47,7 +48,7 @@ std::optional<json> read_json(const fs::path& path) {
   }
   std::stringstream buffer;
   buffer << in.rdbuf();
-  json value = json::parse(buffer.str(), nullptr, false);
+  json value = protocol::parse_json_bounded(buffer.str());
   if (!value.is_object() || value.value("format", 0) != format_version) throw failure(path, "not a saved replica");
   return value;
 }

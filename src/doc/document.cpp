@@ -267,7 +267,7 @@ void document::start_load() {
       self->created_ = base.created;
       self->text_ = ot::rope(base.data);
       self->last_snapshot_version_ = base.version;
-      self->recent_.clear();
+      self->cache_clear();
       for (auto& op : loaded->ops) {
         if (auto error = self->apply_to_head(op)) {
           self->state_ = state::unloaded;
@@ -279,7 +279,7 @@ void document::start_load() {
         }
         auto frame =
             std::make_shared<const std::string>(protocol::encode_op_message(self->key_.collection, self->key_.id, op));
-        self->recent_.push_back({std::move(op), std::move(frame)});
+        self->cache_push({std::move(op), std::move(frame)});
       }
       // Subscribers (kept across a reload) get the ops committed elsewhere meanwhile.
       if (!self->subscribers_.empty()) {
@@ -288,7 +288,7 @@ void document::start_load() {
         }
       }
       self->broadcast_version_ = std::max(self->broadcast_version_, self->head_version_);
-      while (self->recent_.size() > self->owner_.options().recent_ops) self->recent_.pop_front();
+      self->cache_trim();
       self->state_ = state::ready;
       self->drain();
     });
@@ -348,14 +348,14 @@ void document::apply_remote(std::vector<op_record> ops) {
     if (op.version != head_version_ || apply_to_head(op)) {
       // The log disagrees with this copy: start again from the store.
       state_ = state::unloaded;
-      recent_.clear();
+      cache_clear();
       return;
     }
     auto frame = std::make_shared<const std::string>(protocol::encode_op_message(key_.collection, key_.id, op));
-    recent_.push_back({op, frame});
+    cache_push({op, frame});
     broadcast(op, frame);
   }
-  while (recent_.size() > owner_.options().recent_ops) recent_.pop_front();
+  cache_trim();
 }
 
 void document::catch_up(std::optional<std::uint64_t> until) {
@@ -547,7 +547,7 @@ bool document::prepare_batch() {
     f.request.after.type_uri = type_uri_;
     f.request.after.created = created_;
     f.request.op = std::move(committed);
-    recent_.push_back({f.request.op, std::move(frame)});
+    cache_push({f.request.op, std::move(frame)});
     batch_.push_back(std::move(f));
     queue_.pop_front();
   }
@@ -662,11 +662,11 @@ void document::finish_batch() {
     } else {
       // The live copy holds ops that were not committed: reload it from the store.
       state_ = state::unloaded;
-      recent_.clear();
+      cache_clear();
     }
   }
   pre_batch_.reset();
-  while (recent_.size() > owner_.options().recent_ops) recent_.pop_front();
+  cache_trim();
 }
 
 bool document::roll_back(committed_state& before) {
@@ -682,8 +682,31 @@ bool document::roll_back(committed_state& before) {
   type_uri_ = std::move(before.type_uri);
   created_ = std::move(before.created);
   last_snapshot_version_ = before.last_snapshot_version;
-  while (recent_.size() > before.recent_size) recent_.pop_back();
+  while (recent_.size() > before.recent_size) {
+    recent_bytes_ -= recent_.back().frame->size();
+    recent_.pop_back();
+  }
   return true;
+}
+
+void document::cache_push(recent_op op) {
+  recent_bytes_ += op.frame->size();
+  recent_.push_back(std::move(op));
+}
+
+void document::cache_clear() {
+  recent_.clear();
+  recent_bytes_ = 0;
+}
+
+void document::cache_trim() {
+  // By count and by bytes: large ops (up to --max-op-bytes each) must not pin
+  // a thousand of them. Older ops are read from the store when needed.
+  const auto& options = owner_.options();
+  while (!recent_.empty() && (recent_.size() > options.recent_ops || recent_bytes_ > options.recent_ops_bytes)) {
+    recent_bytes_ -= recent_.front().frame->size();
+    recent_.pop_front();
+  }
 }
 
 bool document::try_evict(clock::time_point idle_since) {

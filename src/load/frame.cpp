@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "otsync/ot/unicode.hpp"
+#include "otsync/protocol/json_parse.hpp"
 #include "otsync/protocol/json_text.hpp"
 
 namespace otsync::load {
@@ -340,7 +341,7 @@ bool parse_frame(std::string_view text, frame& out) {
 }
 
 bool parse_snapshot(std::string_view raw, snapshot& out) {
-  auto j = nlohmann::json::parse(raw, nullptr, false);
+  auto j = protocol::parse_json_bounded(raw);
   if (j.is_discarded() || !j.is_object()) return false;
   auto v = j.find("v");
   if (v == j.end() || !v->is_number_unsigned()) return false;
@@ -357,7 +358,7 @@ bool parse_snapshot(std::string_view raw, snapshot& out) {
 }
 
 bool parse_create_data(std::string_view raw, std::string& data) {
-  auto j = nlohmann::json::parse(raw, nullptr, false);
+  auto j = protocol::parse_json_bounded(raw);
   if (j.is_discarded() || !j.is_object()) return false;
   auto it = j.find("data");
   data.clear();

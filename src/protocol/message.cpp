@@ -3,8 +3,10 @@
 #include <array>
 #include <cmath>
 #include <limits>
+#include <unordered_set>
 
 #include "otsync/ot/text_unicode.hpp"
+#include "otsync/protocol/json_parse.hpp"
 #include "otsync/protocol/json_text.hpp"
 #include "otsync/protocol/op_json.hpp"
 
@@ -77,13 +79,74 @@ bool read_version(const json& object, std::optional<std::uint64_t>& out) {
   return out.has_value();
 }
 
-std::optional<error_info> read_doc_address(const json& raw, std::string& collection, std::string& id) {
+bool has_control_character(std::string_view s) {
+  for (char c : s) {
+    auto byte = static_cast<unsigned char>(c);
+    if (byte < 0x20 || byte == 0x7f) return true;
+  }
+  return false;
+}
+
+// Collection and document ids are stored, logged, put in Redis keys and sent
+// with every op: they are bounded, and control characters (which no editor
+// types and which hide in logs) are refused.
+std::optional<error_info> check_id(std::string_view what, std::string_view value, const message_limits& limits) {
+  if (value.size() > limits.max_id_bytes) {
+    return badly("Invalid " + std::string(what) + ": longer than " + std::to_string(limits.max_id_bytes) + " bytes");
+  }
+  if (has_control_character(value)) return badly("Invalid " + std::string(what) + ": contains control characters");
+  return std::nullopt;
+}
+
+std::optional<error_info> read_doc_address(const json& raw, std::string& collection, std::string& id,
+                                           const message_limits& limits) {
   std::optional<std::string> c;
   std::optional<std::string> d;
   if (!read_name(raw, "c", c) || !c) return badly("Invalid collection");
+  if (auto e = check_id("collection", *c, limits)) return e;
   if (!read_name(raw, "d", d) || !d) return badly("Invalid id");
+  if (auto e = check_id("id", *d, limits)) return e;
   collection = std::move(*c);
   id = std::move(*d);
+  return std::nullopt;
+}
+
+error_info op_too_large(std::string detail) {
+  return {"ERR_OP_TOO_LARGE", std::move(detail)};
+}
+
+// Refuses an op before it is converted: the JSON array's length and the
+// bytes of its strings (inserted text, deleted text).
+std::optional<error_info> check_op_size(const json& message, const message_limits& limits) {
+  auto op = message.find("op");
+  if (op != message.end() && op->is_array()) {
+    if (op->size() > limits.max_op_components) {
+      return op_too_large("The op has " + std::to_string(op->size()) + " components; the limit is " +
+                          std::to_string(limits.max_op_components));
+    }
+    std::size_t bytes = 0;
+    for (const auto& part : *op) {
+      if (part.is_string()) {
+        bytes += part.get_ref<const std::string&>().size();
+      } else if (part.is_object()) {
+        auto d = part.find("d");
+        if (d != part.end() && d->is_string()) bytes += d->get_ref<const std::string&>().size();
+      }
+    }
+    if (bytes > limits.max_op_bytes) {
+      return op_too_large("The op carries " + std::to_string(bytes) + " bytes of text; the limit is " +
+                          std::to_string(limits.max_op_bytes));
+    }
+  }
+  auto create = message.find("create");
+  if (create != message.end() && create->is_object()) {
+    auto data = create->find("data");
+    if (data != create->end() && data->is_string() &&
+        data->get_ref<const std::string&>().size() > limits.max_op_bytes) {
+      return op_too_large("The create's data has " + std::to_string(data->get_ref<const std::string&>().size()) +
+                          " bytes; the limit is " + std::to_string(limits.max_op_bytes));
+    }
+  }
   return std::nullopt;
 }
 
@@ -94,22 +157,26 @@ std::optional<std::string> resolve_type(const json& type) {
   return std::nullopt;
 }
 
-std::variant<request_body, error_info> parse_body(const std::string& action, const json& raw) {
+std::variant<request_body, error_info> parse_body(const std::string& action, const json& raw,
+                                                  const message_limits& limits) {
   if (action == "hs") {
     handshake_request hs;
     for (const char* key : {"protocol", "protocolMinor"}) {
       if (!is_null_or_missing(raw, key) && !raw[key].is_number()) return badly("Invalid protocol");
     }
     auto it = raw.find("id");
-    // ShareDB adopts any truthy id; only strings can be echoed as a connection id.
-    if (it != raw.end() && it->is_string() && !it->get_ref<const std::string&>().empty()) {
+    // ShareDB adopts any truthy id; only strings can be echoed as a connection id. The id is the
+    // src of every op this connection sends, stored and broadcast with each: one too long or with
+    // control characters is not adopted (the connection keeps its fresh id).
+    if (it != raw.end() && it->is_string() && !it->get_ref<const std::string&>().empty() &&
+        !check_id("id", it->get_ref<const std::string&>(), limits)) {
       hs.id = it->get<std::string>();
     }
     return request_body{hs};
   }
   if (action == "f" || action == "s" || action == "u") {
     doc_request r;
-    if (auto e = read_doc_address(raw, r.collection, r.id)) return *e;
+    if (auto e = read_doc_address(raw, r.collection, r.id, limits)) return *e;
     if (!read_version(raw, r.version)) return badly("Invalid version");
     return request_body{std::move(r)};
   }
@@ -117,18 +184,28 @@ std::variant<request_body, error_info> parse_body(const std::string& action, con
     bulk_request r;
     std::optional<std::string> c;
     if (!read_name(raw, "c", c) || !c) return badly("Invalid collection");
+    if (auto e = check_id("collection", *c, limits)) return *e;
     r.collection = std::move(*c);
     auto it = raw.find("b");
     if (it == raw.end()) return badly("Invalid bulk subscribe data");
+    if ((it->is_array() || it->is_object()) && it->size() > limits.max_bulk_ids) {
+      return error_info{"ERR_BULK_LIMIT_EXCEEDED", "A bulk request may name at most " +
+                                                       std::to_string(limits.max_bulk_ids) +
+                                                       " documents; this one names " + std::to_string(it->size())};
+    }
     if (it->is_array()) {
+      // A document named twice is read once (the reply holds it once either way).
+      std::unordered_set<std::string_view> seen;
       for (const auto& id : *it) {
         if (!id.is_string() || is_dangerous_property(id.get_ref<const std::string&>())) return badly("Invalid id");
-        r.ids.push_back(id.get<std::string>());
+        if (auto e = check_id("id", id.get_ref<const std::string&>(), limits)) return *e;
+        if (seen.insert(id.get_ref<const std::string&>()).second) r.ids.push_back(id.get<std::string>());
       }
     } else if (it->is_object() && action != "bu") {
       r.map_form = true;
-      for (const auto& [id, v] : it->items()) {
+      for (const auto& [id, v] : it->items()) {  // object keys are unique already
         if (is_dangerous_property(id)) return badly("Invalid id");
+        if (auto e = check_id("id", id, limits)) return *e;
         auto version = as_count(v);
         if (!version) return badly("Invalid version");
         r.versions.emplace_back(id, *version);
@@ -140,7 +217,7 @@ std::variant<request_body, error_info> parse_body(const std::string& action, con
   }
   if (action == "op") {
     submit_request r;
-    if (auto e = read_doc_address(raw, r.collection, r.id)) return *e;
+    if (auto e = read_doc_address(raw, r.collection, r.id, limits)) return *e;
     if (!read_version(raw, r.version)) return badly("Invalid version");
     auto seq = raw.find("seq");
     if (seq == raw.end() || seq->is_null()) {
@@ -164,9 +241,11 @@ std::variant<request_body, error_info> parse_body(const std::string& action, con
                         "Connection seq has exceeded the max safe integer, maybe from being open for too long"};
     }
     r.seq = *seq_value;
+    if (auto e = check_op_size(raw, limits)) return *e;
     auto src = raw.find("src");
     if (src != raw.end() && !src->is_null()) {
       if (!src->is_string()) return error_info{"ERR_OT_OP_BADLY_FORMED", "src must be a string"};
+      if (auto e = check_id("src", src->get_ref<const std::string&>(), limits)) return *e;
       // ShareDB uses `request.src || connection src`: an empty src means the connection's.
       if (!src->get_ref<const std::string&>().empty()) r.src = src->get<std::string>();
     }
@@ -177,7 +256,7 @@ std::variant<request_body, error_info> parse_body(const std::string& action, con
   }
   if (action == "nf" || action == "nt") {
     snapshot_request r;
-    if (auto e = read_doc_address(raw, r.collection, r.id)) return *e;
+    if (auto e = read_doc_address(raw, r.collection, r.id, limits)) return *e;
     if (action == "nf") {
       if (!read_version(raw, r.version)) return badly("Invalid version");
     } else {
@@ -203,6 +282,9 @@ std::variant<request_body, error_info> parse_body(const std::string& action, con
   if (action == "p" || action == "ps" || action == "pu" || action == "pr") {
     std::optional<std::string> ch;
     if (!read_name(raw, "ch", ch)) return badly("Invalid presence channel");
+    if (ch) {
+      if (auto e = check_id("presence channel", *ch, limits)) return *e;
+    }
     return request_body{
         unsupported_request{{"ERR_TYPE_DOES_NOT_SUPPORT_PRESENCE", "Presence is not supported by this server yet"}}};
   }
@@ -271,14 +353,21 @@ std::optional<std::string> replace_lone_surrogates(std::string_view frame) {
 
 }  // namespace
 
-parse_result parse_request(std::string_view frame) {
+parse_result parse_request(std::string_view frame, const message_limits& limits) {
+  if (json_nesting_exceeds(frame, limits.max_depth)) {
+    // Answered from the top level alone: no tree of attacker-chosen depth is built.
+    json top = parse_json_top_level(frame);
+    if (top.is_discarded()) return unreadable_frame{badly("Received a frame that is not valid JSON")};
+    return rejected_request{echo_fields(top, limits.max_bulk_ids),
+                            badly("Message nested deeper than " + std::to_string(limits.max_depth) + " levels")};
+  }
   json raw = json::parse(frame, nullptr, /*allow_exceptions=*/false);
   if (raw.is_discarded()) {
     if (auto repaired = replace_lone_surrogates(frame)) {
       json echoed = json::parse(*repaired, nullptr, false);
       if (echoed.is_object()) {
         bool is_op = echoed.contains("a") && echoed["a"] == "op";
-        return rejected_request{std::move(echoed),
+        return rejected_request{echo_fields(echoed, limits.max_bulk_ids),
                                 {is_op ? "ERR_OT_OP_BADLY_FORMED" : std::string(badly_formed),
                                  "Text contains a lone surrogate (an unpaired \\uD800-\\uDFFF escape); "
                                  "it is not valid Unicode (shown here as U+FFFD)"}};
@@ -289,9 +378,28 @@ parse_result parse_request(std::string_view frame) {
   if (!raw.is_object()) return unreadable_frame{badly("Received non-object message")};
   std::string action;
   if (auto a = raw.find("a"); a != raw.end() && a->is_string()) action = a->get<std::string>();
-  auto body = parse_body(action, raw);
-  if (auto* e = std::get_if<error_info>(&body)) return rejected_request{std::move(raw), std::move(*e)};
-  return request{std::move(action), std::move(raw), std::move(std::get<request_body>(body))};
+  auto body = parse_body(action, raw, limits);
+  auto echo = echo_fields(raw, limits.max_bulk_ids);
+  if (auto* e = std::get_if<error_info>(&body)) return rejected_request{std::move(echo), std::move(*e)};
+  return request{std::move(action), std::move(echo), std::move(std::get<request_body>(body))};
+}
+
+json echo_fields(const json& message, std::size_t max_bulk_ids) {
+  json echo = json::object();
+  if (!message.is_object()) return echo;
+  for (const char* key : {"a", "c", "d", "v", "src", "seq", "id", "ch", "pv"}) {
+    auto it = message.find(key);
+    if (it != message.end() && it->is_primitive()) echo[key] = *it;
+  }
+  auto b = message.find("b");
+  if (b != message.end() && b->is_primitive()) {
+    echo["b"] = *b;
+  } else if (b != message.end() && b->is_structured() && b->size() <= max_bulk_ids) {
+    bool flat = true;
+    for (const auto& member : *b) flat = flat && member.is_primitive();
+    if (flat) echo["b"] = *b;
+  }
+  return echo;
 }
 
 std::variant<doc::op_body, error_info> read_op_body(const json& message) {
@@ -399,9 +507,9 @@ std::string encode_ack(std::string_view collection, std::string_view id, std::st
   return out;
 }
 
-std::string encode_error_reply(json raw, const error_info& error) {
-  raw["error"] = json{{"code", error.code}, {"message", error.message}};
-  return raw.dump(-1, ' ', false, json::error_handler_t::replace);
+std::string encode_error_reply(json echo, const error_info& error) {
+  echo["error"] = json{{"code", error.code}, {"message", error.message}};
+  return echo.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
 }  // namespace otsync::protocol

@@ -1,5 +1,6 @@
 #include "otsync/server/agent.hpp"
 
+#include <algorithm>
 #include <vector>
 
 #include "otsync/doc/snapshot.hpp"
@@ -67,7 +68,24 @@ agent::agent(doc::registry& documents, std::weak_ptr<connection_io> io, std::str
       io_(std::move(io)),
       src_(std::move(connection_id)),
       options_(options),
-      observer_(observer) {}
+      observer_(observer),
+      requests_(options.request_rate, options.request_burst),
+      creates_(options.create_rate, options.create_burst) {}
+
+bool token_bucket::try_take(std::chrono::steady_clock::time_point now) noexcept {
+  if (rate_ <= 0) return true;
+  if (last_ != std::chrono::steady_clock::time_point{}) {
+    tokens_ = std::min(burst_, tokens_ + rate_ * std::chrono::duration<double>(now - last_).count());
+  }
+  last_ = now;
+  if (tokens_ < 1) return false;
+  tokens_ -= 1;
+  return true;
+}
+
+bool agent::may_subscribe(std::size_t wanted) const noexcept {
+  return subscriptions_.size() + wanted <= options_.max_subscriptions;
+}
 
 agent::~agent() {
   on_closed();
@@ -99,12 +117,12 @@ void agent::send(std::string frame) {
   if (auto io = io_.lock()) io->send(std::make_shared<const std::string>(std::move(frame)));
 }
 
-void agent::send_error(json raw, const protocol::error_info& error) {
+void agent::send_error(json echo, const protocol::error_info& error) {
   if (observer_) observer_->on_error_reply(error.code);
   if (log::enabled(log::level::debug)) {
     auto field = [&](const char* key) {
-      auto it = raw.find(key);
-      return it != raw.end() && it->is_string() ? it->get<std::string>() : std::string();
+      auto it = echo.find(key);
+      return it != echo.end() && it->is_string() ? it->get<std::string>() : std::string();
     };
     log::debug("error_reply", {{"src", src_},
                                {"action", field("a")},
@@ -112,12 +130,12 @@ void agent::send_error(json raw, const protocol::error_info& error) {
                                {"code", error.code},
                                {"message", error.message}});
   }
-  send(protocol::encode_error_reply(std::move(raw), error));
+  send(protocol::encode_error_reply(std::move(echo), error));
 }
 
 void agent::on_frame(std::string_view frame) {
   if (closed_) return;
-  auto parsed = protocol::parse_request(frame);
+  auto parsed = protocol::parse_request(frame, options_.message);
   if (auto* unreadable = std::get_if<protocol::unreadable_frame>(&parsed)) {
     // ShareDB closes a connection that sends something other than a JSON object.
     if (observer_) observer_->on_error_reply(unreadable->error.code);
@@ -126,10 +144,16 @@ void agent::on_frame(std::string_view frame) {
     return;
   }
   if (auto* rejected = std::get_if<protocol::rejected_request>(&parsed)) {
-    send_error(std::move(rejected->raw), rejected->error);
+    send_error(std::move(rejected->echo), rejected->error);
     return;
   }
-  handle(std::get<protocol::request>(parsed));
+  auto& req = std::get<protocol::request>(parsed);
+  if (!requests_.try_take(std::chrono::steady_clock::now())) {
+    // Answered, not stalled: the client learns why and can back off.
+    send_error(std::move(req.echo), {"ERR_RATE_LIMITED", "Too many messages on this connection; slow down"});
+    return;
+  }
+  handle(req);
 }
 
 void agent::handle(protocol::request& req) {
@@ -142,21 +166,21 @@ void agent::handle(protocol::request& req) {
                    {"id", src_},
                    {"type", protocol::default_type_uri}}));
   } else if (auto* d = std::get_if<protocol::doc_request>(&body)) {
-    handle_doc(req.action, std::move(req.raw), std::move(*d));
+    handle_doc(req.action, std::move(req.echo), std::move(*d));
   } else if (auto* b = std::get_if<protocol::bulk_request>(&body)) {
-    handle_bulk(req.action, std::move(req.raw), std::move(*b));
+    handle_bulk(req.action, std::move(req.echo), std::move(*b));
   } else if (auto* op = std::get_if<protocol::submit_request>(&body)) {
-    handle_submit(std::move(req.raw), std::move(*op));
+    handle_submit(std::move(req.echo), std::move(*op));
   } else if (auto* snap = std::get_if<protocol::snapshot_request>(&body)) {
-    handle_snapshot(std::move(req.raw), std::move(*snap));
+    handle_snapshot(std::move(req.echo), std::move(*snap));
   } else if (std::holds_alternative<protocol::ping_request>(body)) {
     send(R"({"a":"pp"})");
   } else if (std::holds_alternative<protocol::query_unsubscribe_request>(body)) {
     json reply = {{"a", "qu"}};
-    if (req.raw.contains("id")) reply["id"] = req.raw["id"];
+    if (req.echo.contains("id")) reply["id"] = req.echo["id"];
     send(dump(reply));
   } else if (auto* unsupported = std::get_if<protocol::unsupported_request>(&body)) {
-    send_error(std::move(req.raw), unsupported->error);
+    send_error(std::move(req.echo), unsupported->error);
   }
 }
 
@@ -182,7 +206,7 @@ void agent::unsubscribe(const store::doc_key& key) {
   subscriptions_.erase(it);
 }
 
-void agent::handle_doc(const std::string& action, json raw, protocol::doc_request r) {
+void agent::handle_doc(const std::string& action, json echo, protocol::doc_request r) {
   store::doc_key key{r.collection, r.id};
   json reply = {{"a", action}, {"c", r.collection}, {"d", r.id}};
   if (action == "u") {
@@ -190,10 +214,16 @@ void agent::handle_doc(const std::string& action, json raw, protocol::doc_reques
     send(dump(reply));
     return;
   }
-  auto respond = [this, raw = std::move(raw), reply = std::move(reply)](doc::read_result result,
-                                                                        subscription* sub) mutable {
+  if (action == "s" && !subscriptions_.contains(key) && !may_subscribe(1)) {
+    send_error(std::move(echo), {"ERR_SUBSCRIPTION_LIMIT_EXCEEDED",
+                                 "This connection subscribes to " + std::to_string(subscriptions_.size()) +
+                                     " documents, the limit; unsubscribe from some first"});
+    return;
+  }
+  auto respond = [this, echo = std::move(echo), reply = std::move(reply)](doc::read_result result,
+                                                                          subscription* sub) mutable {
     if (result.error) {
-      send_error(std::move(raw), *result.error);
+      send_error(std::move(echo), *result.error);
       return;
     }
     if (auto io = io_.lock()) {
@@ -221,10 +251,10 @@ void agent::handle_doc(const std::string& action, json raw, protocol::doc_reques
                            }));
 }
 
-void agent::handle_bulk(const std::string& action, json raw, protocol::bulk_request r) {
+void agent::handle_bulk(const std::string& action, json echo, protocol::bulk_request r) {
   if (action == "bu") {
     for (const auto& id : r.ids) unsubscribe({r.collection, id});
-    send(dump(json{{"a", "bu"}, {"c", r.collection}, {"b", raw["b"]}}));
+    send(dump(json{{"a", "bu"}, {"c", r.collection}, {"b", echo["b"]}}));
     return;
   }
   // Gather every document's answer, then reply once, as ShareDB does.
@@ -242,17 +272,28 @@ void agent::handle_bulk(const std::string& action, json raw, protocol::bulk_requ
   } else {
     for (auto& id : r.ids) wanted.emplace_back(id, std::nullopt);
   }
+  if (subscribe) {
+    std::size_t fresh = 0;
+    for (const auto& w : wanted) fresh += subscriptions_.contains({r.collection, w.first}) ? 0u : 1u;
+    if (!may_subscribe(fresh)) {
+      send_error(std::move(echo), {"ERR_SUBSCRIPTION_LIMIT_EXCEEDED",
+                                   "This connection subscribes to " + std::to_string(subscriptions_.size()) +
+                                       " documents; " + std::to_string(fresh) + " more would pass the limit of " +
+                                       std::to_string(options_.max_subscriptions)});
+      return;
+    }
+  }
   state->waiting = wanted.size();
   state->ids.resize(wanted.size());
   state->results.resize(wanted.size());
   state->subs.resize(wanted.size());
-  auto finish = [this, state, raw = std::move(raw), action, collection = r.collection,
+  auto finish = [this, state, echo = std::move(echo), action, collection = r.collection,
                  map_form = r.map_form]() mutable {
     json reply = {{"a", action}, {"c", collection}};
     if (map_form) {
       for (auto& result : state->results) {
         if (result.error) {
-          send_error(std::move(raw), *result.error);
+          send_error(std::move(echo), *result.error);
           for (auto& sub : state->subs) {
             if (sub) sub->mark_ready();
           }
@@ -264,7 +305,7 @@ void agent::handle_bulk(const std::string& action, json raw, protocol::bulk_requ
           for (auto& frame : result.ops) io->send(std::move(frame));
         }
       }
-      reply["b"] = raw["b"];
+      reply["b"] = echo["b"];
     } else {
       json data = json::object();
       for (std::size_t i = 0; i < state->ids.size(); ++i) {
@@ -308,7 +349,12 @@ void agent::handle_bulk(const std::string& action, json raw, protocol::bulk_requ
   }
 }
 
-void agent::handle_submit(json raw, protocol::submit_request r) {
+void agent::handle_submit(json echo, protocol::submit_request r) {
+  if (std::holds_alternative<doc::create_body>(r.body) && !creates_.try_take(std::chrono::steady_clock::now())) {
+    send_error(std::move(echo),
+               {"ERR_CREATE_RATE_LIMITED", "Too many documents created on this connection; retry later"});
+    return;
+  }
   doc::submission op;
   op.src = r.src ? *r.src : src_;
   op.seq = r.seq;
@@ -318,9 +364,9 @@ void agent::handle_submit(json raw, protocol::submit_request r) {
   auto id = r.id;
   documents_.get({r.collection, r.id})
       ->submit(std::move(op),
-               on_strand([this, raw = std::move(raw), collection, id](doc::submit_result result) mutable {
+               on_strand([this, echo = std::move(echo), collection, id](doc::submit_result result) mutable {
                  if (result.error) {
-                   send_error(std::move(raw), *result.error);
+                   send_error(std::move(echo), *result.error);
                    return;
                  }
                  if (auto io = io_.lock()) {
@@ -330,54 +376,54 @@ void agent::handle_submit(json raw, protocol::submit_request r) {
                }));
 }
 
-void agent::handle_snapshot(json raw, protocol::snapshot_request r) {
+void agent::handle_snapshot(json echo, protocol::snapshot_request r) {
   store::doc_key key{r.collection, r.id};
   if (!r.by_timestamp) {
-    reply_snapshot_at(std::move(raw), key, r.version);
+    reply_snapshot_at(std::move(echo), key, r.version);
     return;
   }
   if (!r.timestamp_ms) {
-    reply_snapshot_at(std::move(raw), key, std::nullopt);
+    reply_snapshot_at(std::move(echo), key, std::nullopt);
     return;
   }
   documents_.storage().version_at(
-      key, *r.timestamp_ms, on_strand([this, raw = std::move(raw), key](ot::result<std::uint64_t> version) mutable {
+      key, *r.timestamp_ms, on_strand([this, echo = std::move(echo), key](ot::result<std::uint64_t> version) mutable {
         if (!version) {
-          send_error(std::move(raw), doc::store_error_info(version.error()));
+          send_error(std::move(echo), doc::store_error_info(version.error()));
           return;
         }
-        reply_snapshot_at(std::move(raw), key, *version);
+        reply_snapshot_at(std::move(echo), key, *version);
       }));
 }
 
-void agent::reply_snapshot_at(json raw, const store::doc_key& key, std::optional<std::uint64_t> version) {
-  auto reply = [this](json& raw_request, const doc::snapshot& snap) {
+void agent::reply_snapshot_at(json echo, const store::doc_key& key, std::optional<std::uint64_t> version) {
+  auto reply = [this](json& echoed_request, const doc::snapshot& snap) {
     json message = protocol::snapshot_json(snap);
-    message["a"] = raw_request["a"];
-    message["id"] = raw_request.contains("id") ? raw_request["id"] : json(nullptr);
+    message["a"] = echoed_request["a"];
+    message["id"] = echoed_request.contains("id") ? echoed_request["id"] : json(nullptr);
     message["m"] = nullptr;
     send(dump(message));
   };
   if (!version) {
     documents_.get(key)->fetch(std::nullopt,
-                               on_strand([this, raw = std::move(raw), reply](doc::read_result result) mutable {
-                                 if (result.error) return send_error(std::move(raw), *result.error);
-                                 reply(raw, *result.snap);
+                               on_strand([this, echo = std::move(echo), reply](doc::read_result result) mutable {
+                                 if (result.error) return send_error(std::move(echo), *result.error);
+                                 reply(echo, *result.snap);
                                }));
     return;
   }
   std::uint64_t wanted = *version;
   documents_.storage().load(
       key, wanted,
-      on_strand([this, raw = std::move(raw), reply, wanted](ot::result<store::loaded_document> loaded) mutable {
-        if (!loaded) return send_error(std::move(raw), doc::store_error_info(loaded.error()));
+      on_strand([this, echo = std::move(echo), reply, wanted](ot::result<store::loaded_document> loaded) mutable {
+        if (!loaded) return send_error(std::move(echo), doc::store_error_info(loaded.error()));
         if (loaded->version_reached() < wanted) {
-          return send_error(std::move(raw), {"ERR_OP_VERSION_NEWER_THAN_CURRENT_SNAPSHOT",
-                                             "Requested version exceeds latest snapshot version"});
+          return send_error(std::move(echo), {"ERR_OP_VERSION_NEWER_THAN_CURRENT_SNAPSHOT",
+                                              "Requested version exceeds latest snapshot version"});
         }
         auto snap = doc::replay(std::move(loaded->base), loaded->ops);
-        if (!snap) return send_error(std::move(raw), {"ERR_DATABASE_CORRUPT", snap.error().message()});
-        reply(raw, *snap);
+        if (!snap) return send_error(std::move(echo), {"ERR_DATABASE_CORRUPT", snap.error().message()});
+        reply(echo, *snap);
       }));
 }
 

@@ -38,6 +38,57 @@ std::optional<parsed_config> parse_config(int argc, char** argv, int& exit_code)
                  "Requests per connection awaiting replies before the server stops reading from it")
       ->envname("OTSYNC_MAX_PENDING_REQUESTS")
       ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 20));
+  auto& limits = o.message_limits;
+  app.add_option("--max-json-depth", limits.max_depth,
+                 "Deepest nesting of arrays/objects in a message (deeper: ERR_MESSAGE_BADLY_FORMED, nothing parsed)")
+      ->envname("OTSYNC_MAX_JSON_DEPTH")
+      ->check(CLI::Range(std::size_t{8}, std::size_t{1000}));
+  app.add_option("--max-id-bytes", limits.max_id_bytes,
+                 "Longest collection or document id, in UTF-8 bytes (longer: ERR_MESSAGE_BADLY_FORMED)")
+      ->envname("OTSYNC_MAX_ID_BYTES")
+      ->check(CLI::Range(std::size_t{16}, std::size_t{65536}));
+  app.add_option("--max-bulk-ids", limits.max_bulk_ids,
+                 "Documents one bulk fetch/subscribe/unsubscribe may name (more: ERR_BULK_LIMIT_EXCEEDED)")
+      ->envname("OTSYNC_MAX_BULK_IDS")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{1000000}));
+  app.add_option("--max-op-components", limits.max_op_components, "Components of one op (more: ERR_OP_TOO_LARGE)")
+      ->envname("OTSYNC_MAX_OP_COMPONENTS")
+      ->check(CLI::Range(std::size_t{16}, std::size_t{10000000}));
+  app.add_option("--max-op-bytes", limits.max_op_bytes,
+                 "Bytes of text one op may insert or delete, or a create may hold (more: ERR_OP_TOO_LARGE)")
+      ->envname("OTSYNC_MAX_OP_BYTES")
+      ->check(CLI::Range(std::size_t{1024}, std::size_t{1} << 30));
+  app.add_option("--max-subscriptions", o.max_subscriptions,
+                 "Documents one connection may subscribe to at once (more: ERR_SUBSCRIPTION_LIMIT_EXCEEDED)")
+      ->envname("OTSYNC_MAX_SUBSCRIPTIONS")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{10000000}));
+  app.add_option("--max-request-rate", o.max_request_rate,
+                 "Messages per second per connection, bursts of twice that (more: ERR_RATE_LIMITED); 0: no limit")
+      ->envname("OTSYNC_MAX_REQUEST_RATE")
+      ->check(CLI::Range(0.0, 1e9));
+  app.add_option("--max-create-rate", o.max_create_rate,
+                 "Documents created per second per connection, bursts of ten times that (more: "
+                 "ERR_CREATE_RATE_LIMITED); 0: no limit")
+      ->envname("OTSYNC_MAX_CREATE_RATE")
+      ->check(CLI::Range(0.0, 1e9));
+  app.add_option("--max-connections", o.max_connections,
+                 "WebSocket connections in total; more are refused with 503 and Retry-After (0: no limit)")
+      ->envname("OTSYNC_MAX_CONNECTIONS");
+  app.add_option("--max-connections-per-address", o.max_connections_per_address,
+                 "WebSocket connections per client IP address; more are refused with 503 and Retry-After (0: no "
+                 "limit; use 0 behind a load balancer)")
+      ->envname("OTSYNC_MAX_CONNECTIONS_PER_ADDRESS");
+  std::int64_t message_timeout_ms = o.message_timeout.count();
+  app.add_option("--message-timeout-ms", message_timeout_ms,
+                 "A WebSocket message (or frame) begun must be complete within this, or the connection is closed "
+                 "(1008)")
+      ->envname("OTSYNC_MESSAGE_TIMEOUT_MS")
+      ->check(CLI::Range(std::int64_t{100}, std::int64_t{86400000}));
+  app.add_option("--max-partial-bytes", o.max_partial_bytes,
+                 "Bytes of partly received messages, all connections together; the connection that would pass it "
+                 "is closed (1013)")
+      ->envname("OTSYNC_MAX_PARTIAL_BYTES")
+      ->check(CLI::Range(std::size_t{1} << 16, std::size_t{1} << 40));
   std::int64_t idle_ms = o.idle_eviction.count();
   app.add_option("--idle-eviction-ms", idle_ms, "Unload a document idle (no subscribers) this long")
       ->envname("OTSYNC_IDLE_EVICTION_MS")
@@ -65,6 +116,11 @@ std::optional<parsed_config> parse_config(int argc, char** argv, int& exit_code)
                  "ERR_MAX_SUBMIT_RETRIES_EXCEEDED")
       ->envname("OTSYNC_MAX_SUBMIT_RETRIES")
       ->check(CLI::Range(1u, 100000u));
+  app.add_option("--op-cache-bytes", o.documents.recent_ops_bytes,
+                 "Per open document: encoded bytes of recent ops kept in memory (for catch-ups and transforms; "
+                 "older ones are read from the store)")
+      ->envname("OTSYNC_OP_CACHE_BYTES")
+      ->check(CLI::Range(std::size_t{0}, std::size_t{1} << 34));
   app.add_option("--max-document-bytes", o.documents.max_document_bytes, "Refuse edits that grow a document past this")
       ->envname("OTSYNC_MAX_DOCUMENT_BYTES");
   app.add_option("--redis-prefix", o.redis_prefix,
@@ -96,6 +152,7 @@ std::optional<parsed_config> parse_config(int argc, char** argv, int& exit_code)
   o.drain_delay = std::chrono::milliseconds(drain_delay_ms);
   o.ws_idle_timeout = std::chrono::milliseconds(ws_idle_ms);
   o.redis_timeout = std::chrono::milliseconds(redis_timeout_ms);
+  o.message_timeout = std::chrono::milliseconds(message_timeout_ms);
   out.printed = app.config_to_str(true, false);
   return out;
 }

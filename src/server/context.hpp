@@ -8,6 +8,8 @@
 #include <atomic>
 #include <memory>
 #include <mutex>
+#include <string>
+#include <string_view>
 #include <unordered_map>
 
 #include "otsync/doc/registry.hpp"
@@ -32,6 +34,20 @@ struct server_context {
 
   std::mutex sessions_mutex;
   std::unordered_map<const websocket_session*, std::weak_ptr<websocket_session>> sessions;
+
+  /// Bytes of partly received WebSocket messages, over all connections (--max-partial-bytes).
+  std::atomic<std::size_t> partial_bytes{0};
+
+  /// Counts a WebSocket connection from `address` against --max-connections and
+  /// --max-connections-per-address. Empty when it fits (release it with
+  /// `release_connection`), else which limit refused it.
+  std::string_view acquire_connection(const std::string& address);
+  void release_connection(const std::string& address);
+
+ private:
+  std::mutex connections_mutex_;
+  std::size_t connections_open_ = 0;
+  std::unordered_map<std::string, std::size_t> connections_per_address_;
 };
 
 }  // namespace otsync::server

@@ -187,6 +187,7 @@ void handle_http(server_context& context, const http_request& request, std::func
       context.stats->set_redis_state(redis->connected(), redis->stats(), feed_up,
                                      context.feed ? context.feed->stats() : pubsub::feed_stats{});
     }
+    context.stats->set_partial_bytes(context.partial_bytes.load(std::memory_order_relaxed));
     respond(make_response(request, http::status::ok, context.stats->render(context.documents->open_documents()),
                           "text/plain; version=0.0.4; charset=utf-8"));
     return;

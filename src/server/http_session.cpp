@@ -61,7 +61,26 @@ void http_session::on_read(beast::error_code ec, std::size_t) {
     if (path == "/ws" && !context_.draining) {
       auto response = websocket_upgrade_response(request);
       if (response.result() == http::status::switching_protocols) {
-        upgrade(std::move(response));
+        boost::system::error_code ignored;
+        auto address = stream_.socket().remote_endpoint(ignored).address().to_string();
+        if (auto refused = context_.acquire_connection(address); !refused.empty()) {
+          // Refused before the upgrade, so the client sees a plain HTTP error and retries later.
+          if (context_.stats) context_.stats->limit_hit(refused);
+          http_response res{http::status::service_unavailable, request.version()};
+          res.set(http::field::content_type, "application/json");
+          res.set(http::field::retry_after, "5");
+          res.body() =
+              nlohmann::json{{"error",
+                              {{"code", "ERR_TOO_MANY_CONNECTIONS"},
+                               {"message", refused == "connections" ? "The server has as many connections as it accepts"
+                                                                    : "Too many connections from this address"}}}}
+                  .dump();
+          res.keep_alive(false);
+          res.prepare_payload();
+          write(std::move(res));
+          return;
+        }
+        upgrade(std::move(response), std::move(address));
       } else {
         write(std::move(response));
       }
@@ -89,17 +108,23 @@ void http_session::on_read(beast::error_code ec, std::size_t) {
   });
 }
 
-void http_session::upgrade(http_response response) {
+void http_session::upgrade(http_response response, std::string address) {
   auto shared = std::make_shared<http_response>(std::move(response));
   stream_.expires_after(request_timeout);
-  http::async_write(stream_, *shared, [self = shared_from_this(), shared](beast::error_code ec, std::size_t) {
-    if (ec) return;
-    self->stream_.expires_never();
-    // Bytes the client sent right after its request already belong to the WebSocket.
-    auto early = self->buffer_.cdata();
-    std::string_view extra(static_cast<const char*>(early.data()), early.size());
-    std::make_shared<websocket_session>(self->stream_.release_socket(), self->context_, extra)->run();
-  });
+  http::async_write(
+      stream_, *shared,
+      [self = shared_from_this(), shared, address = std::move(address)](beast::error_code ec, std::size_t) mutable {
+        if (ec) {
+          self->context_.release_connection(address);
+          return;
+        }
+        self->stream_.expires_never();
+        // Bytes the client sent right after its request already belong to the WebSocket.
+        auto early = self->buffer_.cdata();
+        std::string_view extra(static_cast<const char*>(early.data()), early.size());
+        std::make_shared<websocket_session>(self->stream_.release_socket(), self->context_, extra, std::move(address))
+            ->run();
+      });
 }
 
 void http_session::write(http_response response) {

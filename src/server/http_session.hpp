@@ -6,6 +6,7 @@
 
 #include <memory>
 #include <optional>
+#include <string>
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -29,7 +30,8 @@ class http_session : public std::enable_shared_from_this<http_session> {
   void on_read(boost::beast::error_code ec, std::size_t bytes);
   void write(http_response response);
   /// Sends the 101 and hands the socket to a WebSocket session.
-  void upgrade(http_response response);
+  /// Writes the 101 and hands the socket to a WebSocket session holding `address`'s connection slot.
+  void upgrade(http_response response, std::string address);
 
   boost::beast::basic_stream<boost::asio::ip::tcp, connection_executor> stream_;
   server_context& context_;

@@ -88,9 +88,25 @@ metrics::metrics() : registry_(std::make_shared<prometheus::Registry>()) {
        {"ERR_MESSAGE_BADLY_FORMED", "ERR_OT_OP_BADLY_FORMED", "ERR_OT_OP_NOT_APPLIED", "ERR_DOC_ALREADY_CREATED",
         "ERR_DOC_DOES_NOT_EXIST", "ERR_DOC_TYPE_NOT_RECOGNIZED", "ERR_DOC_WAS_DELETED",
         "ERR_OP_VERSION_NEWER_THAN_CURRENT_SNAPSHOT", "ERR_SUBMIT_TRANSFORM_OPS_NOT_FOUND",
-        "ERR_MAX_SUBMIT_RETRIES_EXCEEDED", "ERR_DATABASE_UNAVAILABLE", "ERR_SERVER_BUSY", "FRAME_TOO_LARGE"}) {
+        "ERR_MAX_SUBMIT_RETRIES_EXCEEDED", "ERR_DATABASE_UNAVAILABLE", "ERR_SERVER_BUSY", "FRAME_TOO_LARGE",
+        "ERR_OP_TOO_LARGE", "ERR_BULK_LIMIT_EXCEEDED", "ERR_SUBSCRIPTION_LIMIT_EXCEEDED", "ERR_RATE_LIMITED",
+        "ERR_CREATE_RATE_LIMITED"}) {
     errors_->Add({{"code", code}});
   }
+  limit_hits_ = &prometheus::BuildCounter()
+                     .Name("otsync_limit_hits_total")
+                     .Help(
+                         "Connections refused or closed by a limit (connections, connections_per_address, "
+                         "message_timeout, partial_bytes)")
+                     .Register(r);
+  for (const char* limit : {"connections", "connections_per_address", "message_timeout", "partial_bytes"}) {
+    limit_hits_->Add({{"limit", limit}});
+  }
+  partial_bytes_ = &prometheus::BuildGauge()
+                        .Name("otsync_partial_message_bytes")
+                        .Help("Bytes held for partly received WebSocket messages, over all connections")
+                        .Register(r)
+                        .Add({});
 }
 
 metrics::~metrics() = default;
@@ -118,6 +134,12 @@ void metrics::connection_closed() {
 }
 void metrics::connection_dropped_slow() {
   slow_consumers_->Increment();
+}
+void metrics::limit_hit(std::string_view limit) {
+  limit_hits_->Add({{"limit", std::string(limit)}}).Increment();
+}
+void metrics::set_partial_bytes(std::size_t bytes) {
+  partial_bytes_->Set(static_cast<double>(bytes));
 }
 void metrics::send_queue_changed(long delta) {
   send_queue_depth_->Increment(static_cast<double>(delta));

@@ -26,15 +26,19 @@ constexpr int max_reads_per_wakeup = 4;
 
 }  // namespace
 
-websocket_session::websocket_session(connection_socket&& socket, server_context& context, std::string_view early)
+websocket_session::websocket_session(connection_socket&& socket, server_context& context, std::string_view early,
+                                     std::string address)
     : socket_(std::move(socket)),
       context_(context),
       id_(std::to_string(context.next_connection++)),
+      address_(std::move(address)),
       decoder_(context.options.max_message_bytes),
       held_input_(early) {}
 
 websocket_session::~websocket_session() {
   if (context_.stats && queued_frames_ != 0) context_.stats->send_queue_changed(-static_cast<long>(queued_frames_));
+  if (accounted_partial_ != 0) context_.partial_bytes.fetch_sub(accounted_partial_, std::memory_order_relaxed);
+  context_.release_connection(address_);
   if (!finished_) {
     // Gone without a close (every handler let go): still leave the books straight.
     std::lock_guard lock(context_.sessions_mutex);
@@ -53,8 +57,15 @@ void websocket_session::run() {
   char src[33];
   std::snprintf(src, sizeof src, "%016llx%016llx", static_cast<unsigned long long>(rng()),
                 static_cast<unsigned long long>(rng()));
+  const auto& settings = context_.options;
   agent_options options;
-  options.max_pending_requests = context_.options.max_pending_requests;
+  options.max_pending_requests = settings.max_pending_requests;
+  options.message = settings.message_limits;
+  options.max_subscriptions = settings.max_subscriptions;
+  options.request_rate = settings.max_request_rate;
+  options.request_burst = 2 * settings.max_request_rate;
+  options.create_rate = settings.max_create_rate;
+  options.create_burst = 10 * settings.max_create_rate;
   agent_ =
       std::make_unique<agent>(*context_.documents, weak_from_this(), std::string(src, 32), options, context_.stats);
   {
@@ -104,6 +115,7 @@ void websocket_session::on_readable(boost::system::error_code ec) {
     last_read_.store(now_ticks(), std::memory_order_relaxed);
     pinged_.store(false, std::memory_order_relaxed);
     if (!process(buffer.first(n))) return;
+    if (!account_partial()) return;
     if (n < buffer.size()) break;
   }
   do_read();
@@ -151,19 +163,55 @@ bool websocket_session::process(std::span<char> bytes) {
         } else {
           log::debug("websocket_protocol_error", {{"conn", id_}, {"error", std::string(decoder_.error_reason())}});
         }
-        // Failing the connection (RFC 6455 7.1.7): the close goes out, then the socket closes.
-        drop_after_close_ = true;
-        peer_closed_ = true;
-        if (!closing_) {
-          drop_queued();
-          queue_close(decoder_.error_code(), decoder_.error_reason());
-        } else if (close_sent_) {
-          finish();
-        }
+        fail_connection(decoder_.error_code(), decoder_.error_reason());
         return false;
     }
   }
   if (!read_paused_) decoder_.release_memory();
+  return true;
+}
+
+void websocket_session::fail_connection(std::uint16_t code, std::string_view reason) {
+  // Failing the connection (RFC 6455 7.1.7): the close goes out, then the socket closes.
+  drop_after_close_ = true;
+  peer_closed_ = true;
+  if (!closing_) {
+    drop_queued();
+    queue_close(code, reason);
+  } else if (close_sent_) {
+    finish();
+  }
+}
+
+bool websocket_session::account_partial() {
+  std::size_t held = decoder_.buffered_bytes();
+  if (held != accounted_partial_) {
+    if (held > accounted_partial_) {
+      std::size_t added = held - accounted_partial_;
+      std::size_t total = context_.partial_bytes.fetch_add(added, std::memory_order_relaxed) + added;
+      accounted_partial_ = held;
+      if (total > context_.options.max_partial_bytes) {
+        log::warn("partial_bytes_exceeded", {{"conn", id_},
+                                             {"held", std::to_string(held)},
+                                             {"limit", std::to_string(context_.options.max_partial_bytes)}});
+        if (context_.stats) context_.stats->limit_hit("partial_bytes");
+        decoder_.abandon();
+        context_.partial_bytes.fetch_sub(accounted_partial_, std::memory_order_relaxed);
+        accounted_partial_ = 0;
+        message_started_.store(0, std::memory_order_relaxed);
+        fail_connection(ws::close_code::try_again_later, "server busy: too many partly received messages");
+        return false;
+      }
+    } else {
+      context_.partial_bytes.fetch_sub(accounted_partial_ - held, std::memory_order_relaxed);
+      accounted_partial_ = held;
+    }
+  }
+  if (!decoder_.mid_message()) {
+    message_started_.store(0, std::memory_order_relaxed);
+  } else if (message_started_.load(std::memory_order_relaxed) == 0) {
+    message_started_.store(now_ticks(), std::memory_order_relaxed);
+  }
   return true;
 }
 
@@ -192,7 +240,7 @@ void websocket_session::resume_reading() {
   if (!held_input_.empty()) {
     std::string input = std::move(held_input_);
     held_input_.clear();
-    if (!process(input)) return;
+    if (!process(input) || !account_partial()) return;
   }
   do_read();
 }
@@ -306,6 +354,11 @@ websocket_session::timeout_action websocket_session::timeout_due(
   if ((closing != 0 && ticks - closing > duration(close_timeout).count()) || silent > idle) {
     return timeout_action::drop;
   }
+  auto started = message_started_.load(std::memory_order_relaxed);
+  if (closing == 0 && started != 0 &&
+      ticks - started > std::chrono::duration_cast<duration>(context_.options.message_timeout).count()) {
+    return timeout_action::message_timeout;
+  }
   if (silent > idle / 2 && !pinged_.load(std::memory_order_relaxed)) {
     return timeout_action::ping;
   }
@@ -325,6 +378,20 @@ void websocket_session::check_timeouts(std::chrono::steady_clock::time_point now
         // Half the idle time without a byte: a ping, whose pong keeps a live client connected.
         self->pinged_.store(true, std::memory_order_relaxed);
         self->enqueue(std::make_shared<const std::string>(), ws::opcode::ping, false);
+        break;
+      case timeout_action::message_timeout:
+        if (self->read_paused_) {
+          // Our own back-pressure holds the rest of the message back: not the client's delay.
+          self->message_started_.store(now_ticks(), std::memory_order_relaxed);
+          break;
+        }
+        // A message begun and never finished (slowloris on frames) holds its buffer: fail it.
+        log::debug("message_timed_out", {{"conn", self->id_}});
+        if (self->context_.stats) self->context_.stats->limit_hit("message_timeout");
+        self->decoder_.abandon();
+        self->account_partial();
+        self->message_started_.store(0, std::memory_order_relaxed);
+        self->fail_connection(ws::close_code::policy_violation, "message not completed in time");
         break;
       case timeout_action::none:
         break;

@@ -37,8 +37,9 @@ class websocket_session : public connection_io, public std::enable_shared_from_t
   /// How long a close handshake may take (Beast's suggested handshake timeout).
   static constexpr std::chrono::seconds close_timeout{30};
 
-  /// `early` holds bytes read with the upgrade request that belong to the WebSocket.
-  websocket_session(connection_socket&& socket, server_context& context, std::string_view early);
+  /// `early` holds bytes read with the upgrade request that belong to the WebSocket; the session
+  /// holds the connection slot of `address` (server_context::acquire_connection) until it ends.
+  websocket_session(connection_socket&& socket, server_context& context, std::string_view early, std::string address);
   ~websocket_session() override;
 
   /// The 101 response is out: start reading frames.
@@ -63,19 +64,25 @@ class websocket_session : public connection_io, public std::enable_shared_from_t
   /// Decodes and handles `bytes`; false once reading stops (paused, closed).
   bool process(std::span<char> bytes);
   void on_peer_close(std::uint16_t code);
+  /// Counts the decoder's reassembly buffer against --max-partial-bytes and notes when a message
+  /// began (for --message-timeout-ms); false when the connection was failed for it.
+  bool account_partial();
+  /// Closes with `code` without waiting for the client's close (RFC 6455 7.1.7).
+  void fail_connection(std::uint16_t code, std::string_view reason);
   /// Drops the frames not yet being written.
   void drop_queued();
   void schedule_write();
   void do_write();
   void on_write(boost::system::error_code ec);
   void finish();
-  enum class timeout_action : std::uint8_t { none, ping, drop };
+  enum class timeout_action : std::uint8_t { none, ping, drop, message_timeout };
   [[nodiscard]] timeout_action timeout_due(std::chrono::steady_clock::time_point now) const noexcept;
   static std::int64_t now_ticks() noexcept;
 
   connection_socket socket_;
   server_context& context_;
   std::string id_;
+  std::string address_;  // the client's IP address, whose connection slot this session holds
   std::unique_ptr<agent> agent_;
   ws::frame_decoder decoder_;
   std::string held_input_;  // read but not handled: reading is paused, or bytes that came with the upgrade
@@ -86,7 +93,9 @@ class websocket_session : public connection_io, public std::enable_shared_from_t
   // Read by check_timeouts on other threads (steady_clock ticks; 0: not closing).
   std::atomic<std::int64_t> last_read_{0};
   std::atomic<std::int64_t> closing_since_{0};
-  std::atomic<bool> pinged_{false};  // a keep-alive ping went out since the last read
+  std::atomic<bool> pinged_{false};               // a keep-alive ping went out since the last read
+  std::atomic<std::int64_t> message_started_{0};  // when the message being received began (0: none)
+  std::size_t accounted_partial_ = 0;             // our share of context_.partial_bytes
   bool reading_ = false;
   bool write_scheduled_ = false;
   bool read_paused_ = false;

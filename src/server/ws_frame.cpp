@@ -78,6 +78,15 @@ void frame_decoder::release_memory() noexcept {
   clear_message_ = false;
 }
 
+void frame_decoder::abandon() noexcept {
+  failed_ = true;
+  in_message_ = false;
+  in_payload_ = false;
+  header_size_ = 0;
+  payload_ = {};
+  std::string().swap(message_);
+}
+
 frame_decoder::result frame_decoder::fail(std::size_t used, std::uint16_t code, std::string_view reason) {
   failed_ = true;
   error_code_ = code;

@@ -4,6 +4,7 @@
 #include <type_traits>
 #include <variant>
 
+#include "otsync/protocol/json_parse.hpp"
 #include "otsync/protocol/op_json.hpp"
 #include "otsync/store/store.hpp"
 
@@ -32,7 +33,7 @@ ot::result<std::string> encode_op_body(const doc::op_body& body) {
 }
 
 ot::result<doc::op_body> decode_op_body(std::string_view text) {
-  const json value = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  const json value = protocol::parse_json_bounded(text);
   if (!value.is_object() || value.size() != 1) return errc::corrupt;
   if (const auto edit = value.find("op"); edit != value.end()) {
     auto decoded = protocol::op_from_json(*edit);

@@ -57,11 +57,12 @@ class document_observer {
 
 /// Tunables shared by every document.
 struct document_options {
-  std::size_t max_batch = 256;                     ///< submissions per store batch
-  std::size_t recent_ops = 1024;                   ///< committed ops kept in memory for rebase and catch-up
-  std::uint64_t snapshot_interval = 200;           ///< store a snapshot every this many ops
-  std::size_t max_queue = 10000;                   ///< queued requests before new ones are refused
-  unsigned max_submit_retries = 200;               ///< lost commit races (other instances writing) tolerated per op
+  std::size_t max_batch = 256;              ///< submissions per store batch
+  std::size_t recent_ops = 1024;            ///< committed ops kept in memory for rebase and catch-up
+  std::size_t recent_ops_bytes = 4u << 20;  ///< ... and their encoded bytes, at most (about half the memory they hold)
+  std::uint64_t snapshot_interval = 200;    ///< store a snapshot every this many ops
+  std::size_t max_queue = 10000;            ///< queued requests before new ones are refused
+  unsigned max_submit_retries = 200;        ///< lost commit races (other instances writing) tolerated per op
   std::uint64_t max_document_bytes = 64ull << 20;  ///< edits growing a document past this are refused
 };
 
@@ -187,6 +188,10 @@ class document : public std::enable_shared_from_this<document> {
   std::optional<protocol::error_info> apply_to_head(op_record& record, committed_state* undo = nullptr);
   /// With a feed, after a failed commit: back to the committed head.
   bool roll_back(committed_state& before);
+  void cache_push(recent_op op);
+  void cache_clear();
+  /// Drops the oldest cached ops beyond `recent_ops` or `recent_ops_bytes`.
+  void cache_trim();
   [[nodiscard]] std::uint64_t recent_base() const noexcept { return head_version_ - recent_.size(); }
 
   boost::asio::strand<boost::asio::any_io_executor> strand_;
@@ -211,6 +216,7 @@ class document : public std::enable_shared_from_this<document> {
   std::uint64_t last_snapshot_version_ = 0;
 
   std::deque<recent_op> recent_;  // committed ops [head_version_ - size, head_version_)
+  std::size_t recent_bytes_ = 0;  // their frames' bytes
   std::vector<std::shared_ptr<subscriber>> subscribers_;
   std::vector<in_flight> batch_;
   std::size_t batch_pending_ = 0;

@@ -28,6 +28,16 @@ inline constexpr std::string_view default_type_uri = "http://sharejs.org/types/J
 inline constexpr int protocol_major = 1;
 inline constexpr int protocol_minor = 2;
 
+/// What one client message may hold; larger requests are refused with an error
+/// reply before any work is done for them (see docs/server.md, *Limits*).
+struct message_limits {
+  std::size_t max_depth = 64;             ///< nesting of arrays/objects: ERR_MESSAGE_BADLY_FORMED, no tree built
+  std::size_t max_id_bytes = 256;         ///< collection and document ids (UTF-8 bytes): ERR_MESSAGE_BADLY_FORMED
+  std::size_t max_bulk_ids = 1000;        ///< documents named by one bf/bs/bu: ERR_BULK_LIMIT_EXCEEDED
+  std::size_t max_op_components = 10000;  ///< components of one op: ERR_OP_TOO_LARGE
+  std::size_t max_op_bytes = 8u << 20;    ///< text one op inserts or deletes, or a create's data: ERR_OP_TOO_LARGE
+};
+
 /// A ShareDB error object: `{code, message}`.
 struct error_info {
   std::string code;
@@ -49,6 +59,7 @@ struct doc_request {
 };
 
 /// `bf`, `bs`, `bu`: the array form (`ids`) or the map form (`versions`).
+/// A document named twice is kept once (the first time).
 struct bulk_request {
   std::string collection;
   std::vector<std::string> ids;
@@ -91,18 +102,18 @@ struct unsupported_request {
 using request_body = std::variant<handshake_request, doc_request, bulk_request, submit_request, snapshot_request,
                                   ping_request, query_unsubscribe_request, unsupported_request>;
 
-/// A parsed client message: its action, the original object (echoed back in
-/// error replies) and the validated fields.
+/// A parsed client message: its action, the fields an error reply echoes
+/// (`echo_fields`) and the validated fields.
 struct request {
   std::string action;
-  nlohmann::json raw;
+  nlohmann::json echo;
   request_body body;
 };
 
 /// A message that is well-formed JSON but fails validation: the reply is the
-/// request echoed with `error` (ShareDB's convention).
+/// request's echoed fields with `error` (ShareDB's convention).
 struct rejected_request {
-  nlohmann::json raw;
+  nlohmann::json echo;
   error_info error;
 };
 
@@ -113,8 +124,16 @@ struct unreadable_frame {
 
 using parse_result = std::variant<request, rejected_request, unreadable_frame>;
 
-/// Reads and validates one text frame. Never throws.
-parse_result parse_request(std::string_view frame);
+/// Reads and validates one text frame. Never throws, never recurses on the
+/// frame's nesting.
+parse_result parse_request(std::string_view frame, const message_limits& limits = {});
+
+/// The members of a request a ShareDB client reads in a reply to it: `a`,
+/// `c`, `d`, `v`, `src`, `seq`, `id`, `ch`, `pv` when they are scalars, and
+/// a bulk request's `b` when it is a scalar or a flat array or object of at most
+/// `max_bulk_ids` members. Never the op or create data (they can be
+/// megabytes), never anything nested (replies are shallow by construction).
+nlohmann::json echo_fields(const nlohmann::json& message, std::size_t max_bulk_ids);
 
 /// `{"a":"op","c","d","v","src","seq", op|create|del}`: broadcasts, ops
 /// sent before an ack, and ops for versioned fetch/subscribe.
@@ -128,8 +147,8 @@ nlohmann::json snapshot_json(const doc::snapshot& snap);
 std::string encode_ack(std::string_view collection, std::string_view id, std::string_view src, std::uint64_t seq,
                        std::uint64_t version);
 
-/// An error reply: `raw` with `error: {code, message}` added.
-std::string encode_error_reply(nlohmann::json raw, const error_info& error);
+/// An error reply: `echo` (from `echo_fields`) with `error: {code, message}` added.
+std::string encode_error_reply(nlohmann::json echo, const error_info& error);
 
 /// The op body in the wire form: `{"op": [...]}`, `{"create": {...}}` or `{"del": true}`.
 void write_op_body(nlohmann::json& message, const doc::op_body& body);

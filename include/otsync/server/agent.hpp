@@ -7,6 +7,7 @@
 // `connection_io::post` executor). Document replies are posted back to it.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -47,6 +48,26 @@ class agent_observer {
 
 struct agent_options {
   std::size_t max_pending_requests = 128;  ///< requests awaiting a reply before reading pauses
+  protocol::message_limits message;        ///< what one message may hold
+  std::size_t max_subscriptions = 5000;    ///< documents subscribed at once: ERR_SUBSCRIPTION_LIMIT_EXCEEDED
+  double request_rate = 5000;              ///< messages per second, sustained (0: no limit): ERR_RATE_LIMITED
+  double request_burst = 10000;            ///< ... and in a burst
+  double create_rate = 10;                 ///< documents created per second (0: no limit): ERR_CREATE_RATE_LIMITED
+  double create_burst = 100;               ///< ... and in a burst
+};
+
+/// A token bucket: `rate` tokens a second, at most `burst` saved up.
+class token_bucket {
+ public:
+  token_bucket(double rate, double burst) noexcept : rate_(rate), burst_(burst), tokens_(burst) {}
+  /// Takes a token if there is one; always true when the rate is 0 (no limit).
+  bool try_take(std::chrono::steady_clock::time_point now) noexcept;
+
+ private:
+  double rate_;
+  double burst_;
+  double tokens_;
+  std::chrono::steady_clock::time_point last_{};
 };
 
 class agent {
@@ -72,14 +93,16 @@ class agent {
   class subscription;
 
   void handle(protocol::request& req);
-  void handle_doc(const std::string& action, nlohmann::json raw, protocol::doc_request r);
-  void handle_bulk(const std::string& action, nlohmann::json raw, protocol::bulk_request r);
-  void handle_submit(nlohmann::json raw, protocol::submit_request r);
-  void handle_snapshot(nlohmann::json raw, protocol::snapshot_request r);
-  void reply_snapshot_at(nlohmann::json raw, const store::doc_key& key, std::optional<std::uint64_t> version);
+  void handle_doc(const std::string& action, nlohmann::json echo, protocol::doc_request r);
+  void handle_bulk(const std::string& action, nlohmann::json echo, protocol::bulk_request r);
+  void handle_submit(nlohmann::json echo, protocol::submit_request r);
+  void handle_snapshot(nlohmann::json echo, protocol::snapshot_request r);
+  void reply_snapshot_at(nlohmann::json echo, const store::doc_key& key, std::optional<std::uint64_t> version);
+  /// Whether `wanted` more documents (not yet subscribed) fit under the subscription limit.
+  [[nodiscard]] bool may_subscribe(std::size_t wanted) const noexcept;
 
   void send(std::string frame);
-  void send_error(nlohmann::json raw, const protocol::error_info& error);
+  void send_error(nlohmann::json echo, const protocol::error_info& error);
   std::shared_ptr<subscription> subscribe_slot(const store::doc_key& key);
   void unsubscribe(const store::doc_key& key);
   /// Runs `fn` on this connection's strand once the caller's work is done;
@@ -96,6 +119,8 @@ class agent {
   agent_observer* observer_;
   std::size_t pending_ = 0;
   bool closed_ = false;
+  token_bucket requests_;
+  token_bucket creates_;
   std::map<store::doc_key, std::shared_ptr<subscription>> subscriptions_;
 };
 

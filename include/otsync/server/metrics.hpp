@@ -46,6 +46,10 @@ class metrics final : public doc::document_observer, public agent_observer {
   void connection_closed();
   void connection_dropped_slow();
   void send_queue_changed(long delta);
+  /// A connection refused or closed by a limit: `connections`, `connections_per_address`,
+  /// `message_timeout`, `partial_bytes` (refusals of single requests are counted by error code).
+  void limit_hit(std::string_view limit);
+  void set_partial_bytes(std::size_t bytes);
 
   /// The SQLite store's counters, sampled when /metrics is served.
   void set_store_counters(std::uint64_t transactions, std::uint64_t commits, std::uint64_t failed_batches);
@@ -71,6 +75,8 @@ class metrics final : public doc::document_observer, public agent_observer {
   prometheus::Gauge* store_commits_;
   prometheus::Gauge* store_failed_batches_;
   prometheus::Family<prometheus::Counter>* errors_;
+  prometheus::Family<prometheus::Counter>* limit_hits_;
+  prometheus::Gauge* partial_bytes_;
   // Registered on first use, so an instance without Redis shows none of them.
   struct redis_gauges {
     prometheus::Gauge* store_up;

@@ -25,6 +25,7 @@ inline constexpr std::uint16_t going_away = 1001;
 inline constexpr std::uint16_t protocol_error = 1002;
 inline constexpr std::uint16_t unknown_data = 1003;
 inline constexpr std::uint16_t bad_payload = 1007;
+inline constexpr std::uint16_t policy_violation = 1008;
 inline constexpr std::uint16_t too_big = 1009;
 inline constexpr std::uint16_t try_again_later = 1013;
 }  // namespace close_code
@@ -74,6 +75,12 @@ class frame_decoder {
   [[nodiscard]] std::string_view error_reason() const noexcept { return error_reason_; }
   /// Frees a reassembly buffer left from a large message, if no message is in progress.
   void release_memory() noexcept;
+  /// Memory held for a message being reassembled (its buffer's capacity).
+  [[nodiscard]] std::size_t buffered_bytes() const noexcept { return message_.capacity(); }
+  /// Gives up on the connection's input: frees the reassembly buffer; decoding stops.
+  void abandon() noexcept;
+  /// A frame or message has begun and not yet ended.
+  [[nodiscard]] bool mid_message() const noexcept { return in_message_ || in_payload_ || header_size_ > 0; }
 
  private:
   result fail(std::size_t used, std::uint16_t code, std::string_view reason);

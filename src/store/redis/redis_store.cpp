@@ -1,4 +1,5 @@
 #include "otsync/store/redis_store.hpp"
+#include "otsync/protocol/json_parse.hpp"
 
 #include <algorithm>
 #include <atomic>
@@ -95,7 +96,7 @@ std::string encode_snapshot(const doc::snapshot& s) {
 }
 
 ot::result<doc::snapshot> decode_snapshot(std::string_view text, std::uint64_t version) {
-  json j = json::parse(text, nullptr, false);
+  json j = protocol::parse_json_bounded(text);
   if (!j.is_object()) return errc::corrupt;
   doc::snapshot s;
   s.version = version;

@@ -5,12 +5,16 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "otsync/ot/text_unicode.hpp"
+#include "otsync/protocol/json_parse.hpp"
 #include "otsync/protocol/op_json.hpp"
 #include "support/random_ops.hpp"
 
@@ -52,10 +56,8 @@ void expect_rejected(std::string_view frame, std::string_view code, std::string_
   auto r = rejected(frame);
   EXPECT_EQ(r.error.code, code) << frame;
   EXPECT_EQ(r.error.message, message) << frame;
-  // The echo is the request itself.
-  if (r.raw.is_object()) {
-    EXPECT_EQ(r.raw, json::parse(frame)) << frame;
-  }
+  // The echo is the request's scalar addressing fields, never its payload.
+  EXPECT_EQ(r.echo, echo_fields(json::parse(frame), 1000)) << frame;
 }
 
 void expect_unreadable(std::string_view frame) {
@@ -121,7 +123,7 @@ TEST(ParseRequest, Handshake) {
   EXPECT_FALSE(body_of<handshake_request>(R"({"a":"hs"})").id.has_value());
   EXPECT_FALSE(body_of<handshake_request>(R"({"a":"hs","id":""})").id.has_value());
   EXPECT_FALSE(body_of<handshake_request>(R"({"a":"hs","id":7})").id.has_value());
-  EXPECT_EQ(req.raw, json::parse(R"({"a":"hs","id":null,"protocol":1,"protocolMinor":2})"));
+  EXPECT_EQ(req.echo, json::parse(R"({"a":"hs","id":null})"));
 }
 
 // ---------------------------------------------------------------------------
@@ -418,7 +420,7 @@ TEST(ParseRequest, QueriesAreRefusedWithACode) {
     ASSERT_NE(unsupported, nullptr);
     EXPECT_EQ(unsupported->error.code, "ERR_DATABASE_METHOD_NOT_IMPLEMENTED");
     EXPECT_FALSE(unsupported->error.message.empty());
-    EXPECT_EQ(req.raw, json::parse(frame));
+    EXPECT_EQ(req.echo, json::parse(R"({"a":")" + std::string(a) + R"(","id":1,"c":"docs"})"));
   }
   EXPECT_TRUE(std::holds_alternative<query_unsubscribe_request>(parsed(R"({"a":"qu","id":1})").body));
   expect_rejected(R"({"a":"qf","c":"docs","q":{}})", badly, "Missing query ID");
@@ -446,29 +448,30 @@ TEST(ParseRequest, LoneSurrogateInOpIsBadlyFormedAndEchoedWithReplacement) {
   auto r = rejected(R"({"a":"op","c":"docs","d":"d1","v":1,"seq":1,"op":["a\ud800b"]})");
   EXPECT_EQ(r.error.code, op_badly);
   EXPECT_NE(r.error.message.find("lone surrogate"), std::string::npos) << r.error.message;
-  EXPECT_EQ(r.raw, json::parse(R"({"a":"op","c":"docs","d":"d1","v":1,"seq":1,"op":["a\ufffdb"]})"));
+  // The op itself is not echoed: only the fields the client matches the reply by.
+  EXPECT_EQ(r.echo, json::parse(R"({"a":"op","c":"docs","d":"d1","v":1,"seq":1})"));
 
   auto low =
       rejected(R"({"a":"op","c":"docs","d":"d1","v":0,"seq":1,"create":{"type":"text-unicode","data":"\udc00"}})");
   EXPECT_EQ(low.error.code, op_badly);
-  EXPECT_EQ(low.raw["create"]["data"], "\xEF\xBF\xBD");
+  EXPECT_FALSE(low.echo.contains("create"));
 
   // A high surrogate followed by another high one: both are lone.
   auto two = rejected(R"({"a":"op","c":"docs","d":"d1","v":1,"seq":1,"op":["\uD800\uD801"]})");
-  EXPECT_EQ(two.raw["op"][0], "\xEF\xBF\xBD\xEF\xBF\xBD");
+  EXPECT_EQ(two.error.code, op_badly);
 }
 
 TEST(ParseRequest, LoneSurrogateElsewhereIsMessageBadlyFormed) {
   auto r = rejected(R"({"a":"f","c":"docs","d":"d\udfff1"})");
   EXPECT_EQ(r.error.code, badly);
-  EXPECT_EQ(r.raw, json::parse(R"({"a":"f","c":"docs","d":"d\ufffd1"})"));
+  EXPECT_EQ(r.echo, json::parse(R"({"a":"f","c":"docs","d":"d\ufffd1"})"));
   auto hs = rejected(R"({"a":"hs","id":"\ud83d"})");
   EXPECT_EQ(hs.error.code, badly);
-  EXPECT_EQ(hs.raw["id"], "\xEF\xBF\xBD");
-  // In a key.
+  EXPECT_EQ(hs.echo["id"], "\xEF\xBF\xBD");
+  // In a key (not echoed: only known fields are).
   auto key = rejected(R"({"a":"f","c":"docs","d":"d1","\ud800":1})");
   EXPECT_EQ(key.error.code, badly);
-  EXPECT_TRUE(key.raw.contains("\xEF\xBF\xBD"));
+  EXPECT_EQ(key.echo, json::parse(R"({"a":"f","c":"docs","d":"d1"})"));
 }
 
 TEST(ParseRequest, EscapedBackslashBeforeSurrogateEscape) {
@@ -478,7 +481,7 @@ TEST(ParseRequest, EscapedBackslashBeforeSurrogateEscape) {
   // `\\\ud800` is a backslash and a lone surrogate.
   auto bad = rejected(R"({"a":"op","c":"docs","d":"d1","v":1,"seq":1,"op":["\\\ud800"]})");
   EXPECT_EQ(bad.error.code, op_badly);
-  EXPECT_EQ(bad.raw["op"][0], "\\\xEF\xBF\xBD");
+  EXPECT_FALSE(bad.echo.contains("op"));
 }
 
 TEST(ParseRequest, ValidSurrogatePairsParse) {
@@ -559,8 +562,8 @@ TEST(Encoders, ErrorReplyEchoesTheRequest) {
 
   // The echo of a rejected frame, end to end.
   auto r = rejected(R"({"a":"zz","foo":[1,{"b":null}]})");
-  EXPECT_EQ(json::parse(encode_error_reply(r.raw, r.error)),
-            json::parse(R"({"a":"zz","foo":[1,{"b":null}],)"
+  EXPECT_EQ(json::parse(encode_error_reply(r.echo, r.error)),
+            json::parse(R"({"a":"zz",)"
                         R"("error":{"code":"ERR_MESSAGE_BADLY_FORMED","message":"Invalid or unknown message"}})"));
 
   // An existing `error` field in the request is replaced, not duplicated.
@@ -769,6 +772,170 @@ class frame_fuzzer {
   test::random_ops random_;
 };
 
+// ---------------------------------------------------------------------------
+// Hostile input: depth, sizes and counts are bounded before any work is done.
+
+std::string nested(std::size_t depth, std::string_view open, std::string_view close, std::string_view inner = "1") {
+  std::string out;
+  for (std::size_t i = 0; i < depth; ++i) out += open;
+  out += inner;
+  for (std::size_t i = 0; i < depth; ++i) out += close;
+  return out;
+}
+
+TEST(HostileInput, DeepNestingIsRefusedBeforeATreeIsBuilt) {
+  const std::string deep_op = R"({"a":"op","c":"docs","d":"d1","seq":1,"op":)" + nested(100000, "[", "]") + "}";
+  auto r = rejected(deep_op);
+  EXPECT_EQ(r.error.code, badly);
+  EXPECT_EQ(r.error.message, "Message nested deeper than 64 levels");
+  EXPECT_EQ(r.echo, json::parse(R"({"a":"op","c":"docs","d":"d1","seq":1})"));
+  // The reply is small and shallow, whatever the request.
+  EXPECT_LT(encode_error_reply(r.echo, r.error).size(), 200U);
+
+  auto unknown = rejected(R"({"a":"zz","x":)" + nested(100000, "[", "]") + "}");
+  EXPECT_EQ(unknown.error.code, badly);
+  EXPECT_EQ(unknown.echo, json::parse(R"({"a":"zz"})"));
+
+  auto objects = rejected(nested(100000, R"({"a":)", "}"));
+  EXPECT_EQ(objects.error.code, badly);
+  EXPECT_EQ(objects.echo, json::object());
+
+  // Deep and not JSON at all: unreadable, as any broken frame.
+  EXPECT_TRUE(std::holds_alternative<unreadable_frame>(parse_request(std::string(100000, '['))));
+  EXPECT_TRUE(std::holds_alternative<unreadable_frame>(parse_request("[" + nested(100000, "[", "]") + "]")));
+  // Brackets inside strings are text, not nesting.
+  auto text = parsed(R"({"a":"op","c":"docs","d":"d1","v":0,"seq":1,"op":[")" + std::string(1000, '[') + R"("]})");
+  EXPECT_TRUE(std::holds_alternative<submit_request>(text.body));
+}
+
+TEST(HostileInput, DepthLimitIsExactAndConfigurable) {
+  message_limits limits;
+  limits.max_depth = 10;
+  // The message object is level 1: nine more levels fit.
+  auto fits = parse_request(R"({"a":"pp","x":)" + nested(9, "[", "]") + "}", limits);
+  EXPECT_TRUE(std::holds_alternative<request>(fits));
+  auto over = parse_request(R"({"a":"pp","x":)" + nested(10, "[", "]") + "}", limits);
+  ASSERT_TRUE(std::holds_alternative<rejected_request>(over));
+  EXPECT_EQ(std::get<rejected_request>(over).error.message, "Message nested deeper than 10 levels");
+}
+
+TEST(HostileInput, IdsAreBoundedAndFreeOfControlCharacters) {
+  const std::string ok_id(256, 'x');
+  EXPECT_EQ(body_of<doc_request>(R"({"a":"f","c":"docs","d":")" + ok_id + R"("})").id, ok_id);
+  expect_rejected(R"({"a":"f","c":"docs","d":")" + ok_id + R"(y"})", badly, "Invalid id: longer than 256 bytes");
+  expect_rejected(R"({"a":"s","c":")" + ok_id + R"(y","d":"d1"})", badly, "Invalid collection: longer than 256 bytes");
+  expect_rejected(R"({"a":"f","c":"docs","d":"a\u0000b"})", badly, "Invalid id: contains control characters");
+  expect_rejected(R"({"a":"f","c":"do\ncs","d":"d1"})", badly, "Invalid collection: contains control characters");
+  expect_rejected(R"({"a":"f","c":"docs","d":"\u007f"})", badly, "Invalid id: contains control characters");
+  // Non-ASCII text is fine.
+  EXPECT_EQ(body_of<doc_request>(R"({"a":"f","c":"docs","d":"caf\u00e9 \ud83d\ude00"})").id, "café 😀");
+  expect_rejected(R"({"a":"bf","c":"docs","b":["ok","a\tb"]})", badly, "Invalid id: contains control characters");
+  expect_rejected(R"({"a":"bs","c":"docs","b":{")" + ok_id + R"(z":0}})", badly, "Invalid id: longer than 256 bytes");
+  // A resend's src is stored and broadcast: bounded too.
+  expect_rejected(R"({"a":"op","c":"docs","d":"d1","v":0,"seq":1,"src":")" + ok_id + R"(z","op":[]})", badly,
+                  "Invalid src: longer than 256 bytes");
+  // A handshake id that is too long is not adopted (the connection keeps its own).
+  EXPECT_FALSE(body_of<handshake_request>(R"({"a":"hs","id":")" + ok_id + R"(z"})").id.has_value());
+  EXPECT_FALSE(body_of<handshake_request>(R"({"a":"hs","id":"a\u0001"})").id.has_value());
+  EXPECT_EQ(body_of<handshake_request>(R"({"a":"hs","id":")" + ok_id + R"("})").id, ok_id);
+}
+
+TEST(HostileInput, BulkRequestsAreBoundedAndDeduplicated) {
+  auto bulk = body_of<bulk_request>(R"({"a":"bs","c":"docs","b":["a","b","a","a","c","b"]})");
+  EXPECT_EQ(bulk.ids, (std::vector<std::string>{"a", "b", "c"}));
+  std::string many = R"({"a":"bf","c":"docs","b":[)";
+  for (int i = 0; i < 1001; ++i) many += (i ? ",\"x" : "\"x") + std::to_string(i) + "\"";
+  many += "]}";
+  auto r = rejected(many);
+  EXPECT_EQ(r.error.code, "ERR_BULK_LIMIT_EXCEEDED");
+  EXPECT_EQ(r.error.message, "A bulk request may name at most 1000 documents; this one names 1001");
+  EXPECT_FALSE(r.echo.contains("b"));  // too long to echo
+  // The same document 1001 times is still 1001 names: refused before any work.
+  std::string same = R"({"a":"bs","c":"docs","b":[)";
+  for (int i = 0; i < 1001; ++i) same += i ? ",\"d\"" : "\"d\"";
+  same += "]}";
+  EXPECT_EQ(rejected(same).error.code, "ERR_BULK_LIMIT_EXCEEDED");
+  // Small enough: echoed, for the client to match the reply.
+  auto small = rejected(R"({"a":"bs","c":"docs","b":["ok", 5]})");
+  EXPECT_EQ(small.echo["b"], json::parse(R"(["ok",5])"));
+}
+
+TEST(HostileInput, OpsAreBoundedInComponentsAndBytes) {
+  std::string big = R"({"a":"op","c":"docs","d":"d1","v":1,"seq":1,"op":[)";
+  for (int i = 0; i < 10001; ++i) big += (i % 2) ? ",\"x\"" : (i ? ",1" : "1");
+  big += "]}";
+  auto r = rejected(big);
+  EXPECT_EQ(r.error.code, "ERR_OP_TOO_LARGE");
+  EXPECT_EQ(r.error.message, "The op has 10001 components; the limit is 10000");
+  EXPECT_EQ(r.echo, json::parse(R"({"a":"op","c":"docs","d":"d1","v":1,"seq":1})"));
+
+  message_limits limits;
+  limits.max_op_bytes = 1024;
+  auto text = [](std::size_t n) { return std::string(n, 'a'); };
+  auto check = [&](const std::string& frame, bool ok) {
+    auto result = parse_request(frame, limits);
+    if (ok) {
+      EXPECT_TRUE(std::holds_alternative<request>(result)) << frame.substr(0, 80);
+    } else {
+      ASSERT_TRUE(std::holds_alternative<rejected_request>(result)) << frame.substr(0, 80);
+      EXPECT_EQ(std::get<rejected_request>(result).error.code, "ERR_OP_TOO_LARGE");
+    }
+  };
+  const std::string head = R"({"a":"op","c":"docs","d":"d1","v":1,"seq":1,)";
+  check(head + R"("op":[")" + text(1024) + R"("]})", true);
+  check(head + R"("op":[")" + text(1000) + R"(",{"d":")" + text(25) + R"("}]})", false);
+  check(head + R"("op":[")" + text(1025) + R"("]})", false);
+  check(head + R"("create":{"type":"text-unicode","data":")" + text(1024) + R"("}})", true);
+  check(head + R"("create":{"type":"text-unicode","data":")" + text(1025) + R"("}})", false);
+}
+
+TEST(HostileInput, NestingDepthScanMatchesTheParsedTree) {
+  // The one-pass scan against the depth of the tree nlohmann builds, on random JSON
+  // with brackets and escapes inside strings.
+  std::mt19937 rng(12345);
+  auto random_json = [&](auto& self, int budget) -> std::string {
+    switch (rng() % 5) {
+      case 0:
+        return R"("a[\"{\\")";
+      case 1:
+        return std::to_string(rng() % 100);
+      default:
+        break;
+    }
+    if (budget <= 0) return "null";
+    bool array = rng() % 2 == 0;
+    std::string out = array ? "[" : "{";
+    int n = static_cast<int>(rng() % 4);
+    for (int i = 0; i < n; ++i) {
+      if (i) out += ",";
+      if (!array) out += "\"k]" + std::to_string(i) + "\":";
+      out += self(self, budget - 1);
+    }
+    return out + (array ? "]" : "}");
+  };
+  auto depth_of = [](const json& root) {
+    std::size_t deepest = 0;
+    std::vector<std::pair<const json*, std::size_t>> stack{{&root, 0}};
+    while (!stack.empty()) {
+      auto [value, depth] = stack.back();
+      stack.pop_back();
+      if (!value->is_structured()) continue;
+      deepest = std::max(deepest, depth + 1);
+      for (const auto& child : *value) stack.emplace_back(&child, depth + 1);
+    }
+    return deepest;
+  };
+  for (int i = 0; i < 2000; ++i) {
+    auto text = random_json(random_json, 12);
+    auto depth = depth_of(json::parse(text));
+    EXPECT_FALSE(json_nesting_exceeds(text, depth)) << text;
+    if (depth > 0) {
+      EXPECT_TRUE(json_nesting_exceeds(text, depth - 1)) << text;
+    }
+    EXPECT_EQ(parse_json_bounded(text, depth), json::parse(text));
+  }
+}
+
 TEST(ParseRequestFuzz, RandomAndMutatedFramesNeverThrow) {
   const auto seed = test::fuzz_seed(20240604);
   const int iterations = test::fuzz_iterations(20000);
@@ -782,8 +949,8 @@ TEST(ParseRequestFuzz, RandomAndMutatedFramesNeverThrow) {
     ASSERT_NO_THROW(result = parse_request(frame)) << "seed " << seed << " iteration " << i << ": " << frame;
     if (auto* req = std::get_if<request>(&result)) {
       ++requests;
-      ASSERT_TRUE(req->raw.is_object());
-      ASSERT_NO_THROW((void)encode_error_reply(req->raw, {"C", "M"}));
+      ASSERT_TRUE(req->echo.is_object());
+      ASSERT_NO_THROW((void)encode_error_reply(req->echo, {"C", "M"}));
       if (auto* op = std::get_if<submit_request>(&req->body)) {
         doc::op_record record{op->src.value_or("x"), op->seq, op->version.value_or(0), op->body, 0};
         std::string wire;
@@ -795,10 +962,10 @@ TEST(ParseRequestFuzz, RandomAndMutatedFramesNeverThrow) {
       }
     } else if (auto* r = std::get_if<rejected_request>(&result)) {
       ++rejections;
-      ASSERT_TRUE(r->raw.is_object());
+      ASSERT_TRUE(r->echo.is_object());
       ASSERT_FALSE(r->error.code.empty());
       std::string reply;
-      ASSERT_NO_THROW(reply = encode_error_reply(r->raw, r->error));
+      ASSERT_NO_THROW(reply = encode_error_reply(r->echo, r->error));
       // The error reply is itself valid JSON a client can parse.
       ASSERT_TRUE(json::accept(reply)) << reply;
     } else {

@@ -98,16 +98,17 @@ json broadcast(const std::string& d, std::uint64_t v, const std::string& src, st
   return m;
 }
 
-// Compares an error reply with an expected echo, ignoring the message text
-// (clients must not depend on it) but requiring one.
-void expect_error_reply(const json& reply, json request, const std::string& code) {
+// Compares an error reply with the echo of a request (its addressing fields,
+// never its payload), ignoring the message text (clients must not depend on
+// it) but requiring one.
+void expect_error_reply(const json& reply, const json& request, const std::string& code) {
   ASSERT_TRUE(reply.contains("error")) << reply;
   EXPECT_EQ(reply["error"]["code"], code) << reply;
   EXPECT_TRUE(reply["error"]["message"].is_string()) << reply;
   EXPECT_FALSE(reply["error"]["message"].get<std::string>().empty()) << reply;
   json echoed = reply;
   echoed.erase("error");
-  EXPECT_EQ(echoed, request);
+  EXPECT_EQ(echoed, protocol::echo_fields(request, 1000));
 }
 
 class AgentTest : public ::testing::Test {
@@ -419,11 +420,12 @@ TEST_F(AgentTest, InvalidOpsAreRefusedWithoutTouchingTheDocument) {
   replies = exchange(a, json0);
   ASSERT_EQ(replies.size(), 1U);
   expect_error_reply(replies[0], json0, "ERR_DOC_TYPE_NOT_RECOGNIZED");
-  // A lone surrogate: echoed with U+FFFD.
+  // A lone surrogate: refused; the reply echoes the request's address, not its op.
   replies = exchange(a, R"({"a":"op","c":"docs","d":"d1","v":1,"seq":2,"op":["\ud800"]})");
   ASSERT_EQ(replies.size(), 1U);
   EXPECT_EQ(replies[0]["error"]["code"], "ERR_OT_OP_BADLY_FORMED");
-  EXPECT_EQ(replies[0]["op"], json::parse(R"(["\ufffd"])"));
+  EXPECT_FALSE(replies[0].contains("op"));
+  EXPECT_EQ(replies[0]["seq"], 2);
   EXPECT_TRUE(a.io->closes.empty());
   EXPECT_EQ(snapshot("d1"), json::parse(R"({"v":1,"data":"hello","type":"http://sharejs.org/types/text-unicode"})"));
 }
@@ -622,7 +624,7 @@ TEST_F(AgentTest, SnapshotAtATimestamp) {
 TEST_F(AgentTest, UnknownActionIsEchoedWithAnError) {
   auto& a = connect("a");
   auto replies = exchange(a, R"({"a":"zz","c":"docs","extra":[1,2]})");
-  EXPECT_EQ(replies, std::vector<json>{json::parse(R"({"a":"zz","c":"docs","extra":[1,2],
+  EXPECT_EQ(replies, std::vector<json>{json::parse(R"({"a":"zz","c":"docs",
       "error":{"code":"ERR_MESSAGE_BADLY_FORMED","message":"Invalid or unknown message"}})")});
   replies = exchange(a, R"({"a":"f","c":"docs","d":"d1","v":-3})");
   ASSERT_EQ(replies.size(), 1U);
@@ -642,7 +644,9 @@ TEST_F(AgentTest, NonObjectClosesWith1007) {
 }
 
 TEST_F(AgentTest, BackpressureStopsReadingUntilRepliesDrain) {
-  auto& a = connect("a", agent_options{3});
+  agent_options three;
+  three.max_pending_requests = 3;
+  auto& a = connect("a", three);
   EXPECT_TRUE(a.protocol->can_read());
   a.protocol->on_frame(R"({"a":"f","c":"docs","d":"d1"})");
   a.protocol->on_frame(R"({"a":"f","c":"docs","d":"d2"})");
@@ -977,6 +981,118 @@ TEST(AgentConcurrency, SubscribersSeeEveryOpInOrderAndConverge) {
   creator.on_closed();
   probe.on_closed();
   settle();
+}
+
+// ---------------------------------------------------------------------------
+// Per-connection limits: each refusal is an error reply with its own code, and
+// the connection (and everyone else) carries on.
+
+TEST_F(AgentTest, DeeplyNestedMessagesAreRefusedAndTheConnectionCarriesOn) {
+  auto& a = connect("a");
+  create(a, "d1", "hello");
+  const std::string deep(100000, '[');
+  const std::string frames[] = {
+      R"({"a":"op","c":"docs","d":"d1","v":1,"seq":2,"op":)" + deep + std::string(100000, ']') + "}",
+      R"({"a":"zz","x":)" + deep + std::string(100000, ']') + "}",
+  };
+  for (const auto& frame : frames) {
+    auto replies = exchange(a, frame.c_str());
+    ASSERT_EQ(replies.size(), 1U);
+    EXPECT_EQ(replies[0]["error"]["code"], "ERR_MESSAGE_BADLY_FORMED");
+  }
+  EXPECT_TRUE(a.io->closes.empty());
+  edit(a, "d1", 1, 3, json::parse(R"([5," world"])"));
+  EXPECT_EQ(snapshot("d1")["data"], "hello world");
+}
+
+TEST_F(AgentTest, SubscriptionsPerConnectionAreBounded) {
+  agent_options opts;
+  opts.max_subscriptions = 3;
+  auto& a = connect("a", opts);
+  for (const char* d : {"s1", "s2", "s3"}) {
+    auto replies = exchange(a, json{{"a", "s"}, {"c", "docs"}, {"d", d}});
+    ASSERT_EQ(replies.size(), 1U);
+    EXPECT_FALSE(replies[0].contains("error")) << replies[0];
+  }
+  // Subscribing again to one already held is fine; a fourth is not.
+  EXPECT_FALSE(exchange(a, json{{"a", "s"}, {"c", "docs"}, {"d", "s2"}})[0].contains("error"));
+  auto replies = exchange(a, json{{"a", "s"}, {"c", "docs"}, {"d", "s4"}});
+  ASSERT_EQ(replies.size(), 1U);
+  expect_error_reply(replies[0], json{{"a", "s"}, {"c", "docs"}, {"d", "s4"}}, "ERR_SUBSCRIPTION_LIMIT_EXCEEDED");
+  // A bulk subscribe that would pass the limit is refused whole.
+  replies = exchange(a, R"({"a":"bs","c":"docs","b":["s1","s5"]})");
+  ASSERT_EQ(replies.size(), 1U);
+  EXPECT_EQ(replies[0]["error"]["code"], "ERR_SUBSCRIPTION_LIMIT_EXCEEDED");
+  EXPECT_EQ(replies[0]["b"], json::parse(R"(["s1","s5"])"));
+  EXPECT_EQ(a.protocol->subscriptions(), 3U);
+  // Unsubscribing makes room.
+  exchange(a, json{{"a", "u"}, {"c", "docs"}, {"d", "s1"}});
+  EXPECT_FALSE(exchange(a, json{{"a", "s"}, {"c", "docs"}, {"d", "s4"}})[0].contains("error"));
+}
+
+TEST_F(AgentTest, BulkNamingOneDocumentManyTimesReadsItOnce) {
+  auto& a = connect("a");
+  create(a, "big", std::string(1000, 'x'));
+  std::string frame = R"({"a":"bf","c":"docs","b":[)";
+  for (int i = 0; i < 100; ++i) frame += i ? ",\"big\"" : "\"big\"";
+  frame += "]}";
+  auto replies = exchange(a, frame.c_str());
+  ASSERT_EQ(replies.size(), 1U);
+  ASSERT_EQ(replies[0]["data"].size(), 1U);
+  EXPECT_EQ(replies[0]["data"]["big"]["data"].get<std::string>().size(), 1000U);
+}
+
+TEST_F(AgentTest, RequestRateIsLimitedWithAnErrorNotAStall) {
+  agent_options opts;
+  opts.request_rate = 1;  // one a second, bursts of 5
+  opts.request_burst = 5;
+  auto& a = connect("a", opts);
+  int limited = 0;
+  for (int i = 0; i < 8; ++i) {
+    for (auto& reply : exchange(a, R"({"a":"f","c":"docs","d":"d1"})")) {
+      if (reply.contains("error")) {
+        EXPECT_EQ(reply["error"]["code"], "ERR_RATE_LIMITED");
+        EXPECT_EQ(reply["d"], "d1");
+        ++limited;
+      }
+    }
+  }
+  EXPECT_EQ(limited, 3);
+  // Another connection is unaffected.
+  auto& b = connect("b");
+  EXPECT_FALSE(exchange(b, R"({"a":"f","c":"docs","d":"d1"})")[0].contains("error"));
+}
+
+TEST_F(AgentTest, DocumentCreationRateIsLimited) {
+  agent_options opts;
+  opts.create_rate = 0.001;
+  opts.create_burst = 3;
+  auto& a = connect("a", opts);
+  for (int i = 0; i < 3; ++i) create(a, "c" + std::to_string(i), "x");
+  auto request = op_frame("c3", 0, 1, "create", create_body("x"));
+  auto replies = exchange(a, request);
+  ASSERT_EQ(replies.size(), 1U);
+  expect_error_reply(replies[0], request, "ERR_CREATE_RATE_LIMITED");
+  EXPECT_EQ(snapshot("c3")["type"], nullptr);
+  // Edits are not creates.
+  edit(a, "c0", 1, 2, json::parse(R"(["y"])"));
+}
+
+TEST(TokenBucket, RefillsAtItsRateUpToItsBurst) {
+  token_bucket bucket(10, 2);
+  auto t0 = std::chrono::steady_clock::now();
+  EXPECT_TRUE(bucket.try_take(t0));
+  EXPECT_TRUE(bucket.try_take(t0));
+  EXPECT_FALSE(bucket.try_take(t0));
+  EXPECT_TRUE(bucket.try_take(t0 + std::chrono::milliseconds(100)));
+  EXPECT_FALSE(bucket.try_take(t0 + std::chrono::milliseconds(100)));
+  // A long pause saves up no more than the burst.
+  auto later = t0 + std::chrono::hours(1);
+  EXPECT_TRUE(bucket.try_take(later));
+  EXPECT_TRUE(bucket.try_take(later));
+  EXPECT_FALSE(bucket.try_take(later));
+  token_bucket unlimited(0, 0);
+  for (int i = 0; i < 1000; ++i) EXPECT_TRUE(unlimited.try_take(t0));
 }
 
 }  // namespace

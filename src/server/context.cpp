@@ -1,0 +1,25 @@
+#include "context.hpp"
+
+namespace otsync::server {
+
+std::string_view server_context::acquire_connection(const std::string& address) {
+  std::lock_guard lock(connections_mutex_);
+  if (options.max_connections != 0 && connections_open_ >= options.max_connections) return "connections";
+  auto& from_address = connections_per_address_[address];
+  if (options.max_connections_per_address != 0 && from_address >= options.max_connections_per_address) {
+    if (from_address == 0) connections_per_address_.erase(address);
+    return "connections_per_address";
+  }
+  ++from_address;
+  ++connections_open_;
+  return {};
+}
+
+void server_context::release_connection(const std::string& address) {
+  std::lock_guard lock(connections_mutex_);
+  --connections_open_;
+  auto it = connections_per_address_.find(address);
+  if (it != connections_per_address_.end() && --it->second == 0) connections_per_address_.erase(it);
+}
+
+}  // namespace otsync::server
