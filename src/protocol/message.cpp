@@ -489,6 +489,35 @@ json snapshot_json(const doc::snapshot& snap) {
   return out;
 }
 
+std::string encode_doc_reply(std::string_view action, std::string_view collection, std::string_view id,
+                             const doc::snapshot* snap) {
+  std::string out;
+  const std::size_t data_size = snap && snap->type_uri ? snap->data.size() : 0;
+  out.reserve(80 + action.size() + collection.size() + id.size() + data_size + data_size / 8);
+  out += "{\"a\":";
+  json_text::append_string(out, action);
+  out += ",\"c\":";
+  json_text::append_string(out, collection);
+  out += ",\"d\":";
+  json_text::append_string(out, id);
+  if (snap) {
+    out += ",\"data\":{";
+    if (snap->type_uri) {
+      out += "\"data\":";
+      json_text::append_string(out, snap->data);
+      out += ",\"type\":";
+      json_text::append_string(out, *snap->type_uri);
+    } else {
+      out += "\"type\":null";
+    }
+    out += ",\"v\":";
+    json_text::append_uint(out, snap->version);
+    out.push_back('}');
+  }
+  out.push_back('}');
+  return out;
+}
+
 std::string encode_ack(std::string_view collection, std::string_view id, std::string_view src, std::uint64_t seq,
                        std::uint64_t version) {
   std::string out;

@@ -208,10 +208,9 @@ void agent::unsubscribe(const store::doc_key& key) {
 
 void agent::handle_doc(const std::string& action, json echo, protocol::doc_request r) {
   store::doc_key key{r.collection, r.id};
-  json reply = {{"a", action}, {"c", r.collection}, {"d", r.id}};
   if (action == "u") {
     unsubscribe(key);
-    send(dump(reply));
+    send(protocol::encode_doc_reply(action, r.collection, r.id, nullptr));
     return;
   }
   if (action == "s" && !subscriptions_.contains(key) && !may_subscribe(1)) {
@@ -220,8 +219,7 @@ void agent::handle_doc(const std::string& action, json echo, protocol::doc_reque
                                      " documents, the limit; unsubscribe from some first"});
     return;
   }
-  auto respond = [this, echo = std::move(echo), reply = std::move(reply)](doc::read_result result,
-                                                                          subscription* sub) mutable {
+  auto respond = [this, echo = std::move(echo), action, key](doc::read_result result, subscription* sub) mutable {
     if (result.error) {
       send_error(std::move(echo), *result.error);
       return;
@@ -229,8 +227,7 @@ void agent::handle_doc(const std::string& action, json echo, protocol::doc_reque
     if (auto io = io_.lock()) {
       for (auto& frame : result.ops) io->send(std::move(frame));
     }
-    if (result.snap) reply["data"] = protocol::snapshot_json(*result.snap);
-    send(dump(reply));
+    send(protocol::encode_doc_reply(action, key.collection, key.id, result.snap ? &*result.snap : nullptr));
     if (sub) sub->mark_ready();
   };
   if (action == "f") {

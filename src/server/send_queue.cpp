@@ -24,13 +24,19 @@ void frame_queue::pop_front() noexcept {
   --size_;
 }
 
-std::size_t frame_queue::clear() noexcept {
-  std::size_t bytes = 0;
+dropped_frames frame_queue::clear() noexcept {
+  dropped_frames dropped;
   while (!empty()) {
-    bytes += front().payload->size();
+    auto size = front().payload->size();
+    ++dropped.frames;
+    dropped.bytes += size;
+    if (front().reply) {
+      ++dropped.reply_frames;
+      dropped.reply_bytes += size;
+    }
     pop_front();
   }
-  return bytes;
+  return dropped;
 }
 
 void frame_queue::release() noexcept {
@@ -46,13 +52,17 @@ void write_batch::add(outgoing_frame frame) noexcept {
   buffers_[buffer_count_++] = boost::asio::const_buffer(header.data(), header_size);
   if (!frame.payload->empty()) buffers_[buffer_count_++] = boost::asio::buffer(*frame.payload);
   bytes_ += frame.payload->size();
+  if (frame.reply) {
+    ++reply_frames_;
+    reply_bytes_ += frame.payload->size();
+  }
   has_close_ = has_close_ || frame.op == ws::opcode::close;
   payloads_[frames_++] = std::move(frame.payload);
 }
 
 void write_batch::clear() noexcept {
   for (std::size_t i = 0; i < frames_; ++i) payloads_[i].reset();
-  frames_ = buffer_count_ = bytes_ = 0;
+  frames_ = buffer_count_ = bytes_ = reply_frames_ = reply_bytes_ = 0;
   has_close_ = false;
 }
 

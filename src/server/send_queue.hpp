@@ -24,6 +24,15 @@ namespace otsync::server {
 struct outgoing_frame {
   doc::shared_frame payload;
   ws::opcode op = ws::opcode::text;
+  bool reply = false;  ///< answers this client's own request (not counted as a slow consumer's backlog)
+};
+
+/// What `frame_queue::clear` dropped.
+struct dropped_frames {
+  std::size_t frames = 0;
+  std::size_t bytes = 0;
+  std::size_t reply_frames = 0;
+  std::size_t reply_bytes = 0;
 };
 
 /// FIFO of frames; its storage is freed by `release` (an idle connection keeps none).
@@ -34,8 +43,8 @@ class frame_queue {
   [[nodiscard]] outgoing_frame& front() noexcept { return slots_[head_]; }
   void push_back(outgoing_frame frame);
   void pop_front() noexcept;
-  /// Drops every frame; returns their payload bytes.
-  std::size_t clear() noexcept;
+  /// Drops every frame; returns what was dropped.
+  dropped_frames clear() noexcept;
   /// Frees the storage when empty.
   void release() noexcept;
 
@@ -64,6 +73,9 @@ class write_batch {
   [[nodiscard]] std::size_t frames() const noexcept { return frames_; }
   /// Payload bytes (what the queue limits count).
   [[nodiscard]] std::size_t bytes() const noexcept { return bytes_; }
+  /// Of those, replies to the client's own requests.
+  [[nodiscard]] std::size_t reply_frames() const noexcept { return reply_frames_; }
+  [[nodiscard]] std::size_t reply_bytes() const noexcept { return reply_bytes_; }
   [[nodiscard]] bool has_close() const noexcept { return has_close_; }
   void clear() noexcept;
 
@@ -74,6 +86,8 @@ class write_batch {
   std::size_t frames_ = 0;
   std::size_t buffer_count_ = 0;
   std::size_t bytes_ = 0;
+  std::size_t reply_frames_ = 0;
+  std::size_t reply_bytes_ = 0;
   bool has_close_ = false;
 };
 

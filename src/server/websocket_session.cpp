@@ -140,7 +140,7 @@ bool websocket_session::process(std::span<char> bytes) {
           return false;
         }
         agent_->on_frame(decoder_.payload());
-        if (!closing_ && !agent_->can_read()) {
+        if (!closing_ && (!agent_->can_read() || replies_backlogged())) {
           held_input_.assign(bytes.data() + pos, bytes.size() - pos);  // resumed by the agent once replies drain
           read_paused_ = true;
           return false;
@@ -228,14 +228,17 @@ void websocket_session::on_peer_close(std::uint16_t code) {
 }
 
 void websocket_session::drop_queued() {
-  std::size_t dropped = queue_.size();
-  queued_bytes_ -= queue_.clear();
-  queued_frames_ -= dropped;
-  if (context_.stats && dropped) context_.stats->send_queue_changed(-static_cast<long>(dropped));
+  auto dropped = queue_.clear();
+  queued_bytes_ -= dropped.bytes;
+  queued_frames_ -= dropped.frames;
+  queued_reply_bytes_ -= dropped.reply_bytes;
+  queued_reply_frames_ -= dropped.reply_frames;
+  if (context_.stats && dropped.frames) context_.stats->send_queue_changed(-static_cast<long>(dropped.frames));
 }
 
 void websocket_session::resume_reading() {
   if (!read_paused_ || finished_) return;
+  if (!closing_ && replies_backlogged()) return;  // on_write resumes once they drain
   read_paused_ = false;
   if (!held_input_.empty()) {
     std::string input = std::move(held_input_);
@@ -255,8 +258,13 @@ void websocket_session::send_broadcast(doc::shared_frame frame) {
 
 void websocket_session::enqueue(doc::shared_frame frame, ws::opcode op, bool broadcast) {
   if (closing_ || finished_) return;
-  if ((broadcast && queued_frames_ >= context_.options.max_send_queue_messages) ||
-      queued_bytes_ + frame->size() > context_.options.max_send_queue_bytes) {
+  // Replies to the client's own requests are always queued, however large (a
+  // snapshot of a big document, a long catch-up): they are paced instead, by
+  // reading no more requests while they are backlogged. A slow consumer is one
+  // whose other frames (broadcasts, pongs) pile up past the limits.
+  const bool reply = !broadcast && op == ws::opcode::text;
+  if (!reply && ((broadcast && queued_frames_ - queued_reply_frames_ >= context_.options.max_send_queue_messages) ||
+                 queued_bytes_ - queued_reply_bytes_ + frame->size() > context_.options.max_send_queue_bytes)) {
     log::warn("slow_consumer_disconnected", {{"conn", id_},
                                              {"src", agent_->src()},
                                              {"queued", std::to_string(queued_frames_)},
@@ -269,7 +277,11 @@ void websocket_session::enqueue(doc::shared_frame frame, ws::opcode op, bool bro
   }
   queued_bytes_ += frame->size();
   ++queued_frames_;
-  queue_.push_back({std::move(frame), op});
+  if (reply) {
+    queued_reply_bytes_ += frame->size();
+    ++queued_reply_frames_;
+  }
+  queue_.push_back({std::move(frame), op, reply});
   if (context_.stats) context_.stats->send_queue_changed(1);
   if (!writing_) schedule_write();
 }
@@ -316,8 +328,11 @@ void websocket_session::do_write() {
 
 void websocket_session::on_write(boost::system::error_code ec) {
   auto batch = std::move(writing_);
+  const bool was_backlogged = replies_backlogged();
   queued_frames_ -= batch->frames();
   queued_bytes_ -= batch->bytes();
+  queued_reply_frames_ -= batch->reply_frames();
+  queued_reply_bytes_ -= batch->reply_bytes();
   if (context_.stats) context_.stats->send_queue_changed(-static_cast<long>(batch->frames()));
   bool wrote_close = batch->has_close();
   batch.reset();
@@ -337,6 +352,7 @@ void websocket_session::on_write(boost::system::error_code ec) {
   } else {
     do_write();
   }
+  if (was_backlogged && !replies_backlogged() && agent_ && agent_->can_read()) resume_reading();
 }
 
 void websocket_session::going_away() {

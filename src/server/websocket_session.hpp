@@ -58,6 +58,10 @@ class websocket_session : public connection_io, public std::enable_shared_from_t
 
  private:
   void enqueue(doc::shared_frame frame, ws::opcode op, bool broadcast);
+  /// Replies waiting to be written pass --max-send-queue-bytes: read no more requests until they drain.
+  [[nodiscard]] bool replies_backlogged() const noexcept {
+    return queued_reply_bytes_ > context_.options.max_send_queue_bytes;
+  }
   void queue_close(std::uint16_t code, std::string_view reason);
   void do_read();
   void on_readable(boost::system::error_code ec);
@@ -90,6 +94,8 @@ class websocket_session : public connection_io, public std::enable_shared_from_t
   write_batch_ptr writing_;        // the batch being written, if any
   std::size_t queued_frames_ = 0;  // in the queue and in the batch being written
   std::size_t queued_bytes_ = 0;
+  std::size_t queued_reply_frames_ = 0;  // of those, replies to the client's own requests
+  std::size_t queued_reply_bytes_ = 0;
   // Read by check_timeouts on other threads (steady_clock ticks; 0: not closing).
   std::atomic<std::int64_t> last_read_{0};
   std::atomic<std::int64_t> closing_since_{0};

@@ -143,6 +143,12 @@ std::string encode_op_message(std::string_view collection, std::string_view id, 
 /// URI or null (never absent: absent means json0 to the client).
 nlohmann::json snapshot_json(const doc::snapshot& snap);
 
+/// The reply to `f`/`s`: `{"a","c","d"}` and, with a snapshot, `data` as
+/// `snapshot_json` gives it; byte for byte as nlohmann would write it, without
+/// a DOM (a snapshot can be a 64 MiB document: no extra copies).
+std::string encode_doc_reply(std::string_view action, std::string_view collection, std::string_view id,
+                             const doc::snapshot* snap);
+
 /// The submitter's ack: `{"src","seq","v","a":"op","c","d"}`.
 std::string encode_ack(std::string_view collection, std::string_view id, std::string_view src, std::uint64_t seq,
                        std::uint64_t version);

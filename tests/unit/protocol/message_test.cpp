@@ -594,6 +594,33 @@ TEST(Encoders, OpBodyRoundTrip) {
 
 // The op message and the ack are written without a DOM: byte for byte what
 // nlohmann's dump gives, for random ops and names with escapes and bad UTF-8.
+TEST(Encoders, DocReplyMatchesTheDomFormByteForByte) {
+  const std::vector<std::string> texts{"",
+                                       "abc",
+                                       "q\"uote\\",
+                                       std::string("nul\0x\x01\x1f\x7f\n", 10),
+                                       "é😀",
+                                       "bad\xff\xc3",
+                                       std::string(100000, '\x02')};
+  for (const auto& text : texts) {
+    for (bool typed : {true, false}) {
+      doc::snapshot snap;
+      snap.version = 42;
+      if (typed) {
+        snap.type_uri = uri;
+        snap.data = text;
+      }
+      for (const char* action : {"f", "s"}) {
+        json reference = {{"a", action}, {"c", text}, {"d", "d\n1"}, {"data", snapshot_json(snap)}};
+        EXPECT_EQ(encode_doc_reply(action, text, "d\n1", &snap),
+                  reference.dump(-1, ' ', false, json::error_handler_t::replace));
+      }
+    }
+  }
+  json bare = {{"a", "u"}, {"c", "docs"}, {"d", "x"}};
+  EXPECT_EQ(encode_doc_reply("u", "docs", "x", nullptr), bare.dump());
+}
+
 TEST(Encoders, DirectEncodersMatchNlohmannByteForByte) {
   auto reference_op = [](std::string_view c, std::string_view d, const doc::op_record& r) {
     json message = {{"a", "op"}, {"c", c}, {"d", d}, {"v", r.version}, {"src", r.src}, {"seq", r.seq}};
