@@ -95,7 +95,9 @@ document::document(asio::any_io_executor executor, registry& owner, store::doc_k
       key_(std::move(key)),
       last_active_(clock::now()) {}
 
-document::~document() = default;
+document::~document() {
+  if (footprint_ != 0) owner_.add_resident(-static_cast<std::int64_t>(footprint_));
+}
 
 void document::fetch(std::optional<std::uint64_t> from, read_handler done) {
   enqueue(read_request{nullptr, from, std::move(done)});
@@ -223,6 +225,16 @@ void document::drain() {
   // With a feed but no subscription to it, this copy may fall behind other instances.
   if (!busy_ && queue_.empty() && owner_.feed() && !feed_token_ && state_ == state::ready) stale_ = true;
   update_busy_flag();
+  update_footprint();
+}
+
+void document::update_footprint() {
+  // The text, and the cached ops (each held as a record and as its encoded frame).
+  std::size_t now = state_ == state::unloaded ? 0 : text_.size_bytes() + 2 * recent_bytes_;
+  if (now != footprint_) {
+    owner_.add_resident(static_cast<std::int64_t>(now) - static_cast<std::int64_t>(footprint_));
+    footprint_ = now;
+  }
 }
 
 void document::serve_read(read_request& r) {
@@ -249,6 +261,15 @@ snapshot document::head_snapshot() const {
 
 void document::start_load() {
   if (state_ == state::loading) return;
+  if (owner_.over_budget()) {
+    // Open documents hold --max-open-document-bytes already: make room (idle ones go), and refuse
+    // this load meanwhile rather than let the process grow without bound.
+    owner_.relieve_memory();
+    fail_queue(
+        {"ERR_MEMORY_BUDGET_EXCEEDED", "The server holds as many documents in memory as it may; retry in a moment"});
+    update_busy_flag();
+    return;
+  }
   state_ = state::loading;
   busy_ = true;
   owner_.storage().load(key_, std::nullopt, [self = shared_from_this()](ot::result<store::loaded_document> loaded) {
@@ -712,6 +733,8 @@ void document::cache_trim() {
 bool document::try_evict(clock::time_point idle_since) {
   if (busy_ || !queue_.empty() || !subscribers_.empty() || last_active_ > idle_since) return false;
   evicted_ = true;
+  owner_.add_resident(-static_cast<std::int64_t>(footprint_));
+  footprint_ = 0;
   owner_.forget(this);
   return true;
 }

@@ -56,6 +56,24 @@ void registry::stop_eviction() {
   asio::post(sweep_timer_.get_executor(), [this] { sweep_timer_.cancel(); });
 }
 
+void registry::relieve_memory() {
+  auto now = std::chrono::steady_clock::now();
+  auto last = last_relief_.load(std::memory_order_relaxed);
+  auto ticks = now.time_since_epoch().count();
+  if (ticks - last <
+          std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::milliseconds(100)).count() ||
+      !last_relief_.compare_exchange_strong(last, ticks)) {
+    return;
+  }
+  std::vector<std::shared_ptr<document>> open;
+  {
+    std::lock_guard lock(mutex_);
+    open.reserve(documents_.size());
+    for (const auto& [key, doc] : documents_) open.push_back(doc);
+  }
+  for (auto& doc : open) asio::post(doc->strand_, [doc, now] { doc->try_evict(now); });
+}
+
 void registry::sweep() {
   if (!sweeping_) return;
   std::vector<std::shared_ptr<document>> open;

@@ -121,6 +121,11 @@ std::optional<parsed_config> parse_config(int argc, char** argv, int& exit_code)
                  "older ones are read from the store)")
       ->envname("OTSYNC_OP_CACHE_BYTES")
       ->check(CLI::Range(std::size_t{0}, std::size_t{1} << 34));
+  app.add_option("--max-open-document-bytes", o.documents.max_open_document_bytes,
+                 "Text and cached ops of all open documents together; past it idle documents are unloaded at once "
+                 "and loading more is refused (ERR_MEMORY_BUDGET_EXCEEDED)")
+      ->envname("OTSYNC_MAX_OPEN_DOCUMENT_BYTES")
+      ->check(CLI::Range(std::uint64_t{1} << 20, std::uint64_t{1} << 44));
   app.add_option("--max-document-bytes", o.documents.max_document_bytes, "Refuse edits that grow a document past this")
       ->envname("OTSYNC_MAX_DOCUMENT_BYTES");
   app.add_option("--redis-prefix", o.redis_prefix,

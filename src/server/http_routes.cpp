@@ -188,6 +188,7 @@ void handle_http(server_context& context, const http_request& request, std::func
                                      context.feed ? context.feed->stats() : pubsub::feed_stats{});
     }
     context.stats->set_partial_bytes(context.partial_bytes.load(std::memory_order_relaxed));
+    context.stats->set_resident_document_bytes(context.documents->resident_bytes());
     respond(make_response(request, http::status::ok, context.stats->render(context.documents->open_documents()),
                           "text/plain; version=0.0.4; charset=utf-8"));
     return;

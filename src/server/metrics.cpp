@@ -90,7 +90,7 @@ metrics::metrics() : registry_(std::make_shared<prometheus::Registry>()) {
         "ERR_OP_VERSION_NEWER_THAN_CURRENT_SNAPSHOT", "ERR_SUBMIT_TRANSFORM_OPS_NOT_FOUND",
         "ERR_MAX_SUBMIT_RETRIES_EXCEEDED", "ERR_DATABASE_UNAVAILABLE", "ERR_SERVER_BUSY", "FRAME_TOO_LARGE",
         "ERR_OP_TOO_LARGE", "ERR_BULK_LIMIT_EXCEEDED", "ERR_SUBSCRIPTION_LIMIT_EXCEEDED", "ERR_RATE_LIMITED",
-        "ERR_CREATE_RATE_LIMITED"}) {
+        "ERR_CREATE_RATE_LIMITED", "ERR_MEMORY_BUDGET_EXCEEDED"}) {
     errors_->Add({{"code", code}});
   }
   limit_hits_ = &prometheus::BuildCounter()
@@ -102,6 +102,11 @@ metrics::metrics() : registry_(std::make_shared<prometheus::Registry>()) {
   for (const char* limit : {"connections", "connections_per_address", "message_timeout", "partial_bytes"}) {
     limit_hits_->Add({{"limit", limit}});
   }
+  resident_bytes_ = &prometheus::BuildGauge()
+                         .Name("otsync_documents_resident_bytes")
+                         .Help("Text and cached ops of the open documents (--max-open-document-bytes)")
+                         .Register(r)
+                         .Add({});
   partial_bytes_ = &prometheus::BuildGauge()
                         .Name("otsync_partial_message_bytes")
                         .Help("Bytes held for partly received WebSocket messages, over all connections")
@@ -140,6 +145,9 @@ void metrics::limit_hit(std::string_view limit) {
 }
 void metrics::set_partial_bytes(std::size_t bytes) {
   partial_bytes_->Set(static_cast<double>(bytes));
+}
+void metrics::set_resident_document_bytes(std::uint64_t bytes) {
+  resident_bytes_->Set(static_cast<double>(bytes));
 }
 void metrics::send_queue_changed(long delta) {
   send_queue_depth_->Increment(static_cast<double>(delta));

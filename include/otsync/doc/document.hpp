@@ -64,6 +64,9 @@ struct document_options {
   std::size_t max_queue = 10000;            ///< queued requests before new ones are refused
   unsigned max_submit_retries = 200;        ///< lost commit races (other instances writing) tolerated per op
   std::uint64_t max_document_bytes = 64ull << 20;  ///< edits growing a document past this are refused
+  /// Text and cached ops of all open documents together: past it, idle documents are evicted at
+  /// once and loading more is refused (ERR_MEMORY_BUDGET_EXCEEDED) until they fit again.
+  std::uint64_t max_open_document_bytes = 2ull << 30;
 };
 
 /// A fetch/subscribe answer: a snapshot (no version asked) or the ops from the
@@ -182,6 +185,8 @@ class document : public std::enable_shared_from_this<document> {
   void catch_up(std::optional<std::uint64_t> until);
   void broadcast(const op_record& op, const shared_frame& frame);
   void update_busy_flag();
+  /// Reports this document's memory (text, cached ops) to the registry's budget.
+  void update_footprint();
   [[nodiscard]] snapshot head_snapshot() const;
   /// Applies `record` to the live head; cuts deletes that run past the end (in `record`).
   /// With `undo`, also records in it how to go back (see committed_state).
@@ -217,6 +222,7 @@ class document : public std::enable_shared_from_this<document> {
 
   std::deque<recent_op> recent_;  // committed ops [head_version_ - size, head_version_)
   std::size_t recent_bytes_ = 0;  // their frames' bytes
+  std::size_t footprint_ = 0;     // counted in the registry's resident bytes
   std::vector<std::shared_ptr<subscriber>> subscribers_;
   std::vector<in_flight> batch_;
   std::size_t batch_pending_ = 0;

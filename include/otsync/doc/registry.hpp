@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -38,6 +39,16 @@ class registry {
   void stop_eviction();
 
   [[nodiscard]] std::size_t open_documents() const;
+  /// Text and cached ops of the open documents (see document_options::max_open_document_bytes).
+  [[nodiscard]] std::uint64_t resident_bytes() const noexcept {
+    auto n = resident_bytes_.load(std::memory_order_relaxed);
+    return n > 0 ? static_cast<std::uint64_t>(n) : 0;
+  }
+  [[nodiscard]] bool over_budget() const noexcept { return resident_bytes() > options_.max_open_document_bytes; }
+  /// Over budget: evicts every idle document (no subscribers, nothing queued) now, not
+  /// after --idle-eviction-ms. At most once per 100 ms.
+  void relieve_memory();
+  void add_resident(std::int64_t delta) noexcept { resident_bytes_.fetch_add(delta, std::memory_order_relaxed); }
   /// True when no open document has work queued or in flight.
   [[nodiscard]] bool quiescent() const;
 
@@ -67,6 +78,8 @@ class registry {
   std::chrono::milliseconds idle_after_{60000};
   std::chrono::milliseconds sweep_period_{10000};
   std::atomic<bool> sweeping_{false};
+  std::atomic<std::int64_t> resident_bytes_{0};
+  std::atomic<std::int64_t> last_relief_{0};  // steady_clock ticks
 };
 
 }  // namespace otsync::doc

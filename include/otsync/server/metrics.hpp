@@ -50,6 +50,7 @@ class metrics final : public doc::document_observer, public agent_observer {
   /// `message_timeout`, `partial_bytes` (refusals of single requests are counted by error code).
   void limit_hit(std::string_view limit);
   void set_partial_bytes(std::size_t bytes);
+  void set_resident_document_bytes(std::uint64_t bytes);
 
   /// The SQLite store's counters, sampled when /metrics is served.
   void set_store_counters(std::uint64_t transactions, std::uint64_t commits, std::uint64_t failed_batches);
@@ -77,6 +78,7 @@ class metrics final : public doc::document_observer, public agent_observer {
   prometheus::Family<prometheus::Counter>* errors_;
   prometheus::Family<prometheus::Counter>* limit_hits_;
   prometheus::Gauge* partial_bytes_;
+  prometheus::Gauge* resident_bytes_;
   // Registered on first use, so an instance without Redis shows none of them.
   struct redis_gauges {
     prometheus::Gauge* store_up;

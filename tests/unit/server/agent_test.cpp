@@ -1078,6 +1078,41 @@ TEST_F(AgentTest, DocumentCreationRateIsLimited) {
   edit(a, "c0", 1, 2, json::parse(R"(["y"])"));
 }
 
+class AgentMemoryBudgetTest : public AgentTest {
+ protected:
+  doc::document_options options() override {
+    doc::document_options o;
+    o.max_open_document_bytes = 12000;
+    o.recent_ops_bytes = 1 << 20;
+    return o;
+  }
+};
+
+TEST_F(AgentMemoryBudgetTest, LoadsAreRefusedPastTheBudgetUntilIdleDocumentsAreEvicted) {
+  auto& a = connect("a");
+  create(a, "m1", std::string(3000, 'x'));
+  create(a, "m2", std::string(3000, 'y'));
+  for (const char* d : {"m1", "m2"}) exchange(a, json{{"a", "s"}, {"c", "docs"}, {"d", d}});
+  // Text and cached ops (record + frame each) of m1 and m2 pass 12000 bytes.
+  EXPECT_GT(documents().resident_bytes(), 12000U);
+  auto& b = connect("b");
+  auto replies = exchange(b, R"({"a":"f","c":"docs","d":"m3"})");
+  ASSERT_EQ(replies.size(), 1U);
+  EXPECT_EQ(replies[0]["error"]["code"], "ERR_MEMORY_BUDGET_EXCEEDED");
+  // Documents in use stay open and keep working.
+  edit(a, "m1", 1, 3, json::parse(R"(["!"])"));
+  // Once they are idle, the next refusal evicts them, and loading works again.
+  for (const char* d : {"m1", "m2"}) exchange(a, json{{"a", "u"}, {"c", "docs"}, {"d", d}});
+  std::this_thread::sleep_for(std::chrono::milliseconds(120));  // relief runs at most every 100 ms
+  exchange(b, R"({"a":"f","c":"docs","d":"m3"})");
+  EXPECT_LT(documents().resident_bytes(), 12000U);
+  replies = exchange(b, R"({"a":"f","c":"docs","d":"m3"})");
+  ASSERT_EQ(replies.size(), 1U);
+  EXPECT_FALSE(replies[0].contains("error")) << replies[0];
+  // The evicted documents load again, whole.
+  EXPECT_EQ(snapshot("m1")["data"], "!" + std::string(3000, 'x'));
+}
+
 TEST(TokenBucket, RefillsAtItsRateUpToItsBurst) {
   token_bucket bucket(10, 2);
   auto t0 = std::chrono::steady_clock::now();
