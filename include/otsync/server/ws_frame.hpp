@@ -75,8 +75,10 @@ class frame_decoder {
   [[nodiscard]] std::string_view error_reason() const noexcept { return error_reason_; }
   /// Frees a reassembly buffer left from a large message, if no message is in progress.
   void release_memory() noexcept;
-  /// Memory held for a message being reassembled (its buffer's capacity).
-  [[nodiscard]] std::size_t buffered_bytes() const noexcept { return message_.capacity(); }
+  /// Heap memory held for a message being reassembled (its buffer's capacity; 0 for none).
+  [[nodiscard]] std::size_t buffered_bytes() const noexcept {
+    return message_.capacity() > std::string().capacity() ? message_.capacity() : 0;
+  }
   /// Gives up on the connection's input: frees the reassembly buffer; decoding stops.
   void abandon() noexcept;
   /// A frame or message has begun and not yet ended.

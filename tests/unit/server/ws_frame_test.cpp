@@ -250,3 +250,44 @@ TEST(WsFrame, PropertyRandomBytesNeverCrash) {
     }
   }
 }
+
+// What the session needs to bound partly received messages: whether one is in
+// progress (for the completion deadline) and how much memory it holds (for the
+// global budget), and a way to drop it.
+TEST(WsFrame, PartialMessagesAreVisibleAndCanBeAbandoned) {
+  ws::frame_decoder decoder(1 << 20);
+  EXPECT_FALSE(decoder.mid_message());
+  std::string stream;
+  ws::append_frame(stream, ws::opcode::text, true, std::string(100000, 'a'), mask);
+  // One header byte is already a message in progress.
+  std::string first = stream.substr(0, 1);
+  EXPECT_EQ(decoder.decode(first).kind, ev::need_more);
+  EXPECT_TRUE(decoder.mid_message());
+  // Half the payload: buffered.
+  std::string half = stream.substr(1, 50000);
+  EXPECT_EQ(decoder.decode(half).kind, ev::need_more);
+  EXPECT_TRUE(decoder.mid_message());
+  EXPECT_GE(decoder.buffered_bytes(), 49980U);  // the 14-byte header is not payload
+  // The rest completes it.
+  std::string rest = stream.substr(50001);
+  auto r = decoder.decode(rest);
+  EXPECT_EQ(r.kind, ev::message);
+  EXPECT_EQ(decoder.payload().size(), 100000U);
+  EXPECT_FALSE(decoder.mid_message());
+  decoder.release_memory();
+  EXPECT_EQ(decoder.buffered_bytes(), 0U);
+
+  // Fragments: in progress between them, even with no partial frame.
+  std::string fragments;
+  ws::append_frame(fragments, ws::opcode::text, false, std::string(30000, 'b'), mask);
+  EXPECT_EQ(decoder.decode(fragments).kind, ev::need_more);
+  EXPECT_TRUE(decoder.mid_message());
+  EXPECT_GE(decoder.buffered_bytes(), 30000U);
+  decoder.abandon();
+  EXPECT_FALSE(decoder.mid_message());
+  EXPECT_EQ(decoder.buffered_bytes(), 0U);
+  // Abandoned: nothing more is decoded.
+  std::string more;
+  ws::append_frame(more, ws::opcode::continuation, true, "c", mask);
+  EXPECT_EQ(decoder.decode(more).kind, ev::need_more);
+}
