@@ -5,6 +5,7 @@
 
 #include "otsync/doc/snapshot.hpp"
 #include "otsync/doc/store_error_info.hpp"
+#include "otsync/protocol/json_text.hpp"
 #include "otsync/server/log.hpp"
 
 namespace otsync::server {
@@ -248,30 +249,52 @@ void agent::handle_doc(const std::string& action, json echo, protocol::doc_reque
                            }));
 }
 
+// A bulk fetch/subscribe in progress. Documents are read a few at a time and
+// each answer is encoded as it arrives, so a bulk request over many large
+// documents never holds them all at once; the array form's reply goes out in
+// pages (each a valid bulk reply naming some of the documents, which ShareDB's
+// client handles like one), the map form's as one reply after the ops.
+struct agent::bulk {
+  std::string action;
+  std::string collection;
+  json echo;
+  bool map_form = false;
+  bool subscribe = false;
+  std::vector<std::pair<std::string, std::optional<std::uint64_t>>> wanted;
+  std::vector<std::shared_ptr<subscription>> subs;
+  std::size_t next = 0;                   // the next document to read
+  std::size_t done = 0;                   // answers received
+  std::string page;                       // array form: `"id":{...}` entries not yet sent
+  std::vector<std::size_t> page_members;  // their indexes (subscriptions to mark ready once sent)
+  bool page_sent = false;
+  std::vector<doc::read_result> results;  // map form: kept for one reply (their ops are shared frames)
+};
+
+namespace {
+// Reads of one bulk request in flight at once, and the size at which a page of its reply is sent.
+constexpr std::size_t bulk_window = 16;
+constexpr std::size_t bulk_page_bytes = 1u << 20;
+}  // namespace
+
 void agent::handle_bulk(const std::string& action, json echo, protocol::bulk_request r) {
   if (action == "bu") {
     for (const auto& id : r.ids) unsubscribe({r.collection, id});
     send(dump(json{{"a", "bu"}, {"c", r.collection}, {"b", echo["b"]}}));
     return;
   }
-  // Gather every document's answer, then reply once, as ShareDB does.
-  struct gathered {
-    std::size_t waiting = 0;
-    std::vector<std::string> ids;
-    std::vector<doc::read_result> results;
-    std::vector<std::shared_ptr<subscription>> subs;
-  };
-  auto state = std::make_shared<gathered>();
-  bool subscribe = action == "bs";
-  std::vector<std::pair<std::string, std::optional<std::uint64_t>>> wanted;
+  auto b = std::make_shared<bulk>();
+  b->action = action;
+  b->collection = r.collection;
+  b->map_form = r.map_form;
+  b->subscribe = action == "bs";
   if (r.map_form) {
-    for (auto& [id, v] : r.versions) wanted.emplace_back(id, v);
+    for (auto& [id, v] : r.versions) b->wanted.emplace_back(std::move(id), v);
   } else {
-    for (auto& id : r.ids) wanted.emplace_back(id, std::nullopt);
+    for (auto& id : r.ids) b->wanted.emplace_back(std::move(id), std::nullopt);
   }
-  if (subscribe) {
+  if (b->subscribe) {
     std::size_t fresh = 0;
-    for (const auto& w : wanted) fresh += subscriptions_.contains({r.collection, w.first}) ? 0u : 1u;
+    for (const auto& w : b->wanted) fresh += subscriptions_.contains({r.collection, w.first}) ? 0u : 1u;
     if (!may_subscribe(fresh)) {
       send_error(std::move(echo), {"ERR_SUBSCRIPTION_LIMIT_EXCEEDED",
                                    "This connection subscribes to " + std::to_string(subscriptions_.size()) +
@@ -279,71 +302,101 @@ void agent::handle_bulk(const std::string& action, json echo, protocol::bulk_req
                                        std::to_string(options_.max_subscriptions)});
       return;
     }
+    // Every slot now (the limit holds), each document's read later.
+    b->subs.reserve(b->wanted.size());
+    for (const auto& w : b->wanted) b->subs.push_back(subscribe_slot({r.collection, w.first}));
   }
-  state->waiting = wanted.size();
-  state->ids.resize(wanted.size());
-  state->results.resize(wanted.size());
-  state->subs.resize(wanted.size());
-  auto finish = [this, state, echo = std::move(echo), action, collection = r.collection,
-                 map_form = r.map_form]() mutable {
-    json reply = {{"a", action}, {"c", collection}};
-    if (map_form) {
-      for (auto& result : state->results) {
-        if (result.error) {
-          send_error(std::move(echo), *result.error);
-          for (auto& sub : state->subs) {
-            if (sub) sub->mark_ready();
-          }
-          return;
-        }
-      }
-      if (auto io = io_.lock()) {
-        for (auto& result : state->results) {
-          for (auto& frame : result.ops) io->send(std::move(frame));
-        }
-      }
-      reply["b"] = echo["b"];
-    } else {
-      json data = json::object();
-      for (std::size_t i = 0; i < state->ids.size(); ++i) {
-        auto& result = state->results[i];
-        if (result.error) {
-          data[state->ids[i]] = {{"error", {{"code", result.error->code}, {"message", result.error->message}}}};
-        } else if (result.snap) {
-          data[state->ids[i]] = protocol::snapshot_json(*result.snap);
-        }
-      }
-      reply["data"] = std::move(data);
-    }
-    send(dump(reply));
-    for (auto& sub : state->subs) {
-      if (sub) sub->mark_ready();
-    }
-  };
-  if (wanted.empty()) {
-    finish();
+  b->echo = std::move(echo);
+  if (b->map_form) b->results.resize(b->wanted.size());
+  if (b->wanted.empty()) {
+    finish_bulk(*b);
     return;
   }
-  auto shared_finish = std::make_shared<decltype(finish)>(std::move(finish));
-  for (std::size_t i = 0; i < wanted.size(); ++i) {
-    store::doc_key key{r.collection, wanted[i].first};
-    state->ids[i] = wanted[i].first;
-    auto done = on_strand([this, state, i, key, shared_finish](doc::read_result result) {
-      if (result.error && state->subs[i]) {
-        auto it = subscriptions_.find(key);
-        if (it != subscriptions_.end() && it->second == state->subs[i]) unsubscribe(key);
-      }
-      state->results[i] = std::move(result);
-      if (--state->waiting == 0) (*shared_finish)();
-    });
-    if (subscribe) {
-      auto sub = subscribe_slot(key);
-      state->subs[i] = sub;
-      sub->document->subscribe(sub, wanted[i].second, std::move(done));
+  for (std::size_t n = 0; n < bulk_window && b->next < b->wanted.size(); ++n) read_next(b);
+}
+
+void agent::read_next(const std::shared_ptr<bulk>& b) {
+  std::size_t i = b->next++;
+  store::doc_key key{b->collection, b->wanted[i].first};
+  auto done = on_strand([this, b, i, key](doc::read_result result) {
+    if (result.error && b->subscribe) {
+      auto it = subscriptions_.find(key);
+      if (it != subscriptions_.end() && it->second == b->subs[i]) unsubscribe(key);
+    }
+    on_bulk_answer(b, i, std::move(result));
+  });
+  if (b->subscribe) {
+    auto& sub = b->subs[i];
+    sub->document->subscribe(sub, b->wanted[i].second, std::move(done));
+  } else {
+    documents_.get(key)->fetch(b->wanted[i].second, std::move(done));
+  }
+}
+
+void agent::on_bulk_answer(const std::shared_ptr<bulk>& b, std::size_t i, doc::read_result result) {
+  ++b->done;
+  if (b->map_form) {
+    b->results[i] = std::move(result);
+  } else if (result.error || result.snap) {
+    if (!b->page.empty()) b->page.push_back(',');
+    protocol::json_text::append_string(b->page, b->wanted[i].first);
+    b->page.push_back(':');
+    if (result.error) {
+      b->page += dump(json{{"error", {{"code", result.error->code}, {"message", result.error->message}}}});
     } else {
-      documents_.get(key)->fetch(wanted[i].second, std::move(done));
+      b->page += dump(protocol::snapshot_json(*result.snap));
+    }
+    b->page_members.push_back(i);
+    if (b->page.size() >= bulk_page_bytes && b->done < b->wanted.size()) send_bulk_page(*b);
+  } else {
+    b->page_members.push_back(i);
+  }
+  if (b->done == b->wanted.size()) {
+    finish_bulk(*b);
+  } else if (b->next < b->wanted.size()) {
+    read_next(b);
+  }
+}
+
+void agent::send_bulk_page(bulk& b) {
+  std::string reply = "{\"a\":";
+  protocol::json_text::append_string(reply, b.action);
+  reply += ",\"c\":";
+  protocol::json_text::append_string(reply, b.collection);
+  reply += ",\"data\":{";
+  reply += b.page;
+  reply += "}}";
+  send(std::move(reply));
+  b.page.clear();
+  b.page_sent = true;
+  if (b.subscribe) {
+    for (auto i : b.page_members) b.subs[i]->mark_ready();
+  }
+  b.page_members.clear();
+}
+
+void agent::finish_bulk(bulk& b) {
+  if (!b.map_form) {
+    if (!b.page.empty() || !b.page_sent || !b.page_members.empty()) send_bulk_page(b);
+    return;
+  }
+  auto mark_all_ready = [&b] {
+    for (auto& sub : b.subs) sub->mark_ready();
+  };
+  for (auto& result : b.results) {
+    if (result.error) {
+      send_error(std::move(b.echo), *result.error);
+      mark_all_ready();
+      return;
     }
   }
+  if (auto io = io_.lock()) {
+    for (auto& result : b.results) {
+      for (auto& frame : result.ops) io->send(std::move(frame));
+    }
+  }
+  send(dump(json{{"a", b.action}, {"b", b.echo["b"]}, {"c", b.collection}}));
+  mark_all_ready();
 }
 
 void agent::handle_submit(json echo, protocol::submit_request r) {

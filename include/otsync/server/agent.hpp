@@ -95,6 +95,11 @@ class agent {
   void handle(protocol::request& req);
   void handle_doc(const std::string& action, nlohmann::json echo, protocol::doc_request r);
   void handle_bulk(const std::string& action, nlohmann::json echo, protocol::bulk_request r);
+  struct bulk;
+  void read_next(const std::shared_ptr<bulk>& b);
+  void on_bulk_answer(const std::shared_ptr<bulk>& b, std::size_t i, doc::read_result result);
+  void send_bulk_page(bulk& b);
+  void finish_bulk(bulk& b);
   void handle_submit(nlohmann::json echo, protocol::submit_request r);
   void handle_snapshot(nlohmann::json echo, protocol::snapshot_request r);
   void reply_snapshot_at(nlohmann::json echo, const store::doc_key& key, std::optional<std::uint64_t> version);

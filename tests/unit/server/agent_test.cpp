@@ -1042,6 +1042,40 @@ TEST_F(AgentTest, BulkNamingOneDocumentManyTimesReadsItOnce) {
   EXPECT_EQ(replies[0]["data"]["big"]["data"].get<std::string>().size(), 1000U);
 }
 
+TEST_F(AgentTest, BulkRepliesOverManyLargeDocumentsComeInPages) {
+  auto& a = connect("a");
+  std::vector<std::string> ids;
+  for (int i = 0; i < 6; ++i) {
+    ids.push_back("big" + std::to_string(i));
+    create(a, ids.back(), std::string(400000, static_cast<char>('a' + i)));
+  }
+  for (const char* action : {"bf", "bs"}) {
+    auto& b = connect(std::string("reader-") + action);
+    auto replies = exchange(b, json{{"a", action}, {"c", "docs"}, {"b", ids}});
+    // About 2.4 MB in pages of at least 1 MiB: more than one reply, each a valid bulk reply.
+    ASSERT_GE(replies.size(), 2U);
+    std::map<std::string, std::string> seen;
+    for (const auto& reply : replies) {
+      EXPECT_EQ(reply["a"], action);
+      EXPECT_EQ(reply["c"], "docs");
+      for (const auto& [id, snap] : reply["data"].items()) {
+        EXPECT_FALSE(seen.contains(id)) << id;
+        seen[id] = snap["data"].get<std::string>();
+      }
+    }
+    ASSERT_EQ(seen.size(), ids.size());
+    for (int i = 0; i < 6; ++i)
+      EXPECT_EQ(seen[ids[static_cast<std::size_t>(i)]], std::string(400000, static_cast<char>('a' + i)));
+  }
+  // The subscriber gets later edits of every document.
+  edit(a, "big5", 1, 2, json::parse(R"(["!"])"));
+  auto& reader = connections_[2];  // reader-bs
+  settle();
+  auto got = reader->io->take();
+  ASSERT_EQ(got.size(), 1U);
+  EXPECT_EQ(got[0]["d"], "big5");
+}
+
 TEST_F(AgentTest, RequestRateIsLimitedWithAnErrorNotAStall) {
   agent_options opts;
   opts.request_rate = 1;  // one a second, bursts of 5
