@@ -7,7 +7,8 @@
 // everything as JSON (--json FILE).
 //
 //   node bench/js/side_by_side.js [--reps 3] [--presets contention,spread,fanout,idle,contention@rate=40]
-//                                 [--duration 5] [--warmup 1] [--json FILE] [-- extra otsync-load flags]
+//                                 [--duration 5] [--warmup 1] [--json FILE] [--baseline OTSYNCD]
+//                                 [--servers memory,sqlite,sharedb] [-- extra otsync-load flags]
 //
 // Figures: acked ops/s, ack p50/p99 (ms), deliveries/s, server CPU %, and for
 // idle the server's RSS growth per connection. `PRESET@rate=R` runs a preset
@@ -42,6 +43,21 @@ const SERVERS = [
                                                          ...OTSYNCD_COMMON]},
   {name: 'sharedb memory', cmd: process.execPath, args: () => [PEER]},
 ];
+// --baseline PATH: another otsyncd build (say, the previous commit's) on the memory store, in the
+// same interleaved run, to measure what a change costs. --servers A,B keeps the servers whose names
+// contain one of the words (e.g. `--servers memory`).
+const BASELINE = arg('baseline', null);
+if (BASELINE) {
+  SERVERS.splice(1, 0, {name: 'otsyncd memory (baseline)', cmd: path.resolve(BASELINE),
+    args: (dir) => ['--store', 'memory:', '--data-dir', dir, '--log-level', 'warn']});
+}
+const ONLY = arg('servers', null);
+if (ONLY) {
+  const words = ONLY.split(',');
+  for (let i = SERVERS.length - 1; i >= 0; i--) {
+    if (!words.some((w) => SERVERS[i].name.includes(w))) SERVERS.splice(i, 1);
+  }
+}
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 

@@ -226,11 +226,17 @@ void document::drain() {
   if (!busy_ && queue_.empty() && owner_.feed() && !feed_token_ && state_ == state::ready) stale_ = true;
   update_busy_flag();
   update_footprint();
+  // A document that does not exist and that nobody follows holds nothing worth keeping: let it go
+  // now, so that reads of many made-up ids do not fill memory until the idle sweep.
+  if (!busy_ && queue_.empty() && subscribers_.empty() && state_ == state::ready && head_version_ == 0 && !type_uri_) {
+    try_evict(clock::now());
+  }
 }
 
 void document::update_footprint() {
-  // The text, and the cached ops (each held as a record and as its encoded frame).
-  std::size_t now = state_ == state::unloaded ? 0 : text_.size_bytes() + 2 * recent_bytes_;
+  // The text, the cached ops (each held as a record and as its encoded frame), and the actor itself.
+  constexpr std::size_t actor_bytes = 2048;
+  std::size_t now = state_ == state::unloaded ? 0 : actor_bytes + text_.size_bytes() + 2 * recent_bytes_;
   if (now != footprint_) {
     owner_.add_resident(static_cast<std::int64_t>(now) - static_cast<std::int64_t>(footprint_));
     footprint_ = now;
@@ -268,6 +274,7 @@ void document::start_load() {
     fail_queue(
         {"ERR_MEMORY_BUDGET_EXCEEDED", "The server holds as many documents in memory as it may; retry in a moment"});
     update_busy_flag();
+    try_evict(clock::now());  // nothing loaded: this shell need not wait for the idle sweep
     return;
   }
   state_ = state::loading;

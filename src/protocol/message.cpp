@@ -353,13 +353,31 @@ std::optional<std::string> replace_lone_surrogates(std::string_view frame) {
 
 }  // namespace
 
+namespace {
+
+// The members an error reply echoes (besides a bulk request's `b`).
+constexpr std::array<const char*, 9> echo_keys = {"a", "c", "d", "v", "src", "seq", "id", "ch", "pv"};
+
+bool is_echo_key(std::string_view key) {
+  for (const char* k : echo_keys) {
+    if (key == k) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
 parse_result parse_request(std::string_view frame, const message_limits& limits) {
-  if (json_nesting_exceeds(frame, limits.max_depth)) {
-    // Answered from the top level alone: no tree of attacker-chosen depth is built.
-    json top = parse_json_top_level(frame);
+  if (auto shape = scan_json_shape(frame, limits.max_depth, limits.max_values);
+      shape.too_deep || shape.too_many_values) {
+    // Answered from the top level's addressing fields alone: no tree of attacker-chosen depth or
+    // width is built.
+    json top = parse_json_top_level(frame, is_echo_key);
     if (top.is_discarded()) return unreadable_frame{badly("Received a frame that is not valid JSON")};
-    return rejected_request{echo_fields(top, limits.max_bulk_ids),
-                            badly("Message nested deeper than " + std::to_string(limits.max_depth) + " levels")};
+    return rejected_request{
+        echo_fields(top, limits.max_bulk_ids),
+        badly(shape.too_deep ? "Message nested deeper than " + std::to_string(limits.max_depth) + " levels"
+                             : "Message holds more than " + std::to_string(limits.max_values) + " values")};
   }
   json raw = json::parse(frame, nullptr, /*allow_exceptions=*/false);
   if (raw.is_discarded()) {
@@ -387,7 +405,7 @@ parse_result parse_request(std::string_view frame, const message_limits& limits)
 json echo_fields(const json& message, std::size_t max_bulk_ids) {
   json echo = json::object();
   if (!message.is_object()) return echo;
-  for (const char* key : {"a", "c", "d", "v", "src", "seq", "id", "ch", "pv"}) {
+  for (const char* key : echo_keys) {
     auto it = message.find(key);
     if (it != message.end() && it->is_primitive()) echo[key] = *it;
   }

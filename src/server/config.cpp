@@ -43,6 +43,11 @@ std::optional<parsed_config> parse_config(int argc, char** argv, int& exit_code)
                  "Deepest nesting of arrays/objects in a message (deeper: ERR_MESSAGE_BADLY_FORMED, nothing parsed)")
       ->envname("OTSYNC_MAX_JSON_DEPTH")
       ->check(CLI::Range(std::size_t{8}, std::size_t{1000}));
+  app.add_option("--max-json-values", limits.max_values,
+                 "Most values (numbers, strings, arrays, ...) in one message (more: ERR_MESSAGE_BADLY_FORMED, nothing "
+                 "parsed)")
+      ->envname("OTSYNC_MAX_JSON_VALUES")
+      ->check(CLI::Range(std::size_t{1000}, std::size_t{100000000}));
   app.add_option("--max-id-bytes", limits.max_id_bytes,
                  "Longest collection or document id, in UTF-8 bytes (longer: ERR_MESSAGE_BADLY_FORMED)")
       ->envname("OTSYNC_MAX_ID_BYTES")

@@ -212,10 +212,11 @@ void server::impl::sweep_sessions() {
     }
   }
   for (auto& session : open) session->check_timeouts(now);
-  // A tenth of the idle timeout (5 s by default), so a ping or a drop is at most that late.
-  sweep_timer.expires_after(
-      std::clamp(std::chrono::duration_cast<std::chrono::milliseconds>(context.options.ws_idle_timeout / 10),
-                 std::chrono::milliseconds(20), std::chrono::milliseconds(5000)));
+  // A tenth of the idle timeout and a quarter of the message timeout (5 s at most), so a ping, a
+  // drop or a timed-out message is at most that late.
+  auto period = std::min(std::chrono::duration_cast<std::chrono::milliseconds>(context.options.ws_idle_timeout / 10),
+                         context.options.message_timeout / 4);
+  sweep_timer.expires_after(std::clamp(period, std::chrono::milliseconds(20), std::chrono::milliseconds(5000)));
   sweep_timer.async_wait([this](boost::system::error_code ec) {
     if (!ec) sweep_sessions();
   });

@@ -60,7 +60,10 @@ class websocket_session : public connection_io, public std::enable_shared_from_t
   void enqueue(doc::shared_frame frame, ws::opcode op, bool broadcast);
   /// Replies waiting to be written pass --max-send-queue-bytes: read no more requests until they drain.
   [[nodiscard]] bool replies_backlogged() const noexcept {
-    return queued_reply_bytes_ > context_.options.max_send_queue_bytes;
+    // Each queued frame also costs its buffer's bookkeeping: counted, so that a million tiny
+    // replies are not taken for a few megabytes.
+    constexpr std::size_t frame_overhead = 128;
+    return queued_reply_bytes_ + frame_overhead * queued_reply_frames_ > context_.options.max_send_queue_bytes;
   }
   void queue_close(std::uint16_t code, std::string_view reason);
   void do_read();

@@ -32,6 +32,7 @@ inline constexpr int protocol_minor = 2;
 /// reply before any work is done for them (see docs/server.md, *Limits*).
 struct message_limits {
   std::size_t max_depth = 64;             ///< nesting of arrays/objects: ERR_MESSAGE_BADLY_FORMED, no tree built
+  std::size_t max_values = 100000;        ///< values in one message: ERR_MESSAGE_BADLY_FORMED, no tree built
   std::size_t max_id_bytes = 256;         ///< collection and document ids (UTF-8 bytes): ERR_MESSAGE_BADLY_FORMED
   std::size_t max_bulk_ids = 1000;        ///< documents named by one bf/bs/bu: ERR_BULK_LIMIT_EXCEEDED
   std::size_t max_op_components = 10000;  ///< components of one op: ERR_OP_TOO_LARGE

@@ -846,6 +846,37 @@ TEST(HostileInput, DepthLimitIsExactAndConfigurable) {
   EXPECT_EQ(std::get<rejected_request>(over).error.message, "Message nested deeper than 10 levels");
 }
 
+TEST(HostileInput, WideMessagesAreRefusedBeforeATreeIsBuilt) {
+  std::string wide = R"({"a":"pp","c":"docs","x":[)";
+  for (int i = 0; i < 60000; ++i) wide += i ? ",[]" : "[]";
+  wide += "]}";
+  auto r = rejected(wide);
+  EXPECT_EQ(r.error.code, badly);
+  EXPECT_EQ(r.error.message, "Message holds more than 100000 values");
+  EXPECT_EQ(r.echo, json::parse(R"({"a":"pp","c":"docs"})"));
+  // A top-level object of many members: only the known ones are read to answer it.
+  std::string members = R"({"a":"f","c":"docs","d":"d1")";
+  for (int i = 0; i < 100000; ++i) members += ",\"k" + std::to_string(i) + "\":0";
+  members += "}";
+  auto m = rejected(members);
+  EXPECT_EQ(m.error.message, "Message holds more than 100000 values");
+  EXPECT_EQ(m.echo, json::parse(R"({"a":"f","c":"docs","d":"d1"})"));
+  // An op at its component limit still fits.
+  std::string op = R"({"a":"op","c":"docs","d":"d1","v":1,"seq":1,"op":[)";
+  for (int i = 0; i < 10000; ++i) op += i ? (i % 2 ? R"(,{"d":1})" : ",1") : "1";
+  op += "]}";
+  auto result = parse_request(op);
+  ASSERT_TRUE(std::holds_alternative<rejected_request>(result) || std::holds_alternative<request>(result));
+  if (auto* rej = std::get_if<rejected_request>(&result)) {
+    EXPECT_NE(rej->error.message, "Message holds more than 100000 values");
+  }
+  // The scan's count is an upper bound of the values nlohmann builds.
+  auto shape = scan_json_shape(R"([1,[2,3],{"a":[]}])", 64, 9);
+  EXPECT_TRUE(shape.too_many_values);  // 1 + 2*4 brackets + 4 commas = 13 > 9
+  EXPECT_FALSE(scan_json_shape(R"([1,[2,3],{"a":[]}])", 64, 13).too_many_values);
+  EXPECT_FALSE(scan_json_shape(R"(["[[[,,,,]]]"])", 64, 3).too_many_values);  // strings are text
+}
+
 TEST(HostileInput, IdsAreBoundedAndFreeOfControlCharacters) {
   const std::string ok_id(256, 'x');
   EXPECT_EQ(body_of<doc_request>(R"({"a":"f","c":"docs","d":")" + ok_id + R"("})").id, ok_id);
