@@ -129,6 +129,15 @@ std::string server::start() {
   auto& opts = s.context.options;
   auto endpoint = parse_listen(opts.listen);
   if (!endpoint) return "invalid --listen address '" + opts.listen + "' (expected HOST:PORT)";
+  // One op is broadcast as one frame, and its text can take six times its bytes in JSON (control
+  // characters are escaped as \u00XX): a queue that cannot hold it would close every subscriber.
+  const std::size_t largest_broadcast = 6 * opts.message_limits.max_op_bytes + 64 * 1024;
+  if (opts.max_send_queue_bytes < largest_broadcast) {
+    return "--max-send-queue-bytes " + std::to_string(opts.max_send_queue_bytes) + " cannot hold the broadcast of " +
+           "the largest op --max-op-bytes " + std::to_string(opts.message_limits.max_op_bytes) +
+           " allows (up to " + std::to_string(largest_broadcast) +
+           " bytes of JSON): raise it, or lower --max-op-bytes";
+  }
 
   if (opts.store.starts_with("redis://")) {
     auto redis = store::parse_redis_uri(opts.store);

@@ -852,7 +852,8 @@ block('request rate limit (1000 messages/s per connection, burst 2000)',
 // requests make the server hold 64 MiB counted, ~140 MiB of RSS, for one
 // connection; the per-frame bookkeeping is not counted.)
 block('clients that never read (send queue 4 MiB, 1000 requests/s)',
-  ['--max-send-queue-bytes', String(4 * MiB), '--max-request-rate', '1000'], (ctx) => {
+  ['--max-send-queue-bytes', String(4 * MiB), '--max-op-bytes', String(512 * 1024), '--max-request-rate', '1000'],
+  (ctx) => {
     abuseCase(ctx, '300,000 pings over the rate from a client that does not read: ERR_RATE_LIMITED replies bounded by the send queue',
       {peak: 24 * MiB, timeout: 60000}, async (server) => {
         await nonReadingFlood(ctx, server, 300000, {a: 'pp'},

@@ -2,7 +2,7 @@
 // Every document the server accepted can be read back by every client: a
 // snapshot or a catch-up larger than the send-queue budget is paced (reading
 // pauses while replies drain), never refused with 1013. Here the budget is
-// 1 MiB and the document's JSON is 12 MB (control characters are escaped to
+// 1 MiB and the document's JSON is 13 MB (control characters are escaped to
 // six bytes each), and a catch-up is 3 MB of ops; both used to close the
 // connection with 1013 every time. Runs against otsyncd only (ShareDB has no
 // send-queue budget).
@@ -13,22 +13,29 @@ const S = require('./support');
 
 const isOtsyncd = (process.env.OTSYNC_SERVER || 'otsyncd') === 'otsyncd';
 const QUEUE = 1 << 20;
+const OP_BYTES = 160 * 1024;
 const holder = S.useServer({
-  args: isOtsyncd ? ['--max-send-queue-bytes', String(QUEUE), '--max-request-rate', '0'] : [],
+  // The queue must hold the largest broadcast: an op of --max-op-bytes, six times that in JSON.
+  args: isOtsyncd ? ['--max-send-queue-bytes', String(QUEUE), '--max-op-bytes', String(OP_BYTES),
+    '--max-request-rate', '0'] : [],
 });
 const T = (fn) => S.logged(holder, fn);
 const C = 'large';
 
 describe('documents and catch-ups larger than the send queue', {skip: !isOtsyncd && 'otsyncd only'}, () => {
-  it('a 2 MB document of control characters (12 MB of JSON) is fetched and subscribed by sharedb clients',
+  it('a 2 MB document of control characters (13 MB of JSON) is fetched and subscribed by sharedb clients',
     {timeout: 60000}, T(async () => {
-      const text = '\u0001'.repeat(2 * 1024 * 1024);
+      // Built from ops each within --max-op-bytes (every broadcast fits the queue), the whole
+      // document's snapshot does not.
+      const piece = '\u0001'.repeat(150 * 1024);
+      const text = piece.repeat(14);
       const writer = await S.connect(holder.server);
       const reader = await S.connect(holder.server);
       try {
         const id = S.uid('ctl');
         const w = S.getDoc(writer, C, id);
-        await S.create(w, text);
+        await S.create(w, piece);
+        for (let i = 1; i < 14; i++) await S.submitOp(w, [piece]);
         const r = S.getDoc(reader, C, id);
         await S.fetch(r, 30000);
         assert.equal(r.data.length, text.length);
@@ -36,7 +43,7 @@ describe('documents and catch-ups larger than the send queue', {skip: !isOtsyncd
         await S.subscribe(r, 30000);
         // Live edits still flow to the reader after its huge reply.
         await S.submitOp(w, ['hello']);
-        await S.waitUntil(() => r.version === 2, 10000, 'the reader got the edit');
+        await S.waitUntil(() => r.version === 15, 10000, 'the reader got the edit');
         assert.equal(r.data, 'hello' + text);
         assert.deepEqual(r.errors, []);
         assert.equal(reader.state, 'connected');
