@@ -127,7 +127,7 @@ std::string format_target(const target& t) {
     out += '/';
     out += percent_encode(segment);
   }
-  if (out.empty()) out = "/";
+  if (out.empty()) out.push_back('/');
   for (std::size_t i = 0; i < t.query.size(); ++i) {
     out += i == 0 ? '?' : '&';
     out += percent_encode(t.query[i].first);
