@@ -38,14 +38,15 @@ done
 
 dir=build-fuzz
 export CC="${CC:-clang}" CXX="${CXX:-clang++}"
+mkdir -p "$dir/fuzz-artifacts" "$dir/fuzz-logs"
+echo "== building $dir (clang, fuzz targets only)"
 scripts/build.sh "$dir" --target otsync_fuzz_targets -DCMAKE_BUILD_TYPE=RelWithDebInfo -DOTSYNC_FUZZ=ON \
-  -DOTSYNC_BUILD_BENCH=OFF >"$dir.build.log" 2>&1 || {
-  tail -n 40 "$dir.build.log"
-  echo "fuzz.sh: building $dir failed (full log: $dir.build.log)" >&2
+  -DOTSYNC_BUILD_BENCH=OFF >"$dir/fuzz-logs/build.log" 2>&1 || {
+  tail -n 40 "$dir/fuzz-logs/build.log"
+  echo "fuzz.sh: building $dir failed (full log: $dir/fuzz-logs/build.log)" >&2
   exit 1
 }
 
-mkdir -p "$dir/fuzz-artifacts" "$dir/fuzz-logs"
 work="$(mktemp -d "${TMPDIR:-/tmp}/otsync-fuzz.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
 

@@ -16,6 +16,8 @@
 
 namespace otsync::server::http_api {
 
+/// The largest request body http_session reads (Beast's parser refuses more).
+inline constexpr std::size_t max_request_body = 64 * 1024;
 /// Most documents one `GET /api/v1/docs/{collection}` returns (`limit`).
 inline constexpr std::size_t max_list_limit = 1000;
 /// Most ops one `GET .../ops` returns.

@@ -47,7 +47,7 @@ namespace http = boost::beast::http;
 namespace api = otsync::server::http_api;
 
 // As src/server/http_session.cpp.
-constexpr std::size_t max_request_body = 64 * 1024;
+constexpr std::size_t max_request_body = api::max_request_body;
 
 [[noreturn]] void fail(const char* what) {
   std::fprintf(stderr, "fuzz_http: invariant violated: %s\n", what);
