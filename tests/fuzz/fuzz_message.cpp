@@ -69,7 +69,8 @@ std::size_t depth_of(const json& root, bool& non_finite) {
 // The reply the agent sends for `raw` with `error` (it moves the request in,
 // as here): it must read back as the request plus the error.
 void check_error_reply(json raw, const protocol::error_info& error) {
-  require(raw.is_object(), "an echoed request that is not an object");
+  // A request refused before its tree was built may echo nothing (null): the reply is then just the error.
+  require(raw.is_object() || raw.is_null(), "an echoed request that is neither an object nor null");
   bool non_finite = false;
   const std::size_t depth = depth_of(raw, non_finite);
   const std::size_t raw_size = raw.size();
