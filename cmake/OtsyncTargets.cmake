@@ -10,9 +10,15 @@ function(otsync_enable_warnings target)
   endif()
 endfunction()
 
-# ASan + UBSan on one target (compile and link), when OTSYNC_SANITIZE is on.
+# ASan + UBSan on one target (compile and link), when OTSYNC_SANITIZE is on;
+# under OTSYNC_FUZZ also libFuzzer's coverage instrumentation (the fuzz targets
+# themselves add -fsanitize=fuzzer, which brings libFuzzer's main).
 function(otsync_enable_sanitizers target)
-  if(OTSYNC_SANITIZE)
+  if(OTSYNC_FUZZ)
+    target_compile_options(${target} PRIVATE
+      -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer)
+    target_link_options(${target} PRIVATE -fsanitize=fuzzer-no-link,address,undefined)
+  elseif(OTSYNC_SANITIZE)
     target_compile_options(${target} PRIVATE
       -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer)
     target_link_options(${target} PRIVATE -fsanitize=address,undefined)

@@ -12,11 +12,14 @@ packages=(
   docker-compose
   libgtest-dev libgmock-dev libbenchmark-dev
   chromium
+  clang libclang-rt-14-dev
 )
 # Debian's redis-server package starts a system service (port 6379) on install.
 # Nothing here uses it: the Redis tests and the loopback topology start their
 # own redis-server on a free port with their own directory, and stop it by PID.
 # docker-compose (1.29, no engine needed) only validates docker/compose.yaml in the tests.
+# clang and libclang-rt-14-dev (its libFuzzer and sanitizer runtimes) build the
+# fuzz targets (OTSYNC_FUZZ, tests/fuzz, scripts/fuzz.sh); GCC builds everything else.
 # Node.js runs the JS-side tests and peers; a machine may already have a newer one.
 command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
 

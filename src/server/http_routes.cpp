@@ -1,6 +1,7 @@
 #include "http_routes.hpp"
 
-#include <charconv>
+#include "http_target.hpp"
+
 #include <optional>
 #include <string>
 #include <string_view>
@@ -23,9 +24,6 @@ using nlohmann::json;
 
 namespace {
 
-constexpr std::size_t max_list_limit = 1000;
-constexpr std::uint64_t max_op_range = 10000;
-
 http_response make_response(const http_request& request, http::status status, std::string body,
                             std::string_view content_type = "application/json") {
   http_response res{status, request.version()};
@@ -47,79 +45,6 @@ http_response error_response(const http_request& request, http::status status, s
   return json_response(request, status, json{{"error", {{"code", code}, {"message", message}}}});
 }
 
-// Splits "/a/b/c?x=1" into decoded path segments and the query string.
-bool percent_decode(std::string_view in, std::string& out) {
-  out.clear();
-  for (std::size_t i = 0; i < in.size(); ++i) {
-    if (in[i] == '%') {
-      if (i + 2 >= in.size()) return false;
-      unsigned value = 0;
-      auto [ptr, ec] = std::from_chars(in.data() + i + 1, in.data() + i + 3, value, 16);
-      if (ec != std::errc{} || ptr != in.data() + i + 3) return false;
-      out += static_cast<char>(value);
-      i += 2;
-    } else {
-      out += in[i];
-    }
-  }
-  return true;
-}
-
-struct target {
-  std::vector<std::string> segments;
-  std::vector<std::pair<std::string, std::string>> query;
-};
-
-std::optional<target> parse_target(std::string_view raw) {
-  target t;
-  auto question = raw.find('?');
-  std::string_view path = raw.substr(0, question);
-  std::string_view query = question == std::string_view::npos ? std::string_view{} : raw.substr(question + 1);
-  std::size_t start = 1;
-  if (path.empty() || path[0] != '/') return std::nullopt;
-  while (start <= path.size()) {
-    auto slash = path.find('/', start);
-    auto piece = path.substr(start, slash == std::string_view::npos ? std::string_view::npos : slash - start);
-    if (!piece.empty()) {
-      std::string decoded;
-      if (!percent_decode(piece, decoded)) return std::nullopt;
-      t.segments.push_back(std::move(decoded));
-    }
-    if (slash == std::string_view::npos) break;
-    start = slash + 1;
-  }
-  while (!query.empty()) {
-    auto amp = query.find('&');
-    auto pair = query.substr(0, amp);
-    auto eq = pair.find('=');
-    std::string key;
-    std::string value;
-    if (!percent_decode(pair.substr(0, eq), key)) return std::nullopt;
-    if (eq != std::string_view::npos && !percent_decode(pair.substr(eq + 1), value)) return std::nullopt;
-    t.query.emplace_back(std::move(key), std::move(value));
-    if (amp == std::string_view::npos) break;
-    query = query.substr(amp + 1);
-  }
-  return t;
-}
-
-const std::string* query_value(const target& t, std::string_view key) {
-  for (const auto& [k, v] : t.query) {
-    if (k == key) return &v;
-  }
-  return nullptr;
-}
-
-// A non-negative integer query parameter; nullopt when absent, error when malformed.
-std::optional<std::optional<std::uint64_t>> count_param(const target& t, std::string_view key) {
-  const auto* value = query_value(t, key);
-  if (!value) return std::optional<std::uint64_t>{};
-  std::uint64_t n = 0;
-  auto [ptr, ec] = std::from_chars(value->data(), value->data() + value->size(), n);
-  if (ec != std::errc{} || ptr != value->data() + value->size() || value->empty()) return std::nullopt;
-  return std::optional<std::uint64_t>{n};
-}
-
 json document_json(const std::string& collection, const std::string& id, const doc::snapshot& snap) {
   json out = {{"collection", collection}, {"id", id}, {"v", snap.version}};
   if (snap.type_uri) {
@@ -137,7 +62,14 @@ json op_json(const doc::op_record& op) {
   return out;
 }
 
+// A store's refusal of the request itself is the client's error (400); an
+// outage is 503, undecodable stored data 500.
 void store_error(const http_request& request, std::error_code error, std::function<void(http_response)>& respond) {
+  if (error == store::errc::invalid_argument) {
+    respond(error_response(request, http::status::bad_request, "ERR_BAD_REQUEST",
+                           "The document store refused the request: " + error.message()));
+    return;
+  }
   auto info = doc::store_error_info(error);
   auto status =
       info.code == "ERR_DATABASE_CORRUPT" ? http::status::internal_server_error : http::status::service_unavailable;
@@ -147,12 +79,11 @@ void store_error(const http_request& request, std::error_code error, std::functi
 }  // namespace
 
 void handle_http(server_context& context, const http_request& request, std::function<void(http_response)> respond) {
-  auto parsed = parse_target(request.target());
+  auto parsed = http_api::parse_target(request.target());
   if (!parsed) {
     respond(error_response(request, http::status::bad_request, "ERR_BAD_REQUEST", "Malformed request target"));
     return;
   }
-  const auto& segments = parsed->segments;
   if (request.method() != http::verb::get && request.method() != http::verb::head) {
     auto res =
         error_response(request, http::status::method_not_allowed, "ERR_METHOD_NOT_ALLOWED", "Only GET is supported");
@@ -160,52 +91,44 @@ void handle_http(server_context& context, const http_request& request, std::func
     respond(std::move(res));
     return;
   }
-  if (segments.size() == 1 && segments[0] == "healthz") {
-    respond(json_response(request, http::status::ok, json{{"status", "ok"}}));
-    return;
-  }
-  if (segments.size() == 1 && segments[0] == "readyz") {
-    // Not ready while starting, while draining, or while a shared store is unreachable.
-    const auto* redis = dynamic_cast<const store::redis_store*>(context.storage);
-    bool store_up = (!redis || redis->connected()) && (!context.feed || context.feed->connected());
-    bool ready = context.ready && !context.draining && store_up;
-    std::string status = ready              ? "ready"
-                         : context.draining ? "draining"
-                         : !context.ready   ? "starting"
-                                            : "store unavailable";
-    respond(
-        json_response(request, ready ? http::status::ok : http::status::service_unavailable, json{{"status", status}}));
-    return;
-  }
-  if (segments.size() == 1 && segments[0] == "metrics") {
-    if (const auto* sqlite = dynamic_cast<const store::sqlite_store*>(context.storage)) {
-      auto counters = sqlite->stats();
-      context.stats->set_store_counters(counters.transactions, counters.commits, counters.failed_batches);
+  auto route = http_api::resolve_route(*parsed);
+  switch (route.kind) {
+    case http_api::route_kind::healthz:
+      respond(json_response(request, http::status::ok, json{{"status", "ok"}}));
+      return;
+    case http_api::route_kind::readyz: {
+      // Not ready while starting, while draining, or while a shared store is unreachable.
+      const auto* redis = dynamic_cast<const store::redis_store*>(context.storage);
+      bool store_up = (!redis || redis->connected()) && (!context.feed || context.feed->connected());
+      bool ready = context.ready && !context.draining && store_up;
+      std::string status = ready              ? "ready"
+                           : context.draining ? "draining"
+                           : !context.ready   ? "starting"
+                                              : "store unavailable";
+      respond(json_response(request, ready ? http::status::ok : http::status::service_unavailable,
+                            json{{"status", status}}));
+      return;
     }
-    if (const auto* redis = dynamic_cast<const store::redis_store*>(context.storage)) {
-      bool feed_up = context.feed && context.feed->connected();
-      context.stats->set_redis_state(redis->connected(), redis->stats(), feed_up,
-                                     context.feed ? context.feed->stats() : pubsub::feed_stats{});
-    }
-    context.stats->set_partial_bytes(context.partial_bytes.load(std::memory_order_relaxed));
-    context.stats->set_resident_document_bytes(context.documents->resident_bytes());
-    respond(make_response(request, http::status::ok, context.stats->render(context.documents->open_documents()),
-                          "text/plain; version=0.0.4; charset=utf-8"));
-    return;
-  }
-  if (segments.size() >= 3 && segments[0] == "api" && segments[1] == "v1" && segments[2] == "docs") {
-    if (segments.size() == 4) {
-      // GET /api/v1/docs/{collection}?after=ID&limit=N
-      const auto* after = query_value(*parsed, "after");
-      auto limit = count_param(*parsed, "limit");
-      if (!limit || (*limit && (**limit == 0 || **limit > max_list_limit))) {
-        respond(error_response(request, http::status::bad_request, "ERR_BAD_REQUEST",
-                               "limit must be an integer from 1 to 1000"));
-        return;
+    case http_api::route_kind::metrics: {
+      if (const auto* sqlite = dynamic_cast<const store::sqlite_store*>(context.storage)) {
+        auto counters = sqlite->stats();
+        context.stats->set_store_counters(counters.transactions, counters.commits, counters.failed_batches);
       }
-      auto collection = segments[3];
+      if (const auto* redis = dynamic_cast<const store::redis_store*>(context.storage)) {
+        bool feed_up = context.feed && context.feed->connected();
+        context.stats->set_redis_state(redis->connected(), redis->stats(), feed_up,
+                                       context.feed ? context.feed->stats() : pubsub::feed_stats{});
+      }
+      context.stats->set_partial_bytes(context.partial_bytes.load(std::memory_order_relaxed));
+      context.stats->set_resident_document_bytes(context.documents->resident_bytes());
+      respond(make_response(request, http::status::ok, context.stats->render(context.documents->open_documents()),
+                            "text/plain; version=0.0.4; charset=utf-8"));
+      return;
+    }
+    case http_api::route_kind::list_documents: {
+      auto collection = route.collection;
       context.storage->list_documents(
-          collection, after ? *after : std::string{}, limit->value_or(100),
+          collection, route.after, route.limit,
           [request, respond = std::move(respond),
            collection](ot::result<std::vector<store::document_summary>> docs) mutable {
             if (!docs) return store_error(request, docs.error(), respond);
@@ -217,49 +140,34 @@ void handle_http(server_context& context, const http_request& request, std::func
           });
       return;
     }
-    if (segments.size() == 5 || (segments.size() == 6 && segments[5] == "ops")) {
-      store::doc_key key{segments[3], segments[4]};
-      if (segments.size() == 6) {
-        // GET /api/v1/docs/{collection}/{id}/ops?from=A&to=B
-        auto from = count_param(*parsed, "from");
-        auto to = count_param(*parsed, "to");
-        if (!from || !to || (*to && **to < from->value_or(0))) {
-          respond(error_response(request, http::status::bad_request, "ERR_BAD_REQUEST",
-                                 "from and to must be integers with from <= to"));
-          return;
-        }
-        std::uint64_t first = from->value_or(0);
-        std::uint64_t last = to->value_or(first + max_op_range);
-        if (last - first > max_op_range) last = first + max_op_range;
-        context.storage->load_ops(
-            key, first, last,
-            [request, respond = std::move(respond)](ot::result<std::vector<doc::op_record>> ops) mutable {
-              if (!ops) return store_error(request, ops.error(), respond);
-              json list = json::array();
-              for (const auto& op : *ops) list.push_back(op_json(op));
-              respond(json_response(request, http::status::ok, json{{"ops", list}}));
-            });
-        return;
-      }
-      // GET /api/v1/docs/{collection}/{id}[?v=N]
-      auto version = count_param(*parsed, "v");
-      if (!version) {
-        respond(error_response(request, http::status::bad_request, "ERR_BAD_REQUEST", "v must be an integer >= 0"));
-        return;
-      }
-      if (!*version) {
-        context.documents->get(key)->fetch(
-            std::nullopt, [request, respond = std::move(respond), key](doc::read_result result) mutable {
-              if (result.error) {
-                respond(error_response(request, http::status::service_unavailable, result.error->code,
-                                       result.error->message));
-                return;
-              }
-              respond(json_response(request, http::status::ok, document_json(key.collection, key.id, *result.snap)));
-            });
-        return;
-      }
-      std::uint64_t wanted = **version;
+    case http_api::route_kind::ops: {
+      store::doc_key key{route.collection, route.id};
+      context.storage->load_ops(
+          key, route.from, route.to,
+          [request, respond = std::move(respond)](ot::result<std::vector<doc::op_record>> ops) mutable {
+            if (!ops) return store_error(request, ops.error(), respond);
+            json list = json::array();
+            for (const auto& op : *ops) list.push_back(op_json(op));
+            respond(json_response(request, http::status::ok, json{{"ops", list}}));
+          });
+      return;
+    }
+    case http_api::route_kind::document: {
+      store::doc_key key{route.collection, route.id};
+      context.documents->get(key)->fetch(
+          std::nullopt, [request, respond = std::move(respond), key](doc::read_result result) mutable {
+            if (result.error) {
+              respond(error_response(request, http::status::service_unavailable, result.error->code,
+                                     result.error->message));
+              return;
+            }
+            respond(json_response(request, http::status::ok, document_json(key.collection, key.id, *result.snap)));
+          });
+      return;
+    }
+    case http_api::route_kind::document_at: {
+      store::doc_key key{route.collection, route.id};
+      std::uint64_t wanted = route.version;
       context.storage->load(
           key, wanted,
           [request, respond = std::move(respond), key, wanted](ot::result<store::loaded_document> loaded) mutable {
@@ -279,6 +187,11 @@ void handle_http(server_context& context, const http_request& request, std::func
           });
       return;
     }
+    case http_api::route_kind::bad_request:
+      respond(error_response(request, http::status::bad_request, "ERR_BAD_REQUEST", route.message));
+      return;
+    case http_api::route_kind::not_found:
+      break;
   }
   respond(error_response(request, http::status::not_found, "ERR_NOT_FOUND", "No such endpoint"));
 }

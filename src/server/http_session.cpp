@@ -9,6 +9,7 @@
 #include <boost/beast/websocket/rfc6455.hpp>
 #include <nlohmann/json.hpp>
 
+#include "http_target.hpp"
 #include "websocket_session.hpp"
 #include "ws_handshake.hpp"
 
@@ -19,7 +20,6 @@ namespace http = beast::http;
 
 namespace {
 constexpr std::chrono::seconds request_timeout{30};
-constexpr std::size_t max_request_body = 64 * 1024;
 }  // namespace
 
 http_session::http_session(connection_socket&& socket, server_context& context)
@@ -31,7 +31,7 @@ void http_session::run() {
 
 void http_session::do_read() {
   parser_.emplace();
-  parser_->body_limit(max_request_body);
+  parser_->body_limit(http_api::max_request_body);
   stream_.expires_after(request_timeout);
   http::async_read(stream_, buffer_, *parser_, beast::bind_front_handler(&http_session::on_read, shared_from_this()));
 }

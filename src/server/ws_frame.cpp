@@ -143,12 +143,12 @@ bool frame_decoder::start_frame() {
 }
 
 frame_decoder::result frame_decoder::decode(std::span<char> input) {
+  payload_ = {};  // also after an error: never a view of an earlier, maybe freed, input
   if (failed_) return {input.size(), event::need_more};
   if (clear_message_) {
     message_.clear();
     clear_message_ = false;
   }
-  payload_ = {};
   std::size_t pos = 0;
   for (;;) {
     if (!in_payload_) {

@@ -538,6 +538,122 @@ TEST_F(OtsyncdTest, HttpHealthReadinessMetricsAndRest) {
       beast::system_error);
 }
 
+// Every bad REST parameter is a 400 with a JSON error, never a 5xx: versions
+// and op ranges past 2^53 - 1 (what JS clients can represent) or past 2^64,
+// and odd ids. Shared by the SQLite and memory store tests below.
+void expect_bad_request(std::uint16_t port, const std::string& target) {
+  auto r = http_get(port, target);
+  EXPECT_EQ(r.status, 400U) << target << ": " << r.body;
+  auto body = r.as_json();
+  ASSERT_TRUE(body.is_object()) << target << ": " << r.body;
+  EXPECT_EQ(body["error"]["code"], "ERR_BAD_REQUEST") << target;
+  EXPECT_TRUE(body["error"]["message"].is_string()) << target;
+  EXPECT_EQ(body.size(), 1U) << target;
+}
+
+void check_rest_parameters(std::uint16_t port) {
+  {
+    ws_client a(port);
+    const auto src = a.handshake();
+    EXPECT_EQ(a.request(op_message("d1", 0, 1, "create", {{"type", "text-unicode"}, {"data", "ab"}})),
+              ack(src, 1, 0, "d1"));
+    EXPECT_EQ(a.request(op_message("d1", 1, 2, "op", json::parse(R"([2,"c"])"))), ack(src, 2, 1, "d1"));
+    EXPECT_EQ(a.request(op_message("a/b", 0, 3, "create", {{"type", "text-unicode"}, {"data", "slash"}})),
+              ack(src, 3, 0, "a/b"));
+  }
+  for (const char* bad : {
+           // from: the store called first + 10000 (wrapped) an inverted range: 503 before.
+           "/api/v1/docs/docs/d1/ops?from=18446744073709551615",
+           "/api/v1/docs/docs/d1/ops?from=18446744073709551616",
+           "/api/v1/docs/docs/d1/ops?from=9007199254740992",
+           "/api/v1/docs/docs/d1/ops?from=18446744073709541615",
+           "/api/v1/docs/docs/d1/ops?to=18446744073709551615",
+           "/api/v1/docs/docs/d1/ops?from=0&to=9007199254740992",
+           "/api/v1/docs/docs/d1/ops?from=2&to=1",
+           "/api/v1/docs/docs/d1/ops?from=-1",
+           "/api/v1/docs/docs/d1/ops?from=1e3",
+           "/api/v1/docs/docs/d1/ops?from=+1",
+           "/api/v1/docs/docs/d1/ops?from=%201",
+           "/api/v1/docs/docs/d1/ops?to=",
+           // v: above 2^53 - 1 (was 404 "newer than the snapshot") or 2^64.
+           "/api/v1/docs/docs/d1?v=9007199254740992",
+           "/api/v1/docs/docs/d1?v=18446744073709551615",
+           "/api/v1/docs/docs/d1?v=18446744073709551616",
+           "/api/v1/docs/docs/d1?v=0x10",
+           // limit.
+           "/api/v1/docs/docs?limit=18446744073709551616",
+           "/api/v1/docs/docs?limit=1001",
+           // Names that are not UTF-8 (no document can have one), and malformed escapes.
+           "/api/v1/docs/docs/%FF",
+           "/api/v1/docs/%C3%28/d1",
+           "/api/v1/docs/%ED%A0%80/d1/ops",
+           "/api/v1/docs/%80",
+           "/api/v1/docs/docs/%zz",
+           "/api/v1/docs/docs/d1%",
+           "/api/v1/docs/docs/d1?v=%4",
+       }) {
+    expect_bad_request(port, bad);
+  }
+  // The edges that are fine.
+  auto last = http_get(port, "/api/v1/docs/docs/d1/ops?from=9007199254740991");
+  EXPECT_EQ(last.status, 200U) << last.body;
+  EXPECT_EQ(last.as_json(), json::parse(R"({"ops":[]})"));
+  auto capped = http_get(port, "/api/v1/docs/docs/d1/ops?from=1&to=9007199254740991");
+  EXPECT_EQ(capped.status, 200U) << capped.body;
+  ASSERT_EQ(capped.as_json()["ops"].size(), 1U);
+  EXPECT_EQ(capped.as_json()["ops"][0]["v"], 1);
+  auto newest = http_get(port, "/api/v1/docs/docs/d1?v=9007199254740991");
+  EXPECT_EQ(newest.status, 404U) << newest.body;
+  EXPECT_EQ(newest.as_json()["error"]["code"], "ERR_OP_VERSION_NEWER_THAN_CURRENT_SNAPSHOT");
+  EXPECT_EQ(http_get(port, "/api/v1/docs/docs/d1?v=0002").as_json()["data"], "abc");
+  // An id holding '/' is addressed with %2F.
+  auto slash = http_get(port, "/api/v1/docs/docs/a%2Fb");
+  EXPECT_EQ(slash.status, 200U) << slash.body;
+  EXPECT_EQ(slash.as_json(), json::parse(R"({"collection":"docs","id":"a/b","v":1,"type":
+      "http://sharejs.org/types/text-unicode","data":"slash"})"));
+  auto slash_ops = http_get(port, "/api/v1/docs/docs/a%2Fb/ops");
+  EXPECT_EQ(slash_ops.status, 200U) << slash_ops.body;
+  EXPECT_EQ(slash_ops.as_json()["ops"].size(), 1U);
+  EXPECT_EQ(http_get(port, "/api/v1/docs/docs/a/b").status, 404U);  // a raw '/' separates segments
+  // NUL and other control characters in names: a clear 4xx or a proper answer.
+  for (const std::string& id : {std::string("a\0b", 3), std::string("\x01\x1f\x7f"), std::string("\n")}) {
+    std::string encoded;
+    for (char c : id) {
+      static constexpr char hex[] = "0123456789ABCDEF";
+      encoded += '%';
+      encoded += hex[static_cast<unsigned char>(c) >> 4U];
+      encoded += hex[static_cast<unsigned char>(c) & 0xFU];
+    }
+    for (const std::string& target : {"/api/v1/docs/docs/" + encoded, "/api/v1/docs/docs/" + encoded + "/ops",
+                                      "/api/v1/docs/docs/" + encoded + "?v=0", "/api/v1/docs/" + encoded}) {
+      auto r = http_get(port, target);
+      auto body = r.as_json();
+      ASSERT_TRUE(body.is_object()) << target << ": " << r.body;
+      if (r.status == 200U) {
+        if (body.contains("id")) {
+          EXPECT_EQ(body["id"], id) << target;
+        }
+        if (body.contains("v")) {
+          EXPECT_EQ(body["v"], 0) << target;
+        }
+      } else {
+        EXPECT_GE(r.status, 400U) << target;
+        EXPECT_LT(r.status, 500U) << target;
+        EXPECT_TRUE(body["error"]["code"].is_string()) << target;
+      }
+    }
+  }
+  EXPECT_EQ(http_get(port, "/healthz").status, 200U);
+}
+
+TEST_F(OtsyncdTest, RestBadParametersAre400OnSqlite) {
+  check_rest_parameters(start().port());
+}
+
+TEST_F(OtsyncdTest, RestBadParametersAre400OnMemory) {
+  check_rest_parameters(start({"--store", "memory:"}).port());
+}
+
 TEST_F(OtsyncdTest, FrameOverTheLimitClosesWith1009AndOthersCarryOn) {
   auto& d = start({"--max-message-bytes", "1024"});
   ws_client big(d.port());
