@@ -769,12 +769,10 @@ block('hostile messages (default message limits, no request rate limit)',
       });
 
     // docs/server.md: "Every bad REST parameter is a 400 with a JSON error, never a 5xx."
-    // A separate fix (REST version parsing) is landing: until then otsyncd answers
-    // from=2^64-1 (and 2^64-2) with 503 ERR_DATABASE_UNAVAILABLE ("The document store
-    // failed: Invalid store request"), a server error for a client's bad request.
-    // Drop the todo once it passes.
+    // Before the fix otsyncd answered from=2^64-1 (and 2^64-2) with 503 ERR_DATABASE_UNAVAILABLE
+    // ("The document store failed: Invalid store request"), a server error for a bad request.
     abuseCase(ctx, 'GET /api/v1/docs/c/d/ops?from=18446744073709551615: 4xx with a JSON error',
-      {peak: 16 * MiB, todo: 'from=2^64-1 gets 503 ERR_DATABASE_UNAVAILABLE (store request overflow); fix landing'},
+      {peak: 16 * MiB},
       async (server) => {
         for (const q of ['from=18446744073709551615', 'from=18446744073709551614',
           'from=18446744073709551615&to=18446744073709551615', 'from=0&to=18446744073709551615']) {
