@@ -36,9 +36,8 @@ using nlohmann::json;
 namespace protocol = otsync::protocol;
 
 constexpr std::uint64_t max_safe_integer = (1ULL << 53U) - 1U;
-// Deeper trees are compared only through the reply's own parse: nlohmann's
-// copy and operator== recurse, and the harness must not crash first.
-constexpr std::size_t max_compared_depth = 256;
+// An echo is the object, a bulk request's flat `b` in it, and `b`'s scalars (depth_of counts each).
+constexpr std::size_t max_echo_depth = 3;
 
 [[noreturn]] void fail(const char* what) {
   std::fprintf(stderr, "fuzz_message: invariant violated: %s\n", what);
@@ -66,21 +65,33 @@ std::size_t depth_of(const json& root, bool& non_finite) {
   return deepest;
 }
 
-// The reply the agent sends for `raw` with `error` (it moves the request in,
-// as here): it must read back as the request plus the error.
-void check_error_reply(json raw, const protocol::error_info& error) {
-  // A request refused before its tree was built may echo nothing (null): the reply is then just the error.
-  require(raw.is_object() || raw.is_null(), "an echoed request that is neither an object nor null");
-  bool non_finite = false;
-  const std::size_t depth = depth_of(raw, non_finite);
-  const std::size_t raw_size = raw.size();
-  const bool had_error = raw.contains("error");
-  json expected;
-  if (depth <= max_compared_depth && !non_finite) {
-    expected = raw;
-    expected["error"] = {{"code", error.code}, {"message", error.message}};
+// An error reply echoes only the request's addressing fields (scalars) and a
+// bulk request's flat `b`: never deeper than two levels, never larger than the
+// request it answers (plus the error), whatever the request held.
+void check_error_reply(json echo, const protocol::error_info& error, std::size_t frame_size) {
+  require(echo.is_object(), "an echo that is not an object");
+  for (const auto& [key, value] : echo.items()) {
+    if (key == "b") {
+      require(value.is_primitive() || value.is_array() || value.is_object(), "an echoed b of another kind");
+      if (value.is_structured()) {
+        for (const auto& member : value) require(member.is_primitive(), "an echoed b that is nested");
+      }
+      continue;
+    }
+    require(key == "a" || key == "c" || key == "d" || key == "v" || key == "src" || key == "seq" || key == "id" ||
+                key == "ch" || key == "pv" || key == "error",
+            "an echoed field that is not an addressing field");
+    require(value.is_primitive(), "an echoed field that is not a scalar");
   }
-  const std::string text = protocol::encode_error_reply(std::move(raw), error);
+  bool non_finite = false;
+  require(depth_of(echo, non_finite) <= max_echo_depth, "an echo nested deeper than a flat b");
+  const std::size_t echo_size = echo.size();
+  const bool had_error = echo.contains("error");
+  json expected = echo;
+  expected["error"] = {{"code", error.code}, {"message", error.message}};
+  const std::string text = protocol::encode_error_reply(std::move(echo), error);
+  require(text.size() <= frame_size + error.code.size() + error.message.size() + 64,
+          "an error reply larger than the request it answers");
   const json reply = json::parse(text, nullptr, /*allow_exceptions=*/false);
   require(!reply.is_discarded(), "an error reply that is not JSON");
   require(reply.is_object(), "an error reply that is not an object");
@@ -88,8 +99,8 @@ void check_error_reply(json raw, const protocol::error_info& error) {
   require(e != reply.end() && e->is_object() && e->size() == 2, "an error reply without {code, message}");
   require(e->value("code", std::string()) == error.code, "the error reply's code differs");
   require(e->value("message", std::string()) == error.message, "the error reply's message differs");
-  require(reply.size() == raw_size + (had_error ? 0 : 1), "the error reply lost or gained fields");
-  if (!expected.is_null()) require(reply == expected, "the error reply does not echo the request");
+  require(reply.size() == echo_size + (had_error ? 0 : 1), "the error reply lost or gained fields");
+  if (!non_finite) require(reply == expected, "the error reply does not echo the request's fields");
 }
 
 void check_body(const protocol::doc_request& r) {
@@ -155,16 +166,16 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (auto* rejected = std::get_if<protocol::rejected_request>(&parsed)) {
     require(rejected->error.code.rfind("ERR_", 0) == 0, "a rejection whose code is not ERR_*");
     require(!rejected->error.message.empty(), "a rejection without a message");
-    check_error_reply(std::move(rejected->raw), rejected->error);
+    check_error_reply(std::move(rejected->echo), rejected->error, size);
     return 0;
   }
   auto& request = std::get<protocol::request>(parsed);
-  require(request.raw.is_object(), "an accepted request that is not an object");
-  const auto a = request.raw.find("a");
-  require(a != request.raw.end() && a->is_string() && a->get<std::string>() == request.action,
+  require(request.echo.is_object(), "an accepted request whose echo is not an object");
+  const auto a = request.echo.find("a");
+  require(a != request.echo.end() && a->is_string() && a->get<std::string>() == request.action,
           "an accepted request whose action is not its `a`");
   std::visit([](const auto& body) { check_body(body); }, request.body);
   // The agent answers accepted requests with errors too (unknown documents, store failures).
-  check_error_reply(std::move(request.raw), {"ERR_DATABASE_UNAVAILABLE", "The document store failed: fuzz"});
+  check_error_reply(std::move(request.echo), {"ERR_DATABASE_UNAVAILABLE", "The document store failed: fuzz"}, size);
   return 0;
 }
