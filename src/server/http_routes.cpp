@@ -92,6 +92,13 @@ void handle_http(server_context& context, const http_request& request, std::func
     return;
   }
   auto route = http_api::resolve_route(*parsed);
+  // Ids longer than --max-id-bytes name no document (WebSocket clients cannot create one).
+  const auto max_id = context.options.message_limits.max_id_bytes;
+  if (route.collection.size() > max_id || route.id.size() > max_id) {
+    respond(error_response(request, http::status::bad_request, "ERR_BAD_REQUEST",
+                           "collection and id are at most " + std::to_string(max_id) + " bytes (--max-id-bytes)"));
+    return;
+  }
   switch (route.kind) {
     case http_api::route_kind::healthz:
       respond(json_response(request, http::status::ok, json{{"status", "ok"}}));

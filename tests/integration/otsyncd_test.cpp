@@ -615,6 +615,13 @@ void check_rest_parameters(std::uint16_t port) {
   EXPECT_EQ(slash_ops.status, 200U) << slash_ops.body;
   EXPECT_EQ(slash_ops.as_json()["ops"].size(), 1U);
   EXPECT_EQ(http_get(port, "/api/v1/docs/docs/a/b").status, 404U);  // a raw '/' separates segments
+  // Ids longer than --max-id-bytes (256) name no document: 400, as over WebSocket.
+  for (const std::string& target :
+       {"/api/v1/docs/docs/" + std::string(257, 'x'), "/api/v1/docs/" + std::string(257, 'c'),
+        "/api/v1/docs/docs/" + std::string(257, 'x') + "/ops"}) {
+    expect_bad_request(port, target);
+  }
+  EXPECT_EQ(http_get(port, "/api/v1/docs/docs/" + std::string(256, 'x')).status, 200U);
   // NUL and other control characters in names: a clear 4xx or a proper answer.
   for (const std::string& id : {std::string("a\0b", 3), std::string("\x01\x1f\x7f"), std::string("\n")}) {
     std::string encoded;
