@@ -5,7 +5,8 @@
 #   scripts/run.sh --listen 0.0.0.0:8080 --data-dir /var/lib/otsync
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/install-deps.sh
-scripts/build.sh build -DCMAKE_BUILD_TYPE=Release -DOTSYNC_BUILD_BENCH=OFF
+# Only what running needs: the build tools and libraries, and the otsyncd target.
+scripts/install-deps.sh --run
+scripts/build.sh build --target otsyncd -DCMAKE_BUILD_TYPE=Release -DOTSYNC_BUILD_TESTS=OFF -DOTSYNC_BUILD_BENCH=OFF
 echo "run.sh: starting build/bin/otsyncd (Ctrl-C or SIGTERM stops it gracefully)"
 exec build/bin/otsyncd --data-dir "${OTSYNC_DATA_DIR:-$PWD/data}" "$@"

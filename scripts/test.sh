@@ -9,8 +9,10 @@ cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 
 echo "== ASan+UBSan build: unit and property tests, and otsyncd under the sharedb client suite"
+# Every tree says which parts it builds: a tree configured by scripts/run.sh
+# (tests off) must not silently run no tests here.
 scripts/build.sh build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DOTSYNC_SANITIZE=ON \
-  -DOTSYNC_WARNINGS_AS_ERRORS=ON -DOTSYNC_BUILD_BENCH=OFF
+  -DOTSYNC_WARNINGS_AS_ERRORS=ON -DOTSYNC_BUILD_TESTS=ON -DOTSYNC_BUILD_BENCH=OFF
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --test-dir build-asan -L "unit|server|integration" --output-on-failure -j "$(nproc)"
 
@@ -18,9 +20,10 @@ echo "== libFuzzer build: short fuzz runs"
 # Only the fuzz targets and the libraries they link (about 1 minute on 2 cores),
 # then every seed once and 8 s of fuzzing per target (about 20 s); scripts/fuzz.sh runs longer.
 CC=clang CXX=clang++ scripts/build.sh build-fuzz --target otsync_fuzz_targets -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DOTSYNC_FUZZ=ON -DOTSYNC_BUILD_BENCH=OFF -DOTSYNC_WARNINGS_AS_ERRORS=ON
+  -DOTSYNC_FUZZ=ON -DOTSYNC_BUILD_TESTS=ON -DOTSYNC_BUILD_BENCH=OFF -DOTSYNC_WARNINGS_AS_ERRORS=ON
 ctest --test-dir build-fuzz -L fuzz --output-on-failure -j "$(nproc)"
 
 echo "== Release build: the whole suite"
-scripts/build.sh build -DCMAKE_BUILD_TYPE=Release -DOTSYNC_WARNINGS_AS_ERRORS=ON -DOTSYNC_REQUIRE_ALL_TESTS=ON
+scripts/build.sh build -DCMAKE_BUILD_TYPE=Release -DOTSYNC_WARNINGS_AS_ERRORS=ON -DOTSYNC_REQUIRE_ALL_TESTS=ON \
+  -DOTSYNC_BUILD_TESTS=ON -DOTSYNC_BUILD_BENCH=ON
 ctest --test-dir build --output-on-failure -j "$(nproc)"
