@@ -20,6 +20,16 @@ namespace http = beast::http;
 
 namespace {
 constexpr std::chrono::seconds request_timeout{30};
+
+// A refused upgrade: a JSON error, and the connection closes after it.
+http_response closing_error(unsigned version, http::status status, std::string_view code, std::string_view message) {
+  http_response res{status, version};
+  res.set(http::field::content_type, "application/json");
+  res.body() = nlohmann::json{{"error", {{"code", code}, {"message", message}}}}.dump();
+  res.keep_alive(false);
+  res.prepare_payload();
+  return res;
+}
 }  // namespace
 
 http_session::http_session(connection_socket&& socket, server_context& context)
@@ -66,17 +76,10 @@ void http_session::on_read(beast::error_code ec, std::size_t) {
         if (auto refused = context_.acquire_connection(address); !refused.empty()) {
           // Refused before the upgrade, so the client sees a plain HTTP error and retries later.
           if (context_.stats) context_.stats->limit_hit(refused);
-          http_response res{http::status::service_unavailable, request.version()};
-          res.set(http::field::content_type, "application/json");
+          auto res = closing_error(request.version(), http::status::service_unavailable, "ERR_TOO_MANY_CONNECTIONS",
+                                   refused == "connections" ? "The server has as many connections as it accepts"
+                                                            : "Too many connections from this address");
           res.set(http::field::retry_after, "5");
-          res.body() =
-              nlohmann::json{{"error",
-                              {{"code", "ERR_TOO_MANY_CONNECTIONS"},
-                               {"message", refused == "connections" ? "The server has as many connections as it accepts"
-                                                                    : "Too many connections from this address"}}}}
-                  .dump();
-          res.keep_alive(false);
-          res.prepare_payload();
           write(std::move(res));
           return;
         }
@@ -86,17 +89,10 @@ void http_session::on_read(beast::error_code ec, std::size_t) {
       }
       return;
     }
-    http_response res{context_.draining ? http::status::service_unavailable : http::status::not_found,
-                      request.version()};
-    res.set(http::field::content_type, "application/json");
-    res.body() = nlohmann::json{{"error",
-                                 {{"code", context_.draining ? "ERR_SHUTTING_DOWN" : "ERR_NOT_FOUND"},
-                                  {"message", context_.draining ? "The server is shutting down"
-                                                                : "WebSocket connections are served at /ws"}}}}
-                     .dump();
-    res.keep_alive(false);
-    res.prepare_payload();
-    write(std::move(res));
+    write(closing_error(request.version(),
+                        context_.draining ? http::status::service_unavailable : http::status::not_found,
+                        context_.draining ? "ERR_SHUTTING_DOWN" : "ERR_NOT_FOUND",
+                        context_.draining ? "The server is shutting down" : "WebSocket connections are served at /ws"));
     return;
   }
   bool head = request.method() == http::verb::head;

@@ -134,9 +134,8 @@ std::string server::start() {
   const std::size_t largest_broadcast = 6 * opts.message_limits.max_op_bytes + 64 * 1024;
   if (opts.max_send_queue_bytes < largest_broadcast) {
     return "--max-send-queue-bytes " + std::to_string(opts.max_send_queue_bytes) + " cannot hold the broadcast of " +
-           "the largest op --max-op-bytes " + std::to_string(opts.message_limits.max_op_bytes) +
-           " allows (up to " + std::to_string(largest_broadcast) +
-           " bytes of JSON): raise it, or lower --max-op-bytes";
+           "the largest op --max-op-bytes " + std::to_string(opts.message_limits.max_op_bytes) + " allows (up to " +
+           std::to_string(largest_broadcast) + " bytes of JSON): raise it, or lower --max-op-bytes";
   }
 
   if (opts.store.starts_with("redis://")) {
