@@ -49,10 +49,6 @@ json_shape scan_json_shape(std::string_view text, std::size_t max_depth, std::si
   return shape;
 }
 
-bool json_nesting_exceeds(std::string_view text, std::size_t max_depth) noexcept {
-  return scan_json_shape(text, max_depth, static_cast<std::size_t>(-1)).too_deep;
-}
-
 json parse_json_bounded(std::string_view text, std::size_t max_depth, std::size_t max_values) {
   auto shape = scan_json_shape(text, max_depth, max_values);
   if (shape.too_deep || shape.too_many_values) return json(json::value_t::discarded);

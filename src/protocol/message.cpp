@@ -507,6 +507,20 @@ json snapshot_json(const doc::snapshot& snap) {
   return out;
 }
 
+void append_snapshot_json(std::string& out, const doc::snapshot& snap) {
+  if (snap.type_uri) {
+    out += "{\"data\":";
+    json_text::append_string(out, snap.data);
+    out += ",\"type\":";
+    json_text::append_string(out, *snap.type_uri);
+  } else {
+    out += "{\"type\":null";
+  }
+  out += ",\"v\":";
+  json_text::append_uint(out, snap.version);
+  out.push_back('}');
+}
+
 std::string encode_doc_reply(std::string_view action, std::string_view collection, std::string_view id,
                              const doc::snapshot* snap) {
   std::string out;
@@ -519,18 +533,8 @@ std::string encode_doc_reply(std::string_view action, std::string_view collectio
   out += ",\"d\":";
   json_text::append_string(out, id);
   if (snap) {
-    out += ",\"data\":{";
-    if (snap->type_uri) {
-      out += "\"data\":";
-      json_text::append_string(out, snap->data);
-      out += ",\"type\":";
-      json_text::append_string(out, *snap->type_uri);
-    } else {
-      out += "\"type\":null";
-    }
-    out += ",\"v\":";
-    json_text::append_uint(out, snap->version);
-    out.push_back('}');
+    out += ",\"data\":";
+    append_snapshot_json(out, *snap);
   }
   out.push_back('}');
   return out;

@@ -344,7 +344,7 @@ void agent::on_bulk_answer(const std::shared_ptr<bulk>& b, std::size_t i, doc::r
     if (result.error) {
       b->page += dump(json{{"error", {{"code", result.error->code}, {"message", result.error->message}}}});
     } else {
-      b->page += dump(protocol::snapshot_json(*result.snap));
+      protocol::append_snapshot_json(b->page, *result.snap);
     }
     b->page_members.push_back(i);
     if (b->page.size() >= bulk_page_bytes && b->done < b->wanted.size()) send_bulk_page(*b);

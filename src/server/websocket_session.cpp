@@ -183,6 +183,12 @@ void websocket_session::fail_connection(std::uint16_t code, std::string_view rea
   }
 }
 
+void websocket_session::abandon_input(std::uint16_t code, std::string_view reason) {
+  decoder_.abandon();
+  account_partial();  // gives back this connection's share; no message is in progress any more
+  fail_connection(code, reason);
+}
+
 bool websocket_session::account_partial() {
   std::size_t held = decoder_.buffered_bytes();
   if (held != accounted_partial_) {
@@ -195,11 +201,7 @@ bool websocket_session::account_partial() {
                                              {"held", std::to_string(held)},
                                              {"limit", std::to_string(context_.options.max_partial_bytes)}});
         if (context_.stats) context_.stats->limit_hit("partial_bytes");
-        decoder_.abandon();
-        context_.partial_bytes.fetch_sub(accounted_partial_, std::memory_order_relaxed);
-        accounted_partial_ = 0;
-        message_started_.store(0, std::memory_order_relaxed);
-        fail_connection(ws::close_code::try_again_later, "server busy: too many partly received messages");
+        abandon_input(ws::close_code::try_again_later, "server busy: too many partly received messages");
         return false;
       }
     } else {
@@ -404,10 +406,7 @@ void websocket_session::check_timeouts(std::chrono::steady_clock::time_point now
         // A message begun and never finished (slowloris on frames) holds its buffer: fail it.
         log::debug("message_timed_out", {{"conn", self->id_}});
         if (self->context_.stats) self->context_.stats->limit_hit("message_timeout");
-        self->decoder_.abandon();
-        self->account_partial();
-        self->message_started_.store(0, std::memory_order_relaxed);
-        self->fail_connection(ws::close_code::policy_violation, "message not completed in time");
+        self->abandon_input(ws::close_code::policy_violation, "message not completed in time");
         break;
       case timeout_action::none:
         break;

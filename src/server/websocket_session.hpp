@@ -76,6 +76,8 @@ class websocket_session : public connection_io, public std::enable_shared_from_t
   bool account_partial();
   /// Closes with `code` without waiting for the client's close (RFC 6455 7.1.7).
   void fail_connection(std::uint16_t code, std::string_view reason);
+  /// Drops the partly received message (its memory at once) and fails the connection.
+  void abandon_input(std::uint16_t code, std::string_view reason);
   /// Drops the frames not yet being written.
   void drop_queued();
   void schedule_write();

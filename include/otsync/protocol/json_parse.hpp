@@ -32,9 +32,6 @@ struct json_shape {
 };
 [[nodiscard]] json_shape scan_json_shape(std::string_view text, std::size_t max_depth, std::size_t max_values) noexcept;
 
-/// True when `text` nests arrays and objects more than `max_depth` levels deep.
-[[nodiscard]] bool json_nesting_exceeds(std::string_view text, std::size_t max_depth) noexcept;
-
 /// The parsed value, or a discarded value (`is_discarded()`) when `text` is
 /// not JSON, nests deeper than `max_depth` or holds more than `max_values`
 /// values. Never throws.

@@ -144,6 +144,10 @@ std::string encode_op_message(std::string_view collection, std::string_view id, 
 /// URI or null (never absent: absent means json0 to the client).
 nlohmann::json snapshot_json(const doc::snapshot& snap);
 
+/// `snapshot_json(snap)` appended as text, byte for byte as nlohmann writes it,
+/// without a DOM (no copy of the document's text beyond the output).
+void append_snapshot_json(std::string& out, const doc::snapshot& snap);
+
 /// The reply to `f`/`s`: `{"a","c","d"}` and, with a snapshot, `data` as
 /// `snapshot_json` gives it; byte for byte as nlohmann would write it, without
 /// a DOM (a snapshot can be a 64 MiB document: no extra copies).
