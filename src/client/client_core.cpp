@@ -353,7 +353,7 @@ void client_core::on_op(doc_entry& doc, const json& message, outbox& out, client
     return flush(doc, out, events);
   }
   if (!doc.replica) return fetch(doc, false, out);
-  doc::op_record record;
+  oplog::op_record record;
   record.src = src;
   record.seq = seq;
   record.version = *version;

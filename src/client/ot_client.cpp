@@ -1,6 +1,6 @@
 #include "otsync/client/ot_client.hpp"
 
-#include "otsync/doc/error.hpp"
+#include "otsync/oplog/error.hpp"
 #include "otsync/ot/text_unicode.hpp"
 
 namespace otsync::client {
@@ -72,7 +72,7 @@ std::optional<outgoing_op> ot_client::flush(std::uint64_t& next_seq) {
   return outgoing_op{src_, inflight_seq_, version_, *inflight_, false};
 }
 
-ot::result<receive_result> ot_client::receive(const doc::op_record& record, ot::op* applied) {
+ot::result<receive_result> ot_client::receive(const oplog::op_record& record, ot::op* applied) {
   if (inflight_ && record.src == src_ && record.seq == inflight_seq_) {
     if (auto error = acknowledge(record.version)) return error;
     return receive_result::acknowledged;
@@ -80,7 +80,7 @@ ot::result<receive_result> ot_client::receive(const doc::op_record& record, ot::
   if (record.version > version_) return receive_result::gap;
   if (record.version < version_) return receive_result::duplicate;
   const auto* edit = std::get_if<ot::op>(&record.body);
-  if (edit == nullptr) return doc::errc::doc_was_deleted;  // creates/deletes: the caller reloads
+  if (edit == nullptr) return oplog::errc::doc_was_deleted;  // creates/deletes: the caller reloads
   // Work on copies so a failure changes nothing; the caller then reloads (ShareDB's hard rollback).
   ot::op remote = *edit;
   std::optional<ot::op> inflight = inflight_;
@@ -100,9 +100,9 @@ ot::result<receive_result> ot_client::receive(const doc::op_record& record, ot::
 }
 
 std::error_code ot_client::acknowledge(std::uint64_t version) {
-  if (!inflight_) return doc::errc::version_mismatch;
+  if (!inflight_) return oplog::errc::version_mismatch;
   // The server sends every op before the ack first, so the ack's version is ours.
-  if (version != version_) return doc::errc::version_mismatch;
+  if (version != version_) return oplog::errc::version_mismatch;
   inflight_.reset();
   inflight_sent_ = false;
   ++version_;

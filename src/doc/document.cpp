@@ -4,8 +4,8 @@
 
 #include <boost/asio/post.hpp>
 
-#include "otsync/doc/error.hpp"
-#include "otsync/doc/rebase.hpp"
+#include "otsync/oplog/error.hpp"
+#include "otsync/oplog/rebase.hpp"
 #include "otsync/doc/registry.hpp"
 #include "otsync/doc/store_error_info.hpp"
 #include "otsync/ot/text_unicode.hpp"
@@ -18,8 +18,8 @@ using clock = std::chrono::steady_clock;
 namespace {
 
 protocol::error_info to_error_info(std::error_code error) {
-  if (error.category() == doc::error_category()) {
-    return {std::string(sharedb_code(static_cast<errc>(error.value()))), error.message()};
+  if (error.category() == oplog::error_category()) {
+    return {std::string(oplog::sharedb_code(static_cast<oplog::errc>(error.value()))), error.message()};
   }
   if (error.category() == store::error_category()) return store_error_info(error);
   // OT errors: the op cannot be applied (ShareDB: ERR_OT_OP_NOT_APPLIED with the type's message).
@@ -406,7 +406,7 @@ std::optional<protocol::error_info> document::apply_to_head(op_record& record, c
   if (record.version != head_version_) {
     return protocol::error_info{"ERR_OP_VERSION_MISMATCH_AFTER_TRANSFORM", "Version mismatch"};
   }
-  if (const auto* create = std::get_if<create_body>(&record.body)) {
+  if (const auto* create = std::get_if<oplog::create_body>(&record.body)) {
     if (type_uri_) return protocol::error_info{"ERR_DOC_ALREADY_CREATED", "Document already exists"};
     if (create->data.size() > owner_.options().max_document_bytes) {
       return protocol::error_info{"ERR_OT_OP_NOT_APPLIED", "Document would exceed the size limit"};
@@ -415,7 +415,7 @@ std::optional<protocol::error_info> document::apply_to_head(op_record& record, c
     if (undo) undo->undo.emplace_back(std::move(text_));
     text_ = ot::rope(create->data);
     created_ = create_record{record.src, record.seq, record.version};
-  } else if (std::holds_alternative<delete_body>(record.body)) {
+  } else if (std::holds_alternative<oplog::delete_body>(record.body)) {
     type_uri_.reset();
     if (undo) undo->undo.emplace_back(std::move(text_));
     text_.clear();
@@ -463,7 +463,7 @@ bool document::prepare_batch() {
     submission pending = entry.original;
 
     // A create sent without a version (never fetched): a resend when it matches the creator record.
-    if (!pending.version && std::holds_alternative<create_body>(pending.body) && type_uri_) {
+    if (!pending.version && std::holds_alternative<oplog::create_body>(pending.body) && type_uri_) {
       if (created_ && !pending.src.empty() && created_->src == pending.src && created_->seq == pending.seq) {
         in_flight done{std::move(entry), {}, {}, true, std::error_code{}, {}, {}};
         done.committed.src = pending.src;
@@ -521,7 +521,7 @@ bool document::prepare_batch() {
         history.push_back(recent_[v - recent_base()].record);
       }
     }
-    auto status = rebase(pending, history, head_version_);
+    auto status = oplog::rebase(pending, history, head_version_);
     // The cache's first version now: `apply_to_head` below moves the head
     // before the committed op joins the cache, so `recent_base()` would be
     // one too high by the time the frames are gathered.
@@ -547,7 +547,7 @@ bool document::prepare_batch() {
       queue_.pop_front();
       continue;
     }
-    if (*status == rebase_status::already_submitted) {
+    if (*status == oplog::rebase_status::already_submitted) {
       // A resend of an op committed at `pending.version`: ack it, after the
       // ops the client had not seen, so its version matches the ack.
       in_flight done{std::move(entry), {}, missed_frames(*pending.version), true, std::error_code{}, {}, {}};

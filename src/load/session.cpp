@@ -324,12 +324,12 @@ void session::on_op(frame& f) {
     reload();
     return;
   }
-  doc::op_record record;
+  oplog::op_record record;
   record.src = f.src;
   record.seq = f.seq.value_or(0);
   record.version = *f.v;
   if (f.has_del) {
-    record.body = doc::delete_body{};
+    record.body = oplog::delete_body{};
   } else {
     record.body = std::move(f.op);
   }

@@ -251,7 +251,7 @@ std::variant<request_body, error_info> parse_body(const std::string& action, con
     }
     auto body = read_op_body(raw);
     if (auto* e = std::get_if<error_info>(&body)) return *e;
-    r.body = std::move(std::get<doc::op_body>(body));
+    r.body = std::move(std::get<oplog::op_body>(body));
     return request_body{std::move(r)};
   }
   if (action == "nf" || action == "nt") {
@@ -420,11 +420,11 @@ json echo_fields(const json& message, std::size_t max_bulk_ids) {
   return echo;
 }
 
-std::variant<doc::op_body, error_info> read_op_body(const json& message) {
+std::variant<oplog::op_body, error_info> read_op_body(const json& message) {
   if (message.contains("op")) {
     auto parsed = op_from_json(message["op"]);
     if (!parsed) return error_info{"ERR_OT_OP_NOT_APPLIED", parsed.error().message()};
-    return doc::op_body{std::move(*parsed)};
+    return oplog::op_body{std::move(*parsed)};
   }
   if (!is_null_or_missing(message, "create")) {
     const auto& create = message["create"];
@@ -433,25 +433,25 @@ std::variant<doc::op_body, error_info> read_op_body(const json& message) {
     if (type == create.end() || !type->is_string()) return error_info{"ERR_OT_OP_BADLY_FORMED", "Missing create type"};
     auto uri = resolve_type(*type);
     if (!uri) return error_info{"ERR_DOC_TYPE_NOT_RECOGNIZED", "Unknown type"};
-    doc::create_body body{std::move(*uri), {}};
+    oplog::create_body body{std::move(*uri), {}};
     auto data = create.find("data");
     if (data != create.end() && !data->is_null()) {
       if (!data->is_string()) return error_info{"ERR_OT_OP_NOT_APPLIED", "Initial data must be a string"};
       body.data = data->get<std::string>();
     }
-    return doc::op_body{std::move(body)};
+    return oplog::op_body{std::move(body)};
   }
   if (!is_null_or_missing(message, "del")) {
     if (message["del"] != true) return error_info{"ERR_OT_OP_BADLY_FORMED", "del value must be true"};
-    return doc::op_body{doc::delete_body{}};
+    return oplog::op_body{oplog::delete_body{}};
   }
   return error_info{"ERR_MESSAGE_BADLY_FORMED", "Invalid op message"};
 }
 
-void write_op_body(json& message, const doc::op_body& body) {
+void write_op_body(json& message, const oplog::op_body& body) {
   if (const auto* edit = std::get_if<ot::op>(&body)) {
     message["op"] = op_to_json(*edit);
-  } else if (const auto* create = std::get_if<doc::create_body>(&body)) {
+  } else if (const auto* create = std::get_if<oplog::create_body>(&body)) {
     message["create"] = json{{"type", create->type_uri}, {"data", create->data}};
   } else {
     message["del"] = true;
@@ -461,7 +461,7 @@ void write_op_body(json& message, const doc::op_body& body) {
 namespace {
 
 // The op message's fields in nlohmann's (sorted) key order, without a DOM: it is encoded once per op.
-void append_op_body(std::string& out, const doc::op_body& body) {
+void append_op_body(std::string& out, const oplog::op_body& body) {
   if (const auto* edit = std::get_if<ot::op>(&body)) {
     out += ",\"op\":";
     json_text::append_op(out, *edit);
@@ -470,12 +470,12 @@ void append_op_body(std::string& out, const doc::op_body& body) {
 
 }  // namespace
 
-std::string encode_op_message(std::string_view collection, std::string_view id, const doc::op_record& record) {
+std::string encode_op_message(std::string_view collection, std::string_view id, const oplog::op_record& record) {
   std::string out;
   out.reserve(96 + collection.size() + id.size() + record.src.size());
   out += "{\"a\":\"op\",\"c\":";
   json_text::append_string(out, collection);
-  if (const auto* create = std::get_if<doc::create_body>(&record.body)) {
+  if (const auto* create = std::get_if<oplog::create_body>(&record.body)) {
     out += ",\"create\":{\"data\":";
     json_text::append_string(out, create->data);
     out += ",\"type\":";
@@ -484,7 +484,7 @@ std::string encode_op_message(std::string_view collection, std::string_view id, 
   }
   out += ",\"d\":";
   json_text::append_string(out, id);
-  if (std::holds_alternative<doc::delete_body>(record.body)) out += ",\"del\":true";
+  if (std::holds_alternative<oplog::delete_body>(record.body)) out += ",\"del\":true";
   append_op_body(out, record.body);
   out += ",\"seq\":";
   json_text::append_uint(out, record.seq);
@@ -496,7 +496,7 @@ std::string encode_op_message(std::string_view collection, std::string_view id, 
   return out;
 }
 
-json snapshot_json(const doc::snapshot& snap) {
+json snapshot_json(const oplog::snapshot& snap) {
   json out = {{"v", snap.version}};
   if (snap.type_uri) {
     out["data"] = snap.data;
@@ -507,7 +507,7 @@ json snapshot_json(const doc::snapshot& snap) {
   return out;
 }
 
-void append_snapshot_json(std::string& out, const doc::snapshot& snap) {
+void append_snapshot_json(std::string& out, const oplog::snapshot& snap) {
   if (snap.type_uri) {
     out += "{\"data\":";
     json_text::append_string(out, snap.data);
@@ -522,7 +522,7 @@ void append_snapshot_json(std::string& out, const doc::snapshot& snap) {
 }
 
 std::string encode_doc_reply(std::string_view action, std::string_view collection, std::string_view id,
-                             const doc::snapshot* snap) {
+                             const oplog::snapshot* snap) {
   std::string out;
   const std::size_t data_size = snap && snap->type_uri ? snap->data.size() : 0;
   out.reserve(80 + action.size() + collection.size() + id.size() + data_size + data_size / 8);

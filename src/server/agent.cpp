@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <vector>
 
-#include "otsync/doc/snapshot.hpp"
+#include "otsync/oplog/snapshot.hpp"
 #include "otsync/doc/store_error_info.hpp"
 #include "otsync/protocol/json_text.hpp"
 #include "otsync/server/log.hpp"
@@ -400,12 +400,12 @@ void agent::finish_bulk(bulk& b) {
 }
 
 void agent::handle_submit(json echo, protocol::submit_request r) {
-  if (std::holds_alternative<doc::create_body>(r.body) && !creates_.try_take(std::chrono::steady_clock::now())) {
+  if (std::holds_alternative<oplog::create_body>(r.body) && !creates_.try_take(std::chrono::steady_clock::now())) {
     send_error(std::move(echo),
                {"ERR_CREATE_RATE_LIMITED", "Too many documents created on this connection; retry later"});
     return;
   }
-  doc::submission op;
+  oplog::submission op;
   op.src = r.src ? *r.src : src_;
   op.seq = r.seq;
   op.version = r.version;
@@ -447,7 +447,7 @@ void agent::handle_snapshot(json echo, protocol::snapshot_request r) {
 }
 
 void agent::reply_snapshot_at(json echo, const store::doc_key& key, std::optional<std::uint64_t> version) {
-  auto reply = [this](json& echoed_request, const doc::snapshot& snap) {
+  auto reply = [this](json& echoed_request, const oplog::snapshot& snap) {
     json message = protocol::snapshot_json(snap);
     message["a"] = echoed_request["a"];
     message["id"] = echoed_request.contains("id") ? echoed_request["id"] : json(nullptr);
@@ -471,7 +471,7 @@ void agent::reply_snapshot_at(json echo, const store::doc_key& key, std::optiona
           return send_error(std::move(echo), {"ERR_OP_VERSION_NEWER_THAN_CURRENT_SNAPSHOT",
                                               "Requested version exceeds latest snapshot version"});
         }
-        auto snap = doc::replay(std::move(loaded->base), loaded->ops);
+        auto snap = oplog::replay(std::move(loaded->base), loaded->ops);
         if (!snap) return send_error(std::move(echo), {"ERR_DATABASE_CORRUPT", snap.error().message()});
         reply(echo, *snap);
       }));

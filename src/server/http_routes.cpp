@@ -12,7 +12,7 @@
 #include <boost/beast/http/verb.hpp>
 #include <nlohmann/json.hpp>
 
-#include "otsync/doc/snapshot.hpp"
+#include "otsync/oplog/snapshot.hpp"
 #include "otsync/doc/store_error_info.hpp"
 #include "otsync/protocol/message.hpp"
 #include "otsync/store/redis_store.hpp"
@@ -45,7 +45,7 @@ http_response error_response(const http_request& request, http::status status, s
   return json_response(request, status, json{{"error", {{"code", code}, {"message", message}}}});
 }
 
-json document_json(const std::string& collection, const std::string& id, const doc::snapshot& snap) {
+json document_json(const std::string& collection, const std::string& id, const oplog::snapshot& snap) {
   json out = {{"collection", collection}, {"id", id}, {"v", snap.version}};
   if (snap.type_uri) {
     out["type"] = *snap.type_uri;
@@ -56,7 +56,7 @@ json document_json(const std::string& collection, const std::string& id, const d
   return out;
 }
 
-json op_json(const doc::op_record& op) {
+json op_json(const oplog::op_record& op) {
   json out = {{"v", op.version}, {"src", op.src}, {"seq", op.seq}, {"ts", op.timestamp_ms}};
   protocol::write_op_body(out, op.body);
   return out;
@@ -151,7 +151,7 @@ void handle_http(server_context& context, const http_request& request, std::func
       store::doc_key key{route.collection, route.id};
       context.storage->load_ops(
           key, route.from, route.to,
-          [request, respond = std::move(respond)](ot::result<std::vector<doc::op_record>> ops) mutable {
+          [request, respond = std::move(respond)](ot::result<std::vector<oplog::op_record>> ops) mutable {
             if (!ops) return store_error(request, ops.error(), respond);
             json list = json::array();
             for (const auto& op : *ops) list.push_back(op_json(op));
@@ -184,7 +184,7 @@ void handle_http(server_context& context, const http_request& request, std::func
                                      "Requested version exceeds latest snapshot version"));
               return;
             }
-            auto snap = doc::replay(std::move(loaded->base), loaded->ops);
+            auto snap = oplog::replay(std::move(loaded->base), loaded->ops);
             if (!snap) {
               respond(error_response(request, http::status::internal_server_error, "ERR_DATABASE_CORRUPT",
                                      snap.error().message()));

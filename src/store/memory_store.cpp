@@ -16,8 +16,8 @@ namespace {
 /// One document: its whole log, the snapshots stored by request, and the
 /// head's metadata (type and creator, as the last commit's `after` said).
 struct document {
-  std::vector<doc::op_record> ops;
-  std::map<std::uint64_t, doc::snapshot> snapshots;
+  std::vector<oplog::op_record> ops;
+  std::map<std::uint64_t, oplog::snapshot> snapshots;
   std::optional<std::string> head_type;
   // (src, seq) of every op, for commit_all; hashed per author (a document has few authors, many ops each).
   std::unordered_map<std::string, std::unordered_set<std::uint64_t>> seen;
@@ -32,7 +32,7 @@ class memory_store final : public store {
   }
 
   void load_ops(const doc_key& key, std::uint64_t from, std::optional<std::uint64_t> to,
-                handler<std::vector<doc::op_record>> done) override {
+                handler<std::vector<oplog::op_record>> done) override {
     done(locked_load_ops(key, from, to));
   }
 
@@ -80,12 +80,12 @@ class memory_store final : public store {
     return result;
   }
 
-  ot::result<std::vector<doc::op_record>> locked_load_ops(const doc_key& key, std::uint64_t from,
+  ot::result<std::vector<oplog::op_record>> locked_load_ops(const doc_key& key, std::uint64_t from,
                                                           std::optional<std::uint64_t> to) {
     if (auto error = detail::check_range(key, from, to)) return error;
     std::lock_guard lock(mutex_);
     if (closed_) return errc::closed;
-    std::vector<doc::op_record> result;
+    std::vector<oplog::op_record> result;
     const auto found = documents_.find(key);
     if (found == documents_.end()) return result;
     const auto& ops = found->second.ops;
@@ -104,7 +104,7 @@ class memory_store final : public store {
     if (found == documents_.end()) return std::uint64_t{0};
     const auto& ops = found->second.ops;
     return static_cast<std::uint64_t>(std::count_if(
-        ops.begin(), ops.end(), [&](const doc::op_record& op) { return op.timestamp_ms <= timestamp_ms; }));
+        ops.begin(), ops.end(), [&](const oplog::op_record& op) { return op.timestamp_ms <= timestamp_ms; }));
   }
 
   std::error_code locked_commit(commit_request request) {

@@ -12,13 +12,13 @@ namespace otsync::store::detail {
 
 using nlohmann::json;
 
-ot::result<std::string> encode_op_body(const doc::op_body& body) {
+ot::result<std::string> encode_op_body(const oplog::op_body& body) {
   const json value = std::visit(
       [](const auto& part) -> json {
         using part_type = std::decay_t<decltype(part)>;
         if constexpr (std::is_same_v<part_type, ot::op>) {
           return json{{"op", protocol::op_to_json(part)}};
-        } else if constexpr (std::is_same_v<part_type, doc::create_body>) {
+        } else if constexpr (std::is_same_v<part_type, oplog::create_body>) {
           return json{{"create", json{{"type", part.type_uri}, {"data", part.data}}}};
         } else {
           return json{{"del", true}};
@@ -32,13 +32,13 @@ ot::result<std::string> encode_op_body(const doc::op_body& body) {
   }
 }
 
-ot::result<doc::op_body> decode_op_body(std::string_view text) {
+ot::result<oplog::op_body> decode_op_body(std::string_view text) {
   const json value = protocol::parse_json_bounded(text);
   if (!value.is_object() || value.size() != 1) return errc::corrupt;
   if (const auto edit = value.find("op"); edit != value.end()) {
     auto decoded = protocol::op_from_json(*edit);
     if (!decoded) return errc::corrupt;
-    return doc::op_body{std::move(*decoded)};
+    return oplog::op_body{std::move(*decoded)};
   }
   if (const auto create = value.find("create"); create != value.end()) {
     if (!create->is_object()) return errc::corrupt;
@@ -47,9 +47,9 @@ ot::result<doc::op_body> decode_op_body(std::string_view text) {
     if (type == create->end() || !type->is_string() || data == create->end() || !data->is_string()) {
       return errc::corrupt;
     }
-    return doc::op_body{doc::create_body{type->get<std::string>(), data->get<std::string>()}};
+    return oplog::op_body{oplog::create_body{type->get<std::string>(), data->get<std::string>()}};
   }
-  if (const auto del = value.find("del"); del != value.end() && *del == true) return doc::op_body{doc::delete_body{}};
+  if (const auto del = value.find("del"); del != value.end() && *del == true) return oplog::op_body{oplog::delete_body{}};
   return errc::corrupt;
 }
 

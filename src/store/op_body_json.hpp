@@ -8,16 +8,16 @@
 #include <string>
 #include <string_view>
 
-#include "otsync/doc/op_record.hpp"
+#include "otsync/oplog/op_record.hpp"
 #include "otsync/ot/result.hpp"
 
 namespace otsync::store::detail {
 
 /// The JSON text of `body`; `invalid_argument` when it holds text that is not
 /// valid UTF-8 (JSON cannot carry it).
-ot::result<std::string> encode_op_body(const doc::op_body& body);
+ot::result<std::string> encode_op_body(const oplog::op_body& body);
 
 /// Reads what `encode_op_body` wrote; `corrupt` for anything else.
-ot::result<doc::op_body> decode_op_body(std::string_view json);
+ot::result<oplog::op_body> decode_op_body(std::string_view json);
 
 }  // namespace otsync::store::detail

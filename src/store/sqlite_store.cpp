@@ -82,7 +82,7 @@ class sqlite_store_impl final : public sqlite_store {
   }
 
   void load_ops(const doc_key& key, std::uint64_t from, std::optional<std::uint64_t> to,
-                handler<std::vector<doc::op_record>> done) override {
+                handler<std::vector<oplog::op_record>> done) override {
     if (auto error = detail::check_range(key, from, to)) return done(error);
     enqueue_read(
         make_read_job(std::move(done), [key, from, to](sqlite::reader& r) { return r.load_ops(key, from, to); }));

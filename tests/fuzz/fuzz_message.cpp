@@ -130,7 +130,7 @@ void check_body(const protocol::submit_request& r) {
     require(!otsync::ot::check(*edit), "an accepted op that fails ot::check");
   }
   // The broadcast of this op, as every subscriber would get it.
-  otsync::doc::op_record record;
+  otsync::oplog::op_record record;
   record.src = r.src.value_or("0123456789abcdef0123456789abcdef");
   record.seq = r.seq;
   record.version = r.version.value_or(0);
@@ -145,7 +145,7 @@ void check_body(const protocol::submit_request& r) {
   require(message.value("seq", std::uint64_t{0}) == record.seq, "a broadcast with another seq");
   require(message.value("v", std::uint64_t{0}) == record.version, "a broadcast with another version");
   auto body = protocol::read_op_body(message);
-  const auto* read = std::get_if<otsync::doc::op_body>(&body);
+  const auto* read = std::get_if<otsync::oplog::op_body>(&body);
   require(read != nullptr, "a broadcast whose body does not read back");
   require(*read == r.body, "a broadcast whose body reads back differently");
 }

@@ -3,7 +3,7 @@
 // (never within one connection), dropped connections and resends. Every
 // replica must converge with the server.
 //
-// The server side uses doc::rebase, the client side client::ot_client: the
+// The server side uses oplog::rebase, the client side client::ot_client: the
 // same pieces the daemon and the native client are built from.
 #include <gtest/gtest.h>
 
@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "otsync/client/ot_client.hpp"
-#include "otsync/doc/rebase.hpp"
+#include "otsync/oplog/rebase.hpp"
 #include "otsync/ot/text_unicode.hpp"
 #include "support/random_ops.hpp"
 
@@ -29,7 +29,7 @@ using to_server = std::variant<client::outgoing_op, subscribe_from>;
 struct ack {
   std::uint64_t version = 0;
 };
-using to_client = std::variant<doc::op_record, ack>;
+using to_client = std::variant<oplog::op_record, ack>;
 
 struct replica {
   client::ot_client doc;
@@ -43,7 +43,7 @@ class simulation {
  public:
   simulation(std::uint64_t seed, std::size_t clients, std::string initial)
       : random_(seed), text_(initial) {
-    log_.push_back({"creator", 1, 0, doc::create_body{std::string(ot::type_uri), initial}});
+    log_.push_back({"creator", 1, 0, oplog::create_body{std::string(ot::type_uri), initial}});
     for (std::size_t i = 0; i < clients; ++i) {
       replicas_.push_back({client::ot_client("client" + std::to_string(i), 1, initial), {}, {}, true, true});
     }
@@ -76,7 +76,7 @@ class simulation {
       EXPECT_EQ(r.doc.text().to_string(), server_text) << r.doc.src();
     }
     // The stored text is the replay of the op log.
-    ot::rope replay(std::get<doc::create_body>(log_[0].body).data);
+    ot::rope replay(std::get<oplog::create_body>(log_[0].body).data);
     for (std::size_t v = 1; v < log_.size(); ++v) {
       ASSERT_FALSE(ot::apply(replay, std::get<ot::op>(log_[v].body)));
     }
@@ -118,14 +118,14 @@ class simulation {
       return;
     }
     const auto& out = std::get<client::outgoing_op>(message);
-    doc::submission s{out.src, out.seq, out.version, out.op};
+    oplog::submission s{out.src, out.seq, out.version, out.op};
     const std::uint64_t submitted_at = out.version;
-    const std::span<const doc::op_record> history(log_.data() + std::min<std::size_t>(submitted_at, log_.size()),
+    const std::span<const oplog::op_record> history(log_.data() + std::min<std::size_t>(submitted_at, log_.size()),
                                                   log_.size() - std::min<std::size_t>(submitted_at, log_.size()));
-    auto status = doc::rebase(s, history, log_.size());
+    auto status = oplog::rebase(s, history, log_.size());
     ASSERT_TRUE(status.has_value()) << status.error().message();
     const std::uint64_t commit_version = *s.version;
-    if (*status == doc::rebase_status::ready) {
+    if (*status == oplog::rebase_status::ready) {
       ASSERT_FALSE(ot::apply(text_, std::get<ot::op>(s.body)));
       log_.push_back({s.src, s.seq, commit_version, std::move(s.body)});
       for (replica& other : replicas_) {
@@ -148,7 +148,7 @@ class simulation {
     if (const auto* a = std::get_if<ack>(&message)) {
       ASSERT_FALSE(r.doc.acknowledge(a->version)) << r.doc.src() << " ack " << a->version;
     } else {
-      auto result = r.doc.receive(std::get<doc::op_record>(message));
+      auto result = r.doc.receive(std::get<oplog::op_record>(message));
       ASSERT_TRUE(result.has_value()) << result.error().message();
       ASSERT_NE(*result, client::receive_result::gap) << "the server must never leave a gap";
     }
@@ -194,7 +194,7 @@ class simulation {
 
   test::random_ops random_;
   ot::rope text_;
-  std::vector<doc::op_record> log_;
+  std::vector<oplog::op_record> log_;
   std::vector<replica> replicas_;
   std::map<std::string, std::uint64_t> next_seq_;
   std::size_t resends_ = 0;

@@ -21,7 +21,7 @@ TEST(MemoryStore, HandlersRunInlineInTheCaller) {
 TEST(MemoryStore, AHandlerMayCallBackIntoTheStore) {
   auto s = make_memory_store();
   doc_history doc{{"c", "d"}};
-  commit_request request = doc.next(doc::create_body{text_type, "x"});
+  commit_request request = doc.next(oplog::create_body{text_type, "x"});
   bool nested = false;
   s->commit(request, [&](std::error_code e) {
     ASSERT_FALSE(e);

@@ -20,7 +20,7 @@ TEST(OpenStore, MemoryScheme) {
   ASSERT_TRUE(s);
   EXPECT_EQ(dynamic_cast<sqlite_store*>(s->get()), nullptr);
   doc_history doc{{"c", "d"}};
-  EXPECT_FALSE(doc.append(**s, doc::create_body{text_type, ""}));
+  EXPECT_FALSE(doc.append(**s, oplog::create_body{text_type, ""}));
 }
 
 TEST(OpenStore, SqliteWithoutAPathUsesTheDataDirectory) {

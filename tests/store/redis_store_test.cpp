@@ -160,7 +160,7 @@ void expect_every_call_unavailable_within(store& s, const doc_key& key, const co
   auto l = call_within<ot::result<loaded_document>>(bound, [&](auto h) { s.load(key, std::nullopt, h); });
   check_error("load", l, l.value ? l.value->error() : std::error_code{});
   auto o =
-      call_within<ot::result<std::vector<doc::op_record>>>(bound, [&](auto h) { s.load_ops(key, 0, std::nullopt, h); });
+      call_within<ot::result<std::vector<oplog::op_record>>>(bound, [&](auto h) { s.load_ops(key, 0, std::nullopt, h); });
   check_error("load_ops", o, o.value ? o.value->error() : std::error_code{});
   auto v = call_within<ot::result<std::uint64_t>>(bound, [&](auto h) { s.version_at(key, 0, h); });
   check_error("version_at", v, v.value ? v.value->error() : std::error_code{});
@@ -173,13 +173,13 @@ void expect_every_call_unavailable_within(store& s, const doc_key& key, const co
 
 /// A short history with every kind of op, two sources and two snapshots.
 void write_sample_history(store& s, doc_history& doc, const std::string& seed) {
-  ASSERT_FALSE(doc.append(s, doc::create_body{text_type, seed}, false, 1000));
+  ASSERT_FALSE(doc.append(s, oplog::create_body{text_type, seed}, false, 1000));
   ASSERT_FALSE(doc.append(s, ot::op{C::insert("é🙂")}, true, 1001));
   commit_request other_source = doc.next(ot::op{C::insert("x")}, false, 1002, "src-b");
   ASSERT_FALSE(commit(s, other_source));
   doc.accept(other_source);
-  ASSERT_FALSE(doc.append(s, doc::delete_body{}, false, 1003));
-  ASSERT_FALSE(doc.append(s, doc::create_body{text_type, seed + "!"}, false, 1004));
+  ASSERT_FALSE(doc.append(s, oplog::delete_body{}, false, 1003));
+  ASSERT_FALSE(doc.append(s, oplog::create_body{text_type, seed + "!"}, false, 1004));
   ASSERT_FALSE(doc.append(s, ot::op{C::insert("y")}, true, 1005));
 }
 
@@ -189,7 +189,7 @@ void expect_history(store& s, const doc_history& doc) {
   EXPECT_EQ(*ops, doc.log);
   auto loaded = load(s, doc.key);
   ASSERT_TRUE(loaded) << loaded.error().message();
-  EXPECT_EQ(*doc::replay(loaded->base, loaded->ops), doc.head);
+  EXPECT_EQ(*oplog::replay(loaded->base, loaded->ops), doc.head);
 }
 
 // ---------------------------------------------------------------------------
@@ -380,19 +380,19 @@ TEST_F(RedisStore, AResentOpIsRefusedAtAnyVersionByAnyInstance) {
   auto second = open(prefix_);
   ASSERT_TRUE(first && second);
   doc_history doc{{"c", "dedupe"}};
-  auto commit_as = [&](store& s, doc::op_body body, const std::string& src, std::uint64_t seq, bool snapshot) {
+  auto commit_as = [&](store& s, oplog::op_body body, const std::string& src, std::uint64_t seq, bool snapshot) {
     commit_request request = doc.next(std::move(body), snapshot, 0, src);
     request.op.seq = seq;
     return std::pair{commit(s, request), request};
   };
-  for (auto [s, body, src, seq] : {std::tuple{first.get(), doc::op_body{doc::create_body{text_type, ""}}, "a", 1},
-                                   std::tuple{first.get(), doc::op_body{ot::op{C::insert("1")}}, "a", 2},
-                                   std::tuple{second.get(), doc::op_body{ot::op{C::insert("2")}}, "b", 1}}) {
+  for (auto [s, body, src, seq] : {std::tuple{first.get(), oplog::op_body{oplog::create_body{text_type, ""}}, "a", 1},
+                                   std::tuple{first.get(), oplog::op_body{ot::op{C::insert("1")}}, "a", 2},
+                                   std::tuple{second.get(), oplog::op_body{ot::op{C::insert("2")}}, "b", 1}}) {
     auto [error, request] = commit_as(*s, body, src, static_cast<std::uint64_t>(seq), false);
     ASSERT_EQ(error, std::error_code{});
     doc.accept(request);
   }
-  const std::vector<doc::op_record> before = doc.log;
+  const std::vector<oplog::op_record> before = doc.log;
 
   // The same (src, seq) again, now at the head (version 3): a resend that
   // crossed a reconnect, whatever instance it reaches.
@@ -406,7 +406,7 @@ TEST_F(RedisStore, AResentOpIsRefusedAtAnyVersionByAnyInstance) {
   auto loaded = load(*second, doc.key);
   ASSERT_TRUE(loaded);
   EXPECT_EQ(loaded->version_reached(), 3U);
-  EXPECT_EQ(loaded->base, doc::snapshot{});  // no snapshot from a refused commit
+  EXPECT_EQ(loaded->base, oplog::snapshot{});  // no snapshot from a refused commit
   EXPECT_EQ(list_documents(*first, "c")->at(0).version, 3U);
 
   // Fresh sequence numbers go on, from either instance.
@@ -433,7 +433,7 @@ TEST_F(RedisStore, ACommitIsOneScriptCall) {
   auto s = open(prefix_);
   ASSERT_TRUE(s);
   doc_history doc{{"c", "round-trips"}};
-  ASSERT_FALSE(doc.append(*s, doc::create_body{text_type, ""}));  // warms the script cache
+  ASSERT_FALSE(doc.append(*s, oplog::create_body{text_type, ""}));  // warms the script cache
   constexpr std::uint64_t commits = 20;
   const std::uint64_t scripts_before = script_calls(server());
   const redis_store_stats stats_before = s->stats();
@@ -451,7 +451,7 @@ TEST_F(RedisStore, CommitsGoOnAfterTheScriptCacheIsFlushed) {
   auto s = open(prefix_);
   ASSERT_TRUE(s);
   doc_history doc{{"c", "script-flush"}};
-  ASSERT_FALSE(doc.append(*s, doc::create_body{text_type, ""}));
+  ASSERT_FALSE(doc.append(*s, oplog::create_body{text_type, ""}));
   ASSERT_FALSE(doc.append(*s, ot::op{C::insert("a")}));
   // An operator's SCRIPT FLUSH: the next EVALSHA gets NOSCRIPT, and the call
   // goes again with the script text, once.
@@ -523,7 +523,7 @@ TEST_F(RedisOutage, RedisRestartedTheStoreReconnectsByItself) {
   // New commits work at once (the script cache was lost with the process).
   for (auto& doc : docs) ASSERT_EQ(doc.append(*s, ot::op{C::insert("after")}, true), std::error_code{});
   doc_history fresh{{"c", "fresh"}};
-  ASSERT_EQ(fresh.append(*s, doc::create_body{text_type, "new"}), std::error_code{});
+  ASSERT_EQ(fresh.append(*s, oplog::create_body{text_type, "new"}), std::error_code{});
   for (const auto& doc : docs) expect_history(*s, doc);
   EXPECT_EQ(list_documents(*s, "c")->size(), 4U);
 }
@@ -541,7 +541,7 @@ TEST_F(RedisOutage, AnAcknowledgedCommitSurvivesARedisCrash) {
   for (std::size_t k = 0; k < per_doc; ++k) {
     for (auto& doc : intended) {
       commit_request request =
-          k == 0 ? doc.next(doc::create_body{text_type, ""}) : doc.next(ot::op{C::insert("k")}, k % 7 == 0);
+          k == 0 ? doc.next(oplog::create_body{text_type, ""}) : doc.next(ot::op{C::insert("k")}, k % 7 == 0);
       doc.accept(request);
       requests.push_back(std::move(request));
     }
@@ -586,7 +586,7 @@ TEST_F(RedisOutage, AnAcknowledgedCommitSurvivesARedisCrash) {
     EXPECT_GE(ops->size(), acked_up_to[doc.key]) << "an acknowledged commit was lost";
     auto loaded = load(*s, doc.key);
     ASSERT_TRUE(loaded);
-    EXPECT_EQ(*doc::replay(loaded->base, loaded->ops), doc.at(ops->size()));
+    EXPECT_EQ(*oplog::replay(loaded->base, loaded->ops), doc.at(ops->size()));
   }
 }
 
@@ -610,7 +610,7 @@ TEST_F(RedisOutage, AHungRedisTimesOutAndTheStoreRecovers) {
   // Recovers on its own; the timed-out commit is in or out, never half.
   ASSERT_TRUE(eventually(
       [&] {
-        auto r = call_within<ot::result<std::vector<doc::op_record>>>(
+        auto r = call_within<ot::result<std::vector<oplog::op_record>>>(
             bound(), [&](auto h) { s->load_ops(doc.key, 0, std::nullopt, h); });
         return r.value && r.value->has_value();
       },
@@ -633,10 +633,10 @@ TEST_F(RedisOutage, RedisDownAtStartIsNotAnError) {
   ASSERT_TRUE(s);
   EXPECT_FALSE(s->connected());
   doc_history doc{{"c", "late"}};
-  expect_every_call_unavailable_within(*s, doc.key, doc.next(doc::create_body{text_type, ""}), bound());
+  expect_every_call_unavailable_within(*s, doc.key, doc.next(oplog::create_body{text_type, ""}), bound());
   restart();
   ASSERT_TRUE(eventually([&] { return s->connected(); }, connect_wait)) << "no connection once Redis is up";
-  ASSERT_EQ(doc.append(*s, doc::create_body{text_type, "up"}), std::error_code{});
+  ASSERT_EQ(doc.append(*s, oplog::create_body{text_type, "up"}), std::error_code{});
   expect_history(*s, doc);
 }
 
@@ -644,7 +644,7 @@ TEST_F(RedisOutage, CloseWithRedisHungCallsEveryHandlerOnce) {
   auto s = open();
   ASSERT_TRUE(s);
   doc_history doc{{"c", "closing"}};
-  ASSERT_FALSE(doc.append(*s, doc::create_body{text_type, ""}));
+  ASSERT_FALSE(doc.append(*s, oplog::create_body{text_type, ""}));
   server_.pause();
   constexpr int calls = 10;
   auto counts = std::make_shared<std::array<std::atomic<int>, calls * 2>>();

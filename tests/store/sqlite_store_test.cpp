@@ -49,7 +49,7 @@ TEST_F(SqliteStore, EverythingSurvivesClosingAndReopening) {
     auto s = open();
     ASSERT_TRUE(s);
     write_mixed_history(*s, doc, snapshots);
-    ASSERT_FALSE(other.append(*s, doc::create_body{text_type, "2"}, false, 5000));
+    ASSERT_FALSE(other.append(*s, oplog::create_body{text_type, "2"}, false, 5000));
   }
   auto s = open();
   ASSERT_TRUE(s);
@@ -85,14 +85,14 @@ TEST_F(SqliteStore, ConcurrentCommitsShareTransactions) {
   std::vector<doc_history> docs;
   for (std::size_t i = 0; i < distinct; ++i) {
     docs.emplace_back(doc_key{"batch", "d" + std::to_string(i)});
-    commit_request request = docs.back().next(doc::create_body{text_type, "x"}, i % 2 == 0);
+    commit_request request = docs.back().next(oplog::create_body{text_type, "x"}, i % 2 == 0);
     submit(request);
     docs.back().accept(request);
   }
   doc_history row{{"batch", "row"}};
   for (std::size_t i = 0; i < in_a_row; ++i) {
     commit_request request =
-        i == 0 ? row.next(doc::create_body{text_type, ""}) : row.next(ot::op{C::insert("y")}, i % 10 == 0);
+        i == 0 ? row.next(oplog::create_body{text_type, ""}) : row.next(ot::op{C::insert("y")}, i % 10 == 0);
     submit(request);
     row.accept(request);
   }
@@ -107,7 +107,7 @@ TEST_F(SqliteStore, ConcurrentCommitsShareTransactions) {
   auto loaded = load(*s, row.key);
   ASSERT_TRUE(loaded);
   EXPECT_EQ(loaded->base, row.at(41));  // snapshots after versions 0, 10, 20, 30, 40
-  EXPECT_EQ(*doc::replay(loaded->base, loaded->ops), row.head);
+  EXPECT_EQ(*oplog::replay(loaded->base, loaded->ops), row.head);
   EXPECT_EQ(list_documents(*s, "batch")->size(), distinct + 1);
 }
 
@@ -116,7 +116,7 @@ TEST_F(SqliteStore, AConflictInABatchFailsOnlyItself) {
   ASSERT_TRUE(s);
   doc_history doc{{"c", "d"}};
   std::vector<commit_request> requests;
-  requests.push_back(doc.next(doc::create_body{text_type, ""}));
+  requests.push_back(doc.next(oplog::create_body{text_type, ""}));
   doc.accept(requests.back());
   requests.push_back(doc.next(ot::op{C::insert("a")}));
   doc.accept(requests.back());
@@ -145,14 +145,14 @@ TEST_F(SqliteStore, ALockedDatabaseFailsTheWholeBatchAndWritesNothing) {
   auto s = open_or_fail(options);
   ASSERT_TRUE(s);
   doc_history doc{{"c", "d"}};
-  ASSERT_FALSE(doc.append(*s, doc::create_body{text_type, "kept"}));
+  ASSERT_FALSE(doc.append(*s, oplog::create_body{text_type, "kept"}));
 
   raw_db other_process(db_path());
   other_process.exec("BEGIN IMMEDIATE");  // holds the write lock
   std::vector<std::future<std::error_code>> results;
   doc_history fresh{{"c", "fresh"}};
   for (const commit_request& request :
-       {doc.next(ot::op{C::insert("lost")}, true), fresh.next(doc::create_body{text_type, ""})}) {
+       {doc.next(ot::op{C::insert("lost")}, true), fresh.next(oplog::create_body{text_type, ""})}) {
     auto promise = std::make_shared<std::promise<std::error_code>>();
     results.push_back(promise->get_future());
     s->commit(request, [promise](std::error_code e) { promise->set_value(e); });
@@ -165,7 +165,7 @@ TEST_F(SqliteStore, ALockedDatabaseFailsTheWholeBatchAndWritesNothing) {
   EXPECT_GE(stats_of(*s).failed_batches, 1U);
   EXPECT_EQ(*load_ops(*s, doc.key, 0), doc.log);
   EXPECT_TRUE(load_ops(*s, fresh.key, 0)->empty());
-  EXPECT_EQ(load(*s, doc.key)->base, doc::snapshot{});
+  EXPECT_EQ(load(*s, doc.key)->base, oplog::snapshot{});
   ASSERT_FALSE(doc.append(*s, ot::op{C::insert("later ")}));  // the store recovers
   EXPECT_EQ(*load_ops(*s, doc.key, 0), doc.log);
 }
@@ -175,7 +175,7 @@ TEST_F(SqliteStore, CloseFromAHandlerDoesNotDeadlock) {
   ASSERT_TRUE(s);
   doc_history doc{{"c", "d"}};
   std::promise<void> closed;
-  s->commit(doc.next(doc::create_body{text_type, ""}), [&](std::error_code e) {
+  s->commit(doc.next(oplog::create_body{text_type, ""}), [&](std::error_code e) {
     EXPECT_FALSE(e);
     s->close();
     closed.set_value();
@@ -212,9 +212,9 @@ TEST_F(SqliteStore, MigratesAVersion1Database) {
   ASSERT_TRUE(s);
   auto loaded = load(*s, {"c", "old"});
   ASSERT_TRUE(loaded) << loaded.error().message();
-  EXPECT_EQ(doc::replay(loaded->base, loaded->ops)->data, "hi there");
+  EXPECT_EQ(oplog::replay(loaded->base, loaded->ops)->data, "hi there");
   EXPECT_EQ(*version_at(*s, {"c", "old"}, 150), 1U);
-  doc_history doc{{"c", "old"}, *doc::replay(loaded->base, loaded->ops)};
+  doc_history doc{{"c", "old"}, *oplog::replay(loaded->base, loaded->ops)};
   EXPECT_FALSE(doc.append(*s, ot::op{C::insert("!")}));
   s.reset();
 
@@ -282,7 +282,7 @@ TEST_F(SqliteStore, AnUndecodableStoredOpIsCorrupt) {
   {
     auto s = open();
     ASSERT_TRUE(s);
-    ASSERT_FALSE(doc.append(*s, doc::create_body{text_type, "abc"}));
+    ASSERT_FALSE(doc.append(*s, oplog::create_body{text_type, "abc"}));
     ASSERT_FALSE(doc.append(*s, ot::op{C::insert("x")}));
     ASSERT_FALSE(doc.append(*s, ot::op{C::insert("y")}));
   }
@@ -306,7 +306,7 @@ TEST_F(SqliteStore, AGapInTheLogIsCorrupt) {
   {
     auto s = open();
     ASSERT_TRUE(s);
-    ASSERT_FALSE(doc.append(*s, doc::create_body{text_type, "abc"}));
+    ASSERT_FALSE(doc.append(*s, oplog::create_body{text_type, "abc"}));
     ASSERT_FALSE(doc.append(*s, ot::op{C::insert("x")}));
     ASSERT_FALSE(doc.append(*s, ot::op{C::insert("y")}));
   }

@@ -1,6 +1,6 @@
 // Blocking wrappers over the asynchronous store calls, and a helper that
 // builds a document's history the way the server will: each op's `after`
-// snapshot computed with doc::replay.
+// snapshot computed with oplog::replay.
 #pragma once
 
 #include <future>
@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "otsync/doc/snapshot.hpp"
+#include "otsync/oplog/snapshot.hpp"
 #include "otsync/store/store.hpp"
 
 namespace otsync::store::test {
@@ -34,9 +34,9 @@ inline ot::result<loaded_document> load(store& s, const doc_key& key,
   return w.get();
 }
 
-inline ot::result<std::vector<doc::op_record>> load_ops(store& s, const doc_key& key, std::uint64_t from,
+inline ot::result<std::vector<oplog::op_record>> load_ops(store& s, const doc_key& key, std::uint64_t from,
                                                         std::optional<std::uint64_t> to = std::nullopt) {
-  waiter<std::vector<doc::op_record>> w;
+  waiter<std::vector<oplog::op_record>> w;
   s.load_ops(key, from, to, w.callback());
   return w.get();
 }
@@ -69,18 +69,18 @@ inline std::error_code commit_all(store& s, std::vector<commit_request> requests
 }
 
 struct doc_history {
-  explicit doc_history(doc_key k, doc::snapshot at_head = {}) : key(std::move(k)), head(std::move(at_head)) {}
+  explicit doc_history(doc_key k, oplog::snapshot at_head = {}) : key(std::move(k)), head(std::move(at_head)) {}
 
   doc_key key;
-  doc::snapshot head;
-  std::vector<doc::op_record> log;
+  oplog::snapshot head;
+  std::vector<oplog::op_record> log;
   std::uint64_t next_seq = 1;
 
   /// The request that appends `body` at the head (nothing is committed).
-  commit_request next(doc::op_body body, bool store_snapshot = false, std::int64_t timestamp_ms = 0,
+  commit_request next(oplog::op_body body, bool store_snapshot = false, std::int64_t timestamp_ms = 0,
                       std::string src = "src-a") {
-    doc::op_record record{std::move(src), next_seq, head.version, std::move(body), timestamp_ms};
-    auto after = doc::replay(head, std::span(&record, 1));
+    oplog::op_record record{std::move(src), next_seq, head.version, std::move(body), timestamp_ms};
+    auto after = oplog::replay(head, std::span(&record, 1));
     EXPECT_TRUE(after) << after.error().message();
     return {key, std::move(record), after ? *after : head, store_snapshot};
   }
@@ -93,7 +93,7 @@ struct doc_history {
   }
 
   /// Commits `body` at the head and records it on success.
-  std::error_code append(store& s, doc::op_body body, bool store_snapshot = false, std::int64_t timestamp_ms = 0) {
+  std::error_code append(store& s, oplog::op_body body, bool store_snapshot = false, std::int64_t timestamp_ms = 0) {
     commit_request request = next(std::move(body), store_snapshot, timestamp_ms);
     const std::error_code error = commit(s, request);
     if (!error) accept(request);
@@ -101,10 +101,10 @@ struct doc_history {
   }
 
   /// The document at `version` (at most the head), replayed from nothing.
-  [[nodiscard]] doc::snapshot at(std::uint64_t version) const {
-    auto result = doc::replay({}, std::span(log).first(version));
+  [[nodiscard]] oplog::snapshot at(std::uint64_t version) const {
+    auto result = oplog::replay({}, std::span(log).first(version));
     EXPECT_TRUE(result);
-    return result ? *result : doc::snapshot{};
+    return result ? *result : oplog::snapshot{};
   }
 };
 

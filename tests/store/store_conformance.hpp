@@ -47,14 +47,14 @@ TYPED_TEST_SUITE_P(StoreConformance);
 
 // A history with every kind of op, unicode, a delete and a re-create.
 inline void write_mixed_history(store& s, doc_history& doc, const std::set<std::uint64_t>& snapshot_versions) {
-  std::vector<doc::op_body> bodies{
-      doc::create_body{text_type, "héllo"},
+  std::vector<oplog::op_body> bodies{
+      oplog::create_body{text_type, "héllo"},
       ot::op{C::skip(5), C::insert(" wörld")},
       ot::op{C::erase("h"), C::skip(4), C::insert("🙂")},
       ot::op{C::skip(2), C::erase(3)},
       ot::op{C::insert("𝄞 ")},
-      doc::delete_body{},
-      doc::create_body{text_type, ""},
+      oplog::delete_body{},
+      oplog::create_body{text_type, ""},
       ot::op{C::insert("again")},
       ot::op{C::skip(5), C::insert("!")},
       ot::op{C::erase(1)},
@@ -86,14 +86,14 @@ inline void expect_loads_every_version(store& s, const doc_history& doc,
     EXPECT_EQ(loaded->ops, std::vector(doc.log.begin() + static_cast<std::ptrdiff_t>(expected_base),
                                        doc.log.begin() + static_cast<std::ptrdiff_t>(reached)));
     EXPECT_EQ(loaded->version_reached(), reached);
-    auto replayed = doc::replay(loaded->base, loaded->ops);
+    auto replayed = oplog::replay(loaded->base, loaded->ops);
     ASSERT_TRUE(replayed);
     EXPECT_EQ(*replayed, doc.at(reached));
   }
   auto at_head = load(s, doc.key);
   ASSERT_TRUE(at_head);
   EXPECT_EQ(at_head->version_reached(), head);
-  EXPECT_EQ(*doc::replay(at_head->base, at_head->ops), doc.head);
+  EXPECT_EQ(*oplog::replay(at_head->base, at_head->ops), doc.head);
 }
 
 TYPED_TEST_P(StoreConformance, NeverWrittenDocumentLoadsAsVersionZeroUntyped) {
@@ -102,7 +102,7 @@ TYPED_TEST_P(StoreConformance, NeverWrittenDocumentLoadsAsVersionZeroUntyped) {
        {std::optional<std::uint64_t>{}, std::optional<std::uint64_t>{0}, std::optional<std::uint64_t>{5}}) {
     auto loaded = load(this->s(), key, version);
     ASSERT_TRUE(loaded) << loaded.error().message();
-    EXPECT_EQ(loaded->base, doc::snapshot{});
+    EXPECT_EQ(loaded->base, oplog::snapshot{});
     EXPECT_TRUE(loaded->ops.empty());
   }
   EXPECT_TRUE(load_ops(this->s(), key, 0)->empty());
@@ -133,19 +133,19 @@ TYPED_TEST_P(StoreConformance, LoadStartsFromTheGreatestStoredSnapshotAtOrBelow)
 TYPED_TEST_P(StoreConformance, OpRecordsRoundTripExactly) {
   doc_history doc{{"c", "round-trip"}};
   std::vector<commit_request> requests;
-  auto add = [&](doc::op_body body, std::string src, std::uint64_t seq, std::int64_t ts) {
+  auto add = [&](oplog::op_body body, std::string src, std::uint64_t seq, std::int64_t ts) {
     commit_request request = doc.next(std::move(body), false, ts, std::move(src));
     request.op.seq = seq;
     ASSERT_EQ(commit(this->s(), request), std::error_code{});
     doc.accept(request);
     requests.push_back(request);
   };
-  add(doc::create_body{text_type, ""}, "", 0, 0);
+  add(oplog::create_body{text_type, ""}, "", 0, 0);
   add(ot::op{C::insert("a\"b\\c\n\t\x01 é 😀")}, "client-1", 1, 1'700'000'000'123);
   add(ot::op{C::skip(2), C::erase("b\\c")}, "client-2", (1ULL << 63U) + 5U, -5);  // seq past INT64_MAX
   add(ot::op{C::erase(2), C::skip(1), C::erase(1)}, "c", 3, 42);
-  add(doc::delete_body{}, "c", 4, 43);
-  add(doc::create_body{"urn:other-type", "{\"json\": [1, 2]}"}, "c", 5, 44);
+  add(oplog::delete_body{}, "c", 4, 43);
+  add(oplog::create_body{"urn:other-type", "{\"json\": [1, 2]}"}, "c", 5, 44);
   auto ops = load_ops(this->s(), doc.key, 0);
   ASSERT_TRUE(ops) << ops.error().message();
   ASSERT_EQ(ops->size(), requests.size());
@@ -154,7 +154,7 @@ TYPED_TEST_P(StoreConformance, OpRecordsRoundTripExactly) {
 
 TYPED_TEST_P(StoreConformance, CompareAndSetConflictWritesNothing) {
   doc_history doc{{"c", "cas"}};
-  ASSERT_FALSE(doc.append(this->s(), doc::create_body{text_type, "a"}));
+  ASSERT_FALSE(doc.append(this->s(), oplog::create_body{text_type, "a"}));
   ASSERT_FALSE(doc.append(this->s(), ot::op{C::insert("b")}));
 
   commit_request stale = doc.next(ot::op{C::insert("x")}, true);
@@ -167,8 +167,8 @@ TYPED_TEST_P(StoreConformance, CompareAndSetConflictWritesNothing) {
   EXPECT_EQ(commit(this->s(), ahead), errc::version_conflict);
   // A second create of a fresh document at version 0 loses too.
   doc_history other{{"c", "cas-new"}};
-  commit_request first = other.next(doc::create_body{text_type, "1"});
-  commit_request second = other.next(doc::create_body{text_type, "2"}, true);
+  commit_request first = other.next(oplog::create_body{text_type, "1"});
+  commit_request second = other.next(oplog::create_body{text_type, "2"}, true);
   EXPECT_FALSE(commit(this->s(), first));
   EXPECT_EQ(commit(this->s(), second), errc::version_conflict);
   other.accept(first);
@@ -177,8 +177,8 @@ TYPED_TEST_P(StoreConformance, CompareAndSetConflictWritesNothing) {
   EXPECT_EQ(*load_ops(this->s(), other.key, 0), other.log);
   auto loaded = load(this->s(), doc.key);
   ASSERT_TRUE(loaded);
-  EXPECT_EQ(loaded->base, doc::snapshot{});  // no snapshot from a failed commit
-  EXPECT_EQ(*doc::replay(loaded->base, loaded->ops), doc.head);
+  EXPECT_EQ(loaded->base, oplog::snapshot{});  // no snapshot from a failed commit
+  EXPECT_EQ(*oplog::replay(loaded->base, loaded->ops), doc.head);
   const std::vector<document_summary> expected{{"cas", 2, text_type}, {"cas-new", 1, text_type}};
   EXPECT_EQ(*list_documents(this->s(), "c"), expected);
 }
@@ -187,8 +187,8 @@ TYPED_TEST_P(StoreConformance, CompareAndSetConflictWritesNothing) {
 // all; the others take one request and refuse more.
 TYPED_TEST_P(StoreConformance, CommitAllIsAllOrNothing) {
   doc_history doc{{"c", "batch"}};
-  ASSERT_FALSE(doc.append(this->s(), doc::create_body{text_type, "a"}));
-  auto batch_of = [](doc_history& tentative, std::vector<doc::op_body> bodies) {
+  ASSERT_FALSE(doc.append(this->s(), oplog::create_body{text_type, "a"}));
+  auto batch_of = [](doc_history& tentative, std::vector<oplog::op_body> bodies) {
     std::vector<commit_request> requests;
     for (std::size_t i = 0; i < bodies.size(); ++i) {
       requests.push_back(tentative.next(std::move(bodies[i]), i + 1 == bodies.size()));
@@ -208,7 +208,7 @@ TYPED_TEST_P(StoreConformance, CommitAllIsAllOrNothing) {
   }
   doc_history three = doc;
   ASSERT_FALSE(commit_all(
-      this->s(), batch_of(three, {ot::op{C::insert("c")}, doc::delete_body{}, doc::create_body{text_type, "new"}})));
+      this->s(), batch_of(three, {ot::op{C::insert("c")}, oplog::delete_body{}, oplog::create_body{text_type, "new"}})));
   doc = three;
   // Behind the head: nothing of the batch is written.
   doc_history stale = doc;
@@ -235,7 +235,7 @@ TYPED_TEST_P(StoreConformance, CommitAllIsAllOrNothing) {
   auto loaded = load(this->s(), doc.key);
   ASSERT_TRUE(loaded);
   EXPECT_EQ(loaded->base, doc.at(5));  // the batch's last op stored a snapshot
-  EXPECT_EQ(*doc::replay(loaded->base, loaded->ops), doc.head);
+  EXPECT_EQ(*oplog::replay(loaded->base, loaded->ops), doc.head);
 }
 
 TYPED_TEST_P(StoreConformance, MalformedRequestsAreInvalidArguments) {
@@ -245,12 +245,12 @@ TYPED_TEST_P(StoreConformance, MalformedRequestsAreInvalidArguments) {
     EXPECT_EQ(load_ops(s, key, 0).error(), errc::invalid_argument);
     EXPECT_EQ(version_at(s, key, 0).error(), errc::invalid_argument);
     doc_history doc{key};
-    EXPECT_EQ(commit(s, doc.next(doc::create_body{text_type, ""})), errc::invalid_argument);
+    EXPECT_EQ(commit(s, doc.next(oplog::create_body{text_type, ""})), errc::invalid_argument);
   }
   EXPECT_EQ(list_documents(s, "").error(), errc::invalid_argument);
   EXPECT_EQ(load_ops(s, {"c", "d"}, 3, 2).error(), errc::invalid_argument);
   doc_history doc{{"c", "d"}};
-  commit_request wrong_after = doc.next(doc::create_body{text_type, ""});
+  commit_request wrong_after = doc.next(oplog::create_body{text_type, ""});
   wrong_after.after.version = 5;
   EXPECT_EQ(commit(s, wrong_after), errc::invalid_argument);
   EXPECT_TRUE(load_ops(s, doc.key, 0)->empty());
@@ -259,7 +259,7 @@ TYPED_TEST_P(StoreConformance, MalformedRequestsAreInvalidArguments) {
 TYPED_TEST_P(StoreConformance, LoadOpsReturnsTheAskedRange) {
   store& s = this->s();
   doc_history doc{{"c", "ranges"}};
-  ASSERT_FALSE(doc.append(s, doc::create_body{text_type, ""}));
+  ASSERT_FALSE(doc.append(s, oplog::create_body{text_type, ""}));
   for (int i = 0; i < 4; ++i) ASSERT_FALSE(doc.append(s, ot::op{C::insert(std::to_string(i))}));
   auto slice = [&](std::size_t from, std::size_t to) {
     return std::vector(doc.log.begin() + static_cast<std::ptrdiff_t>(from),
@@ -280,7 +280,7 @@ TYPED_TEST_P(StoreConformance, LoadOpsReturnsTheAskedRange) {
 TYPED_TEST_P(StoreConformance, VersionAtCountsOpsAtOrBeforeTheTimestamp) {
   store& s = this->s();
   doc_history doc{{"c", "time"}};
-  ASSERT_FALSE(doc.append(s, doc::create_body{text_type, ""}, false, 100));
+  ASSERT_FALSE(doc.append(s, oplog::create_body{text_type, ""}, false, 100));
   ASSERT_FALSE(doc.append(s, ot::op{C::insert("a")}, false, 200));
   ASSERT_FALSE(doc.append(s, ot::op{C::insert("b")}, false, 200));
   ASSERT_FALSE(doc.append(s, ot::op{C::insert("c")}, true, 300));
@@ -300,15 +300,15 @@ TYPED_TEST_P(StoreConformance, ListDocumentsInIdOrderWithPaging) {
   // Ids committed out of order, in two collections; one deleted.
   for (const char* id : {"m", "b", "z", "a", "k", "é", "B"}) {
     doc_history doc{{"notes", id}};
-    ASSERT_FALSE(doc.append(s, doc::create_body{text_type, id}));
+    ASSERT_FALSE(doc.append(s, oplog::create_body{text_type, id}));
     if (std::string_view(id) == "k") {
-      ASSERT_FALSE(doc.append(s, doc::delete_body{}));
+      ASSERT_FALSE(doc.append(s, oplog::delete_body{}));
     }
   }
   doc_history elsewhere{{"notes2", "a"}};
-  ASSERT_FALSE(elsewhere.append(s, doc::create_body{text_type, ""}));
+  ASSERT_FALSE(elsewhere.append(s, oplog::create_body{text_type, ""}));
   doc_history before{{"note", "zz"}};
-  ASSERT_FALSE(before.append(s, doc::create_body{text_type, ""}));
+  ASSERT_FALSE(before.append(s, oplog::create_body{text_type, ""}));
 
   auto ids = [](const std::vector<document_summary>& rows) {
     std::vector<std::string> out;
@@ -335,7 +335,7 @@ TYPED_TEST_P(StoreConformance, ConcurrentCommitsFromSeveralThreadsLoseNothing) {
   constexpr int ops_per_doc = 10;
   constexpr int hot_ops_per_thread = 8;
   const doc_key hot{"c", "hot"};
-  ASSERT_FALSE(commit(s, doc_history(hot).next(doc::create_body{text_type, ""})));
+  ASSERT_FALSE(commit(s, doc_history(hot).next(oplog::create_body{text_type, ""})));
 
   std::vector<std::thread> workers;
   std::vector<std::vector<doc_history>> histories(threads);
@@ -354,7 +354,7 @@ TYPED_TEST_P(StoreConformance, ConcurrentCommitsFromSeveralThreadsLoseNothing) {
       for (int k = 0; k < ops_per_doc; ++k) {
         for (auto& doc : mine) {
           commit_request request =
-              k == 0 ? doc.next(doc::create_body{text_type, "x"}) : doc.next(ot::op{C::insert(std::to_string(k))});
+              k == 0 ? doc.next(oplog::create_body{text_type, "x"}) : doc.next(ot::op{C::insert(std::to_string(k))});
           auto promise = std::make_shared<std::promise<std::error_code>>();
           pending.push_back(promise->get_future());
           s.commit(request, [promise](std::error_code e) { promise->set_value(e); });
@@ -368,7 +368,7 @@ TYPED_TEST_P(StoreConformance, ConcurrentCommitsFromSeveralThreadsLoseNothing) {
           ASSERT_LT(attempt, 10'000);
           auto loaded = load(s, hot);
           ASSERT_TRUE(loaded);
-          doc_history current{hot, *doc::replay(loaded->base, loaded->ops)};
+          doc_history current{hot, *oplog::replay(loaded->base, loaded->ops)};
           commit_request request =
               current.next(ot::op{C::insert("t" + std::to_string(t))}, k % 3 == 0, 0, "hot-" + std::to_string(t));
           request.op.seq = static_cast<std::uint64_t>(k + 1);
@@ -386,7 +386,7 @@ TYPED_TEST_P(StoreConformance, ConcurrentCommitsFromSeveralThreadsLoseNothing) {
       EXPECT_EQ(*load_ops(s, doc.key, 0), doc.log);
       auto loaded = load(s, doc.key);
       ASSERT_TRUE(loaded);
-      EXPECT_EQ(*doc::replay(loaded->base, loaded->ops), doc.head);
+      EXPECT_EQ(*oplog::replay(loaded->base, loaded->ops), doc.head);
     }
   }
   auto hot_ops = load_ops(s, hot, 0);
@@ -415,7 +415,7 @@ TYPED_TEST_P(StoreConformance, EveryHandlerIsCalledExactlyOnce) {
   for (std::size_t r = 0; r < rounds; ++r) {
     if (r == rounds / 2) s.close();  // the later half get `closed`, still exactly once
     commit_request request =
-        r == 0 ? doc.next(doc::create_body{text_type, ""}) : doc.next(ot::op{C::insert("x")}, r % 4 == 0);
+        r == 0 ? doc.next(oplog::create_body{text_type, ""}) : doc.next(ot::op{C::insert("x")}, r % 4 == 0);
     doc.accept(request);
     s.commit(request, [&, i = r * 6](std::error_code) { count(i); });
     s.commit(request, [&, i = r * 6 + 1](std::error_code) { count(i); });  // a conflict
@@ -434,7 +434,7 @@ TYPED_TEST_P(StoreConformance, CloseFinishesQueuedWorkThenRefusesEverything) {
   doc_history doc{{"c", "closing"}};
   std::vector<std::future<std::error_code>> pending;
   for (int i = 0; i < 50; ++i) {
-    commit_request request = i == 0 ? doc.next(doc::create_body{text_type, ""}) : doc.next(ot::op{C::insert("x")});
+    commit_request request = i == 0 ? doc.next(oplog::create_body{text_type, ""}) : doc.next(ot::op{C::insert("x")});
     auto promise = std::make_shared<std::promise<std::error_code>>();
     pending.push_back(promise->get_future());
     s.commit(request, [promise](std::error_code e) { promise->set_value(e); });

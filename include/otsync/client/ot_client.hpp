@@ -11,7 +11,7 @@
 #include <string_view>
 #include <system_error>
 
-#include "otsync/doc/op_record.hpp"
+#include "otsync/oplog/op_record.hpp"
 #include "otsync/ot/result.hpp"
 #include "otsync/ot/rope.hpp"
 
@@ -82,7 +82,7 @@ class ot_client {
   /// An op from the server's stream (a broadcast, a missing op before an ack,
   /// or an op from a versioned fetch). When it is applied and `applied` is
   /// given, `*applied` is the op as transformed onto the local text.
-  ot::result<receive_result> receive(const doc::op_record& record, ot::op* applied = nullptr);
+  ot::result<receive_result> receive(const oplog::op_record& record, ot::op* applied = nullptr);
 
   /// The ack of the in-flight op: it was committed at `version`.
   std::error_code acknowledge(std::uint64_t version);

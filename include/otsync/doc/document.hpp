@@ -25,13 +25,19 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/strand.hpp>
 
-#include "otsync/doc/op_record.hpp"
-#include "otsync/doc/snapshot.hpp"
+#include "otsync/oplog/op_record.hpp"
+#include "otsync/oplog/snapshot.hpp"
 #include "otsync/ot/rope.hpp"
 #include "otsync/protocol/message.hpp"
 #include "otsync/store/store.hpp"
 
 namespace otsync::doc {
+
+// The op log's values, as the actor names them.
+using oplog::create_record;
+using oplog::op_record;
+using oplog::snapshot;
+using oplog::submission;
 
 class registry;
 

@@ -18,8 +18,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "otsync/doc/op_record.hpp"
-#include "otsync/doc/snapshot.hpp"
+#include "otsync/oplog/op_record.hpp"
+#include "otsync/oplog/snapshot.hpp"
 
 namespace otsync::protocol {
 
@@ -76,7 +76,7 @@ struct submit_request {
   std::optional<std::uint64_t> version;
   std::optional<std::string> src;
   std::uint64_t seq = 0;
-  doc::op_body body;
+  oplog::op_body body;
 };
 
 /// `nf` (by version; null = latest) and `nt` (by timestamp; null = latest).
@@ -138,21 +138,21 @@ nlohmann::json echo_fields(const nlohmann::json& message, std::size_t max_bulk_i
 
 /// `{"a":"op","c","d","v","src","seq", op|create|del}`: broadcasts, ops
 /// sent before an ack, and ops for versioned fetch/subscribe.
-std::string encode_op_message(std::string_view collection, std::string_view id, const doc::op_record& record);
+std::string encode_op_message(std::string_view collection, std::string_view id, const oplog::op_record& record);
 
 /// A document as fetch/subscribe send it: `{v, data, type}` with `type` the
 /// URI or null (never absent: absent means json0 to the client).
-nlohmann::json snapshot_json(const doc::snapshot& snap);
+nlohmann::json snapshot_json(const oplog::snapshot& snap);
 
 /// `snapshot_json(snap)` appended as text, byte for byte as nlohmann writes it,
 /// without a DOM (no copy of the document's text beyond the output).
-void append_snapshot_json(std::string& out, const doc::snapshot& snap);
+void append_snapshot_json(std::string& out, const oplog::snapshot& snap);
 
 /// The reply to `f`/`s`: `{"a","c","d"}` and, with a snapshot, `data` as
 /// `snapshot_json` gives it; byte for byte as nlohmann would write it, without
 /// a DOM (a snapshot can be a 64 MiB document: no extra copies).
 std::string encode_doc_reply(std::string_view action, std::string_view collection, std::string_view id,
-                             const doc::snapshot* snap);
+                             const oplog::snapshot* snap);
 
 /// The submitter's ack: `{"src","seq","v","a":"op","c","d"}`.
 std::string encode_ack(std::string_view collection, std::string_view id, std::string_view src, std::uint64_t seq,
@@ -162,10 +162,10 @@ std::string encode_ack(std::string_view collection, std::string_view id, std::st
 std::string encode_error_reply(nlohmann::json echo, const error_info& error);
 
 /// The op body in the wire form: `{"op": [...]}`, `{"create": {...}}` or `{"del": true}`.
-void write_op_body(nlohmann::json& message, const doc::op_body& body);
+void write_op_body(nlohmann::json& message, const oplog::op_body& body);
 
 /// Reads an op body in the wire form (as stored in op logs); the OT op is
 /// checked. Error: the ShareDB code and message for the body.
-std::variant<doc::op_body, error_info> read_op_body(const nlohmann::json& message);
+std::variant<oplog::op_body, error_info> read_op_body(const nlohmann::json& message);
 
 }  // namespace otsync::protocol

@@ -10,7 +10,7 @@
 #include <cstdint>
 #include <functional>
 
-#include "otsync/doc/op_record.hpp"
+#include "otsync/oplog/op_record.hpp"
 #include "otsync/store/store.hpp"
 
 namespace otsync::pubsub {
@@ -24,7 +24,7 @@ struct feed_stats {
 
 class op_feed {
  public:
-  using op_handler = std::function<void(doc::op_record op)>;
+  using op_handler = std::function<void(oplog::op_record op)>;
   /// The subscription is (again) in place: ops committed while it was not may
   /// have been missed, so the subscriber catches up from the op log.
   using resync_handler = std::function<void()>;

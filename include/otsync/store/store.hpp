@@ -19,8 +19,8 @@
 #include <system_error>
 #include <vector>
 
-#include "otsync/doc/op_record.hpp"
-#include "otsync/doc/snapshot.hpp"
+#include "otsync/oplog/op_record.hpp"
+#include "otsync/oplog/snapshot.hpp"
 #include "otsync/ot/result.hpp"
 
 namespace otsync::store {
@@ -48,12 +48,12 @@ struct doc_key {
 };
 
 /// What `load` returns: a stored snapshot and the committed ops after it, so
-/// that `doc::replay(base, ops)` is the document at the version asked for (or
+/// that `oplog::replay(base, ops)` is the document at the version asked for (or
 /// at the head). `base.version + ops.size()` is the version reached; it is
 /// below the version asked for exactly when the log is shorter.
 struct loaded_document {
-  doc::snapshot base;
-  std::vector<doc::op_record> ops;
+  oplog::snapshot base;
+  std::vector<oplog::op_record> ops;
   [[nodiscard]] std::uint64_t version_reached() const noexcept { return base.version + ops.size(); }
 };
 
@@ -64,8 +64,8 @@ struct loaded_document {
 /// caller decides how often; the store never applies ops itself).
 struct commit_request {
   doc_key key;
-  doc::op_record op;
-  doc::snapshot after;
+  oplog::op_record op;
+  oplog::snapshot after;
   bool store_snapshot = false;
 };
 
@@ -93,7 +93,7 @@ class store {
   /// Committed ops with versions in [from, to) (`to` nullopt: to the head),
   /// oldest first; fewer when the log ends sooner. `from > to` is invalid.
   virtual void load_ops(const doc_key& key, std::uint64_t from, std::optional<std::uint64_t> to,
-                        handler<std::vector<doc::op_record>> done) = 0;
+                        handler<std::vector<oplog::op_record>> done) = 0;
 
   /// The version the document had at `timestamp_ms`: the number of committed
   /// ops whose timestamp is at or before it.

@@ -89,22 +89,22 @@ if target > sv then ops = redis.call('LRANGE', KEYS[2], sv, target - 1) end
 return {tostring(head), tostring(sv), sj, ops}
 )lua";
 
-std::string encode_snapshot(const doc::snapshot& s) {
+std::string encode_snapshot(const oplog::snapshot& s) {
   json j = {{"type", s.type_uri ? json(*s.type_uri) : json()}, {"data", s.data}};
   if (s.created) j["created"] = {{"src", s.created->src}, {"seq", s.created->seq}, {"v", s.created->version}};
   return dump(j);
 }
 
-ot::result<doc::snapshot> decode_snapshot(std::string_view text, std::uint64_t version) {
+ot::result<oplog::snapshot> decode_snapshot(std::string_view text, std::uint64_t version) {
   json j = protocol::parse_json_bounded(text);
   if (!j.is_object()) return errc::corrupt;
-  doc::snapshot s;
+  oplog::snapshot s;
   s.version = version;
   if (j.contains("type") && j["type"].is_string()) s.type_uri = j["type"].get<std::string>();
   if (j.contains("data") && j["data"].is_string()) s.data = j["data"].get<std::string>();
   if (j.contains("created") && j["created"].is_object()) {
     const auto& c = j["created"];
-    s.created = doc::create_record{c.value("src", std::string{}), c.value("seq", std::uint64_t{0}),
+    s.created = oplog::create_record{c.value("src", std::string{}), c.value("seq", std::uint64_t{0}),
                                    c.value("v", std::uint64_t{0})};
   }
   return s;
@@ -184,18 +184,18 @@ class redis_store_impl final : public redis_store {
   }
 
   void load_ops(const doc_key& key, std::uint64_t from, std::optional<std::uint64_t> to,
-                handler<std::vector<doc::op_record>> done) override {
+                handler<std::vector<oplog::op_record>> done) override {
     if (!detail::valid_key(key)) return done(errc::invalid_argument);
     if (to && *to < from) return done(errc::invalid_argument);
     if (to && *to == from) {
-      post_result(std::move(done), std::vector<doc::op_record>{});
+      post_result(std::move(done), std::vector<oplog::op_record>{});
       return;
     }
     std::vector<std::string> argv{"LRANGE", k(key, "ops"), std::to_string(from),
                                   to ? std::to_string(*to - 1) : std::string("-1")};
-    run(std::move(argv), std::move(done), [from](const redisReply* r) -> ot::result<std::vector<doc::op_record>> {
+    run(std::move(argv), std::move(done), [from](const redisReply* r) -> ot::result<std::vector<oplog::op_record>> {
       if (r->type != REDIS_REPLY_ARRAY) return errc::corrupt;
-      std::vector<doc::op_record> ops;
+      std::vector<oplog::op_record> ops;
       for (std::size_t i = 0; i < r->elements; ++i) {
         auto op = decode_op(reply_text(r->element[i]));
         if (!op || op->version != from + i) return errc::corrupt;

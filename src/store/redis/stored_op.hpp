@@ -10,7 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "../op_body_json.hpp"
-#include "otsync/doc/op_record.hpp"
+#include "otsync/oplog/op_record.hpp"
 #include "otsync/ot/result.hpp"
 #include "otsync/store/store.hpp"
 
@@ -21,7 +21,7 @@ inline std::string dump(const nlohmann::json& j) {
 }
 
 // An op as stored in the list: {"v","src","seq","ts", op|create|del}.
-inline ot::result<std::string> encode_op(const doc::op_record& op) {
+inline ot::result<std::string> encode_op(const oplog::op_record& op) {
   auto body = detail::encode_op_body(op.body);
   if (!body) return body.error();
   nlohmann::json j = nlohmann::json::parse(*body, nullptr, false);
@@ -33,13 +33,13 @@ inline ot::result<std::string> encode_op(const doc::op_record& op) {
   return dump(j);
 }
 
-inline ot::result<doc::op_record> decode_op(std::string_view text) {
+inline ot::result<oplog::op_record> decode_op(std::string_view text) {
   nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
   if (!j.is_object() || !j.contains("v") || !j["v"].is_number_unsigned() || !j.contains("src") ||
       !j["src"].is_string() || !j.contains("seq") || !j["seq"].is_number_unsigned()) {
     return errc::corrupt;
   }
-  doc::op_record op;
+  oplog::op_record op;
   op.version = j["v"].get<std::uint64_t>();
   op.src = j["src"].get<std::string>();
   op.seq = j["seq"].get<std::uint64_t>();

@@ -57,8 +57,8 @@ ot::result<reader> reader::prepare(connection db, std::string* detail) {
                 std::move(*count_until), std::move(*list));
 }
 
-ot::result<std::vector<doc::op_record>> reader::read_ops(const doc_key& key, std::uint64_t from, std::uint64_t to) {
-  std::vector<doc::op_record> ops;
+ot::result<std::vector<oplog::op_record>> reader::read_ops(const doc_key& key, std::uint64_t from, std::uint64_t to) {
+  std::vector<oplog::op_record> ops;
   scoped_use use(ops_range_);
   ops_range_.bind(1, std::string_view(key.collection));
   ops_range_.bind(2, std::string_view(key.id));
@@ -66,7 +66,7 @@ ot::result<std::vector<doc::op_record>> reader::read_ops(const doc_key& key, std
   ops_range_.bind_count(4, to);
   int code = SQLITE_OK;
   while ((code = ops_range_.step()) == SQLITE_ROW) {
-    doc::op_record record;
+    oplog::op_record record;
     record.version = ops_range_.unsigned_integer(0);
     // A gap in the log would make every later version wrong: refuse it.
     if (record.version != from + ops.size()) return errc::corrupt;
@@ -98,7 +98,7 @@ ot::result<loaded_document> reader::load(const doc_key& key, std::optional<std::
       result.base.type_uri = snapshot_at_.optional_text(1);
       result.base.data = snapshot_at_.text(2);
       if (!snapshot_at_.is_null(3)) {
-        result.base.created = doc::create_record{snapshot_at_.text(3), snapshot_at_.unsigned_integer(4),
+        result.base.created = oplog::create_record{snapshot_at_.text(3), snapshot_at_.unsigned_integer(4),
                                                  snapshot_at_.unsigned_integer(5)};
       }
     } else if (code != SQLITE_DONE) {
@@ -111,7 +111,7 @@ ot::result<loaded_document> reader::load(const doc_key& key, std::optional<std::
   return result;
 }
 
-ot::result<std::vector<doc::op_record>> reader::load_ops(const doc_key& key, std::uint64_t from,
+ot::result<std::vector<oplog::op_record>> reader::load_ops(const doc_key& key, std::uint64_t from,
                                                          std::optional<std::uint64_t> to) {
   return read_ops(key, from, to.value_or(unbounded));
 }

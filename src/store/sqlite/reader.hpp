@@ -21,7 +21,7 @@ class reader {
   static ot::result<reader> prepare(connection db, std::string* detail);
 
   ot::result<loaded_document> load(const doc_key& key, std::optional<std::uint64_t> version);
-  ot::result<std::vector<doc::op_record>> load_ops(const doc_key& key, std::uint64_t from,
+  ot::result<std::vector<oplog::op_record>> load_ops(const doc_key& key, std::uint64_t from,
                                                    std::optional<std::uint64_t> to);
   ot::result<std::uint64_t> version_at(const doc_key& key, std::int64_t timestamp_ms);
   ot::result<std::vector<document_summary>> list_documents(const std::string& collection, const std::string& after_id,
@@ -39,7 +39,7 @@ class reader {
         list_(std::move(list)) {}
 
   /// Ops [from, to) in order, checked to be exactly that contiguous run.
-  ot::result<std::vector<doc::op_record>> read_ops(const doc_key& key, std::uint64_t from, std::uint64_t to);
+  ot::result<std::vector<oplog::op_record>> read_ops(const doc_key& key, std::uint64_t from, std::uint64_t to);
 
   connection db_;
   statement begin_;

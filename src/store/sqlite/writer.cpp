@@ -42,7 +42,7 @@ ot::result<writer> writer::prepare(connection db, std::string* detail) {
 
 namespace {
 
-void bind_creator(statement& stmt, int first, const std::optional<doc::create_record>& created) {
+void bind_creator(statement& stmt, int first, const std::optional<oplog::create_record>& created) {
   if (created) {
     stmt.bind(first, std::string_view(created->src));
     stmt.bind_bits(first + 1, created->seq);

@@ -2,7 +2,7 @@
 
 #include <gtest/gtest.h>
 
-#include "otsync/doc/error.hpp"
+#include "otsync/oplog/error.hpp"
 #include "otsync/ot/error.hpp"
 
 namespace otsync::client {
@@ -59,7 +59,7 @@ TEST(OtClient, StreamOrderingRules) {
   EXPECT_EQ(*doc.receive({"o", 1, 4, ot::op{C::insert("old")}}), receive_result::duplicate);
   EXPECT_EQ(*doc.receive({"o", 1, 7, ot::op{C::insert("new")}}), receive_result::gap);
   EXPECT_EQ(doc.text().to_string(), "");
-  EXPECT_EQ(doc.receive({"o", 1, 5, doc::delete_body{}}).error(), doc::errc::doc_was_deleted);
+  EXPECT_EQ(doc.receive({"o", 1, 5, oplog::delete_body{}}).error(), oplog::errc::doc_was_deleted);
 }
 
 TEST(OtClient, OwnOpInTheStreamIsTheAck) {
@@ -89,11 +89,11 @@ TEST(OtClient, ResendsTheInflightOpAfterADisconnect) {
 
 TEST(OtClient, AckMustMatchOurVersion) {
   ot_client doc("me", 2, "");
-  EXPECT_EQ(doc.acknowledge(2), doc::errc::version_mismatch);  // nothing in flight
+  EXPECT_EQ(doc.acknowledge(2), oplog::errc::version_mismatch);  // nothing in flight
   ASSERT_FALSE(doc.submit({C::insert("a")}));
   std::uint64_t seq = 1;
   ASSERT_TRUE(doc.flush(seq).has_value());
-  EXPECT_EQ(doc.acknowledge(3), doc::errc::version_mismatch);
+  EXPECT_EQ(doc.acknowledge(3), oplog::errc::version_mismatch);
   EXPECT_FALSE(doc.acknowledge(2));
 }
 

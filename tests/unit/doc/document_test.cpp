@@ -122,12 +122,12 @@ class DocumentTest : public ::testing::Test {
     return f.get();
   }
 
-  submit_result submit(std::string src, std::uint64_t seq, std::optional<std::uint64_t> version, op_body body) {
+  submit_result submit(std::string src, std::uint64_t seq, std::optional<std::uint64_t> version, oplog::op_body body) {
     return submit_to(documents, std::move(src), seq, version, std::move(body));
   }
 
   submit_result submit_to(registry& docs, std::string src, std::uint64_t seq, std::optional<std::uint64_t> version,
-                          op_body body) {
+                          oplog::op_body body) {
     std::promise<submit_result> p;
     auto f = p.get_future();
     docs.get(key)->submit(submission{std::move(src), seq, version, std::move(body)},
@@ -160,7 +160,7 @@ class DocumentTest : public ::testing::Test {
 };
 
 TEST_F(DocumentTest, CompareAndSetConflictIsRetriedAgainstTheNewHistory) {
-  auto created = submit("a", 1, 0, create_body{std::string(ot::type_uri), "abc"});
+  auto created = submit("a", 1, 0, oplog::create_body{std::string(ot::type_uri), "abc"});
   ASSERT_FALSE(created.error);
   ASSERT_EQ(fetch().snap->data, "abc");  // the actor now holds v1 in memory
 
@@ -181,7 +181,7 @@ TEST_F(DocumentTest, CompareAndSetConflictIsRetriedAgainstTheNewHistory) {
 }
 
 TEST_F(DocumentTest, FailedStoreAcknowledgesNothingAndTheDocumentRecovers) {
-  ASSERT_FALSE(submit("a", 1, 0, create_body{std::string(ot::type_uri), "abc"}).error);
+  ASSERT_FALSE(submit("a", 1, 0, oplog::create_body{std::string(ot::type_uri), "abc"}).error);
   storage.fail_commits = 1;
   auto failed = submit("a", 2, 1, ot::op{C::insert("X")});
   ASSERT_TRUE(failed.error);
@@ -202,7 +202,7 @@ TEST_F(DocumentTest, ConflictsBeyondTheRetryLimitAreReported) {
   registry limited(io.get_executor(), storage, options);
   std::promise<submit_result> p1;
   auto f1 = p1.get_future();
-  limited.get(key)->submit(submission{"a", 1, 0, create_body{std::string(ot::type_uri), ""}},
+  limited.get(key)->submit(submission{"a", 1, 0, oplog::create_body{std::string(ot::type_uri), ""}},
                            [&p1](submit_result r) { p1.set_value(std::move(r)); });
   ASSERT_FALSE(wait(f1).error);
   // Every later commit from this actor races a writer that is always first.
@@ -220,7 +220,7 @@ TEST_F(DocumentTest, ConflictsBeyondTheRetryLimitAreReported) {
 TEST_F(DocumentTest, SharedStoreLostRaceIsUndoneByTheInverseAndRetried) {
   silent_feed feed;
   registry shared(io.get_executor(), storage, document_options{}, nullptr, &feed);
-  ASSERT_FALSE(submit_to(shared, "a", 1, 0, create_body{std::string(ot::type_uri), "hello world"}).error);
+  ASSERT_FALSE(submit_to(shared, "a", 1, 0, oplog::create_body{std::string(ot::type_uri), "hello world"}).error);
   auto watcher = std::make_shared<counting_subscriber>();
   std::promise<read_result> subscribed;
   auto subscribed_future = subscribed.get_future();
@@ -242,7 +242,7 @@ TEST_F(DocumentTest, SharedStoreLostRaceIsUndoneByTheInverseAndRetried) {
 TEST_F(DocumentTest, SharedStoreCommitWhoseReplyWasLostIsAckedOnce) {
   silent_feed feed;
   registry shared(io.get_executor(), storage, document_options{}, nullptr, &feed);
-  ASSERT_FALSE(submit_to(shared, "a", 1, 0, create_body{std::string(ot::type_uri), "abc"}).error);
+  ASSERT_FALSE(submit_to(shared, "a", 1, 0, oplog::create_body{std::string(ot::type_uri), "abc"}).error);
   storage.lose_replies = 1;
   auto r = submit_to(shared, "a", 2, 1, ot::op{C::insert("X")});
   ASSERT_FALSE(r.error) << r.error->code << " " << r.error->message;
@@ -257,7 +257,7 @@ TEST_F(DocumentTest, SharedStoreFailureIsRetriedThenReported) {
   document_options options;
   options.max_submit_retries = 3;
   registry shared(io.get_executor(), storage, options, nullptr, &feed);
-  ASSERT_FALSE(submit_to(shared, "a", 1, 0, create_body{std::string(ot::type_uri), "abc"}).error);
+  ASSERT_FALSE(submit_to(shared, "a", 1, 0, oplog::create_body{std::string(ot::type_uri), "abc"}).error);
   storage.fail_commits = 1;  // a passing failure: the retry commits
   auto ok = submit_to(shared, "a", 2, 1, ot::op{C::insert("X")});
   ASSERT_FALSE(ok.error);
@@ -276,7 +276,7 @@ TEST_F(DocumentTest, SharedStoreBatchesAreAllOrNothingAndALostBatchIsUndoneWhole
   ASSERT_TRUE(storage.atomic_batches());
   silent_feed feed;
   registry shared(io.get_executor(), storage, document_options{}, nullptr, &feed);
-  ASSERT_FALSE(submit_to(shared, "a", 1, 0, create_body{std::string(ot::type_uri), "abc"}).error);
+  ASSERT_FALSE(submit_to(shared, "a", 1, 0, oplog::create_body{std::string(ot::type_uri), "abc"}).error);
   auto watcher = std::make_shared<counting_subscriber>();
   std::promise<read_result> subscribed;
   auto subscribed_future = subscribed.get_future();

@@ -263,26 +263,26 @@ TEST(ParseRequest, ResendCarriesSrc) {
 TEST(ParseRequest, CreateByNameAndByUri) {
   auto by_name = body_of<submit_request>(
       R"({"a":"op","c":"docs","d":"d1","v":0,"seq":1,"x":{},"create":{"type":"text-unicode","data":"héllo 😀"}})");
-  ASSERT_TRUE(std::holds_alternative<doc::create_body>(by_name.body));
-  EXPECT_EQ(std::get<doc::create_body>(by_name.body), (doc::create_body{uri, "héllo 😀"}));
+  ASSERT_TRUE(std::holds_alternative<oplog::create_body>(by_name.body));
+  EXPECT_EQ(std::get<oplog::create_body>(by_name.body), (oplog::create_body{uri, "héllo 😀"}));
   EXPECT_EQ(by_name.version, 0U);
 
   auto by_uri = body_of<submit_request>(
       R"({"a":"op","c":"docs","d":"d1","v":null,"seq":1,"create":{"type":"http://sharejs.org/types/text-unicode","data":"x"}})");
-  EXPECT_EQ(std::get<doc::create_body>(by_uri.body), (doc::create_body{uri, "x"}));
+  EXPECT_EQ(std::get<oplog::create_body>(by_uri.body), (oplog::create_body{uri, "x"}));
   EXPECT_FALSE(by_uri.version.has_value());
 
   // No data: an empty document.
   auto empty = body_of<submit_request>(R"({"a":"op","c":"docs","d":"d1","seq":1,"create":{"type":"text-unicode"}})");
-  EXPECT_EQ(std::get<doc::create_body>(empty.body), (doc::create_body{uri, ""}));
+  EXPECT_EQ(std::get<oplog::create_body>(empty.body), (oplog::create_body{uri, ""}));
   auto null_data =
       body_of<submit_request>(R"({"a":"op","c":"docs","d":"d1","seq":1,"create":{"type":"text-unicode","data":null}})");
-  EXPECT_EQ(std::get<doc::create_body>(null_data.body), (doc::create_body{uri, ""}));
+  EXPECT_EQ(std::get<oplog::create_body>(null_data.body), (oplog::create_body{uri, ""}));
 }
 
 TEST(ParseRequest, Delete) {
   auto body = body_of<submit_request>(R"({"a":"op","c":"docs","d":"d1","v":8,"seq":3,"x":{},"del":true})");
-  EXPECT_TRUE(std::holds_alternative<doc::delete_body>(body.body));
+  EXPECT_TRUE(std::holds_alternative<oplog::delete_body>(body.body));
   EXPECT_EQ(body.version, 8U);
 }
 
@@ -489,7 +489,7 @@ TEST(ParseRequest, ValidSurrogatePairsParse) {
   EXPECT_EQ(op_to_json(std::get<ot::op>(body.body)), json::parse("[2,\"\xF0\x9F\x98\x80!\"]"));
   auto create = body_of<submit_request>(
       R"({"a":"op","c":"docs","d":"d1","v":0,"seq":1,"create":{"type":"text-unicode","data":"\uD834\uDD1E"}})");
-  EXPECT_EQ(std::get<doc::create_body>(create.body).data, "\xF0\x9D\x84\x9E");
+  EXPECT_EQ(std::get<oplog::create_body>(create.body).data, "\xF0\x9D\x84\x9E");
 }
 
 TEST(ParseRequest, LoneSurrogateInANonObjectOrBrokenFrameIsUnreadable) {
@@ -502,20 +502,20 @@ TEST(ParseRequest, LoneSurrogateInANonObjectOrBrokenFrameIsUnreadable) {
 // Encoders
 
 TEST(Encoders, OpMessageAlwaysCarriesSrcAndSeq) {
-  doc::op_record edit{"abc", 5, 6, *op_from_json(json::parse(R"([2,"late"])")), 1234};
+  oplog::op_record edit{"abc", 5, 6, *op_from_json(json::parse(R"([2,"late"])")), 1234};
   EXPECT_EQ(json::parse(encode_op_message("docs", "d1", edit)),
             json::parse(R"({"a":"op","c":"docs","d":"d1","v":6,"src":"abc","seq":5,"op":[2,"late"]})"));
 
-  doc::op_record anonymous{"", 0, 0, *op_from_json(json::parse(R"(["x"])")), 0};
+  oplog::op_record anonymous{"", 0, 0, *op_from_json(json::parse(R"(["x"])")), 0};
   auto message = json::parse(encode_op_message("docs", "d1", anonymous));
   EXPECT_EQ(message, json::parse(R"({"a":"op","c":"docs","d":"d1","v":0,"src":"","seq":0,"op":["x"]})"));
 
-  doc::op_record create{"s1", 1, 0, doc::create_body{uri, "héllo 😀"}, 0};
+  oplog::op_record create{"s1", 1, 0, oplog::create_body{uri, "héllo 😀"}, 0};
   EXPECT_EQ(json::parse(encode_op_message("docs", "d1", create)),
             json::parse(R"({"a":"op","c":"docs","d":"d1","v":0,"src":"s1","seq":1,)"
                         R"("create":{"type":"http://sharejs.org/types/text-unicode","data":"héllo 😀"}})"));
 
-  doc::op_record del{"s1", 3, 8, doc::delete_body{}, 0};
+  oplog::op_record del{"s1", 3, 8, oplog::delete_body{}, 0};
   EXPECT_EQ(json::parse(encode_op_message("docs", "d1", del)),
             json::parse(R"({"a":"op","c":"docs","d":"d1","v":8,"src":"s1","seq":3,"del":true})"));
 
@@ -527,19 +527,19 @@ TEST(Encoders, OpMessageAlwaysCarriesSrcAndSeq) {
 }
 
 TEST(Encoders, SnapshotJson) {
-  doc::snapshot missing;
+  oplog::snapshot missing;
   EXPECT_EQ(snapshot_json(missing), json::parse(R"({"v":0,"type":null})"));
   EXPECT_TRUE(snapshot_json(missing).at("type").is_null());
   EXPECT_FALSE(snapshot_json(missing).contains("data"));
 
-  doc::snapshot deleted{9, std::nullopt, "", std::nullopt};
+  oplog::snapshot deleted{9, std::nullopt, "", std::nullopt};
   EXPECT_EQ(snapshot_json(deleted), json::parse(R"({"v":9,"type":null})"));
 
-  doc::snapshot live{1, uri, "héllo 😀", doc::create_record{"s", 1, 0}};
+  oplog::snapshot live{1, uri, "héllo 😀", oplog::create_record{"s", 1, 0}};
   EXPECT_EQ(snapshot_json(live),
             json::parse(R"({"v":1,"data":"héllo 😀","type":"http://sharejs.org/types/text-unicode"})"));
 
-  doc::snapshot empty{1, uri, "", std::nullopt};
+  oplog::snapshot empty{1, uri, "", std::nullopt};
   EXPECT_EQ(snapshot_json(empty), json::parse(R"({"v":1,"data":"","type":"http://sharejs.org/types/text-unicode"})"));
 }
 
@@ -582,9 +582,9 @@ TEST(Encoders, OpBodyRoundTrip) {
         R"({"del":true})"}) {
     auto message = json::parse(text);
     auto body = read_op_body(message);
-    ASSERT_TRUE(std::holds_alternative<doc::op_body>(body)) << text;
+    ASSERT_TRUE(std::holds_alternative<oplog::op_body>(body)) << text;
     json out = json::object();
-    write_op_body(out, std::get<doc::op_body>(body));
+    write_op_body(out, std::get<oplog::op_body>(body));
     EXPECT_EQ(out, message);
   }
   auto bad = read_op_body(json::parse(R"({"op":[0]})"));
@@ -604,7 +604,7 @@ TEST(Encoders, DocReplyMatchesTheDomFormByteForByte) {
                                        std::string(100000, '\x02')};
   for (const auto& text : texts) {
     for (bool typed : {true, false}) {
-      doc::snapshot snap;
+      oplog::snapshot snap;
       snap.version = 42;
       if (typed) {
         snap.type_uri = uri;
@@ -622,7 +622,7 @@ TEST(Encoders, DocReplyMatchesTheDomFormByteForByte) {
 }
 
 TEST(Encoders, DirectEncodersMatchNlohmannByteForByte) {
-  auto reference_op = [](std::string_view c, std::string_view d, const doc::op_record& r) {
+  auto reference_op = [](std::string_view c, std::string_view d, const oplog::op_record& r) {
     json message = {{"a", "op"}, {"c", c}, {"d", d}, {"v", r.version}, {"src", r.src}, {"seq", r.seq}};
     write_op_body(message, r.body);
     return message.dump(-1, ' ', false, json::error_handler_t::replace);
@@ -644,7 +644,7 @@ TEST(Encoders, DirectEncodersMatchNlohmannByteForByte) {
                                        "\xed\xa0\x80"};
   auto name = [&] { return names[random.uniform(0, names.size() - 1)]; };
   for (int i = 0; i < test::fuzz_iterations(2000); ++i) {
-    doc::op_record r;
+    oplog::op_record r;
     r.src = name();
     r.seq = random.uniform(0, 1) ? random.uniform(0, 100) : random.uniform(0, ~std::uint64_t{0});
     r.version = random.uniform(0, 1u << 30);
@@ -653,10 +653,10 @@ TEST(Encoders, DirectEncodersMatchNlohmannByteForByte) {
         r.body = random.op_for(random.document(20));
         break;
       case 1:
-        r.body = doc::create_body{name(), random.document(10) + name()};
+        r.body = oplog::create_body{name(), random.document(10) + name()};
         break;
       default:
-        r.body = doc::delete_body{};
+        r.body = oplog::delete_body{};
     }
     auto c = name();
     auto d = name();
@@ -1011,13 +1011,13 @@ TEST(ParseRequestFuzz, RandomAndMutatedFramesNeverThrow) {
       ASSERT_TRUE(req->echo.is_object());
       ASSERT_NO_THROW((void)encode_error_reply(req->echo, {"C", "M"}));
       if (auto* op = std::get_if<submit_request>(&req->body)) {
-        doc::op_record record{op->src.value_or("x"), op->seq, op->version.value_or(0), op->body, 0};
+        oplog::op_record record{op->src.value_or("x"), op->seq, op->version.value_or(0), op->body, 0};
         std::string wire;
         ASSERT_NO_THROW(wire = encode_op_message(op->collection, op->id, record));
         // What is encoded reads back as the same body.
         auto back = read_op_body(json::parse(wire));
-        ASSERT_TRUE(std::holds_alternative<doc::op_body>(back)) << wire;
-        ASSERT_TRUE(std::get<doc::op_body>(back) == op->body) << wire;
+        ASSERT_TRUE(std::holds_alternative<oplog::op_body>(back)) << wire;
+        ASSERT_TRUE(std::get<oplog::op_body>(back) == op->body) << wire;
       }
     } else if (auto* r = std::get_if<rejected_request>(&result)) {
       ++rejections;

@@ -877,12 +877,12 @@ TEST(AgentConcurrency, SubscribersSeeEveryOpInOrderAndConverge) {
         t->versions.push_back(v);
         if (message.contains("op") || message.contains("create") || message.contains("del")) {
           auto body = protocol::read_op_body(message);
-          if (!std::holds_alternative<doc::op_body>(body)) {
+          if (!std::holds_alternative<oplog::op_body>(body)) {
             t->failures.push_back("bad op: " + message.dump());
             return;
           }
-          doc::op_record record{message["src"].get<std::string>(), message["seq"].get<std::uint64_t>(), v,
-                                std::get<doc::op_body>(body), 0};
+          oplog::op_record record{message["src"].get<std::string>(), message["seq"].get<std::uint64_t>(), v,
+                                std::get<oplog::op_body>(body), 0};
           auto r = t->replica->receive(record);
           if (!r) {
             t->failures.push_back("receive failed: " + r.error().message() + ": " + message.dump());

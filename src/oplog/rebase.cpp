@@ -1,8 +1,8 @@
-#include "otsync/doc/rebase.hpp"
+#include "otsync/oplog/rebase.hpp"
 
 #include "otsync/ot/text_unicode.hpp"
 
-namespace otsync::doc {
+namespace otsync::oplog {
 namespace {
 
 /// Transforms `pending` past one committed op (ShareDB's ot.transform).
@@ -41,4 +41,4 @@ ot::result<rebase_status> rebase(submission& pending, std::span<const op_record>
   return rebase_status::ready;
 }
 
-}  // namespace otsync::doc
+}  // namespace otsync::oplog

@@ -8,11 +8,11 @@
 #include <cstdint>
 #include <span>
 
-#include "otsync/doc/error.hpp"
-#include "otsync/doc/op_record.hpp"
+#include "otsync/oplog/error.hpp"
+#include "otsync/oplog/op_record.hpp"
 #include "otsync/ot/result.hpp"
 
-namespace otsync::doc {
+namespace otsync::oplog {
 
 /// What `rebase` found.
 enum class rebase_status : std::uint8_t {
@@ -33,4 +33,4 @@ enum class rebase_status : std::uint8_t {
 /// out-of-order history is an error, never a silent skip.
 ot::result<rebase_status> rebase(submission& pending, std::span<const op_record> history, std::uint64_t head_version);
 
-}  // namespace otsync::doc
+}  // namespace otsync::oplog

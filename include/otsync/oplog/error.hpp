@@ -6,7 +6,7 @@
 #include <string_view>
 #include <system_error>
 
-namespace otsync::doc {
+namespace otsync::oplog {
 
 /// Why a submitted op cannot be committed. Each maps to one ShareDB code
 /// (`sharedb_code`); OT errors from transforming the op keep their own
@@ -30,7 +30,7 @@ inline std::error_code make_error_code(errc e) noexcept {
 /// The ShareDB error code string for `e`.
 std::string_view sharedb_code(errc e) noexcept;
 
-}  // namespace otsync::doc
+}  // namespace otsync::oplog
 
 template <>
-struct std::is_error_code_enum<otsync::doc::errc> : std::true_type {};
+struct std::is_error_code_enum<otsync::oplog::errc> : std::true_type {};

@@ -11,7 +11,7 @@
 
 #include "otsync/ot/op.hpp"
 
-namespace otsync::doc {
+namespace otsync::oplog {
 
 /// `{create: {type, data}}`: brings a document into existence at version 0.
 struct create_body {
@@ -49,4 +49,4 @@ struct submission {
   op_body body;
 };
 
-}  // namespace otsync::doc
+}  // namespace otsync::oplog

@@ -1,8 +1,8 @@
-#include "otsync/doc/error.hpp"
+#include "otsync/oplog/error.hpp"
 
 #include <string>
 
-namespace otsync::doc {
+namespace otsync::oplog {
 namespace {
 
 class doc_error_category final : public std::error_category {
@@ -56,4 +56,4 @@ std::string_view sharedb_code(errc e) noexcept {
   return "ERR_UNKNOWN_ERROR";
 }
 
-}  // namespace otsync::doc
+}  // namespace otsync::oplog

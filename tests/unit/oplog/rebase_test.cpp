@@ -1,11 +1,11 @@
-#include "otsync/doc/rebase.hpp"
+#include "otsync/oplog/rebase.hpp"
 #include "otsync/ot/error.hpp"
 
 #include <gtest/gtest.h>
 
 #include <vector>
 
-namespace otsync::doc {
+namespace otsync::oplog {
 namespace {
 
 using C = ot::component;
@@ -86,9 +86,9 @@ TEST(Rebase, ErrorsMapToShareDbCodes) {
 }
 
 }  // namespace
-}  // namespace otsync::doc
+}  // namespace otsync::oplog
 
-namespace otsync::doc {
+namespace otsync::oplog {
 namespace {
 
 TEST(Rebase, NoSrcNeverMatchesAsAResend) {
@@ -98,4 +98,4 @@ TEST(Rebase, NoSrcNeverMatchesAsAResend) {
 }
 
 }  // namespace
-}  // namespace otsync::doc
+}  // namespace otsync::oplog

@@ -9,10 +9,10 @@
 #include <span>
 #include <string>
 
-#include "otsync/doc/op_record.hpp"
+#include "otsync/oplog/op_record.hpp"
 #include "otsync/ot/result.hpp"
 
-namespace otsync::doc {
+namespace otsync::oplog {
 
 /// Who created the document and at which version: lets a resent create with
 /// `v: null` be recognised (ShareDB's `m._create`).
@@ -40,4 +40,4 @@ struct snapshot {
 /// error.
 ot::result<snapshot> replay(snapshot base, std::span<const op_record> ops);
 
-}  // namespace otsync::doc
+}  // namespace otsync::oplog

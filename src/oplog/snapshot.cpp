@@ -1,15 +1,15 @@
-#include "otsync/doc/snapshot.hpp"
+#include "otsync/oplog/snapshot.hpp"
 
 #include <optional>
 #include <type_traits>
 #include <utility>
 #include <variant>
 
-#include "otsync/doc/error.hpp"
+#include "otsync/oplog/error.hpp"
 #include "otsync/ot/rope.hpp"
 #include "otsync/ot/text_unicode.hpp"
 
-namespace otsync::doc {
+namespace otsync::oplog {
 
 ot::result<snapshot> replay(snapshot base, std::span<const op_record> ops) {
   // Edits go to a rope built on the first edit after a create (or at the
@@ -50,4 +50,4 @@ ot::result<snapshot> replay(snapshot base, std::span<const op_record> ops) {
   return base;
 }
 
-}  // namespace otsync::doc
+}  // namespace otsync::oplog

@@ -1,14 +1,14 @@
-#include "otsync/doc/snapshot.hpp"
+#include "otsync/oplog/snapshot.hpp"
 
 #include <gtest/gtest.h>
 
 #include <string>
 #include <vector>
 
-#include "otsync/doc/error.hpp"
+#include "otsync/oplog/error.hpp"
 #include "otsync/ot/error.hpp"
 
-namespace otsync::doc {
+namespace otsync::oplog {
 namespace {
 
 using C = ot::component;
@@ -100,4 +100,4 @@ TEST(Replay, ManyEditsOnABigTextStayFast) {
 }
 
 }  // namespace
-}  // namespace otsync::doc
+}  // namespace otsync::oplog
