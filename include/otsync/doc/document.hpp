@@ -25,6 +25,7 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/strand.hpp>
 
+#include "otsync/doc/service.hpp"
 #include "otsync/oplog/op_record.hpp"
 #include "otsync/oplog/snapshot.hpp"
 #include "otsync/ot/rope.hpp"
@@ -40,18 +41,6 @@ using oplog::snapshot;
 using oplog::submission;
 
 class registry;
-
-/// Encoded messages are built once and shared by every connection that sends them.
-using shared_frame = std::shared_ptr<const std::string>;
-
-/// A connection's interest in a document's ops.
-class subscriber {
- public:
-  virtual ~subscriber() = default;
-  /// A committed op, in version order. `src` is its author (a connection skips
-  /// its own ops: it gets the ack instead).
-  virtual void on_op(const shared_frame& frame, const std::string& src) = 0;
-};
 
 /// Observations for metrics; every call is on some document's strand.
 class document_observer {
@@ -74,27 +63,6 @@ struct document_options {
   /// once and loading more is refused (ERR_MEMORY_BUDGET_EXCEEDED) until they fit again.
   std::uint64_t max_open_document_bytes = 2ull << 30;
 };
-
-/// A fetch/subscribe answer: a snapshot (no version asked) or the ops from the
-/// version asked, as op messages.
-struct read_result {
-  std::optional<protocol::error_info> error;
-  std::optional<snapshot> snap;
-  std::vector<shared_frame> ops;
-};
-
-/// A submit's outcome: an error, or the ops the submitter missed (to send
-/// before the ack) and the version the op was committed at.
-struct submit_result {
-  std::optional<protocol::error_info> error;
-  std::vector<shared_frame> missed;
-  std::string src;
-  std::uint64_t seq = 0;
-  std::uint64_t version = 0;
-};
-
-using read_handler = std::function<void(read_result)>;
-using submit_handler = std::function<void(submit_result)>;
 
 class document : public std::enable_shared_from_this<document> {
  public:
