@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "otsync/oplog/snapshot.hpp"
+#include "../doc/document.hpp"
 #include "otsync/doc/store_error_info.hpp"
 #include "otsync/protocol/json_text.hpp"
 #include "otsync/server/log.hpp"

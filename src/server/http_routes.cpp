@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "otsync/oplog/snapshot.hpp"
+#include "../doc/document.hpp"
 #include "otsync/doc/store_error_info.hpp"
 #include "otsync/protocol/message.hpp"
 #include "otsync/store/redis_store.hpp"

@@ -15,7 +15,7 @@
 #include <string>
 #include <string_view>
 
-#include "otsync/doc/document.hpp"
+#include "otsync/doc/types.hpp"
 #include "otsync/doc/registry.hpp"
 #include "otsync/protocol/message.hpp"
 
