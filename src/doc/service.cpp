@@ -4,9 +4,11 @@
 
 #include <utility>
 
+#include "document.hpp"
+
 #include "otsync/doc/registry.hpp"
-#include "otsync/doc/store_error_info.hpp"
 #include "otsync/oplog/error.hpp"
+#include "otsync/protocol/errors.hpp"
 
 namespace otsync::doc {
 namespace {
@@ -25,11 +27,9 @@ void load_snapshot_at(store::store& storage, const store::doc_key& key, std::uin
 }  // namespace
 
 protocol::error_info read_error_info(std::error_code error) {
-  if (error.category() == store::error_category()) return store_error_info(error);
-  if (error == oplog::errc::version_from_the_future) {
-    return {"ERR_OP_VERSION_NEWER_THAN_CURRENT_SNAPSHOT", "Requested version exceeds latest snapshot version"};
-  }
-  return {"ERR_DATABASE_CORRUPT", error.message()};
+  if (error == oplog::errc::version_from_the_future) return protocol::errors::version_beyond_head();
+  if (error.category() == store::error_category()) return protocol::to_error_info(error);
+  return protocol::errors::database_corrupt(error.message());
 }
 
 void registry::fetch(const store::doc_key& key, std::optional<std::uint64_t> from, read_handler done) {

@@ -19,12 +19,14 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/steady_timer.hpp>
 
-#include "otsync/doc/document.hpp"
 #include "otsync/doc/service.hpp"
+#include "otsync/doc/types.hpp"
 #include "otsync/pubsub/op_feed.hpp"
 #include "otsync/store/store.hpp"
 
 namespace otsync::doc {
+
+class document;
 
 class registry final : public document_service {
  public:

@@ -25,6 +25,7 @@
 #include <utility>
 #include <vector>
 
+#include "otsync/doc/types.hpp"
 #include "otsync/oplog/op_record.hpp"
 #include "otsync/oplog/snapshot.hpp"
 #include "otsync/ot/result.hpp"
@@ -33,38 +34,6 @@
 
 namespace otsync::doc {
 
-/// Encoded messages are built once and shared by every connection that sends them.
-using shared_frame = std::shared_ptr<const std::string>;
-
-/// A connection's interest in a document's ops.
-class subscriber {
- public:
-  virtual ~subscriber() = default;
-  /// A committed op, in version order. `src` is its author (a connection skips
-  /// its own ops: it gets the ack instead).
-  virtual void on_op(const shared_frame& frame, const std::string& src) = 0;
-};
-
-/// A fetch/subscribe answer: a snapshot (no version asked) or the ops from the
-/// version asked, as op messages.
-struct read_result {
-  std::optional<protocol::error_info> error;
-  std::optional<oplog::snapshot> snap;
-  std::vector<shared_frame> ops;
-};
-
-/// A submit's outcome: an error, or the ops the submitter missed (to send
-/// before the ack) and the version the op was committed at.
-struct submit_result {
-  std::optional<protocol::error_info> error;
-  std::vector<shared_frame> missed;
-  std::string src;
-  std::uint64_t seq = 0;
-  std::uint64_t version = 0;
-};
-
-using read_handler = std::function<void(read_result)>;
-using submit_handler = std::function<void(submit_result)>;
 template <class T>
 using result_handler = std::function<void(ot::result<T>)>;
 
@@ -114,10 +83,11 @@ class document_service {
                               result_handler<std::vector<store::document_summary>> done) = 0;
 };
 
-/// The ShareDB error object for a failed read of the past: store errors as
-/// `store_error_info`; `version_from_the_future` is
-/// ERR_OP_VERSION_NEWER_THAN_CURRENT_SNAPSHOT; anything else (a replay
-/// failing on stored ops) ERR_DATABASE_CORRUPT with the error's message.
+/// The ShareDB error object for a failed read of the past:
+/// `version_from_the_future` is ERR_OP_VERSION_NEWER_THAN_CURRENT_SNAPSHOT;
+/// store errors map as everywhere (`protocol::to_error_info`); anything else
+/// (a replay failing on stored ops) is ERR_DATABASE_CORRUPT with the error's
+/// message.
 protocol::error_info read_error_info(std::error_code error);
 
 }  // namespace otsync::doc

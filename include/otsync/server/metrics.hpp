@@ -15,7 +15,7 @@
 #include <string>
 #include <string_view>
 
-#include "otsync/doc/document.hpp"
+#include "otsync/doc/types.hpp"
 #include "otsync/pubsub/op_feed.hpp"
 #include "otsync/server/agent.hpp"
 #include "otsync/store/redis_store.hpp"
