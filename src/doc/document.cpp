@@ -153,27 +153,27 @@ void document::serve_read(read_request& r) {
 void document::serve_old_read(std::uint64_t from) {
   busy_ = true;
   const std::uint64_t until = pipeline_.recent_base();
-  owner_.storage().load_ops(
-      key_, from, until, [self = shared_from_this(), from, until](ot::result<std::vector<op_record>> ops) {
-        asio::post(self->strand_, [self, from, until, ops = std::move(ops)]() mutable {
-          self->busy_ = false;
-          auto r = std::get<read_request>(std::move(self->queue_.front()));
-          self->queue_.pop_front();
-          if (!ops) {
-            r.done(read_result{protocol::to_error_info(ops.error()), std::nullopt, {}});
-          } else if (until != self->pipeline_.recent_base() || ops->size() != until - from) {
-            r.done(read_result{protocol::errors::history_missing_for_read(), std::nullopt, {}});
-          } else {
-            read_result result;
-            for (const auto& op : *ops) result.ops.push_back(self->pipeline_.encode(op));
-            auto cached = self->pipeline_.cached_frames(until);
-            result.ops.insert(result.ops.end(), cached.begin(), cached.end());
-            if (r.who) self->add_subscriber(r.who);
-            r.done(std::move(result));
-          }
-          self->drain();
-        });
-      });
+  owner_.storage().load_ops(key_, from, until,
+                            [self = shared_from_this(), from, until](ot::result<std::vector<op_record>> ops) {
+                              asio::post(self->strand_, [self, from, until, ops = std::move(ops)]() mutable {
+                                self->busy_ = false;
+                                auto r = std::get<read_request>(std::move(self->queue_.front()));
+                                self->queue_.pop_front();
+                                if (!ops) {
+                                  r.done(read_result{protocol::to_error_info(ops.error()), std::nullopt, {}});
+                                } else if (until != self->pipeline_.recent_base() || ops->size() != until - from) {
+                                  r.done(read_result{protocol::errors::history_missing_for_read(), std::nullopt, {}});
+                                } else {
+                                  read_result result;
+                                  for (const auto& op : *ops) result.ops.push_back(self->pipeline_.encode(op));
+                                  auto cached = self->pipeline_.cached_frames(until);
+                                  result.ops.insert(result.ops.end(), cached.begin(), cached.end());
+                                  if (r.who) self->add_subscriber(r.who);
+                                  r.done(std::move(result));
+                                }
+                                self->drain();
+                              });
+                            });
 }
 
 void document::start_load() {

@@ -27,12 +27,11 @@
 
 #include "otsync/doc/types.hpp"
 #include "otsync/ot/result.hpp"
-#include "submit_pipeline.hpp"
 #include "otsync/protocol/message.hpp"
 #include "otsync/store/store.hpp"
+#include "submit_pipeline.hpp"
 
 namespace otsync::doc {
-
 
 class registry;
 
@@ -118,7 +117,7 @@ class document : public std::enable_shared_from_this<document> {
   std::atomic<bool> busy_flag_{false};
   std::deque<request> queue_;
 
-  submit_pipeline pipeline_;  // the head, the cache and the batch in flight
+  submit_pipeline pipeline_;               // the head, the cache and the batch in flight
   std::vector<std::error_code> outcomes_;  // the store's answers for the batch in flight
   std::size_t outcomes_pending_ = 0;
 

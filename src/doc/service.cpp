@@ -26,12 +26,6 @@ void load_snapshot_at(store::store& storage, const store::doc_key& key, std::uin
 
 }  // namespace
 
-protocol::error_info read_error_info(std::error_code error) {
-  if (error == oplog::errc::version_from_the_future) return protocol::errors::version_beyond_head();
-  if (error.category() == store::error_category()) return protocol::to_error_info(error);
-  return protocol::errors::database_corrupt(error.message());
-}
-
 void registry::fetch(const store::doc_key& key, std::optional<std::uint64_t> from, read_handler done) {
   get(key)->fetch(from, std::move(done));
 }

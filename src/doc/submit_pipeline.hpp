@@ -37,7 +37,7 @@ struct submit_entry {
   submission original;
   submit_handler done;
   std::chrono::steady_clock::time_point received;
-  unsigned attempts = 0;                  ///< lost commit races so far
+  unsigned attempts = 0;                 ///< lost commit races so far
   std::vector<op_record> older_history;  ///< read from the store when the cache is too short
 };
 

@@ -25,14 +25,40 @@ error_info to_error_info(std::error_code error) {
   }
 }
 
+error_info to_read_error_info(std::error_code error) {
+  if (error == oplog::errc::version_from_the_future) return errors::version_beyond_head();
+  const auto condition = error.default_error_condition();
+  if (condition == oplog::sharedb_error::database_unavailable || condition == oplog::sharedb_error::shutting_down ||
+      condition == oplog::sharedb_error::database_corrupt ||
+      condition == oplog::sharedb_error::max_submit_retries_exceeded) {
+    return to_error_info(error);
+  }
+  return errors::database_corrupt(error.message());
+}
+
 namespace errors {
+
+error_info rate_limited() {
+  return {"ERR_RATE_LIMITED", "Too many messages on this connection; slow down"};
+}
+error_info create_rate_limited() {
+  return {"ERR_CREATE_RATE_LIMITED", "Too many documents created on this connection; retry later"};
+}
+error_info subscription_limit(std::size_t subscribed) {
+  return {"ERR_SUBSCRIPTION_LIMIT_EXCEEDED", "This connection subscribes to " + std::to_string(subscribed) +
+                                                 " documents, the limit; unsubscribe from some first"};
+}
+error_info subscription_limit(std::size_t subscribed, std::size_t more, std::size_t limit) {
+  return {"ERR_SUBSCRIPTION_LIMIT_EXCEEDED", "This connection subscribes to " + std::to_string(subscribed) +
+                                                 " documents; " + std::to_string(more) +
+                                                 " more would pass the limit of " + std::to_string(limit)};
+}
 
 error_info server_busy() {
   return {"ERR_SERVER_BUSY", "Too many requests queued for this document; retry later"};
 }
 error_info memory_budget_exceeded() {
-  return {"ERR_MEMORY_BUDGET_EXCEEDED",
-          "The server holds as many documents in memory as it may; retry in a moment"};
+  return {"ERR_MEMORY_BUDGET_EXCEEDED", "The server holds as many documents in memory as it may; retry in a moment"};
 }
 error_info history_missing_for_read() {
   return {"ERR_SUBMIT_TRANSFORM_OPS_NOT_FOUND", "Missing operations in the op log"};

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "otsync/oplog/snapshot.hpp"
+#include "otsync/protocol/errors.hpp"
 #include "otsync/protocol/json_text.hpp"
 #include "otsync/server/log.hpp"
 
@@ -150,7 +151,7 @@ void agent::on_frame(std::string_view frame) {
   auto& req = std::get<protocol::request>(parsed);
   if (!requests_.try_take(std::chrono::steady_clock::now())) {
     // Answered, not stalled: the client learns why and can back off.
-    send_error(std::move(req.echo), {"ERR_RATE_LIMITED", "Too many messages on this connection; slow down"});
+    send_error(std::move(req.echo), protocol::errors::rate_limited());
     return;
   }
   handle(req);
@@ -214,9 +215,7 @@ void agent::handle_doc(const std::string& action, json echo, protocol::doc_reque
     return;
   }
   if (action == "s" && !subscriptions_.contains(key) && !may_subscribe(1)) {
-    send_error(std::move(echo), {"ERR_SUBSCRIPTION_LIMIT_EXCEEDED",
-                                 "This connection subscribes to " + std::to_string(subscriptions_.size()) +
-                                     " documents, the limit; unsubscribe from some first"});
+    send_error(std::move(echo), protocol::errors::subscription_limit(subscriptions_.size()));
     return;
   }
   auto respond = [this, echo = std::move(echo), action, key](doc::read_result result, subscription* sub) mutable {
@@ -295,10 +294,8 @@ void agent::handle_bulk(const std::string& action, json echo, protocol::bulk_req
     std::size_t fresh = 0;
     for (const auto& w : b->wanted) fresh += subscriptions_.contains({r.collection, w.first}) ? 0u : 1u;
     if (!may_subscribe(fresh)) {
-      send_error(std::move(echo), {"ERR_SUBSCRIPTION_LIMIT_EXCEEDED",
-                                   "This connection subscribes to " + std::to_string(subscriptions_.size()) +
-                                       " documents; " + std::to_string(fresh) + " more would pass the limit of " +
-                                       std::to_string(options_.max_subscriptions)});
+      send_error(std::move(echo),
+                 protocol::errors::subscription_limit(subscriptions_.size(), fresh, options_.max_subscriptions));
       return;
     }
     // Every slot now (the limit holds), each document's read later.
@@ -402,8 +399,7 @@ void agent::finish_bulk(bulk& b) {
 
 void agent::handle_submit(json echo, protocol::submit_request r) {
   if (std::holds_alternative<oplog::create_body>(r.body) && !creates_.try_take(std::chrono::steady_clock::now())) {
-    send_error(std::move(echo),
-               {"ERR_CREATE_RATE_LIMITED", "Too many documents created on this connection; retry later"});
+    send_error(std::move(echo), protocol::errors::create_rate_limited());
     return;
   }
   oplog::submission op;
@@ -438,7 +434,8 @@ void agent::handle_snapshot(json echo, protocol::snapshot_request r) {
   }
   documents_.snapshot_at_time(key, *r.timestamp_ms,
                               on_strand([this, echo = std::move(echo)](ot::result<oplog::snapshot> snap) mutable {
-                                if (!snap) return send_error(std::move(echo), doc::read_error_info(snap.error()));
+                                if (!snap)
+                                  return send_error(std::move(echo), protocol::to_read_error_info(snap.error()));
                                 send_snapshot(echo, *snap);
                               }));
 }
@@ -461,7 +458,7 @@ void agent::reply_snapshot_at(json echo, const store::doc_key& key, std::optiona
   }
   documents_.snapshot_at(key, *version,
                          on_strand([this, echo = std::move(echo)](ot::result<oplog::snapshot> snap) mutable {
-                           if (!snap) return send_error(std::move(echo), doc::read_error_info(snap.error()));
+                           if (!snap) return send_error(std::move(echo), protocol::to_read_error_info(snap.error()));
                            send_snapshot(echo, *snap);
                          }));
 }

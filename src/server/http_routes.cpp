@@ -13,7 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "otsync/doc/service.hpp"
-#include "otsync/doc/store_error_info.hpp"
+#include "otsync/protocol/errors.hpp"
 #include "otsync/oplog/error.hpp"
 #include "otsync/oplog/snapshot.hpp"
 #include "otsync/protocol/message.hpp"
@@ -64,7 +64,7 @@ json op_json(const oplog::op_record& op) {
   return out;
 }
 
-// A failed read of the past (doc::read_error_info). A store's refusal of the
+// A failed read of the past (protocol::to_read_error_info). A store's refusal of the
 // request itself is the client's error (400); a version beyond the head is
 // 404; an outage is 503, undecodable stored data (or stored ops that do not
 // replay) 500.
@@ -74,7 +74,7 @@ void read_error(const http_request& request, std::error_code error, std::functio
                            "The document store refused the request: " + error.message()));
     return;
   }
-  auto info = doc::read_error_info(error);
+  auto info = protocol::to_read_error_info(error);
   auto status = error == oplog::errc::version_from_the_future ? http::status::not_found
                 : info.code == "ERR_DATABASE_CORRUPT"         ? http::status::internal_server_error
                                                               : http::status::service_unavailable;

@@ -8,7 +8,7 @@
 // Errors: the head's answers carry the ShareDB error object the actor made
 // (`read_result::error`, `submit_result::error`); reads of the past fail with
 // a `std::error_code` (`store::errc`, `oplog::errc`, or a replay's OT error)
-// that each edge maps: the WebSocket with `read_error_info`, HTTP to a status.
+// that each edge maps: the WebSocket with `protocol::to_read_error_info`, HTTP to a status.
 //
 // Thread safety: every member function may be called from any thread.
 // Handlers run on a thread of the service's choosing (a document's strand, a
@@ -82,12 +82,5 @@ class document_service {
   virtual void list_documents(const std::string& collection, const std::string& after_id, std::size_t limit,
                               result_handler<std::vector<store::document_summary>> done) = 0;
 };
-
-/// The ShareDB error object for a failed read of the past:
-/// `version_from_the_future` is ERR_OP_VERSION_NEWER_THAN_CURRENT_SNAPSHOT;
-/// store errors map as everywhere (`protocol::to_error_info`); anything else
-/// (a replay failing on stored ops) is ERR_DATABASE_CORRUPT with the error's
-/// message.
-protocol::error_info read_error_info(std::error_code error);
 
 }  // namespace otsync::doc

@@ -16,6 +16,7 @@
 
 #include "otsync/doc/registry.hpp"
 #include "otsync/oplog/error.hpp"
+#include "otsync/protocol/errors.hpp"
 #include "otsync/ot/text_unicode.hpp"
 #include "otsync/store/memory_store.hpp"
 
@@ -91,7 +92,7 @@ TEST_F(ServiceTest, SnapshotAtEachVersionReplaysTheLog) {
     auto beyond = at(key_, v);
     ASSERT_FALSE(beyond);
     EXPECT_EQ(beyond.error(), oplog::errc::version_from_the_future);
-    EXPECT_EQ(read_error_info(beyond.error()).code, "ERR_OP_VERSION_NEWER_THAN_CURRENT_SNAPSHOT");
+    EXPECT_EQ(protocol::to_read_error_info(beyond.error()).code, "ERR_OP_VERSION_NEWER_THAN_CURRENT_SNAPSHOT");
   }
   auto missing = at({"docs", "none"}, 0);
   ASSERT_TRUE(missing);
@@ -109,7 +110,7 @@ TEST_F(ServiceTest, StoredOpsThatDoNotReplayAreCorruptData) {
   ASSERT_TRUE(at(key_, 1));
   auto broken = at(key_, 2);
   ASSERT_FALSE(broken);
-  auto info = read_error_info(broken.error());
+  auto info = protocol::to_read_error_info(broken.error());
   EXPECT_EQ(info.code, "ERR_DATABASE_CORRUPT");
   EXPECT_EQ(info.message, broken.error().message());
 }

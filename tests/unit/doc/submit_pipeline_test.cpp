@@ -26,9 +26,15 @@ submit_entry entry(std::string src, std::uint64_t seq, std::optional<std::uint64
   return submit_entry{submission{std::move(src), seq, version, std::move(body)}, {}, {}, attempts, {}};
 }
 
-std::error_code ok() { return {}; }
-std::error_code lost_race() { return make_error_code(store::errc::version_conflict); }
-std::error_code lost_reply() { return make_error_code(store::errc::unavailable); }
+std::error_code ok() {
+  return {};
+}
+std::error_code lost_race() {
+  return make_error_code(store::errc::version_conflict);
+}
+std::error_code lost_reply() {
+  return make_error_code(store::errc::unavailable);
+}
 
 class SubmitPipelineTest : public ::testing::Test {
  protected:
@@ -43,7 +49,7 @@ class SubmitPipelineTest : public ::testing::Test {
 
   // One batch: offers every entry (they must all be taken or answered), seals, completes.
   submit_pipeline::completion run(std::vector<submit_entry> entries, bool shared,
-                                   const std::vector<std::error_code>& outcomes, bool atomic = true) {
+                                  const std::vector<std::error_code>& outcomes, bool atomic = true) {
     pipeline.begin_batch(shared, atomic);
     answered.clear();
     for (auto& e : entries) {
@@ -108,8 +114,8 @@ TEST_F(SubmitPipelineTest, ConcurrentOpIsTransformedAndGetsTheOpsItMissed) {
 
 TEST_F(SubmitPipelineTest, LostRaceOnASharedStoreIsUndoneAndRetriedAfterAResync) {
   load_text("abc");
-  auto done = run({entry("a", 1, 1, ot::op{C::insert("X")}), entry("a", 2, 1, oplog::delete_body{})}, true,
-                  {lost_race()});
+  auto done =
+      run({entry("a", 1, 1, ot::op{C::insert("X")}), entry("a", 2, 1, oplog::delete_body{})}, true, {lost_race()});
   EXPECT_TRUE(plan.all_or_nothing);
   EXPECT_TRUE(done.answers.empty());  // nothing acknowledged
   ASSERT_EQ(done.retries.size(), 2u);

@@ -14,6 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "otsync/protocol/errors.hpp"
 #include "otsync/doc/service.hpp"
 #include "otsync/oplog/error.hpp"
 #include "otsync/protocol/message.hpp"
@@ -235,7 +236,7 @@ TEST_F(AgentServiceTest, FailedReadsOfThePastBecomeShareDbErrors) {
   }
   // The same mapping, on its own.
   for (const auto& c : cases) {
-    auto info = doc::read_error_info(c.error);
+    auto info = protocol::to_read_error_info(c.error);
     EXPECT_EQ(info.code, c.code);
     EXPECT_EQ(info.message, c.message);
   }
