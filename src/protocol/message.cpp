@@ -563,4 +563,59 @@ std::string encode_error_reply(json echo, const error_info& error) {
   return echo.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
+namespace {
+std::string dump_reply(const json& message) {
+  return message.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+}  // namespace
+
+std::string encode_bare_error(const error_info& error) {
+  return dump_reply(json{{"error", {{"code", error.code}, {"message", error.message}}}});
+}
+
+void append_error_object(std::string& out, const error_info& error) {
+  out += dump_reply(json{{"error", {{"code", error.code}, {"message", error.message}}}});
+}
+
+std::string encode_handshake(std::string_view src) {
+  return dump_reply(json{{"a", "hs"},
+                         {"protocol", protocol_major},
+                         {"protocolMinor", protocol_minor},
+                         {"id", src},
+                         {"type", default_type_uri}});
+}
+
+std::string encode_pong() {
+  return R"({"a":"pp"})";
+}
+
+std::string encode_query_unsubscribe(const json& echo) {
+  json reply = {{"a", "qu"}};
+  if (echo.contains("id")) reply["id"] = echo["id"];
+  return dump_reply(reply);
+}
+
+std::string encode_snapshot_reply(const json& echo, const oplog::snapshot& snap) {
+  json message = snapshot_json(snap);
+  message["a"] = echo.contains("a") ? echo["a"] : json(nullptr);
+  message["id"] = echo.contains("id") ? echo["id"] : json(nullptr);
+  message["m"] = nullptr;
+  return dump_reply(message);
+}
+
+std::string encode_bulk_done(std::string_view action, const json& echo, std::string_view collection) {
+  return dump_reply(json{{"a", action}, {"b", echo.contains("b") ? echo["b"] : json(nullptr)}, {"c", collection}});
+}
+
+std::string encode_bulk_page(std::string_view action, std::string_view collection, std::string_view members) {
+  std::string reply = "{\"a\":";
+  json_text::append_string(reply, action);
+  reply += ",\"c\":";
+  json_text::append_string(reply, collection);
+  reply += ",\"data\":{";
+  reply += members;
+  reply += "}}";
+  return reply;
+}
+
 }  // namespace otsync::protocol

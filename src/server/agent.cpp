@@ -9,15 +9,7 @@
 #include "otsync/server/log.hpp"
 
 namespace otsync::server {
-namespace {
-
 using nlohmann::json;
-
-std::string dump(const json& message) {
-  return message.dump(-1, ' ', false, json::error_handler_t::replace);
-}
-
-}  // namespace
 
 // A connection's interest in one document. Frames that arrive before the
 // subscribe reply went out are held back, so the client sees ops in version
@@ -140,7 +132,7 @@ void agent::on_frame(std::string_view frame) {
   if (auto* unreadable = std::get_if<protocol::unreadable_frame>(&parsed)) {
     // ShareDB closes a connection that sends something other than a JSON object.
     if (observer_) observer_->on_error_reply(unreadable->error.code);
-    send(dump(json{{"error", {{"code", unreadable->error.code}, {"message", unreadable->error.message}}}}));
+    send(protocol::encode_bare_error(unreadable->error));
     if (auto io = io_.lock()) io->close(1007, unreadable->error.message);
     return;
   }
@@ -161,11 +153,7 @@ void agent::handle(protocol::request& req) {
   auto& body = req.body;
   if (auto* hs = std::get_if<protocol::handshake_request>(&body)) {
     if (hs->id) src_ = *hs->id;
-    send(dump(json{{"a", "hs"},
-                   {"protocol", protocol::protocol_major},
-                   {"protocolMinor", protocol::protocol_minor},
-                   {"id", src_},
-                   {"type", protocol::default_type_uri}}));
+    send(protocol::encode_handshake(src_));
   } else if (auto* d = std::get_if<protocol::doc_request>(&body)) {
     handle_doc(req.action, std::move(req.echo), std::move(*d));
   } else if (auto* b = std::get_if<protocol::bulk_request>(&body)) {
@@ -175,11 +163,9 @@ void agent::handle(protocol::request& req) {
   } else if (auto* snap = std::get_if<protocol::snapshot_request>(&body)) {
     handle_snapshot(std::move(req.echo), std::move(*snap));
   } else if (std::holds_alternative<protocol::ping_request>(body)) {
-    send(R"({"a":"pp"})");
+    send(protocol::encode_pong());
   } else if (std::holds_alternative<protocol::query_unsubscribe_request>(body)) {
-    json reply = {{"a", "qu"}};
-    if (req.echo.contains("id")) reply["id"] = req.echo["id"];
-    send(dump(reply));
+    send(protocol::encode_query_unsubscribe(req.echo));
   } else if (auto* unsupported = std::get_if<protocol::unsupported_request>(&body)) {
     send_error(std::move(req.echo), unsupported->error);
   }
@@ -277,7 +263,7 @@ constexpr std::size_t bulk_page_bytes = 1u << 20;
 void agent::handle_bulk(const std::string& action, json echo, protocol::bulk_request r) {
   if (action == "bu") {
     for (const auto& id : r.ids) unsubscribe({r.collection, id});
-    send(dump(json{{"a", "bu"}, {"c", r.collection}, {"b", echo["b"]}}));
+    send(protocol::encode_bulk_done("bu", echo, r.collection));
     return;
   }
   auto b = std::make_shared<bulk>();
@@ -340,7 +326,7 @@ void agent::on_bulk_answer(const std::shared_ptr<bulk>& b, std::size_t i, doc::r
     protocol::json_text::append_string(b->page, b->wanted[i].first);
     b->page.push_back(':');
     if (result.error) {
-      b->page += dump(json{{"error", {{"code", result.error->code}, {"message", result.error->message}}}});
+      protocol::append_error_object(b->page, *result.error);
     } else {
       protocol::append_snapshot_json(b->page, *result.snap);
     }
@@ -357,14 +343,7 @@ void agent::on_bulk_answer(const std::shared_ptr<bulk>& b, std::size_t i, doc::r
 }
 
 void agent::send_bulk_page(bulk& b) {
-  std::string reply = "{\"a\":";
-  protocol::json_text::append_string(reply, b.action);
-  reply += ",\"c\":";
-  protocol::json_text::append_string(reply, b.collection);
-  reply += ",\"data\":{";
-  reply += b.page;
-  reply += "}}";
-  send(std::move(reply));
+  send(protocol::encode_bulk_page(b.action, b.collection, b.page));
   b.page.clear();
   b.page_sent = true;
   if (b.subscribe) {
@@ -393,7 +372,7 @@ void agent::finish_bulk(bulk& b) {
       for (auto& frame : result.ops) io->send(std::move(frame));
     }
   }
-  send(dump(json{{"a", b.action}, {"b", b.echo["b"]}, {"c", b.collection}}));
+  send(protocol::encode_bulk_done(b.action, b.echo, b.collection));
   mark_all_ready();
 }
 
@@ -441,11 +420,7 @@ void agent::handle_snapshot(json echo, protocol::snapshot_request r) {
 }
 
 void agent::send_snapshot(json& echo, const oplog::snapshot& snap) {
-  json message = protocol::snapshot_json(snap);
-  message["a"] = echo["a"];
-  message["id"] = echo.contains("id") ? echo["id"] : json(nullptr);
-  message["m"] = nullptr;
-  send(dump(message));
+  send(protocol::encode_snapshot_reply(echo, snap));
 }
 
 void agent::reply_snapshot_at(json echo, const store::doc_key& key, std::optional<std::uint64_t> version) {

@@ -161,6 +161,26 @@ std::string encode_ack(std::string_view collection, std::string_view id, std::st
 /// An error reply: `echo` (from `echo_fields`) with `error: {code, message}` added.
 std::string encode_error_reply(nlohmann::json echo, const error_info& error);
 
+/// An error with nothing to echo (a frame that is not a JSON object): `{error: {code, message}}`.
+std::string encode_bare_error(const error_info& error);
+/// `error_info` as the `{code, message}` object a bulk reply holds for one document, appended to `out`.
+void append_error_object(std::string& out, const error_info& error);
+
+/// The handshake reply: protocol version, the connection's `src` and the default type.
+std::string encode_handshake(std::string_view src);
+/// The reply to `pp` (ping).
+std::string encode_pong();
+/// The reply to `qu` (a query unsubscribe): `{"a":"qu"}` with the request's `id` when it had one.
+std::string encode_query_unsubscribe(const nlohmann::json& echo);
+/// A snapshot reply (`nf`/`nt`): `snapshot_json(snap)` with the request's `a` and `id`, and `m: null`.
+std::string encode_snapshot_reply(const nlohmann::json& echo, const oplog::snapshot& snap);
+
+/// The end of a bulk `bf`/`bs`/`bu` in the map form: `{"a","b","c"}` with the request's `b`.
+std::string encode_bulk_done(std::string_view action, const nlohmann::json& echo, std::string_view collection);
+/// One page of a bulk reply in the array form: `{"a","c","data":{<members>}}`, where `members` is
+/// `"id":snapshot` or `"id":{error}` pairs, comma-separated, as the agent gathered them.
+std::string encode_bulk_page(std::string_view action, std::string_view collection, std::string_view members);
+
 /// The op body in the wire form: `{"op": [...]}`, `{"create": {...}}` or `{"del": true}`.
 void write_op_body(nlohmann::json& message, const oplog::op_body& body);
 
