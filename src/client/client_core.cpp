@@ -55,6 +55,7 @@ std::string client_core::on_open() {
 void client_core::send_op(doc_entry& doc, const outgoing_op& op, outbox& out) {
   // `src` always goes explicitly in our style: a replica resumed from disk may carry an older connection id.
   std::string frame;
+  frame.reserve(128 + doc.collection.size() + doc.id.size() + op.src.size() + 4 * op.op.size());
   protocol::encode_submit(frame, options_.style, doc.collection, doc.id, op.version, op.seq, op.src, op.resend, op.op);
   out.push_back(std::move(frame));
   if (options_.observer != nullptr) options_.observer->op_sent(doc, op);
@@ -71,7 +72,7 @@ void client_core::on_disconnected() {
 }
 
 doc_entry* client_core::find(std::string_view collection, std::string_view id) {
-  auto it = docs_.find(std::make_pair(std::string(collection), std::string(id)));
+  auto it = docs_.find(std::make_pair(collection, id));
   return it == docs_.end() ? nullptr : it->second.get();
 }
 

@@ -121,7 +121,16 @@ class client_core {
   std::uint64_t next_seq_ = 1;
   std::uint64_t reserved_seq_ = 0;  ///< seqs below it are recorded as used in the journal
   bool connected_ = false;
-  std::map<std::pair<std::string, std::string>, std::unique_ptr<doc_entry>> docs_;
+  /// Orders (collection, id) keys and finds them by string views (no copies per frame).
+  struct key_less {
+    using is_transparent = void;
+    template <typename A, typename B>
+    bool operator()(const A& a, const B& b) const noexcept {
+      return std::pair<std::string_view, std::string_view>(a.first, a.second) <
+             std::pair<std::string_view, std::string_view>(b.first, b.second);
+    }
+  };
+  std::map<std::pair<std::string, std::string>, std::unique_ptr<doc_entry>, key_less> docs_;
 };
 
 }  // namespace otsync::client

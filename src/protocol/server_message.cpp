@@ -44,13 +44,23 @@ class scanner {
   bool string(std::string& out, std::size_t& code_points) {
     out.clear();
     if (!eat('"')) return false;
+    unsigned char high = 0;  // any byte >= 0x80 sets the top bit: only then is UTF-8 checked
     while (true) {
       const char* start = p_;
-      while (p_ < end_ && *p_ != '"' && *p_ != '\\' && static_cast<unsigned char>(*p_) >= 0x20) ++p_;
+      while (p_ < end_) {
+        auto byte = static_cast<unsigned char>(*p_);
+        if (byte == '"' || byte == '\\' || byte < 0x20) break;
+        high |= byte;
+        ++p_;
+      }
       out.append(start, p_);
       if (p_ >= end_) return false;
       if (*p_ == '"') {
         ++p_;
+        if ((high & 0x80U) == 0) {
+          code_points = out.size();
+          return true;
+        }
         return ot::unicode::validate_utf8(out, code_points) == ot::unicode::utf8_status::valid;
       }
       if (*p_ != '\\') return false;  // a control character
@@ -94,6 +104,7 @@ class scanner {
           } else if (cp >= 0xDC00 && cp < 0xE000) {
             return false;
           }
+          if (cp >= 0x80) high |= 0x80U;
           ot::unicode::append_utf8(out, cp);
           break;
         }
