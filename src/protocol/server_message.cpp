@@ -291,6 +291,10 @@ bool read_object(scanner& in, std::string& key, Member&& member) {
 
 bool read_error(scanner& in, server_message& out, std::string& key) {
   out.has_error = true;
+  out.error_is_object = false;  // a repeated key: the last one counts, as in a DOM
+  out.error_code.clear();
+  out.error_message.clear();
+  in.ws();
   const char* start = in.pos();
   if (in.peek() != '{') {
     if (!in.skip(1)) return false;
@@ -309,6 +313,10 @@ bool read_error(scanner& in, server_message& out, std::string& key) {
 }
 
 bool read_snapshot(scanner& in, server_message& out, std::string& key) {
+  out.has_snapshot = out.snapshot_has_type = false;  // a repeated key: the last one counts
+  out.snapshot_v.reset();
+  out.snapshot_type.clear();
+  out.snapshot_data.clear();
   if (in.peek() != '{') return in.skip(1);
   out.has_snapshot = true;
   return read_object(in, key, [&](const std::string& k) {
@@ -324,6 +332,7 @@ bool read_snapshot(scanner& in, server_message& out, std::string& key) {
 
 bool read_create(scanner& in, server_message& out, std::string& key) {
   out.has_create = true;
+  out.create_data.clear();
   if (in.peek() != '{') return in.skip(1);
   return read_object(in, key, [&](const std::string& k) {
     if (k == "data") return string_or_absent(in, out.create_data, 2) ? 1 : -1;
@@ -376,6 +385,7 @@ bool decode_server_message(std::string_view text, server_message& out) {
         switch (key[0]) {
           case 'a':
             if (in.peek() != '"') {
+              out.a = server_action::other;
               read = false;
               break;
             }

@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "otsync/protocol/json_parse.hpp"
+#include "otsync/protocol/op_json.hpp"
 
 namespace otsync::protocol {
 namespace {
@@ -30,6 +31,65 @@ server_message decode(std::string_view text) {
 bool rejects(std::string_view text) {
   server_message m;
   return !decode_server_message(text, m);
+}
+
+std::string dom_string(const json& j, const char* key) {
+  auto it = j.find(key);
+  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+std::optional<std::uint64_t> dom_uint(const json& j, const char* key) {
+  auto it = j.find(key);
+  if (it == j.end() || !it->is_number_unsigned()) return std::nullopt;
+  return it->get<std::uint64_t>();
+}
+
+/// The decoder agrees with a DOM reader (client_core's former one) on every member it reads.
+void expect_as_dom_reads(const server_message& m, const json& j, const std::string& text) {
+  ASSERT_TRUE(j.is_object()) << text;
+  const std::string a = dom_string(j, "a");
+  const server_action action = a == "op"     ? server_action::op
+                               : a == "s"    ? server_action::s
+                               : a == "f"    ? server_action::f
+                               : a == "hs"   ? server_action::hs
+                               : a == "init" ? server_action::init
+                                             : server_action::other;
+  EXPECT_EQ(m.a, action) << text;
+  EXPECT_EQ(m.c, dom_string(j, "c")) << text;
+  EXPECT_EQ(m.d, dom_string(j, "d")) << text;
+  EXPECT_EQ(m.src, dom_string(j, "src")) << text;
+  EXPECT_EQ(m.id, dom_string(j, "id")) << text;
+  EXPECT_EQ(m.v, dom_uint(j, "v")) << text;
+  EXPECT_EQ(m.seq, dom_uint(j, "seq")) << text;
+  EXPECT_EQ(m.has_op, j.contains("op")) << text;
+  if (m.op_read) {
+    auto op = op_from_json_unchecked(j["op"]);
+    ASSERT_TRUE(op) << text;
+    EXPECT_EQ(m.op, *op) << text;
+  }
+  EXPECT_EQ(m.has_create, j.contains("create")) << text;
+  if (m.has_create) {
+    EXPECT_EQ(m.create_data, j["create"].is_object() ? dom_string(j["create"], "data") : "") << text;
+  }
+  EXPECT_EQ(m.has_del, j.contains("del")) << text;
+  EXPECT_EQ(m.has_error, j.contains("error")) << text;
+  if (m.has_error) {
+    const json& e = j["error"];
+    std::string message = dom_string(e, "message");
+    std::pair<std::string, std::string> expected =
+        e.is_object() ? std::make_pair(dom_string(e, "code"), message.empty() ? e.dump() : message)
+                      : std::make_pair(std::string(), e.dump());
+    EXPECT_EQ(error_parts(m), expected) << text;
+  }
+  auto data = j.find("data");
+  EXPECT_EQ(m.has_snapshot, data != j.end() && data->is_object()) << text;
+  if (m.has_snapshot) {
+    EXPECT_EQ(m.snapshot_v, dom_uint(*data, "v")) << text;
+    auto type = data->find("type");
+    EXPECT_EQ(m.snapshot_has_type, type != data->end() && type->is_string()) << text;
+    EXPECT_EQ(m.snapshot_type, dom_string(*data, "type")) << text;
+    EXPECT_EQ(m.snapshot_data, dom_string(*data, "data")) << text;
+  }
 }
 
 TEST(ServerMessage, ReadsABroadcastOp) {
@@ -163,10 +223,17 @@ TEST(ServerMessage, RandomisedInputNeverCrashes) {
       R"({"a":"op","c":"docs","d":"d1","v":7,"src":"conn","seq":3,"op":[2,"hé😀",{"d":4},1,{"d":"xy"}]})",
       R"({"a":"s","c":"docs","d":"d1","data":{"v":4,"type":"http://sharejs.org/types/text-unicode","data":"abc"}})",
       R"({"a":"op","c":"docs","d":"d1","seq":2,"error":{"code":"ERR_X","message":"no"}})",
-      R"({"a":"hs","protocol":1,"protocolMinor":2,"id":"abc"})"};
+      R"({"a":"hs","protocol":1,"protocolMinor":2,"id":"abc"})",
+      R"({"a":"op","v":1,"v":"x","seq":2.0,"create":{"data":"a"},"create":3,"error":"e","error":{"message":"m"},"del":0})",
+      R"({"a":"f","data":{"v":1,"type":"t","data":"x"},"data":{"v":-1,"data":["x"]},"src":1,"src":"s"})"};
   const char alphabet[] = "{}[]\",:\\u0123456789-.eE tfnlrsa\xc3\xa9\xff";
   std::mt19937 rng(7);
   server_message m;
+  for (std::size_t i = 0; i < std::size(seeds); ++i) {
+    ASSERT_TRUE(decode_server_message(seeds[i], m));
+    expect_as_dom_reads(m, parse_json_bounded(seeds[i]), seeds[i]);
+  }
+  int compared = 0;
   for (int i = 0; i < 20000; ++i) {
     std::string text = seeds[static_cast<std::size_t>(i) % std::size(seeds)];
     int edits = 1 + static_cast<int>(rng() % 4);
@@ -186,7 +253,13 @@ TEST(ServerMessage, RandomisedInputNeverCrashes) {
     if (!decode_server_message(text, m)) continue;
     if (m.has_error) (void)error_parts(m);
     if (m.has_op && !m.op_read) (void)parse_json_bounded(m.op_raw);
+    // Where a DOM reads the same text, it reads the same message.
+    json j = parse_json_bounded(text);
+    if (j.is_discarded()) continue;
+    ++compared;
+    expect_as_dom_reads(m, j, text);
   }
+  EXPECT_GT(compared, 2000);  // the comparison is exercised
 }
 
 TEST(ClientFrames, SharedbNpmStyle) {
