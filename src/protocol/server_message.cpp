@@ -118,6 +118,28 @@ class scanner {
     return string(out, unused);
   }
 
+  /// A member name: a view into the text when it is plain ASCII without escapes (as every
+  /// name the decoder looks for), else unescaped into `buffer`.
+  bool key(std::string_view& out, std::string& buffer) {
+    ws();
+    if (p_ >= end_ || *p_ != '"') return false;
+    const char* start = p_ + 1;
+    const char* q = start;
+    while (q < end_) {
+      auto byte = static_cast<unsigned char>(*q);
+      if (byte == '"' || byte == '\\' || byte < 0x20 || byte >= 0x80) break;
+      ++q;
+    }
+    if (q < end_ && *q == '"') {
+      out = std::string_view(start, static_cast<std::size_t>(q - start));
+      p_ = q + 1;
+      return true;
+    }
+    if (!string(buffer)) return false;
+    out = buffer;
+    return true;
+  }
+
   /// A non-negative integer that fits 64 bits, with no fraction or exponent.
   bool uint(std::uint64_t& out) {
     ws();
@@ -211,7 +233,7 @@ bool read_length(scanner& in, std::uint64_t& n) {
 
 /// The op array the common way: numbers skip, strings insert, `{"d":N|"text"}` delete.
 /// False for anything else (the caller then keeps the raw text).
-bool read_op(scanner& in, ot::op& out, std::string& scratch, std::string& key) {
+bool read_op(scanner& in, ot::op& out, std::string& scratch, std::string& key_buffer) {
   out.clear();
   if (!in.eat('[')) return false;
   if (in.eat(']')) return true;
@@ -227,7 +249,8 @@ bool read_op(scanner& in, ot::op& out, std::string& scratch, std::string& key) {
       bool found = false;
       if (in.eat('}')) return false;
       do {
-        if (!in.string(key) || !in.eat(':')) return false;
+        std::string_view key;
+        if (!in.key(key, key_buffer) || !in.eat(':')) return false;
         if (key == "d") {
           if (found) return false;  // a repeated key: op_from_json decides
           if (in.peek() == '"') {
@@ -277,11 +300,12 @@ bool uint_or_absent(scanner& in, std::optional<std::uint64_t>& out, std::size_t 
 
 /// The members of an object at depth 2; `member(key)` reads a value or returns false to have it skipped.
 template <typename Member>
-bool read_object(scanner& in, std::string& key, Member&& member) {
+bool read_object(scanner& in, std::string& key_buffer, Member&& member) {
   if (!in.eat('{')) return false;
   if (in.eat('}')) return true;
   do {
-    if (!in.string(key) || !in.eat(':')) return false;
+    std::string_view key;
+    if (!in.key(key, key_buffer) || !in.eat(':')) return false;
     int read = member(key);
     if (read < 0) return false;
     if (read == 0 && !in.skip(2)) return false;
@@ -289,7 +313,7 @@ bool read_object(scanner& in, std::string& key, Member&& member) {
   return in.eat('}');
 }
 
-bool read_error(scanner& in, server_message& out, std::string& key) {
+bool read_error(scanner& in, server_message& out, std::string& key_buffer) {
   out.has_error = true;
   out.error_is_object = false;  // a repeated key: the last one counts, as in a DOM
   out.error_code.clear();
@@ -300,7 +324,7 @@ bool read_error(scanner& in, server_message& out, std::string& key) {
     if (!in.skip(1)) return false;
   } else {
     out.error_is_object = true;
-    bool ok = read_object(in, key, [&](const std::string& k) {
+    bool ok = read_object(in, key_buffer, [&](std::string_view k) {
       if (k == "code") return string_or_absent(in, out.error_code, 2) ? 1 : -1;
       if (k == "message") return string_or_absent(in, out.error_message, 2) ? 1 : -1;
       return 0;
@@ -312,14 +336,14 @@ bool read_error(scanner& in, server_message& out, std::string& key) {
   return true;
 }
 
-bool read_snapshot(scanner& in, server_message& out, std::string& key) {
+bool read_snapshot(scanner& in, server_message& out, std::string& key_buffer) {
   out.has_snapshot = out.snapshot_has_type = false;  // a repeated key: the last one counts
   out.snapshot_v.reset();
   out.snapshot_type.clear();
   out.snapshot_data.clear();
   if (in.peek() != '{') return in.skip(1);
   out.has_snapshot = true;
-  return read_object(in, key, [&](const std::string& k) {
+  return read_object(in, key_buffer, [&](std::string_view k) {
     if (k == "v") return uint_or_absent(in, out.snapshot_v, 2) ? 1 : -1;
     if (k == "type") {
       out.snapshot_has_type = in.peek() == '"';
@@ -330,11 +354,11 @@ bool read_snapshot(scanner& in, server_message& out, std::string& key) {
   });
 }
 
-bool read_create(scanner& in, server_message& out, std::string& key) {
+bool read_create(scanner& in, server_message& out, std::string& key_buffer) {
   out.has_create = true;
   out.create_data.clear();
   if (in.peek() != '{') return in.skip(1);
-  return read_object(in, key, [&](const std::string& k) {
+  return read_object(in, key_buffer, [&](std::string_view k) {
     if (k == "data") return string_or_absent(in, out.create_data, 2) ? 1 : -1;
     return 0;
   });
@@ -374,12 +398,13 @@ bool decode_server_message(std::string_view text, server_message& out) {
   out.reset();
   scanner in(text);
   if (!in.eat('{')) return false;
-  std::string& key = out.scratch_key;
+  std::string& key_buffer = out.scratch_key;
   std::string& scratch = out.scratch;
   std::string& inner_key = out.scratch_inner_key;
   if (!in.eat('}')) {
     do {
-      if (!in.string(key) || !in.eat(':')) return false;
+      std::string_view key;
+      if (!in.key(key, key_buffer) || !in.eat(':')) return false;
       bool read = true;
       if (key.size() == 1) {
         switch (key[0]) {
