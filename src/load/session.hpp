@@ -130,7 +130,6 @@ class session final : private client::core_observer {
   client::client_core::outbox outbox_;
   snapshot checked_;
   std::int64_t sent_ns_ = 0;
-  bool acked_ = false;  ///< an ack came in the frame being handled
   bool writing_ = false;
   bool closing_ = false;
   bool ready_reported_ = false;
