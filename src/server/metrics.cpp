@@ -19,12 +19,24 @@ double seconds(std::chrono::nanoseconds d) {
   return std::chrono::duration<double>(d).count();
 }
 
+// A counter kept by another component (the store, the op feed) is sampled as a
+// running total: the Prometheus counter is advanced to it, never moved back.
+// Totals below 2^53 are exact in a double. Callers hold sampled_mutex_, so two
+// scrapes at once cannot both add the same difference.
+void advance_to(prometheus::Counter& counter, std::uint64_t total) {
+  const auto target = static_cast<double>(total);
+  const double current = counter.Value();
+  if (target > current) {
+    counter.Increment(target - current);
+  }
+}
+
 }  // namespace
 
 metrics::metrics() : registry_(std::make_shared<prometheus::Registry>()) {
   auto& r = *registry_;
   connections_ =
-      &prometheus::BuildGauge().Name("otsync_connections").Help("Open WebSocket connections").Register(r).Add({});
+      &prometheus::BuildGauge().Name("otsync_connections_open").Help("Open WebSocket connections").Register(r).Add({});
   connections_total_ = &prometheus::BuildCounter()
                             .Name("otsync_connections_total")
                             .Help("WebSocket connections accepted")
@@ -62,18 +74,18 @@ metrics::metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                            .Help("Frames queued for sending, over all connections")
                            .Register(r)
                            .Add({});
-  store_transactions_ = &prometheus::BuildGauge()
-                             .Name("otsync_store_transactions")
+  store_transactions_ = &prometheus::BuildCounter()
+                             .Name("otsync_store_transactions_total")
                              .Help("SQLite write transactions since start (one fsync each; commits are grouped)")
                              .Register(r)
                              .Add({});
-  store_commits_ = &prometheus::BuildGauge()
-                        .Name("otsync_store_commits")
+  store_commits_ = &prometheus::BuildCounter()
+                        .Name("otsync_store_commits_total")
                         .Help("Ops written by the SQLite store since start")
                         .Register(r)
                         .Add({});
-  store_failed_batches_ = &prometheus::BuildGauge()
-                               .Name("otsync_store_failed_batches")
+  store_failed_batches_ = &prometheus::BuildCounter()
+                               .Name("otsync_store_failed_batches_total")
                                .Help("SQLite write transactions that failed and were rolled back")
                                .Register(r)
                                .Add({});
@@ -154,9 +166,10 @@ void metrics::send_queue_changed(long delta) {
 }
 
 void metrics::set_store_counters(std::uint64_t transactions, std::uint64_t commits, std::uint64_t failed_batches) {
-  store_transactions_->Set(static_cast<double>(transactions));
-  store_commits_->Set(static_cast<double>(commits));
-  store_failed_batches_->Set(static_cast<double>(failed_batches));
+  const std::lock_guard lock(sampled_mutex_);
+  advance_to(*store_transactions_, transactions);
+  advance_to(*store_commits_, commits);
+  advance_to(*store_failed_batches_, failed_batches);
 }
 
 void metrics::set_redis_state(bool store_up, const store::redis_store_stats& store, bool feed_up,
@@ -166,26 +179,33 @@ void metrics::set_redis_state(bool store_up, const store::redis_store_stats& sto
     auto gauge = [&r](const char* name, const char* help) {
       return &prometheus::BuildGauge().Name(name).Help(help).Register(r).Add({});
     };
-    redis_ = {gauge("otsync_redis_up", "1 while the store's Redis connection is up (readiness)"),
-              gauge("otsync_redis_commands", "Commands the store sent to Redis since start (a commit is one EVALSHA)"),
-              gauge("otsync_redis_connects", "Successful store connections to Redis since start"),
-              gauge("otsync_redis_timeouts", "Redis commands that got no reply within --redis-timeout-ms"),
-              gauge("otsync_redis_feed_up", "1 while the op feed's pub/sub connection is up (readiness)"),
-              gauge("otsync_redis_feed_messages", "Ops other instances committed, received over pub/sub since start"),
-              gauge("otsync_redis_feed_resyncs", "Channel (re)subscriptions since start, each followed by a catch-up"),
-              gauge("otsync_redis_feed_connects", "Successful op feed connections to Redis since start"),
-              gauge("otsync_redis_feed_own_skipped",
-                    "This instance's own ops echoed back over pub/sub and skipped without decoding")};
+    auto counter = [&r](const char* name, const char* help) {
+      return &prometheus::BuildCounter().Name(name).Help(help).Register(r).Add({});
+    };
+    redis_ = {
+        gauge("otsync_redis_up", "1 while the store's Redis connection is up (readiness)"),
+        counter("otsync_redis_commands_total",
+                "Commands the store sent to Redis since start (a commit is one EVALSHA)"),
+        counter("otsync_redis_connects_total", "Successful store connections to Redis since start"),
+        counter("otsync_redis_timeouts_total", "Redis commands that got no reply within --redis-timeout-ms"),
+        gauge("otsync_redis_feed_up", "1 while the op feed's pub/sub connection is up (readiness)"),
+        counter("otsync_redis_feed_messages_total", "Ops other instances committed, received over pub/sub since start"),
+        counter("otsync_redis_feed_resyncs_total",
+                "Channel (re)subscriptions since start, each followed by a catch-up"),
+        counter("otsync_redis_feed_connects_total", "Successful op feed connections to Redis since start"),
+        counter("otsync_redis_feed_own_skipped_total",
+                "This instance's own ops echoed back over pub/sub and skipped without decoding")};
   });
   redis_.store_up->Set(store_up ? 1 : 0);
-  redis_.commands->Set(static_cast<double>(store.commands));
-  redis_.connects->Set(static_cast<double>(store.connects));
-  redis_.timeouts->Set(static_cast<double>(store.timeouts));
   redis_.feed_up->Set(feed_up ? 1 : 0);
-  redis_.feed_messages->Set(static_cast<double>(feed.messages));
-  redis_.feed_resyncs->Set(static_cast<double>(feed.resyncs));
-  redis_.feed_connects->Set(static_cast<double>(feed.connects));
-  redis_.feed_own_skipped->Set(static_cast<double>(feed.own_skipped));
+  const std::lock_guard lock(sampled_mutex_);
+  advance_to(*redis_.commands, store.commands);
+  advance_to(*redis_.connects, store.connects);
+  advance_to(*redis_.timeouts, store.timeouts);
+  advance_to(*redis_.feed_messages, feed.messages);
+  advance_to(*redis_.feed_resyncs, feed.resyncs);
+  advance_to(*redis_.feed_connects, feed.connects);
+  advance_to(*redis_.feed_own_skipped, feed.own_skipped);
 }
 
 std::string metrics::render(std::size_t documents_open) {

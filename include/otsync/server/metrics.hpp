@@ -15,7 +15,7 @@
 #include <string>
 #include <string_view>
 
-#include "otsync/doc/document.hpp"
+#include "otsync/doc/types.hpp"
 #include "otsync/pubsub/op_feed.hpp"
 #include "otsync/server/agent.hpp"
 #include "otsync/store/redis_store.hpp"
@@ -72,27 +72,30 @@ class metrics final : public doc::document_observer, public agent_observer {
   prometheus::Histogram* submit_latency_;
   prometheus::Histogram* commit_latency_;
   prometheus::Gauge* send_queue_depth_;
-  prometheus::Gauge* store_transactions_;
-  prometheus::Gauge* store_commits_;
-  prometheus::Gauge* store_failed_batches_;
+  // Running totals kept by the store and the op feed, sampled at each scrape
+  // (under sampled_mutex_) into counters.
+  std::mutex sampled_mutex_;
+  prometheus::Counter* store_transactions_;
+  prometheus::Counter* store_commits_;
+  prometheus::Counter* store_failed_batches_;
   prometheus::Family<prometheus::Counter>* errors_;
   prometheus::Family<prometheus::Counter>* limit_hits_;
   prometheus::Gauge* partial_bytes_;
   prometheus::Gauge* resident_bytes_;
   // Registered on first use, so an instance without Redis shows none of them.
-  struct redis_gauges {
+  struct redis_metrics {
     prometheus::Gauge* store_up;
-    prometheus::Gauge* commands;
-    prometheus::Gauge* connects;
-    prometheus::Gauge* timeouts;
+    prometheus::Counter* commands;
+    prometheus::Counter* connects;
+    prometheus::Counter* timeouts;
     prometheus::Gauge* feed_up;
-    prometheus::Gauge* feed_messages;
-    prometheus::Gauge* feed_resyncs;
-    prometheus::Gauge* feed_connects;
-    prometheus::Gauge* feed_own_skipped;
+    prometheus::Counter* feed_messages;
+    prometheus::Counter* feed_resyncs;
+    prometheus::Counter* feed_connects;
+    prometheus::Counter* feed_own_skipped;
   };
   std::once_flag redis_registered_;
-  redis_gauges redis_{};
+  redis_metrics redis_{};
 };
 
 }  // namespace otsync::server
