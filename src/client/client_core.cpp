@@ -2,58 +2,39 @@
 
 #include <nlohmann/json.hpp>
 
+#include "otsync/ot/text_unicode.hpp"
 #include "otsync/protocol/json_parse.hpp"
 #include "otsync/protocol/op_json.hpp"
 
 namespace otsync::client {
 namespace {
 
-using nlohmann::json;
+using protocol::server_action;
 
-constexpr std::string_view text_unicode_uri = "http://sharejs.org/types/text-unicode";
 /// Sequence numbers are recorded as used in blocks, so the journal is not
 /// written for every op; a restart skips the rest of the block.
 constexpr std::uint64_t seq_block = 1000;
 
-std::string field_string(const json& message, const char* key) {
-  auto it = message.find(key);
-  return it != message.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
-
-std::optional<std::uint64_t> field_uint(const json& message, const char* key) {
-  auto it = message.find(key);
-  if (it == message.end() || !it->is_number_unsigned()) return std::nullopt;
-  return it->get<std::uint64_t>();
-}
-
-/// ShareDB's error object as (code, message); anything else is its own message.
-std::pair<std::string, std::string> error_parts(const json& error) {
-  if (!error.is_object()) return {"", error.dump()};
-  std::string text = field_string(error, "message");
-  return {field_string(error, "code"), text.empty() ? error.dump() : text};
-}
-
 std::string doc_request(std::string_view action, const doc_entry& doc, std::optional<std::uint64_t> version) {
-  json m = {{"a", action}, {"c", doc.collection}, {"d", doc.id}};
-  m["v"] = version ? json(*version) : json(nullptr);
-  return m.dump();
+  std::string frame;
+  protocol::encode_doc_request(frame, action, doc.collection, doc.id, version);
+  return frame;
 }
 
-std::string op_frame(const doc_entry& doc, const outgoing_op& op) {
-  // `src` always goes explicitly: a replica resumed from disk may carry an older connection id.
-  json m = {{"a", "op"},
-            {"c", doc.collection},
-            {"d", doc.id},
-            {"v", op.version},
-            {"src", op.src},
-            {"seq", op.seq},
-            {"op", protocol::op_to_json(op.op)}};
-  return m.dump();
+/// The op of an `op` message, checked as `op_from_json` checks it.
+ot::result<ot::op> read_op(protocol::server_message& message) {
+  if (message.op_read) {
+    if (auto error = ot::validate(message.op)) return error;
+    return std::move(message.op);
+  }
+  // Not the common form (or not an op at all): the DOM reader gives the exact error.
+  return protocol::op_from_json(protocol::parse_json_bounded(message.op_raw));
 }
 
 }  // namespace
 
-client_core::client_core(replica_journal* journal, client_events& startup_errors) : journal_(journal) {
+client_core::client_core(replica_journal* journal, client_events& startup_errors, client_core_options options)
+    : journal_(journal), options_(options) {
   if (journal_ == nullptr) return;
   try {
     if (auto identity = journal_->load_identity()) {
@@ -66,9 +47,18 @@ client_core::client_core(replica_journal* journal, client_events& startup_errors
 }
 
 std::string client_core::on_open() {
-  json hs = {{"a", "hs"}, {"protocol", 1}, {"protocolMinor", 2}};
-  hs["id"] = src_.empty() ? json(nullptr) : json(src_);
-  return hs.dump();
+  std::string frame;
+  protocol::encode_handshake(frame, src_);
+  return frame;
+}
+
+void client_core::send_op(doc_entry& doc, const outgoing_op& op, outbox& out) {
+  // `src` always goes explicitly in our style: a replica resumed from disk may carry an older connection id.
+  std::string frame;
+  frame.reserve(128 + doc.collection.size() + doc.id.size() + op.src.size() + 4 * op.op.size());
+  protocol::encode_submit(frame, options_.style, doc.collection, doc.id, op.version, op.seq, op.src, op.resend, op.op);
+  out.push_back(std::move(frame));
+  if (options_.observer != nullptr) options_.observer->op_sent(doc, op);
 }
 
 void client_core::on_disconnected() {
@@ -82,7 +72,7 @@ void client_core::on_disconnected() {
 }
 
 doc_entry* client_core::find(std::string_view collection, std::string_view id) {
-  auto it = docs_.find(std::make_pair(std::string(collection), std::string(id)));
+  auto it = docs_.find(std::make_pair(collection, id));
   return it == docs_.end() ? nullptr : it->second.get();
 }
 
@@ -116,10 +106,13 @@ void client_core::start_document(doc_entry& doc, outbox& out) {
     if (!doc.replica->has_inflight() && doc.replica->src() != src_) doc.replica->adopt_src(src_);
     std::uint64_t unused = 0;
     if (doc.replica->has_inflight()) {
-      if (auto resend = doc.replica->flush(unused)) {
-        out.push_back(op_frame(doc, *resend));
-      }
+      if (auto resend = doc.replica->flush(unused)) send_op(doc, *resend, out);
     }
+  }
+  if (doc.fetch_only) {
+    doc.reloading = false;
+    fetch(doc, false, out);
+    return;
   }
   out.push_back(doc_request("s", doc, doc.replica ? std::optional(doc.replica->version()) : std::nullopt));
 }
@@ -156,7 +149,7 @@ void client_core::flush(doc_entry& doc, outbox& out, client_events& events) {
   // flush numbered it `next_seq_`; take it for real (recording the block when needed).
   take_seq(events);
   persist(doc, events);  // the op now has its seq: a restart must resend it under that seq
-  out.push_back(op_frame(doc, *next));
+  send_op(doc, *next, out);
 }
 
 void client_core::fetch(doc_entry& doc, bool from_version, outbox& out) {
@@ -197,32 +190,37 @@ void client_core::report(const doc_entry* doc, std::string code, std::string mes
 }
 
 void client_core::on_frame(std::string_view text, outbox& out, client_events& events) {
-  json message = protocol::parse_json_bounded(text);
-  if (!message.is_object()) {
+  if (!protocol::decode_server_message(text, message_)) {
     report(nullptr, "OTSYNC_CLIENT_BAD_FRAME", "the server sent a frame that is not a JSON object", events);
     return;
   }
-  std::string action = field_string(message, "a");
-  if (action == "init") {
-    if (!connected_) out.push_back(on_open());  // as sharedb's client: answer the legacy greeting
-    return;
+  switch (message_.a) {
+    case server_action::init:
+      if (!connected_) out.push_back(on_open());  // as sharedb's client: answer the legacy greeting
+      return;
+    case server_action::hs:
+      return on_handshake(out, events);
+    case server_action::s:
+    case server_action::f:
+    case server_action::op:
+      break;
+    case server_action::other:
+      return;  // unknown actions are ignored, as in sharedb
   }
-  if (action == "hs") return on_handshake(message, out, events);
-  if (action != "s" && action != "f" && action != "op") return;  // unknown actions are ignored, as in sharedb
-  doc_entry* doc = find(field_string(message, "c"), field_string(message, "d"));
+  doc_entry* doc = find(message_.c, message_.d);
   if (doc == nullptr) return;
-  if (action == "op") return on_op(*doc, message, out, events);
-  on_doc_reply(*doc, message, out, events);
+  if (message_.a == server_action::op) return on_op(*doc, out, events);
+  on_doc_reply(*doc, out, events);
 }
 
-void client_core::on_handshake(const json& message, outbox& out, client_events& events) {
+void client_core::on_handshake(outbox& out, client_events& events) {
   if (connected_) return;  // the reply to a second hs
-  if (auto error = message.find("error"); error != message.end()) {
-    auto [code, text] = error_parts(*error);
+  if (message_.has_error) {
+    auto [code, text] = protocol::error_parts(message_);
     report(nullptr, std::move(code), std::move(text), events);
     return;
   }
-  std::string id = field_string(message, "id");
+  const std::string& id = message_.id;
   if (id.empty()) {
     report(nullptr, "ERR_CLIENT_ID_BADLY_FORMED", "the handshake reply has no connection id", events);
     return;
@@ -237,30 +235,30 @@ void client_core::on_handshake(const json& message, outbox& out, client_events& 
   for (auto& [key, doc] : docs_) start_document(*doc, out);
 }
 
-void client_core::on_doc_reply(doc_entry& doc, const json& message, outbox& out, client_events& events) {
-  const bool subscribe = field_string(message, "a") == "s";
-  if (auto error = message.find("error"); error != message.end()) {
-    auto [code, text] = error_parts(*error);
+void client_core::on_doc_reply(doc_entry& doc, outbox& out, client_events& events) {
+  const bool subscribe = message_.a == server_action::s;
+  if (message_.has_error) {
+    auto [code, text] = protocol::error_parts(message_);
     report(&doc, std::move(code), std::move(text), events);
     doc.fetching = doc.reloading = false;
     return;
   }
   if (subscribe) doc.subscribed = true;
-  auto data = message.find("data");
-  if (data == message.end() || !data->is_object()) {
+  if (!message_.has_snapshot) {
     // The end of a versioned fetch or subscribe: the ops came before it.
     if (!subscribe) doc.fetching = false;
     flush(doc, out, events);
     return;
   }
-  std::uint64_t version = field_uint(*data, "v").value_or(0);
+  std::uint64_t version = message_.snapshot_v.value_or(0);
   std::optional<std::string> text;
-  if (auto type = data->find("type"); type != data->end() && type->is_string()) {
-    if (type->get<std::string>() != text_unicode_uri && type->get<std::string>() != "text-unicode") {
-      report(&doc, "OTSYNC_CLIENT_UNSUPPORTED_TYPE", "the document's type is " + type->get<std::string>(), events);
+  if (message_.snapshot_has_type) {
+    const std::string& type = message_.snapshot_type;
+    if (type != protocol::text_unicode_uri && type != "text-unicode") {
+      report(&doc, "OTSYNC_CLIENT_UNSUPPORTED_TYPE", "the document's type is " + type, events);
       return;
     }
-    text = field_string(*data, "data");
+    text = message_.snapshot_data;
   }
   if (!subscribe && !doc.reloading) return;  // a stale reply
   adopt_snapshot(doc, version, text, out, events);
@@ -281,14 +279,10 @@ void client_core::adopt_snapshot(doc_entry& doc, std::uint64_t version, const st
     doc.replica.reset();
     if (doc.create_with && doc.create_seq == 0) {
       doc.create_seq = take_seq(events);
-      json m = {{"a", "op"},
-                {"c", doc.collection},
-                {"d", doc.id},
-                {"v", version},
-                {"src", src_},
-                {"seq", doc.create_seq},
-                {"create", {{"type", text_unicode_uri}, {"data", *doc.create_with}}}};
-      out.push_back(m.dump());
+      std::string frame;
+      protocol::encode_create(frame, options_.style, doc.collection, doc.id, version, doc.create_seq, src_,
+                              *doc.create_with);
+      out.push_back(std::move(frame));
     }
     notify(doc, {change_kind::reloaded, {}, {}, version}, events);
     return;
@@ -298,9 +292,9 @@ void client_core::adopt_snapshot(doc_entry& doc, std::uint64_t version, const st
   notify(doc, {change_kind::reloaded, {}, {}, version}, events);
 }
 
-void client_core::on_op_error(doc_entry& doc, const json& message, outbox& out, client_events& events) {
-  auto [code, text] = error_parts(message.at("error"));
-  auto seq = field_uint(message, "seq");
+void client_core::on_op_error(doc_entry& doc, outbox& out, client_events& events) {
+  auto [code, text] = protocol::error_parts(message_);
+  auto seq = message_.seq;
   if (doc.create_seq != 0 && seq == doc.create_seq) {
     doc.create_seq = 0;
     // Someone else created it first: their create reaches us as an op, or the reload brings it.
@@ -313,16 +307,13 @@ void client_core::on_op_error(doc_entry& doc, const json& message, outbox& out, 
   if (doc.replica && doc.replica->has_inflight()) fetch(doc, false, out);
 }
 
-void client_core::on_op(doc_entry& doc, const json& message, outbox& out, client_events& events) {
-  if (message.contains("error")) return on_op_error(doc, message, out, events);
-  auto version = field_uint(message, "v");
+void client_core::on_op(doc_entry& doc, outbox& out, client_events& events) {
+  if (message_.has_error) return on_op_error(doc, out, events);
+  auto version = message_.v;
   if (!version) return;
-  std::string src = field_string(message, "src");
-  std::uint64_t seq = field_uint(message, "seq").value_or(0);
-  const bool has_op = message.contains("op");
-  const bool has_create = message.contains("create");
-  const bool has_del = message.contains("del");
-  if (!has_op && !has_create && !has_del) {  // an ack
+  const std::string& src = message_.src;
+  std::uint64_t seq = message_.seq.value_or(0);
+  if (!message_.has_op && !message_.has_create && !message_.has_del) {  // an ack
     if (src != src_ && (!doc.replica || src != doc.replica->src())) return;
     if (doc.create_seq != 0 && seq == doc.create_seq) {
       doc.create_seq = 0;
@@ -338,15 +329,14 @@ void client_core::on_op(doc_entry& doc, const json& message, outbox& out, client
       return fetch(doc, true, out);
     }
     ++doc.acks;
+    if (options_.observer != nullptr) options_.observer->acknowledged(doc, seq);
     persist(doc, events);
     return flush(doc, out, events);
   }
   if (doc.reloading) return;  // the snapshot on its way supersedes it
-  if (has_create) {
+  if (message_.has_create) {
     if (doc.replica) return fetch(doc, false, out);  // we missed a delete: start again
-    const json& create = message["create"];
-    doc.replica =
-        std::make_unique<ot_client>(src_, *version + 1, create.is_object() ? field_string(create, "data") : "");
+    doc.replica = std::make_unique<ot_client>(src_, *version + 1, message_.create_data);
     doc.loaded = true;
     persist(doc, events);
     notify(doc, {change_kind::created, {}, src, *version + 1}, events);
@@ -357,7 +347,7 @@ void client_core::on_op(doc_entry& doc, const json& message, outbox& out, client
   record.src = src;
   record.seq = seq;
   record.version = *version;
-  if (has_del) {
+  if (message_.has_del) {
     if (*version != doc.replica->version()) {
       if (*version > doc.replica->version()) fetch(doc, true, out);
       return;
@@ -368,24 +358,26 @@ void client_core::on_op(doc_entry& doc, const json& message, outbox& out, client
     notify(doc, {change_kind::deleted, {}, src, *version + 1}, events);
     return;
   }
-  auto op = protocol::op_from_json(message["op"]);
+  auto op = read_op(message_);
   if (!op) {
     report(&doc, "OTSYNC_CLIENT_BAD_OP", "the server sent an op that does not check: " + op.error().message(), events);
     return fetch(doc, false, out);
   }
   record.body = std::move(*op);
   ot::op applied;
-  auto result = doc.replica->receive(record, &applied);
+  auto result = doc.replica->receive(record, doc.on_change ? &applied : nullptr);
   if (!result) {
     report(&doc, "OTSYNC_CLIENT_BAD_OP", "a remote op did not apply: " + result.error().message(), events);
     return fetch(doc, false, out);
   }
   switch (*result) {
     case receive_result::applied:
+      if (options_.observer != nullptr) options_.observer->remote_applied(doc, src, seq);
       notify(doc, {change_kind::edit, std::move(applied), src, doc.replica->version()}, events);
       break;
     case receive_result::acknowledged:
       ++doc.acks;
+      if (options_.observer != nullptr) options_.observer->acknowledged(doc, seq);
       persist(doc, events);
       flush(doc, out, events);
       break;

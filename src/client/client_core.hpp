@@ -19,10 +19,9 @@
 #include <utility>
 #include <vector>
 
-#include <nlohmann/json_fwd.hpp>
-
 #include "otsync/client/events.hpp"
 #include "otsync/client/ot_client.hpp"
+#include "otsync/protocol/server_message.hpp"
 #include "replica_journal.hpp"
 
 namespace otsync::client {
@@ -35,8 +34,9 @@ struct doc_entry {
   std::unique_ptr<ot_client> replica;      ///< null while unknown, missing or deleted
   bool loaded = false;                     ///< a snapshot (or a saved replica) is known
   bool subscribed = false;
-  bool fetching = false;   ///< a versioned fetch (after a gap) is under way
-  bool reloading = false;  ///< a snapshot fetch (after a rejected op) is under way
+  bool fetch_only = false;  ///< fetch the snapshot once instead of subscribing (set before connecting)
+  bool fetching = false;    ///< a versioned fetch (after a gap) is under way
+  bool reloading = false;   ///< a snapshot fetch (after a rejected op) is under way
   std::uint64_t create_seq = 0;
   std::uint64_t acks = 0;
   std::function<void(const change&)> on_change;
@@ -49,12 +49,37 @@ struct client_events {
   [[nodiscard]] bool empty() const noexcept { return changes.empty() && errors.empty(); }
 };
 
+/// Hooks for a program that measures the protocol (the load generator).
+/// Called synchronously from inside `on_frame` and `submit`: they must not
+/// call back into the core.
+class core_observer {
+ public:
+  /// An op frame went into the outbox (`op.resend`: the in-flight op again).
+  virtual void op_sent(const doc_entry& doc, const outgoing_op& op) = 0;
+  /// Our op with `seq` was acknowledged (by its ack, or its echo in the stream).
+  virtual void acknowledged(const doc_entry& doc, std::uint64_t seq) = 0;
+  /// Another client's op (`src`, `seq`) was applied to the replica.
+  virtual void remote_applied(const doc_entry& doc, std::string_view src, std::uint64_t seq) = 0;
+
+ protected:
+  core_observer() = default;
+  ~core_observer() = default;
+  core_observer(const core_observer&) = default;
+  core_observer& operator=(const core_observer&) = default;
+};
+
+struct client_core_options {
+  /// How the frames are written (the load generator writes them as the sharedb npm client does).
+  protocol::frame_style style = protocol::frame_style::otsync;
+  core_observer* observer = nullptr;
+};
+
 class client_core {
  public:
   using outbox = std::vector<std::string>;
 
   /// `journal` (may be null) keeps identity and replicas on disk.
-  explicit client_core(replica_journal* journal, client_events& startup_errors);
+  explicit client_core(replica_journal* journal, client_events& startup_errors, client_core_options options = {});
 
   /// The socket opened: the handshake frame to send.
   std::string on_open();
@@ -74,10 +99,11 @@ class client_core {
 
  private:
   doc_entry* find(std::string_view collection, std::string_view id);
-  void on_handshake(const nlohmann::json& message, outbox& out, client_events& events);
-  void on_doc_reply(doc_entry& doc, const nlohmann::json& message, outbox& out, client_events& events);
-  void on_op(doc_entry& doc, const nlohmann::json& message, outbox& out, client_events& events);
-  void on_op_error(doc_entry& doc, const nlohmann::json& message, outbox& out, client_events& events);
+  void on_handshake(outbox& out, client_events& events);
+  void on_doc_reply(doc_entry& doc, outbox& out, client_events& events);
+  void on_op(doc_entry& doc, outbox& out, client_events& events);
+  void on_op_error(doc_entry& doc, outbox& out, client_events& events);
+  void send_op(doc_entry& doc, const outgoing_op& op, outbox& out);
   void start_document(doc_entry& doc, outbox& out);
   void flush(doc_entry& doc, outbox& out, client_events& events);
   void fetch(doc_entry& doc, bool from_version, outbox& out);
@@ -89,11 +115,22 @@ class client_core {
   static void report(const doc_entry* doc, std::string code, std::string message, client_events& events);
 
   replica_journal* journal_;
+  client_core_options options_;
+  protocol::server_message message_;  ///< the frame being handled, reused
   std::string src_;
   std::uint64_t next_seq_ = 1;
   std::uint64_t reserved_seq_ = 0;  ///< seqs below it are recorded as used in the journal
   bool connected_ = false;
-  std::map<std::pair<std::string, std::string>, std::unique_ptr<doc_entry>> docs_;
+  /// Orders (collection, id) keys and finds them by string views (no copies per frame).
+  struct key_less {
+    using is_transparent = void;
+    template <typename A, typename B>
+    bool operator()(const A& a, const B& b) const noexcept {
+      return std::pair<std::string_view, std::string_view>(a.first, a.second) <
+             std::pair<std::string_view, std::string_view>(b.first, b.second);
+    }
+  };
+  std::map<std::pair<std::string, std::string>, std::unique_ptr<doc_entry>, key_less> docs_;
 };
 
 }  // namespace otsync::client

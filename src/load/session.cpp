@@ -16,6 +16,7 @@
 
 #include "otsync/client/ws_url.hpp"
 #include "otsync/ot/text_unicode.hpp"
+#include "otsync/protocol/server_message.hpp"
 
 namespace otsync::load {
 
@@ -82,8 +83,15 @@ session::session(asio::io_context& context, session_config config, run_state& ru
       stats_(stats),
       on_connected_(std::move(on_connected)),
       io_(std::make_unique<io>(context)),
+      core_(nullptr, events_, {protocol::frame_style::sharedb_npm, this}),
+      doc_(core_.open(config_.collection, config_.doc_id,
+                      config_.creator ? std::optional<std::string>("") : std::nullopt, outbox_, events_)),
       rng_(config_.seed * 0x9E3779B97F4A7C15ULL + config_.index + 1) {
   if (rng_ == 0) rng_ = 1;
+  if (config_.kind == role::checker) {
+    doc_.fetch_only = true;
+    doc_.on_change = [this](const client::change& c) { checked_.v = c.version; };
+  }
 }
 
 session::~session() = default;
@@ -99,7 +107,7 @@ void session::connect() {
     std::string host = config_.server->host + ":" + config_.server->port;
     io_->ws.async_handshake(host, config_.server->path, [this](beast::error_code ec2) {
       if (ec2) return fail("WebSocket handshake with " + config_.server->url + ": " + ec2.message());
-      send(handshake_frame());
+      send(core_.on_open());
       // Read loop: one frame at a time, the buffer reused.
       struct reader {
         session* self;
@@ -128,14 +136,14 @@ void session::connect() {
   });
 }
 
-void session::send(std::string_view text) {
+void session::send(std::string&& text) {
   auto& x = *io_;
   if (x.write_busy) {
-    x.queued.emplace_back(text);
+    x.queued.push_back(std::move(text));
     return;
   }
   x.write_busy = true;
-  x.writing.assign(text);
+  x.writing = std::move(text);
   struct writer {
     session* self;
     void operator()(beast::error_code ec, std::size_t) const {
@@ -190,8 +198,9 @@ void session::mark_ready() {
 }
 
 void session::publish() noexcept {
-  bool quiet = !fetching_ && !reloading_ && create_seq_ == 0 && (!replica_ || replica_->synchronised());
-  version_.store(replica_ ? replica_->version() : 0, std::memory_order_relaxed);
+  const auto* replica = doc_.replica.get();
+  bool quiet = !doc_.fetching && !doc_.reloading && doc_.create_seq == 0 && (!replica || replica->synchronised());
+  version_.store(replica ? replica->version() : 0, std::memory_order_relaxed);
   settled_.store(quiet, std::memory_order_release);
 }
 
@@ -201,185 +210,89 @@ void session::count_error(std::string_view code) {
 }
 
 void session::on_frame(std::string_view text) {
-  if (!parse_frame(text, frame_)) {
-    stats_.parse_failures.fetch_add(1, std::memory_order_relaxed);
-    count_error("ERR_LOADGEN_UNPARSABLE_FRAME");
-    return;
+  core_.on_frame(text, outbox_, events_);
+  after_core();
+}
+
+void session::after_core() {
+  for (auto& frame : outbox_) send(std::move(frame));
+  outbox_.clear();
+  if (!events_.empty()) {
+    for (auto& [notify, c] : events_.changes) notify(c);
+    for (const auto& e : events_.errors) {
+      if (e.code == "OTSYNC_CLIENT_BAD_FRAME") {
+        stats_.parse_failures.fetch_add(1, std::memory_order_relaxed);
+        count_error("ERR_LOADGEN_UNPARSABLE_FRAME");
+        continue;
+      }
+      if (e.collection.empty() && !core_.connected()) {
+        fail("handshake refused by " + config_.server->url);
+        break;
+      }
+      count_error(e.code);
+      if (config_.kind == role::checker) {
+        fail("fetch refused: " + e.code);
+        break;
+      }
+      if (!doc_.subscribed && !ready_reported_) {
+        fail("subscribe refused: " + e.code);
+        break;
+      }
+    }
+    events_.changes.clear();
+    events_.errors.clear();
   }
-  switch (frame_.a) {
-    case action::init:
-      if (src_.empty()) send(handshake_frame());  // as sharedb's client: answer the legacy greeting
-      break;
-    case action::hs:
-      if (!src_.empty()) break;  // the reply to the second hs
-      if (frame_.has_error || frame_.id.empty()) return fail("handshake refused by " + config_.server->url);
-      src_ = frame_.id;
-      build_doc_request(out_, config_.kind == role::checker ? "f" : "s", config_.collection, config_.doc_id,
-                        std::nullopt);
-      send(out_);
-      break;
-    case action::s:
-    case action::f:
-      if (frame_.c == config_.collection && frame_.d == config_.doc_id) on_doc_reply(frame_);
-      break;
-    case action::op:
-      if (frame_.c == config_.collection && frame_.d == config_.doc_id) on_op(frame_);
-      break;
-    case action::other:
-      break;
+  if (closing_) return;
+  if (!ready_reported_) {
+    if (config_.kind == role::checker) {
+      if (doc_.loaded) {
+        checked_.has_type = doc_.replica != nullptr;
+        if (doc_.replica) checked_.data = doc_.replica->text().to_string();
+        mark_ready();
+      }
+    } else if (config_.kind == role::writer ? doc_.replica != nullptr : doc_.subscribed) {
+      mark_ready();
+    }
+  }
+  if (writing_ && config_.rate == 0) {  // closed loop: the next edit once the last one is acknowledged
+    edit();
+    for (auto& frame : outbox_) send(std::move(frame));
+    outbox_.clear();
   }
   publish();
 }
 
-void session::on_doc_reply(frame& f) {
-  if (f.has_error) {
-    count_error(f.error_code);
-    if (!subscribed_ && config_.kind != role::checker && f.a == action::s)
-      return fail("subscribe refused: " + f.error_code);
-    if (config_.kind == role::checker) return fail("fetch refused: " + f.error_code);
-    fetching_ = reloading_ = false;
-    return;
-  }
-  if (f.data_raw.empty()) {  // the end of a versioned fetch
-    fetching_ = false;
-    return;
-  }
-  snapshot snap;
-  if (!parse_snapshot(f.data_raw, snap)) {
-    count_error("ERR_LOADGEN_BAD_SNAPSHOT");
-    return fail("unreadable snapshot from " + config_.server->url);
-  }
-  if (config_.kind == role::checker) {
-    checked_ = std::move(snap);
-    return mark_ready();
-  }
-  if (f.a == action::s) subscribed_ = true;
-  if (f.a == action::f) reloading_ = false;
-  if (snap.has_type) {
-    adopt_snapshot(snap);
-  } else if (config_.creator && !replica_ && create_seq_ == 0) {
-    create_seq_ = next_seq_++;
-    build_create(out_, config_.collection, config_.doc_id, create_seq_);
-    send(out_);
-  }
-  if (config_.kind != role::writer || replica_) mark_ready();
+void session::op_sent(const client::doc_entry& /*doc*/, const client::outgoing_op& op) {
+  sent_ns_ = now_ns();
+  if (run_.get() != phase::connecting)
+    run_.sends.record(send_times::key(config_.index, op.seq), sent_ns_, config_.receivers);
 }
 
-void session::adopt_snapshot(const snapshot& snap) {
-  if (replica_ && replica_->version() > snap.v && !reloading_) return;
-  replica_ = std::make_unique<client::ot_client>(src_, snap.v, snap.data);
-  if (writing_ && config_.rate == 0) edit_and_flush();
-}
-
-void session::on_op_error(const frame& f) {
-  if (create_seq_ != 0 && f.seq == create_seq_) {
-    create_seq_ = 0;
-    // Another writer created it first: its create reaches us as an op (or, if missed, a reload does).
-    if (f.error_code != "ERR_DOC_ALREADY_CREATED") count_error(f.error_code);
-    if (!replica_) reload();
-    return;
-  }
-  count_error(f.error_code);
-  // As sharedb's client: an error while an op is in flight rolls it back; we reload the snapshot.
-  if (replica_ && replica_->has_inflight()) reload();
-}
-
-void session::on_op(frame& f) {
-  if (f.has_error) return on_op_error(f);
-  bool has_body = f.has_op || f.has_create || f.has_del;
-  if (!f.v) return;
-  if (!has_body) {  // an ack
-    if (f.src != src_ || !f.seq) return;
-    if (create_seq_ != 0 && *f.seq == create_seq_) {
-      create_seq_ = 0;
-      if (!replica_) replica_ = std::make_unique<client::ot_client>(src_, *f.v + 1, "");
-      if (config_.kind == role::writer) mark_ready();
-      if (writing_ && config_.rate == 0) edit_and_flush();
-      return;
-    }
-    if (!replica_ || !replica_->has_inflight() || *f.seq != inflight_seq_) return;
-    if (replica_->acknowledge(*f.v)) {
-      // The ack is ahead of us: ops are missing; the op is acknowledged when it shows up in the stream.
-      fetch_from_version();
-      return;
-    }
-    return on_ack();
-  }
-  if (reloading_) return;  // the snapshot on its way supersedes it
-  if (f.has_create) {
-    if (!replica_) {
-      std::string data;
-      if (!parse_create_data(f.create_raw, data)) {
-        count_error("ERR_LOADGEN_BAD_CREATE");
-        reload();
-        return;
-      }
-      replica_ = std::make_unique<client::ot_client>(src_, *f.v + 1, data);
-      if (config_.kind == role::writer) mark_ready();
-      if (writing_ && config_.rate == 0) edit_and_flush();
-    }
-    return;
-  }
-  if (!replica_) {
-    reload();
-    return;
-  }
-  oplog::op_record record;
-  record.src = f.src;
-  record.seq = f.seq.value_or(0);
-  record.version = *f.v;
-  if (f.has_del) {
-    record.body = oplog::delete_body{};
-  } else {
-    record.body = std::move(f.op);
-  }
-  auto result = replica_->receive(record);
-  if (!result) {
-    count_error("ERR_LOADGEN_REMOTE_OP_FAILED");
-    reload();
-    return;
-  }
-  switch (*result) {
-    case client::receive_result::applied: {
-      phase p = run_.get();
-      if (p == phase::connecting) break;
-      auto it = run_.writer_index.find(std::string_view(f.src));
-      if (it == run_.writer_index.end()) break;
-      auto sent = run_.sends.take(send_times::key(it->second, record.seq));
-      if (!sent || p != phase::measuring) break;
-      if (*sent < run_.window_start_ns.load(std::memory_order_relaxed)) break;
-      stats_.delivery_latency.record(static_cast<std::uint64_t>(std::max<std::int64_t>(0, now_ns() - *sent)) / 1000);
-      ++stats_.window_deliveries;
-      break;
-    }
-    case client::receive_result::acknowledged:
-      on_ack();
-      break;
-    case client::receive_result::duplicate:
-      break;
-    case client::receive_result::gap:
-      fetch_from_version();
-      break;
-  }
-}
-
-void session::on_ack() {
-  std::int64_t now = now_ns();
+void session::acknowledged(const client::doc_entry& /*doc*/, std::uint64_t /*seq*/) {
   stats_.acks.fetch_add(1, std::memory_order_relaxed);
   if (run_.get() == phase::measuring) {
-    stats_.ack_latency.record(static_cast<std::uint64_t>(std::max<std::int64_t>(0, now - sent_ns_)) / 1000);
+    stats_.ack_latency.record(static_cast<std::uint64_t>(std::max<std::int64_t>(0, now_ns() - sent_ns_)) / 1000);
     ++stats_.window_acks;
   }
-  if (writing_ && config_.rate == 0)
-    edit_and_flush();
-  else
-    flush();
 }
 
-void session::edit_and_flush() {
-  if (!replica_ || reloading_) return;
-  if (replica_->has_inflight() && config_.rate == 0) return;
-  std::uint64_t length = replica_->text().size();
+void session::remote_applied(const client::doc_entry& /*doc*/, std::string_view src, std::uint64_t seq) {
+  phase p = run_.get();
+  if (p == phase::connecting) return;
+  auto it = run_.writer_index.find(src);
+  if (it == run_.writer_index.end()) return;
+  auto sent = run_.sends.take(send_times::key(it->second, seq));
+  if (!sent || p != phase::measuring) return;
+  if (*sent < run_.window_start_ns.load(std::memory_order_relaxed)) return;
+  stats_.delivery_latency.record(static_cast<std::uint64_t>(std::max<std::int64_t>(0, now_ns() - *sent)) / 1000);
+  ++stats_.window_deliveries;
+}
+
+void session::edit() {
+  const auto* replica = doc_.replica.get();
+  if (replica == nullptr || doc_.reloading || !doc_.subscribed) return;
+  if (config_.rate == 0 && !replica->synchronised()) return;
+  std::uint64_t length = replica->text().size();
   ot::op_builder edit;
   bool erase = length > 0 && (length >= config_.max_doc_chars || next_random(rng_) % 4 == 0);
   if (erase) {
@@ -397,51 +310,19 @@ void session::edit_and_flush() {
     }
     edit.skip(pos).insert(text, count);
   }
-  if (auto ec = replica_->submit(std::move(edit).finish())) {
-    count_error("ERR_LOADGEN_LOCAL_EDIT_FAILED");
-    return;
-  }
-  flush();
-}
-
-void session::flush() {
-  if (!replica_ || reloading_) return;
-  auto out = replica_->flush(next_seq_);
-  if (!out) return;
-  inflight_seq_ = out->seq;
-  build_submit(out_, config_.collection, config_.doc_id, out->version, out->seq, out->resend ? &out->src : nullptr,
-               out->op);
-  sent_ns_ = now_ns();
-  if (run_.get() != phase::connecting)
-    run_.sends.record(send_times::key(config_.index, out->seq), sent_ns_, config_.receivers);
-  send(out_);
-}
-
-void session::fetch_from_version() {
-  if (fetching_ || reloading_ || !replica_) return;
-  fetching_ = true;
-  build_doc_request(out_, "f", config_.collection, config_.doc_id, replica_->version());
-  send(out_);
-}
-
-void session::reload() {
-  if (reloading_) return;
-  reloading_ = true;
-  fetching_ = false;
-  build_doc_request(out_, "f", config_.collection, config_.doc_id, std::nullopt);
-  send(out_);
+  if (core_.submit(doc_, std::move(edit).finish(), outbox_, events_)) count_error("ERR_LOADGEN_LOCAL_EDIT_FAILED");
 }
 
 void session::start_writing() {
   if (config_.kind != role::writer || closing_) return;
   writing_ = true;
   if (config_.rate <= 0) {
-    edit_and_flush();
+    after_core();  // edits if it can
   } else {
     io_->next_tick = std::chrono::steady_clock::now();
     schedule_tick();
+    publish();
   }
-  publish();
 }
 
 void session::schedule_tick() {
@@ -452,9 +333,9 @@ void session::schedule_tick() {
   if (io_->next_tick < now - 10 * period) io_->next_tick = now;  // fell far behind: do not burst
   io_->timer.expires_at(io_->next_tick);
   io_->timer.async_wait([this](beast::error_code ec) {
-    if (ec || !writing_) return;
-    edit_and_flush();
-    publish();
+    if (ec || !writing_ || closing_) return;
+    edit();
+    after_core();
     schedule_tick();
   });
 }
@@ -462,7 +343,6 @@ void session::schedule_tick() {
 void session::stop_writing() {
   writing_ = false;
   io_->timer.cancel();
-  flush();
   publish();
 }
 

@@ -1,7 +1,9 @@
 // One WebSocket connection speaking ShareDB's protocol as the sharedb npm
 // client does: handshake, subscribe (or fetch) one document, and for writers
-// a replica (`client::ot_client`) that generates valid edits, transforms
-// remote ops past local ones and keeps one op in flight.
+// edits on the replica. The protocol is the client library's
+// (`client::client_core`, writing its frames in the sharedb npm client's
+// style, with `client::ot_client` as the replica); this file keeps the
+// connection (Beast), the pacing of the edits and the measurements.
 //
 // Thread safety: every member function except the status getters runs on the
 // connection's io_context thread (post to it). The getters read atomics; the
@@ -14,7 +16,7 @@
 #include <memory>
 #include <string>
 
-#include "frame.hpp"
+#include "client/client_core.hpp"
 #include "otsync/client/ot_client.hpp"
 #include "run_state.hpp"
 
@@ -54,7 +56,14 @@ struct session_config {
 
 enum class session_status : int { idle, connecting, ready, failed, disconnected, closed };
 
-class session {
+/// What the checker fetched: the server's snapshot of the document.
+struct snapshot {
+  std::uint64_t v = 0;
+  bool has_type = false;
+  std::string data;
+};
+
+class session final : private client::core_observer {
  public:
   /// `on_connected` runs once on the connection's thread when it is ready or failed.
   session(boost::asio::io_context& io, session_config config, run_state& run, thread_stats& stats,
@@ -79,31 +88,30 @@ class session {
   /// Why it failed (set before the status turns failed).
   [[nodiscard]] const std::string& failure() const noexcept { return failure_; }
   /// The connection id the server gave (after the handshake).
-  [[nodiscard]] const std::string& src() const noexcept { return src_; }
+  [[nodiscard]] const std::string& src() const noexcept { return core_.id(); }
 
   /// After the thread stopped: the replica (null when the document has no type here).
-  [[nodiscard]] const client::ot_client* replica() const noexcept { return replica_.get(); }
+  [[nodiscard]] const client::ot_client* replica() const noexcept { return doc_.replica.get(); }
   /// After the thread stopped: the checker's fetched snapshot.
   [[nodiscard]] const snapshot& checked() const noexcept { return checked_; }
 
  private:
   struct io;
   void on_frame(std::string_view text);
-  void on_op(frame& f);
-  void on_op_error(const frame& f);
-  void on_doc_reply(frame& f);
-  void on_ack();
-  void adopt_snapshot(const snapshot& snap);
-  void edit_and_flush();
-  void flush();
-  void fetch_from_version();
-  void reload();
+  /// After the core handled something: send its frames, count its errors, follow its state.
+  void after_core();
+  void edit();
   void mark_ready();
   void fail(std::string why);
   void publish() noexcept;
   void count_error(std::string_view code);
-  void send(std::string_view text);
+  void send(std::string&& text);
   void schedule_tick();
+
+  // client::core_observer
+  void op_sent(const client::doc_entry& doc, const client::outgoing_op& op) override;
+  void acknowledged(const client::doc_entry& doc, std::uint64_t seq) override;
+  void remote_applied(const client::doc_entry& doc, std::string_view src, std::uint64_t seq) override;
 
   session_config config_;
   run_state& run_;
@@ -116,18 +124,12 @@ class session {
   std::atomic<std::uint64_t> version_{0};
   std::string failure_;
 
-  std::string src_;
-  frame frame_;
-  std::string out_;
-  std::unique_ptr<client::ot_client> replica_;
+  client::client_events events_;
+  client::client_core core_;
+  client::doc_entry& doc_;
+  client::client_core::outbox outbox_;
   snapshot checked_;
-  std::uint64_t next_seq_ = 1;
-  std::uint64_t create_seq_ = 0;  ///< seq of our create while it awaits its reply
-  std::uint64_t inflight_seq_ = 0;
   std::int64_t sent_ns_ = 0;
-  bool subscribed_ = false;
-  bool fetching_ = false;   ///< a versioned fetch (a gap) is under way
-  bool reloading_ = false;  ///< a snapshot fetch (after an error) is under way
   bool writing_ = false;
   bool closing_ = false;
   bool ready_reported_ = false;

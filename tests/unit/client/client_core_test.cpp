@@ -1,7 +1,8 @@
 // The client's protocol core without sockets: the frames it sends for each
 // server frame, in the order the sharedb client sends them (handshake with the
 // old id, the in-flight op again with its src/seq, then a subscribe from our
-// version), gaps, rejected ops, creates, and the offline queue on disk.
+// version), gaps, rejected ops, creates, the offline queue on disk, and the
+// npm-client frame style, observer and fetch-only mode otsync-load uses.
 #include "client/client_core.hpp"
 
 #include <gtest/gtest.h>
@@ -255,6 +256,83 @@ TEST(ClientCore, IgnoresFramesThatAreNotObjectsAndReportsThem) {
   h.core.on_frame("[1,2]", out, h.events);
   EXPECT_TRUE(out.empty());
   EXPECT_EQ(h.events.errors.size(), 2U);
+}
+
+/// What the load generator measures, as the core reports it.
+struct recorder final : core_observer {
+  std::vector<std::uint64_t> sent;
+  std::vector<std::uint64_t> acked;
+  std::vector<std::pair<std::string, std::uint64_t>> applied;
+  void op_sent(const doc_entry& /*doc*/, const outgoing_op& op) override { sent.push_back(op.seq); }
+  void acknowledged(const doc_entry& /*doc*/, std::uint64_t seq) override { acked.push_back(seq); }
+  void remote_applied(const doc_entry& /*doc*/, std::string_view src, std::uint64_t seq) override {
+    applied.emplace_back(src, seq);
+  }
+};
+
+TEST(ClientCore, WritesTheNpmClientsFramesAndReportsToItsObserver) {
+  client_events events;
+  recorder seen;
+  client_core core(nullptr, events, {protocol::frame_style::sharedb_npm, &seen});
+  client_core::outbox out;
+  doc_entry& d = core.open("docs", "d", std::string(), out, events);
+  EXPECT_EQ(core.on_open(), R"({"a":"hs","id":null,"protocol":1,"protocolMinor":2})");
+  core.on_frame(R"({"a":"hs","protocol":1,"protocolMinor":2,"id":"me"})", out, events);
+  ASSERT_EQ(out.size(), 1U);
+  EXPECT_EQ(out[0], R"({"a":"s","c":"docs","d":"d","v":null})");
+  out.clear();
+  core.on_frame(snapshot_reply(0, std::nullopt).dump(), out, events);
+  ASSERT_EQ(out.size(), 1U);
+  EXPECT_EQ(out[0], std::string(R"({"a":"op","c":"docs","d":"d","v":0,"seq":1,"x":{},"create":{"type":")") + uri +
+                        R"(","data":""}})");
+  out.clear();
+  core.on_frame(R"({"a":"op","c":"docs","d":"d","v":0,"src":"me","seq":1})", out, events);
+  ASSERT_TRUE(d.replica);
+  EXPECT_FALSE(core.submit(d, {C::insert("a")}, out, events));
+  ASSERT_EQ(out.size(), 1U);
+  EXPECT_EQ(out[0], R"({"a":"op","c":"docs","d":"d","v":1,"seq":2,"x":{},"op":["a"]})");  // no src: not a resend
+  EXPECT_EQ(seen.sent, std::vector<std::uint64_t>{2});
+  out.clear();
+  core.on_frame(R"({"a":"op","c":"docs","d":"d","v":1,"src":"o","seq":5,"op":["b"]})", out, events);
+  core.on_frame(R"({"a":"op","c":"docs","d":"d","v":2,"src":"me","seq":2})", out, events);
+  EXPECT_TRUE(out.empty());
+  EXPECT_EQ(seen.applied, (std::vector<std::pair<std::string, std::uint64_t>>{{"o", 5}}));
+  EXPECT_EQ(seen.acked, std::vector<std::uint64_t>{2});
+  EXPECT_EQ(d.replica->version(), 3U);
+  EXPECT_TRUE(events.errors.empty());
+}
+
+TEST(ClientCore, AFetchOnlyDocumentFetchesOnceInsteadOfSubscribing) {
+  harness h;
+  doc_entry& d = h.open();
+  d.fetch_only = true;
+  auto sent = h.connect("me");
+  ASSERT_EQ(sent.size(), 1U);
+  EXPECT_EQ(sent[0], (json{{"a", "f"}, {"c", "docs"}, {"d", "d"}, {"v", nullptr}}));
+  json reply = snapshot_reply(3, "abc");
+  reply["a"] = "f";
+  EXPECT_TRUE(h.feed(reply).empty());
+  EXPECT_TRUE(d.loaded);
+  EXPECT_FALSE(d.subscribed);
+  ASSERT_TRUE(d.replica);
+  EXPECT_EQ(d.replica->text().to_string(), "abc");
+  EXPECT_EQ(d.replica->version(), 3U);
+}
+
+TEST(ClientCore, AnOpInAnUncommonFormIsReadAsTheDomReadsIt) {
+  harness h;
+  doc_entry& d = h.open();
+  h.connect("me");
+  h.feed(snapshot_reply(2, "ab"));
+  // 1.0 is a valid skip for a DOM reader; the scanner leaves it to op_from_json.
+  EXPECT_TRUE(h.feed(json::parse(R"({"a":"op","c":"docs","d":"d","v":2,"src":"o","seq":1,"op":[1.0,"x"]})")).empty());
+  EXPECT_EQ(d.replica->text().to_string(), "axb");
+  // An op that does not check is reported and the snapshot reloaded.
+  auto sent = h.feed(json::parse(R"({"a":"op","c":"docs","d":"d","v":3,"src":"o","seq":2,"op":[0,"x"]})"));
+  ASSERT_EQ(sent.size(), 1U);
+  EXPECT_EQ(sent[0], (json{{"a", "f"}, {"c", "docs"}, {"d", "d"}, {"v", nullptr}}));
+  ASSERT_EQ(h.events.errors.size(), 1U);
+  EXPECT_EQ(h.events.errors[0].code, "OTSYNC_CLIENT_BAD_OP");
 }
 
 TEST(WsUrl, SplitsHostPortAndPath) {
