@@ -1,6 +1,9 @@
 #include "otsync/protocol/server_message.hpp"
 
+#include <array>
 #include <charconv>
+#include <cmath>
+#include <cstdlib>
 
 #include <nlohmann/json.hpp>
 
@@ -13,7 +16,7 @@ namespace otsync::protocol {
 namespace {
 
 /// A cursor over JSON text; every reader returns false on malformed input.
-/// Nothing recurses: nested values are skipped with a depth counter.
+/// Nothing recurses: nested values are skipped with an explicit, depth-bounded stack.
 class scanner {
  public:
   explicit scanner(std::string_view text) : p_(text.data()), end_(text.data() + text.size()) {}
@@ -145,34 +148,49 @@ class scanner {
     ws();
     auto [next, ec] = std::from_chars(p_, end_, out);
     if (ec != std::errc{} || next == p_) return false;
+    if (*p_ == '0' && next - p_ > 1) return false;  // JSON has no leading zeros
     if (next < end_ && (*next == '.' || *next == 'e' || *next == 'E')) return false;
     p_ = next;
     return true;
   }
 
-  /// Skips any value; `depth` is the nesting the value starts at.
+  /// Skips any value, validating it as it goes (brackets matched by type,
+  /// commas and colons in place, strings unescaped and checked as UTF-8), so a
+  /// frame the decoder accepts is JSON wherever it looks. `depth` is the
+  /// nesting the value starts at. Iterative: an explicit stack, bounded by
+  /// the depth limit.
   bool skip(std::size_t depth) {
-    char c = peek();
-    if (c == '"') {
-      ++p_;
-      return skip_string_body();
-    }
-    if (c == '{' || c == '[') {
-      // Brackets are counted, not matched by type; the scanner is no validator of what it skips.
-      std::size_t level = 0;
-      while (p_ < end_) {
-        char x = *p_++;
-        if (x == '"') {
-          if (!skip_string_body()) return false;
-        } else if (x == '{' || x == '[') {
-          if (depth + ++level > default_max_json_depth) return false;
-        } else if (x == '}' || x == ']') {
-          if (--level == 0) return true;
+    std::array<char, default_max_json_depth + 1> closers{};
+    std::size_t open = 0;
+    while (true) {
+      // A value.
+      char c = peek();
+      if (c == '"') {
+        if (!string(scratch_)) return false;
+      } else if (c == '{' || c == '[') {
+        if (depth + open + 1 > default_max_json_depth) return false;
+        ++p_;
+        closers[open++] = c == '{' ? '}' : ']';
+        if (eat(closers[open - 1])) {
+          --open;
+        } else {
+          if (c == '{' && !(string(scratch_) && eat(':'))) return false;
+          continue;  // the first member's value
         }
+      } else if (!skip_scalar()) {
+        return false;
       }
-      return false;
+      // After a value: close what ends here, or go on to the next member.
+      while (true) {
+        if (open == 0) return true;
+        if (eat(',')) {
+          if (closers[open - 1] == '}' && !(string(scratch_) && eat(':'))) return false;
+          break;
+        }
+        if (!eat(closers[open - 1])) return false;
+        --open;
+      }
     }
-    return skip_scalar();
   }
 
  private:
@@ -184,25 +202,36 @@ class scanner {
         return true;
       }
     }
+    // A number, by JSON's grammar: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?
+    auto digit = [this] { return p_ < end_ && *p_ >= '0' && *p_ <= '9'; };
+    auto digits = [&] {
+      if (!digit()) return false;
+      while (digit()) ++p_;
+      return true;
+    };
     const char* start = p_;
     if (p_ < end_ && *p_ == '-') ++p_;
-    const char* digits = p_;
-    while (p_ < end_ && ((*p_ >= '0' && *p_ <= '9') || *p_ == '.' || *p_ == 'e' || *p_ == 'E' || *p_ == '+' ||
-                         (*p_ == '-' && p_ != start)))
+    if (p_ < end_ && *p_ == '0') {
       ++p_;
-    return p_ != digits && *digits >= '0' && *digits <= '9';
-  }
-  /// After an opening quote: to just past the closing one.
-  bool skip_string_body() {
-    while (p_ < end_) {
-      char x = *p_++;
-      if (x == '"') return true;
-      if (x == '\\') {
-        if (p_ >= end_) return false;
-        ++p_;
-      }
+    } else if (!digits()) {
+      return false;
     }
-    return false;
+    if (p_ < end_ && *p_ == '.') {
+      ++p_;
+      if (!digits()) return false;
+    }
+    if (p_ < end_ && (*p_ == 'e' || *p_ == 'E')) {
+      ++p_;
+      if (p_ < end_ && (*p_ == '+' || *p_ == '-')) ++p_;
+      if (!digits()) return false;
+    }
+    // A number too large for a double is no number to a JSON reader (nlohmann: "number overflow").
+    if (p_ - start > 300 ||
+        std::string_view(start, static_cast<std::size_t>(p_ - start)).find_first_of("eE") != std::string_view::npos) {
+      const std::string token(start, p_);
+      if (!std::isfinite(std::strtod(token.c_str(), nullptr))) return false;
+    }
+    return true;
   }
   bool hex4(std::uint32_t& out) {
     if (end_ - p_ < 4) return false;
@@ -224,6 +253,7 @@ class scanner {
 
   const char* p_;
   const char* end_;
+  std::string scratch_;  // skipped strings are decoded here (validated, then dropped)
 };
 
 /// A length as the fast path takes it; anything else (fractions, negatives, too large) goes to op_from_json.

@@ -5,7 +5,8 @@
 // The decoder is a single-pass scanner: the op/ack hot path builds no DOM,
 // reuses the message's strings from frame to frame, and reads an op straight
 // into `ot::op`. It is bounded like `parse_json_bounded`: it never recurses
-// (nested values it does not read are skipped with a depth counter), refuses
+// (nested values it does not read are skipped, and validated, with an explicit
+// depth-bounded stack), refuses
 // nesting deeper than `default_max_json_depth` and ops of more than
 // `default_max_json_values` components, and rejects malformed JSON, invalid
 // UTF-8 and numbers that do not fit. Members of an unexpected type are
