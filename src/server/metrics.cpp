@@ -159,33 +159,36 @@ void metrics::set_store_counters(std::uint64_t transactions, std::uint64_t commi
   store_failed_batches_->Set(static_cast<double>(failed_batches));
 }
 
-void metrics::set_redis_state(bool store_up, const store::redis_store_stats& store, bool feed_up,
-                              const pubsub::feed_stats& feed) {
-  std::call_once(redis_registered_, [this] {
-    auto& r = *registry_;
-    auto gauge = [&r](const char* name, const char* help) {
-      return &prometheus::BuildGauge().Name(name).Help(help).Register(r).Add({});
-    };
-    redis_ = {gauge("otsync_redis_up", "1 while the store's Redis connection is up (readiness)"),
-              gauge("otsync_redis_commands", "Commands the store sent to Redis since start (a commit is one EVALSHA)"),
-              gauge("otsync_redis_connects", "Successful store connections to Redis since start"),
-              gauge("otsync_redis_timeouts", "Redis commands that got no reply within --redis-timeout-ms"),
-              gauge("otsync_redis_feed_up", "1 while the op feed's pub/sub connection is up (readiness)"),
-              gauge("otsync_redis_feed_messages", "Ops other instances committed, received over pub/sub since start"),
-              gauge("otsync_redis_feed_resyncs", "Channel (re)subscriptions since start, each followed by a catch-up"),
-              gauge("otsync_redis_feed_connects", "Successful op feed connections to Redis since start"),
-              gauge("otsync_redis_feed_own_skipped",
-                    "This instance's own ops echoed back over pub/sub and skipped without decoding")};
-  });
-  redis_.store_up->Set(store_up ? 1 : 0);
-  redis_.commands->Set(static_cast<double>(store.commands));
-  redis_.connects->Set(static_cast<double>(store.connects));
-  redis_.timeouts->Set(static_cast<double>(store.timeouts));
-  redis_.feed_up->Set(feed_up ? 1 : 0);
-  redis_.feed_messages->Set(static_cast<double>(feed.messages));
-  redis_.feed_resyncs->Set(static_cast<double>(feed.resyncs));
-  redis_.feed_connects->Set(static_cast<double>(feed.connects));
-  redis_.feed_own_skipped->Set(static_cast<double>(feed.own_skipped));
+void metrics::set_backend_health(const store::backend_health& store, const store::backend_health* feed) {
+  // The SQLite store's counters have families of their own, registered at start (with or without SQLite).
+  std::map<std::string_view, std::uint64_t> store_counters{
+      {"otsync_store_transactions", 0}, {"otsync_store_commits", 0}, {"otsync_store_failed_batches", 0}};
+  bool sqlite_counters = false;
+  std::lock_guard lock(backend_mutex_);
+  for (const auto* health : {&store, feed}) {
+    if (!health) continue;
+    for (const auto& value : health->values) {
+      if (auto counter = store_counters.find(value.name); counter != store_counters.end()) {
+        counter->second = value.value;
+        sqlite_counters = true;
+        continue;
+      }
+      auto found = backend_gauges_.find(value.name);
+      if (found == backend_gauges_.end()) {
+        auto* gauge = &prometheus::BuildGauge()
+                           .Name(std::string(value.name))
+                           .Help(std::string(value.help))
+                           .Register(*registry_)
+                           .Add({});
+        found = backend_gauges_.emplace(std::string(value.name), gauge).first;
+      }
+      found->second->Set(static_cast<double>(value.value));
+    }
+  }
+  if (sqlite_counters) {
+    set_store_counters(store_counters["otsync_store_transactions"], store_counters["otsync_store_commits"],
+                       store_counters["otsync_store_failed_batches"]);
+  }
 }
 
 std::string metrics::render(std::size_t documents_open) {

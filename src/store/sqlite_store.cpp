@@ -141,6 +141,17 @@ class sqlite_store_impl final : public sqlite_store {
             largest_batch_.load(std::memory_order_relaxed), failed_batches_.load(std::memory_order_relaxed)};
   }
 
+  [[nodiscard]] backend_health health() const override {
+    const auto counters = stats();
+    return {true,
+            "sqlite",
+            {{"otsync_store_transactions",
+              "SQLite write transactions since start (one fsync each; commits are grouped)", counters.transactions},
+             {"otsync_store_commits", "Ops written by the SQLite store since start", counters.commits},
+             {"otsync_store_failed_batches", "SQLite write transactions that failed and were rolled back",
+              counters.failed_batches}}};
+  }
+
  private:
   void enqueue_read(read_job job) {
     {
