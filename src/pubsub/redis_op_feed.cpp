@@ -15,17 +15,12 @@
 namespace otsync::pubsub {
 namespace {
 
-redis::client_options client_options_of(const store::redis_options& options) {
-  return {options.host,          options.port,         options.db, options.connect_timeout, options.command_timeout,
-          options.reconnect_min, options.reconnect_max};
-}
-
 class redis_op_feed final : public op_feed {
  public:
   explicit redis_op_feed(store::redis_options options)
       : options_(std::move(options)),
         own_tag_(redis::publisher_tag(options_.instance_id)),
-        client_(client_options_of(options_), {},
+        client_(redis::client_options_from(options_), {},
                 {[this] { subscribe_all(); },
                  [this](std::string_view channel, std::string_view payload) { deliver(channel, payload); },
                  [this](std::string_view channel) { resync(channel); }}) {

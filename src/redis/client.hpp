@@ -35,6 +35,14 @@ struct client_options {
   std::chrono::milliseconds reconnect_max{2000};
 };
 
+/// The client settings of an options struct with the same members (such as
+/// store::redis_options, which the store and the feed are opened with).
+template <class Options>
+client_options client_options_from(const Options& options) {
+  return {options.host,          options.port,         options.db, options.connect_timeout, options.command_timeout,
+          options.reconnect_min, options.reconnect_max};
+}
+
 /// What the owner hears about, on the client's thread. Any may be empty.
 struct client_hooks {
   /// A connection is up (database selected, scripts being loaded): the feed subscribes again here.

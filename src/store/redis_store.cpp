@@ -120,17 +120,12 @@ std::string_view reply_text(const redisReply* r) {
 constexpr redis::client::script_id commit_script_id = 0;
 constexpr redis::client::script_id load_script_id = 1;
 
-redis::client_options client_options_of(const redis_options& options) {
-  return {options.host,          options.port,         options.db, options.connect_timeout, options.command_timeout,
-          options.reconnect_min, options.reconnect_max};
-}
-
 class redis_store_impl final : public redis_store {
  public:
   explicit redis_store_impl(redis_options options)
       : options_(std::move(options)),
         publisher_tag_(redis::publisher_tag(options_.instance_id)),
-        client_(client_options_of(options_), {commit_script, load_script}, {}) {
+        client_(redis::client_options_from(options_), {commit_script, load_script}, {}) {
     client_.start();
   }
 
