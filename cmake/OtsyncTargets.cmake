@@ -25,10 +25,12 @@ function(otsync_enable_sanitizers target)
   endif()
 endfunction()
 
-# otsync_library(NAME SOURCES ...): a library `otsync_NAME` with alias `otsync::NAME`.
+# otsync_library(NAME SOURCES ...): a library `otsync_NAME` with alias
+# `otsync::NAME`, exported (when installed) as `otsync::NAME` too.
 function(otsync_library name)
   add_library(otsync_${name} ${ARGN})
   add_library(otsync::${name} ALIAS otsync_${name})
+  set_target_properties(otsync_${name} PROPERTIES EXPORT_NAME ${name})
   target_include_directories(otsync_${name} PUBLIC
     $<BUILD_INTERFACE:${PROJECT_SOURCE_DIR}/include>
     $<INSTALL_INTERFACE:include>)

@@ -1,35 +1,50 @@
 #!/usr/bin/env bash
-# Installs everything otsync needs to build, test and benchmark on Debian 12;
-# with --run, only what building and running otsyncd needs (scripts/run.sh).
-# Run as root. Idempotent: apt runs only when a package is missing.
+# Installs what otsync needs on Debian 12. Run as root. Idempotent: apt runs
+# only when a package is missing.
+#   scripts/install-deps.sh          everything to build, test and benchmark (scripts/test.sh)
+#   scripts/install-deps.sh --run    only what building and running otsyncd needs (scripts/run.sh)
+#   scripts/install-deps.sh --bench  --run plus Google Benchmark, Node and the JS modules
+#                                    (scripts/run_ot_bench.sh)
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 
-run_only=false
-[[ "${1:-}" == "--run" ]] && run_only=true
+mode=all
+case "${1:-}" in
+  "") ;;
+  --run) mode=run ;;
+  --bench) mode=bench ;;
+  *) echo "usage: $0 [--run|--bench]" >&2; exit 2 ;;
+esac
 
-# Building and running otsyncd.
+# Building and running otsyncd (the configuration needs every one of these,
+# CLI11 and zlib included, even when only the otsyncd target is built).
 packages=(
   cmake ninja-build g++ pkg-config ca-certificates
   nlohmann-json3-dev zlib1g-dev libcli11-dev libsqlite3-dev libjemalloc-dev
   libboost1.81-dev libspdlog-dev prometheus-cpp-dev libhiredis-dev
 )
-# Testing and benchmarking.
-$run_only || packages+=(
+# The OT benchmark (bench/, scripts/run_ot_bench.sh).
+[[ "$mode" != run ]] && packages+=(libbenchmark-dev)
+# Testing.
+[[ "$mode" == all ]] && packages+=(
   gzip redis-server haproxy
   docker-compose
-  libgtest-dev libgmock-dev libbenchmark-dev
+  libgtest-dev libgmock-dev
+  python3 python3-prometheus-client
   chromium
   clang libclang-rt-14-dev
 )
-# Debian's redis-server package starts a system service (port 6379) on install.
-# Nothing here uses it: the Redis tests and the loopback topology start their
-# own redis-server on a free port with their own directory, and stop it by PID.
+# Debian's redis-server and haproxy packages enable and start system services
+# (Redis on port 6379) on install. Nothing here uses them: the Redis tests and
+# the loopback topology start their own redis-server on a free port with their
+# own directory, and stop it by PID; haproxy only checks docker/haproxy.cfg.
+# They are disabled and stopped below when this run installed them.
 # docker-compose (1.29, no engine needed) only validates docker/compose.yaml in the tests.
+# python3-prometheus-client parses /metrics in the tests (tests/integration/check_metrics.py).
 # clang and libclang-rt-14-dev (its libFuzzer and sanitizer runtimes) build the
 # fuzz targets (OTSYNC_FUZZ, tests/fuzz, scripts/fuzz.sh); GCC builds everything else.
-# Node.js runs the JS-side tests and peers; a machine may already have a newer one.
-if ! $run_only && ! { command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; }; then
+# Node.js runs the JS-side tests, peers and benchmarks; a machine may already have a newer one.
+if [[ "$mode" != run ]] && ! { command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; }; then
   packages+=(nodejs npm)
 fi
 
@@ -45,7 +60,19 @@ else
   echo "install-deps: all Debian packages present"
 fi
 
-$run_only && exit 0
+# Services of packages installed just now: disabled and stopped (systemd, or
+# SysV init without it); a service someone had set up before is left alone.
+for service in redis-server haproxy; do
+  [[ " ${missing[*]} " == *" $service "* ]] || continue
+  if [[ -d /run/systemd/system ]] && command -v systemctl >/dev/null 2>&1; then
+    systemctl disable --now "$service" 2>/dev/null || true
+  elif command -v service >/dev/null 2>&1; then
+    service "$service" stop >/dev/null 2>&1 || true
+    command -v update-rc.d >/dev/null 2>&1 && { update-rc.d "$service" disable >/dev/null 2>&1 || true; }
+  fi
+done
+
+[[ "$mode" == run ]] && exit 0
 
 # JS test and benchmark dependencies, exactly as locked.
 here="$(cd "$(dirname "$0")/.." && pwd)"

@@ -24,9 +24,21 @@ while (($#)); do
   esac
 done
 
-[[ -d tests/js/node_modules/ot-text-unicode ]] || scripts/install-deps.sh
-echo "== building (Release)" >&2
-scripts/build.sh build -DCMAKE_BUILD_TYPE=Release >/dev/null
+# Its own dependencies when missing (Google Benchmark, Node, the JS modules):
+# a machine set up by scripts/run.sh has only what otsyncd needs.
+if ! dpkg-query -W -f='${Status}' libbenchmark-dev 2>/dev/null | grep -q "install ok installed" ||
+  ! command -v node >/dev/null 2>&1 || [[ ! -d tests/js/node_modules/ot-text-unicode ]]; then
+  scripts/install-deps.sh --bench
+fi
+echo "== building build/bin/ot_bench (Release)" >&2
+# The benchmark explicitly: a tree configured by scripts/run.sh has OTSYNC_BUILD_BENCH=OFF in its cache.
+traces=()
+peer_traces=()
+if [[ -n "${OTSYNC_TRACES_DIR:-}" ]]; then
+  traces=(-DOTSYNC_TRACES_DIR="$OTSYNC_TRACES_DIR")
+  peer_traces=(--traces "$OTSYNC_TRACES_DIR")
+fi
+scripts/build.sh build --target ot_bench -DCMAKE_BUILD_TYPE=Release -DOTSYNC_BUILD_BENCH=ON "${traces[@]}" >/dev/null
 mkdir -p "$out"
 
 echo "== small ops (shared by both sides)" >&2
@@ -39,7 +51,7 @@ OTSYNC_BENCH_SMALL_OPS="$out/small_ops.jsonl" build/bin/ot_bench \
 node bench/js/gbench_rows.js "$out/otsync-gbench.json" >"$out/otsync.json"
 
 echo "== ot-text-unicode under Node $(node --version), $peer_reps runs per row" >&2
-node bench/js/ot_peer_bench.js --reps "$peer_reps" --small-ops "$out/small_ops.jsonl" "${peer_filter[@]}" \
+node bench/js/ot_peer_bench.js --reps "$peer_reps" --small-ops "$out/small_ops.jsonl" "${peer_filter[@]}" "${peer_traces[@]}" \
   --out "$out/peer.json" >/dev/null
 
 node bench/js/ot_bench_table.js --otsync "$out/otsync.json" --peer "$out/peer.json" \

@@ -15,8 +15,8 @@
 //   Redis cmds/op   INFO commandstats calls, summed, per op: every command, the
 //                   Lua script's own redis.call()s included, but INFO, PING and
 //                   (UN)SUBSCRIBE (shown apart). Round trips: "store cmds/op"
-//                   (otsync_redis_commands). EVAL(SHA)/op > 1: lost commit races
-//   pub/sub msgs/op otsync_redis_feed_messages of all instances, per op
+//                   (otsync_redis_commands_total). EVAL(SHA)/op > 1: lost commit races
+//   pub/sub msgs/op otsync_redis_feed_messages_total of all instances, per op
 //   converged       all clients of a document agree (version = 1 + its acked ops,
 //                   text), a fresh fetch through each instance's own URL agrees
 //                   and otsync_ops_committed_total rose by the acked ops
@@ -239,14 +239,14 @@ async function measure(L, n, rep, env, inst, workers) {
     opsPerSec: Math.round(acked / seconds), p50: pct(0.5), p99: pct(0.99), max: lat[acked - 1], committed,
     redisCmdsPerOp: perOp(sum(counted.map(([, v]) => v))), evalPerOp: perOp((cmds.evalsha || 0) + (cmds.eval || 0)),
     totalCommandsProcessedPerOp: perOp(after.total - before.total),
-    storeCmdsPerOp: perOp(delta('otsync_redis_commands')), pubsubMsgsPerOp: perOp(delta('otsync_redis_feed_messages')),
+    storeCmdsPerOp: perOp(delta('otsync_redis_commands_total')), pubsubMsgsPerOp: perOp(delta('otsync_redis_feed_messages_total')),
     commandsPerOp: Object.fromEntries(counted.map(([c, v]) => [c, perOp(v)])),
     apart: Object.fromEntries(APART.filter((c) => cmds[c]).map((c) => [c, cmds[c]])),
     setupCommands: diff(start, before),  // connecting, creating, subscribing
     opsPerCommitBatch: +(committed / delta('otsync_commit_batches_total')).toFixed(3),
     serverSubmitMeanMs: meanMs('otsync_submit_latency_seconds'), commitMeanMs: meanMs('otsync_commit_latency_seconds'),
     serverErrorReplies: delta('otsync_errors_total'),
-    connectionsPerInstance: after.met.map((m) => m.otsync_connections), converged: problems.length === 0,
+    connectionsPerInstance: after.met.map((m) => m.otsync_connections_open), converged: problems.length === 0,
     problems: problems.slice(0, 20), errors: errors.length, errorSamples: errors.slice(0, 10),
     cpu: {otsyncd: cpu('otsyncd'), redis: cpu('redis'), haproxy: cpu('haproxy'), loadgen: +sum(loadgen).toFixed(1),
           other, loadgenPerProc: loadgen},

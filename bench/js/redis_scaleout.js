@@ -67,15 +67,15 @@ function runOnce(instances) {
     const pids = [1, 2, 3].slice(0, instances).map((i) => env[`OTSYNC${i}_PID`]);
     const before = {calls: commandCalls(env.REDIS_PORT), stats: redisInfo(env.REDIS_PORT, 'stats')};
     const sum = (name) => urls.reduce((n, u) => n + metric(u, name), 0);
-    const feedBefore = sum('otsync_redis_feed_messages');
-    const sentBefore = sum('otsync_redis_commands');
+    const feedBefore = sum('otsync_redis_feed_messages_total');
+    const sentBefore = sum('otsync_redis_commands_total');
     const args = ['--preset', PRESET, '--duration', DURATION, '--warmup', WARMUP, '--url', env.HAPROXY_URL,
                   '--quiet', ...pids.flatMap((p) => ['--pid', p]), '--pid', env.REDIS_PID,
                   '--pid', env.HAPROXY_PID, ...extra];
     const report = JSON.parse(execFileSync(LOAD, args, {encoding: 'utf8', timeout: 600000}));
     const after = {calls: commandCalls(env.REDIS_PORT), stats: redisInfo(env.REDIS_PORT, 'stats')};
-    const feedAfter = sum('otsync_redis_feed_messages');
-    const sentAfter = sum('otsync_redis_commands');
+    const feedAfter = sum('otsync_redis_feed_messages_total');
+    const sentAfter = sum('otsync_redis_commands_total');
     const committed = sum('otsync_ops_committed_total');
     const delta = (name) => (after.calls[name] || 0) - (before.calls[name] || 0);
     const scripts = delta('evalsha') + delta('eval');

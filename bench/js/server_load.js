@@ -81,8 +81,8 @@ async function once(kind, store) {
       const batches = await metric(server.httpUrl, 'otsync_commit_batches_total');
       result.opsPerBatch = ops / batches;
       if (store === 'sqlite') {
-        result.opsPerTransaction = (await metric(server.httpUrl, 'otsync_store_commits')) /
-                                   (await metric(server.httpUrl, 'otsync_store_transactions'));
+        result.opsPerTransaction = (await metric(server.httpUrl, 'otsync_store_commits_total')) /
+                                   (await metric(server.httpUrl, 'otsync_store_transactions_total'));
       }
     }
     return result;

@@ -1,5 +1,7 @@
 #include "otsync/doc/registry.hpp"
 
+#include "document.hpp"
+
 #include <vector>
 
 #include <boost/asio/post.hpp>

@@ -27,9 +27,37 @@ class doc_error_category final : public std::error_category {
     }
     return "Unknown document error";
   }
+  // The op log's codes are ShareDB's first seven conditions, one to one.
+  [[nodiscard]] std::error_condition default_error_condition(int value) const noexcept override {
+    return {value, sharedb_error_category()};
+  }
+};
+
+class sharedb_error_category_impl final : public std::error_category {
+ public:
+  [[nodiscard]] const char* name() const noexcept override { return "otsync.sharedb"; }
+  [[nodiscard]] std::string message(int value) const override {
+    switch (static_cast<sharedb_error>(value)) {
+      case sharedb_error::max_submit_retries_exceeded:
+        return "Maximum submit retries exceeded";
+      case sharedb_error::database_corrupt:
+        return "Stored data does not decode";
+      case sharedb_error::database_unavailable:
+        return "The document store failed";
+      case sharedb_error::shutting_down:
+        return "The server is shutting down";
+      default:
+        return otsync::oplog::error_category().message(value);
+    }
+  }
 };
 
 }  // namespace
+
+const std::error_category& sharedb_error_category() noexcept {
+  static const sharedb_error_category_impl category;
+  return category;
+}
 
 const std::error_category& error_category() noexcept {
   static const doc_error_category category;

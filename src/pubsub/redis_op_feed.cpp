@@ -76,14 +76,17 @@ class redis_op_feed final : public op_feed {
     return {
         up,
         "redis pub/sub " + options_.host + ":" + std::to_string(options_.port) + (up ? " connected" : " unreachable"),
-        {{"otsync_redis_feed_up", "1 while the op feed's pub/sub connection is up (readiness)", up ? 1U : 0U},
-         {"otsync_redis_feed_messages", "Ops other instances committed, received over pub/sub since start",
-          messages_.load()},
-         {"otsync_redis_feed_resyncs", "Channel (re)subscriptions since start, each followed by a catch-up",
-          resyncs_.load()},
-         {"otsync_redis_feed_connects", "Successful op feed connections to Redis since start", client_.connects()},
-         {"otsync_redis_feed_own_skipped",
-          "This instance's own ops echoed back over pub/sub and skipped without decoding", own_skipped_.load()}}};
+        {{"otsync_redis_feed_up", "1 while the op feed's pub/sub connection is up (readiness)",
+          store::health_kind::gauge, up ? 1U : 0U},
+         {"otsync_redis_feed_messages_total", "Ops other instances committed, received over pub/sub since start",
+          store::health_kind::total, messages_.load()},
+         {"otsync_redis_feed_resyncs_total", "Channel (re)subscriptions since start, each followed by a catch-up",
+          store::health_kind::total, resyncs_.load()},
+         {"otsync_redis_feed_connects_total", "Successful op feed connections to Redis since start",
+          store::health_kind::total, client_.connects()},
+         {"otsync_redis_feed_own_skipped_total",
+          "This instance's own ops echoed back over pub/sub and skipped without decoding", store::health_kind::total,
+          own_skipped_.load()}}};
   }
 
  private:

@@ -4,7 +4,7 @@
 #include <vector>
 
 #include "otsync/oplog/snapshot.hpp"
-#include "otsync/doc/store_error_info.hpp"
+#include "otsync/protocol/errors.hpp"
 #include "otsync/protocol/json_text.hpp"
 #include "otsync/server/log.hpp"
 
@@ -53,7 +53,7 @@ class agent::subscription : public doc::subscriber, public std::enable_shared_fr
   void deactivate() { active_ = false; }
   [[nodiscard]] bool active() const noexcept { return active_; }
 
-  std::shared_ptr<doc::document> document;
+  doc::subscription_handle handle;  // empty until subscribed
 
  private:
   agent* owner_;
@@ -63,7 +63,7 @@ class agent::subscription : public doc::subscriber, public std::enable_shared_fr
   std::vector<doc::shared_frame> held_;
 };
 
-agent::agent(doc::registry& documents, std::weak_ptr<connection_io> io, std::string connection_id,
+agent::agent(doc::document_service& documents, std::weak_ptr<connection_io> io, std::string connection_id,
              agent_options options, agent_observer* observer)
     : documents_(documents),
       io_(std::move(io)),
@@ -151,7 +151,7 @@ void agent::on_frame(std::string_view frame) {
   auto& req = std::get<protocol::request>(parsed);
   if (!requests_.try_take(std::chrono::steady_clock::now())) {
     // Answered, not stalled: the client learns why and can back off.
-    send_error(std::move(req.echo), {"ERR_RATE_LIMITED", "Too many messages on this connection; slow down"});
+    send_error(std::move(req.echo), protocol::errors::rate_limited());
     return;
   }
   handle(req);
@@ -187,23 +187,23 @@ void agent::handle(protocol::request& req) {
 
 std::shared_ptr<agent::subscription> agent::subscribe_slot(const store::doc_key& key) {
   auto& slot = subscriptions_[key];
-  if (slot) {
-    // A new subscribe replaces the old one (as ShareDB replaces the stream).
-    slot->deactivate();
-    slot->document->unsubscribe(slot.get());
-  }
+  // A new subscribe replaces the old one (as ShareDB replaces the stream).
+  if (slot) release(slot);
   slot = std::make_shared<subscription>(*this, io_);
-  slot->document = documents_.get(key);
   return slot;
+}
+
+void agent::release(const std::shared_ptr<subscription>& sub) {
+  sub->deactivate();
+  // The document drops its pointer on its strand; the subscription stays
+  // alive until then through the captured shared_ptr.
+  if (sub->handle) documents_.unsubscribe(sub->handle, sub.get(), [keep = sub] {});
 }
 
 void agent::unsubscribe(const store::doc_key& key) {
   auto it = subscriptions_.find(key);
   if (it == subscriptions_.end()) return;
-  it->second->deactivate();
-  // The document drops its pointer on its strand; the subscription stays
-  // alive until then through the captured shared_ptr.
-  it->second->document->unsubscribe(it->second.get(), [keep = it->second] {});
+  release(it->second);
   subscriptions_.erase(it);
 }
 
@@ -215,9 +215,7 @@ void agent::handle_doc(const std::string& action, json echo, protocol::doc_reque
     return;
   }
   if (action == "s" && !subscriptions_.contains(key) && !may_subscribe(1)) {
-    send_error(std::move(echo), {"ERR_SUBSCRIPTION_LIMIT_EXCEEDED",
-                                 "This connection subscribes to " + std::to_string(subscriptions_.size()) +
-                                     " documents, the limit; unsubscribe from some first"});
+    send_error(std::move(echo), protocol::errors::subscription_limit(subscriptions_.size()));
     return;
   }
   auto respond = [this, echo = std::move(echo), action, key](doc::read_result result, subscription* sub) mutable {
@@ -232,21 +230,21 @@ void agent::handle_doc(const std::string& action, json echo, protocol::doc_reque
     if (sub) sub->mark_ready();
   };
   if (action == "f") {
-    documents_.get(key)->fetch(r.version, on_strand([respond = std::move(respond)](doc::read_result result) mutable {
-                                 respond(std::move(result), nullptr);
-                               }));
+    documents_.fetch(key, r.version, on_strand([respond = std::move(respond)](doc::read_result result) mutable {
+                       respond(std::move(result), nullptr);
+                     }));
     return;
   }
   auto sub = subscribe_slot(key);
-  sub->document->subscribe(sub, r.version,
-                           on_strand([this, key, sub, respond = std::move(respond)](doc::read_result result) mutable {
-                             if (result.error) {
-                               // Not subscribed after all.
-                               auto it = subscriptions_.find(key);
-                               if (it != subscriptions_.end() && it->second == sub) unsubscribe(key);
-                             }
-                             respond(std::move(result), sub.get());
-                           }));
+  sub->handle = documents_.subscribe(
+      key, sub, r.version, on_strand([this, key, sub, respond = std::move(respond)](doc::read_result result) mutable {
+        if (result.error) {
+          // Not subscribed after all.
+          auto it = subscriptions_.find(key);
+          if (it != subscriptions_.end() && it->second == sub) unsubscribe(key);
+        }
+        respond(std::move(result), sub.get());
+      }));
 }
 
 // A bulk fetch/subscribe in progress. Documents are read a few at a time and
@@ -296,10 +294,8 @@ void agent::handle_bulk(const std::string& action, json echo, protocol::bulk_req
     std::size_t fresh = 0;
     for (const auto& w : b->wanted) fresh += subscriptions_.contains({r.collection, w.first}) ? 0u : 1u;
     if (!may_subscribe(fresh)) {
-      send_error(std::move(echo), {"ERR_SUBSCRIPTION_LIMIT_EXCEEDED",
-                                   "This connection subscribes to " + std::to_string(subscriptions_.size()) +
-                                       " documents; " + std::to_string(fresh) + " more would pass the limit of " +
-                                       std::to_string(options_.max_subscriptions)});
+      send_error(std::move(echo),
+                 protocol::errors::subscription_limit(subscriptions_.size(), fresh, options_.max_subscriptions));
       return;
     }
     // Every slot now (the limit holds), each document's read later.
@@ -325,12 +321,14 @@ void agent::read_next(const std::shared_ptr<bulk>& b) {
     }
     on_bulk_answer(b, i, std::move(result));
   });
-  if (b->subscribe) {
+  if (b->subscribe && b->subs[i]->active()) {
     auto& sub = b->subs[i];
-    sub->document->subscribe(sub, b->wanted[i].second, std::move(done));
-  } else {
-    documents_.get(key)->fetch(b->wanted[i].second, std::move(done));
+    sub->handle = documents_.subscribe(key, sub, b->wanted[i].second, std::move(done));
+    return;
   }
+  // A fetch, or a subscription dropped (`bu`, a newer `s`) before its turn:
+  // the same answer, without leaving a subscriber nobody will remove.
+  documents_.fetch(key, b->wanted[i].second, std::move(done));
 }
 
 void agent::on_bulk_answer(const std::shared_ptr<bulk>& b, std::size_t i, doc::read_result result) {
@@ -401,8 +399,7 @@ void agent::finish_bulk(bulk& b) {
 
 void agent::handle_submit(json echo, protocol::submit_request r) {
   if (std::holds_alternative<oplog::create_body>(r.body) && !creates_.try_take(std::chrono::steady_clock::now())) {
-    send_error(std::move(echo),
-               {"ERR_CREATE_RATE_LIMITED", "Too many documents created on this connection; retry later"});
+    send_error(std::move(echo), protocol::errors::create_rate_limited());
     return;
   }
   oplog::submission op;
@@ -412,18 +409,17 @@ void agent::handle_submit(json echo, protocol::submit_request r) {
   op.body = std::move(r.body);
   auto collection = r.collection;
   auto id = r.id;
-  documents_.get({r.collection, r.id})
-      ->submit(std::move(op),
-               on_strand([this, echo = std::move(echo), collection, id](doc::submit_result result) mutable {
-                 if (result.error) {
-                   send_error(std::move(echo), *result.error);
-                   return;
-                 }
-                 if (auto io = io_.lock()) {
-                   for (auto& frame : result.missed) io->send(std::move(frame));
-                 }
-                 send(protocol::encode_ack(collection, id, result.src, result.seq, result.version));
-               }));
+  documents_.submit({r.collection, r.id}, std::move(op),
+                    on_strand([this, echo = std::move(echo), collection, id](doc::submit_result result) mutable {
+                      if (result.error) {
+                        send_error(std::move(echo), *result.error);
+                        return;
+                      }
+                      if (auto io = io_.lock()) {
+                        for (auto& frame : result.missed) io->send(std::move(frame));
+                      }
+                      send(protocol::encode_ack(collection, id, result.src, result.seq, result.version));
+                    }));
 }
 
 void agent::handle_snapshot(json echo, protocol::snapshot_request r) {
@@ -436,54 +432,41 @@ void agent::handle_snapshot(json echo, protocol::snapshot_request r) {
     reply_snapshot_at(std::move(echo), key, std::nullopt);
     return;
   }
-  documents_.storage().version_at(
-      key, *r.timestamp_ms, on_strand([this, echo = std::move(echo), key](ot::result<std::uint64_t> version) mutable {
-        if (!version) {
-          send_error(std::move(echo), doc::store_error_info(version.error()));
-          return;
-        }
-        reply_snapshot_at(std::move(echo), key, *version);
-      }));
+  documents_.snapshot_at_time(key, *r.timestamp_ms,
+                              on_strand([this, echo = std::move(echo)](ot::result<oplog::snapshot> snap) mutable {
+                                if (!snap)
+                                  return send_error(std::move(echo), protocol::to_read_error_info(snap.error()));
+                                send_snapshot(echo, *snap);
+                              }));
+}
+
+void agent::send_snapshot(json& echo, const oplog::snapshot& snap) {
+  json message = protocol::snapshot_json(snap);
+  message["a"] = echo["a"];
+  message["id"] = echo.contains("id") ? echo["id"] : json(nullptr);
+  message["m"] = nullptr;
+  send(dump(message));
 }
 
 void agent::reply_snapshot_at(json echo, const store::doc_key& key, std::optional<std::uint64_t> version) {
-  auto reply = [this](json& echoed_request, const oplog::snapshot& snap) {
-    json message = protocol::snapshot_json(snap);
-    message["a"] = echoed_request["a"];
-    message["id"] = echoed_request.contains("id") ? echoed_request["id"] : json(nullptr);
-    message["m"] = nullptr;
-    send(dump(message));
-  };
   if (!version) {
-    documents_.get(key)->fetch(std::nullopt,
-                               on_strand([this, echo = std::move(echo), reply](doc::read_result result) mutable {
-                                 if (result.error) return send_error(std::move(echo), *result.error);
-                                 reply(echo, *result.snap);
-                               }));
+    documents_.fetch(key, std::nullopt, on_strand([this, echo = std::move(echo)](doc::read_result result) mutable {
+                       if (result.error) return send_error(std::move(echo), *result.error);
+                       send_snapshot(echo, *result.snap);
+                     }));
     return;
   }
-  std::uint64_t wanted = *version;
-  documents_.storage().load(
-      key, wanted,
-      on_strand([this, echo = std::move(echo), reply, wanted](ot::result<store::loaded_document> loaded) mutable {
-        if (!loaded) return send_error(std::move(echo), doc::store_error_info(loaded.error()));
-        if (loaded->version_reached() < wanted) {
-          return send_error(std::move(echo), {"ERR_OP_VERSION_NEWER_THAN_CURRENT_SNAPSHOT",
-                                              "Requested version exceeds latest snapshot version"});
-        }
-        auto snap = oplog::replay(std::move(loaded->base), loaded->ops);
-        if (!snap) return send_error(std::move(echo), {"ERR_DATABASE_CORRUPT", snap.error().message()});
-        reply(echo, *snap);
-      }));
+  documents_.snapshot_at(key, *version,
+                         on_strand([this, echo = std::move(echo)](ot::result<oplog::snapshot> snap) mutable {
+                           if (!snap) return send_error(std::move(echo), protocol::to_read_error_info(snap.error()));
+                           send_snapshot(echo, *snap);
+                         }));
 }
 
 void agent::on_closed() {
   if (closed_) return;
   closed_ = true;
-  for (auto& [key, sub] : subscriptions_) {
-    sub->deactivate();
-    sub->document->unsubscribe(sub.get(), [keep = sub] {});
-  }
+  for (auto& [key, sub] : subscriptions_) release(sub);
   subscriptions_.clear();
 }
 

@@ -13,6 +13,7 @@
 #include <unordered_map>
 
 #include "otsync/doc/registry.hpp"
+#include "otsync/doc/service.hpp"
 #include "otsync/pubsub/op_feed.hpp"
 #include "otsync/server/metrics.hpp"
 #include "otsync/server/options.hpp"
@@ -25,7 +26,8 @@ class websocket_session;
 struct server_context {
   server_options options;
   store::store* storage = nullptr;
-  doc::registry* documents = nullptr;
+  doc::registry* documents = nullptr;        ///< the open documents (eviction, memory, metrics)
+  doc::document_service* service = nullptr;  ///< every document read and write of the agents and the REST API
   metrics* stats = nullptr;
   pubsub::op_feed* feed = nullptr;  ///< with a shared store: ops other instances commit
   std::atomic<bool> ready{false};

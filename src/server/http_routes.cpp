@@ -12,8 +12,10 @@
 #include <boost/beast/http/verb.hpp>
 #include <nlohmann/json.hpp>
 
-#include "otsync/doc/store_error_info.hpp"
+#include "otsync/doc/service.hpp"
+#include "otsync/oplog/error.hpp"
 #include "otsync/oplog/snapshot.hpp"
+#include "otsync/protocol/errors.hpp"
 #include "otsync/protocol/message.hpp"
 
 namespace otsync::server {
@@ -60,17 +62,20 @@ json op_json(const oplog::op_record& op) {
   return out;
 }
 
-// A store's refusal of the request itself is the client's error (400); an
-// outage is 503, undecodable stored data 500.
-void store_error(const http_request& request, std::error_code error, std::function<void(http_response)>& respond) {
+// A failed read of the past (protocol::to_read_error_info). A store's refusal of the
+// request itself is the client's error (400); a version beyond the head is
+// 404; an outage is 503, undecodable stored data (or stored ops that do not
+// replay) 500.
+void read_error(const http_request& request, std::error_code error, std::function<void(http_response)>& respond) {
   if (error == store::errc::invalid_argument) {
     respond(error_response(request, http::status::bad_request, "ERR_BAD_REQUEST",
                            "The document store refused the request: " + error.message()));
     return;
   }
-  auto info = doc::store_error_info(error);
-  auto status =
-      info.code == "ERR_DATABASE_CORRUPT" ? http::status::internal_server_error : http::status::service_unavailable;
+  auto info = protocol::to_read_error_info(error);
+  auto status = error == oplog::errc::version_from_the_future ? http::status::not_found
+                : info.code == "ERR_DATABASE_CORRUPT"         ? http::status::internal_server_error
+                                                              : http::status::service_unavailable;
   respond(error_response(request, status, info.code, info.message));
 }
 
@@ -124,11 +129,11 @@ void handle_http(server_context& context, const http_request& request, std::func
     }
     case http_api::route_kind::list_documents: {
       auto collection = route.collection;
-      context.storage->list_documents(
+      context.service->list_documents(
           collection, route.after, route.limit,
           [request, respond = std::move(respond),
            collection](ot::result<std::vector<store::document_summary>> docs) mutable {
-            if (!docs) return store_error(request, docs.error(), respond);
+            if (!docs) return read_error(request, docs.error(), respond);
             json list = json::array();
             for (const auto& d : *docs) {
               list.push_back({{"id", d.id}, {"v", d.version}, {"type", d.type_uri ? json(*d.type_uri) : json()}});
@@ -139,10 +144,10 @@ void handle_http(server_context& context, const http_request& request, std::func
     }
     case http_api::route_kind::ops: {
       store::doc_key key{route.collection, route.id};
-      context.storage->load_ops(
+      context.service->ops(
           key, route.from, route.to,
           [request, respond = std::move(respond)](ot::result<std::vector<oplog::op_record>> ops) mutable {
-            if (!ops) return store_error(request, ops.error(), respond);
+            if (!ops) return read_error(request, ops.error(), respond);
             json list = json::array();
             for (const auto& op : *ops) list.push_back(op_json(op));
             respond(json_response(request, http::status::ok, json{{"ops", list}}));
@@ -151,8 +156,8 @@ void handle_http(server_context& context, const http_request& request, std::func
     }
     case http_api::route_kind::document: {
       store::doc_key key{route.collection, route.id};
-      context.documents->get(key)->fetch(
-          std::nullopt, [request, respond = std::move(respond), key](doc::read_result result) mutable {
+      context.service->fetch(
+          key, std::nullopt, [request, respond = std::move(respond), key](doc::read_result result) mutable {
             if (result.error) {
               respond(error_response(request, http::status::service_unavailable, result.error->code,
                                      result.error->message));
@@ -164,22 +169,9 @@ void handle_http(server_context& context, const http_request& request, std::func
     }
     case http_api::route_kind::document_at: {
       store::doc_key key{route.collection, route.id};
-      std::uint64_t wanted = route.version;
-      context.storage->load(
-          key, wanted,
-          [request, respond = std::move(respond), key, wanted](ot::result<store::loaded_document> loaded) mutable {
-            if (!loaded) return store_error(request, loaded.error(), respond);
-            if (loaded->version_reached() < wanted) {
-              respond(error_response(request, http::status::not_found, "ERR_OP_VERSION_NEWER_THAN_CURRENT_SNAPSHOT",
-                                     "Requested version exceeds latest snapshot version"));
-              return;
-            }
-            auto snap = oplog::replay(std::move(loaded->base), loaded->ops);
-            if (!snap) {
-              respond(error_response(request, http::status::internal_server_error, "ERR_DATABASE_CORRUPT",
-                                     snap.error().message()));
-              return;
-            }
+      context.service->snapshot_at(
+          key, route.version, [request, respond = std::move(respond), key](ot::result<oplog::snapshot> snap) mutable {
+            if (!snap) return read_error(request, snap.error(), respond);
             respond(json_response(request, http::status::ok, document_json(key.collection, key.id, *snap)));
           });
       return;

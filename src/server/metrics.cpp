@@ -19,12 +19,24 @@ double seconds(std::chrono::nanoseconds d) {
   return std::chrono::duration<double>(d).count();
 }
 
+// A counter kept by another component (the store, the op feed) is sampled as a
+// running total: the Prometheus counter is advanced to it, never moved back.
+// Totals below 2^53 are exact in a double. Callers hold sampled_mutex_, so two
+// scrapes at once cannot both add the same difference.
+void advance_to(prometheus::Counter& counter, std::uint64_t total) {
+  const auto target = static_cast<double>(total);
+  const double current = counter.Value();
+  if (target > current) {
+    counter.Increment(target - current);
+  }
+}
+
 }  // namespace
 
 metrics::metrics() : registry_(std::make_shared<prometheus::Registry>()) {
   auto& r = *registry_;
   connections_ =
-      &prometheus::BuildGauge().Name("otsync_connections").Help("Open WebSocket connections").Register(r).Add({});
+      &prometheus::BuildGauge().Name("otsync_connections_open").Help("Open WebSocket connections").Register(r).Add({});
   connections_total_ = &prometheus::BuildCounter()
                             .Name("otsync_connections_total")
                             .Help("WebSocket connections accepted")
@@ -62,18 +74,18 @@ metrics::metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                            .Help("Frames queued for sending, over all connections")
                            .Register(r)
                            .Add({});
-  store_transactions_ = &prometheus::BuildGauge()
-                             .Name("otsync_store_transactions")
+  store_transactions_ = &prometheus::BuildCounter()
+                             .Name("otsync_store_transactions_total")
                              .Help("SQLite write transactions since start (one fsync each; commits are grouped)")
                              .Register(r)
                              .Add({});
-  store_commits_ = &prometheus::BuildGauge()
-                        .Name("otsync_store_commits")
+  store_commits_ = &prometheus::BuildCounter()
+                        .Name("otsync_store_commits_total")
                         .Help("Ops written by the SQLite store since start")
                         .Register(r)
                         .Add({});
-  store_failed_batches_ = &prometheus::BuildGauge()
-                               .Name("otsync_store_failed_batches")
+  store_failed_batches_ = &prometheus::BuildCounter()
+                               .Name("otsync_store_failed_batches_total")
                                .Help("SQLite write transactions that failed and were rolled back")
                                .Register(r)
                                .Add({});
@@ -154,40 +166,55 @@ void metrics::send_queue_changed(long delta) {
 }
 
 void metrics::set_store_counters(std::uint64_t transactions, std::uint64_t commits, std::uint64_t failed_batches) {
-  store_transactions_->Set(static_cast<double>(transactions));
-  store_commits_->Set(static_cast<double>(commits));
-  store_failed_batches_->Set(static_cast<double>(failed_batches));
+  const std::lock_guard lock(sampled_mutex_);
+  advance_to(*store_transactions_, transactions);
+  advance_to(*store_commits_, commits);
+  advance_to(*store_failed_batches_, failed_batches);
 }
 
 void metrics::set_backend_health(const store::backend_health& store, const store::backend_health* feed) {
-  // The SQLite store's counters have families of their own, registered at start (with or without SQLite).
-  std::map<std::string_view, std::uint64_t> store_counters{
-      {"otsync_store_transactions", 0}, {"otsync_store_commits", 0}, {"otsync_store_failed_batches", 0}};
-  bool sqlite_counters = false;
-  std::lock_guard lock(backend_mutex_);
-  for (const auto* health : {&store, feed}) {
-    if (!health) continue;
-    for (const auto& value : health->values) {
-      if (auto counter = store_counters.find(value.name); counter != store_counters.end()) {
-        counter->second = value.value;
-        sqlite_counters = true;
-        continue;
+  // The SQLite store's totals have families of their own, registered at start (with or without SQLite).
+  std::map<std::string_view, std::uint64_t> store_totals{{"otsync_store_transactions_total", 0},
+                                                         {"otsync_store_commits_total", 0},
+                                                         {"otsync_store_failed_batches_total", 0}};
+  bool sqlite_totals = false;
+  {
+    const std::lock_guard lock(sampled_mutex_);
+    for (const auto* health : {&store, feed}) {
+      if (!health) continue;
+      for (const auto& value : health->values) {
+        if (auto total = store_totals.find(value.name); total != store_totals.end()) {
+          total->second = value.value;
+          sqlite_totals = true;
+        } else if (value.kind == store::health_kind::total) {
+          auto found = backend_totals_.find(value.name);
+          if (found == backend_totals_.end()) {
+            auto* counter = &prometheus::BuildCounter()
+                                 .Name(std::string(value.name))
+                                 .Help(std::string(value.help))
+                                 .Register(*registry_)
+                                 .Add({});
+            found = backend_totals_.emplace(std::string(value.name), counter).first;
+          }
+          advance_to(*found->second, value.value);
+        } else {
+          auto found = backend_gauges_.find(value.name);
+          if (found == backend_gauges_.end()) {
+            auto* gauge = &prometheus::BuildGauge()
+                               .Name(std::string(value.name))
+                               .Help(std::string(value.help))
+                               .Register(*registry_)
+                               .Add({});
+            found = backend_gauges_.emplace(std::string(value.name), gauge).first;
+          }
+          found->second->Set(static_cast<double>(value.value));
+        }
       }
-      auto found = backend_gauges_.find(value.name);
-      if (found == backend_gauges_.end()) {
-        auto* gauge = &prometheus::BuildGauge()
-                           .Name(std::string(value.name))
-                           .Help(std::string(value.help))
-                           .Register(*registry_)
-                           .Add({});
-        found = backend_gauges_.emplace(std::string(value.name), gauge).first;
-      }
-      found->second->Set(static_cast<double>(value.value));
     }
   }
-  if (sqlite_counters) {
-    set_store_counters(store_counters["otsync_store_transactions"], store_counters["otsync_store_commits"],
-                       store_counters["otsync_store_failed_batches"]);
+  if (sqlite_totals) {
+    set_store_counters(store_totals["otsync_store_transactions_total"], store_totals["otsync_store_commits_total"],
+                       store_totals["otsync_store_failed_batches_total"]);
   }
 }
 

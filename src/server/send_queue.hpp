@@ -16,7 +16,7 @@
 
 #include <boost/asio/buffer.hpp>
 
-#include "otsync/doc/document.hpp"
+#include "otsync/doc/types.hpp"
 #include "otsync/server/ws_frame.hpp"
 
 namespace otsync::server {

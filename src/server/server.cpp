@@ -152,6 +152,7 @@ std::string server::start() {
   s.context.feed = s.feed.get();
   s.context.storage = s.storage.get();
   s.context.documents = s.documents.get();
+  s.context.service = s.documents.get();
   s.context.stats = s.stats.get();
 
   s.acceptor = std::make_shared<listener>(s.io.get_executor(), s.context);

@@ -66,8 +66,7 @@ void websocket_session::run() {
   options.request_burst = 2 * settings.max_request_rate;
   options.create_rate = settings.max_create_rate;
   options.create_burst = 10 * settings.max_create_rate;
-  agent_ =
-      std::make_unique<agent>(*context_.documents, weak_from_this(), std::string(src, 32), options, context_.stats);
+  agent_ = std::make_unique<agent>(*context_.service, weak_from_this(), std::string(src, 32), options, context_.stats);
   {
     std::lock_guard lock(context_.sessions_mutex);
     context_.sessions.emplace(this, weak_from_this());

@@ -1,5 +1,6 @@
 #include <string>
 
+#include "otsync/oplog/error.hpp"
 #include "otsync/store/store.hpp"
 
 namespace otsync::store {
@@ -22,6 +23,22 @@ class store_error_category final : public std::error_category {
         return "Invalid store request";
     }
     return "Unknown store error";
+  }
+  // What a client is told (protocol::to_error_info): a race lost beyond the
+  // retry limit, corrupt data, a store closing, or a store failing.
+  [[nodiscard]] std::error_condition default_error_condition(int value) const noexcept override {
+    switch (static_cast<errc>(value)) {
+      case errc::version_conflict:
+        return oplog::sharedb_error::max_submit_retries_exceeded;
+      case errc::corrupt:
+        return oplog::sharedb_error::database_corrupt;
+      case errc::closed:
+        return oplog::sharedb_error::shutting_down;
+      case errc::unavailable:
+      case errc::invalid_argument:
+        break;
+    }
+    return oplog::sharedb_error::database_unavailable;
   }
 };
 

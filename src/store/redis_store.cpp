@@ -135,15 +135,17 @@ class redis_store_impl final : public redis_store {
   redis_store_stats stats() const override { return {client_.commands(), client_.connects(), client_.timeouts()}; }
   backend_health health() const override {
     const bool up = client_.connected();
-    return {
-        up,
-        "redis " + options_.host + ":" + std::to_string(options_.port) + "/" + std::to_string(options_.db) +
-            (up ? " connected" : " unreachable"),
-        {{"otsync_redis_up", "1 while the store's Redis connection is up (readiness)", up ? 1U : 0U},
-         {"otsync_redis_commands", "Commands the store sent to Redis since start (a commit is one EVALSHA)",
-          client_.commands()},
-         {"otsync_redis_connects", "Successful store connections to Redis since start", client_.connects()},
-         {"otsync_redis_timeouts", "Redis commands that got no reply within --redis-timeout-ms", client_.timeouts()}}};
+    return {up,
+            "redis " + options_.host + ":" + std::to_string(options_.port) + "/" + std::to_string(options_.db) +
+                (up ? " connected" : " unreachable"),
+            {{"otsync_redis_up", "1 while the store's Redis connection is up (readiness)", health_kind::gauge,
+              up ? 1U : 0U},
+             {"otsync_redis_commands_total", "Commands the store sent to Redis since start (a commit is one EVALSHA)",
+              health_kind::total, client_.commands()},
+             {"otsync_redis_connects_total", "Successful store connections to Redis since start", health_kind::total,
+              client_.connects()},
+             {"otsync_redis_timeouts_total", "Redis commands that got no reply within --redis-timeout-ms",
+              health_kind::total, client_.timeouts()}}};
   }
 
   void load(const doc_key& key, std::optional<std::uint64_t> version, handler<loaded_document> done) override {

@@ -145,11 +145,13 @@ class sqlite_store_impl final : public sqlite_store {
     const auto counters = stats();
     return {true,
             "sqlite",
-            {{"otsync_store_transactions",
-              "SQLite write transactions since start (one fsync each; commits are grouped)", counters.transactions},
-             {"otsync_store_commits", "Ops written by the SQLite store since start", counters.commits},
-             {"otsync_store_failed_batches", "SQLite write transactions that failed and were rolled back",
-              counters.failed_batches}}};
+            {{"otsync_store_transactions_total",
+              "SQLite write transactions since start (one fsync each; commits are grouped)", health_kind::total,
+              counters.transactions},
+             {"otsync_store_commits_total", "Ops written by the SQLite store since start", health_kind::total,
+              counters.commits},
+             {"otsync_store_failed_batches_total", "SQLite write transactions that failed and were rolled back",
+              health_kind::total, counters.failed_batches}}};
   }
 
  private:

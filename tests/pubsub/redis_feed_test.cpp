@@ -153,14 +153,14 @@ TEST_F(RedisFeedOutage, HealthNamesTheRedisFeedMetrics) {
   EXPECT_TRUE(health.connected);
   std::vector<std::string> names;
   for (const auto& value : health.values) names.emplace_back(value.name);
-  EXPECT_EQ(names,
-            (std::vector<std::string>{"otsync_redis_feed_up", "otsync_redis_feed_messages", "otsync_redis_feed_resyncs",
-                                      "otsync_redis_feed_connects", "otsync_redis_feed_own_skipped"}));
+  EXPECT_EQ(names, (std::vector<std::string>{"otsync_redis_feed_up", "otsync_redis_feed_messages_total",
+                                             "otsync_redis_feed_resyncs_total", "otsync_redis_feed_connects_total",
+                                             "otsync_redis_feed_own_skipped_total"}));
   const auto store_health = reader.store->health();
   names.clear();
   for (const auto& value : store_health.values) names.emplace_back(value.name);
-  EXPECT_EQ(names, (std::vector<std::string>{"otsync_redis_up", "otsync_redis_commands", "otsync_redis_connects",
-                                             "otsync_redis_timeouts"}));
+  EXPECT_EQ(names, (std::vector<std::string>{"otsync_redis_up", "otsync_redis_commands_total",
+                                             "otsync_redis_connects_total", "otsync_redis_timeouts_total"}));
 }
 
 }  // namespace

@@ -2,6 +2,9 @@
 // evicted after it has been idle (no subscribers, nothing queued or in
 // flight) for a while, and loaded again from the store on demand.
 //
+// It is the document service (see service.hpp): reads and writes of the head
+// go to the actor for the key, reads of the past to the store.
+//
 // Thread safety: every member function may be called from any thread; the
 // map is guarded by a mutex that is never held across I/O or a callback.
 #pragma once
@@ -16,22 +19,39 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/steady_timer.hpp>
 
-#include "otsync/doc/document.hpp"
+#include "otsync/doc/service.hpp"
+#include "otsync/doc/types.hpp"
 #include "otsync/pubsub/op_feed.hpp"
 #include "otsync/store/store.hpp"
 
 namespace otsync::doc {
 
-class registry {
+class document;
+
+class registry final : public document_service {
  public:
   registry(boost::asio::any_io_executor executor, store::store& storage, document_options options,
            document_observer* observer = nullptr, pubsub::op_feed* feed = nullptr);
-  ~registry();
+  ~registry() override;
   registry(const registry&) = delete;
   registry& operator=(const registry&) = delete;
 
   /// The actor for `key`, created (unloaded) when not open.
   std::shared_ptr<document> get(const store::doc_key& key);
+
+  // document_service (src/doc/service.cpp).
+  void fetch(const store::doc_key& key, std::optional<std::uint64_t> from, read_handler done) override;
+  [[nodiscard]] subscription_handle subscribe(const store::doc_key& key, std::shared_ptr<subscriber> who,
+                                              std::optional<std::uint64_t> from, read_handler done) override;
+  void unsubscribe(const subscription_handle& handle, const subscriber* who, std::function<void()> done) override;
+  void submit(const store::doc_key& key, oplog::submission op, submit_handler done) override;
+  void snapshot_at(const store::doc_key& key, std::uint64_t version, result_handler<oplog::snapshot> done) override;
+  void snapshot_at_time(const store::doc_key& key, std::int64_t timestamp_ms,
+                        result_handler<oplog::snapshot> done) override;
+  void ops(const store::doc_key& key, std::uint64_t from, std::optional<std::uint64_t> to,
+           result_handler<std::vector<oplog::op_record>> done) override;
+  void list_documents(const std::string& collection, const std::string& after_id, std::size_t limit,
+                      result_handler<std::vector<store::document_summary>> done) override;
 
   /// Starts the periodic sweep that evicts documents idle for `idle_after`.
   void start_eviction(std::chrono::milliseconds idle_after, std::chrono::milliseconds period);
@@ -52,7 +72,6 @@ class registry {
   /// True when no open document has work queued or in flight.
   [[nodiscard]] bool quiescent() const;
 
-  [[nodiscard]] store::store& storage() noexcept { return storage_; }
   [[nodiscard]] const document_options& options() const noexcept { return options_; }
   [[nodiscard]] document_observer* observer() const noexcept { return observer_; }
   /// Ops committed by other instances (null for a single instance).
@@ -60,6 +79,8 @@ class registry {
 
  private:
   friend class document;
+  /// The store, for the documents (the edges read through the service).
+  [[nodiscard]] store::store& storage() noexcept { return storage_; }
   /// Called by a document on its strand once it decided to go: removes it if
   /// the map still holds this instance.
   void forget(const document* doc);

@@ -30,7 +30,34 @@ inline std::error_code make_error_code(errc e) noexcept {
 /// The ShareDB error code string for `e`.
 std::string_view sharedb_code(errc e) noexcept;
 
+/// The classes of failure a ShareDB client is told about, as error
+/// conditions: every otsync error category (op log, store, ...) maps its
+/// codes onto them (`default_error_condition`), and the protocol layer turns
+/// a condition into one ShareDB error object (`protocol::to_error_info`).
+/// Codes of categories that map to none are OT errors (ERR_OT_OP_NOT_APPLIED).
+enum class sharedb_error {
+  doc_was_deleted = 1,
+  doc_already_created,
+  doc_does_not_exist,
+  version_from_the_future,
+  transform_ops_not_found,
+  version_mismatch,
+  type_not_recognized,
+  max_submit_retries_exceeded,  ///< a commit race lost too often
+  database_corrupt,             ///< stored data does not decode
+  database_unavailable,         ///< the store failed; retry later
+  shutting_down,                ///< the store is closing with the server
+};
+
+const std::error_category& sharedb_error_category() noexcept;
+
+inline std::error_condition make_error_condition(sharedb_error e) noexcept {
+  return {static_cast<int>(e), sharedb_error_category()};
+}
+
 }  // namespace otsync::oplog
 
 template <>
 struct std::is_error_code_enum<otsync::oplog::errc> : std::true_type {};
+template <>
+struct std::is_error_condition_enum<otsync::oplog::sharedb_error> : std::true_type {};

@@ -1,6 +1,6 @@
 // One client connection's side of the ShareDB protocol, without sockets:
 // frames in (`on_frame`), frames out (through `connection_io`), requests to
-// the document actors in between. The WebSocket session drives it; the unit
+// the document service in between. The WebSocket session drives it; the unit
 // tests drive it directly.
 //
 // Thread safety: every member function runs on the connection's strand (the
@@ -15,8 +15,7 @@
 #include <string>
 #include <string_view>
 
-#include "otsync/doc/document.hpp"
-#include "otsync/doc/registry.hpp"
+#include "otsync/doc/service.hpp"
 #include "otsync/protocol/message.hpp"
 
 namespace otsync::server {
@@ -72,7 +71,7 @@ class token_bucket {
 
 class agent {
  public:
-  agent(doc::registry& documents, std::weak_ptr<connection_io> io, std::string connection_id,
+  agent(doc::document_service& documents, std::weak_ptr<connection_io> io, std::string connection_id,
         agent_options options = {}, agent_observer* observer = nullptr);
   ~agent();
   agent(const agent&) = delete;
@@ -103,6 +102,7 @@ class agent {
   void handle_submit(nlohmann::json echo, protocol::submit_request r);
   void handle_snapshot(nlohmann::json echo, protocol::snapshot_request r);
   void reply_snapshot_at(nlohmann::json echo, const store::doc_key& key, std::optional<std::uint64_t> version);
+  void send_snapshot(nlohmann::json& echo, const oplog::snapshot& snap);
   /// Whether `wanted` more documents (not yet subscribed) fit under the subscription limit.
   [[nodiscard]] bool may_subscribe(std::size_t wanted) const noexcept;
 
@@ -110,6 +110,8 @@ class agent {
   void send_error(nlohmann::json echo, const protocol::error_info& error);
   std::shared_ptr<subscription> subscribe_slot(const store::doc_key& key);
   void unsubscribe(const store::doc_key& key);
+  /// Stops `sub`'s deliveries and takes it off its document.
+  void release(const std::shared_ptr<subscription>& sub);
   /// Runs `fn` on this connection's strand once the caller's work is done;
   /// keeps the pending count for backpressure.
   template <class Fn>
@@ -117,7 +119,7 @@ class agent {
   void begin_request() { ++pending_; }
   void end_request();
 
-  doc::registry& documents_;
+  doc::document_service& documents_;
   std::weak_ptr<connection_io> io_;
   std::string src_;
   agent_options options_;

@@ -16,7 +16,7 @@
 #include <string>
 #include <string_view>
 
-#include "otsync/doc/document.hpp"
+#include "otsync/doc/types.hpp"
 #include "otsync/server/agent.hpp"
 #include "otsync/store/store.hpp"
 
@@ -73,16 +73,19 @@ class metrics final : public doc::document_observer, public agent_observer {
   prometheus::Histogram* submit_latency_;
   prometheus::Histogram* commit_latency_;
   prometheus::Gauge* send_queue_depth_;
-  prometheus::Gauge* store_transactions_;
-  prometheus::Gauge* store_commits_;
-  prometheus::Gauge* store_failed_batches_;
+  // Running totals kept by the store and the op feed, sampled at each scrape
+  // (under sampled_mutex_) into counters.
+  std::mutex sampled_mutex_;
+  prometheus::Counter* store_transactions_;
+  prometheus::Counter* store_commits_;
+  prometheus::Counter* store_failed_batches_;
   prometheus::Family<prometheus::Counter>* errors_;
   prometheus::Family<prometheus::Counter>* limit_hits_;
   prometheus::Gauge* partial_bytes_;
   prometheus::Gauge* resident_bytes_;
-  // The backends' values by name, registered on first use.
-  std::mutex backend_mutex_;
+  // The backends' values by name, registered when first reported (under sampled_mutex_).
   std::map<std::string, prometheus::Gauge*, std::less<>> backend_gauges_;
+  std::map<std::string, prometheus::Counter*, std::less<>> backend_totals_;
 };
 
 }  // namespace otsync::server

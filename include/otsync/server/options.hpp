@@ -9,7 +9,7 @@
 #include <cstdint>
 #include <string>
 
-#include "otsync/doc/document.hpp"
+#include "otsync/doc/types.hpp"
 
 namespace otsync::server {
 

@@ -78,11 +78,18 @@ struct document_summary {
   friend bool operator==(const document_summary&, const document_summary&) = default;
 };
 
-/// One number a backend reports for /metrics, under its own Prometheus name
-/// (exported as a gauge sampled when /metrics is served).
+/// How /metrics exports a backend's value.
+enum class health_kind {
+  gauge,  ///< a level (1 while connected, ...)
+  total,  ///< a running total since start: a Prometheus counter, named `*_total`
+};
+
+/// One number a backend reports for /metrics, under its own Prometheus name,
+/// sampled when /metrics is served.
 struct health_value {
-  std::string_view name;  ///< e.g. `otsync_redis_commands` (static storage)
+  std::string_view name;  ///< e.g. `otsync_redis_commands_total` (static storage)
   std::string_view help;  ///< (static storage)
+  health_kind kind = health_kind::gauge;
   std::uint64_t value = 0;
 };
 

@@ -5,7 +5,7 @@
 // document recovers once the store does. With a shared store (a feed), a
 // lost race is undone with the op's inverse, and a commit whose reply was
 // lost (it committed, but the store reported `unavailable`) is acked once.
-#include "otsync/doc/document.hpp"
+#include "doc/document.hpp"
 
 #include <gtest/gtest.h>
 

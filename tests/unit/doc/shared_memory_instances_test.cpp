@@ -16,8 +16,8 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 
-#include "otsync/doc/document.hpp"
 #include "otsync/doc/registry.hpp"
+#include "otsync/doc/service.hpp"
 #include "otsync/ot/text_unicode.hpp"
 #include "otsync/pubsub/memory_feed.hpp"
 #include "otsync/store/memory_store.hpp"
@@ -87,20 +87,20 @@ class SharedMemoryInstances : public ::testing::Test {
                        oplog::op_body body) {
     std::promise<submit_result> p;
     auto f = p.get_future();
-    at.documents.get(key)->submit(oplog::submission{std::move(src), seq, version, std::move(body)},
-                                  [&p](submit_result r) { p.set_value(std::move(r)); });
+    at.documents.submit(key, oplog::submission{std::move(src), seq, version, std::move(body)},
+                        [&p](submit_result r) { p.set_value(std::move(r)); });
     return wait(f);
   }
   std::optional<oplog::snapshot> fetch(instance& at) {
     std::promise<read_result> p;
     auto f = p.get_future();
-    at.documents.get(key)->fetch(std::nullopt, [&p](read_result r) { p.set_value(std::move(r)); });
+    at.documents.fetch(key, std::nullopt, [&p](read_result r) { p.set_value(std::move(r)); });
     return wait(f).snap;
   }
   void subscribe(instance& at, const std::shared_ptr<recording_subscriber>& who) {
     std::promise<read_result> p;
     auto f = p.get_future();
-    at.documents.get(key)->subscribe(who, std::nullopt, [&p](read_result r) { p.set_value(std::move(r)); });
+    (void)at.documents.subscribe(key, who, std::nullopt, [&p](read_result r) { p.set_value(std::move(r)); });
     ASSERT_FALSE(wait(f).error);
   }
 

@@ -1,6 +1,7 @@
 // The per-connection protocol state machine, driven without sockets: a fake
 // connection records frames and closes, documents live in a registry over
 // the memory store, and an io_context runs in the test until idle.
+#include "doc/document.hpp"
 #include "otsync/server/agent.hpp"
 
 #include <gtest/gtest.h>

@@ -1,0 +1,129 @@
+// The per-document actor: one live copy of a document (its text on a rope),
+// its subscribers and its submit queue, all touched only on the document's
+// strand. Submissions are rebased, applied and committed in batches: while
+// one batch is being made durable, new requests queue, and the next batch
+// goes to the store as soon as the previous one completes, so a busy
+// document costs one store round trip per batch, not per op. Nothing is
+// acknowledged or broadcast before the store reports it durable.
+//
+// Thread safety: public member functions may be called from any thread; they
+// post to the document's strand. Handlers and subscriber callbacks run on
+// that strand: callers post back to their own executor.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/strand.hpp>
+
+#include "otsync/doc/types.hpp"
+#include "otsync/ot/result.hpp"
+#include "otsync/protocol/message.hpp"
+#include "otsync/store/store.hpp"
+#include "submit_pipeline.hpp"
+
+namespace otsync::doc {
+
+class registry;
+
+class document : public std::enable_shared_from_this<document> {
+ public:
+  document(boost::asio::any_io_executor executor, registry& owner, store::doc_key key);
+  ~document();
+  document(const document&) = delete;
+  document& operator=(const document&) = delete;
+
+  [[nodiscard]] const store::doc_key& key() const noexcept { return key_; }
+
+  /// `f`: the snapshot (no version) or the committed ops from `from` on.
+  void fetch(std::optional<std::uint64_t> from, read_handler done);
+  /// `s`: registers `who` and reads as `fetch`, atomically: every op after
+  /// the read reaches `who` through `on_op`.
+  void subscribe(std::shared_ptr<subscriber> who, std::optional<std::uint64_t> from, read_handler done);
+  /// `u`, or a closed connection. `done` (optional) runs once removed.
+  void unsubscribe(const subscriber* who, std::function<void()> done = {});
+  /// `op`: the submit pipeline.
+  void submit(submission op, submit_handler done);
+
+  /// On the strand: true when nothing is queued, loading or committing and
+  /// nobody subscribes; marks the document evicted when `evict` is set.
+  bool try_evict(std::chrono::steady_clock::time_point idle_since);
+  /// Whether a commit is in flight or requests are queued (approximate).
+  [[nodiscard]] bool busy() const noexcept { return busy_flag_.load(std::memory_order_relaxed); }
+
+ private:
+  friend class registry;
+  struct read_request {
+    std::shared_ptr<subscriber> who;  // null for a fetch
+    std::optional<std::uint64_t> from;
+    read_handler done;
+  };
+  struct unsubscribe_request {
+    const subscriber* who;
+    std::function<void()> done;
+  };
+  /// An op another instance committed (from the op feed).
+  struct remote_op_request {
+    op_record op;
+  };
+  /// The feed subscription is (again) in place: catch up from the op log.
+  struct resync_request {};
+  using request = std::variant<read_request, submit_entry, unsubscribe_request, remote_op_request, resync_request>;
+
+  void enqueue(request r);
+  void drain();
+  void start_load();
+  void on_loaded(ot::result<store::loaded_document> loaded);
+  void serve_read(read_request& r);
+  /// Reads ops older than the cache from the store, then serves the read at the queue's front.
+  void serve_old_read(std::uint64_t from);
+  /// Batches the submissions at the queue's front and sends their commits;
+  /// false while the batch (or a history read) is in flight.
+  bool run_batch();
+  void load_history(std::uint64_t from, std::uint64_t until);
+  void on_batch_committed(std::chrono::steady_clock::time_point started, const std::vector<std::error_code>& outcomes);
+  void answer(submit_entry& entry, const protocol::error_info& error);
+  void fail_queue(const protocol::error_info& error);
+  void add_subscriber(const std::shared_ptr<subscriber>& who);
+  void remove_subscriber(const subscriber* who);
+  /// Applies committed ops from elsewhere (in version order) and broadcasts them.
+  void apply_remote(std::vector<op_record> ops);
+  /// Reads the op log from the head on and applies what is new (a gap, a resync).
+  void catch_up(std::optional<std::uint64_t> until);
+  void broadcast(const op_record& op, const shared_frame& frame);
+  void update_busy_flag();
+  /// Reports this document's memory (text, cached ops) to the registry's budget.
+  void update_footprint();
+
+  boost::asio::strand<boost::asio::any_io_executor> strand_;
+  registry& owner_;
+  store::doc_key key_;
+
+  enum class state { unloaded, loading, ready } state_ = state::unloaded;
+  bool busy_ = false;  // a load, a history read or a batch is in flight
+  bool evicted_ = false;
+  bool stale_ = false;                       // with a feed but not on it: reload before serving
+  std::optional<std::uint64_t> feed_token_;  // while subscribed to the op feed
+  std::uint64_t broadcast_version_ = 0;      // subscribers have every op below this
+  std::atomic<bool> busy_flag_{false};
+  std::deque<request> queue_;
+
+  submit_pipeline pipeline_;               // the head, the cache and the batch in flight
+  std::vector<std::error_code> outcomes_;  // the store's answers for the batch in flight
+  std::size_t outcomes_pending_ = 0;
+
+  std::size_t footprint_ = 0;  // counted in the registry's resident bytes
+  std::vector<std::shared_ptr<subscriber>> subscribers_;
+  std::chrono::steady_clock::time_point last_active_;
+};
+
+}  // namespace otsync::doc

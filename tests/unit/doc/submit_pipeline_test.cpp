@@ -1,0 +1,327 @@
+// The submit pipeline's state machine on its own: no Asio, no store. Each
+// test plays the actor: it offers submissions, seals the batch, and completes
+// it with the outcomes a store would report (success, a lost compare-and-set
+// race, a lost reply), then checks the answers, the broadcasts, what is
+// retried, and the head the pipeline is left with.
+#include "doc/submit_pipeline.hpp"
+
+#include <gtest/gtest.h>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "otsync/ot/text_unicode.hpp"
+
+namespace otsync::doc {
+namespace {
+
+using C = ot::component;
+using kind = submit_pipeline::offer_kind;
+
+const std::string text_type(ot::type_uri);
+
+submit_entry entry(std::string src, std::uint64_t seq, std::optional<std::uint64_t> version, oplog::op_body body,
+                   unsigned attempts = 0) {
+  return submit_entry{submission{std::move(src), seq, version, std::move(body)}, {}, {}, attempts, {}};
+}
+
+std::error_code ok() {
+  return {};
+}
+std::error_code lost_race() {
+  return make_error_code(store::errc::version_conflict);
+}
+std::error_code lost_reply() {
+  return make_error_code(store::errc::unavailable);
+}
+
+class SubmitPipelineTest : public ::testing::Test {
+ protected:
+  SubmitPipelineTest() : pipeline(key, options) {}
+
+  // Loads a document with `text` at version 1 (created by "origin", seq 1), or a missing one.
+  void load_text(std::optional<std::string> text) {
+    store::loaded_document loaded;
+    if (text) loaded.ops.push_back(op_record{"origin", 1, 0, oplog::create_body{text_type, *text}, 0});
+    ASSERT_FALSE(pipeline.load(std::move(loaded)));
+  }
+
+  // One batch: offers every entry (they must all be taken or answered), seals, completes.
+  submit_pipeline::completion run(std::vector<submit_entry> entries, bool shared,
+                                  const std::vector<std::error_code>& outcomes, bool atomic = true) {
+    pipeline.begin_batch(shared, atomic);
+    answered.clear();
+    for (auto& e : entries) {
+      auto offered = pipeline.offer(e);
+      EXPECT_NE(offered.kind, kind::full);
+      EXPECT_NE(offered.kind, kind::needs_history);
+      if (offered.kind == kind::answered) answered.push_back(*offered.error);
+    }
+    plan = pipeline.seal();
+    return pipeline.complete(outcomes);
+  }
+
+  std::string text() const { return pipeline.head_snapshot().data; }
+
+  store::doc_key key{"docs", "d1"};
+  document_options options;
+  submit_pipeline pipeline;
+  submit_pipeline::commit_plan plan;
+  std::vector<protocol::error_info> answered;
+};
+
+TEST_F(SubmitPipelineTest, CommittedOpsAreAckedThenBroadcastInOrder) {
+  load_text(std::nullopt);
+  std::vector<submit_entry> batch;
+  batch.push_back(entry("a", 1, 0, oplog::create_body{text_type, "abc"}));
+  batch.push_back(entry("a", 2, 1, ot::op{C::skip(3), C::insert("!")}));
+  auto done = run(std::move(batch), false, {ok(), ok()});
+  ASSERT_EQ(plan.requests.size(), 2u);
+  EXPECT_FALSE(plan.all_or_nothing);
+  EXPECT_EQ(plan.requests[0].after.version, 1u);
+  EXPECT_EQ(plan.requests[1].after.version, 2u);
+  EXPECT_EQ(plan.requests[1].after.type_uri, text_type);
+  ASSERT_EQ(done.answers.size(), 2u);
+  EXPECT_EQ(done.committed, 2u);
+  EXPECT_EQ(done.next, submit_pipeline::next_step::carry_on);
+  for (std::uint64_t i = 0; i < 2; ++i) {
+    const auto& a = done.answers[i];
+    EXPECT_FALSE(a.result.error);
+    EXPECT_EQ(a.result.version, i);
+    ASSERT_TRUE(a.broadcast);
+    EXPECT_EQ(a.broadcast->record.version, i);
+    EXPECT_NE(a.broadcast->frame->find("\"v\":" + std::to_string(i)), std::string::npos);
+  }
+  EXPECT_EQ(text(), "abc!");
+  EXPECT_EQ(pipeline.head_version(), 2u);
+  EXPECT_EQ(pipeline.cached_frames(0).size(), 2u);
+}
+
+TEST_F(SubmitPipelineTest, ConcurrentOpIsTransformedAndGetsTheOpsItMissed) {
+  load_text("abc");
+  ASSERT_EQ(run({entry("a", 1, 1, ot::op{C::insert("X")})}, false, {ok()}).answers.size(), 1u);
+  // "b" made its op at version 1, before "a"'s insert: it is moved past it.
+  auto done = run({entry("b", 1, 1, ot::op{C::skip(3), C::insert("!")})}, false, {ok()});
+  ASSERT_EQ(done.answers.size(), 1u);
+  const auto& r = done.answers[0].result;
+  ASSERT_FALSE(r.error);
+  EXPECT_EQ(r.version, 2u);
+  ASSERT_EQ(r.missed.size(), 1u);
+  EXPECT_NE(r.missed[0]->find("\"src\":\"a\""), std::string::npos);
+  EXPECT_EQ(text(), "Xabc!");
+}
+
+TEST_F(SubmitPipelineTest, LostRaceOnASharedStoreIsUndoneAndRetriedAfterAResync) {
+  load_text("abc");
+  auto done =
+      run({entry("a", 1, 1, ot::op{C::insert("X")}), entry("a", 2, 1, oplog::delete_body{})}, true, {lost_race()});
+  EXPECT_TRUE(plan.all_or_nothing);
+  EXPECT_TRUE(done.answers.empty());  // nothing acknowledged
+  ASSERT_EQ(done.retries.size(), 2u);
+  EXPECT_EQ(done.retries[0].attempts, 1u);
+  EXPECT_EQ(done.retries[1].original.seq, 2u);
+  EXPECT_EQ(done.next, submit_pipeline::next_step::resync);
+  // Back to the committed head: the insert undone by its inverse, the delete by the text it replaced.
+  EXPECT_EQ(pipeline.head_version(), 1u);
+  EXPECT_EQ(text(), "abc");
+  EXPECT_TRUE(pipeline.exists());
+  EXPECT_EQ(pipeline.cached_frames(0).size(), 1u);
+}
+
+TEST_F(SubmitPipelineTest, LostRaceOnASingleInstanceStoreReloads) {
+  load_text("abc");
+  auto done = run({entry("a", 1, 1, ot::op{C::insert("X")})}, false, {lost_race()});
+  ASSERT_EQ(done.retries.size(), 1u);
+  EXPECT_EQ(done.next, submit_pipeline::next_step::reload);
+}
+
+TEST_F(SubmitPipelineTest, LostReplyOnASharedStoreIsRetriedAndTheResendIsAcked) {
+  load_text("abc");
+  // The store committed the op but its reply was lost: the pipeline retries after a resync.
+  auto done = run({entry("a", 5, 1, ot::op{C::insert("X")})}, true, {lost_reply()});
+  ASSERT_EQ(done.retries.size(), 1u);
+  EXPECT_EQ(done.next, submit_pipeline::next_step::resync);
+  // The resync brings the op the store did commit.
+  auto remote = pipeline.apply_remote({op_record{"a", 5, 1, ot::op{C::insert("X")}, 0}});
+  ASSERT_FALSE(remote.diverged);
+  EXPECT_EQ(remote.applied.size(), 1u);
+  // The retry is recognised as a resend (same src and seq): acked at its version, nothing committed twice.
+  auto retried = run(std::move(done.retries), true, {});
+  EXPECT_TRUE(plan.requests.empty());
+  ASSERT_EQ(retried.answers.size(), 1u);
+  EXPECT_FALSE(retried.answers[0].result.error);
+  EXPECT_EQ(retried.answers[0].result.version, 1u);
+  EXPECT_FALSE(retried.answers[0].broadcast);
+  EXPECT_EQ(text(), "Xabc");
+}
+
+TEST_F(SubmitPipelineTest, StoreFailureOnASingleInstanceIsReportedNotRetried) {
+  load_text("abc");
+  auto done = run({entry("a", 1, 1, ot::op{C::insert("X")})}, false, {lost_reply()});
+  ASSERT_EQ(done.answers.size(), 1u);
+  ASSERT_TRUE(done.answers[0].result.error);
+  EXPECT_EQ(done.answers[0].result.error->code, "ERR_DATABASE_UNAVAILABLE");
+  EXPECT_TRUE(done.retries.empty());
+  EXPECT_EQ(done.next, submit_pipeline::next_step::reload);
+}
+
+TEST_F(SubmitPipelineTest, OpsAfterAFailedCommitInAPipelinedBatchAreRetriedNotAcked) {
+  load_text("abc");
+  auto done = run({entry("a", 1, 1, ot::op{C::insert("X")}), entry("a", 2, 2, ot::op{C::insert("Y")})}, false,
+                  {ok(), lost_race()});
+  ASSERT_EQ(done.answers.size(), 1u);
+  EXPECT_EQ(done.answers[0].result.seq, 1u);
+  ASSERT_EQ(done.retries.size(), 1u);
+  EXPECT_EQ(done.retries[0].original.seq, 2u);
+}
+
+TEST_F(SubmitPipelineTest, RetryLimitEndsInMaxSubmitRetriesExceeded) {
+  options.max_submit_retries = 3;
+  load_text("abc");
+  auto done = run({entry("a", 1, 1, ot::op{C::insert("X")}, 2)}, true, {lost_race()});
+  EXPECT_TRUE(done.retries.empty());
+  ASSERT_EQ(done.answers.size(), 1u);
+  ASSERT_TRUE(done.answers[0].result.error);
+  EXPECT_EQ(done.answers[0].result.error->code, "ERR_MAX_SUBMIT_RETRIES_EXCEEDED");
+  EXPECT_EQ(done.answers[0].result.error->message, "Maximum submit retries exceeded");
+}
+
+TEST_F(SubmitPipelineTest, ResendOfACommittedOpIsAckedAtItsOriginalVersionWithWhatItMissed) {
+  load_text("abc");
+  run({entry("a", 1, 1, ot::op{C::insert("X")})}, false, {ok()});
+  run({entry("b", 1, 2, ot::op{C::insert("Y")})}, false, {ok()});
+  // "a" reconnects and resends seq 1, made at version 1.
+  auto done = run({entry("a", 1, 1, ot::op{C::insert("X")})}, false, {});
+  EXPECT_TRUE(plan.requests.empty());
+  EXPECT_FALSE(plan.empty);
+  ASSERT_EQ(done.answers.size(), 1u);
+  EXPECT_EQ(done.answers[0].result.version, 1u);
+  EXPECT_TRUE(done.answers[0].result.missed.empty());
+  EXPECT_EQ(text(), "YXabc");
+}
+
+TEST_F(SubmitPipelineTest, CreateRacesFollowShareDB) {
+  load_text(std::nullopt);
+  // Two clients create the document at version 0: the second loses.
+  auto done = run({entry("a", 1, 0, oplog::create_body{text_type, "first"}),
+                   entry("b", 1, 0, oplog::create_body{text_type, "second"})},
+                  false, {ok()});
+  ASSERT_EQ(answered.size(), 1u);
+  EXPECT_EQ(answered[0].code, "ERR_DOC_ALREADY_CREATED");
+  ASSERT_EQ(done.answers.size(), 1u);
+  EXPECT_EQ(text(), "first");
+  // A create sent without a version (never fetched) by its creator is a resend; by anyone else, an error.
+  auto resent = run({entry("a", 1, std::nullopt, oplog::create_body{text_type, "first"}),
+                     entry("c", 1, std::nullopt, oplog::create_body{text_type, "third"})},
+                    false, {});
+  ASSERT_EQ(resent.answers.size(), 1u);
+  EXPECT_EQ(resent.answers[0].result.version, 0u);
+  ASSERT_EQ(answered.size(), 1u);
+  EXPECT_EQ(answered[0].code, "ERR_DOC_ALREADY_CREATED");
+  EXPECT_EQ(answered[0].message, "Document already exists");
+}
+
+TEST_F(SubmitPipelineTest, EditMadeBeforeADeleteIsRefused) {
+  load_text("abc");
+  run({entry("a", 1, 1, oplog::delete_body{})}, false, {ok()});
+  EXPECT_FALSE(pipeline.exists());
+  run({entry("b", 1, 1, ot::op{C::insert("X")}), entry("c", 1, 2, ot::op{C::insert("Y")})}, false, {});
+  ASSERT_EQ(answered.size(), 2u);
+  EXPECT_EQ(answered[0].code, "ERR_DOC_WAS_DELETED");
+  EXPECT_EQ(answered[1].code, "ERR_DOC_DOES_NOT_EXIST");
+  EXPECT_TRUE(plan.empty);
+}
+
+TEST_F(SubmitPipelineTest, OpOlderThanTheCacheAsksForHistoryFirst) {
+  options.recent_ops = 2;
+  load_text("");
+  for (std::uint64_t v = 1; v < 5; ++v) run({entry("a", v, v, ot::op{C::insert("x")})}, false, {ok()});
+  ASSERT_EQ(pipeline.recent_base(), 3u);
+  auto old = entry("b", 1, 1, ot::op{C::insert("B")});
+  pipeline.begin_batch(false, true);
+  auto offered = pipeline.offer(old);
+  ASSERT_EQ(offered.kind, kind::needs_history);
+  EXPECT_EQ(offered.history_from, 1u);
+  EXPECT_EQ(offered.history_until, 3u);
+  // A short history is an error, never a silent skip.
+  std::vector<op_record> short_history{op_record{"a", 1, 1, ot::op{C::insert("x")}, 0}};
+  auto error = pipeline.accept_history(old, short_history);
+  ASSERT_TRUE(error);
+  EXPECT_EQ(error->code, "ERR_SUBMIT_TRANSFORM_OPS_NOT_FOUND");
+  std::vector<op_record> history{op_record{"a", 1, 1, ot::op{C::insert("x")}, 0},
+                                 op_record{"a", 2, 2, ot::op{C::insert("x")}, 0}};
+  ASSERT_FALSE(pipeline.accept_history(old, history));
+  ASSERT_EQ(pipeline.offer(old).kind, kind::batched);
+  plan = pipeline.seal();
+  auto done = pipeline.complete({ok()});
+  ASSERT_EQ(done.answers.size(), 1u);
+  EXPECT_EQ(done.answers[0].result.version, 5u);
+  EXPECT_EQ(done.answers[0].result.missed.size(), 4u);  // two read from the store, two from the cache
+}
+
+TEST_F(SubmitPipelineTest, BatchesAreBoundedAndOneOpAtATimeWithoutAtomicBatches) {
+  options.max_batch = 2;
+  load_text("abc");
+  auto a = entry("a", 1, 1, ot::op{C::insert("1")});
+  auto b = entry("a", 2, 2, ot::op{C::insert("2")});
+  auto c = entry("a", 3, 3, ot::op{C::insert("3")});
+  pipeline.begin_batch(false, true);
+  EXPECT_EQ(pipeline.offer(a).kind, kind::batched);
+  EXPECT_EQ(pipeline.offer(b).kind, kind::batched);
+  EXPECT_EQ(pipeline.offer(c).kind, kind::full);
+  EXPECT_EQ(pipeline.seal().requests.size(), 2u);
+  pipeline.complete({ok(), ok()});
+  // A shared store that cannot commit a batch atomically takes one op at a time.
+  pipeline.begin_batch(true, false);
+  EXPECT_EQ(pipeline.offer(c).kind, kind::batched);
+  auto d = entry("a", 4, 4, ot::op{C::insert("4")});
+  EXPECT_EQ(pipeline.offer(d).kind, kind::full);
+}
+
+TEST_F(SubmitPipelineTest, SnapshotIsStoredEverySnapshotIntervalOps) {
+  options.snapshot_interval = 3;
+  load_text("");
+  int snapshots = 0;
+  for (std::uint64_t v = 1; v <= 6; ++v) {
+    run({entry("a", v, v, ot::op{C::insert("x")})}, false, {ok()});
+    ASSERT_EQ(plan.requests.size(), 1u);
+    if (plan.requests[0].store_snapshot) {
+      ++snapshots;
+      EXPECT_EQ(plan.requests[0].after.data, std::string(v, 'x'));
+    }
+  }
+  EXPECT_EQ(snapshots, 2);
+}
+
+TEST_F(SubmitPipelineTest, EditsGrowingTheDocumentPastTheLimitAreRefused) {
+  options.max_document_bytes = 5;
+  load_text("abc");
+  run({entry("a", 1, 1, ot::op{C::insert("toolong")})}, false, {});
+  ASSERT_EQ(answered.size(), 1u);
+  EXPECT_EQ(answered[0].code, "ERR_OT_OP_NOT_APPLIED");
+  EXPECT_EQ(answered[0].message, "Document would exceed the size limit");
+  EXPECT_EQ(text(), "abc");
+}
+
+TEST_F(SubmitPipelineTest, RemoteOpsApplyInOrderAndAGapOrConflictDiverges) {
+  load_text("abc");
+  auto applied = pipeline.apply_remote({op_record{"x", 1, 0, oplog::create_body{text_type, "old"}, 0},  // had it
+                                        op_record{"x", 2, 1, ot::op{C::insert("R")}, 0}});
+  EXPECT_FALSE(applied.diverged);
+  ASSERT_EQ(applied.applied.size(), 1u);
+  EXPECT_EQ(text(), "Rabc");
+  EXPECT_TRUE(pipeline.apply_remote({op_record{"x", 3, 5, ot::op{C::insert("?")}, 0}}).diverged);
+}
+
+TEST_F(SubmitPipelineTest, StoredOpThatDoesNotApplyIsReportedAsCorrupt) {
+  store::loaded_document loaded;
+  loaded.ops.push_back(op_record{"a", 1, 0, ot::op{C::insert("x")}, 0});  // an edit of a missing document
+  auto error = pipeline.load(std::move(loaded));
+  ASSERT_TRUE(error);
+  EXPECT_EQ(error->code, "ERR_DATABASE_CORRUPT");
+  EXPECT_EQ(error->message, "Stored op 0 of docs/d1 does not apply: Document does not exist");
+}
+
+}  // namespace
+}  // namespace otsync::doc

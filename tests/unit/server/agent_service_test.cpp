@@ -1,0 +1,343 @@
+// The agent over a fake document service: no Asio, no store, no documents.
+// The fake records every call and the test answers it; the connection runs
+// what was posted to it when the test says so.
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "otsync/protocol/errors.hpp"
+#include "otsync/doc/service.hpp"
+#include "otsync/oplog/error.hpp"
+#include "otsync/protocol/message.hpp"
+#include "otsync/server/agent.hpp"
+#include "otsync/store/store.hpp"
+
+namespace otsync::server {
+namespace {
+
+using nlohmann::json;
+
+const std::string text_uri = "http://sharejs.org/types/text-unicode";
+
+// A connection whose strand is a queue the test runs.
+class queued_io : public connection_io {
+ public:
+  void send(doc::shared_frame frame) override { frames.push_back(*frame); }
+  void close(std::uint16_t code, std::string reason) override { closes.emplace_back(code, std::move(reason)); }
+  void post(std::function<void()> fn) override { posted.push_back(std::move(fn)); }
+  void resume_reading() override {}
+
+  void run() {
+    while (!posted.empty()) {
+      auto fn = std::move(posted.front());
+      posted.pop_front();
+      fn();
+    }
+  }
+  /// The frames sent since the last call, parsed.
+  std::vector<json> take() {
+    std::vector<json> out;
+    for (const auto& f : frames) out.push_back(json::parse(f));
+    frames.clear();
+    return out;
+  }
+
+  std::deque<std::function<void()>> posted;
+  std::vector<std::string> frames;
+  std::vector<std::pair<std::uint16_t, std::string>> closes;
+};
+
+class fake_service final : public doc::document_service {
+ public:
+  struct fetch_call {
+    store::doc_key key;
+    std::optional<std::uint64_t> from;
+    doc::read_handler done;
+  };
+  struct subscribe_call {
+    store::doc_key key;
+    std::shared_ptr<doc::subscriber> who;
+    std::optional<std::uint64_t> from;
+    doc::read_handler done;
+    doc::subscription_handle handle;
+  };
+  struct unsubscribe_call {
+    doc::subscription_handle handle;
+    const doc::subscriber* who;
+  };
+  struct submit_call {
+    store::doc_key key;
+    oplog::submission op;
+    doc::submit_handler done;
+  };
+  struct snapshot_call {
+    store::doc_key key;
+    std::optional<std::uint64_t> version;
+    std::optional<std::int64_t> timestamp_ms;
+    doc::result_handler<oplog::snapshot> done;
+  };
+
+  void fetch(const store::doc_key& key, std::optional<std::uint64_t> from, doc::read_handler done) override {
+    fetches.push_back({key, from, std::move(done)});
+  }
+  doc::subscription_handle subscribe(const store::doc_key& key, std::shared_ptr<doc::subscriber> who,
+                                     std::optional<std::uint64_t> from, doc::read_handler done) override {
+    doc::subscription_handle handle(std::make_shared<int>(static_cast<int>(subscribes.size())));
+    subscribes.push_back({key, std::move(who), from, std::move(done), handle});
+    return handle;
+  }
+  void unsubscribe(const doc::subscription_handle& handle, const doc::subscriber* who,
+                   std::function<void()> done) override {
+    unsubscribes.push_back({handle, who});
+    if (done) done();
+  }
+  void submit(const store::doc_key& key, oplog::submission op, doc::submit_handler done) override {
+    submits.push_back({key, std::move(op), std::move(done)});
+  }
+  void snapshot_at(const store::doc_key& key, std::uint64_t version,
+                   doc::result_handler<oplog::snapshot> done) override {
+    snapshots.push_back({key, version, std::nullopt, std::move(done)});
+  }
+  void snapshot_at_time(const store::doc_key& key, std::int64_t timestamp_ms,
+                        doc::result_handler<oplog::snapshot> done) override {
+    snapshots.push_back({key, std::nullopt, timestamp_ms, std::move(done)});
+  }
+  void ops(const store::doc_key&, std::uint64_t, std::optional<std::uint64_t>,
+           doc::result_handler<std::vector<oplog::op_record>> done) override {
+    ADD_FAILURE() << "the agent reads no op ranges";
+    done(store::errc::invalid_argument);
+  }
+  void list_documents(const std::string&, const std::string&, std::size_t,
+                      doc::result_handler<std::vector<store::document_summary>> done) override {
+    ADD_FAILURE() << "the agent lists no documents";
+    done(store::errc::invalid_argument);
+  }
+
+  /// Whether an unsubscribe took `sub` off where it was subscribed.
+  [[nodiscard]] int released(const subscribe_call& sub) const {
+    int n = 0;
+    for (const auto& u : unsubscribes) {
+      if (u.handle.target() == sub.handle.target() && u.who == sub.who.get()) ++n;
+    }
+    return n;
+  }
+
+  std::vector<fetch_call> fetches;
+  std::vector<subscribe_call> subscribes;
+  std::vector<unsubscribe_call> unsubscribes;
+  std::vector<submit_call> submits;
+  std::vector<snapshot_call> snapshots;
+};
+
+oplog::snapshot text_snapshot(std::uint64_t version, std::string data) {
+  return {version, text_uri, std::move(data), std::nullopt};
+}
+
+doc::read_result snapshot_result(std::uint64_t version, std::string data) {
+  doc::read_result r;
+  r.snap = text_snapshot(version, std::move(data));
+  return r;
+}
+
+class AgentServiceTest : public ::testing::Test {
+ protected:
+  AgentServiceTest() : io_(std::make_shared<queued_io>()), agent_(service_, io_, "c1") {}
+
+  std::vector<json> exchange(const json& request) {
+    agent_.on_frame(request.dump());
+    io_->run();
+    return io_->take();
+  }
+  std::vector<json> answered() {
+    io_->run();
+    return io_->take();
+  }
+
+  fake_service service_;  // outlives the agent, which unsubscribes when destroyed
+  std::shared_ptr<queued_io> io_;
+  agent agent_;
+};
+
+TEST_F(AgentServiceTest, SnapshotAtAVersionIsTheServicesSnapshot) {
+  EXPECT_TRUE(exchange(json::parse(R"({"a":"nf","id":7,"c":"docs","d":"d1","v":3})")).empty());
+  ASSERT_EQ(service_.snapshots.size(), 1U);
+  auto& call = service_.snapshots[0];
+  EXPECT_EQ(call.key, (store::doc_key{"docs", "d1"}));
+  EXPECT_EQ(call.version, 3U);
+  EXPECT_FALSE(call.timestamp_ms);
+  call.done(text_snapshot(3, "abc"));
+  auto replies = answered();
+  ASSERT_EQ(replies.size(), 1U);
+  EXPECT_EQ(replies[0], json::parse(R"({"a":"nf","id":7,"m":null,"v":3,"type":")" + text_uri + R"(","data":"abc"})"));
+  EXPECT_TRUE(service_.fetches.empty());
+}
+
+TEST_F(AgentServiceTest, SnapshotAtATimeAsksTheServiceAndTheHeadIsAFetch) {
+  EXPECT_TRUE(exchange(json::parse(R"({"a":"nt","id":8,"c":"docs","d":"d1","ts":1234.75})")).empty());
+  ASSERT_EQ(service_.snapshots.size(), 1U);
+  EXPECT_EQ(service_.snapshots[0].timestamp_ms, 1234);
+  EXPECT_FALSE(service_.snapshots[0].version);
+  service_.snapshots[0].done(oplog::snapshot{});
+  auto replies = answered();
+  ASSERT_EQ(replies.size(), 1U);
+  EXPECT_EQ(replies[0], json::parse(R"({"a":"nt","id":8,"m":null,"v":0,"type":null})"));
+
+  // No time (or no version): the head, read like `f`.
+  EXPECT_TRUE(exchange(json::parse(R"({"a":"nt","id":9,"c":"docs","d":"d1","ts":null})")).empty());
+  ASSERT_EQ(service_.fetches.size(), 1U);
+  EXPECT_FALSE(service_.fetches[0].from);
+  service_.fetches[0].done(snapshot_result(5, "hello"));
+  replies = answered();
+  ASSERT_EQ(replies.size(), 1U);
+  EXPECT_EQ(replies[0]["v"], 5);
+  EXPECT_EQ(replies[0]["data"], "hello");
+  EXPECT_EQ(service_.snapshots.size(), 1U);
+}
+
+TEST_F(AgentServiceTest, FailedReadsOfThePastBecomeShareDbErrors) {
+  struct expectation {
+    std::error_code error;
+    std::string code;
+    std::string message;
+  };
+  const std::vector<expectation> cases = {
+      {store::errc::unavailable, "ERR_DATABASE_UNAVAILABLE",
+       "The document store failed: " + std::error_code(store::errc::unavailable).message()},
+      {store::errc::closed, "ERR_DATABASE_UNAVAILABLE", "The server is shutting down"},
+      {store::errc::corrupt, "ERR_DATABASE_CORRUPT",
+       "Stored data does not decode: " + std::error_code(store::errc::corrupt).message()},
+      {oplog::errc::version_from_the_future, "ERR_OP_VERSION_NEWER_THAN_CURRENT_SNAPSHOT",
+       "Requested version exceeds latest snapshot version"},
+      // A replay failing on stored ops: corrupt data, with the replay's reason.
+      {oplog::errc::version_mismatch, "ERR_DATABASE_CORRUPT", "Version mismatch"},
+      {oplog::errc::doc_does_not_exist, "ERR_DATABASE_CORRUPT", "Document does not exist"},
+  };
+  for (std::size_t i = 0; i < cases.size(); ++i) {
+    const bool by_time = i % 2 == 1;
+    json request = by_time ? json{{"a", "nt"}, {"id", i}, {"c", "docs"}, {"d", "d1"}, {"ts", 100}}
+                           : json{{"a", "nf"}, {"id", i}, {"c", "docs"}, {"d", "d1"}, {"v", 2}};
+    EXPECT_TRUE(exchange(request).empty());
+    ASSERT_EQ(service_.snapshots.size(), i + 1);
+    service_.snapshots[i].done(cases[i].error);
+    auto replies = answered();
+    ASSERT_EQ(replies.size(), 1U) << i;
+    EXPECT_EQ(replies[0]["error"], (json{{"code", cases[i].code}, {"message", cases[i].message}})) << i;
+    EXPECT_EQ(replies[0]["a"], request["a"]);
+    EXPECT_EQ(replies[0]["id"], i);
+  }
+  // The same mapping, on its own.
+  for (const auto& c : cases) {
+    auto info = protocol::to_read_error_info(c.error);
+    EXPECT_EQ(info.code, c.code);
+    EXPECT_EQ(info.message, c.message);
+  }
+}
+
+TEST_F(AgentServiceTest, FetchAndSubmitGoThroughTheService) {
+  EXPECT_TRUE(exchange(json::parse(R"({"a":"f","c":"docs","d":"d1"})")).empty());
+  ASSERT_EQ(service_.fetches.size(), 1U);
+  service_.fetches[0].done({protocol::error_info{"ERR_DATABASE_UNAVAILABLE", "down"}, std::nullopt, {}});
+  auto replies = answered();
+  ASSERT_EQ(replies.size(), 1U);
+  EXPECT_EQ(replies[0]["error"], (json{{"code", "ERR_DATABASE_UNAVAILABLE"}, {"message", "down"}}));
+
+  EXPECT_TRUE(exchange(json::parse(R"({"a":"op","c":"docs","d":"d1","v":3,"seq":1,"op":[1,"b"],"x":{}})")).empty());
+  ASSERT_EQ(service_.submits.size(), 1U);
+  auto& submitted = service_.submits[0];
+  EXPECT_EQ(submitted.key, (store::doc_key{"docs", "d1"}));
+  EXPECT_EQ(submitted.op.src, "c1");
+  EXPECT_EQ(submitted.op.seq, 1U);
+  EXPECT_EQ(submitted.op.version, 3U);
+  doc::submit_result result;
+  result.missed.push_back(std::make_shared<const std::string>(R"({"a":"op","missed":true})"));
+  result.src = "c1";
+  result.seq = 1;
+  result.version = 4;
+  submitted.done(std::move(result));
+  io_->run();
+  ASSERT_EQ(io_->frames.size(), 2U);
+  EXPECT_EQ(io_->frames[0], R"({"a":"op","missed":true})");
+  EXPECT_EQ(io_->frames[1], protocol::encode_ack("docs", "d1", "c1", 1, 4));
+}
+
+TEST_F(AgentServiceTest, HeldBroadcastsFollowTheSubscribeReply) {
+  EXPECT_TRUE(exchange(json::parse(R"({"a":"s","c":"docs","d":"d1"})")).empty());
+  ASSERT_EQ(service_.subscribes.size(), 1U);
+  auto& sub = service_.subscribes[0];
+  sub.who->on_op(std::make_shared<const std::string>("op from b"), "b");
+  sub.who->on_op(std::make_shared<const std::string>("own op"), "c1");  // the author gets the ack instead
+  io_->run();
+  EXPECT_TRUE(io_->frames.empty());
+  sub.done(snapshot_result(1, "x"));
+  io_->run();
+  ASSERT_EQ(io_->frames.size(), 2U);
+  EXPECT_EQ(json::parse(io_->frames[0])["a"], "s");
+  EXPECT_EQ(io_->frames[1], "op from b");
+}
+
+TEST_F(AgentServiceTest, EverySubscriptionIsReleasedWhereItWasMade) {
+  auto subscribe = [&](const char* d) { EXPECT_TRUE(exchange(json{{"a", "s"}, {"c", "docs"}, {"d", d}}).empty()); };
+  subscribe("d1");
+  subscribe("d2");
+  EXPECT_TRUE(exchange(json::parse(R"({"a":"bs","c":"docs","b":["d3","d4"]})")).empty());
+  subscribe("d5");
+  ASSERT_EQ(service_.subscribes.size(), 5U);
+  for (std::size_t i = 0; i < 4; ++i) service_.subscribes[i].done(snapshot_result(1, "x"));
+  // Refused: the agent takes the subscriber back off at once.
+  service_.subscribes[4].done({protocol::error_info{"ERR_DATABASE_UNAVAILABLE", "down"}, std::nullopt, {}});
+  answered();
+  EXPECT_EQ(agent_.subscriptions(), 4U);
+  ASSERT_EQ(service_.unsubscribes.size(), 1U);
+  EXPECT_EQ(service_.released(service_.subscribes[4]), 1);
+
+  subscribe("d1");  // replaces the first subscription to d1
+  ASSERT_EQ(service_.subscribes.size(), 6U);
+  EXPECT_EQ(service_.released(service_.subscribes[0]), 1);
+  EXPECT_EQ(exchange(json::parse(R"({"a":"u","c":"docs","d":"d2"})")).size(), 1U);
+  EXPECT_EQ(service_.released(service_.subscribes[1]), 1);
+  EXPECT_EQ(service_.unsubscribes.size(), 3U);
+
+  agent_.on_closed();
+  EXPECT_EQ(agent_.subscriptions(), 0U);
+  for (std::size_t i = 0; i < service_.subscribes.size(); ++i) {
+    EXPECT_EQ(service_.released(service_.subscribes[i]), 1) << i;
+  }
+  EXPECT_EQ(service_.unsubscribes.size(), service_.subscribes.size());
+  // Answers arriving after the close are dropped.
+  service_.subscribes[5].done(snapshot_result(1, "x"));
+  EXPECT_TRUE(answered().empty());
+}
+
+TEST_F(AgentServiceTest, ABulkSubscriptionDroppedBeforeItsTurnIsOnlyRead) {
+  // 20 documents: the agent reads 16 at a time, so the last 4 wait.
+  json ids = json::array();
+  for (int i = 0; i < 20; ++i) ids.push_back("d" + std::to_string(i));
+  EXPECT_TRUE(exchange(json{{"a", "bs"}, {"c", "docs"}, {"b", ids}}).empty());
+  ASSERT_EQ(service_.subscribes.size(), 16U);
+  EXPECT_EQ(exchange(json{{"a", "bu"}, {"c", "docs"}, {"b", json::array({"d18", "d19"})}}).size(), 1U);
+  EXPECT_TRUE(service_.unsubscribes.empty());  // not subscribed yet: nothing to take back
+  for (std::size_t i = 0; i < 16; ++i) service_.subscribes[i].done(snapshot_result(1, "x"));
+  io_->run();
+  ASSERT_EQ(service_.subscribes.size(), 18U);
+  ASSERT_EQ(service_.fetches.size(), 2U);
+  EXPECT_EQ(service_.fetches[0].key.id, "d18");
+  EXPECT_EQ(service_.fetches[1].key.id, "d19");
+  for (std::size_t i = 16; i < 18; ++i) service_.subscribes[i].done(snapshot_result(1, "x"));
+  for (auto& f : service_.fetches) f.done(snapshot_result(1, "x"));
+  auto replies = answered();
+  ASSERT_EQ(replies.size(), 1U);
+  EXPECT_EQ(replies[0]["data"].size(), 20U);
+  EXPECT_EQ(agent_.subscriptions(), 18U);
+}
+
+}  // namespace
+}  // namespace otsync::server
