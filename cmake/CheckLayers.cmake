@@ -13,7 +13,7 @@ if(NOT SOURCE_DIR)
 endif()
 
 # Lowest first; a layer may include itself and what is listed.
-set(layers ot oplog protocol trace redis store pubsub client doc server load otsyncd otsync-ot)
+set(layers ot oplog protocol trace redis store pubsub backend client doc server load otsyncd otsync-ot)
 set(may_include_ot ot)
 set(may_include_oplog ot oplog)
 set(may_include_protocol ot oplog protocol)
@@ -22,11 +22,13 @@ set(may_include_trace ot trace)
 set(may_include_redis ot oplog protocol store redis)
 set(may_include_store ot oplog protocol store redis)
 set(may_include_pubsub ot oplog protocol store pubsub redis)
+# A --store URI opened as one {store, op feed} pair; the server sees only the interfaces.
+set(may_include_backend ot oplog protocol store pubsub backend)
 set(may_include_client ot oplog protocol client)
 set(may_include_doc ot oplog protocol store pubsub doc)
-set(may_include_server ot oplog protocol store pubsub doc server)
+set(may_include_server ot oplog protocol store pubsub backend doc server)
 set(may_include_load ot oplog protocol client trace load)
-set(may_include_otsyncd ot oplog protocol store pubsub doc server otsyncd)
+set(may_include_otsyncd ot oplog protocol store pubsub backend doc server otsyncd)
 set(may_include_otsync-ot ot oplog protocol trace otsync-ot)
 
 # External headers a layer must not see (regexes over the include's name).
@@ -39,6 +41,7 @@ set(forbidden_trace "${no_server_libs}")
 set(forbidden_redis "${no_server_libs}")
 set(forbidden_store "${no_server_libs}")
 set(forbidden_pubsub "${no_server_libs}")
+set(forbidden_backend "${no_server_libs}")
 set(forbidden_doc "${no_server_libs}")
 # Beast lives in the client's transport alone (compiled once in otsync::asio).
 set(forbidden_client "^(spdlog|prometheus|CLI|sqlite3|hiredis)")

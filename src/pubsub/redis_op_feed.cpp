@@ -8,50 +8,30 @@
 #include <utility>
 #include <vector>
 
-#include <boost/asio/executor_work_guard.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/post.hpp>
-#include <boost/asio/steady_timer.hpp>
-
-#include "../store/redis/asio_hiredis.hpp"
-#include "../store/redis/reconnect_backoff.hpp"
-#include "../store/redis/stored_op.hpp"
+#include "../redis/client.hpp"
+#include "../redis/keys.hpp"
+#include "../redis/stored_op.hpp"
 
 namespace otsync::pubsub {
 namespace {
-
-namespace asio = boost::asio;
 
 class redis_op_feed final : public op_feed {
  public:
   explicit redis_op_feed(store::redis_options options)
       : options_(std::move(options)),
-        work_(asio::make_work_guard(io_)),
-        conn_(io_, options_.host, options_.port, options_.connect_timeout, options_.command_timeout),
-        reconnect_(io_, options_.reconnect_min, options_.reconnect_max) {
-    conn_.on_lost([this] {
-      connected_ = false;
-      schedule_reconnect();
-    });
-    conn_.on_message([this](std::string_view channel, std::string_view payload) { deliver(channel, payload); });
-    conn_.on_subscribed([this](std::string_view channel) { resync(channel); });
-    thread_ = std::thread([this] { io_.run(); });
-    asio::post(io_, [this] { start_connect(); });
+        own_tag_(redis::publisher_tag(options_.instance_id)),
+        client_(redis::client_options_from(options_), {},
+                {[this] { subscribe_all(); },
+                 [this](std::string_view channel, std::string_view payload) { deliver(channel, payload); },
+                 [this](std::string_view channel) { resync(channel); }}) {
+    client_.start();
   }
 
-  ~redis_op_feed() override {
-    stopping_ = true;
-    asio::post(io_, [this] {
-      reconnect_.cancel();
-      conn_.disconnect();
-      work_.reset();
-      io_.stop();
-    });
-    thread_.join();
-  }
+  // Stops the client's thread before the subscriber map goes.
+  ~redis_op_feed() override { client_.stop({}); }
 
   std::uint64_t subscribe(const store::doc_key& key, op_handler on_op, resync_handler on_resync) override {
-    auto channel = store::redis_op_channel(options_, key);
+    auto channel = redis::op_channel(options_.key_prefix, key.collection, key.id);
     std::uint64_t token = ++next_token_;
     bool first = false;
     {
@@ -61,13 +41,13 @@ class redis_op_feed final : public op_feed {
       subscribers.emplace(token, std::make_pair(std::move(on_op), std::move(on_resync)));
     }
     if (first) {
-      asio::post(io_, [this, channel] { conn_.subscribe(channel); });
+      client_.post([this, channel] { client_.subscribe(channel); });
     }
     return token;
   }
 
   void unsubscribe(const store::doc_key& key, std::uint64_t token) override {
-    auto channel = store::redis_op_channel(options_, key);
+    auto channel = redis::op_channel(options_.key_prefix, key.collection, key.id);
     bool last = false;
     {
       std::lock_guard lock(mutex_);
@@ -80,16 +60,33 @@ class redis_op_feed final : public op_feed {
       }
     }
     if (last) {
-      asio::post(io_, [this, channel] {
+      client_.post([this, channel] {
         std::lock_guard lock(mutex_);
-        if (!channels_.contains(channel)) conn_.unsubscribe(channel);
+        if (!channels_.contains(channel)) client_.unsubscribe(channel);
       });
     }
   }
 
-  bool connected() const override { return connected_; }
+  bool connected() const override { return client_.connected(); }
   feed_stats stats() const override {
-    return {messages_.load(), resyncs_.load(), connects_.load(), own_skipped_.load()};
+    return {messages_.load(), resyncs_.load(), client_.connects(), own_skipped_.load()};
+  }
+  store::backend_health health() const override {
+    const bool up = client_.connected();
+    return {
+        up,
+        "redis pub/sub " + options_.host + ":" + std::to_string(options_.port) + (up ? " connected" : " unreachable"),
+        {{"otsync_redis_feed_up", "1 while the op feed's pub/sub connection is up (readiness)",
+          store::health_kind::gauge, up ? 1U : 0U},
+         {"otsync_redis_feed_messages_total", "Ops other instances committed, received over pub/sub since start",
+          store::health_kind::total, messages_.load()},
+         {"otsync_redis_feed_resyncs_total", "Channel (re)subscriptions since start, each followed by a catch-up",
+          store::health_kind::total, resyncs_.load()},
+         {"otsync_redis_feed_connects_total", "Successful op feed connections to Redis since start",
+          store::health_kind::total, client_.connects()},
+         {"otsync_redis_feed_own_skipped_total",
+          "This instance's own ops echoed back over pub/sub and skipped without decoding", store::health_kind::total,
+          own_skipped_.load()}}};
   }
 
  private:
@@ -115,7 +112,7 @@ class redis_op_feed final : public op_feed {
       if (end == std::string_view::npos) return;
       payload.remove_prefix(end + 1);
     }
-    auto op = store::redis::decode_op(payload);
+    auto op = redis::decode_stored_op(payload);
     if (!op) return;  // not an op of ours; the op log stays the truth
     ++messages_;
     for (auto& [on_op, on_resync] : subscribers_of(channel)) on_op(*op);
@@ -126,45 +123,27 @@ class redis_op_feed final : public op_feed {
     for (auto& [on_op, on_resync] : subscribers_of(channel)) on_resync();
   }
 
-  void start_connect() {
-    if (stopping_) return;
-    conn_.connect([this](bool ok) {
-      if (!ok) return schedule_reconnect();
-      connected_ = true;
-      ++connects_;
-      reconnect_.reset();
-      std::vector<std::string> channels;
-      {
-        std::lock_guard lock(mutex_);
-        for (const auto& [channel, subs] : channels_) channels.push_back(channel);
-      }
-      // Each confirmation triggers that channel's resync.
-      for (const auto& channel : channels) conn_.subscribe(channel);
-    });
-  }
-
-  void schedule_reconnect() {
-    connected_ = false;
-    if (stopping_) return;
-    reconnect_.schedule([this] { start_connect(); });
+  // On every (re)connection: subscribe to every channel again; each
+  // confirmation triggers that channel's resync.
+  void subscribe_all() {
+    std::vector<std::string> channels;
+    {
+      std::lock_guard lock(mutex_);
+      for (const auto& [channel, subs] : channels_) channels.push_back(channel);
+    }
+    for (const auto& channel : channels) client_.subscribe(channel);
   }
 
   store::redis_options options_;
-  asio::io_context io_;
-  asio::executor_work_guard<asio::io_context::executor_type> work_;
-  store::redis::connection conn_;
-  store::redis::reconnect_backoff reconnect_;
-  std::thread thread_;
-  std::atomic<bool> connected_{false};
-  std::atomic<bool> stopping_{false};
+  std::string own_tag_;
   std::atomic<std::uint64_t> next_token_{0};
-  std::string own_tag_ = store::redis_publisher_tag(options_);
   std::atomic<std::uint64_t> messages_{0};
   std::atomic<std::uint64_t> own_skipped_{0};
   std::atomic<std::uint64_t> resyncs_{0};
-  std::atomic<std::uint64_t> connects_{0};
   std::mutex mutex_;
   std::map<std::string, std::map<std::uint64_t, subscriber>> channels_;
+  // Last: started once everything above exists, stopped before it goes.
+  redis::client client_;
 };
 
 }  // namespace

@@ -13,12 +13,10 @@
 #include <nlohmann/json.hpp>
 
 #include "otsync/doc/service.hpp"
-#include "otsync/protocol/errors.hpp"
 #include "otsync/oplog/error.hpp"
 #include "otsync/oplog/snapshot.hpp"
+#include "otsync/protocol/errors.hpp"
 #include "otsync/protocol/message.hpp"
-#include "otsync/store/redis_store.hpp"
-#include "otsync/store/sqlite_store.hpp"
 
 namespace otsync::server {
 namespace http = boost::beast::http;
@@ -110,8 +108,7 @@ void handle_http(server_context& context, const http_request& request, std::func
       return;
     case http_api::route_kind::readyz: {
       // Not ready while starting, while draining, or while a shared store is unreachable.
-      const auto* redis = dynamic_cast<const store::redis_store*>(context.storage);
-      bool store_up = (!redis || redis->connected()) && (!context.feed || context.feed->connected());
+      bool store_up = context.storage->health().connected && (!context.feed || context.feed->connected());
       bool ready = context.ready && !context.draining && store_up;
       std::string status = ready              ? "ready"
                            : context.draining ? "draining"
@@ -122,15 +119,8 @@ void handle_http(server_context& context, const http_request& request, std::func
       return;
     }
     case http_api::route_kind::metrics: {
-      if (const auto* sqlite = dynamic_cast<const store::sqlite_store*>(context.storage)) {
-        auto counters = sqlite->stats();
-        context.stats->set_store_counters(counters.transactions, counters.commits, counters.failed_batches);
-      }
-      if (const auto* redis = dynamic_cast<const store::redis_store*>(context.storage)) {
-        bool feed_up = context.feed && context.feed->connected();
-        context.stats->set_redis_state(redis->connected(), redis->stats(), feed_up,
-                                       context.feed ? context.feed->stats() : pubsub::feed_stats{});
-      }
+      const auto feed_health = context.feed ? std::optional(context.feed->health()) : std::nullopt;
+      context.stats->set_backend_health(context.storage->health(), feed_health ? &*feed_health : nullptr);
       context.stats->set_partial_bytes(context.partial_bytes.load(std::memory_order_relaxed));
       context.stats->set_resident_document_bytes(context.documents->resident_bytes());
       respond(make_response(request, http::status::ok, context.stats->render(context.documents->open_documents()),

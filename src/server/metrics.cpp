@@ -172,40 +172,50 @@ void metrics::set_store_counters(std::uint64_t transactions, std::uint64_t commi
   advance_to(*store_failed_batches_, failed_batches);
 }
 
-void metrics::set_redis_state(bool store_up, const store::redis_store_stats& store, bool feed_up,
-                              const pubsub::feed_stats& feed) {
-  std::call_once(redis_registered_, [this] {
-    auto& r = *registry_;
-    auto gauge = [&r](const char* name, const char* help) {
-      return &prometheus::BuildGauge().Name(name).Help(help).Register(r).Add({});
-    };
-    auto counter = [&r](const char* name, const char* help) {
-      return &prometheus::BuildCounter().Name(name).Help(help).Register(r).Add({});
-    };
-    redis_ = {
-        gauge("otsync_redis_up", "1 while the store's Redis connection is up (readiness)"),
-        counter("otsync_redis_commands_total",
-                "Commands the store sent to Redis since start (a commit is one EVALSHA)"),
-        counter("otsync_redis_connects_total", "Successful store connections to Redis since start"),
-        counter("otsync_redis_timeouts_total", "Redis commands that got no reply within --redis-timeout-ms"),
-        gauge("otsync_redis_feed_up", "1 while the op feed's pub/sub connection is up (readiness)"),
-        counter("otsync_redis_feed_messages_total", "Ops other instances committed, received over pub/sub since start"),
-        counter("otsync_redis_feed_resyncs_total",
-                "Channel (re)subscriptions since start, each followed by a catch-up"),
-        counter("otsync_redis_feed_connects_total", "Successful op feed connections to Redis since start"),
-        counter("otsync_redis_feed_own_skipped_total",
-                "This instance's own ops echoed back over pub/sub and skipped without decoding")};
-  });
-  redis_.store_up->Set(store_up ? 1 : 0);
-  redis_.feed_up->Set(feed_up ? 1 : 0);
-  const std::lock_guard lock(sampled_mutex_);
-  advance_to(*redis_.commands, store.commands);
-  advance_to(*redis_.connects, store.connects);
-  advance_to(*redis_.timeouts, store.timeouts);
-  advance_to(*redis_.feed_messages, feed.messages);
-  advance_to(*redis_.feed_resyncs, feed.resyncs);
-  advance_to(*redis_.feed_connects, feed.connects);
-  advance_to(*redis_.feed_own_skipped, feed.own_skipped);
+void metrics::set_backend_health(const store::backend_health& store, const store::backend_health* feed) {
+  // The SQLite store's totals have families of their own, registered at start (with or without SQLite).
+  std::map<std::string_view, std::uint64_t> store_totals{{"otsync_store_transactions_total", 0},
+                                                         {"otsync_store_commits_total", 0},
+                                                         {"otsync_store_failed_batches_total", 0}};
+  bool sqlite_totals = false;
+  {
+    const std::lock_guard lock(sampled_mutex_);
+    for (const auto* health : {&store, feed}) {
+      if (!health) continue;
+      for (const auto& value : health->values) {
+        if (auto total = store_totals.find(value.name); total != store_totals.end()) {
+          total->second = value.value;
+          sqlite_totals = true;
+        } else if (value.kind == store::health_kind::total) {
+          auto found = backend_totals_.find(value.name);
+          if (found == backend_totals_.end()) {
+            auto* counter = &prometheus::BuildCounter()
+                                 .Name(std::string(value.name))
+                                 .Help(std::string(value.help))
+                                 .Register(*registry_)
+                                 .Add({});
+            found = backend_totals_.emplace(std::string(value.name), counter).first;
+          }
+          advance_to(*found->second, value.value);
+        } else {
+          auto found = backend_gauges_.find(value.name);
+          if (found == backend_gauges_.end()) {
+            auto* gauge = &prometheus::BuildGauge()
+                               .Name(std::string(value.name))
+                               .Help(std::string(value.help))
+                               .Register(*registry_)
+                               .Add({});
+            found = backend_gauges_.emplace(std::string(value.name), gauge).first;
+          }
+          found->second->Set(static_cast<double>(value.value));
+        }
+      }
+    }
+  }
+  if (sqlite_totals) {
+    set_store_counters(store_totals["otsync_store_transactions_total"], store_totals["otsync_store_commits_total"],
+                       store_totals["otsync_store_failed_batches_total"]);
+  }
 }
 
 std::string metrics::render(std::size_t documents_open) {

@@ -19,10 +19,8 @@
 
 #include "context.hpp"
 #include "listener.hpp"
-#include "otsync/pubsub/redis_op_feed.hpp"
+#include "otsync/backend/open.hpp"
 #include "otsync/server/log.hpp"
-#include "otsync/store/open.hpp"
-#include "otsync/store/redis_store.hpp"
 #include "websocket_session.hpp"
 
 namespace otsync::server {
@@ -97,7 +95,7 @@ std::optional<asio::ip::tcp::endpoint> parse_listen(const std::string& listen) {
   return asio::ip::tcp::endpoint(address, static_cast<std::uint16_t>(port));
 }
 
-// Tags this process's published ops (see redis_options::instance_id).
+// Tags this process's published ops, so its own op feed skips them.
 std::string random_instance_id() {
   std::random_device entropy;
   std::string id;
@@ -138,25 +136,16 @@ std::string server::start() {
            std::to_string(largest_broadcast) + " bytes of JSON): raise it, or lower --max-op-bytes";
   }
 
-  if (opts.store.starts_with("redis://")) {
-    auto redis = store::parse_redis_uri(opts.store);
-    if (!redis) return "cannot open store '" + opts.store + "': expected redis://HOST:PORT[/DB]";
-    if (opts.redis_prefix.empty()) return "--redis-prefix must not be empty";
-    redis->key_prefix = opts.redis_prefix;
-    redis->command_timeout = opts.redis_timeout;
-    redis->instance_id = random_instance_id();
-    s.storage = store::open_redis_store(*redis);
-    // Several instances share this store: follow the ops the others commit.
-    s.feed = pubsub::open_redis_op_feed(*redis);
-  } else {
-    std::string detail;
-    auto opened = store::open_store(opts.store, opts.data_dir, &detail);
-    if (!opened) {
-      return "cannot open store '" + opts.store + "': " + opened.error().message() +
-             (detail.empty() ? "" : ": " + detail);
-    }
-    s.storage = std::move(*opened);
-  }
+  backend::backend_options backend_options;
+  backend_options.data_dir = opts.data_dir;
+  backend_options.redis_prefix = opts.redis_prefix;
+  backend_options.redis_timeout = opts.redis_timeout;
+  backend_options.instance_id = random_instance_id();
+  std::string message;
+  auto opened = backend::open_backend(opts.store, backend_options, &message);
+  if (!opened) return message;
+  s.storage = std::move(opened->store);
+  s.feed = std::move(opened->feed);
   s.stats = std::make_unique<metrics>();
   s.documents =
       std::make_unique<doc::registry>(s.io.get_executor(), *s.storage, opts.documents, s.stats.get(), s.feed.get());

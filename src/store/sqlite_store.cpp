@@ -141,6 +141,19 @@ class sqlite_store_impl final : public sqlite_store {
             largest_batch_.load(std::memory_order_relaxed), failed_batches_.load(std::memory_order_relaxed)};
   }
 
+  [[nodiscard]] backend_health health() const override {
+    const auto counters = stats();
+    return {true,
+            "sqlite",
+            {{"otsync_store_transactions_total",
+              "SQLite write transactions since start (one fsync each; commits are grouped)", health_kind::total,
+              counters.transactions},
+             {"otsync_store_commits_total", "Ops written by the SQLite store since start", health_kind::total,
+              counters.commits},
+             {"otsync_store_failed_batches_total", "SQLite write transactions that failed and were rolled back",
+              health_kind::total, counters.failed_batches}}};
+  }
+
  private:
   void enqueue_read(read_job job) {
     {

@@ -35,6 +35,8 @@ class op_feed {
   virtual void unsubscribe(const store::doc_key& key, std::uint64_t token) = 0;
   [[nodiscard]] virtual bool connected() const = 0;
   [[nodiscard]] virtual feed_stats stats() const { return {}; }
+  /// Readiness (as `connected()`) and counters for /metrics, as a store's.
+  [[nodiscard]] virtual store::backend_health health() const { return {connected(), {}, {}}; }
 };
 
 }  // namespace otsync::pubsub

@@ -10,15 +10,15 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <string_view>
 
 #include "otsync/doc/types.hpp"
-#include "otsync/pubsub/op_feed.hpp"
 #include "otsync/server/agent.hpp"
-#include "otsync/store/redis_store.hpp"
+#include "otsync/store/store.hpp"
 
 namespace prometheus {
 class Registry;
@@ -54,9 +54,10 @@ class metrics final : public doc::document_observer, public agent_observer {
 
   /// The SQLite store's counters, sampled when /metrics is served.
   void set_store_counters(std::uint64_t transactions, std::uint64_t commits, std::uint64_t failed_batches);
-  /// With a redis:// store: the store's connection and the op feed's.
-  void set_redis_state(bool store_up, const store::redis_store_stats& store, bool feed_up,
-                       const pubsub::feed_stats& feed);
+  /// The values the store and the op feed (null without one) report, each
+  /// under its own name, registered when first seen (so an instance without
+  /// Redis shows none of Redis's).
+  void set_backend_health(const store::backend_health& store, const store::backend_health* feed);
 
   /// The text exposition; `documents_open` is sampled at the call.
   std::string render(std::size_t documents_open);
@@ -82,20 +83,9 @@ class metrics final : public doc::document_observer, public agent_observer {
   prometheus::Family<prometheus::Counter>* limit_hits_;
   prometheus::Gauge* partial_bytes_;
   prometheus::Gauge* resident_bytes_;
-  // Registered on first use, so an instance without Redis shows none of them.
-  struct redis_metrics {
-    prometheus::Gauge* store_up;
-    prometheus::Counter* commands;
-    prometheus::Counter* connects;
-    prometheus::Counter* timeouts;
-    prometheus::Gauge* feed_up;
-    prometheus::Counter* feed_messages;
-    prometheus::Counter* feed_resyncs;
-    prometheus::Counter* feed_connects;
-    prometheus::Counter* feed_own_skipped;
-  };
-  std::once_flag redis_registered_;
-  redis_metrics redis_{};
+  // The backends' values by name, registered when first reported (under sampled_mutex_).
+  std::map<std::string, prometheus::Gauge*, std::less<>> backend_gauges_;
+  std::map<std::string, prometheus::Counter*, std::less<>> backend_totals_;
 };
 
 }  // namespace otsync::server

@@ -16,6 +16,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <system_error>
 #include <vector>
 
@@ -77,6 +78,31 @@ struct document_summary {
   friend bool operator==(const document_summary&, const document_summary&) = default;
 };
 
+/// How /metrics exports a backend's value.
+enum class health_kind {
+  gauge,  ///< a level (1 while connected, ...)
+  total,  ///< a running total since start: a Prometheus counter, named `*_total`
+};
+
+/// One number a backend reports for /metrics, under its own Prometheus name,
+/// sampled when /metrics is served.
+struct health_value {
+  std::string_view name;  ///< e.g. `otsync_redis_commands_total` (static storage)
+  std::string_view help;  ///< (static storage)
+  health_kind kind = health_kind::gauge;
+  std::uint64_t value = 0;
+};
+
+/// What a backend (a store or an op feed) says about itself, so the server
+/// needs no concrete type: readiness, one line for people, numbers for metrics.
+struct backend_health {
+  /// False while a shared backend is unreachable: the instance is not ready.
+  bool connected = true;
+  /// One short line, e.g. "redis 127.0.0.1:6379/0 connected".
+  std::string detail;
+  std::vector<health_value> values;
+};
+
 template <class T>
 using handler = std::function<void(ot::result<T>)>;
 using commit_handler = std::function<void(std::error_code)>;
@@ -119,6 +145,10 @@ class store {
   /// at most `limit`.
   virtual void list_documents(const std::string& collection, const std::string& after_id, std::size_t limit,
                               handler<std::vector<document_summary>> done) = 0;
+
+  /// Readiness and counters (cheap; any thread). A backend without a
+  /// connection to lose is always connected and reports no values.
+  [[nodiscard]] virtual backend_health health() const { return {}; }
 
   /// Completes queued work, then fails anything later with `closed`.
   /// Idempotent; the destructor calls it.

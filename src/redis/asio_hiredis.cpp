@@ -6,9 +6,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 
-#include "otsync/store/store.hpp"
-
-namespace otsync::store::redis {
+namespace otsync::redis {
 namespace asio = boost::asio;
 
 // The hooks hiredis calls to ask for readiness notifications.
@@ -158,7 +156,7 @@ void connection::connection_gone() {
 
 void connection::command(const std::vector<std::string>& argv, reply_handler done) {
   if (!ctx_ || !connected_) {
-    asio::post(io_, [done = std::move(done)] { done(nullptr, make_error_code(errc::unavailable)); });
+    asio::post(io_, [done = std::move(done)] { done(nullptr); });
     return;
   }
   std::vector<const char*> args;
@@ -175,7 +173,7 @@ void connection::command(const std::vector<std::string>& argv, reply_handler don
   if (redisAsyncCommandArgv(ctx_, &connection::on_reply, holder, static_cast<int>(args.size()), args.data(),
                             lengths.data()) != REDIS_OK) {
     delete holder;
-    asio::post(io_, [fn = std::move(p->done)] { fn(nullptr, make_error_code(errc::unavailable)); });
+    asio::post(io_, [fn = std::move(p->done)] { fn(nullptr); });
     return;
   }
   ++pending_;
@@ -188,7 +186,7 @@ void connection::command(const std::vector<std::string>& argv, reply_handler don
     auto* self = p->owner;
     ++self->timeouts_;
     auto fn = std::move(p->done);
-    fn(nullptr, make_error_code(errc::unavailable));
+    fn(nullptr);
     if (self->ctx_) redisAsyncFree(self->ctx_);
   });
 }
@@ -202,11 +200,7 @@ void connection::on_reply(redisAsyncContext*, void* reply, void* privdata) {
   p->finished = true;
   auto fn = std::move(p->done);
   const auto* r = static_cast<const redisReply*>(reply);
-  if (r) {
-    fn(r, {});
-  } else {
-    fn(nullptr, make_error_code(errc::unavailable));
-  }
+  fn(r);  // null: the connection is going
 }
 
 void connection::subscribe(const std::string& channel) {
@@ -252,4 +246,4 @@ void connection::disconnect() {
   connected_ = false;
 }
 
-}  // namespace otsync::store::redis
+}  // namespace otsync::redis

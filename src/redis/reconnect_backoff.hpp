@@ -12,7 +12,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 
-namespace otsync::store::redis {
+namespace otsync::redis {
 
 class reconnect_backoff {
  public:
@@ -41,4 +41,4 @@ class reconnect_backoff {
   std::mt19937 rng_{std::random_device{}()};
 };
 
-}  // namespace otsync::store::redis
+}  // namespace otsync::redis

@@ -14,7 +14,6 @@
 #include <memory>
 #include <string>
 #include <string_view>
-#include <system_error>
 #include <vector>
 
 #include <boost/asio/io_context.hpp>
@@ -22,12 +21,12 @@
 struct redisAsyncContext;
 struct redisReply;
 
-namespace otsync::store::redis {
+namespace otsync::redis {
 
 class connection {
  public:
-  /// `reply` is null when the command failed (timeout, disconnect); then `error` says why.
-  using reply_handler = std::function<void(const redisReply* reply, std::error_code error)>;
+  /// `reply` is null when the command got no reply (not connected, timeout, disconnect).
+  using reply_handler = std::function<void(const redisReply* reply)>;
 
   connection(boost::asio::io_context& io, std::string host, std::uint16_t port,
              std::chrono::milliseconds connect_timeout, std::chrono::milliseconds command_timeout);
@@ -84,4 +83,4 @@ class connection {
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 
-}  // namespace otsync::store::redis
+}  // namespace otsync::redis

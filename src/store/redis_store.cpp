@@ -1,33 +1,27 @@
 #include "otsync/store/redis_store.hpp"
-#include "otsync/protocol/json_parse.hpp"
 
-#include <algorithm>
 #include <atomic>
 #include <charconv>
-#include <thread>
+#include <memory>
 
 #include <hiredis/hiredis.h>
-#include <boost/asio/executor_work_guard.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/post.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <nlohmann/json.hpp>
 
-#include "../op_body_json.hpp"
-#include "../request_checks.hpp"
-#include "asio_hiredis.hpp"
+#include "../redis/client.hpp"
+#include "../redis/keys.hpp"
+#include "../redis/stored_op.hpp"
+#include "otsync/protocol/json_parse.hpp"
 #include "otsync/store/open_error.hpp"
-#include "reconnect_backoff.hpp"
-#include "stored_op.hpp"
+#include "request_checks.hpp"
 
 namespace otsync::store {
 namespace {
 
-namespace asio = boost::asio;
 using nlohmann::json;
-using redis::decode_op;
-using redis::dump;
-using redis::encode_op;
+
+std::string dump(const json& j) {
+  return j.dump(-1, ' ', false, json::error_handler_t::strict);
+}
 
 // Appends N consecutive ops if the head is at the first one's version and no
 // op's (src, seq) is in the log yet (all checks before any write, so it is all
@@ -105,7 +99,7 @@ ot::result<oplog::snapshot> decode_snapshot(std::string_view text, std::uint64_t
   if (j.contains("created") && j["created"].is_object()) {
     const auto& c = j["created"];
     s.created = oplog::create_record{c.value("src", std::string{}), c.value("seq", std::uint64_t{0}),
-                                   c.value("v", std::uint64_t{0})};
+                                     c.value("v", std::uint64_t{0})};
   }
   return s;
 }
@@ -117,40 +111,42 @@ std::optional<std::uint64_t> to_count(std::string_view s) {
   return n;
 }
 
-std::string_view reply_error(const redisReply* r) {
-  if (!r || r->type != REDIS_REPLY_ERROR) return {};
-  return {r->str, r->len};
-}
-
 std::string_view reply_text(const redisReply* r) {
   if (!r || (r->type != REDIS_REPLY_STRING && r->type != REDIS_REPLY_STATUS)) return {};
   return {r->str, r->len};
 }
 
-class redis_store_impl final : public redis_store {
-  struct script {
-    const char* text;
-    std::string sha;  // empty until loaded on this connection's server
-  };
+// The store's scripts, by their index in the client.
+constexpr redis::client::script_id commit_script_id = 0;
+constexpr redis::client::script_id load_script_id = 1;
 
+class redis_store_impl final : public redis_store {
  public:
   explicit redis_store_impl(redis_options options)
       : options_(std::move(options)),
-        work_(asio::make_work_guard(io_)),
-        conn_(io_, options_.host, options_.port, options_.connect_timeout, options_.command_timeout),
-        reconnect_(io_, options_.reconnect_min, options_.reconnect_max) {
-    conn_.on_lost([this] {
-      connected_ = false;
-      schedule_reconnect();
-    });
-    thread_ = std::thread([this] { io_.run(); });
-    asio::post(io_, [this] { start_connect(); });
+        publisher_tag_(redis::publisher_tag(options_.instance_id)),
+        client_(redis::client_options_from(options_), {commit_script, load_script}, {}) {
+    client_.start();
   }
 
   ~redis_store_impl() override { close(); }
 
-  bool connected() const override { return connected_; }
-  redis_store_stats stats() const override { return {commands_.load(), connects_.load(), conn_.timeouts()}; }
+  bool connected() const override { return client_.connected(); }
+  redis_store_stats stats() const override { return {client_.commands(), client_.connects(), client_.timeouts()}; }
+  backend_health health() const override {
+    const bool up = client_.connected();
+    return {up,
+            "redis " + options_.host + ":" + std::to_string(options_.port) + "/" + std::to_string(options_.db) +
+                (up ? " connected" : " unreachable"),
+            {{"otsync_redis_up", "1 while the store's Redis connection is up (readiness)", health_kind::gauge,
+              up ? 1U : 0U},
+             {"otsync_redis_commands_total", "Commands the store sent to Redis since start (a commit is one EVALSHA)",
+              health_kind::total, client_.commands()},
+             {"otsync_redis_connects_total", "Successful store connections to Redis since start", health_kind::total,
+              client_.connects()},
+             {"otsync_redis_timeouts_total", "Redis commands that got no reply within --redis-timeout-ms",
+              health_kind::total, client_.timeouts()}}};
+  }
 
   void load(const doc_key& key, std::optional<std::uint64_t> version, handler<loaded_document> done) override {
     if (!detail::valid_key(key)) return done(errc::invalid_argument);
@@ -162,25 +158,26 @@ class redis_store_impl final : public redis_store {
                                   k(key, "snaps"),
                                   k(key, "snapdata"),
                                   version ? std::to_string(*version) : std::string{}};
-    run(std::move(argv), std::move(done), &load_script_, [](const redisReply* r) -> ot::result<loaded_document> {
-      if (r->type != REDIS_REPLY_ARRAY || r->elements != 4) return errc::corrupt;
-      auto sv = to_count(reply_text(r->element[1]));
-      if (!sv) return errc::corrupt;
-      loaded_document out;
-      if (*sv > 0) {
-        auto snap = decode_snapshot(reply_text(r->element[2]), *sv);
-        if (!snap) return snap.error();
-        out.base = std::move(*snap);
-      }
-      const auto* ops = r->element[3];
-      if (ops->type != REDIS_REPLY_ARRAY) return errc::corrupt;
-      for (std::size_t i = 0; i < ops->elements; ++i) {
-        auto op = decode_op(reply_text(ops->element[i]));
-        if (!op || op->version != out.base.version + i) return errc::corrupt;
-        out.ops.push_back(std::move(*op));
-      }
-      return out;
-    });
+    run_script(load_script_id, std::move(argv), std::move(done),
+               [](const redisReply* r) -> ot::result<loaded_document> {
+                 if (r->type != REDIS_REPLY_ARRAY || r->elements != 4) return errc::corrupt;
+                 auto sv = to_count(reply_text(r->element[1]));
+                 if (!sv) return errc::corrupt;
+                 loaded_document out;
+                 if (*sv > 0) {
+                   auto snap = decode_snapshot(reply_text(r->element[2]), *sv);
+                   if (!snap) return snap.error();
+                   out.base = std::move(*snap);
+                 }
+                 const auto* ops = r->element[3];
+                 if (ops->type != REDIS_REPLY_ARRAY) return errc::corrupt;
+                 for (std::size_t i = 0; i < ops->elements; ++i) {
+                   auto op = redis::decode_stored_op(reply_text(ops->element[i]));
+                   if (!op || op->version != out.base.version + i) return errc::corrupt;
+                   out.ops.push_back(std::move(*op));
+                 }
+                 return out;
+               });
   }
 
   void load_ops(const doc_key& key, std::uint64_t from, std::optional<std::uint64_t> to,
@@ -197,7 +194,7 @@ class redis_store_impl final : public redis_store {
       if (r->type != REDIS_REPLY_ARRAY) return errc::corrupt;
       std::vector<oplog::op_record> ops;
       for (std::size_t i = 0; i < r->elements; ++i) {
-        auto op = decode_op(reply_text(r->element[i]));
+        auto op = redis::decode_stored_op(reply_text(r->element[i]));
         if (!op || op->version != from + i) return errc::corrupt;
         ops.push_back(std::move(*op));
       }
@@ -235,12 +232,13 @@ class redis_store_impl final : public redis_store {
                                   k(key, "snapdata"),
                                   k(key, "seen"),
                                   std::to_string(requests.size()),
-                                  redis_op_channel(options_, key),
-                                  redis_publisher_tag(options_)};
+                                  redis::op_channel(options_.key_prefix, key.collection, key.id),
+                                  publisher_tag_};
     argv.reserve(argv.size() + requests.size() * commit_fields);
     for (auto& request : requests) {
-      auto op = encode_op(request.op);
-      if (!op) return done(op.error());
+      // Encoded once: the same bytes go into the list and out on the channel.
+      auto op = redis::encode_stored_op(request.op);
+      if (!op) return done(make_error_code(errc::invalid_argument));
       const auto& after = request.after;
       argv.push_back(std::to_string(request.op.version));
       argv.push_back(std::move(*op));
@@ -256,28 +254,27 @@ class redis_store_impl final : public redis_store {
     auto index = std::vector<std::string>{"ZADD", index_key(key.collection), "NX", "0", key.id};
     if (closed_) return done(make_error_code(errc::closed));
     const bool first_op = requests.front().op.version == 0;
-    asio::post(io_,
-               [this, argv = std::move(argv), index = std::move(index), first_op, done = std::move(done)]() mutable {
-                 send_script(commit_script_, std::move(argv),
-                             [this, index = std::move(index), first_op, done = std::move(done)](
-                                 const redisReply* r, std::error_code ec) mutable {
-                               if (ec) return done(ec);
-                               auto status = reply_text(r);
-                               if (r->type == REDIS_REPLY_ERROR) return done(make_error_code(errc::unavailable));
-                               if (status == "ok") {
-                                 // A document's first op adds it to its collection's listing (another
-                                 // slot, so not in the script): in order on this connection, not awaited.
-                                 if (first_op) send(index, [](const redisReply*, std::error_code) {});
-                                 return done({});
-                               }
-                               // A duplicate (src, seq) means an op is already in the log: the caller
-                               // reloads and its rebase finds it, as after any lost race.
-                               if (status == "conflict" || status == "duplicate") {
-                                 return done(make_error_code(errc::version_conflict));
-                               }
-                               done(make_error_code(errc::corrupt));
-                             });
-               });
+    client_.post([this, argv = std::move(argv), index = std::move(index), first_op, done = std::move(done)]() mutable {
+      client_.send_script(
+          commit_script_id, std::move(argv),
+          [this, index = std::move(index), first_op, done = std::move(done)](const redisReply* r) mutable {
+            if (!r) return done(make_error_code(errc::unavailable));
+            auto status = reply_text(r);
+            if (r->type == REDIS_REPLY_ERROR) return done(make_error_code(errc::unavailable));
+            if (status == "ok") {
+              // A document's first op adds it to its collection's listing (another
+              // slot, so not in the script): in order on this connection, not awaited.
+              if (first_op) client_.send(index, [](const redisReply*) {});
+              return done({});
+            }
+            // A duplicate (src, seq) means an op is already in the log: the caller
+            // reloads and its rebase finds it, as after any lost race.
+            if (status == "conflict" || status == "duplicate") {
+              return done(make_error_code(errc::version_conflict));
+            }
+            done(make_error_code(errc::corrupt));
+          });
+    });
   }
 
   void list_documents(const std::string& collection, const std::string& after_id, std::size_t limit,
@@ -287,31 +284,31 @@ class redis_store_impl final : public redis_store {
     std::vector<std::string> argv{
         "ZRANGEBYLEX", index_key(collection), after_id.empty() ? "-" : "(" + after_id, "+", "LIMIT",
         "0",           std::to_string(limit)};
-    asio::post(io_, [this, collection, argv = std::move(argv), done = std::move(done)]() mutable {
-      send(argv, [this, collection, done = std::move(done)](const redisReply* r, std::error_code ec) mutable {
-        if (ec) return done(ec);
+    client_.post([this, collection, argv = std::move(argv), done = std::move(done)]() mutable {
+      client_.send(argv, [this, collection, done = std::move(done)](const redisReply* r) mutable {
+        if (!r) return done(errc::unavailable);
         if (r->type != REDIS_REPLY_ARRAY) return done(errc::corrupt);
         auto rows = std::make_shared<std::vector<document_summary>>();
         for (std::size_t i = 0; i < r->elements; ++i) rows->push_back({std::string(reply_text(r->element[i])), 0, {}});
         if (rows->empty()) return done(std::move(*rows));
         // Each head in the same order on the one connection; the last reply completes.
-        auto failed = std::make_shared<std::error_code>();
+        auto failed = std::make_shared<bool>(false);
         auto shared_done = std::make_shared<handler<std::vector<document_summary>>>(std::move(done));
         for (std::size_t i = 0; i < rows->size(); ++i) {
           bool last = i + 1 == rows->size();
-          send({"HMGET", k({collection, (*rows)[i].id}, "head"), "v", "type"},
-               [rows, i, last, failed, shared_done](const redisReply* h, std::error_code e) {
-                 if (e) *failed = e;
-                 if (!e && h->type == REDIS_REPLY_ARRAY && h->elements == 2) {
-                   auto v = to_count(reply_text(h->element[0]));
-                   (*rows)[i].version = v.value_or(0);
-                   auto type = reply_text(h->element[1]);
-                   if (!type.empty()) (*rows)[i].type_uri = std::string(type);
-                 }
-                 if (!last) return;
-                 if (*failed) return (*shared_done)(*failed);
-                 (*shared_done)(std::move(*rows));
-               });
+          client_.send({"HMGET", k({collection, (*rows)[i].id}, "head"), "v", "type"},
+                       [rows, i, last, failed, shared_done](const redisReply* h) {
+                         if (!h) *failed = true;
+                         if (h && h->type == REDIS_REPLY_ARRAY && h->elements == 2) {
+                           auto v = to_count(reply_text(h->element[0]));
+                           (*rows)[i].version = v.value_or(0);
+                           auto type = reply_text(h->element[1]);
+                           if (!type.empty()) (*rows)[i].type_uri = std::string(type);
+                         }
+                         if (!last) return;
+                         if (*failed) return (*shared_done)(errc::unavailable);
+                         (*shared_done)(std::move(*rows));
+                       });
         }
       });
     });
@@ -320,184 +317,64 @@ class redis_store_impl final : public redis_store {
   void close() override {
     if (closed_.exchange(true)) return;
     // Let commands already sent finish (bounded by the command timeout), then stop.
-    asio::post(io_, [this] {
-      reconnect_.cancel();
-      drain_then_stop(std::chrono::steady_clock::now() + options_.command_timeout);
-    });
-    if (thread_.joinable()) {
-      if (std::this_thread::get_id() == thread_.get_id()) {
-        thread_.detach();
-      } else {
-        thread_.join();
-      }
-    }
+    client_.stop(options_.command_timeout);
   }
 
  private:
-  std::string doc_base(const doc_key& key) const { return options_.key_prefix + redis_doc_tag(key); }
+  std::string doc_base(const doc_key& key) const {
+    return options_.key_prefix + redis::doc_tag(key.collection, key.id);
+  }
   std::string k(const doc_key& key, std::string_view what) const { return doc_base(key) + ":" + std::string(what); }
   std::string index_key(const std::string& collection) const { return options_.key_prefix + "docs:" + collection; }
 
   template <class T>
   void post_result(handler<T> done, T value) {
-    asio::post(io_, [done = std::move(done), value = std::move(value)]() mutable { done(std::move(value)); });
+    client_.post([done = std::move(done), value = std::move(value)]() mutable { done(std::move(value)); });
   }
 
   // Sends `argv` on the store thread and decodes the reply with `decode`.
   template <class T, class Decode>
   void run(std::vector<std::string> argv, handler<T> done, Decode decode) {
-    run(std::move(argv), std::move(done), nullptr, std::move(decode));
-  }
-  // The same for a script call (`argv` starts with "EVAL", "").
-  template <class T, class Decode>
-  void run(std::vector<std::string> argv, handler<T> done, script* lua, Decode decode) {
     if (closed_) return done(errc::closed);
-    asio::post(io_, [this, lua, argv = std::move(argv), done = std::move(done), decode]() mutable {
-      auto on_reply = [done = std::move(done), decode](const redisReply* r, std::error_code ec) mutable {
-        if (ec) return done(ec);
-        if (r->type == REDIS_REPLY_ERROR) return done(errc::unavailable);
-        done(decode(r));
-      };
-      if (lua) return send_script(*lua, std::move(argv), std::move(on_reply));
-      send(argv, std::move(on_reply));
+    client_.post([this, argv = std::move(argv), done = std::move(done), decode]() mutable {
+      client_.send(argv, reply_decoder(std::move(done), std::move(decode)));
     });
   }
-
-  // EVALSHA once the script is loaded (SCRIPT LOAD on connect): the script
-  // text is not sent with every call. A Redis whose script cache was flushed
-  // answers NOSCRIPT; then the call goes again as EVAL (the script did not run).
-  void send_script(script& lua, std::vector<std::string> argv, redis::connection::reply_handler done) {
-    if (lua.sha.empty()) {
-      argv[0] = "EVAL";
-      argv[1] = lua.text;
-      return send(argv, std::move(done));
-    }
-    argv[0] = "EVALSHA";
-    argv[1] = lua.sha;
-    send(argv, [this, &lua, argv, done = std::move(done)](const redisReply* r, std::error_code ec) mutable {
-      if (!ec && r->type == REDIS_REPLY_ERROR && reply_error(r).starts_with("NOSCRIPT")) {
-        lua.sha.clear();
-        return send_script(lua, std::move(argv), std::move(done));
-      }
-      done(r, ec);
+  // The same for a script call (`argv` starts with two placeholders).
+  template <class T, class Decode>
+  void run_script(redis::client::script_id script, std::vector<std::string> argv, handler<T> done, Decode decode) {
+    if (closed_) return done(errc::closed);
+    client_.post([this, script, argv = std::move(argv), done = std::move(done), decode]() mutable {
+      client_.send_script(script, std::move(argv), reply_decoder(std::move(done), std::move(decode)));
     });
   }
-
-  void load_scripts() {
-    for (script* lua : {&commit_script_, &load_script_}) {
-      lua->sha.clear();
-      send({"SCRIPT", "LOAD", lua->text}, [lua](const redisReply* r, std::error_code ec) {
-        if (!ec && r->type == REDIS_REPLY_STRING) lua->sha.assign(r->str, r->len);
-      });
-    }
-  }
-
-  void send(const std::vector<std::string>& argv, redis::connection::reply_handler done) {
-    if (!conn_.connected()) {
-      done(nullptr, make_error_code(errc::unavailable));
-      return;
-    }
-    ++commands_;
-    conn_.command(argv, std::move(done));
-  }
-
-  void start_connect() {
-    if (closed_) return;
-    conn_.connect([this](bool ok) {
-      if (!ok) return schedule_reconnect();
-      if (options_.db == 0) return on_connected();
-      conn_.command({"SELECT", std::to_string(options_.db)}, [this](const redisReply* r, std::error_code ec) {
-        if (ec || !r || r->type == REDIS_REPLY_ERROR) {
-          conn_.disconnect();
-          return schedule_reconnect();
-        }
-        on_connected();
-      });
-    });
-  }
-
-  void on_connected() {
-    ++connects_;
-    reconnect_.reset();
-    connected_ = true;
-    load_scripts();
-  }
-
-  void schedule_reconnect() {
-    connected_ = false;
-    if (closed_) return;
-    reconnect_.schedule([this] { start_connect(); });
-  }
-
-  void drain_then_stop(std::chrono::steady_clock::time_point deadline) {
-    if (conn_.pending() > 0 && std::chrono::steady_clock::now() < deadline) {
-      auto timer = std::make_shared<asio::steady_timer>(io_, std::chrono::milliseconds(5));
-      timer->async_wait([this, timer, deadline](boost::system::error_code) { drain_then_stop(deadline); });
-      return;
-    }
-    conn_.disconnect();
-    connected_ = false;
-    work_.reset();
-    io_.stop();
+  template <class T, class Decode>
+  static redis::client::reply_handler reply_decoder(handler<T> done, Decode decode) {
+    return [done = std::move(done), decode = std::move(decode)](const redisReply* r) mutable {
+      if (!r || r->type == REDIS_REPLY_ERROR) return done(errc::unavailable);
+      done(decode(r));
+    };
   }
 
   redis_options options_;
-  script commit_script_{commit_script, {}};
-  script load_script_{load_script, {}};
-  asio::io_context io_;
-  asio::executor_work_guard<asio::io_context::executor_type> work_;
-  redis::connection conn_;
-  redis::reconnect_backoff reconnect_;
-  std::thread thread_;
-  std::atomic<bool> connected_{false};
+  std::string publisher_tag_;
   std::atomic<bool> closed_{false};
-  std::atomic<std::uint64_t> commands_{0};
-  std::atomic<std::uint64_t> connects_{0};
+  // Last: its thread stops (in close) before the members above go.
+  redis::client client_;
 };
 
 }  // namespace
 
-namespace {
-// Braces would end a hash tag early (and let two documents share one): escape them.
-void append_escaped(std::string& out, std::string_view text) {
-  for (char c : text) {
-    if (c == '%') {
-      out += "%25";
-    } else if (c == '{') {
-      out += "%7B";
-    } else if (c == '}') {
-      out += "%7D";
-    } else {
-      out += c;
-    }
-  }
-}
-}  // namespace
-
 std::string redis_doc_tag(const doc_key& key) {
-  // One hash tag per document; the length prefix keeps "a/b"+"c" apart from
-  // "a"+"b/c". Appended piece by piece: GCC 12 -O3 warns falsely
-  // (-Wrestrict) on "{" + std::string.
-  std::string tag(1, '{');
-  tag += std::to_string(key.collection.size());
-  tag += ':';
-  append_escaped(tag, key.collection);
-  tag += '/';
-  append_escaped(tag, key.id);
-  tag += '}';
-  return tag;
+  return redis::doc_tag(key.collection, key.id);
 }
 
 std::string redis_publisher_tag(const redis_options& options) {
-  if (options.instance_id.empty()) return {};
-  std::string tag = "i:";
-  tag += options.instance_id;
-  tag += '\n';
-  return tag;
+  return redis::publisher_tag(options.instance_id);
 }
 
 std::string redis_op_channel(const redis_options& options, const doc_key& key) {
-  return options.key_prefix + "ops:" + redis_doc_tag(key);
+  return redis::op_channel(options.key_prefix, key.collection, key.id);
 }
 
 ot::result<redis_options> parse_redis_uri(std::string_view uri) {

@@ -1,0 +1,43 @@
+#include "otsync/backend/open.hpp"
+
+#include "otsync/pubsub/redis_op_feed.hpp"
+#include "otsync/store/open.hpp"
+#include "otsync/store/open_error.hpp"
+#include "otsync/store/redis_store.hpp"
+
+namespace otsync::backend {
+
+ot::result<backend> open_backend(std::string_view uri, const backend_options& options, std::string* message) {
+  auto fail = [message](store::open_errc error, std::string text) -> ot::result<backend> {
+    if (message) *message = std::move(text);
+    return error;
+  };
+  if (uri.starts_with("redis://")) {
+    auto redis = store::parse_redis_uri(uri);
+    if (!redis) {
+      return fail(store::open_errc::invalid_option,
+                  "cannot open store '" + std::string(uri) + "': expected redis://HOST:PORT[/DB]");
+    }
+    if (options.redis_prefix.empty()) return fail(store::open_errc::invalid_option, "--redis-prefix must not be empty");
+    redis->key_prefix = options.redis_prefix;
+    redis->command_timeout = options.redis_timeout;
+    redis->instance_id = options.instance_id;
+    backend opened;
+    opened.store = store::open_redis_store(*redis);
+    // Several instances share this store: follow the ops the others commit.
+    opened.feed = pubsub::open_redis_op_feed(*redis);
+    return opened;
+  }
+  std::string detail;
+  auto opened = store::open_store(uri, options.data_dir, &detail);
+  if (!opened) {
+    if (message) {
+      *message = "cannot open store '" + std::string(uri) + "': " + opened.error().message() +
+                 (detail.empty() ? "" : ": " + detail);
+    }
+    return opened.error();
+  }
+  return backend{std::move(*opened), nullptr};
+}
+
+}  // namespace otsync::backend
