@@ -19,7 +19,7 @@ set(may_include_oplog ot oplog)
 set(may_include_protocol ot oplog protocol)
 set(may_include_trace ot trace)
 # The private Redis plumbing (connection, script cache, codecs) under the Redis store and feed.
-set(may_include_redis ot oplog protocol store redis)
+set(may_include_redis ot oplog protocol redis)
 set(may_include_store ot oplog protocol store redis)
 set(may_include_pubsub ot oplog protocol store pubsub redis)
 # A --store URI opened as one {store, op feed} pair; the server sees only the interfaces.
