@@ -97,9 +97,21 @@ ot::result<oplog::snapshot> decode_snapshot(std::string_view text, std::uint64_t
   if (j.contains("type") && j["type"].is_string()) s.type_uri = j["type"].get<std::string>();
   if (j.contains("data") && j["data"].is_string()) s.data = j["data"].get<std::string>();
   if (j.contains("created") && j["created"].is_object()) {
+    // Field by field, types checked: nlohmann's value() throws on a wrong type, and a throw here
+    // would take the store's thread down; data that does not decode is corrupt, never a crash.
     const auto& c = j["created"];
-    s.created = oplog::create_record{c.value("src", std::string{}), c.value("seq", std::uint64_t{0}),
-                                     c.value("v", std::uint64_t{0})};
+    oplog::create_record created;
+    if (auto it = c.find("src"); it != c.end()) {
+      if (!it->is_string()) return errc::corrupt;
+      created.src = it->get<std::string>();
+    }
+    for (auto [name, field] : {std::pair{"seq", &created.seq}, std::pair{"v", &created.version}}) {
+      if (auto it = c.find(name); it != c.end()) {
+        if (!it->is_number_unsigned()) return errc::corrupt;
+        *field = it->get<std::uint64_t>();
+      }
+    }
+    s.created = std::move(created);
   }
   return s;
 }

@@ -159,8 +159,8 @@ void expect_every_call_unavailable_within(store& s, const doc_key& key, const co
   };
   auto l = call_within<ot::result<loaded_document>>(bound, [&](auto h) { s.load(key, std::nullopt, h); });
   check_error("load", l, l.value ? l.value->error() : std::error_code{});
-  auto o =
-      call_within<ot::result<std::vector<oplog::op_record>>>(bound, [&](auto h) { s.load_ops(key, 0, std::nullopt, h); });
+  auto o = call_within<ot::result<std::vector<oplog::op_record>>>(bound,
+                                                                  [&](auto h) { s.load_ops(key, 0, std::nullopt, h); });
   check_error("load_ops", o, o.value ? o.value->error() : std::error_code{});
   auto v = call_within<ot::result<std::uint64_t>>(bound, [&](auto h) { s.version_at(key, 0, h); });
   check_error("version_at", v, v.value ? v.value->error() : std::error_code{});
@@ -663,6 +663,36 @@ TEST_F(RedisOutage, CloseWithRedisHungCallsEveryHandlerOnce) {
   for (std::size_t i = 0; i < counts->size(); ++i) EXPECT_EQ((*counts)[i].load(), 1) << "handler " << i;
   server_.resume();
   EXPECT_EQ(load(*s, doc.key).error(), errc::closed);
+}
+
+TEST_F(RedisStore, AStoredSnapshotOfTheWrongShapeIsCorruptNotACrash) {
+  // Whoever can write to Redis can put anything in a snapshot: a creator
+  // record with fields of the wrong type must read as corrupt data, never
+  // throw on the store's thread.
+  auto s = open(prefix_);
+  ASSERT_TRUE(s);
+  doc_history doc{{"notes", "snap"}};
+  ASSERT_FALSE(doc.append(*s, oplog::create_body{text_type, "abc"}, true));
+  std::string snapdata;
+  for (const auto& key : keys_under(prefix_)) {
+    if (key.ends_with("snapdata")) snapdata = prefix_ + key;
+  }
+  ASSERT_FALSE(snapdata.empty());
+  auto fields = server().command({"HKEYS", snapdata});
+  ASSERT_TRUE(fields && !fields->elements.empty());
+  for (const char* bad : {R"({"type":"t","data":"x","created":{"src":"a","seq":"one","v":0}})",
+                          R"({"type":"t","data":"x","created":{"src":7,"seq":1,"v":0}})",
+                          R"({"type":"t","data":"x","created":{"src":"a","seq":1,"v":-1}})"}) {
+    SCOPED_TRACE(bad);
+    ASSERT_TRUE(server().command({"HSET", snapdata, fields->elements[0].str, bad}));
+    auto loaded = load(*s, doc.key);
+    ASSERT_FALSE(loaded);
+    EXPECT_EQ(loaded.error(), make_error_code(errc::corrupt));
+  }
+  // The store carries on.
+  doc_history other{{"notes", "other"}};
+  EXPECT_FALSE(other.append(*s, oplog::create_body{text_type, "fine"}));
+  EXPECT_TRUE(load(*s, other.key));
 }
 
 }  // namespace
