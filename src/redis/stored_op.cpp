@@ -93,7 +93,12 @@ std::optional<oplog::op_record> decode_stored_op(std::string_view text) {
   op.src = src->get<std::string>();
   op.seq = seq->get<std::uint64_t>();
   if (const auto ts = j.find("ts"); ts != j.end()) {
-    if (!ts->is_number()) return std::nullopt;
+    // An integer in range, as the encoder writes it: converting anything else is undefined behaviour.
+    if (ts->is_number_unsigned()) {
+      if (ts->get<std::uint64_t>() > static_cast<std::uint64_t>(INT64_MAX)) return std::nullopt;
+    } else if (!ts->is_number_integer()) {
+      return std::nullopt;
+    }
     op.timestamp_ms = ts->get<std::int64_t>();
   }
   // Exactly one body.

@@ -113,6 +113,9 @@ TEST(StoredOp, WhatIsNotAStoredOpDoesNotDecode) {
            R"({"create":{"type":"t"},"v":1,"seq":1,"src":"a"})",      // no data
            R"({"op":[null],"v":1,"seq":1,"src":"a"})",                // not an op
            R"({"op":[1],"v":1,"seq":1,"src":"a","ts":"yesterday"})",  // ts not a number
+           R"({"op":[1],"v":1,"seq":1,"src":"a","ts":1.7e21})",       // ts beyond int64 (found by fuzz_stored_op)
+           R"({"op":[1],"v":1,"seq":1,"src":"a","ts":9223372036854775808})",  // ts just past int64
+           R"({"op":[1],"v":1,"seq":1,"src":"a","ts":1.5})",                  // ts not an integer
        }) {
     EXPECT_FALSE(decode_stored_op(text)) << text;
   }
