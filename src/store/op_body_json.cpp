@@ -49,7 +49,8 @@ ot::result<oplog::op_body> decode_op_body(std::string_view text) {
     }
     return oplog::op_body{oplog::create_body{type->get<std::string>(), data->get<std::string>()}};
   }
-  if (const auto del = value.find("del"); del != value.end() && *del == true) return oplog::op_body{oplog::delete_body{}};
+  if (const auto del = value.find("del"); del != value.end() && *del == true)
+    return oplog::op_body{oplog::delete_body{}};
   return errc::corrupt;
 }
 

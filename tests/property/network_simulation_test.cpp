@@ -41,8 +41,7 @@ struct replica {
 
 class simulation {
  public:
-  simulation(std::uint64_t seed, std::size_t clients, std::string initial)
-      : random_(seed), text_(initial) {
+  simulation(std::uint64_t seed, std::size_t clients, std::string initial) : random_(seed), text_(initial) {
     log_.push_back({"creator", 1, 0, oplog::create_body{std::string(ot::type_uri), initial}});
     for (std::size_t i = 0; i < clients; ++i) {
       replicas_.push_back({client::ot_client("client" + std::to_string(i), 1, initial), {}, {}, true, true});
@@ -121,7 +120,7 @@ class simulation {
     oplog::submission s{out.src, out.seq, out.version, out.op};
     const std::uint64_t submitted_at = out.version;
     const std::span<const oplog::op_record> history(log_.data() + std::min<std::size_t>(submitted_at, log_.size()),
-                                                  log_.size() - std::min<std::size_t>(submitted_at, log_.size()));
+                                                    log_.size() - std::min<std::size_t>(submitted_at, log_.size()));
     auto status = oplog::rebase(s, history, log_.size());
     ASSERT_TRUE(status.has_value()) << status.error().message();
     const std::uint64_t commit_version = *s.version;

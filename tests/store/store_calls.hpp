@@ -35,7 +35,7 @@ inline ot::result<loaded_document> load(store& s, const doc_key& key,
 }
 
 inline ot::result<std::vector<oplog::op_record>> load_ops(store& s, const doc_key& key, std::uint64_t from,
-                                                        std::optional<std::uint64_t> to = std::nullopt) {
+                                                          std::optional<std::uint64_t> to = std::nullopt) {
   waiter<std::vector<oplog::op_record>> w;
   s.load_ops(key, from, to, w.callback());
   return w.get();

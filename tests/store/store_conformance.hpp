@@ -207,8 +207,8 @@ TYPED_TEST_P(StoreConformance, CommitAllIsAllOrNothing) {
     return;
   }
   doc_history three = doc;
-  ASSERT_FALSE(commit_all(
-      this->s(), batch_of(three, {ot::op{C::insert("c")}, oplog::delete_body{}, oplog::create_body{text_type, "new"}})));
+  ASSERT_FALSE(commit_all(this->s(), batch_of(three, {ot::op{C::insert("c")}, oplog::delete_body{},
+                                                      oplog::create_body{text_type, "new"}})));
   doc = three;
   // Behind the head: nothing of the batch is written.
   doc_history stale = doc;

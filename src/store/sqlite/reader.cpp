@@ -99,7 +99,7 @@ ot::result<loaded_document> reader::load(const doc_key& key, std::optional<std::
       result.base.data = snapshot_at_.text(2);
       if (!snapshot_at_.is_null(3)) {
         result.base.created = oplog::create_record{snapshot_at_.text(3), snapshot_at_.unsigned_integer(4),
-                                                 snapshot_at_.unsigned_integer(5)};
+                                                   snapshot_at_.unsigned_integer(5)};
       }
     } else if (code != SQLITE_DONE) {
       return error_from_sqlite(code);
@@ -112,7 +112,7 @@ ot::result<loaded_document> reader::load(const doc_key& key, std::optional<std::
 }
 
 ot::result<std::vector<oplog::op_record>> reader::load_ops(const doc_key& key, std::uint64_t from,
-                                                         std::optional<std::uint64_t> to) {
+                                                           std::optional<std::uint64_t> to) {
   return read_ops(key, from, to.value_or(unbounded));
 }
 

@@ -22,7 +22,7 @@ class reader {
 
   ot::result<loaded_document> load(const doc_key& key, std::optional<std::uint64_t> version);
   ot::result<std::vector<oplog::op_record>> load_ops(const doc_key& key, std::uint64_t from,
-                                                   std::optional<std::uint64_t> to);
+                                                     std::optional<std::uint64_t> to);
   ot::result<std::uint64_t> version_at(const doc_key& key, std::int64_t timestamp_ms);
   ot::result<std::vector<document_summary>> list_documents(const std::string& collection, const std::string& after_id,
                                                            std::size_t limit);

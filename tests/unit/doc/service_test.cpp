@@ -16,8 +16,8 @@
 
 #include "otsync/doc/registry.hpp"
 #include "otsync/oplog/error.hpp"
-#include "otsync/protocol/errors.hpp"
 #include "otsync/ot/text_unicode.hpp"
+#include "otsync/protocol/errors.hpp"
 #include "otsync/store/memory_store.hpp"
 
 namespace otsync::doc {

@@ -186,10 +186,11 @@ TEST(ServerMessage, LeavesUncommonOpsToTheDomReader) {
 TEST(ServerMessage, InvalidTextAnywhereRejectsTheFrame) {
   // As a DOM parser would: invalid UTF-8, mismatched brackets or loose numbers, also where the
   // decoder only skips, make the frame unreadable.
-  for (const char* text : {"{\"a\":\"op\",\"v\":1,\"op\":[\"\xc3\"]}", "{\"a\":\"op\",\"m\":{\"x\":\"\xc3\"}}",
-                           "{\"a\":\"op\",\"m\":[1}", "{\"a\":\"op\",\"m\":{\"x\":1]}", "{\"a\":\"op\",\"m\":{1:2}}",
-                           "{\"a\":\"op\",\"m\":[1,]}", "{\"a\":\"op\",\"m\":[1 2]}", "{\"a\":\"op\",\"m\":1..2}",
-                           "{\"a\":\"op\",\"m\":01}", "{\"a\":\"op\",\"m\":1e}", "{\"a\":\"op\",\"m\":1e999}", "{\"a\":\"op\",\"v\":01}", "{\"a\":\"op\",\"m\":{\"x\"}}"}) {
+  for (const char* text :
+       {"{\"a\":\"op\",\"v\":1,\"op\":[\"\xc3\"]}", "{\"a\":\"op\",\"m\":{\"x\":\"\xc3\"}}", "{\"a\":\"op\",\"m\":[1}",
+        "{\"a\":\"op\",\"m\":{\"x\":1]}", "{\"a\":\"op\",\"m\":{1:2}}", "{\"a\":\"op\",\"m\":[1,]}",
+        "{\"a\":\"op\",\"m\":[1 2]}", "{\"a\":\"op\",\"m\":1..2}", "{\"a\":\"op\",\"m\":01}", "{\"a\":\"op\",\"m\":1e}",
+        "{\"a\":\"op\",\"m\":1e999}", "{\"a\":\"op\",\"v\":01}", "{\"a\":\"op\",\"m\":{\"x\"}}"}) {
     EXPECT_TRUE(rejects(text)) << text;
   }
   // And what is valid JSON is skipped wherever it is.

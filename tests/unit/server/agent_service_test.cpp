@@ -14,9 +14,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "otsync/protocol/errors.hpp"
 #include "otsync/doc/service.hpp"
 #include "otsync/oplog/error.hpp"
+#include "otsync/protocol/errors.hpp"
 #include "otsync/protocol/message.hpp"
 #include "otsync/server/agent.hpp"
 #include "otsync/store/store.hpp"

@@ -1,8 +1,8 @@
 // The per-connection protocol state machine, driven without sockets: a fake
 // connection records frames and closes, documents live in a registry over
 // the memory store, and an io_context runs in the test until idle.
-#include "doc/document.hpp"
 #include "otsync/server/agent.hpp"
+#include "doc/document.hpp"
 
 #include <gtest/gtest.h>
 
@@ -883,7 +883,7 @@ TEST(AgentConcurrency, SubscribersSeeEveryOpInOrderAndConverge) {
             return;
           }
           oplog::op_record record{message["src"].get<std::string>(), message["seq"].get<std::uint64_t>(), v,
-                                std::get<oplog::op_body>(body), 0};
+                                  std::get<oplog::op_body>(body), 0};
           auto r = t->replica->receive(record);
           if (!r) {
             t->failures.push_back("receive failed: " + r.error().message() + ": " + message.dump());
