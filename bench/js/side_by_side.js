@@ -48,8 +48,11 @@ const SERVERS = [
 // contain one of the words (e.g. `--servers memory`).
 const BASELINE = arg('baseline', null);
 if (BASELINE) {
+  // Builds older than the per-address limit do not know its flag.
+  const help = require('child_process').spawnSync(path.resolve(BASELINE), ['--help'], {encoding: 'utf8'}).stdout || '';
+  const common = help.includes('--max-connections-per-address') ? OTSYNCD_COMMON : ['--log-level', 'warn'];
   SERVERS.splice(1, 0, {name: 'otsyncd memory (baseline)', cmd: path.resolve(BASELINE),
-    args: (dir) => ['--store', 'memory:', '--data-dir', dir, '--log-level', 'warn']});
+    args: (dir) => ['--store', 'memory:', '--data-dir', dir, ...common]});
 }
 const ONLY = arg('servers', null);
 if (ONLY) {
