@@ -159,8 +159,12 @@ void handle_http(server_context& context, const http_request& request, std::func
       context.service->fetch(
           key, std::nullopt, [request, respond = std::move(respond), key](doc::read_result result) mutable {
             if (result.error) {
-              respond(error_response(request, http::status::service_unavailable, result.error->code,
-                                     result.error->message));
+              // Stored data that does not decode or replay is the server's fault (500), as on the
+              // other routes; anything else (a busy document, the memory budget, a store outage) is
+              // worth a retry (503).
+              const auto status = result.error->code == "ERR_DATABASE_CORRUPT" ? http::status::internal_server_error
+                                                                               : http::status::service_unavailable;
+              respond(error_response(request, status, result.error->code, result.error->message));
               return;
             }
             respond(json_response(request, http::status::ok, document_json(key.collection, key.id, *result.snap)));

@@ -24,6 +24,7 @@
 #include <thread>
 #include <vector>
 
+#include <sqlite3.h>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/write.hpp>
@@ -985,6 +986,50 @@ TEST_F(OtsyncdTest, SigtermDrainsAndExitsZero) {
   ASSERT_TRUE(status) << "otsyncd did not exit after SIGTERM";
   ASSERT_TRUE(WIFEXITED(*status));
   EXPECT_EQ(WEXITSTATUS(*status), 0);
+}
+
+TEST_F(OtsyncdTest, CorruptStoredDataIsA500OverRestAndAnErrorOverWebSocket) {
+  {
+    auto& d = start();
+    {
+      ws_client c(d.port());
+      auto src = c.handshake();
+      ASSERT_EQ(c.request(op_message("bad", 0, 1, "create", {{"type", "text-unicode"}, {"data", "abc"}})),
+                ack(src, 1, 0, "bad"));
+      ASSERT_EQ(c.request(op_message("bad", 1, 2, "op", json::array({3, "d"}))), ack(src, 2, 1, "bad"));
+      ASSERT_EQ(c.request(op_message("fine", 0, 3, "create", {{"type", "text-unicode"}, {"data", "ok"}})),
+                ack(src, 3, 0, "fine"));
+    }
+    auto status = d.stop(SIGTERM, 10s);
+    ASSERT_TRUE(status && WIFEXITED(*status));
+  }
+  // The stored op at version 1 now reaches past the end of the text before it.
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open((dir_ / "db").c_str(), &db), SQLITE_OK);
+  char* error = nullptr;
+  EXPECT_EQ(sqlite3_exec(db, R"(UPDATE ops SET body = '{"op":[100,"x"]}' WHERE id = 'bad' AND version = 1)", nullptr,
+                         nullptr, &error),
+            SQLITE_OK)
+      << (error ? error : "");
+  EXPECT_EQ(sqlite3_changes(db), 1);
+  sqlite3_free(error);
+  sqlite3_close(db);
+
+  auto& again = start();
+  for (const char* target : {"/api/v1/docs/docs/bad", "/api/v1/docs/docs/bad?v=2"}) {
+    SCOPED_TRACE(target);
+    auto res = http_get(again.port(), target);
+    EXPECT_EQ(res.status, 500U);
+    EXPECT_EQ(res.as_json()["error"]["code"], "ERR_DATABASE_CORRUPT");
+  }
+  ws_client c(again.port());
+  c.handshake();
+  auto reply = c.request(json::parse(R"({"a":"f","c":"docs","d":"bad"})"));
+  EXPECT_EQ(reply["error"]["code"], "ERR_DATABASE_CORRUPT");
+  // Other documents are served as before.
+  auto fine = http_get(again.port(), "/api/v1/docs/docs/fine");
+  EXPECT_EQ(fine.status, 200U);
+  EXPECT_EQ(fine.as_json()["data"], "ok");
 }
 
 TEST_F(OtsyncdTest, AckedOpsSurviveSigkillExactlyOnce) {
