@@ -218,6 +218,7 @@ submit_pipeline::remote_outcome submit_pipeline::apply_remote(std::vector<op_rec
 void submit_pipeline::begin_batch(bool shared, bool atomic_batches) {
   batch_.clear();
   shared_ = shared;
+  batch_base_ = head_version_;
   // With other instances writing too, separate pipelined commits are unsafe:
   // a later op of a batch could land in the version slot another instance's
   // op freed up after an earlier one of ours failed, on top of an op that
@@ -323,6 +324,7 @@ std::optional<protocol::error_info> submit_pipeline::accept_history(submit_entry
 submit_pipeline::commit_plan submit_pipeline::seal() {
   commit_plan plan;
   plan.empty = batch_.empty();
+  all_or_nothing_ = false;
   in_flight* last_commit = nullptr;
   for (auto& f : batch_) {
     if (!f.already_submitted) last_commit = &f;
@@ -343,21 +345,45 @@ submit_pipeline::commit_plan submit_pipeline::seal() {
 
 submit_pipeline::completion submit_pipeline::complete(const std::vector<std::error_code>& outcomes) {
   completion out;
+  const bool all_or_nothing = all_or_nothing_ && !outcomes.empty();
+  auto outcome_of = [&](std::size_t commit_index) -> std::optional<std::error_code> {
+    if (all_or_nothing) return outcomes.front();
+    if (commit_index < outcomes.size()) return outcomes[commit_index];
+    return std::nullopt;
+  };
+  // The versions this batch made durable: [batch_base_, durable_until), up to its first failure.
+  std::uint64_t durable_until = batch_base_;
+  {
+    std::size_t commit_index = 0;
+    for (const auto& f : batch_) {
+      if (f.already_submitted) continue;
+      auto outcome = outcome_of(commit_index++);
+      if (!outcome || *outcome) break;
+      durable_until = f.committed.version + 1;
+    }
+  }
   bool broken = false;
   std::size_t next_outcome = 0;
-  const bool all_or_nothing = all_or_nothing_ && !outcomes.empty();
   for (auto& f : batch_) {
     if (f.already_submitted) {
-      submit_result result{std::nullopt, std::move(f.missed), f.committed.src, f.committed.seq, f.committed.version};
-      out.answers.push_back({std::move(f.entry), std::move(result), std::nullopt});
+      // A resend of an op committed before this batch, or of one this batch committed: acked at
+      // that op's version. A resend of an op of this batch that did not commit is retried, never
+      // acked (its original failed or goes back to the queue; the retry then commits it once).
+      if (f.committed.version < durable_until) {
+        submit_result result{std::nullopt, std::move(f.missed), f.committed.src, f.committed.seq, f.committed.version};
+        out.answers.push_back({std::move(f.entry), std::move(result), std::nullopt});
+      } else if (f.entry.attempts + 1 < options_.max_submit_retries) {
+        ++f.entry.attempts;
+        f.entry.older_history.clear();
+        out.retries.push_back(std::move(f.entry));
+      } else {
+        submit_result result{
+            protocol::to_error_info(store::errc::version_conflict), {}, f.committed.src, f.committed.seq, 0};
+        out.answers.push_back({std::move(f.entry), std::move(result), std::nullopt});
+      }
       continue;
     }
-    std::optional<std::error_code> outcome;
-    if (all_or_nothing) {
-      outcome = outcomes.front();
-    } else if (next_outcome < outcomes.size()) {
-      outcome = outcomes[next_outcome];
-    }
+    std::optional<std::error_code> outcome = outcome_of(next_outcome);
     ++next_outcome;
     if (!broken && outcome && !*outcome) {
       // The ack first: the author (which never gets its own op's broadcast)

@@ -179,6 +179,7 @@ class submit_pipeline {
 
   bool shared_ = false;
   bool all_or_nothing_ = false;
+  std::uint64_t batch_base_ = 0;  // the head when the batch began: its commits take the versions from here
   std::size_t max_batch_ = 0;
   std::optional<committed_state> pre_batch_;  // shared: the head before the batch in flight
   std::vector<in_flight> batch_;

@@ -7,10 +7,15 @@
 
 #include <gtest/gtest.h>
 
+#include <deque>
+#include <map>
 #include <optional>
+#include <random>
+#include <span>
 #include <string>
 #include <vector>
 
+#include "otsync/oplog/snapshot.hpp"
 #include "otsync/ot/text_unicode.hpp"
 
 namespace otsync::doc {
@@ -201,6 +206,33 @@ TEST_F(SubmitPipelineTest, ResendOfACommittedOpIsAckedAtItsOriginalVersionWithWh
   EXPECT_EQ(text(), "YXabc");
 }
 
+TEST_F(SubmitPipelineTest, ResendOfAnOpOfTheSameBatchIsAckedOnlyIfThatOpCommitted) {
+  // A client reconnects and resends its op while the old connection's copy is still queued: both
+  // land in one batch, the resend recognised against the first's tentative commit.
+  load_text("abc");
+  auto failed =
+      run({entry("a", 1, 1, ot::op{C::insert("X")}), entry("a", 1, 1, ot::op{C::insert("X")})}, false, {lost_reply()});
+  // The commit failed: the original gets the error, the resend is not acked (that would be an ack of
+  // an op that is nowhere) but retried.
+  ASSERT_EQ(failed.answers.size(), 1u);
+  ASSERT_TRUE(failed.answers[0].result.error);
+  ASSERT_EQ(failed.retries.size(), 1u);
+  ASSERT_FALSE(pipeline.load({{}, {op_record{"origin", 1, 0, oplog::create_body{text_type, "abc"}, 0}}}));
+  auto retried = run(std::move(failed.retries), false, {ok()});
+  ASSERT_EQ(retried.answers.size(), 1u);
+  EXPECT_FALSE(retried.answers[0].result.error);
+  EXPECT_EQ(retried.answers[0].result.version, 1u);
+  EXPECT_TRUE(retried.answers[0].broadcast);  // committed now, once
+  EXPECT_EQ(text(), "Xabc");
+  // When the commit succeeds, both are acked at the same version.
+  auto both = run({entry("b", 1, 2, ot::op{C::insert("Y")}), entry("b", 1, 2, ot::op{C::insert("Y")})}, false, {ok()});
+  ASSERT_EQ(both.answers.size(), 2u);
+  EXPECT_EQ(both.answers[0].result.version, 2u);
+  EXPECT_EQ(both.answers[1].result.version, 2u);
+  EXPECT_FALSE(both.answers[1].broadcast);
+  EXPECT_EQ(text(), "YXabc");
+}
+
 TEST_F(SubmitPipelineTest, CreateRacesFollowShareDB) {
   load_text(std::nullopt);
   // Two clients create the document at version 0: the second loses.
@@ -321,6 +353,160 @@ TEST_F(SubmitPipelineTest, StoredOpThatDoesNotApplyIsReportedAsCorrupt) {
   ASSERT_TRUE(error);
   EXPECT_EQ(error->code, "ERR_DATABASE_CORRUPT");
   EXPECT_EQ(error->message, "Stored op 0 of docs/d1 does not apply: Document does not exist");
+}
+
+}  // namespace
+}  // namespace otsync::doc
+
+// ---- A property: random submissions, races and lost replies against a model store ----------------
+namespace otsync::doc {
+namespace {
+
+// The store as the pipeline's commits see it: one op log with compare-and-set.
+struct model_store {
+  std::vector<op_record> log;
+  std::error_code commit(const store::commit_request& request) {
+    if (request.op.version != log.size()) return lost_race();
+    log.push_back(request.op);
+    return {};
+  }
+  [[nodiscard]] std::string text_at(std::uint64_t version) const {
+    auto snap = oplog::replay({}, std::span<const op_record>(log.data(), version));
+    return snap ? snap->data : std::string{};
+  }
+};
+
+// An edit of `text` (ASCII): an insert or a delete at a random place.
+ot::op random_edit(std::mt19937& rng, std::size_t length) {
+  const std::size_t at = rng() % (length + 1);
+  ot::op_builder out(3);
+  if (at > 0) out.append(C::skip(at).view());
+  if (at < length && rng() % 3 == 0) {
+    out.erase(std::min<std::uint64_t>(1 + rng() % 3, length - at));
+  } else {
+    out.append(C::insert(std::string(1, static_cast<char>('a' + rng() % 26))).view());
+  }
+  return std::move(out).finish();
+}
+
+void run_random_history(unsigned seed, bool shared) {
+  SCOPED_TRACE("seed " + std::to_string(seed) + (shared ? " shared" : " single"));
+  std::mt19937 rng(seed);
+  document_options options;
+  options.max_batch = 4;
+  options.recent_ops = 6;  // short: old submissions need history from the store
+  options.max_submit_retries = 1000;
+  submit_pipeline pipeline({"docs", "p"}, options);
+  model_store storage;
+  ASSERT_TRUE(
+      storage.commit({{"docs", "p"}, op_record{"seed", 1, 0, oplog::create_body{text_type, "hello"}, 0}, {}, false})
+          .value() == 0);
+  ASSERT_FALSE(pipeline.load({{}, storage.log}));
+
+  std::deque<submit_entry> queue;
+  std::map<std::pair<std::string, std::uint64_t>, std::uint64_t> acked;  // (src, seq) -> version
+  std::vector<submit_entry> sent;                                        // for resends
+  std::uint64_t next_seq[3] = {1, 1, 1};
+  int foreign = 0;
+  for (int round = 0; round < 120; ++round) {
+    // New submissions made at random past versions, and now and then a resend of an earlier one.
+    for (int n = static_cast<int>(rng() % 3); n > 0; --n) {
+      if (!sent.empty() && rng() % 6 == 0) {
+        const auto& old = sent[rng() % sent.size()];
+        queue.push_back(entry(old.original.src, old.original.seq, old.original.version, old.original.body));
+        continue;
+      }
+      const auto client = static_cast<std::size_t>(rng() % 3);
+      const std::uint64_t base = 1 + rng() % storage.log.size();
+      auto body = random_edit(rng, storage.text_at(base).size());
+      queue.push_back(entry("c" + std::to_string(client), next_seq[client]++, base, body));
+      sent.push_back(entry(queue.back().original.src, queue.back().original.seq, base, body));
+    }
+    // One batch.
+    pipeline.begin_batch(shared, true);
+    while (!queue.empty()) {
+      auto offered = pipeline.offer(queue.front());
+      if (offered.kind == kind::full) break;
+      if (offered.kind == kind::needs_history) {
+        std::vector<op_record> history(storage.log.begin() + static_cast<std::ptrdiff_t>(offered.history_from),
+                                       storage.log.begin() + static_cast<std::ptrdiff_t>(offered.history_until));
+        ASSERT_FALSE(pipeline.accept_history(queue.front(), std::move(history)));
+        offered = pipeline.offer(queue.front());
+        ASSERT_NE(offered.kind, kind::needs_history);
+        if (offered.kind == kind::full) break;
+      }
+      ASSERT_NE(offered.kind, kind::answered) << offered.error->code << " " << offered.error->message;
+      queue.pop_front();
+    }
+    auto plan = pipeline.seal();
+    if (plan.empty) continue;
+    // Another instance sometimes commits first (shared only); a reply is sometimes lost.
+    if (shared && !plan.requests.empty() && rng() % 4 == 0) {
+      auto edit = random_edit(rng, storage.text_at(storage.log.size()).size());
+      ASSERT_FALSE(
+          storage.commit({{"docs", "p"},
+                          op_record{"other", static_cast<std::uint64_t>(++foreign), storage.log.size(), edit, 0},
+                          {},
+                          false}));
+    }
+    std::vector<std::error_code> outcomes;
+    if (plan.all_or_nothing) {
+      const auto before = storage.log.size();
+      std::error_code ec;
+      for (const auto& request : plan.requests) {
+        if ((ec = storage.commit(request))) break;
+      }
+      if (ec) storage.log.resize(before);  // all or nothing
+      if (!ec && rng() % 5 == 0) ec = lost_reply();
+      outcomes.push_back(ec);
+    } else {
+      for (const auto& request : plan.requests) {
+        auto ec = storage.commit(request);
+        if (!ec && shared && rng() % 5 == 0) ec = lost_reply();
+        outcomes.push_back(ec);
+      }
+    }
+    auto done = pipeline.complete(outcomes);
+    for (auto& a : done.answers) {
+      ASSERT_FALSE(a.result.error) << a.result.error->code << " " << a.result.error->message;
+      auto key = std::make_pair(a.result.src, a.result.seq);
+      if (auto it = acked.find(key); it != acked.end()) {
+        EXPECT_EQ(it->second, a.result.version) << "a resend acked at another version";
+      }
+      acked[key] = a.result.version;
+    }
+    for (auto it = done.retries.rbegin(); it != done.retries.rend(); ++it) queue.push_front(std::move(*it));
+    if (done.next == submit_pipeline::next_step::resync) {
+      std::vector<op_record> since(storage.log.begin() + static_cast<std::ptrdiff_t>(pipeline.head_version()),
+                                   storage.log.end());
+      ASSERT_FALSE(pipeline.apply_remote(std::move(since)).diverged);
+    } else if (done.next == submit_pipeline::next_step::reload) {
+      ASSERT_FALSE(pipeline.load({{}, storage.log}));
+    } else if (shared && pipeline.head_version() < storage.log.size()) {
+      // Ops other instances committed reach this one over the feed.
+      std::vector<op_record> since(storage.log.begin() + static_cast<std::ptrdiff_t>(pipeline.head_version()),
+                                   storage.log.end());
+      ASSERT_FALSE(pipeline.apply_remote(std::move(since)).diverged);
+    }
+    ASSERT_EQ(pipeline.head_version(), storage.log.size());
+    ASSERT_EQ(pipeline.head_snapshot().data, storage.text_at(storage.log.size()));
+  }
+  // Every acknowledged op is in the log exactly once, at the version it was acked at.
+  std::map<std::pair<std::string, std::uint64_t>, int> in_log;
+  for (const auto& op : storage.log) ++in_log[{op.src, op.seq}];
+  for (const auto& [key, count] : in_log) EXPECT_EQ(count, 1) << key.first << " " << key.second;
+  for (const auto& [key, version] : acked) {
+    ASSERT_LT(version, storage.log.size());
+    EXPECT_EQ(storage.log[version].src, key.first);
+    EXPECT_EQ(storage.log[version].seq, key.second);
+  }
+}
+
+TEST(SubmitPipelineProperty, RandomHistoriesAckEveryCommittedOpOnceAndMatchTheLog) {
+  for (unsigned seed = 1; seed <= 40; ++seed) {
+    run_random_history(seed, false);
+    run_random_history(seed, true);
+  }
 }
 
 }  // namespace
