@@ -392,7 +392,7 @@ submit_pipeline::completion submit_pipeline::complete(const std::vector<std::err
       // author's order is kept: the broadcasts of earlier ops were posted first.
       ++out.committed;
       submit_result result{std::nullopt, std::move(f.missed), f.committed.src, f.committed.seq, f.committed.version};
-      out.answers.push_back({std::move(f.entry), std::move(result), recent_op{f.committed, f.frame}});
+      out.answers.push_back({std::move(f.entry), std::move(result), recent_op{std::move(f.committed), f.frame}});
       continue;
     }
     broken = true;

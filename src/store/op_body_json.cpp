@@ -1,10 +1,9 @@
 #include "op_body_json.hpp"
 
 #include <nlohmann/json.hpp>
-#include <type_traits>
-#include <variant>
 
 #include "otsync/protocol/json_parse.hpp"
+#include "otsync/protocol/message.hpp"
 #include "otsync/protocol/op_json.hpp"
 #include "otsync/store/store.hpp"
 
@@ -13,18 +12,9 @@ namespace otsync::store::detail {
 using nlohmann::json;
 
 ot::result<std::string> encode_op_body(const oplog::op_body& body) {
-  const json value = std::visit(
-      [](const auto& part) -> json {
-        using part_type = std::decay_t<decltype(part)>;
-        if constexpr (std::is_same_v<part_type, ot::op>) {
-          return json{{"op", protocol::op_to_json(part)}};
-        } else if constexpr (std::is_same_v<part_type, oplog::create_body>) {
-          return json{{"create", json{{"type", part.type_uri}, {"data", part.data}}}};
-        } else {
-          return json{{"del", true}};
-        }
-      },
-      body);
+  // The wire form (one codec for op bodies): {"op":[...]}, {"create":{...}} or {"del":true}.
+  json value = json::object();
+  protocol::write_op_body(value, body);
   try {
     return value.dump();
   } catch (const json::exception&) {  // invalid UTF-8 in a string
