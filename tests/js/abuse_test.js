@@ -614,7 +614,9 @@ block('hostile messages (default message limits, no request rate limit)',
           const ok = replies.filter((m) => m.a === 's' && !m.error);
           const errs = replies.filter((m) => m.a === 's' && m.error);
           assert.equal(ok.length, 50);
-          assert.deepEqual(ok.map((m) => m.d), ids.slice(0, 50), 'the first 50, in order');
+          // Replies for different documents come from different document actors, so
+          // their order is not fixed (nor is it in ShareDB); which ones were accepted is.
+          assert.deepEqual(ok.map((m) => m.d).sort(), ids.slice(0, 50).sort(), 'the first 50 accepted');
           assert.equal(errs.length, 1950);
           for (const e of errs) {
             assert.equal(e.error.code, 'ERR_SUBSCRIPTION_LIMIT_EXCEEDED');
