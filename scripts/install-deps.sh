@@ -21,7 +21,7 @@ esac
 packages=(
   cmake ninja-build g++ pkg-config ca-certificates
   nlohmann-json3-dev zlib1g-dev libcli11-dev libsqlite3-dev libjemalloc-dev
-  libboost1.81-dev libspdlog-dev prometheus-cpp-dev libhiredis-dev
+  libboost1.81-dev libspdlog-dev prometheus-cpp-dev libhiredis-dev libssl-dev
 )
 # The OT benchmark (bench/, scripts/run_ot_bench.sh).
 [[ "$mode" != run ]] && packages+=(libbenchmark-dev)
