@@ -56,11 +56,17 @@ start)
   redis_port="$(free_port)"
   echo "REDIS_PORT=$redis_port" >>"$dir/cluster.env"
   start_redis "$redis_port"
+  # One identity secret for every instance: a client that reconnects through
+  # HAProxy to another instance keeps its connection id (docs/security.md).
+  if [[ ! -s "$dir/identity-secret" ]]; then
+    (umask 077 && head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$dir/identity-secret")
+  fi
+  echo "IDENTITY_SECRET_FILE=$dir/identity-secret" >>"$dir/cluster.env"
   for i in $(seq "$instances"); do
     rm -f "$dir/otsync$i.port"
     # shellcheck disable=SC2086
     "$otsyncd" --listen 127.0.0.1:0 --port-file "$dir/otsync$i.port" --store "redis://127.0.0.1:$redis_port" \
-      --drain-delay-ms 1500 --max-connections-per-address 0 --log-level "${OTSYNC_LOG_LEVEL:-warn}" ${OTSYNC_ARGS:-} >"$dir/otsync$i.log" 2>&1 &
+      --identity-secret-file "$dir/identity-secret" --data-dir "$dir/otsync$i" --drain-delay-ms 1500 --max-connections-per-address 0 --log-level "${OTSYNC_LOG_LEVEL:-warn}" ${OTSYNC_ARGS:-} >"$dir/otsync$i.log" 2>&1 &
     echo "OTSYNC${i}_PID=$!" >>"$dir/cluster.env"
   done
   for i in 1 2 3; do

@@ -221,6 +221,7 @@ void client_core::on_handshake(outbox& out, client_events& events) {
     return;
   }
   const std::string& id = message_.id;
+  alias_ = message_.alias;
   if (id.empty()) {
     report(nullptr, "ERR_CLIENT_ID_BADLY_FORMED", "the handshake reply has no connection id", events);
     return;

@@ -96,6 +96,8 @@ class client_core {
 
   [[nodiscard]] bool connected() const noexcept { return connected_; }
   [[nodiscard]] const std::string& id() const noexcept { return src_; }
+  /// How other clients see this connection's ops (otsyncd's hs `alias`); empty from ShareDB, which shows ids.
+  [[nodiscard]] const std::string& alias() const noexcept { return alias_; }
 
  private:
   doc_entry* find(std::string_view collection, std::string_view id);
@@ -118,6 +120,7 @@ class client_core {
   client_core_options options_;
   protocol::server_message message_;  ///< the frame being handled, reused
   std::string src_;
+  std::string alias_;
   std::uint64_t next_seq_ = 1;
   std::uint64_t reserved_seq_ = 0;  ///< seqs below it are recorded as used in the journal
   bool connected_ = false;

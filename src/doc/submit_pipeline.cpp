@@ -114,7 +114,11 @@ std::vector<shared_frame> submit_pipeline::cached_frames(std::uint64_t from) con
 }
 
 shared_frame submit_pipeline::encode(const op_record& op) const {
-  return std::make_shared<const std::string>(protocol::encode_op_message(key_.collection, key_.id, op));
+  if (options_.public_src) {
+    return std::make_shared<const std::string>(
+        protocol::encode_op_message(key_.collection, key_.id, op, options_.public_src(op.src)));
+  }
+  return std::make_shared<const std::string>(protocol::encode_op_message(key_.collection, key_.id, op, op.src));
 }
 
 void submit_pipeline::clear_cache() {
@@ -239,6 +243,23 @@ submit_pipeline::offer_result submit_pipeline::offer(submit_entry& entry) {
   // A create sent without a version (never fetched): a resend when it matches the creator record.
   if (!pending.version && std::holds_alternative<oplog::create_body>(pending.body) && type_uri_) {
     if (created_ && !pending.src.empty() && created_->src == pending.src && created_->seq == pending.seq) {
+      // A resend only if it is the same create (see oplog::rebase): compare with the committed one.
+      const op_record* original = nullptr;
+      if (created_->version >= recent_base() && created_->version < head_version_) {
+        original = &recent_[created_->version - recent_base()].record;
+      } else {
+        for (const auto& op : entry.older_history) {
+          if (op.version == created_->version) original = &op;
+        }
+      }
+      if (original == nullptr) {
+        if (entry.history_loaded) return {offer_kind::answered, protocol::errors::history_missing_for_submit(), 0, 0};
+        if (!batch_.empty()) return {offer_kind::full, {}, 0, 0};
+        return {offer_kind::needs_history, {}, created_->version, created_->version + 1};
+      }
+      if (original->body != pending.body) {
+        return {offer_kind::answered, protocol::to_error_info(oplog::errc::seq_reused), 0, 0};
+      }
       in_flight done{std::move(entry), {}, {}, true, {}, {}};
       done.committed.src = pending.src;
       done.committed.seq = pending.seq;
@@ -318,6 +339,7 @@ std::optional<protocol::error_info> submit_pipeline::accept_history(submit_entry
     return protocol::errors::history_missing_for_submit();
   }
   entry.older_history = std::move(*history);
+  entry.history_loaded = true;
   return std::nullopt;
 }
 

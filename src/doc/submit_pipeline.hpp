@@ -39,6 +39,7 @@ struct submit_entry {
   std::chrono::steady_clock::time_point received;
   unsigned attempts = 0;                 ///< lost commit races so far
   std::vector<op_record> older_history;  ///< read from the store when the cache is too short
+  bool history_loaded = false;           ///< older_history was read (it is not asked for twice)
 };
 
 /// A committed op and its op message, encoded once for every reader.

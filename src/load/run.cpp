@@ -221,7 +221,7 @@ int run_load(const options& opts, run_result& out) {
   say.line("connected %zu connections in %.2f s", sessions.size(), seconds_since(start));
   for (auto& s : out.servers) s.rss_connected = process_rss_bytes(s.pid);
   for (auto& s : sessions)
-    if (s->config().kind == role::writer) state.writer_index.emplace(s->src(), s->config().index);
+    if (s->config().kind == role::writer) state.writer_index.emplace(s->shown_src(), s->config().index);
 
   // --- Warmup, then the measured window.
   state.current.store(phase::running, std::memory_order_release);

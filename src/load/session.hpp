@@ -89,6 +89,10 @@ class session final : private client::core_observer {
   [[nodiscard]] const std::string& failure() const noexcept { return failure_; }
   /// The connection id the server gave (after the handshake).
   [[nodiscard]] const std::string& src() const noexcept { return core_.id(); }
+  /// What readers see as this connection's src: otsyncd's alias, ShareDB's id.
+  [[nodiscard]] const std::string& shown_src() const noexcept {
+    return core_.alias().empty() ? core_.id() : core_.alias();
+  }
 
   /// After the thread stopped: the replica (null when the document has no type here).
   [[nodiscard]] const client::ot_client* replica() const noexcept { return doc_.replica.get(); }

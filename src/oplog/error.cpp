@@ -24,11 +24,14 @@ class doc_error_category final : public std::error_category {
         return "Version mismatch";
       case errc::type_not_recognized:
         return "Type not recognized";
+      case errc::seq_reused:
+        return "Another op was already submitted with this src and seq";
     }
     return "Unknown document error";
   }
-  // The op log's codes are ShareDB's first seven conditions, one to one.
+  // The op log's first seven codes are ShareDB's first seven conditions, one to one.
   [[nodiscard]] std::error_condition default_error_condition(int value) const noexcept override {
+    if (static_cast<errc>(value) == errc::seq_reused) return sharedb_error::seq_reused;
     return {value, sharedb_error_category()};
   }
 };
@@ -46,6 +49,8 @@ class sharedb_error_category_impl final : public std::error_category {
         return "The document store failed";
       case sharedb_error::shutting_down:
         return "The server is shutting down";
+      case sharedb_error::seq_reused:
+        return otsync::oplog::error_category().message(static_cast<int>(errc::seq_reused));
       default:
         return otsync::oplog::error_category().message(value);
     }
@@ -80,6 +85,8 @@ std::string_view sharedb_code(errc e) noexcept {
       return "ERR_OP_VERSION_MISMATCH_DURING_TRANSFORM";
     case errc::type_not_recognized:
       return "ERR_DOC_TYPE_NOT_RECOGNIZED";
+    case errc::seq_reused:
+      return "ERR_OP_SEQ_REUSED";
   }
   return "ERR_UNKNOWN_ERROR";
 }

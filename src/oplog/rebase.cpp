@@ -31,6 +31,11 @@ ot::result<rebase_status> rebase(submission& pending, std::span<const op_record>
   for (std::uint64_t i = 0, count = head_version - version; i < count; ++i) {
     const op_record& committed = history[i];
     if (!pending.src.empty() && committed.src == pending.src && committed.seq == pending.seq) {
+      // A resend only if it is the same op: brought up to this version it
+      // equals what was committed (the client transformed its op in flight
+      // past the same ops, as the server did). Anything else under the same
+      // (src, seq) would be a genuine edit silently acked and dropped.
+      if (pending.body != committed.body) return errc::seq_reused;
       version = committed.version;
       return rebase_status::already_submitted;
     }

@@ -20,6 +20,8 @@ error_info to_error_info(std::error_code error) {
       return {"ERR_DATABASE_UNAVAILABLE", "The server is shutting down"};
     case sharedb_error::database_unavailable:
       return {"ERR_DATABASE_UNAVAILABLE", "The document store failed: " + error.message()};
+    case sharedb_error::seq_reused:
+      return {"ERR_OP_SEQ_REUSED", "Another op was already submitted with this src and seq; not applied"};
     default:
       return {std::string(oplog::sharedb_code(static_cast<oplog::errc>(condition.value()))), error.message()};
   }
@@ -38,6 +40,9 @@ error_info to_read_error_info(std::error_code error) {
 
 namespace errors {
 
+error_info src_not_owned() {
+  return {"ERR_SRC_NOT_OWNED", "Op src must be this connection's own id (the handshake's)"};
+}
 error_info rate_limited() {
   return {"ERR_RATE_LIMITED", "Too many messages on this connection; slow down"};
 }

@@ -470,9 +470,10 @@ void append_op_body(std::string& out, const oplog::op_body& body) {
 
 }  // namespace
 
-std::string encode_op_message(std::string_view collection, std::string_view id, const oplog::op_record& record) {
+std::string encode_op_message(std::string_view collection, std::string_view id, const oplog::op_record& record,
+                              std::string_view shown_src) {
   std::string out;
-  out.reserve(96 + collection.size() + id.size() + record.src.size());
+  out.reserve(96 + collection.size() + id.size() + shown_src.size());
   out += "{\"a\":\"op\",\"c\":";
   json_text::append_string(out, collection);
   if (const auto* create = std::get_if<oplog::create_body>(&record.body)) {
@@ -489,7 +490,7 @@ std::string encode_op_message(std::string_view collection, std::string_view id, 
   out += ",\"seq\":";
   json_text::append_uint(out, record.seq);
   out += ",\"src\":";
-  json_text::append_string(out, record.src);
+  json_text::append_string(out, shown_src);
   out += ",\"v\":";
   json_text::append_uint(out, record.version);
   out.push_back('}');
@@ -577,12 +578,16 @@ void append_error_object(std::string& out, const error_info& error) {
   out += dump_reply(json{{"error", {{"code", error.code}, {"message", error.message}}}});
 }
 
-std::string encode_handshake(std::string_view src) {
-  return dump_reply(json{{"a", "hs"},
-                         {"protocol", protocol_major},
-                         {"protocolMinor", protocol_minor},
-                         {"id", src},
-                         {"type", default_type_uri}});
+std::string encode_handshake(std::string_view src, std::string_view alias) {
+  json reply{{"a", "hs"},
+             {"protocol", protocol_major},
+             {"protocolMinor", protocol_minor},
+             {"id", src},
+             {"type", default_type_uri}};
+  // otsync's own member (ShareDB's client ignores it): how others see this
+  // connection's ops, so a client can tell its own in what others see.
+  if (!alias.empty()) reply["alias"] = alias;
+  return dump_reply(reply);
 }
 
 std::string encode_pong() {

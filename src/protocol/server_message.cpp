@@ -407,6 +407,7 @@ void server_message::reset() noexcept {
   d.clear();
   src.clear();
   id.clear();
+  alias.clear();
   v.reset();
   seq.reset();
   has_op = op_read = false;
@@ -496,6 +497,8 @@ bool decode_server_message(std::string_view text, server_message& out) {
         if (!read_error(in, out, inner_key)) return false;
       } else if (key == "id") {
         if (!string_or_absent(in, out.id, 1)) return false;
+      } else if (key == "alias") {
+        if (!string_or_absent(in, out.alias, 1)) return false;
       } else {
         read = false;
       }

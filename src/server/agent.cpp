@@ -59,11 +59,52 @@ agent::agent(doc::document_service& documents, std::weak_ptr<connection_io> io, 
              agent_options options, agent_observer* observer)
     : documents_(documents),
       io_(std::move(io)),
-      src_(std::move(connection_id)),
       options_(options),
       observer_(observer),
       requests_(options.request_rate, options.request_burst),
-      creates_(options.create_rate, options.create_burst) {}
+      creates_(options.create_rate, options.create_burst) {
+  set_src(std::move(connection_id));
+}
+
+void agent::set_src(std::string src) {
+  src_ = std::move(src);
+  src_alias_ = options_.identity ? options_.identity->alias(src_) : std::string();
+}
+
+namespace {
+// Where the src string of an op frame (protocol::encode_op_message) starts and
+// its length. Its members are in key order and `v` (a number) is last, so the
+// last `"src":"` is the member itself: never inside a string, where every
+// quote is escaped.
+std::pair<std::size_t, std::size_t> frame_src(std::string_view frame) {
+  constexpr std::string_view key = "\"src\":\"";
+  auto at = frame.rfind(key);
+  if (at == std::string_view::npos) return {0, 0};
+  auto start = at + key.size();
+  auto end = frame.find('"', start);
+  if (end == std::string_view::npos) return {0, 0};
+  return {start, end - start};
+}
+}  // namespace
+
+void agent::send_ops(std::vector<doc::shared_frame>& frames) {
+  auto io = io_.lock();
+  if (!io) return;
+  for (auto& frame : frames) {
+    if (!src_alias_.empty()) {
+      auto [start, length] = frame_src(*frame);
+      if (length == src_alias_.size() && std::string_view(*frame).substr(start, length) == src_alias_) {
+        std::string own;
+        own.reserve(frame->size() + src_.size());
+        own.append(*frame, 0, start - 1);
+        protocol::json_text::append_string(own, src_);
+        own.append(*frame, start + length + 1);
+        frame = std::make_shared<const std::string>(std::move(own));
+      }
+    }
+    io->send(std::move(frame));
+  }
+}
 
 bool token_bucket::try_take(std::chrono::steady_clock::time_point now) noexcept {
   if (rate_ <= 0) return true;
@@ -152,8 +193,17 @@ void agent::on_frame(std::string_view frame) {
 void agent::handle(protocol::request& req) {
   auto& body = req.body;
   if (auto* hs = std::get_if<protocol::handshake_request>(&body)) {
-    if (hs->id) src_ = *hs->id;
-    send(protocol::encode_handshake(src_));
+    // An id is honoured only when this server (or one sharing its secret)
+    // minted it: the real id never leaves its owner, so holding it is the
+    // proof. Anything else keeps the id given at connect; the client adopts it.
+    if (hs->id && *hs->id != src_) {
+      if (options_.identity && options_.identity->is_minted(*hs->id)) {
+        set_src(*hs->id);
+      } else if (observer_) {
+        observer_->on_handshake_id_refused();
+      }
+    }
+    send(protocol::encode_handshake(src_, src_alias_));
   } else if (auto* d = std::get_if<protocol::doc_request>(&body)) {
     handle_doc(req.action, std::move(req.echo), std::move(*d));
   } else if (auto* b = std::get_if<protocol::bulk_request>(&body)) {
@@ -209,9 +259,7 @@ void agent::handle_doc(const std::string& action, json echo, protocol::doc_reque
       send_error(std::move(echo), *result.error);
       return;
     }
-    if (auto io = io_.lock()) {
-      for (auto& frame : result.ops) io->send(std::move(frame));
-    }
+    send_ops(result.ops);
     send(protocol::encode_doc_reply(action, key.collection, key.id, result.snap ? &*result.snap : nullptr));
     if (sub) sub->mark_ready();
   };
@@ -367,11 +415,7 @@ void agent::finish_bulk(bulk& b) {
       return;
     }
   }
-  if (auto io = io_.lock()) {
-    for (auto& result : b.results) {
-      for (auto& frame : result.ops) io->send(std::move(frame));
-    }
-  }
+  for (auto& result : b.results) send_ops(result.ops);
   send(protocol::encode_bulk_done(b.action, b.echo, b.collection));
   mark_all_ready();
 }
@@ -381,8 +425,14 @@ void agent::handle_submit(json echo, protocol::submit_request r) {
     send_error(std::move(echo), protocol::errors::create_rate_limited());
     return;
   }
+  if (r.src && *r.src != src_) {
+    // Only the connection's own id: another's would let this client pass its
+    // ops off as that client's (taken for its resends, hidden from it).
+    send_error(std::move(echo), protocol::errors::src_not_owned());
+    return;
+  }
   oplog::submission op;
-  op.src = r.src ? *r.src : src_;
+  op.src = src_;
   op.seq = r.seq;
   op.version = r.version;
   op.body = std::move(r.body);
@@ -394,9 +444,7 @@ void agent::handle_submit(json echo, protocol::submit_request r) {
                         send_error(std::move(echo), *result.error);
                         return;
                       }
-                      if (auto io = io_.lock()) {
-                        for (auto& frame : result.missed) io->send(std::move(frame));
-                      }
+                      send_ops(result.missed);
                       send(protocol::encode_ack(collection, id, result.src, result.seq, result.version));
                     }));
 }

@@ -21,6 +21,10 @@ std::optional<parsed_config> parse_config(int argc, char** argv, int& exit_code)
       ->envname("OTSYNC_STORE");
   app.add_option("--data-dir", o.data_dir, "Directory for the SQLite database (created if missing)")
       ->envname("OTSYNC_DATA_DIR");
+  app.add_option("--identity-secret-file", o.identity_secret_file,
+                 "File holding the secret (16 bytes or more) that tags connection ids and keys their aliases; "
+                 "instances sharing a store must share it. Default: DATA_DIR/identity-secret, made on first start")
+      ->envname("OTSYNC_IDENTITY_SECRET_FILE");
   app.add_option("--port-file", o.port_file, "Write the bound port to this file once listening")
       ->envname("OTSYNC_PORT_FILE");
   app.add_option("--threads", o.threads, "I/O threads (0: one per core)")->envname("OTSYNC_THREADS");

@@ -12,6 +12,7 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "otsync/auth/identity.hpp"
 #include "otsync/doc/registry.hpp"
 #include "otsync/doc/service.hpp"
 #include "otsync/pubsub/op_feed.hpp"
@@ -29,7 +30,8 @@ struct server_context {
   doc::registry* documents = nullptr;        ///< the open documents (eviction, memory, metrics)
   doc::document_service* service = nullptr;  ///< every document read and write of the agents and the REST API
   metrics* stats = nullptr;
-  pubsub::op_feed* feed = nullptr;  ///< with a shared store: ops other instances commit
+  pubsub::op_feed* feed = nullptr;                ///< with a shared store: ops other instances commit
+  const auth::identity_keys* identity = nullptr;  ///< mints connection ids and the aliases others see
   std::atomic<bool> ready{false};
   std::atomic<bool> draining{false};
   std::atomic<std::uint64_t> next_connection{1};

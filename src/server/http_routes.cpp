@@ -56,8 +56,12 @@ json document_json(const std::string& collection, const std::string& id, const o
   return out;
 }
 
-json op_json(const oplog::op_record& op) {
-  json out = {{"v", op.version}, {"src", op.src}, {"seq", op.seq}, {"ts", op.timestamp_ms}};
+// The REST API shows an op's author as other clients see it: its alias, never the real id.
+json op_json(const oplog::op_record& op, const auth::identity_keys* identity) {
+  json out = {{"v", op.version},
+              {"src", identity ? identity->alias(op.src) : op.src},
+              {"seq", op.seq},
+              {"ts", op.timestamp_ms}};
   protocol::write_op_body(out, op.body);
   return out;
 }
@@ -144,14 +148,14 @@ void handle_http(server_context& context, const http_request& request, std::func
     }
     case http_api::route_kind::ops: {
       store::doc_key key{route.collection, route.id};
-      context.service->ops(
-          key, route.from, route.to,
-          [request, respond = std::move(respond)](ot::result<std::vector<oplog::op_record>> ops) mutable {
-            if (!ops) return read_error(request, ops.error(), respond);
-            json list = json::array();
-            for (const auto& op : *ops) list.push_back(op_json(op));
-            respond(json_response(request, http::status::ok, json{{"ops", list}}));
-          });
+      context.service->ops(key, route.from, route.to,
+                           [request, respond = std::move(respond),
+                            identity = context.identity](ot::result<std::vector<oplog::op_record>> ops) mutable {
+                             if (!ops) return read_error(request, ops.error(), respond);
+                             json list = json::array();
+                             for (const auto& op : *ops) list.push_back(op_json(op, identity));
+                             respond(json_response(request, http::status::ok, json{{"ops", list}}));
+                           });
       return;
     }
     case http_api::route_kind::document: {

@@ -47,6 +47,11 @@ metrics::metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                          .Help("Connections closed because their send queue overflowed")
                          .Register(r)
                          .Add({});
+  handshake_ids_refused_ = &prometheus::BuildCounter()
+                                .Name("otsync_handshake_ids_refused_total")
+                                .Help("Handshakes naming a connection id no instance minted (a new id was given)")
+                                .Register(r)
+                                .Add({});
   documents_open_ =
       &prometheus::BuildGauge().Name("otsync_documents_open").Help("Documents held in memory").Register(r).Add({});
   ops_committed_ = &prometheus::BuildCounter()
@@ -140,6 +145,10 @@ void metrics::on_submit_done(std::chrono::nanoseconds latency, const protocol::e
 
 void metrics::on_error_reply(std::string_view code) {
   errors_->Add({{"code", std::string(code)}}).Increment();
+}
+
+void metrics::on_handshake_id_refused() {
+  handshake_ids_refused_->Increment();
 }
 
 void metrics::connection_opened() {

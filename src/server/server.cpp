@@ -1,10 +1,12 @@
 #include "otsync/server/server.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <optional>
 #include <random>
 #include <thread>
@@ -50,6 +52,7 @@ struct server::impl {
   std::unique_ptr<store::store> storage;
   std::unique_ptr<pubsub::op_feed> feed;
   std::unique_ptr<metrics> stats;
+  std::shared_ptr<const auth::identity_keys> identity;
   std::unique_ptr<doc::registry> documents;
   std::shared_ptr<listener> acceptor;
   asio::io_context io;
@@ -107,6 +110,50 @@ std::string random_instance_id() {
   return id;
 }
 
+// The identity secret: the file named, else DATA_DIR/identity-secret (made on
+// first start, readable by the owner only), else (memory:, nothing to keep) a
+// random one. Trailing whitespace is not part of it. Empty on success.
+std::string load_identity_secret(const server_options& opts, std::string& secret) {
+  namespace fs = std::filesystem;
+  auto read = [&secret](const fs::path& path) -> std::string {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return "cannot read the identity secret file " + path.string();
+    secret.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    while (!secret.empty() && std::isspace(static_cast<unsigned char>(secret.back()))) secret.pop_back();
+    if (secret.size() < auth::min_identity_secret_bytes) {
+      return "the identity secret in " + path.string() + " is shorter than 16 bytes";
+    }
+    return {};
+  };
+  if (!opts.identity_secret_file.empty()) return read(opts.identity_secret_file);
+  if (opts.store.starts_with("memory:")) {
+    secret = auth::identity_keys::random_secret();
+    return {};
+  }
+  std::error_code ec;
+  fs::create_directories(opts.data_dir, ec);
+  const fs::path path = fs::path(opts.data_dir) / "identity-secret";
+  if (!fs::exists(path, ec)) {
+    static constexpr char hex[] = "0123456789abcdef";
+    std::string text;
+    for (char c : auth::identity_keys::random_secret()) {
+      const auto byte = static_cast<unsigned char>(c);
+      text.push_back(hex[byte >> 4]);
+      text.push_back(hex[byte & 15]);
+    }
+    const fs::path tmp = path.string() + ".tmp";
+    {
+      std::ofstream out(tmp, std::ios::trunc | std::ios::binary);
+      if (!out || !(out << text << '\n').flush()) return "cannot write the identity secret file " + tmp.string();
+    }
+    fs::permissions(tmp, fs::perms::owner_read | fs::perms::owner_write, ec);
+    // A sibling instance on the same directory may have made one meanwhile: keep the first.
+    if (!fs::exists(path, ec)) fs::rename(tmp, path, ec);
+    fs::remove(tmp, ec);
+  }
+  return read(path);
+}
+
 bool write_port_file(const std::string& path, std::uint16_t port) {
   std::string tmp = path + ".tmp";
   {
@@ -134,6 +181,17 @@ std::string server::start() {
     return "--max-send-queue-bytes " + std::to_string(opts.max_send_queue_bytes) + " cannot hold the broadcast of " +
            "the largest op --max-op-bytes " + std::to_string(opts.message_limits.max_op_bytes) + " allows (up to " +
            std::to_string(largest_broadcast) + " bytes of JSON): raise it, or lower --max-op-bytes";
+  }
+
+  std::string secret;
+  if (auto error = load_identity_secret(opts, secret); !error.empty()) return error;
+  s.identity = std::make_shared<const auth::identity_keys>(std::move(secret));
+  s.context.identity = s.identity.get();
+  opts.documents.public_src = [identity = s.identity](std::string_view src) { return identity->alias(src); };
+  if (opts.identity_secret_file.empty() && opts.store.starts_with("redis")) {
+    log::warn("identity_secret", {{"message",
+                                   "no --identity-secret-file: instances sharing this store must share one, or a "
+                                   "client that reconnects to another instance loses its id (docs/security.md)"}});
   }
 
   backend::backend_options backend_options;

@@ -52,13 +52,9 @@ std::int64_t websocket_session::now_ticks() noexcept {
 }
 
 void websocket_session::run() {
-  // A random 32-hex connection id, as ShareDB's hat() gives; replaced by hs.id when the client has one.
-  static thread_local std::mt19937_64 rng{std::random_device{}()};
-  char src[33];
-  std::snprintf(src, sizeof src, "%016llx%016llx", static_cast<unsigned long long>(rng()),
-                static_cast<unsigned long long>(rng()));
   const auto& settings = context_.options;
   agent_options options;
+  options.identity = context_.identity;
   options.max_pending_requests = settings.max_pending_requests;
   options.message = settings.message_limits;
   options.max_subscriptions = settings.max_subscriptions;
@@ -66,7 +62,9 @@ void websocket_session::run() {
   options.request_burst = 2 * settings.max_request_rate;
   options.create_rate = settings.max_create_rate;
   options.create_burst = 10 * settings.max_create_rate;
-  agent_ = std::make_unique<agent>(*context_.service, weak_from_this(), std::string(src, 32), options, context_.stats);
+  // A server-minted id (ShareDB's is 32 random hex digits): replaced by hs.id only when the client proves it holds one.
+  agent_ = std::make_unique<agent>(*context_.service, weak_from_this(), context_.identity->mint_id(), options,
+                                   context_.stats);
   {
     std::lock_guard lock(context_.sessions_mutex);
     context_.sessions.emplace(this, weak_from_this());

@@ -135,7 +135,7 @@ void check_body(const protocol::submit_request& r) {
   record.seq = r.seq;
   record.version = r.version.value_or(0);
   record.body = r.body;
-  const std::string text = protocol::encode_op_message(r.collection, r.id, record);
+  const std::string text = protocol::encode_op_message(r.collection, r.id, record, record.src);
   const json message = json::parse(text, nullptr, /*allow_exceptions=*/false);
   require(message.is_object(), "a broadcast that is not a JSON object");
   require(message.value("a", std::string()) == "op", "a broadcast without a:op");

@@ -34,6 +34,7 @@
 #include <nlohmann/json.hpp>
 
 #include "../store/redis_server.hpp"
+#include "otsync/auth/identity.hpp"
 #include "otsync/ot/rope.hpp"
 #include "otsync/ot/text_unicode.hpp"
 #include "otsync/protocol/op_json.hpp"
@@ -54,6 +55,12 @@ using namespace std::chrono_literals;
 
 constexpr const char* otsyncd_path = OTSYNCD_PATH;
 const std::string text_uri = "http://sharejs.org/types/text-unicode";
+// Every daemon of these tests runs with this identity secret (--identity-secret-file).
+const std::string test_identity_secret = "integration-test-identity-secret";
+const auth::identity_keys& test_identity() {
+  static const auth::identity_keys keys(test_identity_secret);
+  return keys;
+}
 
 // ---------------------------------------------------------------------------
 // Processes
@@ -113,7 +120,11 @@ class daemon_process {
     std::filesystem::remove(port_file);
     std::vector<std::string> args;
     if (with_listen_) args = {"--listen", "127.0.0.1:0"};
-    std::vector<std::string> common = {"--port-file", port_file.string(), "--data-dir", dir_.string()};
+    // A known identity secret, so the test can tell whose alias an op shows.
+    const auto secret_file = dir_ / "test-identity-secret";
+    std::ofstream(secret_file) << test_identity_secret;
+    std::vector<std::string> common = {"--port-file", port_file.string(),       "--data-dir",
+                                       dir_.string(), "--identity-secret-file", secret_file.string()};
     bool has_store = false;
     bool has_log_level = false;
     for (const auto& a : args_) {
@@ -422,9 +433,12 @@ TEST_F(OtsyncdTest, Handshake) {
   EXPECT_EQ(reply["protocolMinor"], 2);
   EXPECT_EQ(reply["type"], "http://sharejs.org/types/JSONv0");
   ASSERT_TRUE(reply["id"].is_string());
-  EXPECT_EQ(reply["id"].get<std::string>().size(), 32U);
-  // The previous id is adopted.
-  EXPECT_EQ(c.handshake("my-old-id"), "my-old-id");
+  const auto given = reply["id"].get<std::string>();
+  EXPECT_TRUE(test_identity().is_minted(given));
+  // A made-up previous id is not adopted; one this server (or one sharing its secret) minted is.
+  EXPECT_EQ(c.handshake("my-old-id"), given);
+  const auto previous = test_identity().mint_id();
+  EXPECT_EQ(c.handshake(previous), previous);
   EXPECT_EQ(c.request(json::parse(R"({"a":"pp"})")), json::parse(R"({"a":"pp"})"));
 }
 
@@ -445,7 +459,7 @@ TEST_F(OtsyncdTest, CreateSubscribeSubmitBroadcast) {
   auto got = b.read();
   ASSERT_TRUE(got);
   json expected = json::parse(R"({"a":"op","c":"docs","d":"d1","v":1,"seq":2,"op":[5," 😀"]})");
-  expected["src"] = src_a;
+  expected["src"] = test_identity().alias(src_a);  // others see an alias, never the id
   EXPECT_EQ(*got, expected);
   // The author got no broadcast of its own op: the next frame answers its ping.
   EXPECT_EQ(a.request(json::parse(R"({"a":"pp"})")), json::parse(R"({"a":"pp"})"));
@@ -465,7 +479,7 @@ TEST_F(OtsyncdTest, CreateSubscribeSubmitBroadcast) {
   auto broadcast = a.read();
   ASSERT_TRUE(broadcast);
   EXPECT_EQ((*broadcast)["v"], 2);
-  EXPECT_EQ((*broadcast)["src"], src_b);
+  EXPECT_EQ((*broadcast)["src"], test_identity().alias(src_b));
   EXPECT_EQ(a.request(json::parse(R"({"a":"f","c":"docs","d":"d1","v":null})"))["data"],
             json::parse(R"({"v":3,"data":"<héllo 😀","type":"http://sharejs.org/types/text-unicode"})"));
 }
@@ -1071,7 +1085,7 @@ TEST_F(OtsyncdTest, AckedOpsSurviveSigkillExactlyOnce) {
   ot::rope text;
   for (std::size_t i = 0; i < ops.size(); ++i) {
     ASSERT_EQ(ops[i]["v"], i);
-    EXPECT_EQ(ops[i]["src"], src);
+    EXPECT_EQ(ops[i]["src"], test_identity().alias(src));
     EXPECT_TRUE(seqs.insert(ops[i]["seq"].get<std::uint64_t>()).second) << "duplicate seq " << ops[i]["seq"];
     if (i > 0) {
       auto op = protocol::op_from_json(ops[i]["op"]);

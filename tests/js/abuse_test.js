@@ -569,14 +569,15 @@ block('hostile messages (default message limits, no request rate limit)',
           for (const bad of ['h'.repeat(257), 'h'.repeat(MiB), 'h\u0001']) {
             const hs = await rc.request({a: 'hs', id: bad, protocol: 1, protocolMinor: 2}, (m) => m.a === 'hs');
             assert.notEqual(hs.id, bad);
-            assert.match(hs.id, /^[0-9a-f]{32}$/, 'a fresh connection id');
+            assert.match(hs.id, /^[A-Za-z0-9_-]{44}$/, 'a server-minted connection id');
             const did = S.uid('src');
             const ack = await rc.request(opMsg(did, {v: 0, seq: 5, create: {type: URI, data: 'q'}}), (m) => m.d === did);
             assert.ok(isAck(ack));
             assert.equal(ack.src, hs.id, 'ops go out under the fresh id');
           }
+          // A well-formed id is still adopted only if the server minted it.
           const hs256 = await rc.request({a: 'hs', id: 'h'.repeat(256)}, (m) => m.a === 'hs');
-          assert.equal(hs256.id, 'h'.repeat(256), 'a 256-byte hs id is adopted');
+          assert.notEqual(hs256.id, 'h'.repeat(256), 'a made-up 256-byte hs id is not adopted');
           await assertMetricDeltas(server, m0, {[errCounter(BADLY)]: badly});
         } finally {
           rc.close();

@@ -70,7 +70,7 @@ describe('crash durability', {skip}, () => {
               try {
                 await S.submitOp(doc, S.randomOp(rng, doc.data), 60000);
                 const sent = client.lastSent.get(doc.id);
-                acked.push({d: doc.id, src: sent.src, seq: sent.seq});
+                acked.push({d: doc.id, src: server.alias(sent.src), seq: sent.seq});  // the log shows aliases
               } catch (e) {
                 failures.push(`${doc.id}: ${e.code || ''} ${e.message}`);
               }

@@ -136,7 +136,7 @@ describe('native client with sharedb clients', {skip: !BIN && 'OTSYNC_EXAMPLES_D
       await S.waitUntil(() => editor.out.stdout.includes('loaded v1'), 20000, 'the editor loaded the document');
       doc.submitOp([8, '😀 js again\n']);
       await S.whenNothingPending(doc);
-      await S.waitUntil(() => editor.out.stdout.includes(`remote ${js.id} v2: [8,"😀 js again\\n"]`), 10000,
+      await S.waitUntil(() => editor.out.stdout.includes(`remote ${server.alias(js.id)} v2: [8,"😀 js again\\n"]`), 10000,
           'the editor printed the sharedb client\'s op');
       editor.child.stdin.end('from native\n');
       const result = await editor.done;

@@ -89,7 +89,7 @@ async function typeConcurrently(rng, docIds, {skew}) {
       assert.equal(log.ops.length, head.v, 'one op log entry per version');
       assert.deepEqual(S.replayLog(log.ops), head, `replay of the op log of ${id}`);
       // Every op message sent is in the log exactly once, and nothing else is.
-      const sent = clients.flatMap((c) => c.sentOps.filter((o) => o.d === id)).map((o) => `${o.src}/${o.seq}`);
+      const sent = clients.flatMap((c) => c.sentOps.filter((o) => o.d === id)).map((o) => `${server.alias(o.src)}/${o.seq}`);
       const logged = log.ops.slice(1).map((o) => `${o.src}/${o.seq}`);
       assert.equal(new Set(sent).size, sent.length, 'no op message was sent twice (no reconnects here)');
       assert.deepEqual([...logged].sort(), [...sent].sort(), `op log of ${id} = the ops sent`);

@@ -11,6 +11,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "otsync/oplog/op_record.hpp"
@@ -57,6 +58,9 @@ struct document_options {
   /// Text and cached ops of all open documents together: past it, idle documents are evicted at
   /// once and loading more is refused (ERR_MEMORY_BUDGET_EXCEEDED) until they fit again.
   std::uint64_t max_open_document_bytes = 2ull << 30;
+  /// The `src` an op shows in the frames every subscriber shares (the server
+  /// sets an alias: a real id is its owner's secret); empty: the src itself.
+  std::function<std::string(std::string_view src)> public_src;
 };
 
 /// A fetch/subscribe answer: a snapshot (no version asked) or the ops from the

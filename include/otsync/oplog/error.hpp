@@ -19,6 +19,10 @@ enum class errc {
   transform_ops_not_found,  ///< ERR_SUBMIT_TRANSFORM_OPS_NOT_FOUND: history missing
   version_mismatch,         ///< ERR_OP_VERSION_MISMATCH_DURING_TRANSFORM: history out of order
   type_not_recognized,      ///< ERR_DOC_TYPE_NOT_RECOGNIZED
+  /// ERR_OP_SEQ_REUSED: the log holds another op under the submission's
+  /// (src, seq), so it is neither a resend nor a new op (a client that
+  /// numbered two ops alike); refused, never acked as already submitted.
+  seq_reused,
 };
 
 const std::error_category& error_category() noexcept;
@@ -47,6 +51,7 @@ enum class sharedb_error {
   database_corrupt,             ///< stored data does not decode
   database_unavailable,         ///< the store failed; retry later
   shutting_down,                ///< the store is closing with the server
+  seq_reused,                   ///< errc::seq_reused
 };
 
 const std::error_category& sharedb_error_category() noexcept;

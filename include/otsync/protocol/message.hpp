@@ -138,7 +138,8 @@ nlohmann::json echo_fields(const nlohmann::json& message, std::size_t max_bulk_i
 
 /// `{"a":"op","c","d","v","src","seq", op|create|del}`: broadcasts, ops
 /// sent before an ack, and ops for versioned fetch/subscribe.
-std::string encode_op_message(std::string_view collection, std::string_view id, const oplog::op_record& record);
+std::string encode_op_message(std::string_view collection, std::string_view id, const oplog::op_record& record,
+                              std::string_view shown_src);
 
 /// A document as fetch/subscribe send it: `{v, data, type}` with `type` the
 /// URI or null (never absent: absent means json0 to the client).
@@ -167,7 +168,7 @@ std::string encode_bare_error(const error_info& error);
 void append_error_object(std::string& out, const error_info& error);
 
 /// The handshake reply: protocol version, the connection's `src` and the default type.
-std::string encode_handshake(std::string_view src);
+std::string encode_handshake(std::string_view src, std::string_view alias = {});
 /// The reply to `pp` (ping).
 std::string encode_pong();
 /// The reply to `qu` (a query unsubscribe): `{"a":"qu"}` with the request's `id` when it had one.

@@ -35,7 +35,8 @@ struct server_message {
   std::string c;
   std::string d;
   std::string src;
-  std::string id;  ///< `hs`: the connection id
+  std::string id;     ///< `hs`: the connection id
+  std::string alias;  ///< `hs` from otsyncd: how others see this connection's src
   std::optional<std::uint64_t> v;
   std::optional<std::uint64_t> seq;
 

@@ -15,6 +15,7 @@
 #include <string>
 #include <string_view>
 
+#include "otsync/auth/identity.hpp"
 #include "otsync/doc/service.hpp"
 #include "otsync/protocol/message.hpp"
 
@@ -43,6 +44,8 @@ class agent_observer {
  public:
   virtual ~agent_observer() = default;
   virtual void on_error_reply(std::string_view code) = 0;
+  /// A handshake named an id this server did not mint: not adopted.
+  virtual void on_handshake_id_refused() {}
 };
 
 struct agent_options {
@@ -53,6 +56,10 @@ struct agent_options {
   double request_burst = 10000;            ///< ... and in a burst
   double create_rate = 10;                 ///< documents created per second (0: no limit): ERR_CREATE_RATE_LIMITED
   double create_burst = 100;               ///< ... and in a burst
+  /// Tells the ids this server minted from made-up ones, and gives the alias
+  /// other clients see for an op's author. Null: no hs id is adopted and
+  /// every src is shown as it is (unit tests).
+  const auth::identity_keys* identity = nullptr;
 };
 
 /// A token bucket: `rate` tokens a second, at most `burst` saved up.
@@ -84,7 +91,7 @@ class agent {
 
   /// False while too many requests await replies: stop reading until `resume_reading`.
   [[nodiscard]] bool can_read() const noexcept { return pending_ < options_.max_pending_requests; }
-  /// The id ops from this connection carry (`hs.id` once adopted).
+  /// The id ops from this connection carry (a minted `hs.id` once adopted).
   [[nodiscard]] const std::string& src() const noexcept { return src_; }
   [[nodiscard]] std::size_t subscriptions() const noexcept { return subscriptions_.size(); }
 
@@ -107,6 +114,12 @@ class agent {
   [[nodiscard]] bool may_subscribe(std::size_t wanted) const noexcept;
 
   void send(std::string frame);
+  /// Sends op frames the document shares with every subscriber; the ones
+  /// this connection wrote go with its real id in place of the alias (the
+  /// sharedb client spots its own op in flight by src and seq).
+  void send_ops(std::vector<doc::shared_frame>& frames);
+  /// Adopts `src` as this connection's id.
+  void set_src(std::string src);
   void send_error(nlohmann::json echo, const protocol::error_info& error);
   std::shared_ptr<subscription> subscribe_slot(const store::doc_key& key);
   void unsubscribe(const store::doc_key& key);
@@ -122,6 +135,7 @@ class agent {
   doc::document_service& documents_;
   std::weak_ptr<connection_io> io_;
   std::string src_;
+  std::string src_alias_;  ///< what others see for src_ (empty without identity keys)
   agent_options options_;
   agent_observer* observer_;
   std::size_t pending_ = 0;

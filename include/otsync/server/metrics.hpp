@@ -41,6 +41,7 @@ class metrics final : public doc::document_observer, public agent_observer {
   void on_committed(std::size_t ops, std::chrono::nanoseconds store_latency) override;
   void on_submit_done(std::chrono::nanoseconds latency, const protocol::error_info* error) override;
   void on_error_reply(std::string_view code) override;
+  void on_handshake_id_refused() override;
 
   void connection_opened();
   void connection_closed();
@@ -67,6 +68,7 @@ class metrics final : public doc::document_observer, public agent_observer {
   prometheus::Gauge* connections_;
   prometheus::Counter* connections_total_;
   prometheus::Counter* slow_consumers_;
+  prometheus::Counter* handshake_ids_refused_;
   prometheus::Gauge* documents_open_;
   prometheus::Counter* ops_committed_;
   prometheus::Counter* commit_batches_;

@@ -37,6 +37,10 @@ struct server_options {
   std::chrono::milliseconds drain_delay{300};  ///< /readyz answers 503 this long before the listener closes
   /// A WebSocket silent for half this long is pinged, for all of it dropped (Beast's suggested server value).
   std::chrono::milliseconds ws_idle_timeout{300000};
+  /// The secret that tags connection ids and keys their aliases (docs/security.md). Empty: a
+  /// random one kept in DATA_DIR/identity-secret (memory: store: per process). Instances that
+  /// share a store must share it, or a client reconnecting to another instance gets a new id.
+  std::string identity_secret_file;
   std::string redis_prefix = "otsync:";           ///< with a redis:// store: prefix of every key and channel
   std::chrono::milliseconds redis_timeout{5000};  ///< with a redis:// store: per command
   std::string log_level = "info";

@@ -10,6 +10,7 @@ const fs = require('fs');
 const os = require('os');
 const path = require('path');
 const http = require('http');
+const crypto = require('crypto');
 const {spawn} = require('child_process');
 const {sleep, withTimeout} = require('./util');
 
@@ -51,6 +52,16 @@ class Server {
     this.command = opts.command;
     this.log = '';
     this.exit = null; // {code, signal} once exited
+    this.identitySecret = opts.identitySecret || null;
+  }
+
+  /**
+   * The src other clients and the REST API see for an op by `src`: otsyncd
+   * shows a keyed alias (docs/security.md), ShareDB the id itself.
+   */
+  alias(src) {
+    if (!this.identitySecret || !src) return src;
+    return aliasOf(this.identitySecret, src);
   }
 
   get wsUrl() { return `ws://127.0.0.1:${this.port}/ws`; }
@@ -130,7 +141,7 @@ class Server {
     if (!this.exit) await this.stop();
     const next = new Server({
       kind: this.kind, store: this.store, dir: this.dir, ownsDir: this.ownsDir,
-      args: this.args, command: this.command,
+      args: this.args, command: this.command, identitySecret: this.identitySecret,
     });
     this.ownsDir = false;
     await next._start(timeoutMs);
@@ -162,6 +173,12 @@ class Server {
   }
 }
 
+/** otsyncd's alias of `src` under `secret`: "~" and base64url of the first 16 bytes of HMAC-SHA256. */
+function aliasOf(secret, src) {
+  const mac = crypto.createHmac('sha256', secret).update(`otsync-alias\0${src}`).digest();
+  return `~${mac.subarray(0, 16).toString('base64url')}`;
+}
+
 /**
  * Starts a server.
  * opts.kind      'otsyncd' | 'sharedb' (default: $OTSYNC_SERVER or otsyncd)
@@ -175,8 +192,14 @@ async function startServer(opts = {}) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `otsync-js-${kind}-`));
   let command;
   const args = [];
+  let identitySecret = null;
   if (kind === 'otsyncd') {
     command = [otsyncdPath()];
+    // A known secret, so the tests can tell which alias is whose.
+    identitySecret = opts.identitySecret || crypto.randomBytes(32).toString('hex');
+    const secretFile = path.join(dir, 'identity-secret');
+    fs.writeFileSync(secretFile, identitySecret, {mode: 0o600});
+    args.push('--identity-secret-file', secretFile);
     args.push('--store', store === 'sqlite' ? `sqlite:${path.join(dir, 'otsync.db')}` : 'memory:');
     args.push('--data-dir', dir);
     args.push('--log-level', process.env.OTSYNC_LOG_LEVEL || 'warn');
@@ -186,7 +209,7 @@ async function startServer(opts = {}) {
     args.push('--log-level', process.env.OTSYNC_LOG_LEVEL || 'error');
   }
   args.push(...(opts.args || []));
-  const server = new Server({kind, store, dir, ownsDir: true, args, command});
+  const server = new Server({kind, store, dir, ownsDir: true, args, command, identitySecret});
   try {
     await server._start(opts.timeoutMs || 15000);
   } catch (e) {
@@ -211,4 +234,4 @@ async function withServerLog(getServer, fn) {
   }
 }
 
-module.exports = {startServer, serverKind, withServerLog, Server};
+module.exports = {startServer, serverKind, withServerLog, Server, aliasOf};

@@ -503,24 +503,24 @@ TEST(ParseRequest, LoneSurrogateInANonObjectOrBrokenFrameIsUnreadable) {
 
 TEST(Encoders, OpMessageAlwaysCarriesSrcAndSeq) {
   oplog::op_record edit{"abc", 5, 6, *op_from_json(json::parse(R"([2,"late"])")), 1234};
-  EXPECT_EQ(json::parse(encode_op_message("docs", "d1", edit)),
+  EXPECT_EQ(json::parse(encode_op_message("docs", "d1", edit, edit.src)),
             json::parse(R"({"a":"op","c":"docs","d":"d1","v":6,"src":"abc","seq":5,"op":[2,"late"]})"));
 
   oplog::op_record anonymous{"", 0, 0, *op_from_json(json::parse(R"(["x"])")), 0};
-  auto message = json::parse(encode_op_message("docs", "d1", anonymous));
+  auto message = json::parse(encode_op_message("docs", "d1", anonymous, anonymous.src));
   EXPECT_EQ(message, json::parse(R"({"a":"op","c":"docs","d":"d1","v":0,"src":"","seq":0,"op":["x"]})"));
 
   oplog::op_record create{"s1", 1, 0, oplog::create_body{uri, "héllo 😀"}, 0};
-  EXPECT_EQ(json::parse(encode_op_message("docs", "d1", create)),
+  EXPECT_EQ(json::parse(encode_op_message("docs", "d1", create, create.src)),
             json::parse(R"({"a":"op","c":"docs","d":"d1","v":0,"src":"s1","seq":1,)"
                         R"("create":{"type":"http://sharejs.org/types/text-unicode","data":"héllo 😀"}})"));
 
   oplog::op_record del{"s1", 3, 8, oplog::delete_body{}, 0};
-  EXPECT_EQ(json::parse(encode_op_message("docs", "d1", del)),
+  EXPECT_EQ(json::parse(encode_op_message("docs", "d1", del, del.src)),
             json::parse(R"({"a":"op","c":"docs","d":"d1","v":8,"src":"s1","seq":3,"del":true})"));
 
   // No metadata or extra fields on the wire.
-  auto wire = json::parse(encode_op_message("docs", "d1", edit));
+  auto wire = json::parse(encode_op_message("docs", "d1", edit, edit.src));
   EXPECT_FALSE(wire.contains("m"));
   EXPECT_FALSE(wire.contains("x"));
   EXPECT_FALSE(wire.contains("ts"));
@@ -660,7 +660,7 @@ TEST(Encoders, DirectEncodersMatchNlohmannByteForByte) {
     }
     auto c = name();
     auto d = name();
-    ASSERT_EQ(encode_op_message(c, d, r), reference_op(c, d, r));
+    ASSERT_EQ(encode_op_message(c, d, r, r.src), reference_op(c, d, r));
     ASSERT_EQ(encode_ack(c, d, r.src, r.seq, r.version), reference_ack(c, d, r.src, r.seq, r.version));
   }
 }
@@ -1013,7 +1013,7 @@ TEST(ParseRequestFuzz, RandomAndMutatedFramesNeverThrow) {
       if (auto* op = std::get_if<submit_request>(&req->body)) {
         oplog::op_record record{op->src.value_or("x"), op->seq, op->version.value_or(0), op->body, 0};
         std::string wire;
-        ASSERT_NO_THROW(wire = encode_op_message(op->collection, op->id, record));
+        ASSERT_NO_THROW(wire = encode_op_message(op->collection, op->id, record, record.src));
         // What is encoded reads back as the same body.
         auto back = read_op_body(json::parse(wire));
         ASSERT_TRUE(std::holds_alternative<oplog::op_body>(back)) << wire;

@@ -129,6 +129,7 @@ class AgentTest : public ::testing::Test {
   }
 
   connection& connect(const std::string& id, agent_options opts = {}) {
+    if (!opts.identity) opts.identity = &keys_;
     auto c = std::make_unique<connection>();
     c->io = std::make_shared<fake_io>(io_);
     c->protocol = std::make_unique<agent>(documents(), c->io, id, opts);
@@ -178,6 +179,7 @@ class AgentTest : public ::testing::Test {
     return replies.empty() ? json() : replies[0]["data"];
   }
 
+  auth::identity_keys keys_{std::string(32, 'k')};
   asio::io_context io_;
   std::unique_ptr<store::store> storage_ = store::make_memory_store();
   std::unique_ptr<doc::registry> registry_;
@@ -186,26 +188,36 @@ class AgentTest : public ::testing::Test {
 
 // ---------------------------------------------------------------------------
 
-TEST_F(AgentTest, HandshakeRepliesAndAdoptsTheClientsId) {
+TEST_F(AgentTest, HandshakeAdoptsOnlyIdsTheServerMinted) {
   auto& a = connect("0123456789abcdef0123456789abcdef");
   auto replies = exchange(a, R"({"a":"hs","id":null,"protocol":1,"protocolMinor":2})");
   ASSERT_EQ(replies.size(), 1U);
-  EXPECT_EQ(replies[0], json::parse(R"({"a":"hs","protocol":1,"protocolMinor":2,
-      "id":"0123456789abcdef0123456789abcdef","type":"http://sharejs.org/types/JSONv0"})"));
+  json expected = json::parse(R"({"a":"hs","protocol":1,"protocolMinor":2,
+      "id":"0123456789abcdef0123456789abcdef","type":"http://sharejs.org/types/JSONv0"})");
+  expected["alias"] = keys_.alias("0123456789abcdef0123456789abcdef");  // how others see this connection
+  EXPECT_EQ(replies[0], expected);
 
-  // A reconnecting client's previous id becomes the src of its ops.
-  replies = exchange(a, R"({"a":"hs","id":"previous-id","protocol":1,"protocolMinor":2})");
+  // A made-up id (or one minted under another secret) is not adopted: the client keeps the one it was given.
+  for (const std::string& made_up : {std::string("previous-id"), auth::identity_keys(std::string(32, 'x')).mint_id(),
+                                     keys_.alias(keys_.mint_id())}) {
+    replies = exchange(a, json{{"a", "hs"}, {"id", made_up}, {"protocol", 1}, {"protocolMinor", 2}});
+    ASSERT_EQ(replies.size(), 1U);
+    EXPECT_EQ(replies[0]["id"], "0123456789abcdef0123456789abcdef");
+  }
+  // A reconnecting client's previous id, minted here, becomes the src of its ops.
+  const auto previous = keys_.mint_id();
+  replies = exchange(a, json{{"a", "hs"}, {"id", previous}, {"protocol", 1}, {"protocolMinor", 2}});
   ASSERT_EQ(replies.size(), 1U);
-  EXPECT_EQ(replies[0]["id"], "previous-id");
-  EXPECT_EQ(a.protocol->src(), "previous-id");
+  EXPECT_EQ(replies[0]["id"], previous);
+  EXPECT_EQ(a.protocol->src(), previous);
   replies = exchange(a, op_frame("d1", 0, 1, "create", create_body("x")));
   ASSERT_EQ(replies.size(), 1U);
-  EXPECT_EQ(replies[0], ack("previous-id", 1, 0, "d1"));
+  EXPECT_EQ(replies[0], ack(previous, 1, 0, "d1"));
 
   // Every hs is answered (ShareDB clients send two).
   replies = exchange(a, R"({"a":"hs","protocol":1,"protocolMinor":2})");
   ASSERT_EQ(replies.size(), 1U);
-  EXPECT_EQ(replies[0]["id"], "previous-id");
+  EXPECT_EQ(replies[0]["id"], previous);
 }
 
 TEST_F(AgentTest, FetchAndSubscribeOfAMissingDocument) {
@@ -309,9 +321,10 @@ TEST_F(AgentTest, ResendOfACommittedOpIsAckedAtItsOriginalVersionAndNotAppliedTw
   auto& a = connect("srcA");
   create(a, "d1", "hello");
   edit(a, "d1", 1, 2, json::parse(R"(["A"])"));  // v1
+  const auto srcB = keys_.mint_id();
   {
     // B submits at v1; it is committed at v2, but B's connection drops before the ack.
-    auto& b = connect("srcB");
+    auto& b = connect(srcB);
     b.protocol->on_frame(op_frame("d1", 1, 7, "op", json::parse(R"([5,"B"])")).dump());
     settle();
     ASSERT_EQ(b.io->take().size(), 2U);
@@ -322,38 +335,53 @@ TEST_F(AgentTest, ResendOfACommittedOpIsAckedAtItsOriginalVersionAndNotAppliedTw
   EXPECT_EQ(before, json::parse(R"({"v":4,"data":"CAhelloB","type":"http://sharejs.org/types/text-unicode"})"));
 
   // B reconnects with its old id and resends the op exactly as before.
-  auto& again = connect("fresh-random-id");
-  ASSERT_EQ(exchange(again, R"({"a":"hs","id":"srcB","protocol":1,"protocolMinor":2})").size(), 1U);
+  auto& again = connect(keys_.mint_id());
+  ASSERT_EQ(exchange(again, json{{"a", "hs"}, {"id", srcB}, {"protocol", 1}, {"protocolMinor", 2}}).size(), 1U);
   json resend = op_frame("d1", 1, 7, "op", json::parse(R"([5,"B"])"));
-  resend["src"] = "srcB";
+  resend["src"] = srcB;
   auto replies = exchange(again, resend);
   // The op B missed (v1), then the ack with the original version (v2).
   EXPECT_EQ(replies,
-            (std::vector<json>{broadcast("d1", 1, "srcA", 2, "op", json::parse(R"(["A"])")), ack("srcB", 7, 2, "d1")}));
+            (std::vector<json>{broadcast("d1", 1, "srcA", 2, "op", json::parse(R"(["A"])")), ack(srcB, 7, 2, "d1")}));
+  EXPECT_EQ(snapshot("d1"), before);
+  // Resent at its own commit version: just the ack.
+  json at_commit = resend;  // as the client has it by then: transformed past the op at v1
+  at_commit["v"] = 2;
+  at_commit["op"] = json::parse(R"([6,"B"])");
+  EXPECT_EQ(exchange(again, at_commit), std::vector<json>{ack(srcB, 7, 2, "d1")});
   EXPECT_EQ(snapshot("d1"), before);
 
-  // The same resend from a connection that did not adopt the id (explicit src).
+  // The same resend from a connection that did not adopt the id (explicit src): refused, not acked.
   auto& other = connect("other");
   replies = exchange(other, resend);
-  ASSERT_EQ(replies.size(), 2U);
-  EXPECT_EQ(replies[1], ack("srcB", 7, 2, "d1"));
-  // Resent at its own commit version: just the ack.
-  json at_commit = resend;
-  at_commit["v"] = 2;
-  EXPECT_EQ(exchange(other, at_commit), std::vector<json>{ack("srcB", 7, 2, "d1")});
+  ASSERT_EQ(replies.size(), 1U);
+  expect_error_reply(replies[0], resend, "ERR_SRC_NOT_OWNED");
+
+  // The same (src, seq) on a different op is not a resend: refused, never acked as one.
+  json reused = op_frame("d1", 1, 7, "op", json::parse(R"([5,"Z"])"));
+  replies = exchange(again, reused);
+  ASSERT_EQ(replies.size(), 1U);
+  expect_error_reply(replies[0], reused, "ERR_OP_SEQ_REUSED");
   EXPECT_EQ(snapshot("d1"), before);
 }
 
 TEST_F(AgentTest, CreateWithNullVersionResendIsAcked) {
-  auto& a = connect("srcA");
+  const auto srcA = keys_.mint_id();
+  auto& a = connect(srcA);
   auto replies = exchange(a, op_frame("d1", std::nullopt, 1, "create", create_body("hi")));
-  EXPECT_EQ(replies, std::vector<json>{ack("srcA", 1, 0, "d1")});
+  EXPECT_EQ(replies, std::vector<json>{ack(srcA, 1, 0, "d1")});
   edit(a, "d1", 1, 2, json::parse(R"([2,"!"])"));
 
-  auto& again = connect("new");
+  auto& again = connect(keys_.mint_id());
+  exchange(again, json{{"a", "hs"}, {"id", srcA}, {"protocol", 1}, {"protocolMinor", 2}});
   json resend = op_frame("d1", std::nullopt, 1, "create", create_body("hi"));
-  resend["src"] = "srcA";
-  EXPECT_EQ(exchange(again, resend), std::vector<json>{ack("srcA", 1, 0, "d1")});
+  resend["src"] = srcA;
+  EXPECT_EQ(exchange(again, resend), std::vector<json>{ack(srcA, 1, 0, "d1")});
+  // Another create under the creator's (src, seq) is not the resend.
+  json reused = op_frame("d1", std::nullopt, 1, "create", create_body("other"));
+  replies = exchange(again, reused);
+  ASSERT_EQ(replies.size(), 1U);
+  expect_error_reply(replies[0], reused, "ERR_OP_SEQ_REUSED");
   EXPECT_EQ(snapshot("d1"), json::parse(R"({"v":2,"data":"hi!","type":"http://sharejs.org/types/text-unicode"})"));
 }
 
@@ -370,7 +398,6 @@ TEST_F(AgentTest, CreateOnAnExistingDocumentIsRefused) {
   }
   // Same seq as the creator but another src: still a collision.
   json request = op_frame("d1", std::nullopt, 1, "create", create_body("second"));
-  request["src"] = "srcZ";
   auto replies = exchange(b, request);
   ASSERT_EQ(replies.size(), 1U);
   EXPECT_EQ(replies[0]["error"]["code"], "ERR_DOC_ALREADY_CREATED");
@@ -680,6 +707,59 @@ TEST_F(AgentTest, ClosedAgentStopsDeliveringAndUnsubscribes) {
 }
 
 // ---------------------------------------------------------------------------
+// As the server runs: op frames carry the author's alias.
+class AgentIdentityTest : public AgentTest {
+ protected:
+  doc::document_options options() override {
+    doc::document_options o;
+    o.public_src = [this](std::string_view src) { return keys_.alias(src); };
+    return o;
+  }
+};
+
+TEST_F(AgentIdentityTest, OthersSeeAnAliasAndTheAuthorItsOwnId) {
+  const auto srcA = keys_.mint_id();
+  auto& a = connect(srcA);
+  auto& b = connect(keys_.mint_id());
+  create(a, "d1", "hi");
+  ASSERT_EQ(exchange(b, R"({"a":"s","c":"docs","d":"d1","v":null})").size(), 1U);
+  edit(a, "d1", 1, 2, json::parse(R"([2,"!"])"));
+  // B's broadcast names A by alias only.
+  auto got = b.io->take();
+  ASSERT_EQ(got.size(), 1U);
+  EXPECT_EQ(got[0], broadcast("d1", 1, keys_.alias(srcA), 2, "op", json::parse(R"([2,"!"])")));
+  // Catch-up from v0: B sees aliases, A its own id (a reconnecting sharedb client
+  // recognises its op in flight by src and seq).
+  auto for_b = exchange(b, R"({"a":"f","c":"docs","d":"d1","v":0})");
+  ASSERT_EQ(for_b.size(), 3U);
+  EXPECT_EQ(for_b[0]["src"], keys_.alias(srcA));
+  EXPECT_EQ(for_b[1]["src"], keys_.alias(srcA));
+  auto for_a = exchange(a, R"({"a":"f","c":"docs","d":"d1","v":0})");
+  ASSERT_EQ(for_a.size(), 3U);
+  EXPECT_EQ(for_a[0]["src"], srcA);
+  EXPECT_EQ(for_a[1], broadcast("d1", 1, srcA, 2, "op", json::parse(R"([2,"!"])")));
+  // B cannot become A with what it saw: the alias is not an id.
+  auto hs = exchange(b, json{{"a", "hs"}, {"id", keys_.alias(srcA)}, {"protocol", 1}, {"protocolMinor", 2}});
+  ASSERT_EQ(hs.size(), 1U);
+  EXPECT_NE(hs[0]["id"], srcA);
+  EXPECT_NE(b.protocol->src(), keys_.alias(srcA));
+  // Nor by naming A's id on its ops, had it learnt it: refused, nothing applied, and A still gets B's edits.
+  ASSERT_EQ(exchange(a, R"({"a":"s","c":"docs","d":"d1","v":null})").size(), 1U);
+  for (const std::string& forged : {srcA, keys_.alias(srcA)}) {
+    json op = op_frame("d1", 2, 3, "op", json::parse(R"(["x"])"));
+    op["src"] = forged;
+    auto replies = exchange(b, op);
+    ASSERT_EQ(replies.size(), 1U);
+    expect_error_reply(replies[0], op, "ERR_SRC_NOT_OWNED");
+  }
+  EXPECT_TRUE(a.io->take().empty());
+  edit(b, "d1", 2, 4, json::parse(R"(["B"])"));
+  got = a.io->take();
+  ASSERT_EQ(got.size(), 1U);
+  EXPECT_EQ(got[0]["src"], keys_.alias(b.protocol->src()));
+  EXPECT_EQ(snapshot("d1")["data"], "Bhi!");
+}
+
 // A small op cache and frequent snapshots: history reads go to the store.
 
 class AgentHistoryTest : public AgentTest {
@@ -716,7 +796,7 @@ TEST_F(AgentHistoryTest, OldHistoryComesFromTheStore) {
   // A resend from far back.
   json resend = op_frame("d1", 3, 4, "op", json::parse(R"([2,"c"])"));
   resend["src"] = "srcA";
-  replies = exchange(b, resend);
+  replies = exchange(a, resend);
   ASSERT_EQ(replies.size(), 1U);
   EXPECT_EQ(replies[0], ack("srcA", 4, 3, "d1"));
   // Every version.
