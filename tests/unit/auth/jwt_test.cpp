@@ -650,6 +650,19 @@ TEST_F(Jwt, BadPemIsRefusedAtLoad) {
   EXPECT_EQ(error_for(forge::pem_of(k.rsa_a.get())), "");
 }
 
+TEST(Base64url, DecodeIsStrict) {
+  for (const std::string& bytes : {std::string(), std::string("f"), std::string("fo"), std::string("foo"),
+                                   std::string("\xfb\xff\x00", 3), std::string(1000, '\xa5')}) {
+    EXPECT_EQ(base64url_decode(base64url_encode(bytes)), bytes);
+  }
+  EXPECT_EQ(base64url_decode("Zm9vYmFy"), "foobar");
+  EXPECT_EQ(base64url_decode("-_8"), "\xfb\xff");
+  for (const char* bad : {"Zg==", "Zg=", "Z", "Zm9vY", "+/8", "Zm 9v", "Zm9v\n", "Zh", "Zm9", "Zm8=", "\x80\x80"}) {
+    EXPECT_FALSE(base64url_decode(bad).has_value()) << bad;
+  }
+  EXPECT_TRUE(base64url_decode("Zm8").has_value());
+}
+
 TEST(TokenErrc, Names) {
   EXPECT_EQ(token_errc_name(token_errc::malformed), "malformed");
   EXPECT_EQ(token_errc_name(token_errc::bad_signature), "bad_signature");
