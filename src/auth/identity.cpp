@@ -31,29 +31,6 @@ std::string random_bytes(std::size_t n) {
 
 }  // namespace
 
-std::string base64url_encode(std::string_view bytes) {
-  static constexpr char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-  std::string out;
-  out.reserve(encoded_length(bytes.size()));
-  std::size_t i = 0;
-  auto byte = [&](std::size_t k) { return static_cast<unsigned>(static_cast<unsigned char>(bytes[k])); };
-  for (; i + 3 <= bytes.size(); i += 3) {
-    unsigned v = byte(i) << 16 | byte(i + 1) << 8 | byte(i + 2);
-    for (int shift = 18; shift >= 0; shift -= 6) out.push_back(alphabet[(v >> shift) & 63]);
-  }
-  if (bytes.size() - i == 1) {
-    unsigned v = byte(i) << 16;
-    out.push_back(alphabet[(v >> 18) & 63]);
-    out.push_back(alphabet[(v >> 12) & 63]);
-  } else if (bytes.size() - i == 2) {
-    unsigned v = byte(i) << 16 | byte(i + 1) << 8;
-    out.push_back(alphabet[(v >> 18) & 63]);
-    out.push_back(alphabet[(v >> 12) & 63]);
-    out.push_back(alphabet[(v >> 6) & 63]);
-  }
-  return out;
-}
-
 identity_keys::identity_keys(std::string secret) : secret_(std::move(secret)) {
   if (secret_.size() < min_identity_secret_bytes) {
     throw std::invalid_argument("the identity secret must be at least 16 bytes");

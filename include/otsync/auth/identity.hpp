@@ -13,6 +13,8 @@
 #include <string>
 #include <string_view>
 
+#include "otsync/auth/base64url.hpp"  // base64url_encode, the encoding of ids
+
 namespace otsync::auth {
 
 /// Secrets shorter than this are refused (16 bytes of entropy).
@@ -38,8 +40,5 @@ class identity_keys {
   [[nodiscard]] std::string tag(std::string_view domain, std::string_view data, std::size_t bytes) const;
   std::string secret_;
 };
-
-/// Base64url without padding (RFC 4648 §5).
-[[nodiscard]] std::string base64url_encode(std::string_view bytes);
 
 }  // namespace otsync::auth
