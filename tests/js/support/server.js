@@ -183,6 +183,8 @@ function aliasOf(secret, src) {
  * Starts a server.
  * opts.kind      'otsyncd' | 'sharedb' (default: $OTSYNC_SERVER or otsyncd)
  * opts.store     'memory' (default) | 'sqlite' (otsyncd only)
+ * opts.storeUri  otsyncd's --store as given (e.g. redis://...), instead of `store`
+ * opts.identitySecret  otsyncd's identity secret (instances sharing a store share it); default random
  * opts.args      extra command-line arguments
  * opts.timeoutMs how long to wait for the port file (default 15 s)
  */
@@ -200,7 +202,7 @@ async function startServer(opts = {}) {
     const secretFile = path.join(dir, 'identity-secret');
     fs.writeFileSync(secretFile, identitySecret, {mode: 0o600});
     args.push('--identity-secret-file', secretFile);
-    args.push('--store', store === 'sqlite' ? `sqlite:${path.join(dir, 'otsync.db')}` : 'memory:');
+    args.push('--store', opts.storeUri || (store === 'sqlite' ? `sqlite:${path.join(dir, 'otsync.db')}` : 'memory:'));
     args.push('--data-dir', dir);
     args.push('--log-level', process.env.OTSYNC_LOG_LEVEL || 'warn');
   } else {
