@@ -43,6 +43,11 @@ namespace errors {
 error_info src_not_owned() {
   return {"ERR_SRC_NOT_OWNED", "Op src must be this connection's own id (the handshake's)"};
 }
+error_info forbidden(std::string_view what, std::string_view collection, std::string_view id) {
+  std::string message = "Not allowed to ";
+  message.append(what).append(" ").append(collection).append("/").append(id);
+  return {"ERR_FORBIDDEN", std::move(message)};
+}
 error_info rate_limited() {
   return {"ERR_RATE_LIMITED", "Too many messages on this connection; slow down"};
 }

@@ -139,9 +139,21 @@ auto agent::on_strand(Fn fn) {
   };
 }
 
+void agent::expire() {
+  if (expired_ || closed_) return;
+  expired_ = true;
+  close_if_expired();
+}
+
+void agent::close_if_expired() {
+  if (!expired_ || pending_ != 0) return;
+  if (auto io = io_.lock()) io->close(token_expired_close_code, "token expired");
+}
+
 void agent::end_request() {
   bool was_full = !can_read();
   --pending_;
+  if (expired_) return close_if_expired();
   if (was_full && can_read()) {
     if (auto io = io_.lock()) io->resume_reading();
   }
@@ -168,7 +180,7 @@ void agent::send_error(json echo, const protocol::error_info& error) {
 }
 
 void agent::on_frame(std::string_view frame) {
-  if (closed_) return;
+  if (closed_ || expired_) return;
   auto parsed = protocol::parse_request(frame, options_.message);
   if (auto* unreadable = std::get_if<protocol::unreadable_frame>(&parsed)) {
     // ShareDB closes a connection that sends something other than a JSON object.
@@ -250,6 +262,10 @@ void agent::handle_doc(const std::string& action, json echo, protocol::doc_reque
     send(protocol::encode_doc_reply(action, r.collection, r.id, nullptr));
     return;
   }
+  if (!may_read(r.collection, r.id)) {
+    send_error(std::move(echo), protocol::errors::forbidden("read", r.collection, r.id));
+    return;
+  }
   if (action == "s" && !subscriptions_.contains(key) && !may_subscribe(1)) {
     send_error(std::move(echo), protocol::errors::subscription_limit(subscriptions_.size()));
     return;
@@ -312,6 +328,22 @@ void agent::handle_bulk(const std::string& action, json echo, protocol::bulk_req
   if (action == "bu") {
     for (const auto& id : r.ids) unsubscribe({r.collection, id});
     send(protocol::encode_bulk_done("bu", echo, r.collection));
+    return;
+  }
+  // All or nothing: a bulk request naming a document this connection may not read is refused whole.
+  auto readable = [&](const std::string& id) { return may_read(r.collection, id); };
+  const std::string* denied = nullptr;
+  if (r.map_form) {
+    for (const auto& entry : r.versions) {
+      if (!denied && !readable(entry.first)) denied = &entry.first;
+    }
+  } else {
+    for (const auto& id : r.ids) {
+      if (!denied && !readable(id)) denied = &id;
+    }
+  }
+  if (denied != nullptr) {
+    send_error(std::move(echo), protocol::errors::forbidden("read", r.collection, *denied));
     return;
   }
   auto b = std::make_shared<bulk>();
@@ -421,6 +453,11 @@ void agent::finish_bulk(bulk& b) {
 }
 
 void agent::handle_submit(json echo, protocol::submit_request r) {
+  if (!may_write(r.collection, r.id)) {
+    // A read-only connection's op is refused before anything else looks at it.
+    send_error(std::move(echo), protocol::errors::forbidden("write", r.collection, r.id));
+    return;
+  }
   if (std::holds_alternative<oplog::create_body>(r.body) && !creates_.try_take(std::chrono::steady_clock::now())) {
     send_error(std::move(echo), protocol::errors::create_rate_limited());
     return;
@@ -450,6 +487,10 @@ void agent::handle_submit(json echo, protocol::submit_request r) {
 }
 
 void agent::handle_snapshot(json echo, protocol::snapshot_request r) {
+  if (!may_read(r.collection, r.id)) {
+    send_error(std::move(echo), protocol::errors::forbidden("read", r.collection, r.id));
+    return;
+  }
   store::doc_key key{r.collection, r.id};
   if (!r.by_timestamp) {
     reply_snapshot_at(std::move(echo), key, r.version);

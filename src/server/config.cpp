@@ -25,6 +25,29 @@ std::optional<parsed_config> parse_config(int argc, char** argv, int& exit_code)
                  "File holding the secret (16 bytes or more) that tags connection ids and keys their aliases; "
                  "instances sharing a store must share it. Default: DATA_DIR/identity-secret, made on first start")
       ->envname("OTSYNC_IDENTITY_SECRET_FILE");
+  app.add_option("--auth", o.auth,
+                 "none: every client may read and write everything (warned about off loopback); jwt: a bearer token "
+                 "(JWT) is required on WebSocket upgrades and REST requests, and its claim grants documents")
+      ->envname("OTSYNC_AUTH")
+      ->check(CLI::IsMember({"none", "jwt"}));
+  app.add_option("--jwt-secret-file", o.jwt_secret_file, "With --auth jwt: file holding the HS256 secret (32+ bytes)")
+      ->envname("OTSYNC_JWT_SECRET_FILE");
+  app.add_option("--jwt-public-keys", o.jwt_public_keys,
+                 "With --auth jwt: JWKS or PEM file of the RS256 (RSA >= 2048 bits) and ES256 (P-256) public keys")
+      ->envname("OTSYNC_JWT_PUBLIC_KEYS");
+  app.add_option("--jwt-issuer", o.jwt_issuer, "With --auth jwt: the iss tokens must have (empty: any)")
+      ->envname("OTSYNC_JWT_ISSUER");
+  app.add_option("--jwt-audience", o.jwt_audience, "With --auth jwt: a value tokens' aud must hold (empty: any)")
+      ->envname("OTSYNC_JWT_AUDIENCE");
+  app.add_option("--jwt-clock-skew-s", o.jwt_clock_skew_s, "With --auth jwt: seconds of allowance for exp and nbf")
+      ->envname("OTSYNC_JWT_CLOCK_SKEW_S")
+      ->check(CLI::Range(0u, 3600u));
+  app.add_option("--jwt-permissions-claim", o.jwt_permissions_claim,
+                 "With --auth jwt: the claim holding {\"read\": [patterns], \"write\": [patterns]}")
+      ->envname("OTSYNC_JWT_PERMISSIONS_CLAIM");
+  app.add_option("--metrics-token-file", o.metrics_token_file,
+                 "File holding a token /metrics requires (Authorization: Bearer); default: /metrics is open")
+      ->envname("OTSYNC_METRICS_TOKEN_FILE");
   app.add_option("--port-file", o.port_file, "Write the bound port to this file once listening")
       ->envname("OTSYNC_PORT_FILE");
   app.add_option("--threads", o.threads, "I/O threads (0: one per core)")->envname("OTSYNC_THREADS");

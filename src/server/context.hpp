@@ -13,6 +13,7 @@
 #include <unordered_map>
 
 #include "otsync/auth/identity.hpp"
+#include "otsync/auth/jwt.hpp"
 #include "otsync/doc/registry.hpp"
 #include "otsync/doc/service.hpp"
 #include "otsync/pubsub/op_feed.hpp"
@@ -32,6 +33,8 @@ struct server_context {
   metrics* stats = nullptr;
   pubsub::op_feed* feed = nullptr;                ///< with a shared store: ops other instances commit
   const auth::identity_keys* identity = nullptr;  ///< mints connection ids and the aliases others see
+  const auth::jwt_verifier* verifier = nullptr;   ///< --auth jwt; null: --auth none
+  std::string metrics_token;                      ///< --metrics-token-file's content; empty: /metrics is open
   std::atomic<bool> ready{false};
   std::atomic<bool> draining{false};
   std::atomic<std::uint64_t> next_connection{1};

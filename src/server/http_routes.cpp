@@ -2,6 +2,8 @@
 
 #include "http_target.hpp"
 
+#include <chrono>
+
 #include <optional>
 #include <string>
 #include <string_view>
@@ -12,6 +14,7 @@
 #include <boost/beast/http/verb.hpp>
 #include <nlohmann/json.hpp>
 
+#include "authenticate.hpp"
 #include "otsync/doc/service.hpp"
 #include "otsync/oplog/error.hpp"
 #include "otsync/oplog/snapshot.hpp"
@@ -83,6 +86,21 @@ void read_error(const http_request& request, std::error_code error, std::functio
   respond(error_response(request, status, info.code, info.message));
 }
 
+// Compares without stopping at the first difference (a metrics token is a secret).
+bool same_secret(std::string_view a, std::string_view b) {
+  unsigned char differ = a.size() == b.size() ? 0 : 1;
+  for (std::size_t i = 0; i < a.size() && i < b.size(); ++i) {
+    differ = static_cast<unsigned char>(differ | (static_cast<unsigned char>(a[i]) ^ static_cast<unsigned char>(b[i])));
+  }
+  return differ == 0;
+}
+
+http_response unauthorized(const http_request& request, std::string_view code, std::string_view message) {
+  auto res = error_response(request, http::status::unauthorized, code, message);
+  res.set(http::field::www_authenticate, "Bearer");
+  return res;
+}
+
 }  // namespace
 
 void handle_http(server_context& context, const http_request& request, std::function<void(http_response)> respond) {
@@ -105,6 +123,35 @@ void handle_http(server_context& context, const http_request& request, std::func
     respond(error_response(request, http::status::bad_request, "ERR_BAD_REQUEST",
                            "collection and id are at most " + std::to_string(max_id) + " bytes (--max-id-bytes)"));
     return;
+  }
+  // The document routes answer under the same rules as WebSocket clients; health, readiness and
+  // metrics stay reachable for operators (metrics behind --metrics-token-file when set).
+  std::optional<caller> who;
+  const bool document_route =
+      route.kind == http_api::route_kind::list_documents || route.kind == http_api::route_kind::document ||
+      route.kind == http_api::route_kind::document_at || route.kind == http_api::route_kind::ops;
+  if (document_route) {
+    auto checked = authenticate(context.verifier, request, false, std::chrono::system_clock::now());
+    if (auto* refused = std::get_if<auth_refusal>(&checked)) {
+      if (context.stats) context.stats->auth_failed(refused->reason);
+      respond(unauthorized(request, refused->code, refused->message));
+      return;
+    }
+    who = std::move(std::get<caller>(checked));
+    if (route.kind != http_api::route_kind::list_documents && !who->access.may_read(route.collection, route.id)) {
+      auto error = protocol::errors::forbidden("read", route.collection, route.id);
+      respond(error_response(request, http::status::forbidden, error.code, error.message));
+      return;
+    }
+  }
+  if (route.kind == http_api::route_kind::metrics && !context.metrics_token.empty()) {
+    auto it = request.find(http::field::authorization);
+    const std::string expected = "Bearer " + context.metrics_token;
+    if (it == request.end() || !same_secret(it->value(), expected)) {
+      if (context.stats) context.stats->auth_failed("metrics");
+      respond(unauthorized(request, "ERR_UNAUTHORIZED", "/metrics needs the metrics token (--metrics-token-file)"));
+      return;
+    }
   }
   switch (route.kind) {
     case http_api::route_kind::healthz:
@@ -135,11 +182,12 @@ void handle_http(server_context& context, const http_request& request, std::func
       auto collection = route.collection;
       context.service->list_documents(
           collection, route.after, route.limit,
-          [request, respond = std::move(respond),
-           collection](ot::result<std::vector<store::document_summary>> docs) mutable {
+          [request, respond = std::move(respond), collection,
+           access = std::move(who->access)](ot::result<std::vector<store::document_summary>> docs) mutable {
             if (!docs) return read_error(request, docs.error(), respond);
             json list = json::array();
             for (const auto& d : *docs) {
+              if (!access.may_read(collection, d.id)) continue;  // only what the caller may read
               list.push_back({{"id", d.id}, {"v", d.version}, {"type", d.type_uri ? json(*d.type_uri) : json()}});
             }
             respond(json_response(request, http::status::ok, json{{"collection", collection}, {"documents", list}}));

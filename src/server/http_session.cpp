@@ -9,7 +9,9 @@
 #include <boost/beast/websocket/rfc6455.hpp>
 #include <nlohmann/json.hpp>
 
+#include "authenticate.hpp"
 #include "http_target.hpp"
+#include "otsync/server/log.hpp"
 #include "websocket_session.hpp"
 #include "ws_handshake.hpp"
 
@@ -73,6 +75,16 @@ void http_session::on_read(beast::error_code ec, std::size_t) {
       if (response.result() == http::status::switching_protocols) {
         boost::system::error_code ignored;
         auto address = stream_.socket().remote_endpoint(ignored).address().to_string();
+        auto who = authenticate(context_.verifier, request, true, std::chrono::system_clock::now());
+        if (auto* refused = std::get_if<auth_refusal>(&who)) {
+          // Logged and counted without the token.
+          if (context_.stats) context_.stats->auth_failed(refused->reason);
+          log::info("auth_refused", {{"address", address}, {"reason", refused->reason}});
+          auto res = closing_error(request.version(), http::status::unauthorized, refused->code, refused->message);
+          res.set(http::field::www_authenticate, "Bearer");
+          write(std::move(res));
+          return;
+        }
         if (auto refused = context_.acquire_connection(address); !refused.empty()) {
           // Refused before the upgrade, so the client sees a plain HTTP error and retries later.
           if (context_.stats) context_.stats->limit_hit(refused);
@@ -83,7 +95,7 @@ void http_session::on_read(beast::error_code ec, std::size_t) {
           write(std::move(res));
           return;
         }
-        upgrade(std::move(response), std::move(address));
+        upgrade(std::move(response), std::move(address), std::move(std::get<caller>(who)));
       } else {
         write(std::move(response));
       }
@@ -104,23 +116,24 @@ void http_session::on_read(beast::error_code ec, std::size_t) {
   });
 }
 
-void http_session::upgrade(http_response response, std::string address) {
+void http_session::upgrade(http_response response, std::string address, caller who) {
   auto shared = std::make_shared<http_response>(std::move(response));
   stream_.expires_after(request_timeout);
-  http::async_write(
-      stream_, *shared,
-      [self = shared_from_this(), shared, address = std::move(address)](beast::error_code ec, std::size_t) mutable {
-        if (ec) {
-          self->context_.release_connection(address);
-          return;
-        }
-        self->stream_.expires_never();
-        // Bytes the client sent right after its request already belong to the WebSocket.
-        auto early = self->buffer_.cdata();
-        std::string_view extra(static_cast<const char*>(early.data()), early.size());
-        std::make_shared<websocket_session>(self->stream_.release_socket(), self->context_, extra, std::move(address))
-            ->run();
-      });
+  http::async_write(stream_, *shared,
+                    [self = shared_from_this(), shared, address = std::move(address), who = std::move(who)](
+                        beast::error_code ec, std::size_t) mutable {
+                      if (ec) {
+                        self->context_.release_connection(address);
+                        return;
+                      }
+                      self->stream_.expires_never();
+                      // Bytes the client sent right after its request already belong to the WebSocket.
+                      auto early = self->buffer_.cdata();
+                      std::string_view extra(static_cast<const char*>(early.data()), early.size());
+                      std::make_shared<websocket_session>(self->stream_.release_socket(), self->context_, extra,
+                                                          std::move(address), std::move(who))
+                          ->run();
+                    });
 }
 
 void http_session::write(http_response response) {

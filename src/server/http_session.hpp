@@ -14,6 +14,7 @@
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/string_body.hpp>
 
+#include "authenticate.hpp"
 #include "connection_socket.hpp"
 #include "context.hpp"
 #include "http_routes.hpp"
@@ -31,7 +32,7 @@ class http_session : public std::enable_shared_from_this<http_session> {
   void write(http_response response);
   /// Sends the 101 and hands the socket to a WebSocket session.
   /// Writes the 101 and hands the socket to a WebSocket session holding `address`'s connection slot.
-  void upgrade(http_response response, std::string address);
+  void upgrade(http_response response, std::string address, caller who);
 
   boost::beast::basic_stream<boost::asio::ip::tcp, connection_executor> stream_;
   server_context& context_;

@@ -52,6 +52,10 @@ metrics::metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                                 .Help("Handshakes naming a connection id no instance minted (a new id was given)")
                                 .Register(r)
                                 .Add({});
+  auth_failures_ = &prometheus::BuildCounter()
+                        .Name("otsync_auth_failures_total")
+                        .Help("WebSocket upgrades and REST requests refused for their bearer token, by reason")
+                        .Register(r);
   documents_open_ =
       &prometheus::BuildGauge().Name("otsync_documents_open").Help("Documents held in memory").Register(r).Add({});
   ops_committed_ = &prometheus::BuildCounter()
@@ -145,6 +149,10 @@ void metrics::on_submit_done(std::chrono::nanoseconds latency, const protocol::e
 
 void metrics::on_error_reply(std::string_view code) {
   errors_->Add({{"code", std::string(code)}}).Increment();
+}
+
+void metrics::auth_failed(std::string_view reason) {
+  auth_failures_->Add({{"reason", std::string(reason)}}).Increment();
 }
 
 void metrics::on_handshake_id_refused() {

@@ -53,6 +53,7 @@ struct server::impl {
   std::unique_ptr<pubsub::op_feed> feed;
   std::unique_ptr<metrics> stats;
   std::shared_ptr<const auth::identity_keys> identity;
+  std::optional<auth::jwt_verifier> verifier;
   std::unique_ptr<doc::registry> documents;
   std::shared_ptr<listener> acceptor;
   asio::io_context io;
@@ -154,6 +155,38 @@ std::string load_identity_secret(const server_options& opts, std::string& secret
   return read(path);
 }
 
+// A secret file's content without trailing whitespace; empty and `error` set when unreadable.
+std::string read_secret_file(const std::string& path, std::string& error) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    error = "cannot read " + path;
+    return {};
+  }
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.pop_back();
+  if (text.empty()) error = path + " is empty";
+  return text;
+}
+
+// --auth jwt: the verifier, or why the settings make none. Empty on success.
+std::string make_verifier(const server_options& opts, std::optional<auth::jwt_verifier>& verifier) {
+  auth::jwt_settings settings;
+  if (!opts.jwt_secret_file.empty()) {
+    std::string error;
+    settings.hs256_secret = read_secret_file(opts.jwt_secret_file, error);
+    if (!error.empty()) return "--jwt-secret-file: " + error;
+  }
+  settings.public_keys_file = opts.jwt_public_keys;
+  settings.issuer = opts.jwt_issuer;
+  settings.audience = opts.jwt_audience;
+  settings.clock_skew = std::chrono::seconds(opts.jwt_clock_skew_s);
+  settings.permissions_claim = opts.jwt_permissions_claim;
+  auto made = auth::jwt_verifier::create(settings);
+  if (auto* error = std::get_if<std::string>(&made)) return "--auth jwt: " + *error;
+  verifier.emplace(std::move(std::get<auth::jwt_verifier>(made)));
+  return {};
+}
+
 bool write_port_file(const std::string& path, std::uint16_t port) {
   std::string tmp = path + ".tmp";
   {
@@ -183,6 +216,20 @@ std::string server::start() {
            std::to_string(largest_broadcast) + " bytes of JSON): raise it, or lower --max-op-bytes";
   }
 
+  if (opts.auth == "jwt") {
+    if (auto error = make_verifier(opts, s.verifier); !error.empty()) return error;
+    s.context.verifier = &*s.verifier;
+  } else if (!endpoint->address().is_loopback()) {
+    log::warn("no_authentication",
+              {{"message", "listening on " + opts.listen +
+                               " with --auth none: anyone who can reach it may read and write every document "
+                               "(docs/security.md)"}});
+  }
+  if (!opts.metrics_token_file.empty()) {
+    std::string error;
+    s.context.metrics_token = read_secret_file(opts.metrics_token_file, error);
+    if (!error.empty()) return "--metrics-token-file: " + error;
+  }
   std::string secret;
   if (auto error = load_identity_secret(opts, secret); !error.empty()) return error;
   s.identity = std::make_shared<const auth::identity_keys>(std::move(secret));
@@ -272,7 +319,9 @@ void server::impl::sweep_sessions() {
   // drop or a timed-out message is at most that late.
   auto period = std::min(std::chrono::duration_cast<std::chrono::milliseconds>(context.options.ws_idle_timeout / 10),
                          context.options.message_timeout / 4);
-  sweep_timer.expires_after(std::clamp(period, std::chrono::milliseconds(20), std::chrono::milliseconds(5000)));
+  // With tokens, a connection whose token expired is closed within a second.
+  const auto longest = context.verifier ? std::chrono::milliseconds(1000) : std::chrono::milliseconds(5000);
+  sweep_timer.expires_after(std::clamp(period, std::chrono::milliseconds(20), longest));
   sweep_timer.async_wait([this](boost::system::error_code ec) {
     if (!ec) sweep_sessions();
   });

@@ -27,11 +27,12 @@ constexpr int max_reads_per_wakeup = 4;
 }  // namespace
 
 websocket_session::websocket_session(connection_socket&& socket, server_context& context, std::string_view early,
-                                     std::string address)
+                                     std::string address, caller who)
     : socket_(std::move(socket)),
       context_(context),
       id_(std::to_string(context.next_connection++)),
       address_(std::move(address)),
+      who_(std::move(who)),
       decoder_(context.options.max_message_bytes),
       held_input_(early) {}
 
@@ -55,6 +56,7 @@ void websocket_session::run() {
   const auto& settings = context_.options;
   agent_options options;
   options.identity = context_.identity;
+  options.access = &who_.access;
   options.max_pending_requests = settings.max_pending_requests;
   options.message = settings.message_limits;
   options.max_subscriptions = settings.max_subscriptions;
@@ -70,7 +72,7 @@ void websocket_session::run() {
     context_.sessions.emplace(this, weak_from_this());
   }
   if (context_.stats) context_.stats->connection_opened();
-  log::debug("connection_open", {{"conn", id_}, {"src", agent_->src()}});
+  log::debug("connection_open", {{"conn", id_}, {"src", agent_->src()}, {"sub", who_.subject}});
   last_read_.store(now_ticks(), std::memory_order_relaxed);
   boost::system::error_code ec;
   socket_.non_blocking(true, ec);  // reads happen on readiness, never blocking the thread
@@ -381,6 +383,14 @@ websocket_session::timeout_action websocket_session::timeout_due(
 }
 
 void websocket_session::check_timeouts(std::chrono::steady_clock::time_point now) {
+  if (who_.expires_at && std::chrono::system_clock::now() >= *who_.expires_at && !expiry_noted_.exchange(true)) {
+    // The token ran out: the agent answers what is in flight, then closes (4001).
+    asio::post(socket_.get_executor(), [self = shared_from_this()] {
+      if (self->finished_ || !self->agent_) return;
+      log::debug("token_expired", {{"conn", self->id_}});
+      self->agent_->expire();
+    });
+  }
   if (timeout_due(now) == timeout_action::none) return;
   asio::post(socket_.get_executor(), [self = shared_from_this(), now] {
     if (self->finished_) return;

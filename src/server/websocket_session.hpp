@@ -24,6 +24,7 @@
 #include <string>
 #include <string_view>
 
+#include "authenticate.hpp"
 #include "connection_socket.hpp"
 #include "context.hpp"
 #include "otsync/server/agent.hpp"
@@ -39,7 +40,8 @@ class websocket_session : public connection_io, public std::enable_shared_from_t
 
   /// `early` holds bytes read with the upgrade request that belong to the WebSocket; the session
   /// holds the connection slot of `address` (server_context::acquire_connection) until it ends.
-  websocket_session(connection_socket&& socket, server_context& context, std::string_view early, std::string address);
+  websocket_session(connection_socket&& socket, server_context& context, std::string_view early, std::string address,
+                    caller who = {auth::access_rules::allow_all(), {}, std::nullopt});
   ~websocket_session() override;
 
   /// The 101 response is out: start reading frames.
@@ -92,6 +94,8 @@ class websocket_session : public connection_io, public std::enable_shared_from_t
   server_context& context_;
   std::string id_;
   std::string address_;  // the client's IP address, whose connection slot this session holds
+  caller who_;           // what its token grants; expires_at is read from any thread (never changed)
+  std::atomic<bool> expiry_noted_{false};
   std::unique_ptr<agent> agent_;
   ws::frame_decoder decoder_;
   std::string held_input_;  // read but not handled: reading is paused, or bytes that came with the upgrade

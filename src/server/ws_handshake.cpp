@@ -3,6 +3,8 @@
 #include <boost/beast/websocket/detail/hybi13.hpp>
 #include <nlohmann/json.hpp>
 
+#include "authenticate.hpp"
+
 namespace otsync::server {
 namespace http = boost::beast::http;
 
@@ -43,6 +45,9 @@ http_response websocket_upgrade_response(const http_request& request) {
   res.set(http::field::upgrade, "websocket");
   res.set(http::field::connection, "Upgrade");
   res.set(http::field::sec_websocket_accept, boost::beast::string_view(accept.data(), accept.size()));
+  // A browser that sends its token as a subprotocol offers "otsync" too, and
+  // must get one of its offers back (never the token's) or it fails the connection.
+  if (offers_subprotocol(request)) res.set(http::field::sec_websocket_protocol, websocket_subprotocol);
   return res;
 }
 

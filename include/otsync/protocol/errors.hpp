@@ -38,7 +38,9 @@ error_info document_already_exists();  ///< a create of a live document
 error_info document_too_large();       ///< --max-document-bytes
 error_info version_beyond_head();      ///< a snapshot asked for past the head
 error_info database_corrupt(std::string_view detail);
-error_info src_not_owned();                             ///< an op naming another connection's src
+error_info src_not_owned();  ///< an op naming another connection's src
+/// `what` ("read" or "write") of collection/id is not granted to this connection. Names no token or pattern.
+error_info forbidden(std::string_view what, std::string_view collection, std::string_view id);
 error_info rate_limited();                              ///< --max-request-rate
 error_info create_rate_limited();                       ///< --max-create-rate
 error_info subscription_limit(std::size_t subscribed);  ///< --max-subscriptions, one more asked

@@ -15,6 +15,7 @@
 #include <string>
 #include <string_view>
 
+#include "otsync/auth/access.hpp"
 #include "otsync/auth/identity.hpp"
 #include "otsync/doc/service.hpp"
 #include "otsync/protocol/message.hpp"
@@ -60,7 +61,12 @@ struct agent_options {
   /// other clients see for an op's author. Null: no hs id is adopted and
   /// every src is shown as it is (unit tests).
   const auth::identity_keys* identity = nullptr;
+  /// What this connection may read and write (its token's grant); null: everything (--auth none).
+  const auth::access_rules* access = nullptr;
 };
+
+/// The close code of a connection whose bearer token expired (docs/security.md).
+inline constexpr std::uint16_t token_expired_close_code = 4001;
 
 /// A token bucket: `rate` tokens a second, at most `burst` saved up.
 class token_bucket {
@@ -88,6 +94,10 @@ class agent {
   void on_frame(std::string_view frame);
   /// The connection closed: drop every subscription.
   void on_closed();
+  /// The connection's token expired: requests in flight are answered, later
+  /// ones are not handled, and the connection closes with
+  /// `token_expired_close_code` once nothing is in flight.
+  void expire();
 
   /// False while too many requests await replies: stop reading until `resume_reading`.
   [[nodiscard]] bool can_read() const noexcept { return pending_ < options_.max_pending_requests; }
@@ -113,6 +123,12 @@ class agent {
   /// Whether `wanted` more documents (not yet subscribed) fit under the subscription limit.
   [[nodiscard]] bool may_subscribe(std::size_t wanted) const noexcept;
 
+  [[nodiscard]] bool may_read(const std::string& collection, const std::string& id) const noexcept {
+    return options_.access == nullptr || options_.access->may_read(collection, id);
+  }
+  [[nodiscard]] bool may_write(const std::string& collection, const std::string& id) const noexcept {
+    return options_.access == nullptr || options_.access->may_write(collection, id);
+  }
   void send(std::string frame);
   /// Sends op frames the document shares with every subscriber; the ones
   /// this connection wrote go with its real id in place of the alias (the
@@ -130,6 +146,7 @@ class agent {
   template <class Fn>
   auto on_strand(Fn fn);
   void begin_request() { ++pending_; }
+  void close_if_expired();
   void end_request();
 
   doc::document_service& documents_;
@@ -140,6 +157,7 @@ class agent {
   agent_observer* observer_;
   std::size_t pending_ = 0;
   bool closed_ = false;
+  bool expired_ = false;
   token_bucket requests_;
   token_bucket creates_;
   std::map<store::doc_key, std::shared_ptr<subscription>> subscriptions_;

@@ -50,6 +50,8 @@ class metrics final : public doc::document_observer, public agent_observer {
   /// A connection refused or closed by a limit: `connections`, `connections_per_address`,
   /// `message_timeout`, `partial_bytes` (refusals of single requests are counted by error code).
   void limit_hit(std::string_view limit);
+  /// A request or upgrade refused for its bearer token (`reason`: missing, malformed, expired, ...).
+  void auth_failed(std::string_view reason);
   void set_partial_bytes(std::size_t bytes);
   void set_resident_document_bytes(std::uint64_t bytes);
 
@@ -69,6 +71,7 @@ class metrics final : public doc::document_observer, public agent_observer {
   prometheus::Counter* connections_total_;
   prometheus::Counter* slow_consumers_;
   prometheus::Counter* handshake_ids_refused_;
+  prometheus::Family<prometheus::Counter>* auth_failures_;
   prometheus::Gauge* documents_open_;
   prometheus::Counter* ops_committed_;
   prometheus::Counter* commit_batches_;
