@@ -72,6 +72,14 @@ void websocket_transport::connect() {
               state->ws.set_option(timeouts);
               state->ws.auto_fragment(false);
               state->ws.text(true);
+              if (callbacks_.bearer_token) {
+                if (auto token = callbacks_.bearer_token(); !token.empty()) {
+                  state->ws.set_option(websocket::stream_base::decorator(
+                      [header = "Bearer " + token](websocket::request_type& request) {
+                        request.set(beast::http::field::authorization, header);
+                      }));
+                }
+              }
               state->ws.async_handshake(where, url_.path, [this, state, lost, where](beast::error_code ec3) {
                 if (!state->alive) return;
                 if (ec3) return lost("WebSocket upgrade at " + where + url_.path + ": " + ec3.message());
@@ -84,6 +92,12 @@ void websocket_transport::connect() {
                   std::function<void(const std::string&)> lost;
                   void operator()(beast::error_code ec4, std::size_t) {
                     if (!state->alive) return;
+                    if (ec4 == websocket::error::closed) {
+                      // The server closed: its code says why (4001: the token expired).
+                      const auto& why = state->ws.reason();
+                      return lost("closed by the server: " + std::to_string(why.code) +
+                                  (why.reason.empty() ? std::string() : " " + std::string(why.reason.c_str())));
+                    }
                     if (ec4) return lost("connection lost: " + ec4.message());
                     auto data = state->buffer.cdata();
                     std::string_view text(static_cast<const char*>(data.data()), data.size());

@@ -24,6 +24,7 @@ struct transport_callbacks {
   std::function<void()> on_open;                   ///< upgrade done: frames may be sent
   std::function<void(std::string_view)> on_frame;  ///< one text frame
   std::function<void(std::string)> on_closed;      ///< why; after a failed connect too
+  std::function<std::string()> bearer_token;       ///< before each upgrade; non-empty: sent as a bearer token
 };
 
 class websocket_transport {

@@ -7,13 +7,20 @@
 
 #include <signal.h>
 
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <fstream>
+#include <mutex>
 #include <random>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "otsync/auth/identity.hpp"
 #include "otsync/client/connection.hpp"
 #include "otsync/ot/unicode.hpp"
 #include "support/process.hpp"
@@ -190,3 +197,76 @@ TEST_F(ClientIntegration, ABadUrlIsRefusedAndAnUnreachableServerIsRetried) {
 }
 
 }  // namespace
+
+namespace {
+
+// An HS256 JWT signed here (OpenSSL), granting `write` on every document, expiring in `ttl`.
+std::string hs256_token(const std::string& secret, std::chrono::seconds ttl) {
+  const auto exp = std::chrono::duration_cast<std::chrono::seconds>(
+                       (std::chrono::system_clock::now() + ttl).time_since_epoch())
+                       .count();
+  const std::string header = otsync::auth::base64url_encode(R"({"alg":"HS256","typ":"JWT"})");
+  const std::string claims = otsync::auth::base64url_encode(R"({"sub":"typist","exp":)" + std::to_string(exp) +
+                                                            R"(,"otsync":{"write":["*"]}})");
+  const std::string input = header + "." + claims;
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
+       reinterpret_cast<const unsigned char*>(input.data()), input.size(), mac, &length);
+  return input + "." + otsync::auth::base64url_encode(std::string_view(reinterpret_cast<const char*>(mac), length));
+}
+
+}  // namespace
+
+// --auth jwt: the client sends the provider's token on every upgrade; when the
+// server closes the connection because the token expired (4001), the client
+// reconnects with a fresh one, and no edit is lost or applied twice.
+TEST_F(ClientIntegration, TheTokenProviderIsAskedAgainAfterTheTokenExpires) {
+  const std::string secret(40, 's');
+  const auto secret_file = dir_ / "jwt-secret";
+  {
+    std::ofstream(secret_file) << secret;
+  }
+  server_process server({OTSYNCD_PATH, "--store", "memory:", "--log-level", "warn", "--auth", "jwt",
+                         "--jwt-secret-file", secret_file.string(), "--jwt-clock-skew-s", "0"});
+  std::atomic<int> tokens{0};
+  auto o = options_for(server);
+  o.token_provider = [&] {
+    ++tokens;
+    return hs256_token(secret, 2s);
+  };
+  std::vector<std::string> errors;
+  std::mutex errors_mutex;
+  o.on_error = [&](const otsync::client::client_error& e) {
+    std::lock_guard lock(errors_mutex);
+    errors.push_back(e.message);
+  };
+  connection c(o);
+  auto doc = c.open("docs", "token", std::string(""));
+  ASSERT_TRUE(doc->wait_synchronised(20s));
+  std::string expected;
+  const auto until = std::chrono::steady_clock::now() + 5s;  // past two expiries
+  for (int n = 0; std::chrono::steady_clock::now() < until; ++n) {
+    const std::string piece = std::to_string(n % 10);
+    ASSERT_FALSE(doc->insert(otsync::ot::unicode::count_code_points(doc->text()), piece));
+    expected += piece;
+    std::this_thread::sleep_for(20ms);
+  }
+  ASSERT_TRUE(doc->wait_synchronised(20s));
+  EXPECT_GE(tokens.load(), 3) << "a fresh token for each reconnect after an expiry";
+  EXPECT_GE(c.reconnects(), 2U);
+  EXPECT_EQ(doc->text(), expected);
+  // The server holds exactly the edits, each once.
+  connection reader([&] {
+    auto r = options_for(server);
+    r.token_provider = [&] { return hs256_token(secret, 60s); };
+    return r;
+  }());
+  auto fresh = reader.open("docs", "token");
+  ASSERT_TRUE(fresh->wait_synchronised(20s));
+  EXPECT_EQ(fresh->text(), expected);
+  std::lock_guard lock(errors_mutex);
+  bool saw_expiry = false;
+  for (const auto& e : errors) saw_expiry = saw_expiry || e.find("4001") != std::string::npos;
+  EXPECT_TRUE(saw_expiry) << "the disconnect reports the server's close code";
+}

@@ -45,6 +45,11 @@ struct connection_options {
   /// One directory per program instance.
   std::filesystem::path offline_dir;
   bool offline_fsync = true;  ///< fsync every save (false: faster; a power cut may lose the last edits)
+  /// Called (on the connection's thread) before every connection attempt; a
+  /// non-empty result goes as `Authorization: Bearer <token>` on the upgrade.
+  /// Return a fresh token each time: after the server closes a connection
+  /// whose token expired (close code 4001), the reconnect asks for one.
+  std::function<std::string()> token_provider;
   std::function<void(connection_state)> on_state;
   std::function<void(const client_error&)> on_error;
 };
