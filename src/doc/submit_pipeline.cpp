@@ -314,7 +314,7 @@ submit_pipeline::offer_result submit_pipeline::offer(submit_entry& entry) {
     return {offer_kind::batched, {}, 0, 0};
   }
 
-  op_record committed{pending.src, pending.seq, head_version_, std::move(pending.body), now_ms()};
+  op_record committed{pending.src, pending.seq, head_version_, std::move(pending.body), now_ms(), pending.author};
   auto missed = missed_frames(committed.version);  // before apply_to_head moves recent_base()
   if (auto error = apply_to_head(committed, pre_batch_ ? &*pre_batch_ : nullptr)) {
     return {offer_kind::answered, std::move(error), 0, 0};

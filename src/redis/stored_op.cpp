@@ -41,26 +41,34 @@ void append_int(std::string& out, std::int64_t value) {
 }  // namespace
 
 std::optional<std::string> encode_stored_op(const oplog::op_record& op) {
-  if (!valid_utf8(op.src)) return std::nullopt;
+  if (!valid_utf8(op.src) || !valid_utf8(op.author)) return std::nullopt;
   std::string out;
   out.reserve(64 + op.src.size());
-  // Keys in sorted order, as nlohmann's std::map-backed objects wrote them.
+  // Keys in sorted order, as nlohmann's std::map-backed objects wrote them
+  // ("author" only when there is one, so ops without keep their old bytes).
+  if (!op.author.empty()) {
+    out += "{\"author\":";
+    json_text::append_string(out, op.author);
+    out.push_back(',');
+  } else {
+    out.push_back('{');
+  }
   const bool body_written = std::visit(
       [&out](const auto& part) -> bool {
         using part_type = std::decay_t<decltype(part)>;
         if constexpr (std::is_same_v<part_type, ot::op>) {
           if (!op_texts_valid(part)) return false;
-          out += "{\"op\":";
+          out += "\"op\":";
           json_text::append_op(out, part);
         } else if constexpr (std::is_same_v<part_type, oplog::create_body>) {
           if (!valid_utf8(part.type_uri) || !valid_utf8(part.data)) return false;
-          out += "{\"create\":{\"data\":";
+          out += "\"create\":{\"data\":";
           json_text::append_string(out, part.data);
           out += ",\"type\":";
           json_text::append_string(out, part.type_uri);
           out.push_back('}');
         } else {
-          out += "{\"del\":true";
+          out += "\"del\":true";
         }
         return true;
       },
@@ -92,6 +100,10 @@ std::optional<oplog::op_record> decode_stored_op(std::string_view text) {
   op.version = version->get<std::uint64_t>();
   op.src = src->get<std::string>();
   op.seq = seq->get<std::uint64_t>();
+  if (const auto author = j.find("author"); author != j.end()) {
+    if (!author->is_string()) return std::nullopt;
+    op.author = author->get<std::string>();
+  }
   if (const auto ts = j.find("ts"); ts != j.end()) {
     // An integer in range, as the encoder writes it: converting anything else is undefined behaviour.
     if (ts->is_number_unsigned()) {

@@ -470,6 +470,7 @@ void agent::handle_submit(json echo, protocol::submit_request r) {
   }
   oplog::submission op;
   op.src = src_;
+  op.author = options_.author;
   op.seq = r.seq;
   op.version = r.version;
   op.body = std::move(r.body);

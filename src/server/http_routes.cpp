@@ -65,6 +65,7 @@ json op_json(const oplog::op_record& op, const auth::identity_keys* identity) {
               {"src", identity ? identity->alias(op.src) : op.src},
               {"seq", op.seq},
               {"ts", op.timestamp_ms}};
+  if (!op.author.empty()) out["author"] = op.author;  // "who wrote this": the token's subject
   protocol::write_op_body(out, op.body);
   return out;
 }

@@ -57,6 +57,7 @@ void websocket_session::run() {
   agent_options options;
   options.identity = context_.identity;
   options.access = &who_.access;
+  options.author = who_.subject;
   options.max_pending_requests = settings.max_pending_requests;
   options.message = settings.message_limits;
   options.max_subscriptions = settings.max_subscriptions;

@@ -218,6 +218,8 @@ describe('--auth jwt', () => {
     const rest = await get('/api/v1/docs/notes/a/ops?from=0', admin());
     assert.equal(rest.status, 200);
     assert.equal(rest.body.ops.length, 3, 'create + writeCollection\'s and writeDoc\'s ops');
+    // "Who wrote this": every op records its author's token subject.
+    assert.deepEqual(rest.body.ops.map((o) => o.author), ['user-1', 'user-1', 'user-1']);
     const b = await get('/api/v1/docs/notes/b', admin());
     assert.equal(b.body.data, '!note b', 'only writeCollection wrote notes/b');
     assert.equal((await get('/api/v1/docs/notes/a')).status, 401, 'REST without a token');

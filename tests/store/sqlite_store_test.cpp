@@ -219,7 +219,8 @@ TEST_F(SqliteStore, MigratesAVersion1Database) {
   s.reset();
 
   raw_db raw(db_path());
-  EXPECT_EQ(raw.query("PRAGMA user_version"), "2");
+  EXPECT_EQ(raw.query("PRAGMA user_version"), "3");
+  EXPECT_EQ(raw.query("SELECT author FROM ops WHERE version = 0"), "");  // step 3: ops written before it have no author
   EXPECT_EQ(raw.query("SELECT name FROM sqlite_master WHERE type = 'index' AND name = 'ops_by_time'"), "ops_by_time");
 }
 

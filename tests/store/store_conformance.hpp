@@ -133,17 +133,19 @@ TYPED_TEST_P(StoreConformance, LoadStartsFromTheGreatestStoredSnapshotAtOrBelow)
 TYPED_TEST_P(StoreConformance, OpRecordsRoundTripExactly) {
   doc_history doc{{"c", "round-trip"}};
   std::vector<commit_request> requests;
-  auto add = [&](oplog::op_body body, std::string src, std::uint64_t seq, std::int64_t ts) {
+  auto add = [&](oplog::op_body body, std::string src, std::uint64_t seq, std::int64_t ts, std::string author = {}) {
     commit_request request = doc.next(std::move(body), false, ts, std::move(src));
     request.op.seq = seq;
+    request.op.author = std::move(author);
     ASSERT_EQ(commit(this->s(), request), std::error_code{});
     doc.accept(request);
     requests.push_back(request);
   };
   add(oplog::create_body{text_type, ""}, "", 0, 0);
   add(ot::op{C::insert("a\"b\\c\n\t\x01 é 😀")}, "client-1", 1, 1'700'000'000'123);
-  add(ot::op{C::skip(2), C::erase("b\\c")}, "client-2", (1ULL << 63U) + 5U, -5);  // seq past INT64_MAX
-  add(ot::op{C::erase(2), C::skip(1), C::erase(1)}, "c", 3, 42);
+  add(ot::op{C::skip(2), C::erase("b\\c")}, "client-2", (1ULL << 63U) + 5U, -5);       // seq past INT64_MAX
+  add(ot::op{C::erase(2), C::skip(1), C::erase(1)}, "c", 3, 42, "alice@example.com");  // an author (token subject)
+  add(ot::op{C::insert("x")}, "c", 6, 45, "bob \"é\" 😀");
   add(oplog::delete_body{}, "c", 4, 43);
   add(oplog::create_body{"urn:other-type", "{\"json\": [1, 2]}"}, "c", 5, 44);
   auto ops = load_ops(this->s(), doc.key, 0);

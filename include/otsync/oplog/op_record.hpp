@@ -37,6 +37,8 @@ struct op_record {
   op_body body;
   /// When the server committed it (ms since the Unix epoch; ShareDB's `m.ts`).
   std::int64_t timestamp_ms = 0;
+  /// Who wrote it: the subject of the author's bearer token (empty without one).
+  std::string author{};
   friend bool operator==(const op_record&, const op_record&) = default;
 };
 
@@ -47,6 +49,7 @@ struct submission {
   std::uint64_t seq = 0;
   std::optional<std::uint64_t> version;
   op_body body;
+  std::string author{};  ///< the submitter's token subject (empty without one)
 };
 
 }  // namespace otsync::oplog

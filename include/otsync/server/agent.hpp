@@ -63,6 +63,8 @@ struct agent_options {
   const auth::identity_keys* identity = nullptr;
   /// What this connection may read and write (its token's grant); null: everything (--auth none).
   const auth::access_rules* access = nullptr;
+  /// Recorded with every op this connection commits: its token's subject.
+  std::string author;
 };
 
 /// The close code of a connection whose bearer token expired (docs/security.md).

@@ -42,7 +42,7 @@ ot::result<reader> reader::prepare(connection db, std::string* detail) {
                                         detail);
   if (!snapshot_at) return snapshot_at.error();
   auto ops_range = statement::prepare(db,
-                                      "SELECT version, src, seq, ts, body FROM ops "
+                                      "SELECT version, src, seq, ts, body, author FROM ops "
                                       "WHERE collection = ?1 AND id = ?2 AND version >= ?3 AND version < ?4 "
                                       "ORDER BY version",
                                       detail);
@@ -76,6 +76,7 @@ ot::result<std::vector<oplog::op_record>> reader::read_ops(const doc_key& key, s
     auto body = detail::decode_op_body(ops_range_.text(4));
     if (!body) return body.error();
     record.body = std::move(*body);
+    record.author = ops_range_.text(5);
     ops.push_back(std::move(record));
   }
   if (code != SQLITE_DONE) return error_from_sqlite(code);

@@ -11,7 +11,7 @@ namespace {
 
 // Never edit a released step: databases in the field ran it as written. Add a
 // new step instead (and a test that migrates from the version before it).
-constexpr std::array<migration, 2> steps{{
+constexpr std::array<migration, 3> steps{{
     // 1: the op log (kept in full), each document's head, stored snapshots.
     // Bodies are ShareDB JSON; creator records let a resent create be spotted.
     {1, R"sql(
@@ -51,6 +51,10 @@ constexpr std::array<migration, 2> steps{{
     // the document's whole log.
     {2, R"sql(
       CREATE INDEX ops_by_time ON ops (collection, id, ts);
+    )sql"},
+    // 3: who wrote each op (the subject of the author's bearer token; '' without one).
+    {3, R"sql(
+      ALTER TABLE ops ADD COLUMN author TEXT NOT NULL DEFAULT '';
     )sql"},
 }};
 

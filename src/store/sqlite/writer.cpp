@@ -18,8 +18,8 @@ ot::result<writer> writer::prepare(connection db, std::string* detail) {
   auto head = statement::prepare(db, "SELECT version FROM docs WHERE collection = ?1 AND id = ?2", detail);
   if (!head) return head.error();
   auto insert_op = statement::prepare(db,
-                                      "INSERT INTO ops (collection, id, version, src, seq, ts, body) "
-                                      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                                      "INSERT INTO ops (collection, id, version, src, seq, ts, body, author) "
+                                      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                                       detail);
   if (!insert_op) return insert_op.error();
   auto upsert_head =
@@ -69,6 +69,7 @@ int writer::write(const encoded_commit& commit) {
     insert_op_.bind_bits(5, request.op.seq);
     insert_op_.bind(6, request.op.timestamp_ms);
     insert_op_.bind(7, std::string_view(commit.body_json));
+    insert_op_.bind(8, std::string_view(request.op.author));
     if (const int code = insert_op_.step(); code != SQLITE_DONE) return code;
   }
   {
