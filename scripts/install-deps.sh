@@ -30,7 +30,7 @@ packages=(
   gzip redis-server haproxy
   docker-compose
   libgtest-dev libgmock-dev
-  python3 python3-prometheus-client
+  python3 python3-prometheus-client python3-jwt
   chromium
   clang libclang-rt-14-dev
 )
@@ -40,7 +40,8 @@ packages=(
 # own directory, and stop it by PID; haproxy only checks docker/haproxy.cfg.
 # They are disabled and stopped below when this run installed them.
 # docker-compose (1.29, no engine needed) only validates docker/compose.yaml in the tests.
-# python3-prometheus-client parses /metrics in the tests (tests/integration/check_metrics.py).
+# python3-prometheus-client parses /metrics in the tests (tests/integration/check_metrics.py);
+# python3-jwt (PyJWT) runs the Python token-issuing example (examples/tokens) in tests/js/auth_test.js.
 # clang and libclang-rt-14-dev (its libFuzzer and sanitizer runtimes) build the
 # fuzz targets (OTSYNC_FUZZ, tests/fuzz, scripts/fuzz.sh); GCC builds everything else.
 # Node.js runs the JS-side tests, peers and benchmarks; a machine may already have a newer one.

@@ -153,6 +153,46 @@ describe('--auth jwt', () => {
     assert.ok(!server.logs().includes(SECRET));
   });
 
+  it('hostile tokens: huge, deeply nested, many subprotocols, a flood of bad upgrades; the server carries on', async () => {
+    const b64 = (s) => Buffer.from(s).toString('base64url');
+    const deep = `${b64('{"alg":"HS256"}')}.${b64('['.repeat(2000) + ']'.repeat(2000))}.${b64('x')}`;
+    const huge = `${b64('{"alg":"HS256"}')}.${'A'.repeat(7000)}.${b64('x')}`;
+    for (const [what, opts] of [
+      ['deeply nested payload', {headers: {Authorization: `Bearer ${deep}`}}],
+      ['7 KB token', {headers: {Authorization: `Bearer ${huge}`}}],
+      ['200 subprotocols, a forged bearer among them', {protocols: [...Array.from({length: 199}, (_, i) => `p${i}`),
+        `otsync.bearer.${J.hs256('y'.repeat(32), claims(['*'], []))}`]}],
+      ['an empty bearer', {headers: {Authorization: 'Bearer '}}],
+    ]) {
+      const r = await tryUpgrade(opts);
+      assert.equal(r.status, 401, what);
+      assert.equal(r.body.error.code, 'ERR_UNAUTHORIZED', what);
+    }
+    // Headers past the HTTP parser's limit (8 KiB in all) are a 400 with a JSON error, before any token is read.
+    const tooBig = await tryUpgrade({headers: {Authorization: `Bearer ${'A'.repeat(20000)}`}});
+    assert.equal(tooBig.status, 400);
+    assert.equal(tooBig.body.error.code, 'ERR_BAD_REQUEST');
+    // The header wins over a subprotocol or query token: a read-only header with a writer's query token stays read-only.
+    const readOnly = token(['notes/*'], []);
+    const socket = new WebSocket(`${server.wsUrl}?access_token=${admin()}`, {headers: {Authorization: `Bearer ${readOnly}`}});
+    const c = new ShareDB.Connection(socket);
+    c.on('error', () => {});
+    await S.waitState(c, 'connected');
+    const doc = S.getDoc(c, 'notes', 'a');
+    await S.fetch(doc);
+    const err = await settle((k) => doc.submitOp([0, '?'], k));
+    assert.equal(err && err.code, 'ERR_FORBIDDEN');
+    c.close();
+    // A flood of refused upgrades, then an honest client is served.
+    const results = await Promise.all(Array.from({length: 200}, () => tryUpgrade({headers: {Authorization: 'Bearer x.y.z'}})));
+    assert.ok(results.every((r) => r.status === 401));
+    const honest = await connectWith(token(['notes/*']));
+    const d = S.getDoc(honest, 'notes', 'a');
+    await S.fetch(d);
+    assert.ok(d.data.length > 0);
+    honest.close();
+  });
+
   it('a valid token is accepted in the Authorization header, as a subprotocol and as access_token', async () => {
     const tok = token(['notes/*']);
     const rs = J.rs256(keys.rsa.privateKey, claims(['notes/*'], []), {kid: 'rsa-1'});
@@ -241,6 +281,37 @@ describe('--auth jwt', () => {
     assert.equal(reason, 'token expired');
     const fresh = await get('/api/v1/docs/notes/a', admin());
     assert.ok(fresh.body.data.startsWith('E'), 'the acknowledged op is in the document');
+  });
+
+  it('tokens issued by the Node and Python examples (examples/tokens) are accepted, and name the author', async () => {
+    const {execFileSync} = require('child_process');
+    const examples = path.resolve(__dirname, '..', '..', 'examples', 'tokens');
+    const python = process.env.OTSYNC_PYTHON3 || '/usr/bin/python3';
+    const pem = path.join(keyDir, 'rsa-private.pem');
+    fs.writeFileSync(pem, keys.rsa.privateKey.export({type: 'pkcs8', format: 'pem'}), {mode: 0o600});
+    const common = ['--write', 'notes/*', '--issuer', ISS, '--audience', AUD];
+    const issued = {
+      'node-user': execFileSync(process.execPath, [path.join(examples, 'issue_token.js'),
+        path.join(keyDir, 'jwt-secret'), 'node-user', ...common]),
+      'python-hs-user': execFileSync(python, [path.join(examples, 'issue_token.py'), '--secret-file',
+        path.join(keyDir, 'jwt-secret'), 'python-hs-user', ...common]),
+      'python-rs-user': execFileSync(python, [path.join(examples, 'issue_token.py'), '--private-key', pem,
+        '--alg', 'RS256', '--kid', 'rsa-1', 'python-rs-user', ...common]),
+    };
+    for (const [subject, out] of Object.entries(issued)) {
+      const tok = String(out).trim();
+      const c = await connectWith(tok);
+      try {
+        const doc = S.getDoc(c, 'notes', 'b');
+        await S.subscribe(doc);
+        await S.submitOp(doc, [0, '+']);
+        const ops = await get(`/api/v1/docs/notes/b/ops?from=${doc.version - 1}`, tok);
+        assert.equal(ops.status, 200);
+        assert.equal(ops.body.ops[0].author, subject);
+      } finally {
+        c.close();
+      }
+    }
   });
 
   it('operators: /healthz and /readyz need no token; /metrics needs the metrics token', async () => {

@@ -707,6 +707,60 @@ TEST_F(AgentTest, ClosedAgentStopsDeliveringAndUnsubscribes) {
 }
 
 // ---------------------------------------------------------------------------
+TEST_F(AgentTest, AnExpiredTokenClosesTheConnectionOnceItsOpInFlightIsAnswered) {
+  auto& a = connect("srcA");
+  create(a, "d1", "hi");
+  // An op in flight when the token runs out: answered first, then the close.
+  a.protocol->on_frame(op_frame("d1", 1, 2, "op", json::parse(R"([2,"!"])")).dump());
+  a.protocol->expire();
+  EXPECT_TRUE(a.io->closes.empty()) << "closed with a request in flight";
+  settle();
+  auto replies = a.io->take();
+  ASSERT_EQ(replies.size(), 1U);
+  EXPECT_EQ(replies[0], ack("srcA", 2, 1, "d1"));
+  ASSERT_EQ(a.io->closes.size(), 1U);
+  EXPECT_EQ(a.io->closes[0].first, token_expired_close_code);
+  EXPECT_EQ(a.io->closes[0].second, "token expired");
+  // Nothing more is handled.
+  a.protocol->on_frame(op_frame("d1", 2, 3, "op", json::parse(R"(["x"])")).dump());
+  settle();
+  EXPECT_TRUE(a.io->take().empty());
+  EXPECT_EQ(snapshot("d1")["data"], "hi!");
+  // Idle when it expires: closed at once.
+  auto& b = connect("srcB");
+  b.protocol->expire();
+  ASSERT_EQ(b.io->closes.size(), 1U);
+  EXPECT_EQ(b.io->closes[0].first, token_expired_close_code);
+}
+
+TEST_F(AgentTest, ReadOnlyAndUngrantedDocumentsAreRefusedWithForbidden) {
+  auto& w = connect("w");
+  create(w, "open", "o");
+  create(w, "secret", "s");
+  auto rules = std::get<auth::access_rules>(
+      auth::access_rules::from_patterns(std::vector<std::string>{"docs/open"}, std::vector<std::string>{}));
+  agent_options opts;
+  opts.access = &rules;
+  auto& r = connect("reader", opts);
+  EXPECT_EQ(exchange(r, R"({"a":"f","c":"docs","d":"open","v":null})").at(0)["data"]["data"], "o");
+  for (const char* request : {R"({"a":"f","c":"docs","d":"secret","v":null})",
+                              R"({"a":"s","c":"docs","d":"secret","v":null})",
+                              R"({"a":"nf","id":1,"c":"docs","d":"secret","v":0})",
+                              R"({"a":"bf","c":"docs","b":["open","secret"]})",
+                              R"({"a":"bs","c":"docs","b":{"open":0,"secret":0}})"}) {
+    auto replies = exchange(r, request);
+    ASSERT_EQ(replies.size(), 1U) << request;
+    expect_error_reply(replies[0], json::parse(request), "ERR_FORBIDDEN");
+  }
+  EXPECT_EQ(r.protocol->subscriptions(), 0U) << "a refused bulk subscribe subscribes nothing";
+  // Read-only: its op is refused and never applied.
+  json op = op_frame("open", 1, 1, "op", json::parse(R"(["x"])"));
+  auto replies = exchange(r, op);
+  ASSERT_EQ(replies.size(), 1U);
+  expect_error_reply(replies[0], op, "ERR_FORBIDDEN");
+  EXPECT_EQ(snapshot("open")["data"], "o");
+}
+
 // As the server runs: op frames carry the author's alias.
 class AgentIdentityTest : public AgentTest {
  protected:
