@@ -310,12 +310,49 @@ def http_seeds():
     return s
 
 
+# The HS256 secret fuzz_jwt's verifier holds (tests/fuzz/fuzz_jwt.cpp): seeds signed with it are valid.
+JWT_SECRET = b"fuzz-jwt-secret-fuzz-jwt-secret-0123"
+
+
+def b64url(data):
+    import base64
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def jwt_seeds():
+    import hashlib
+    import hmac
+
+    def token(header, claims, secret=JWT_SECRET):
+        head = b64url(json.dumps(header).encode()) + "." + b64url(json.dumps(claims).encode())
+        sig = hmac.new(secret, head.encode(), hashlib.sha256).digest()
+        return (head + "." + b64url(sig)).encode()
+
+    grant = {"read": ["notes/*"], "write": ["notes/a-*", "*/x"]}
+    s = {
+        "valid": token({"alg": "HS256", "typ": "JWT"}, {"sub": "u", "exp": 4102444800, "otsync": grant}),
+        "valid-kid": token({"alg": "HS256", "kid": "k"}, {"sub": "u", "nbf": 0, "otsync": grant, "aud": ["a", "b"]}),
+        "expired": token({"alg": "HS256"}, {"sub": "u", "exp": 1, "otsync": grant}),
+        "wrong-secret": token({"alg": "HS256"}, {"sub": "u", "otsync": grant}, secret=b"x" * 32),
+        "alg-none": (b64url(b'{"alg":"none"}') + "." + b64url(b'{"sub":"u"}') + ".").encode(),
+        "es256-junk": (b64url(b'{"alg":"ES256","kid":"ec"}') + "." + b64url(b'{"sub":"u"}') + "." +
+                       b64url(bytes(64))).encode(),
+        "deep-header": (b64url(b"[" * 3000 + b"]" * 3000) + ".e30.AAAA").encode(),
+        "bad-claims": token({"alg": "HS256"}, {"otsync": {"read": [1, {"x": []}], "write": "notes/*"}}),
+        "many-patterns": token({"alg": "HS256"}, {"otsync": {"read": ["a*b*c*/" + "*x" * 200] * 300}}),
+        "two-parts": b"eyJhbGciOiJIUzI1NiJ9.e30",
+        "padding": b"eyJhbGciOiJIUzI1NiJ9==.e30=.AA==",
+    }
+    return s
+
+
 def main():
     root = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus")
     write_all(root, "fuzz_ws_frame", ws_seeds())
     write_all(root, "fuzz_message", message_seeds())
     write_all(root, "fuzz_op_codec", op_seeds())
     write_all(root, "fuzz_http", http_seeds())
+    write_all(root, "fuzz_jwt", jwt_seeds())
 
 
 if __name__ == "__main__":
