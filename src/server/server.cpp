@@ -12,6 +12,8 @@
 #include <thread>
 #include <vector>
 
+#include <unistd.h>
+
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/address.hpp>
@@ -142,14 +144,15 @@ std::string load_identity_secret(const server_options& opts, std::string& secret
       text.push_back(hex[byte >> 4]);
       text.push_back(hex[byte & 15]);
     }
-    const fs::path tmp = path.string() + ".tmp";
+    const fs::path tmp = path.string() + ".tmp." + std::to_string(::getpid());
     {
       std::ofstream out(tmp, std::ios::trunc | std::ios::binary);
       if (!out || !(out << text << '\n').flush()) return "cannot write the identity secret file " + tmp.string();
     }
     fs::permissions(tmp, fs::perms::owner_read | fs::perms::owner_write, ec);
-    // A sibling instance on the same directory may have made one meanwhile: keep the first.
-    if (!fs::exists(path, ec)) fs::rename(tmp, path, ec);
+    // Instances sharing the directory (compose) may race here: a hard link is made only if no
+    // file has the name yet, so every one of them reads the first secret written.
+    fs::create_hard_link(tmp, path, ec);
     fs::remove(tmp, ec);
   }
   return read(path);
