@@ -133,8 +133,9 @@ auto agent::on_strand(Fn fn) {
   return [conn = io_.lock(), this, fn = std::move(fn)](auto result) mutable {
     if (!conn) return;
     conn->post([this, fn = std::move(fn), result = std::move(result)]() mutable {
-      end_request();
+      // The reply first: ending the last request of an expired connection closes it.
       if (!closed_) fn(std::move(result));
+      end_request();
     });
   };
 }
@@ -142,6 +143,9 @@ auto agent::on_strand(Fn fn) {
 void agent::expire() {
   if (expired_ || closed_) return;
   expired_ = true;
+  // Nothing more for it: no broadcasts, and bulk reads not yet issued are not (read_next).
+  for (auto& [key, sub] : subscriptions_) release(sub);
+  subscriptions_.clear();
   close_if_expired();
 }
 
@@ -170,7 +174,7 @@ void agent::send_error(json echo, const protocol::error_info& error) {
       auto it = echo.find(key);
       return it != echo.end() && it->is_string() ? it->get<std::string>() : std::string();
     };
-    log::debug("error_reply", {{"src", src_},
+    log::debug("error_reply", {{"src", src_alias()},
                                {"action", field("a")},
                                {"doc", field("c") + "/" + field("d")},
                                {"code", error.code},
@@ -378,6 +382,7 @@ void agent::handle_bulk(const std::string& action, json echo, protocol::bulk_req
 }
 
 void agent::read_next(const std::shared_ptr<bulk>& b) {
+  if (expired_) return;  // its token ran out: the connection closes once reads in flight are back
   std::size_t i = b->next++;
   store::doc_key key{b->collection, b->wanted[i].first};
   auto done = on_strand([this, b, i, key](doc::read_result result) {

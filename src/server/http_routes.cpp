@@ -102,6 +102,47 @@ http_response unauthorized(const http_request& request, std::string_view code, s
   return res;
 }
 
+// A document list under a token: the store is read page after page until
+// `limit` documents the caller may read are found, so a reply never depends
+// on how many unreadable documents lie between them (neither their count nor
+// their names can be learnt from it) and a page is never empty while more
+// readable ones follow. At most `max_pages` store reads per request; past
+// them the reply holds what was found and `"incomplete": true` (continue
+// after its last id, or narrow the range).
+struct list_scan {
+  doc::document_service* service;
+  http_request request;
+  std::function<void(http_response)> respond;
+  std::string collection;
+  std::string after;  // the last id read from the store
+  std::size_t limit;
+  auth::access_rules access;
+  json documents = json::array();
+  std::size_t pages = 0;
+  static constexpr std::size_t max_pages = 20;
+};
+
+void scan_documents(const std::shared_ptr<list_scan>& scan) {
+  // `limit` rows first (all of them readable in the common case), then the largest pages.
+  const std::size_t page = scan->pages == 0 ? scan->limit : http_api::max_list_limit;
+  scan->service->list_documents(
+      scan->collection, scan->after, page, [scan, page](ot::result<std::vector<store::document_summary>> docs) {
+        if (!docs) return read_error(scan->request, docs.error(), scan->respond);
+        for (const auto& d : *docs) {
+          scan->after = d.id;
+          if (!scan->access.may_read(scan->collection, d.id)) continue;
+          scan->documents.push_back(
+              {{"id", d.id}, {"v", d.version}, {"type", d.type_uri ? json(*d.type_uri) : json()}});
+          if (scan->documents.size() == scan->limit) break;
+        }
+        const bool done = scan->documents.size() == scan->limit || docs->size() < page;
+        if (!done && ++scan->pages < list_scan::max_pages) return scan_documents(scan);
+        json body{{"collection", scan->collection}, {"documents", std::move(scan->documents)}};
+        if (!done) body["incomplete"] = true;
+        scan->respond(json_response(scan->request, http::status::ok, body));
+      });
+}
+
 }  // namespace
 
 void handle_http(server_context& context, const http_request& request, std::function<void(http_response)> respond) {
@@ -180,19 +221,9 @@ void handle_http(server_context& context, const http_request& request, std::func
       return;
     }
     case http_api::route_kind::list_documents: {
-      auto collection = route.collection;
-      context.service->list_documents(
-          collection, route.after, route.limit,
-          [request, respond = std::move(respond), collection,
-           access = std::move(who->access)](ot::result<std::vector<store::document_summary>> docs) mutable {
-            if (!docs) return read_error(request, docs.error(), respond);
-            json list = json::array();
-            for (const auto& d : *docs) {
-              if (!access.may_read(collection, d.id)) continue;  // only what the caller may read
-              list.push_back({{"id", d.id}, {"v", d.version}, {"type", d.type_uri ? json(*d.type_uri) : json()}});
-            }
-            respond(json_response(request, http::status::ok, json{{"collection", collection}, {"documents", list}}));
-          });
+      auto scan = std::make_shared<list_scan>(list_scan{context.service, request, std::move(respond), route.collection,
+                                                        route.after, route.limit, std::move(who->access)});
+      scan_documents(scan);
       return;
     }
     case http_api::route_kind::ops: {

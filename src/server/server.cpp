@@ -12,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <boost/asio/executor_work_guard.hpp>
@@ -146,10 +147,16 @@ std::string load_identity_secret(const server_options& opts, std::string& secret
     }
     const fs::path tmp = path.string() + ".tmp." + std::to_string(::getpid());
     {
-      std::ofstream out(tmp, std::ios::trunc | std::ios::binary);
-      if (!out || !(out << text << '\n').flush()) return "cannot write the identity secret file " + tmp.string();
+      // Readable by the owner only from the start, and never through a file someone else made.
+      text.push_back('\n');
+      const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+      const bool written = fd >= 0 && ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+      if (fd >= 0) ::close(fd);
+      if (!written) {
+        fs::remove(tmp, ec);
+        return "cannot write the identity secret file " + tmp.string();
+      }
     }
-    fs::permissions(tmp, fs::perms::owner_read | fs::perms::owner_write, ec);
     // Instances sharing the directory (compose) may race here: a hard link is made only if no
     // file has the name yet, so every one of them reads the first secret written.
     fs::create_hard_link(tmp, path, ec);

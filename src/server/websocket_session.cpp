@@ -26,6 +26,16 @@ constexpr int max_reads_per_wakeup = 4;
 
 }  // namespace
 
+namespace {
+// When a connection's token stops being accepted: `exp` plus the clock-skew allowance the upgrade
+// was granted under (else a token let in by the allowance would be closed at once).
+std::optional<std::chrono::system_clock::time_point> token_end(const caller& who, std::chrono::seconds skew) {
+  if (!who.expires_at) return std::nullopt;
+  if (*who.expires_at > std::chrono::system_clock::time_point::max() - skew) return who.expires_at;
+  return *who.expires_at + skew;
+}
+}  // namespace
+
 websocket_session::websocket_session(connection_socket&& socket, server_context& context, std::string_view early,
                                      std::string address, caller who)
     : socket_(std::move(socket)),
@@ -33,6 +43,7 @@ websocket_session::websocket_session(connection_socket&& socket, server_context&
       id_(std::to_string(context.next_connection++)),
       address_(std::move(address)),
       who_(std::move(who)),
+      closes_at_(token_end(who_, std::chrono::seconds(context.options.jwt_clock_skew_s))),
       decoder_(context.options.max_message_bytes),
       held_input_(early) {}
 
@@ -73,7 +84,7 @@ void websocket_session::run() {
     context_.sessions.emplace(this, weak_from_this());
   }
   if (context_.stats) context_.stats->connection_opened();
-  log::debug("connection_open", {{"conn", id_}, {"src", agent_->src()}, {"sub", who_.subject}});
+  log::debug("connection_open", {{"conn", id_}, {"src", agent_->src_alias()}, {"sub", who_.subject}});
   last_read_.store(now_ticks(), std::memory_order_relaxed);
   boost::system::error_code ec;
   socket_.non_blocking(true, ec);  // reads happen on readiness, never blocking the thread
@@ -268,7 +279,7 @@ void websocket_session::enqueue(doc::shared_frame frame, ws::opcode op, bool bro
   if (!reply && ((broadcast && queued_frames_ - queued_reply_frames_ >= context_.options.max_send_queue_messages) ||
                  queued_bytes_ - queued_reply_bytes_ + frame->size() > context_.options.max_send_queue_bytes)) {
     log::warn("slow_consumer_disconnected", {{"conn", id_},
-                                             {"src", agent_->src()},
+                                             {"src", agent_->src_alias()},  // never the id: it is a secret
                                              {"queued", std::to_string(queued_frames_)},
                                              {"queued_bytes", std::to_string(queued_bytes_)}});
     if (context_.stats) context_.stats->connection_dropped_slow();
@@ -384,13 +395,22 @@ websocket_session::timeout_action websocket_session::timeout_due(
 }
 
 void websocket_session::check_timeouts(std::chrono::steady_clock::time_point now) {
-  if (who_.expires_at && std::chrono::system_clock::now() >= *who_.expires_at && !expiry_noted_.exchange(true)) {
-    // The token ran out: the agent answers what is in flight, then closes (4001).
-    asio::post(socket_.get_executor(), [self = shared_from_this()] {
-      if (self->finished_ || !self->agent_) return;
-      log::debug("token_expired", {{"conn", self->id_}});
-      self->agent_->expire();
-    });
+  if (closes_at_) {
+    const auto wall = std::chrono::system_clock::now();
+    if (wall >= *closes_at_ && !expiry_noted_.exchange(true)) {
+      // The token ran out: the agent answers what is in flight, then closes (4001).
+      asio::post(socket_.get_executor(), [self = shared_from_this()] {
+        if (self->finished_ || !self->agent_) return;
+        log::debug("token_expired", {{"conn", self->id_}});
+        self->agent_->expire();
+      });
+    } else if (wall >= *closes_at_ + expiry_grace && !expiry_forced_.exchange(true)) {
+      // Work queued before the expiry may not hold the connection open for long.
+      asio::post(socket_.get_executor(), [self = shared_from_this()] {
+        if (self->finished_) return;
+        self->close(token_expired_close_code, "token expired");
+      });
+    }
   }
   if (timeout_due(now) == timeout_action::none) return;
   asio::post(socket_.get_executor(), [self = shared_from_this(), now] {

@@ -20,6 +20,7 @@
 #include <atomic>
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -95,7 +96,11 @@ class websocket_session : public connection_io, public std::enable_shared_from_t
   std::string id_;
   std::string address_;  // the client's IP address, whose connection slot this session holds
   caller who_;           // what its token grants; expires_at is read from any thread (never changed)
+  std::optional<std::chrono::system_clock::time_point> closes_at_;  // when the token stops being accepted
   std::atomic<bool> expiry_noted_{false};
+  std::atomic<bool> expiry_forced_{false};
+  /// How long requests queued before a token's expiry may still be answered before the close.
+  static constexpr std::chrono::seconds expiry_grace{5};
   std::unique_ptr<agent> agent_;
   ws::frame_decoder decoder_;
   std::string held_input_;  // read but not handled: reading is paused, or bytes that came with the upgrade

@@ -265,6 +265,30 @@ describe('--auth jwt', () => {
     assert.equal((await get('/api/v1/docs/notes/a')).status, 401, 'REST without a token');
   });
 
+  it('the REST list pages through readable documents only: hidden ones neither show nor leave gaps', async () => {
+    const c = await connectWith(admin());
+    for (const id of ['m1', 'm2', 'm3', 'm4', 'm5', 'zz']) await S.create(S.getDoc(c, 'listing', id), id);
+    await S.create(S.getDoc(c, 'listing', 'aa'), 'aa');
+    c.close();
+    const tok = token(['listing/aa', 'listing/zz'], []);
+    const pages = [];
+    let after = '';
+    for (let i = 0; i < 5; i++) {
+      const r = await get(`/api/v1/docs/listing?limit=1${after ? `&after=${after}` : ''}`, tok);
+      assert.equal(r.status, 200);
+      assert.equal(r.body.incomplete, undefined);
+      const ids = r.body.documents.map((d) => d.id);
+      pages.push(ids);
+      if (ids.length === 0) break;
+      after = ids[ids.length - 1];
+    }
+    // Each page the next readable document, whatever lies between: no empty page before the end.
+    assert.deepEqual(pages, [['aa'], ['zz'], []]);
+    const between = await get('/api/v1/docs/listing?after=aa&limit=1', tok);
+    const before = await get('/api/v1/docs/listing?after=m3&limit=1', tok);
+    assert.deepEqual(between.body, before.body, 'the answer does not depend on the hidden documents in between');
+  });
+
   it('a token that expires on an open connection closes it with 4001; acked ops stay', async () => {
     const now = J.nowS();
     const tok = J.hs256(SECRET, {...claims([], ['notes/*']), exp: now + 2});

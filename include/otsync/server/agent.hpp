@@ -105,6 +105,8 @@ class agent {
   [[nodiscard]] bool can_read() const noexcept { return pending_ < options_.max_pending_requests; }
   /// The id ops from this connection carry (a minted `hs.id` once adopted).
   [[nodiscard]] const std::string& src() const noexcept { return src_; }
+  /// What others see for `src()` (logs use it too: the id itself is its owner's secret).
+  [[nodiscard]] const std::string& src_alias() const noexcept { return src_alias_.empty() ? src_ : src_alias_; }
   [[nodiscard]] std::size_t subscriptions() const noexcept { return subscriptions_.size(); }
 
  private:
