@@ -26,6 +26,7 @@ install(DIRECTORY include/otsync/client include/otsync/ot include/otsync/oplog
 install(EXPORT otsyncTargets NAMESPACE otsync:: DESTINATION "${OTSYNC_INSTALL_CMAKEDIR}")
 
 set(OTSYNC_BOOST_MIN_VERSION 1.81)
+set(OTSYNC_OPENSSL_MIN_VERSION 3)
 set(OTSYNC_NLOHMANN_JSON_MIN_VERSION 3.11)
 configure_package_config_file(cmake/otsyncConfig.cmake.in "${PROJECT_BINARY_DIR}/otsyncConfig.cmake"
   INSTALL_DESTINATION "${OTSYNC_INSTALL_CMAKEDIR}")

@@ -55,7 +55,8 @@ struct connection::impl : std::enable_shared_from_this<impl> {
     transport = std::make_unique<websocket_transport>(
         io, url, options.keepalive,
         transport_callbacks{[this] { on_open(); }, [this](std::string_view text) { on_frame(text); },
-                            [this](std::string why) { on_closed(std::move(why)); }, options.token_provider});
+                            [this](std::string why) { on_closed(std::move(why)); }, options.token_provider},
+        transport_tls{options.tls_ca_file, options.tls_insecure_skip_verify_for_tests_only});
     deliver(std::move(startup_events));
     thread = std::thread([self = shared_from_this()] { self->io.run(); });
     asio::post(io, [this] { transport->connect(); });

@@ -34,7 +34,10 @@ enum class connection_state : std::uint8_t {
 };
 
 struct connection_options {
-  std::string url;                                ///< ws://HOST:PORT/PATH, e.g. ws://127.0.0.1:8080/ws
+  /// ws://HOST[:PORT]/PATH (e.g. ws://127.0.0.1:8080/ws), or wss://HOST[:PORT]/PATH
+  /// for TLS (port 443 by default): the server's certificate must chain to a
+  /// trusted CA and name HOST (a DNS name, or an IP address SAN for an IP).
+  std::string url;
   std::chrono::milliseconds reconnect_min{100};   ///< first delay after a drop
   std::chrono::milliseconds reconnect_max{5000};  ///< the delay doubles up to this (plus up to 50% jitter)
   /// Pings on an idle socket so a silent server is noticed (0: never).
@@ -50,6 +53,12 @@ struct connection_options {
   /// Return a fresh token each time: after the server closes a connection
   /// whose token expired (close code 4001), the reconnect asks for one.
   std::function<std::string()> token_provider;
+  /// wss:// only: trust the CAs in this PEM file *instead of* the system's
+  /// trust store (a private CA; empty: the system store, set_default_verify_paths).
+  std::filesystem::path tls_ca_file;
+  /// wss:// only: accept any certificate for any name. Encrypts but does not
+  /// authenticate the server: for tests against throwaway certificates, never in production.
+  bool tls_insecure_skip_verify_for_tests_only = false;
   std::function<void(connection_state)> on_state;
   std::function<void(const client_error&)> on_error;
 };
@@ -59,8 +68,11 @@ struct doc_entry;  // the connection's record of one document (internal)
 
 class connection {
  public:
-  /// Starts connecting at once. Throws std::invalid_argument for a bad URL and
-  /// std::runtime_error when the offline directory cannot be used.
+  /// Starts connecting at once. Throws std::invalid_argument for a bad URL or
+  /// a `tls_ca_file` that cannot be loaded, and std::runtime_error when the
+  /// offline directory cannot be used. A TLS handshake that fails (the
+  /// certificate refused, and why) is reported like any failed connection:
+  /// through `on_error` (OTSYNC_CLIENT_DISCONNECTED), then a reconnect.
   explicit connection(connection_options options);
   /// Closes (see `close`).
   ~connection();

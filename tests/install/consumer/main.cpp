@@ -1,5 +1,6 @@
 // Uses the installed client library: an OT replica that takes a local edit,
-// and a connection to a port where nothing listens (never connects, closes cleanly).
+// and connections (ws:// and wss://, the latter loading the system's trusted
+// CAs through OpenSSL) to a port where nothing listens (never connect, close cleanly).
 #include <otsync/client/connection.hpp>
 #include <otsync/client/ot_client.hpp>
 #include <otsync/ot/op.hpp>
@@ -37,6 +38,14 @@ int main() {
     return 1;
   }
   connection.close();
+
+  options.url = "wss://127.0.0.1:1/ws";
+  otsync::client::connection secure(options);
+  if (secure.wait_connected(std::chrono::milliseconds(200))) {
+    std::cerr << "connected to nowhere over TLS\n";
+    return 1;
+  }
+  secure.close();
   std::cout << "otsync consumer: " << replica.text().to_string() << '\n';
   return 0;
 }

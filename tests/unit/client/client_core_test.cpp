@@ -345,7 +345,19 @@ TEST(WsUrl, SplitsHostPortAndPath) {
   EXPECT_EQ(v6.name, "::1");
   EXPECT_EQ(v6.path, "/");
   EXPECT_EQ(parse_ws_url("ws://example.org/a/b").port, "80");
-  EXPECT_THROW(parse_ws_url("wss://example.org/"), std::invalid_argument);
+  EXPECT_FALSE(u.tls);
+  auto secure = parse_ws_url("wss://example.org/ws");
+  EXPECT_TRUE(secure.tls);
+  EXPECT_EQ(secure.name, "example.org");
+  EXPECT_EQ(secure.port, "443");
+  EXPECT_EQ(secure.path, "/ws");
+  auto secure_v6 = parse_ws_url("wss://[::1]:8443");
+  EXPECT_TRUE(secure_v6.tls);
+  EXPECT_EQ(secure_v6.name, "::1");
+  EXPECT_EQ(secure_v6.port, "8443");
+  EXPECT_THROW(parse_ws_url("https://example.org/"), std::invalid_argument);
+  EXPECT_THROW(parse_ws_url("wss:/example.org/"), std::invalid_argument);
+  EXPECT_THROW(parse_ws_url("wss://:443/"), std::invalid_argument);
   EXPECT_THROW(parse_ws_url("ws://:80/"), std::invalid_argument);
 }
 
