@@ -54,7 +54,13 @@ std::optional<int> parse_options(int argc, char** argv, options& out) {
   app.add_option("--timeout", out.timeout_s, "seconds allowed for connecting, and for settling at the end")
       ->check(CLI::Range(0.1, 3600.0))
       ->capture_default_str();
-  app.add_option("--url", urls, "ws://HOST:PORT/PATH, repeatable (connections assigned round-robin)");
+  app.add_option("--url", urls,
+                 "ws://HOST:PORT/PATH or wss://HOST:PORT/PATH, repeatable (connections assigned round-robin)");
+  app.add_option("--tls-ca-file", out.tls_ca_file,
+                 "wss://: trust the CA certificates in this PEM file instead of the system's store")
+      ->check(CLI::ExistingFile);
+  app.add_flag("--tls-insecure-skip-verify", out.tls_insecure_skip_verify,
+               "wss://: accept any certificate for any name (tests with throwaway certificates only)");
   app.add_option("--collection", out.collection, "collection of the documents")->capture_default_str();
   app.add_option("--pid", out.pids, "server PID to sample (CPU, RSS), repeatable");
   app.add_option("--threads", out.threads, "I/O threads")->check(CLI::Range(1u, 256u))->capture_default_str();

@@ -23,6 +23,8 @@ struct options {
   double warmup_s = 2;
   double timeout_s = 10;  ///< connect phase, and settling at the end
   std::vector<std::string> urls{"ws://127.0.0.1:8080/ws"};
+  std::string tls_ca_file;                ///< wss://: trust these CAs instead of the system's store
+  bool tls_insecure_skip_verify = false;  ///< wss://: accept any certificate (tests only)
   std::string collection = "load";
   std::vector<int> pids;
   unsigned threads = 1;

@@ -94,7 +94,8 @@ double seconds_since(clock::time_point t) {
 int run_load(const options& opts, run_result& out) {
   progress say(opts.quiet);
   std::vector<target> targets;
-  for (const auto& url : opts.urls) targets.push_back(resolve_target(url));
+  const tls_options tls{opts.tls_ca_file, opts.tls_insecure_skip_verify};
+  for (const auto& url : opts.urls) targets.push_back(resolve_target(url, tls));
 
   out.run_id = random_id();
   run_state state;

@@ -4,16 +4,20 @@
 #include <algorithm>
 #include <chrono>
 #include <deque>
+#include <optional>
 #include <stdexcept>
 #include <utility>
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
 #include <boost/beast/websocket/stream.hpp>
 
+#include "client/tls.hpp"
 #include "otsync/client/ws_url.hpp"
 #include "otsync/ot/text_unicode.hpp"
 #include "otsync/protocol/server_message.hpp"
@@ -23,11 +27,14 @@ namespace otsync::load {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace websocket = beast::websocket;
+namespace ssl = asio::ssl;
 using tcp = asio::ip::tcp;
 // The io_context's own executor type: no type-erased any_io_executor on every handler.
 using socket_type = asio::basic_stream_socket<tcp, asio::io_context::executor_type>;
+using plain_ws = websocket::stream<socket_type>;
+using tls_ws = websocket::stream<beast::ssl_stream<socket_type>>;
 
-target resolve_target(const std::string& url) {
+target resolve_target(const std::string& url, const tls_options& tls) {
   client::ws_url parts;
   try {
     parts = client::parse_ws_url(url);
@@ -37,6 +44,7 @@ target resolve_target(const std::string& url) {
   target t;
   t.url = url;
   t.host = parts.host;
+  t.name = parts.name;
   t.port = parts.port;
   t.path = parts.path;
   asio::io_context io;
@@ -47,12 +55,36 @@ target resolve_target(const std::string& url) {
   auto endpoint = results.begin()->endpoint();
   t.address = endpoint.address().to_string();
   t.port_number = endpoint.port();
+  if (parts.tls) {
+    t.tls = std::make_shared<ssl::context>(ssl::context::tls_client);
+    try {
+      client::tls::configure_client_context(t.tls->native_handle(), tls.ca_file, tls.skip_verify);
+    } catch (const std::invalid_argument& e) {
+      throw std::runtime_error(e.what());
+    }
+  }
   return t;
 }
 
 struct session::io {
-  explicit io(asio::io_context& context) : ws(context.get_executor()), timer(context) {}
-  websocket::stream<socket_type> ws;
+  io(asio::io_context& context, ssl::context* tls) : timer(context) {
+    if (tls != nullptr) {
+      secure.emplace(context.get_executor(), *tls);
+    } else {
+      plain.emplace(context.get_executor());
+    }
+  }
+  /// Runs `f` on the WebSocket stream, whichever it is: one branch per call,
+  /// the plain stream's code unchanged.
+  template <class F>
+  decltype(auto) with_ws(F&& f) {
+    if (secure) return std::forward<F>(f)(*secure);
+    return std::forward<F>(f)(*plain);
+  }
+  socket_type& socket() { return secure ? beast::get_lowest_layer(*secure) : beast::get_lowest_layer(*plain); }
+
+  std::optional<plain_ws> plain;  ///< ws://
+  std::optional<tls_ws> secure;   ///< wss://
   beast::flat_buffer buffer;
   asio::steady_timer timer;
   std::string writing;             ///< the frame being written
@@ -82,7 +114,7 @@ session::session(asio::io_context& context, session_config config, run_state& ru
       run_(run),
       stats_(stats),
       on_connected_(std::move(on_connected)),
-      io_(std::make_unique<io>(context)),
+      io_(std::make_unique<io>(context, config_.server->tls.get())),
       core_(nullptr, events_, {protocol::frame_style::sharedb_npm, this}),
       doc_(core_.open(config_.collection, config_.doc_id,
                       config_.creator ? std::optional<std::string>("") : std::nullopt, outbox_, events_)),
@@ -99,21 +131,36 @@ session::~session() = default;
 void session::connect() {
   status_.store(session_status::connecting, std::memory_order_release);
   tcp::endpoint endpoint(asio::ip::make_address(config_.server->address), config_.server->port_number);
-  beast::get_lowest_layer(io_->ws).async_connect(endpoint, [this](beast::error_code ec) {
+  io_->socket().async_connect(endpoint, [this](beast::error_code ec) {
     if (ec) return fail("connect to " + config_.server->url + ": " + ec.message());
-    beast::get_lowest_layer(io_->ws).set_option(tcp::no_delay(true), ec);
-    io_->ws.auto_fragment(false);
-    io_->ws.text(true);
-    std::string host = config_.server->host + ":" + config_.server->port;
-    io_->ws.async_handshake(host, config_.server->path, [this](beast::error_code ec2) {
-      if (ec2) return fail("WebSocket handshake with " + config_.server->url + ": " + ec2.message());
+    io_->socket().set_option(tcp::no_delay(true), ec);
+    if (!io_->secure) return upgrade();
+    auto& stream = io_->secure->next_layer();
+    if (auto problem = client::tls::prepare_connection(stream.native_handle(), config_.server->name); !problem.empty())
+      return fail("TLS with " + config_.server->url + ": " + problem);
+    stream.async_handshake(ssl::stream_base::client, [this](beast::error_code ec2) {
+      if (ec2)
+        return fail(client::tls::handshake_failure(config_.server->url, ec2.message(),
+                                                   io_->secure->next_layer().native_handle()));
+      upgrade();
+    });
+  });
+}
+
+void session::upgrade() {
+  std::string host = config_.server->host + ":" + config_.server->port;
+  io_->with_ws([&](auto& ws) {
+    ws.auto_fragment(false);
+    ws.text(true);
+    ws.async_handshake(host, config_.server->path, [this](beast::error_code ec) {
+      if (ec) return fail("WebSocket handshake with " + config_.server->url + ": " + ec.message());
       send(core_.on_open());
       // Read loop: one frame at a time, the buffer reused.
       struct reader {
         session* self;
-        void operator()(beast::error_code ec3, std::size_t) const {
+        void operator()(beast::error_code ec2, std::size_t) const {
           auto& x = *self->io_;
-          if (ec3) {
+          if (ec2) {
             if (self->closing_) return;
             if (self->status() == session_status::ready) {
               stats_of(self).disconnects.fetch_add(1, std::memory_order_relaxed);
@@ -121,17 +168,17 @@ void session::connect() {
               self->settled_.store(true, std::memory_order_release);
               return;
             }
-            return self->fail("connection to " + self->config_.server->url + " lost: " + ec3.message());
+            return self->fail("connection to " + self->config_.server->url + " lost: " + ec2.message());
           }
           auto data = x.buffer.cdata();
           self->on_frame(std::string_view(static_cast<const char*>(data.data()), data.size()));
           x.buffer.consume(x.buffer.size());
           if (self->closing_) return;
-          x.ws.async_read(x.buffer, *this);
+          x.with_ws([&](auto& stream) { stream.async_read(x.buffer, *this); });
         }
         static thread_stats& stats_of(session* s) { return s->stats_; }
       };
-      io_->ws.async_read(io_->buffer, reader{this});
+      io_->with_ws([&](auto& stream) { stream.async_read(io_->buffer, reader{this}); });
     });
   });
 }
@@ -158,10 +205,10 @@ void session::send(std::string&& text) {
       }
       y.writing.swap(y.queued.front());
       y.queued.pop_front();
-      y.ws.async_write(asio::buffer(y.writing), *this);
+      y.with_ws([&](auto& ws) { ws.async_write(asio::buffer(y.writing), *this); });
     }
   };
-  x.ws.async_write(asio::buffer(x.writing), writer{this});
+  x.with_ws([&](auto& ws) { ws.async_write(asio::buffer(x.writing), writer{this}); });
 }
 
 void session::close() {
@@ -171,8 +218,8 @@ void session::close() {
   if (status() != session_status::failed && status() != session_status::disconnected)
     status_.store(session_status::closed, std::memory_order_release);
   beast::error_code ec;
-  beast::get_lowest_layer(io_->ws).shutdown(tcp::socket::shutdown_both, ec);
-  beast::get_lowest_layer(io_->ws).close(ec);
+  io_->socket().shutdown(tcp::socket::shutdown_both, ec);
+  io_->socket().close(ec);
 }
 
 void session::fail(std::string why) {
@@ -183,7 +230,7 @@ void session::fail(std::string why) {
   status_.store(session_status::failed, std::memory_order_release);
   settled_.store(true, std::memory_order_release);
   beast::error_code ec;
-  beast::get_lowest_layer(io_->ws).close(ec);
+  io_->socket().close(ec);
   if (!was_ready) {
     ready_reported_ = true;
     if (on_connected_) on_connected_();

@@ -22,24 +22,37 @@
 
 namespace boost::asio {
 class io_context;
+namespace ssl {
+class context;
+}  // namespace ssl
 }  // namespace boost::asio
 
 namespace otsync::load {
 
 enum class role : std::uint8_t { writer, reader, idle, checker };
 
-/// A server URL, resolved once: `ws://HOST:PORT/PATH`.
+/// How wss:// servers are checked.
+struct tls_options {
+  std::string ca_file;       ///< trust these CAs instead of the system's store
+  bool skip_verify = false;  ///< no certificate or host name check (tests only)
+};
+
+/// A server URL, resolved once: `ws://HOST:PORT/PATH` or `wss://HOST:PORT/PATH`.
 struct target {
   std::string url;
   std::string host;  ///< for the Host header
+  std::string name;  ///< `host` without IPv6 brackets: SNI and the name the certificate must carry
   std::string port;
   std::string path;
   std::string address;  ///< resolved IP
   std::uint16_t port_number = 0;
+  /// wss:// only: one TLS context for every connection to this server.
+  std::shared_ptr<boost::asio::ssl::context> tls;
 };
 
-/// Parses and resolves `url`; throws std::runtime_error with a clear message.
-target resolve_target(const std::string& url);
+/// Parses and resolves `url` (and for wss:// loads the trusted CAs); throws
+/// std::runtime_error with a clear message.
+target resolve_target(const std::string& url, const tls_options& tls = {});
 
 struct session_config {
   role kind = role::reader;
@@ -101,6 +114,8 @@ class session final : private client::core_observer {
 
  private:
   struct io;
+  /// After TCP (and TLS): the WebSocket upgrade, then the read loop.
+  void upgrade();
   void on_frame(std::string_view text);
   /// After the core handled something: send its frames, count its errors, follow its state.
   void after_core();
