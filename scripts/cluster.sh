@@ -11,9 +11,14 @@
 # OTSYNC_INSTANCES=1..3 (default 3) sets how many otsyncd run; HAProxy's
 # unused server slots then point at a port nobody listens on (marked down).
 # Extra otsyncd flags can go in OTSYNC_ARGS.
+# OTSYNC_TLS_CERT=PEM (certificate chain and key in one file) makes HAProxy
+# terminate TLS on its port (wss://, HAPROXY_WSS_URL) and listen for plain
+# HTTP on a second port (HAPROXY_HTTP_PORT: /healthz and /readyz, everything
+# else redirected to HTTPS); without it HAProxy speaks plain HTTP (HAPROXY_URL).
 #
-# DIR/cluster.env holds HAPROXY_URL, OTSYNC{1,2,3}_URL, REDIS_PORT and every
-# PID (a later line overrides an earlier one, as when Redis is restarted).
+# DIR/cluster.env holds HAPROXY_URL (or HAPROXY_WSS_URL and HAPROXY_HTTP_PORT),
+# OTSYNC{1,2,3}_URL, REDIS_PORT and every PID (a later line overrides an
+# earlier one, as when Redis is restarted).
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
 cmd="${1:-}"
@@ -80,14 +85,27 @@ start)
     export "OTSYNC$i=127.0.0.1:$port"
   done
   haproxy_port="$(free_port)"
-  HAPROXY_BIND="127.0.0.1:$haproxy_port" haproxy -f "$here/docker/haproxy.cfg" >"$dir/haproxy.log" 2>&1 &
+  export HAPROXY_BIND="127.0.0.1:$haproxy_port"
+  http_port="$haproxy_port"  # where /readyz answers over plain HTTP
+  unset HAPROXY_TLS_CERT HAPROXY_HTTP_BIND HAPROXY_HTTPS_PORT  # only OTSYNC_TLS_CERT turns TLS on
+  if [[ -n "${OTSYNC_TLS_CERT:-}" ]]; then
+    [[ -r "$OTSYNC_TLS_CERT" ]] || { echo "cluster.sh: cannot read OTSYNC_TLS_CERT=$OTSYNC_TLS_CERT" >&2; exit 2; }
+    http_port="$(free_port)"
+    export HAPROXY_TLS_CERT="$OTSYNC_TLS_CERT" HAPROXY_HTTP_BIND="127.0.0.1:$http_port" HAPROXY_HTTPS_PORT="$haproxy_port"
+  fi
+  haproxy -f "$here/docker/haproxy.cfg" >"$dir/haproxy.log" 2>&1 &
   haproxy_pid=$!
   echo "HAPROXY_PID=$haproxy_pid" >>"$dir/cluster.env"
   sleep 0.2
   kill -0 "$haproxy_pid" 2>/dev/null || { echo "cluster.sh: haproxy exited:" >&2; cat "$dir/haproxy.log" >&2; exit 1; }
-  echo "HAPROXY_URL=ws://127.0.0.1:$haproxy_port/ws" >>"$dir/cluster.env"
+  if [[ -n "${OTSYNC_TLS_CERT:-}" ]]; then
+    echo "HAPROXY_WSS_URL=wss://127.0.0.1:$haproxy_port/ws" >>"$dir/cluster.env"
+    echo "HAPROXY_HTTP_PORT=$http_port" >>"$dir/cluster.env"
+  else
+    echo "HAPROXY_URL=ws://127.0.0.1:$haproxy_port/ws" >>"$dir/cluster.env"
+  fi
   # Ready once HAProxy routes to an instance that is ready.
-  wait_for 20 node -e "require('http').get('http://127.0.0.1:$haproxy_port/readyz',r=>process.exit(r.statusCode===200?0:1)).on('error',()=>process.exit(1))"
+  wait_for 20 node -e "require('http').get('http://127.0.0.1:$http_port/readyz',r=>process.exit(r.statusCode===200?0:1)).on('error',()=>process.exit(1))"
   # HAProxy starts every server as up: give the health checks (2 x 500 ms)
   # time to mark the empty slots down before anyone connects.
   ((instances == 3)) || sleep 1.5

@@ -27,7 +27,7 @@ packages=(
 [[ "$mode" != run ]] && packages+=(libbenchmark-dev)
 # Testing.
 [[ "$mode" == all ]] && packages+=(
-  gzip redis-server haproxy
+  gzip redis-server haproxy openssl
   docker-compose
   libgtest-dev libgmock-dev
   python3 python3-prometheus-client python3-jwt
@@ -37,8 +37,10 @@ packages=(
 # Debian's redis-server and haproxy packages enable and start system services
 # (Redis on port 6379) on install. Nothing here uses them: the Redis tests and
 # the loopback topology start their own redis-server on a free port with their
-# own directory, and stop it by PID; haproxy only checks docker/haproxy.cfg.
-# They are disabled and stopped below when this run installed them.
+# own directory, and stop it by PID; HAProxy too is started by the tests (on
+# free ports, from docker/haproxy.cfg). They are disabled and stopped below
+# when this run installed them.
+# The openssl CLI makes the TLS tests' throwaway CA and certificates.
 # docker-compose (1.29, no engine needed) only validates docker/compose.yaml in the tests.
 # python3-prometheus-client parses /metrics in the tests (tests/integration/check_metrics.py);
 # python3-jwt (PyJWT) runs the Python token-issuing example (examples/tokens) in tests/js/auth_test.js.

@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Throwaway TLS material for the tests, made with the openssl CLI in DIR:
+#   ca.pem            the test CA (clients trust it)
+#   server.pem        for DNS:localhost and IP:127.0.0.1, signed by the CA
+#   ip-only.pem       for IP:127.0.0.1 only (wss://localhost must be refused: hostname mismatch)
+#   dns-only.pem      for DNS:localhost only (wss://127.0.0.1 must be refused: IP address mismatch)
+#   expired.pem       as server.pem, but valid only during 2020
+#   unknown-ca.pem    as server.pem, but signed by a CA nobody trusts
+# Each server file is the certificate followed by its key, as HAProxy wants.
+# EC P-256 keys: quick to make, and every TLS client takes them.
+#
+#   tests/support/make_test_certs.sh DIR
+set -euo pipefail
+dir="${1:?usage: $0 DIR}"
+mkdir -p "$dir"
+cd "$dir"
+
+key() { openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1" 2>/dev/null; }
+
+ca() {  # ca NAME CN: a self-signed CA certificate NAME.pem with key NAME.key
+  key "$1.key"
+  openssl req -x509 -new -key "$1.key" -out "$1.pem" -days 2 -subj "/CN=$2" \
+    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign"
+}
+
+# `openssl ca` rather than `x509 -req`: only it takes explicit validity dates
+# (OpenSSL 3.0's x509 has -days alone), which the expired certificate needs.
+cat >ca.cnf <<'EOF'
+[ca]
+default_ca = test_ca
+[test_ca]
+database = index.txt
+new_certs_dir = issued
+serial = serial
+default_md = sha256
+policy = any
+copy_extensions = none
+unique_subject = no
+[any]
+commonName = supplied
+[server]
+basicConstraints = critical,CA:FALSE
+keyUsage = critical,digitalSignature
+extendedKeyUsage = serverAuth
+subjectAltName = ${ENV::SAN}
+EOF
+
+server() {  # server NAME SIGNER SAN [START END]: NAME.pem = certificate + key
+  local name="$1" signer="$2" san="$3" start="${4:-}" end="${5:-}"
+  key "$name.key"
+  openssl req -new -key "$name.key" -out "$name.csr" -subj "/CN=otsync test server"
+  : >index.txt
+  [[ -f serial ]] || echo 1000 >serial
+  mkdir -p issued
+  local dates=(-days 2)
+  [[ -n "$start" ]] && dates=(-startdate "$start" -enddate "$end")
+  SAN="$san" openssl ca -batch -config ca.cnf -extensions server -cert "$signer.pem" -keyfile "$signer.key" \
+    -in "$name.csr" -out "$name.crt" -notext "${dates[@]}" 2>/dev/null
+  cat "$name.crt" "$name.key" >"$name.pem"
+  rm -f "$name.csr" "$name.crt" "$name.key"
+}
+
+ca ca "otsync test CA"
+ca other-ca "an unknown CA"
+server server ca "DNS:localhost,IP:127.0.0.1"
+server ip-only ca "IP:127.0.0.1"
+server dns-only ca "DNS:localhost"
+server expired ca "DNS:localhost,IP:127.0.0.1" 20200101000000Z 20201231000000Z
+server unknown-ca other-ca "DNS:localhost,IP:127.0.0.1"
+rm -rf index.txt* serial* issued ca.cnf other-ca.pem other-ca.key
