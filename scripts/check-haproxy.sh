@@ -27,3 +27,5 @@ export HAPROXY_HTTP_BIND=127.0.0.1:18004
 check "TLS and the HTTP redirect to the default port"
 export HAPROXY_HTTPS_PORT=18000
 check "TLS and the HTTP redirect to port 18000"
+export HAPROXY_ACME_BACKEND=127.0.0.1:18005
+check "TLS, the HTTP redirect and ACME challenges"

@@ -14,7 +14,8 @@
 # OTSYNC_TLS_CERT=PEM (certificate chain and key in one file) makes HAProxy
 # terminate TLS on its port (wss://, HAPROXY_WSS_URL) and listen for plain
 # HTTP on a second port (HAPROXY_HTTP_PORT: /healthz and /readyz, everything
-# else redirected to HTTPS); without it HAProxy speaks plain HTTP (HAPROXY_URL).
+# else redirected to HTTPS; HAPROXY_ACME_BACKEND passes through, see
+# docker/haproxy.cfg); without it HAProxy speaks plain HTTP (HAPROXY_URL).
 #
 # DIR/cluster.env holds HAPROXY_URL (or HAPROXY_WSS_URL and HAPROXY_HTTP_PORT),
 # OTSYNC{1,2,3}_URL, REDIS_PORT and every PID (a later line overrides an

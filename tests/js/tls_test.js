@@ -4,8 +4,9 @@
 // of one otsyncd on Redis), a throwaway CA and certificate made by
 // tests/support/make_test_certs.sh (the openssl CLI). The client trusts the
 // CA through `ws`'s `ca` option: it creates, edits and fetches; without the
-// CA it is refused. The plain HTTP port answers the probes and redirects
-// everything else to HTTPS; HTTPS answers carry HSTS.
+// CA it is refused. The plain HTTP port answers the probes, passes ACME
+// challenges to the ACME client (a stand-in here) and redirects everything
+// else to HTTPS; HTTPS answers carry HSTS.
 //
 // Bounded: every wait has a timeout; processes are stopped by PID (cluster.sh stop).
 
@@ -25,8 +26,14 @@ const MAKE_CERTS = path.join(ROOT, 'tests', 'support', 'make_test_certs.sh');
 let dir;
 let env;
 let ca;
+let acme;  // stands in for an ACME client answering HTTP-01 challenges
 
-before(() => {
+before(async () => {
+  acme = http.createServer((req, res) => {
+    res.writeHead(200, {'content-type': 'text/plain'});
+    res.end(`challenge answer for ${req.url}`);
+  });
+  await new Promise((resolve) => acme.listen(0, '127.0.0.1', resolve));
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'otsync-tls-js-'));
   execFileSync(MAKE_CERTS, [path.join(dir, 'certs')], {stdio: ['ignore', 'ignore', 'inherit'], timeout: 60000});
   ca = fs.readFileSync(path.join(dir, 'certs', 'ca.pem'));
@@ -35,13 +42,19 @@ before(() => {
   execFileSync(CLUSTER, args, {
     stdio: ['ignore', 'ignore', 'inherit'],
     timeout: 60000,
-    env: {...process.env, OTSYNC_INSTANCES: '1', OTSYNC_TLS_CERT: path.join(dir, 'certs', 'server.pem')},
+    env: {
+      ...process.env,
+      OTSYNC_INSTANCES: '1',
+      OTSYNC_TLS_CERT: path.join(dir, 'certs', 'server.pem'),
+      HAPROXY_ACME_BACKEND: `127.0.0.1:${acme.address().port}`,
+    },
   });
   env = Object.fromEntries(fs.readFileSync(path.join(dir, 'cluster.env'), 'utf8').trim().split('\n')
     .map((l) => l.split('=')));
 });
 
 after(() => {
+  if (acme) acme.close();
   if (!dir) return;
   execFileSync(CLUSTER, ['stop', dir], {stdio: 'inherit', timeout: 60000});
   fs.rmSync(dir, {recursive: true, force: true});
@@ -62,13 +75,14 @@ async function connectWss({trustCa = true} = {}) {
   return connection;
 }
 
-/** GET over http or https (bounded): {status, headers}. */
+/** GET over http or https (bounded): {status, headers, body}. */
 function get(url, options = {}) {
   const lib = url.startsWith('https:') ? https : http;
   return new Promise((resolve, reject) => {
     const req = lib.get(url, options, (res) => {
-      res.resume();
-      res.on('end', () => resolve({status: res.statusCode, headers: res.headers}));
+      let body = '';
+      res.on('data', (c) => (body += c));
+      res.on('end', () => resolve({status: res.statusCode, headers: res.headers, body}));
     });
     req.setTimeout(5000, () => req.destroy(new Error(`GET ${url} timed out`)));
     req.on('error', reject);
@@ -123,7 +137,7 @@ describe('sharedb over wss:// through HAProxy', () => {
     assert.match(res.headers['strict-transport-security'] || '', /^max-age=\d{7,}/);
   });
 
-  it('redirects plain HTTP to HTTPS, except the probes', async () => {
+  it('redirects plain HTTP to HTTPS, except the probes and ACME challenges', async () => {
     const httpBase = `http://127.0.0.1:${env.HAPROXY_HTTP_PORT}`;
     const httpsPort = new URL(env.HAPROXY_WSS_URL).port;
     for (const probe of ['/healthz', '/readyz']) {
@@ -136,6 +150,10 @@ describe('sharedb over wss:// through HAProxy', () => {
       assert.equal(res.status, 301, target);
       assert.equal(res.headers.location, `https://127.0.0.1:${httpsPort}${target}`);
     }
+    // ACME challenges reach the ACME client over plain HTTP (the CA cannot use HTTPS before the certificate).
+    const challenge = await get(`${httpBase}/.well-known/acme-challenge/t0ken`);
+    assert.equal(challenge.status, 200);
+    assert.equal(challenge.body, 'challenge answer for /.well-known/acme-challenge/t0ken');
     // A WebSocket upgrade over plain HTTP is refused (redirected), never proxied in the clear.
     const socket = new S.WebSocket(`ws://127.0.0.1:${env.HAPROXY_HTTP_PORT}/ws`);
     const error = await S.withTimeout(new Promise((resolve) => {
