@@ -305,6 +305,10 @@ bool document::run_batch() {
       load_history(offered.history_from, offered.history_until);
       return false;
     }
+    if (offered.kind == submit_pipeline::offer_kind::needs_catch_up) {
+      catch_up(offered.history_until);
+      return false;
+    }
     if (offered.kind == submit_pipeline::offer_kind::answered) answer(entry, *offered.error);
     queue_.pop_front();
   }

@@ -271,6 +271,13 @@ submit_pipeline::offer_result submit_pipeline::offer(submit_entry& entry) {
   }
 
   const std::uint64_t from = pending.version.value_or(head_version_);
+  if (from > head_version_ && shared_ && !entry.caught_up) {
+    // Another instance committed ops this copy has not heard of yet (the
+    // client saw them there): read them from the log before judging.
+    if (!batch_.empty()) return {offer_kind::full, {}, 0, 0};
+    entry.caught_up = true;
+    return {offer_kind::needs_catch_up, {}, head_version_, from};
+  }
   if (from < recent_base() && entry.older_history.size() < recent_base() - from) {
     if (!batch_.empty()) return {offer_kind::full, {}, 0, 0};  // commit what is ready first
     return {offer_kind::needs_history, {}, from, recent_base()};

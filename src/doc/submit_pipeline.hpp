@@ -40,6 +40,7 @@ struct submit_entry {
   unsigned attempts = 0;                 ///< lost commit races so far
   std::vector<op_record> older_history;  ///< read from the store when the cache is too short
   bool history_loaded = false;           ///< older_history was read (it is not asked for twice)
+  bool caught_up = false;                ///< the head was caught up for it (it is not asked for twice)
 };
 
 /// A committed op and its op message, encoded once for every reader.
@@ -91,10 +92,11 @@ class submit_pipeline {
   void begin_batch(bool shared, bool atomic_batches);
 
   enum class offer_kind {
-    answered,       ///< decided without a commit: answer `error` to the entry, drop it
-    batched,        ///< taken into the batch (moved from): drop it from the queue
-    full,           ///< the batch takes no more: leave it queued, seal
-    needs_history,  ///< read ops [history_from, history_until) into it (accept_history), offer again
+    answered,        ///< decided without a commit: answer `error` to the entry, drop it
+    batched,         ///< taken into the batch (moved from): drop it from the queue
+    full,            ///< the batch takes no more: leave it queued, seal
+    needs_history,   ///< read ops [history_from, history_until) into it (accept_history), offer again
+    needs_catch_up,  ///< names a version past the head: apply the log's ops up to history_until, offer again
   };
   struct offer_result {
     offer_kind kind = offer_kind::batched;

@@ -138,8 +138,10 @@ TEST_F(SharedMemoryInstances, RacingSubmitsOnTwoInstancesConverge) {
   // Both at version 1: one instance loses the compare-and-set and rebases.
   auto first = std::async(std::launch::async, [&] { return submit(*a, "one", 2, 1, ot::op{C::insert("A")}); });
   auto second = std::async(std::launch::async, [&] { return submit(*b, "two", 1, 1, ot::op{C::insert("B")}); });
-  ASSERT_FALSE(first.get().error);
-  ASSERT_FALSE(second.get().error);
+  auto first_result = first.get();
+  auto second_result = second.get();
+  ASSERT_FALSE(first_result.error) << first_result.error->message;
+  ASSERT_FALSE(second_result.error) << second_result.error->message;
   // Each instance's subscriber sees all three ops (the other's through the hub).
   ASSERT_TRUE(watcher_a->wait_for(3));
   ASSERT_TRUE(watcher_b->wait_for(3));

@@ -61,6 +61,7 @@ class SubmitPipelineTest : public ::testing::Test {
       auto offered = pipeline.offer(e);
       EXPECT_NE(offered.kind, kind::full);
       EXPECT_NE(offered.kind, kind::needs_history);
+      EXPECT_NE(offered.kind, kind::needs_catch_up);
       if (offered.kind == kind::answered) answered.push_back(*offered.error);
     }
     plan = pipeline.seal();
@@ -290,6 +291,38 @@ TEST_F(SubmitPipelineTest, OpOlderThanTheCacheAsksForHistoryFirst) {
   ASSERT_EQ(done.answers.size(), 1u);
   EXPECT_EQ(done.answers[0].result.version, 5u);
   EXPECT_EQ(done.answers[0].result.missed.size(), 4u);  // two read from the store, two from the cache
+}
+
+// A client that saw a version on another instance may submit here before this
+// copy heard of it: on a shared store the head first catches up from the log.
+TEST_F(SubmitPipelineTest, OpAheadOfTheHeadOnASharedStoreCatchesUpFirstOnce) {
+  load_text("abc");
+  auto ahead = entry("b", 1, 2, ot::op{C::insert("B")});
+  pipeline.begin_batch(true, true);
+  auto offered = pipeline.offer(ahead);
+  ASSERT_EQ(offered.kind, kind::needs_catch_up);
+  EXPECT_EQ(offered.history_from, 1u);
+  EXPECT_EQ(offered.history_until, 2u);
+  ASSERT_FALSE(pipeline.apply_remote({op_record{"x", 1, 1, ot::op{C::insert("R")}, 0}}).diverged);
+  pipeline.begin_batch(true, true);
+  ASSERT_EQ(pipeline.offer(ahead).kind, kind::batched);
+  plan = pipeline.seal();
+  auto done = pipeline.complete({ok()});
+  ASSERT_EQ(done.answers.size(), 1u);
+  EXPECT_EQ(done.answers[0].result.version, 2u);
+  EXPECT_EQ(text(), "BRabc");
+  // Still ahead after catching up (no such version anywhere): refused, not asked again.
+  auto future = entry("b", 2, 9, ot::op{C::insert("?")});
+  pipeline.begin_batch(true, true);
+  ASSERT_EQ(pipeline.offer(future).kind, kind::needs_catch_up);
+  pipeline.begin_batch(true, true);
+  offered = pipeline.offer(future);
+  ASSERT_EQ(offered.kind, kind::answered);
+  EXPECT_EQ(offered.error->message, "Op version newer than current snapshot");
+  // A single instance owns the head: no catch-up.
+  auto single = entry("c", 1, 9, ot::op{C::insert("?")});
+  pipeline.begin_batch(false, true);
+  EXPECT_EQ(pipeline.offer(single).kind, kind::answered);
 }
 
 TEST_F(SubmitPipelineTest, BatchesAreBoundedAndOneOpAtATimeWithoutAtomicBatches) {
