@@ -45,6 +45,15 @@ std::optional<parsed_config> parse_config(int argc, char** argv, int& exit_code)
   app.add_option("--jwt-permissions-claim", o.jwt_permissions_claim,
                  "With --auth jwt: the claim holding {\"read\": [patterns], \"write\": [patterns]}")
       ->envname("OTSYNC_JWT_PERMISSIONS_CLAIM");
+  app.add_option("--tls-cert", o.tls_cert,
+                 "Serve TLS (wss://, https://) on --listen with this PEM certificate chain (the key may follow it in "
+                 "the same file); re-read on SIGHUP without dropping connections. Default: plain (put TLS in a proxy)")
+      ->envname("OTSYNC_TLS_CERT_FILE");
+  app.add_option("--tls-key", o.tls_key, "With --tls-cert: the PEM private key file (default: read from --tls-cert)")
+      ->envname("OTSYNC_TLS_KEY_FILE");
+  app.add_option("--tls-client-ca", o.tls_client_ca,
+                 "With --tls-cert: require client certificates signed by a CA in this PEM file")
+      ->envname("OTSYNC_TLS_CLIENT_CA_FILE");
   app.add_option("--metrics-token-file", o.metrics_token_file,
                  "File holding a token /metrics requires (Authorization: Bearer); default: /metrics is open")
       ->envname("OTSYNC_METRICS_TOKEN_FILE");

@@ -24,6 +24,7 @@
 namespace otsync::server {
 
 class websocket_session;
+class tls_server_config;
 
 struct server_context {
   server_options options;
@@ -34,6 +35,7 @@ struct server_context {
   pubsub::op_feed* feed = nullptr;                ///< with a shared store: ops other instances commit
   const auth::identity_keys* identity = nullptr;  ///< mints connection ids and the aliases others see
   const auth::jwt_verifier* verifier = nullptr;   ///< --auth jwt; null: --auth none
+  tls_server_config* tls = nullptr;               ///< --tls-cert: the listener's certificate; null: plain
   std::string metrics_token;                      ///< --metrics-token-file's content; empty: /metrics is open
   std::atomic<bool> ready{false};
   std::atomic<bool> draining{false};

@@ -1,6 +1,8 @@
 #include "http_session.hpp"
 
 #include <chrono>
+#include <optional>
+#include <type_traits>
 
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
@@ -9,9 +11,16 @@
 #include <boost/beast/websocket/rfc6455.hpp>
 #include <nlohmann/json.hpp>
 
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/string_body.hpp>
+
 #include "authenticate.hpp"
+#include "http_routes.hpp"
 #include "http_target.hpp"
 #include "otsync/server/log.hpp"
+#include "tls.hpp"
 #include "websocket_session.hpp"
 #include "ws_handshake.hpp"
 
@@ -32,25 +41,97 @@ http_response closing_error(unsigned version, http::status status, std::string_v
   res.prepare_payload();
   return res;
 }
+using plain_stream = beast::basic_stream<asio::ip::tcp, connection_executor>;
+
+// One connection; `Stream` is plain_stream or tls_stream.
+template <class Stream>
+class http_session : public std::enable_shared_from_this<http_session<Stream>> {
+  static constexpr bool is_tls = std::is_same_v<Stream, tls_stream>;
+
+ public:
+  http_session(connection_socket&& socket, server_context& context) requires(!is_tls)
+      : stream_(std::move(socket)), context_(context) {}
+  http_session(connection_socket&& socket, server_context& context,
+               std::shared_ptr<asio::ssl::context> tls) requires is_tls
+      : tls_context_(std::move(tls)),
+        stream_(plain_stream(std::move(socket)), *tls_context_),
+        context_(context) {}
+
+  void run();
+
+ private:
+  plain_stream& tcp() {
+    if constexpr (is_tls) {
+      return stream_.next_layer();
+    } else {
+      return stream_;
+    }
+  }
+  void on_handshake(beast::error_code ec);
+  void do_read();
+  void on_read(beast::error_code ec, std::size_t bytes);
+  void write(http_response response);
+  /// Writes the 101 and hands the connection to a WebSocket session holding `address`'s connection slot.
+  void upgrade(http_response response, std::string address, caller who);
+  std::shared_ptr<http_session> self() { return this->shared_from_this(); }
+
+  std::shared_ptr<asio::ssl::context> tls_context_;  // before stream_: outlives its SSL object
+  Stream stream_;
+  server_context& context_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+};
+
 }  // namespace
 
-http_session::http_session(connection_socket&& socket, server_context& context)
-    : stream_(std::move(socket)), context_(context) {}
-
-void http_session::run() {
-  asio::dispatch(stream_.get_executor(), beast::bind_front_handler(&http_session::do_read, shared_from_this()));
+void serve_http(connection_socket&& socket, server_context& context) {
+  std::make_shared<http_session<plain_stream>>(std::move(socket), context)->run();
 }
 
-void http_session::do_read() {
+void serve_https(connection_socket&& socket, server_context& context, std::shared_ptr<asio::ssl::context> tls) {
+  std::make_shared<http_session<tls_stream>>(std::move(socket), context, std::move(tls))->run();
+}
+
+template <class Stream>
+void http_session<Stream>::run() {
+  if constexpr (is_tls) {
+    asio::dispatch(stream_.get_executor(), [self = self()] {
+      // A client that connects and never finishes its handshake is dropped like a slow request.
+      self->tcp().expires_after(request_timeout);
+      self->stream_.async_handshake(asio::ssl::stream_base::server,
+                                    beast::bind_front_handler(&http_session::on_handshake, self));
+    });
+  } else {
+    asio::dispatch(stream_.get_executor(), beast::bind_front_handler(&http_session::do_read, self()));
+  }
+}
+
+template <class Stream>
+void http_session<Stream>::on_handshake(beast::error_code ec) {
+  if (ec) {
+    // Plain HTTP to the TLS port, an unknown client CA, a timeout: logged without detail at info.
+    if (context_.stats) context_.stats->tls_handshake_failed();
+    boost::system::error_code ignored;
+    log::debug("tls_handshake_failed",
+               {{"address", tcp().socket().remote_endpoint(ignored).address().to_string()}, {"error", ec.message()}});
+    tcp().socket().close(ignored);
+    return;
+  }
+  do_read();
+}
+
+template <class Stream>
+void http_session<Stream>::do_read() {
   parser_.emplace();
   parser_->body_limit(http_api::max_request_body);
-  stream_.expires_after(request_timeout);
-  http::async_read(stream_, buffer_, *parser_, beast::bind_front_handler(&http_session::on_read, shared_from_this()));
+  tcp().expires_after(request_timeout);
+  http::async_read(stream_, buffer_, *parser_, beast::bind_front_handler(&http_session::on_read, self()));
 }
 
-void http_session::on_read(beast::error_code ec, std::size_t) {
+template <class Stream>
+void http_session<Stream>::on_read(beast::error_code ec, std::size_t) {
   if (ec == http::error::end_of_stream) {
-    stream_.socket().shutdown(asio::ip::tcp::socket::shutdown_send, ec);
+    tcp().socket().shutdown(asio::ip::tcp::socket::shutdown_send, ec);
     return;
   }
   if (ec) {
@@ -74,7 +155,7 @@ void http_session::on_read(beast::error_code ec, std::size_t) {
       auto response = websocket_upgrade_response(request);
       if (response.result() == http::status::switching_protocols) {
         boost::system::error_code ignored;
-        auto address = stream_.socket().remote_endpoint(ignored).address().to_string();
+        auto address = tcp().socket().remote_endpoint(ignored).address().to_string();
         auto who = authenticate(context_.verifier, request, true, std::chrono::system_clock::now());
         if (auto* refused = std::get_if<auth_refusal>(&who)) {
           // Logged and counted without the token.
@@ -108,7 +189,7 @@ void http_session::on_read(beast::error_code ec, std::size_t) {
     return;
   }
   bool head = request.method() == http::verb::head;
-  handle_http(context_, request, [self = shared_from_this(), head](http_response response) {
+  handle_http(context_, request, [self = self(), head](http_response response) {
     asio::post(self->stream_.get_executor(), [self, head, response = std::move(response)]() mutable {
       if (head) response.body().clear();
       self->write(std::move(response));
@@ -116,38 +197,46 @@ void http_session::on_read(beast::error_code ec, std::size_t) {
   });
 }
 
-void http_session::upgrade(http_response response, std::string address, caller who) {
+template <class Stream>
+void http_session<Stream>::upgrade(http_response response, std::string address, caller who) {
   auto shared = std::make_shared<http_response>(std::move(response));
-  stream_.expires_after(request_timeout);
+  tcp().expires_after(request_timeout);
   http::async_write(stream_, *shared,
-                    [self = shared_from_this(), shared, address = std::move(address), who = std::move(who)](
-                        beast::error_code ec, std::size_t) mutable {
+                    [self = self(), shared, address = std::move(address), who = std::move(who)](beast::error_code ec,
+                                                                                                std::size_t) mutable {
                       if (ec) {
                         self->context_.release_connection(address);
                         return;
                       }
-                      self->stream_.expires_never();
+                      self->tcp().expires_never();
                       // Bytes the client sent right after its request already belong to the WebSocket.
                       auto early = self->buffer_.cdata();
                       std::string_view extra(static_cast<const char*>(early.data()), early.size());
-                      std::make_shared<websocket_session>(self->stream_.release_socket(), self->context_, extra,
-                                                          std::move(address), std::move(who))
-                          ->run();
+                      if constexpr (is_tls) {
+                        auto link = std::make_unique<tls_link>(std::move(self->stream_), self->tls_context_);
+                        std::make_shared<websocket_session>(std::move(link), self->context_, extra, std::move(address),
+                                                            std::move(who))
+                            ->run();
+                      } else {
+                        std::make_shared<websocket_session>(self->stream_.release_socket(), self->context_, extra,
+                                                            std::move(address), std::move(who))
+                            ->run();
+                      }
                     });
 }
 
-void http_session::write(http_response response) {
+template <class Stream>
+void http_session<Stream>::write(http_response response) {
   auto shared = std::make_shared<http_response>(std::move(response));
   bool keep_alive = shared->keep_alive();
-  http::async_write(stream_, *shared,
-                    [self = shared_from_this(), shared, keep_alive](beast::error_code ec, std::size_t) {
-                      if (ec) return;
-                      if (!keep_alive || self->context_.draining) {
-                        self->stream_.socket().shutdown(asio::ip::tcp::socket::shutdown_send, ec);
-                        return;
-                      }
-                      self->do_read();
-                    });
+  http::async_write(stream_, *shared, [self = self(), shared, keep_alive](beast::error_code ec, std::size_t) {
+    if (ec) return;
+    if (!keep_alive || self->context_.draining) {
+      self->tcp().socket().shutdown(asio::ip::tcp::socket::shutdown_send, ec);
+      return;
+    }
+    self->do_read();
+  });
 }
 
 }  // namespace otsync::server

@@ -5,6 +5,7 @@
 
 #include "http_session.hpp"
 #include "otsync/server/log.hpp"
+#include "tls.hpp"
 
 namespace otsync::server {
 namespace asio = boost::asio;
@@ -46,7 +47,11 @@ void listener::do_accept() {
                            } else {
                              boost::system::error_code opt;
                              socket.set_option(asio::ip::tcp::no_delay(true), opt);
-                             std::make_shared<http_session>(std::move(socket), self->context_)->run();
+                             if (self->context_.tls) {
+                               serve_https(std::move(socket), self->context_, self->context_.tls->current());
+                             } else {
+                               serve_http(std::move(socket), self->context_);
+                             }
                            }
                            self->do_accept();
                          });

@@ -151,6 +151,38 @@ void metrics::on_error_reply(std::string_view code) {
   errors_->Add({{"code", std::string(code)}}).Increment();
 }
 
+void metrics::enable_tls() {
+  auto& r = *registry_;
+  tls_reloads_ = &prometheus::BuildCounter()
+                      .Name("otsync_tls_reloads_total")
+                      .Help("Certificate reloads on SIGHUP, by result (ok, failed: the previous certificate stays)")
+                      .Register(r);
+  tls_reloads_->Add({{"result", "ok"}});
+  tls_reloads_->Add({{"result", "failed"}});
+  tls_handshake_failures_ = &prometheus::BuildCounter()
+                                 .Name("otsync_tls_handshake_failures_total")
+                                 .Help("TLS handshakes that failed or timed out (plain HTTP, unknown CA, ...)")
+                                 .Register(r)
+                                 .Add({});
+  tls_not_after_ = &prometheus::BuildGauge()
+                        .Name("otsync_tls_certificate_not_after_seconds")
+                        .Help("When the serving certificate expires (Unix time)")
+                        .Register(r)
+                        .Add({});
+}
+
+void metrics::tls_reloaded(bool ok) {
+  if (tls_reloads_) tls_reloads_->Add({{"result", ok ? "ok" : "failed"}}).Increment();
+}
+
+void metrics::tls_handshake_failed() {
+  if (tls_handshake_failures_) tls_handshake_failures_->Increment();
+}
+
+void metrics::set_tls_not_after(double unix_seconds) {
+  if (tls_not_after_) tls_not_after_->Set(unix_seconds);
+}
+
 void metrics::auth_failed(std::string_view reason) {
   auth_failures_->Add({{"reason", std::string(reason)}}).Increment();
 }

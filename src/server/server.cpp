@@ -26,6 +26,7 @@
 #include "listener.hpp"
 #include "otsync/backend/open.hpp"
 #include "otsync/server/log.hpp"
+#include "tls.hpp"
 #include "websocket_session.hpp"
 
 namespace otsync::server {
@@ -38,6 +39,7 @@ struct server::impl {
         io(static_cast<int>(threads)),
         work(asio::make_work_guard(io)),
         signals(io, SIGINT, SIGTERM),
+        reload_signal(io),
         drain_timer(io),
         sweep_timer(io) {
     context.options = std::move(opts);
@@ -59,9 +61,11 @@ struct server::impl {
   std::optional<auth::jwt_verifier> verifier;
   std::unique_ptr<doc::registry> documents;
   std::shared_ptr<listener> acceptor;
+  std::unique_ptr<tls_server_config> tls;
   asio::io_context io;
   asio::executor_work_guard<asio::io_context::executor_type> work;
   asio::signal_set signals;
+  asio::signal_set reload_signal;  // SIGHUP with --tls-cert: re-read the certificate
   asio::steady_timer drain_timer;
   asio::steady_timer sweep_timer;  // WebSocket idle and close-handshake timeouts
   std::atomic<bool> stopping{false};
@@ -69,6 +73,7 @@ struct server::impl {
   int exit_status = 0;
 
   void sweep_sessions();
+  void await_reload();
   void begin_drain();
   void wait_for_commits();
   void close_sessions();
@@ -226,6 +231,18 @@ std::string server::start() {
            std::to_string(largest_broadcast) + " bytes of JSON): raise it, or lower --max-op-bytes";
   }
 
+  if (opts.tls_cert.empty() && (!opts.tls_key.empty() || !opts.tls_client_ca.empty())) {
+    return std::string(opts.tls_key.empty() ? "--tls-client-ca" : "--tls-key") + " needs --tls-cert";
+  }
+  if (!opts.tls_cert.empty()) {
+    std::string error;
+    s.tls = tls_server_config::load(opts, error);
+    if (!s.tls) return error;
+    s.context.tls = s.tls.get();
+    if (s.tls->not_after() < std::chrono::system_clock::now()) {
+      log::warn("tls_certificate_expired", {{"cert", opts.tls_cert}});
+    }
+  }
   if (opts.auth == "jwt") {
     if (auto error = make_verifier(opts, s.verifier); !error.empty()) return error;
     s.context.verifier = &*s.verifier;
@@ -262,6 +279,10 @@ std::string server::start() {
   s.storage = std::move(opened->store);
   s.feed = std::move(opened->feed);
   s.stats = std::make_unique<metrics>();
+  if (s.tls) {
+    s.stats->enable_tls();
+    s.stats->set_tls_not_after(static_cast<double>(std::chrono::system_clock::to_time_t(s.tls->not_after())));
+  }
   s.documents =
       std::make_unique<doc::registry>(s.io.get_executor(), *s.storage, opts.documents, s.stats.get(), s.feed.get());
   s.context.feed = s.feed.get();
@@ -289,6 +310,10 @@ int server::run() {
     log::info("signal", {{"signal", signal == SIGTERM ? "SIGTERM" : "SIGINT"}});
     request_stop();
   });
+  if (s.tls) {
+    s.reload_signal.add(SIGHUP);
+    s.await_reload();
+  }
   s.acceptor->start();
   s.sweep_sessions();
   s.documents->start_eviction(s.context.options.idle_eviction,
@@ -297,6 +322,7 @@ int server::run() {
   log::info("listening",
             {{"address", s.acceptor->local_endpoint().address().to_string() + ":" + std::to_string(port())},
              {"store", s.context.options.store},
+             {"tls", s.tls ? "on" : "off"},
              {"threads", std::to_string(s.threads)}});
   std::vector<std::thread> workers;
   for (unsigned i = 1; i < s.threads; ++i) workers.emplace_back([&s] { s.io.run(); });
@@ -309,6 +335,24 @@ void server::request_stop() {
   asio::post(impl_->io, [this] {
     if (impl_->stopping.exchange(true)) return;
     impl_->begin_drain();
+  });
+}
+
+// SIGHUP: new connections get the certificate in the files now; open ones keep theirs. Reading
+// two small files on an I/O thread is short; a failure keeps the current certificate.
+void server::impl::await_reload() {
+  reload_signal.async_wait([this](boost::system::error_code ec, int) {
+    if (ec) return;
+    auto error = tls->reload();
+    stats->tls_reloaded(error.empty());
+    if (error.empty()) {
+      const auto not_after = std::chrono::system_clock::to_time_t(tls->not_after());
+      stats->set_tls_not_after(static_cast<double>(not_after));
+      log::info("tls_reloaded", {{"cert", context.options.tls_cert}, {"not_after", std::to_string(not_after)}});
+    } else {
+      log::error("tls_reload_failed", {{"error", error}, {"message", "the previous certificate stays in use"}});
+    }
+    await_reload();
   });
 }
 
@@ -343,6 +387,7 @@ void server::impl::begin_drain() {
   context.ready = false;
   boost::system::error_code ignored;
   signals.cancel(ignored);
+  reload_signal.cancel(ignored);
   documents->stop_eviction();
   // New WebSocket upgrades are refused from now on; the listener stays open
   // a moment so that health checks see /readyz turn 503.

@@ -9,6 +9,7 @@
 #include <boost/asio/write.hpp>
 
 #include "otsync/server/log.hpp"
+#include "tls.hpp"
 
 namespace otsync::server {
 namespace asio = boost::asio;
@@ -23,6 +24,14 @@ std::span<char> read_buffer() {
 
 // At most this many full buffers per wake-up, so one busy client cannot hold the thread.
 constexpr int max_reads_per_wakeup = 4;
+
+// A TLS connection reads through its own buffer (a read stays pending on it): small, as OpenSSL
+// keeps the rest of a record for the next read.
+constexpr std::size_t tls_read_bytes = 4096;
+
+// A write batch's frames are copied into one buffer, to go out as few TLS records (Asio's stream
+// would write one record, and one send, per buffer); kept between writes up to this size.
+constexpr std::size_t tls_kept_write_bytes = 16 * 1024;
 
 }  // namespace
 
@@ -46,6 +55,13 @@ websocket_session::websocket_session(connection_socket&& socket, server_context&
       closes_at_(token_end(who_, std::chrono::seconds(context.options.jwt_clock_skew_s))),
       decoder_(context.options.max_message_bytes),
       held_input_(early) {}
+
+websocket_session::websocket_session(std::unique_ptr<tls_link> tls, server_context& context, std::string_view early,
+                                     std::string address, caller who)
+    : websocket_session(connection_socket(tls->stream.get_executor()), context, early, std::move(address),
+                        std::move(who)) {
+  tls_ = std::move(tls);
+}
 
 websocket_session::~websocket_session() {
   if (context_.stats && queued_frames_ != 0) context_.stats->send_queue_changed(-static_cast<long>(queued_frames_));
@@ -87,8 +103,8 @@ void websocket_session::run() {
   log::debug("connection_open", {{"conn", id_}, {"src", agent_->src_alias()}, {"sub", who_.subject}});
   last_read_.store(now_ticks(), std::memory_order_relaxed);
   boost::system::error_code ec;
-  socket_.non_blocking(true, ec);  // reads happen on readiness, never blocking the thread
-  read_paused_ = true;             // hands the upgrade's extra bytes (if any) to the decoder first
+  if (!tls_) socket_.non_blocking(true, ec);  // reads happen on readiness, never blocking the thread
+  read_paused_ = true;                        // hands the upgrade's extra bytes (if any) to the decoder first
   if (context_.draining) {
     close(ws::close_code::going_away, "server shutting down");  // reads on, for the close handshake
     return;
@@ -99,6 +115,13 @@ void websocket_session::run() {
 void websocket_session::do_read() {
   if (reading_ || read_paused_ || peer_closed_ || finished_) return;
   reading_ = true;
+  if (tls_) {
+    if (tls_->read_buffer.empty()) tls_->read_buffer.resize(tls_read_bytes);
+    tls_->stream.async_read_some(
+        asio::buffer(tls_->read_buffer),
+        [self = shared_from_this()](boost::system::error_code ec, std::size_t n) { self->on_tls_read(ec, n); });
+    return;
+  }
   socket_.async_wait(asio::socket_base::wait_read,
                      [self = shared_from_this()](boost::system::error_code ec) { self->on_readable(ec); });
 }
@@ -129,6 +152,24 @@ void websocket_session::on_readable(boost::system::error_code ec) {
     if (!account_partial()) return;
     if (n < buffer.size()) break;
   }
+  do_read();
+}
+
+void websocket_session::on_tls_read(boost::system::error_code ec, std::size_t bytes) {
+  reading_ = false;
+  if (finished_) return;
+  if (ec) {
+    if (ec != asio::error::operation_aborted && ec != asio::error::eof && ec != asio::error::connection_reset &&
+        ec != asio::ssl::error::stream_truncated) {
+      log::debug("connection_read_error", {{"conn", id_}, {"error", ec.message()}});
+    }
+    finish();
+    return;
+  }
+  last_read_.store(now_ticks(), std::memory_order_relaxed);
+  pinged_.store(false, std::memory_order_relaxed);
+  if (!process(std::span<char>(tls_->read_buffer.data(), bytes))) return;
+  if (!account_partial()) return;
   do_read();
 }
 
@@ -335,6 +376,14 @@ void websocket_session::do_write() {
     writing_->add(std::move(queue_.front()));
     queue_.pop_front();
   }
+  if (tls_) {
+    auto& out = tls_->write_buffer;
+    out.clear();
+    for (const auto& b : writing_->buffers()) out.append(static_cast<const char*>(b.data()), b.size());
+    asio::async_write(tls_->stream, asio::buffer(out),
+                      [self = shared_from_this()](boost::system::error_code ec, std::size_t) { self->on_write(ec); });
+    return;
+  }
   asio::async_write(socket_, writing_->buffers(),
                     [self = shared_from_this()](boost::system::error_code ec, std::size_t) { self->on_write(ec); });
 }
@@ -362,6 +411,7 @@ void websocket_session::on_write(boost::system::error_code ec) {
   }
   if (queue_.empty()) {
     queue_.release();
+    if (tls_ && tls_->write_buffer.capacity() > tls_kept_write_bytes) std::string().swap(tls_->write_buffer);
   } else {
     do_write();
   }
@@ -458,9 +508,11 @@ void websocket_session::finish() {
   if (context_.stats) context_.stats->connection_closed();
   log::debug("connection_closed", {{"conn", id_}});
   boost::system::error_code ignored;
-  socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
-  // Closing cancels the pending wait or write; their handlers release this session.
-  socket_.close(ignored);
+  // Closing cancels the pending wait or write; their handlers release this session. (With TLS, no
+  // close_notify: the WebSocket close handshake already ended the conversation.)
+  auto& tcp = tls_ ? tls_->stream.next_layer().socket() : socket_;
+  tcp.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+  tcp.close(ignored);
 }
 
 }  // namespace otsync::server

@@ -34,6 +34,8 @@
 
 namespace otsync::server {
 
+struct tls_link;
+
 class websocket_session : public connection_io, public std::enable_shared_from_this<websocket_session> {
  public:
   /// How long a close handshake may take (Beast's suggested handshake timeout).
@@ -43,6 +45,9 @@ class websocket_session : public connection_io, public std::enable_shared_from_t
   /// holds the connection slot of `address` (server_context::acquire_connection) until it ends.
   websocket_session(connection_socket&& socket, server_context& context, std::string_view early, std::string address,
                     caller who = {auth::access_rules::allow_all(), {}, std::nullopt});
+  /// The same over TLS (otsyncd's own listener, --tls-cert).
+  websocket_session(std::unique_ptr<tls_link> tls, server_context& context, std::string_view early, std::string address,
+                    caller who);
   ~websocket_session() override;
 
   /// The 101 response is out: start reading frames.
@@ -71,6 +76,7 @@ class websocket_session : public connection_io, public std::enable_shared_from_t
   void queue_close(std::uint16_t code, std::string_view reason);
   void do_read();
   void on_readable(boost::system::error_code ec);
+  void on_tls_read(boost::system::error_code ec, std::size_t bytes);
   /// Decodes and handles `bytes`; false once reading stops (paused, closed).
   bool process(std::span<char> bytes);
   void on_peer_close(std::uint16_t code);
@@ -91,7 +97,8 @@ class websocket_session : public connection_io, public std::enable_shared_from_t
   [[nodiscard]] timeout_action timeout_due(std::chrono::steady_clock::time_point now) const noexcept;
   static std::int64_t now_ticks() noexcept;
 
-  connection_socket socket_;
+  connection_socket socket_;       // plain; with TLS, unopened (its executor is the strand)
+  std::unique_ptr<tls_link> tls_;  // TLS: the stream, its buffers
   server_context& context_;
   std::string id_;
   std::string address_;  // the client's IP address, whose connection slot this session holds

@@ -53,6 +53,12 @@ class metrics final : public doc::document_observer, public agent_observer {
   /// A request or upgrade refused for its bearer token (`reason`: missing, malformed, expired, ...).
   void auth_failed(std::string_view reason);
   void set_partial_bytes(std::size_t bytes);
+  /// With --tls-cert: registers the TLS metrics (an instance without TLS shows none).
+  void enable_tls();
+  void tls_reloaded(bool ok);
+  void tls_handshake_failed();
+  /// The serving certificate's notAfter, as Unix seconds.
+  void set_tls_not_after(double unix_seconds);
   void set_resident_document_bytes(std::uint64_t bytes);
 
   /// The SQLite store's counters, sampled when /metrics is served.
@@ -87,6 +93,9 @@ class metrics final : public doc::document_observer, public agent_observer {
   prometheus::Family<prometheus::Counter>* errors_;
   prometheus::Family<prometheus::Counter>* limit_hits_;
   prometheus::Gauge* partial_bytes_;
+  prometheus::Family<prometheus::Counter>* tls_reloads_ = nullptr;
+  prometheus::Counter* tls_handshake_failures_ = nullptr;
+  prometheus::Gauge* tls_not_after_ = nullptr;
   prometheus::Gauge* resident_bytes_;
   // The backends' values by name, registered when first reported (under sampled_mutex_).
   std::map<std::string, prometheus::Gauge*, std::less<>> backend_gauges_;

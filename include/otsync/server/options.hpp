@@ -42,13 +42,17 @@ struct server_options {
   /// share a store must share it, or a client reconnecting to another instance gets a new id.
   std::string identity_secret_file;
   // Authentication (docs/security.md): none, or JWT bearer tokens with permissions in a claim.
-  std::string auth = "none";                      ///< none | jwt
-  std::string jwt_secret_file;                    ///< HS256 shared secret (32 bytes or more)
-  std::string jwt_public_keys;                    ///< RS256/ES256 public keys: a JWKS or PEM file
-  std::string jwt_issuer;                         ///< required `iss` (empty: not checked)
-  std::string jwt_audience;                       ///< required in `aud` (empty: not checked)
-  unsigned jwt_clock_skew_s = 60;                 ///< allowance for `exp` and `nbf`
-  std::string jwt_permissions_claim = "otsync";   ///< the claim holding {read, write} patterns
+  std::string auth = "none";                     ///< none | jwt
+  std::string jwt_secret_file;                   ///< HS256 shared secret (32 bytes or more)
+  std::string jwt_public_keys;                   ///< RS256/ES256 public keys: a JWKS or PEM file
+  std::string jwt_issuer;                        ///< required `iss` (empty: not checked)
+  std::string jwt_audience;                      ///< required in `aud` (empty: not checked)
+  unsigned jwt_clock_skew_s = 60;                ///< allowance for `exp` and `nbf`
+  std::string jwt_permissions_claim = "otsync";  ///< the claim holding {read, write} patterns
+  // TLS on otsyncd's own listener (docs/security.md): empty tls_cert serves plain HTTP/WebSocket.
+  std::string tls_cert;                           ///< PEM certificate chain (may hold the key too); reloaded on SIGHUP
+  std::string tls_key;                            ///< PEM private key; empty: read from tls_cert
+  std::string tls_client_ca;                      ///< when set, clients must present a certificate this CA signed
   std::string metrics_token_file;                 ///< when set, /metrics needs "Authorization: Bearer <its content>"
   std::string redis_prefix = "otsync:";           ///< with a redis:// store: prefix of every key and channel
   std::chrono::milliseconds redis_timeout{5000};  ///< with a redis:// store: per command
