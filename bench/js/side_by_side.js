@@ -8,7 +8,7 @@
 //
 //   node bench/js/side_by_side.js [--reps 3] [--presets contention,spread,fanout,idle,contention@rate=40]
 //                                 [--duration 5] [--warmup 1] [--json FILE] [--baseline OTSYNCD]
-//                                 [--servers memory,sqlite,sharedb] [-- extra otsync-load flags]
+//                                 [--servers memory,sqlite,sharedb] [--tls] [-- extra otsync-load flags]
 //
 // Figures: acked ops/s, ack p50/p99 (ms), deliveries/s, server CPU %, and for
 // idle the server's RSS growth per connection. `PRESET@rate=R` runs a preset
@@ -16,6 +16,12 @@
 // p99 ack latency at the same load is compared there. Each server runs alone with the
 // load generator on this machine; the load generator reports when it is
 // saturated (then the figure is a lower bound).
+//
+// --tls (or a --servers word naming `tls`) adds "otsyncd memory tls": otsyncd on the memory store
+// with its own TLS listener (--tls-cert; a throwaway CA and certificate made once per run by
+// tests/support/make_test_certs.sh), the load generator on wss:// trusting that CA
+// (--tls-ca-file). A "TLS vs plain" table then sets it against "otsyncd memory": acked ops/s,
+// server CPU per op, p99 and idle RSS per connection, each as TLS / plain.
 'use strict';
 const {execFileSync, spawn} = require('child_process');
 const fs = require('fs');
@@ -33,6 +39,7 @@ const JSON_OUT = arg('json', null);
 const OTSYNCD = path.join(root, 'build/bin/otsyncd');
 const LOAD = path.join(root, 'build/bin/otsync-load');
 const PEER = path.join(root, 'bench/peer/sharedb_server.js');
+const MAKE_CERTS = path.join(root, 'tests/support/make_test_certs.sh');
 
 // Every load connection comes from 127.0.0.1: the per-address connection limit
 // (meant for the internet, 1000 by default) would refuse the idle preset's 2000.
@@ -55,11 +62,31 @@ if (BASELINE) {
     args: (dir) => ['--store', 'memory:', '--data-dir', dir, ...common]});
 }
 const ONLY = arg('servers', null);
+// --tls is a bare flag (before `--`): parseArgs only reads flags with values.
+const OWN_ARGS = process.argv.slice(2, process.argv.includes('--') ? process.argv.indexOf('--') : undefined);
+const TLS_SERVER = 'otsyncd memory tls';
+const PLAIN_SERVER = 'otsyncd memory';
+let certDir = null;  // made below when the TLS server runs; removed on exit
+if (OWN_ARGS.includes('--tls') || (ONLY && ONLY.split(',').some((w) => w.includes('tls')))) {
+  // Next to its plain twin, so that each repetition runs them one after the other.
+  SERVERS.splice(SERVERS.findIndex((s) => s.name === PLAIN_SERVER) + 1, 0, {
+    name: TLS_SERVER, cmd: OTSYNCD, tls: true,
+    args: (dir) => ['--store', 'memory:', '--data-dir', dir, ...OTSYNCD_COMMON,
+                    '--tls-cert', path.join(certDir, 'server.pem')],
+  });
+}
 if (ONLY) {
   const words = ONLY.split(',');
   for (let i = SERVERS.length - 1; i >= 0; i--) {
     if (!words.some((w) => SERVERS[i].name.includes(w))) SERVERS.splice(i, 1);
   }
+}
+
+if (SERVERS.some((s) => s.tls)) {
+  // server.pem: DNS:localhost and IP:127.0.0.1, certificate then key; ca.pem: its CA.
+  certDir = fs.mkdtempSync(path.join(os.tmpdir(), 'otsync-sbs-certs-'));
+  process.on('exit', () => fs.rmSync(certDir, {recursive: true, force: true}));
+  execFileSync(MAKE_CERTS, [certDir], {stdio: ['ignore', 'ignore', 'inherit'], timeout: 60000});
 }
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -71,7 +98,8 @@ async function startServer(server, dir) {
     {stdio: ['ignore', log, log]});
   for (let i = 0; i < 200; i++) {
     if (fs.existsSync(portFile) && fs.readFileSync(portFile, 'utf8').trim()) {
-      return {child, url: `ws://127.0.0.1:${fs.readFileSync(portFile, 'utf8').trim()}/ws`};
+      const scheme = server.tls ? 'wss' : 'ws';
+      return {child, url: `${scheme}://127.0.0.1:${fs.readFileSync(portFile, 'utf8').trim()}/ws`};
     }
     if (child.exitCode !== null) break;
     await sleep(50);
@@ -93,7 +121,8 @@ async function runOnce(server, preset) {
   try {
     const [name, rate] = preset.split('@rate=');
     const args = ['--preset', name, ...(rate ? ['--rate', rate] : []), '--url', url, '--pid', String(child.pid), '--duration', DURATION,
-                  '--warmup', WARMUP, '--quiet', ...extra];
+                  '--warmup', WARMUP, '--quiet', ...(server.tls ? ['--tls-ca-file', path.join(certDir, 'ca.pem')] : []),
+                  ...extra];
     const report = JSON.parse(execFileSync(LOAD, args, {encoding: 'utf8', timeout: 900000}));
     const srv = report.server[String(child.pid)] || {};
     return {
@@ -145,7 +174,7 @@ const fmt = (x, digits = 0) => (x === null || x === undefined ? '—' : Number(x
         cpuMicrosPerOp: median(rs.map((r) => (r.acked > 0 && r.cpu != null ? (r.cpu / 100) * 1e6 / r.acked : null))),
       };
     }
-    const base = summary[preset][peer];
+    const base = summary[preset][peer] || {};  // without the peer (--servers): no ratios
     for (const server of SERVERS) {
       const s = summary[preset][server.name];
       const ratio = (a, b) => (a && b ? a / b : null);
@@ -160,8 +189,36 @@ const fmt = (x, digits = 0) => (x === null || x === undefined ? '—' : Number(x
         `${s.converged ? 'yes' : 'NO'} | ${s.errors} | ${s.loadgenSaturated ? 'YES' : 'no'} |`);
     }
   }
+  // What otsyncd's own TLS listener costs: the TLS server against its plain twin, preset by preset.
+  let tlsVsPlain = null;
+  if (SERVERS.some((s) => s.name === TLS_SERVER) && SERVERS.some((s) => s.name === PLAIN_SERVER)) {
+    tlsVsPlain = {};
+    const ratio = (a, b) => (a != null && b ? a / b : null);
+    console.log(`\nTLS vs plain: "${TLS_SERVER}" (wss://, --tls-cert) against "${PLAIN_SERVER}" (ws://), ` +
+                'medians; ratio = TLS / plain (ops/s below 1 and CPU per op above 1: what TLS costs)\n');
+    console.log('| preset | acked ops/s plain | acked ops/s TLS | TLS/plain | server CPU µs/op plain | ' +
+                'server CPU µs/op TLS | TLS/plain | ack p99 ms plain | ack p99 ms TLS | TLS/plain | ' +
+                'RSS/conn bytes plain | RSS/conn bytes TLS | TLS/plain | TLS − plain bytes/conn |');
+    console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+    for (const preset of PRESETS) {
+      const p = summary[preset][PLAIN_SERVER];
+      const t = summary[preset][TLS_SERVER];
+      const row = tlsVsPlain[preset] = {
+        acked: ratio(t.ackedOpsPerSecond, p.ackedOpsPerSecond), cpuPerOp: ratio(t.cpuMicrosPerOp, p.cpuMicrosPerOp),
+        p99: ratio(t.p99Ms, p.p99Ms), rssPerConnection: ratio(t.rssPerConnection, p.rssPerConnection),
+        rssPerConnectionDelta: t.rssPerConnection != null && p.rssPerConnection != null
+          ? t.rssPerConnection - p.rssPerConnection : null,
+      };
+      console.log(`| ${preset} | ${fmt(p.ackedOpsPerSecond)} | ${fmt(t.ackedOpsPerSecond)} | ${fmt(row.acked, 2)} | ` +
+        `${fmt(p.cpuMicrosPerOp, 1)} | ${fmt(t.cpuMicrosPerOp, 1)} | ${fmt(row.cpuPerOp, 2)} | ` +
+        `${fmt(p.p99Ms, 2)} | ${fmt(t.p99Ms, 2)} | ${fmt(row.p99, 2)} | ` +
+        `${fmt(p.rssPerConnection)} | ${fmt(t.rssPerConnection)} | ${fmt(row.rssPerConnection, 2)} | ` +
+        `${fmt(row.rssPerConnectionDelta)} |`);
+    }
+  }
   if (JSON_OUT) {
-    fs.writeFileSync(JSON_OUT, JSON.stringify({reps: REPS, duration: Number(DURATION), extra, summary, runs}, null, 1));
+    fs.writeFileSync(JSON_OUT, JSON.stringify({reps: REPS, duration: Number(DURATION), extra, summary, runs,
+                                               ...(tlsVsPlain ? {tlsVsPlain} : {})}, null, 1));
   }
 })().catch((e) => {
   console.error(e);

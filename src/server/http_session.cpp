@@ -4,8 +4,12 @@
 #include <optional>
 #include <type_traits>
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
@@ -114,6 +118,24 @@ void http_session<Stream>::on_handshake(beast::error_code ec) {
     boost::system::error_code ignored;
     log::debug("tls_handshake_failed",
                {{"address", tcp().socket().remote_endpoint(ignored).address().to_string()}, {"error", ec.message()}});
+    if (ec.category() == asio::error::get_ssl_category() &&
+        ERR_GET_REASON(static_cast<unsigned long>(ec.value())) == SSL_R_HTTP_REQUEST) {
+      // Plain HTTP to the TLS port (a ws:// URL, a health check without TLS): say so in plain HTTP.
+      static const std::string plain_http_refused = [] {
+        const std::string body =
+            R"({"error":{"code":"ERR_TLS_REQUIRED","message":"This port speaks TLS: use https:// or wss:// URLs"}})";
+        return "HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nConnection: close\r\n"
+               "Content-Length: " +
+               std::to_string(body.size()) + "\r\n\r\n" + body;
+      }();
+      asio::async_write(tcp().socket(), asio::buffer(plain_http_refused),
+                        [self = self()](boost::system::error_code, std::size_t) {
+                          boost::system::error_code ignored_too;
+                          self->tcp().socket().shutdown(asio::ip::tcp::socket::shutdown_send, ignored_too);
+                          self->tcp().socket().close(ignored_too);
+                        });
+      return;
+    }
     tcp().socket().close(ignored);
     return;
   }

@@ -508,8 +508,19 @@ void websocket_session::finish() {
   if (context_.stats) context_.stats->connection_closed();
   log::debug("connection_closed", {{"conn", id_}});
   boost::system::error_code ignored;
-  // Closing cancels the pending wait or write; their handlers release this session. (With TLS, no
-  // close_notify: the WebSocket close handshake already ended the conversation.)
+  if (tls_ && peer_closed_ && close_sent_ && !reading_ && !writing_) {
+    // A completed close handshake over TLS: close_notify too (a client's TLS layer reports a
+    // truncated stream otherwise, and may hide the close code), bounded like the handshake.
+    auto& tcp = tls_->stream.next_layer();
+    tcp.expires_after(close_timeout);
+    tls_->stream.async_shutdown([self = shared_from_this()](boost::system::error_code) {
+      boost::system::error_code ignored_too;
+      self->tls_->stream.next_layer().socket().shutdown(asio::ip::tcp::socket::shutdown_both, ignored_too);
+      self->tls_->stream.next_layer().socket().close(ignored_too);
+    });
+    return;
+  }
+  // Closing cancels the pending wait or write; their handlers release this session.
   auto& tcp = tls_ ? tls_->stream.next_layer().socket() : socket_;
   tcp.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
   tcp.close(ignored);

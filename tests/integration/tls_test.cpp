@@ -1,11 +1,14 @@
-// wss:// end to end: HAProxy (Debian's, with the shipped docker/haproxy.cfg)
-// terminates TLS in front of a real otsyncd, with a throwaway CA and
+// wss:// end to end, through each TLS front otsync ships: HAProxy (Debian's,
+// with the shipped docker/haproxy.cfg) terminating TLS in front of a real
+// otsyncd, and otsyncd's own listener (--tls-cert); a throwaway CA and
 // certificates made by tests/support/make_test_certs.sh (the openssl CLI).
 // The native client edits over wss:// and converges with a fresh fetch, and
-// reconnects and resends when HAProxy is killed and restarted; a certificate
+// reconnects and resends when the front is killed and restarted; a certificate
 // for another name, an expired one and one from an unknown CA are each
 // refused with the reason in the error; skipping verification (tests only)
-// connects anyway; otsync-load runs over wss://. Processes on free loopback
+// connects anyway; otsync-load runs over wss://. otsyncd's listener re-reads
+// its certificate on SIGHUP while clients type, dropping none and losing no
+// edit; a failed reload keeps the certificate. Processes on free loopback
 // ports in a temp dir, stopped by PID; every wait is bounded.
 #include <gtest/gtest.h>
 
@@ -133,6 +136,55 @@ class haproxy_process {
   pid_t pid_ = -1;
 };
 
+/// Where clients reach otsync over TLS.
+class tls_front {
+ public:
+  virtual ~tls_front() = default;
+  [[nodiscard]] virtual std::string url(const std::string& host = "127.0.0.1") const = 0;
+  /// SIGKILL: every connection drops at once, without a TLS close.
+  virtual void kill_hard() = 0;
+  /// Starts it again on the same port.
+  virtual void start() = 0;
+};
+
+class haproxy_front final : public tls_front {
+ public:
+  haproxy_front(const fs::path& dir, const fs::path& cert, unsigned backend_port) : proxy_(dir, cert, backend_port) {}
+  [[nodiscard]] std::string url(const std::string& host) const override { return proxy_.url(host); }
+  void kill_hard() override { proxy_.kill_hard(); }
+  void start() override { proxy_.start(); }
+
+ private:
+  haproxy_process proxy_;
+};
+
+/// otsyncd's own listener (--tls-cert) on SQLite, so that a restart keeps what was acknowledged.
+class otsyncd_front final : public tls_front {
+ public:
+  otsyncd_front(const fs::path& data_dir, const fs::path& cert, std::vector<std::string> extra = {},
+                const std::string& log_level = "warn")
+      : server_(args(data_dir, cert, std::move(extra), log_level)) {}
+  [[nodiscard]] std::string url(const std::string& host) const override {
+    return "wss://" + host + ":" + std::to_string(server_.port()) + "/ws";
+  }
+  void kill_hard() override { server_.kill_hard(); }
+  void start() override { server_.restart(); }
+  [[nodiscard]] server_process& server() { return server_; }
+
+ private:
+  static std::vector<std::string> args(const fs::path& data_dir, const fs::path& cert, std::vector<std::string> extra,
+                                       const std::string& log_level) {
+    fs::create_directories(data_dir);
+    std::vector<std::string> a{OTSYNCD_PATH,  "--store", "sqlite:tls.db", "--data-dir", data_dir.string(),
+                               "--log-level", log_level, "--tls-cert",    cert.string()};
+    a.insert(a.end(), extra.begin(), extra.end());
+    return a;
+  }
+  server_process server_;
+};
+
+enum class front_kind { haproxy, otsyncd };
+
 /// The connection's errors, for waiting on one.
 class error_log {
  public:
@@ -165,7 +217,7 @@ class error_log {
   std::vector<std::string> messages_;
 };
 
-class Tls : public ::testing::Test {
+class Tls : public ::testing::TestWithParam<front_kind> {
  protected:
   static void SetUpTestSuite() {
     dir_ = new fs::path(otsync::test::make_temp_dir("otsync-tls-test"));
@@ -184,7 +236,7 @@ class Tls : public ::testing::Test {
     delete dir_;
   }
   void SetUp() override {
-    if (std::string(OTSYNC_HAPROXY_PATH).empty()) {
+    if (GetParam() == front_kind::haproxy && std::string(OTSYNC_HAPROXY_PATH).empty()) {
 #ifdef OTSYNC_REQUIRE_ALL_TESTS
       FAIL() << "haproxy not found (Debian package haproxy)";
 #else
@@ -196,8 +248,14 @@ class Tls : public ::testing::Test {
   static fs::path cert(const std::string& name) {
     return *dir_ / "certs" / name;
   }
-  static std::unique_ptr<haproxy_process> haproxy(const std::string& cert_name) {
-    return std::make_unique<haproxy_process>(*dir_, cert(cert_name), server_->port());
+  /// The front under test, serving `cert_name`, in front of the shared otsyncd (HAProxy) or as its
+  /// own server (otsyncd's listener, with `extra` flags).
+  std::unique_ptr<tls_front> front(const std::string& cert_name, std::vector<std::string> extra = {}) {
+    if (GetParam() == front_kind::haproxy) {
+      return std::make_unique<haproxy_front>(*dir_, cert(cert_name), server_->port());
+    }
+    return std::make_unique<otsyncd_front>(*dir_ / ("otsyncd-" + std::to_string(++fronts_)), cert(cert_name),
+                                           std::move(extra));
   }
   /// Options trusting the test CA (only it: not the system store).
   static connection_options trusting_ca(const std::string& url) {
@@ -221,13 +279,14 @@ class Tls : public ::testing::Test {
 
   static fs::path* dir_;
   static server_process* server_;
+  static inline int fronts_ = 0;
 };
 
 fs::path* Tls::dir_ = nullptr;
 server_process* Tls::server_ = nullptr;
 
-TEST_F(Tls, ConcurrentEditorsOverWssConvergeWithAFreshFetch) {
-  auto proxy = haproxy("server.pem");
+TEST_P(Tls, ConcurrentEditorsOverWssConvergeWithAFreshFetch) {
+  auto proxy = front("server.pem");
   constexpr int editors = 3;
   constexpr int edits_each = 100;
   std::vector<std::unique_ptr<connection>> connections;
@@ -270,8 +329,8 @@ TEST_F(Tls, ConcurrentEditorsOverWssConvergeWithAFreshFetch) {
   EXPECT_GT(fresh->version(), 100U);
 }
 
-TEST_F(Tls, AKilledProxyMeansReconnectAndResendWithEveryEditOnce) {
-  auto proxy = haproxy("server.pem");
+TEST_P(Tls, AKilledProxyMeansReconnectAndResendWithEveryEditOnce) {
+  auto proxy = front("server.pem");
   auto o = trusting_ca(proxy->url());
   error_log errors;
   errors.attach(o);
@@ -298,35 +357,35 @@ TEST_F(Tls, AKilledProxyMeansReconnectAndResendWithEveryEditOnce) {
   EXPECT_EQ(fresh->version(), doc->version());
 }
 
-TEST_F(Tls, ACertificateForAnotherHostNameIsRefused) {
+TEST_P(Tls, ACertificateForAnotherHostNameIsRefused) {
   // DNS name checked: the certificate names 127.0.0.1 only.
-  auto ip_only = haproxy("ip-only.pem");
+  auto ip_only = front("ip-only.pem");
   expect_refused(trusting_ca(ip_only->url("localhost")), "hostname mismatch");
   // IP address checked: the certificate names localhost only.
-  auto dns_only = haproxy("dns-only.pem");
+  auto dns_only = front("dns-only.pem");
   expect_refused(trusting_ca(dns_only->url("127.0.0.1")), "IP address mismatch");
 }
 
-TEST_F(Tls, AnExpiredCertificateIsRefused) {
-  auto proxy = haproxy("expired.pem");
+TEST_P(Tls, AnExpiredCertificateIsRefused) {
+  auto proxy = front("expired.pem");
   expect_refused(trusting_ca(proxy->url()), "certificate has expired");
 }
 
-TEST_F(Tls, ACertificateFromAnUnknownCaIsRefused) {
-  auto proxy = haproxy("unknown-ca.pem");
+TEST_P(Tls, ACertificateFromAnUnknownCaIsRefused) {
+  auto proxy = front("unknown-ca.pem");
   expect_refused(trusting_ca(proxy->url()), "unable to get local issuer certificate");
   // Without tls_ca_file the system's store is used, and it does not know the test CA either.
-  auto good = haproxy("server.pem");
+  auto good = front("server.pem");
   connection_options o;
   o.url = good->url();
   expect_refused(o, "unable to get local issuer certificate");
 }
 
-TEST_F(Tls, SkippingVerificationConnectsDespiteEachProblem) {
+TEST_P(Tls, SkippingVerificationConnectsDespiteEachProblem) {
   for (const auto& [name, host] : std::vector<std::pair<std::string, std::string>>{
            {"ip-only.pem", "localhost"}, {"expired.pem", "127.0.0.1"}, {"unknown-ca.pem", "127.0.0.1"}}) {
     SCOPED_TRACE(name);
-    auto proxy = haproxy(name);
+    auto proxy = front(name);
     connection_options o;
     o.url = proxy->url(host);
     o.tls_insecure_skip_verify_for_tests_only = true;
@@ -339,11 +398,27 @@ TEST_F(Tls, SkippingVerificationConnectsDespiteEachProblem) {
   }
 }
 
-TEST_F(Tls, WssToAPlainServerOrABadCaFileFailsClearly) {
+TEST_P(Tls, WssToAPlainServerOrABadCaFileFailsClearly) {
   connection_options o;
   o.url = "wss://127.0.0.1:" + std::to_string(server_->port()) + "/ws";
   o.tls_insecure_skip_verify_for_tests_only = true;
   expect_refused(o, "wrong version number");  // otsyncd answered HTTP, not TLS
+  if (GetParam() == front_kind::otsyncd) {
+    // ws:// to the TLS listener: refused (the upgrade request is no TLS handshake), and it serves on.
+    auto own = front("server.pem");
+    auto url = own->url();
+    connection_options plain;
+    plain.url = "ws://" + url.substr(std::string("wss://").size());
+    error_log errors;
+    errors.attach(plain);
+    {
+      connection c(plain);
+      EXPECT_NO_THROW(errors.wait_for("declined", 10s));  // a 400 (ERR_TLS_REQUIRED), not a reset
+      EXPECT_FALSE(c.wait_connected(200ms));
+    }
+    connection good(trusting_ca(url));
+    EXPECT_TRUE(good.wait_connected(10s));
+  }
   auto missing = trusting_ca("wss://127.0.0.1:1/ws");
   missing.tls_ca_file = *dir_ / "no-such-ca.pem";
   try {
@@ -372,14 +447,23 @@ std::string hs256_token(const std::string& secret, std::chrono::seconds ttl) {
 
 // The token goes on every upgrade inside TLS; when it expires the server's
 // close (4001) comes through HAProxy's TLS, and the reconnect asks for a fresh one.
-TEST_F(Tls, TheBearerTokenTravelsInsideTlsAndIsRenewedAfterA4001) {
+TEST_P(Tls, TheBearerTokenTravelsInsideTlsAndIsRenewedAfterA4001) {
   const std::string secret(40, 't');
   const auto secret_file = *dir_ / "jwt-secret";
   std::ofstream(secret_file) << secret;
-  server_process authenticated({OTSYNCD_PATH, "--store", "memory:", "--log-level", "warn", "--auth", "jwt",
-                                "--jwt-secret-file", secret_file.string(), "--jwt-clock-skew-s", "0"});
-  haproxy_process proxy(*dir_, cert("server.pem"), authenticated.port());
-  auto o = trusting_ca(proxy.url());
+  const std::vector<std::string> auth_flags{
+      "--auth", "jwt", "--jwt-secret-file", secret_file.string(), "--jwt-clock-skew-s", "0"};
+  std::unique_ptr<server_process> authenticated;
+  std::unique_ptr<tls_front> proxy;
+  if (GetParam() == front_kind::haproxy) {
+    std::vector<std::string> args{OTSYNCD_PATH, "--store", "memory:", "--log-level", "warn"};
+    args.insert(args.end(), auth_flags.begin(), auth_flags.end());
+    authenticated = std::make_unique<server_process>(args);
+    proxy = std::make_unique<haproxy_front>(*dir_, cert("server.pem"), authenticated->port());
+  } else {
+    proxy = front("server.pem", auth_flags);
+  }
+  auto o = trusting_ca(proxy->url());
   std::atomic<int> tokens{0};
   o.token_provider = [&] {
     ++tokens;
@@ -397,7 +481,7 @@ TEST_F(Tls, TheBearerTokenTravelsInsideTlsAndIsRenewedAfterA4001) {
   EXPECT_GE(with_token.reconnects(), 1U);
   EXPECT_EQ(doc->text(), "ok!");
 
-  auto anonymous = trusting_ca(proxy.url());
+  auto anonymous = trusting_ca(proxy->url());
   error_log errors;
   errors.attach(anonymous);
   connection without(anonymous);
@@ -430,11 +514,13 @@ load_result run_load(const fs::path& dir, std::vector<std::string> args) {
   return r;
 }
 
-TEST_F(Tls, OtsyncLoadOverWss) {
-  auto proxy = haproxy("server.pem");
-  auto r = run_load(*dir_, {"--preset", "contention", "--writers", "8", "--duration", "2", "--warmup", "0.3",
-                            "--timeout", "15", "--url", proxy->url(), "--tls-ca-file", cert("ca.pem").string(), "--pid",
-                            std::to_string(server_->pid())});
+TEST_P(Tls, OtsyncLoadOverWss) {
+  auto proxy = front("server.pem");
+  auto r = run_load(
+      *dir_, {"--preset", "contention", "--writers", "8", "--duration", "2", "--warmup", "0.3", "--timeout", "15",
+              "--url", proxy->url(), "--tls-ca-file", cert("ca.pem").string(), "--pid",
+              std::to_string(GetParam() == front_kind::haproxy ? server_->pid()
+                                                               : static_cast<otsyncd_front&>(*proxy).server().pid())});
   ASSERT_EQ(r.exit_code, 0) << r.stderr_text;
   ASSERT_TRUE(r.report.is_object()) << r.stderr_text;
   SCOPED_TRACE(r.report.dump(2));
@@ -443,7 +529,7 @@ TEST_F(Tls, OtsyncLoadOverWss) {
   EXPECT_EQ(r.report.at("disconnects"), 0);
   EXPECT_TRUE(r.report.at("converged").get<bool>());
 
-  auto expired = haproxy("expired.pem");
+  auto expired = front("expired.pem");
   auto refused = run_load(*dir_, {"--writers", "2", "--duration", "0.5", "--timeout", "5", "--url", expired->url(),
                                   "--tls-ca-file", cert("ca.pem").string()});
   EXPECT_NE(refused.exit_code, 0);
@@ -453,5 +539,106 @@ TEST_F(Tls, OtsyncLoadOverWss) {
   EXPECT_EQ(skipped.exit_code, 0) << skipped.stderr_text;
   EXPECT_GT(skipped.report.value("acked_ops", std::uint64_t{0}), 0U);
 }
+
+// otsyncd's own listener: SIGHUP while three clients type. The certificate
+// changes under them to one for 127.0.0.1 only (so a new connection to
+// localhost is refused: the new certificate is served), none of them is
+// dropped, every edit is in the document once; a reload from a broken file
+// keeps the certificate; a reload back to the first one lets localhost in again.
+class TlsOwnListener : public Tls {};
+
+TEST_P(TlsOwnListener, ACertificateReloadUnderLoadDropsNothingAndLosesNoEdit) {
+  const auto live = *dir_ / "live-cert.pem";
+  fs::copy_file(cert("server.pem"), live, fs::copy_options::overwrite_existing);
+  otsyncd_front own(*dir_ / "otsyncd-reload", live, {}, "info");
+  auto replace_cert = [&](const std::string& content) {
+    const auto tmp = *dir_ / "live-cert.pem.tmp";
+    std::ofstream(tmp, std::ios::trunc) << content;
+    fs::rename(tmp, live);  // as certbot's deploy hooks do: the new file appears whole
+    // Reloads are logged (info): wait for this one, so that what follows sees its outcome.
+    auto reloads = [&] {
+      const auto log = own.server().log();
+      std::size_t count = 0;
+      for (auto at = log.find("tls_reload"); at != std::string::npos; at = log.find("tls_reload", at + 1)) ++count;
+      return count;
+    };
+    const auto before = reloads();
+    own.server().signal(SIGHUP);
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (reloads() == before && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(5ms);
+    ASSERT_GT(reloads(), before) << "no reload logged";
+  };
+  constexpr int editors = 3;
+  std::vector<std::unique_ptr<connection>> connections;
+  std::vector<std::shared_ptr<otsync::client::document>> docs;
+  for (int i = 0; i < editors; ++i) {
+    connections.push_back(std::make_unique<connection>(trusting_ca(own.url("localhost"))));
+    docs.push_back(connections.back()->open("docs", "tls-reload", std::string()));
+  }
+  for (auto& d : docs) ASSERT_TRUE(d->wait_synchronised(20s));
+  std::atomic<bool> typing{true};
+  std::vector<std::string> typed(editors);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < editors; ++i) {
+    threads.emplace_back([&, i] {
+      auto& doc = *docs[static_cast<std::size_t>(i)];
+      for (int n = 0; n < 400 && typing; ++n) {
+        const std::string token = "<" + std::to_string(i) + ":" + std::to_string(n) + ">";
+        if (doc.insert(0, token)) break;
+        typed[static_cast<std::size_t>(i)] += token;
+        std::this_thread::sleep_for(3ms);
+      }
+    });
+  }
+  std::this_thread::sleep_for(300ms);
+  replace_cert(otsync::test::read_file(cert("ip-only.pem")));
+  expect_refused(trusting_ca(own.url("localhost")), "hostname mismatch");
+  {
+    connection by_ip(trusting_ca(own.url("127.0.0.1")));
+    EXPECT_TRUE(by_ip.wait_connected(10s));
+  }
+  replace_cert("not a certificate\n");
+  expect_refused(trusting_ca(own.url("localhost")), "hostname mismatch");  // still the ip-only one
+  replace_cert(otsync::test::read_file(cert("server.pem")));
+  {
+    connection by_name(trusting_ca(own.url("localhost")));
+    EXPECT_TRUE(by_name.wait_connected(10s));
+  }
+  typing = false;
+  for (auto& t : threads) t.join();
+  for (auto& d : docs) ASSERT_TRUE(d->wait_synchronised(30s));
+  for (auto& c : connections) EXPECT_EQ(c->reconnects(), 0U) << "a reload dropped a connection";
+  connection reader(trusting_ca(own.url("localhost")));
+  auto fresh = reader.open("docs", "tls-reload");
+  ASSERT_TRUE(fresh->wait_synchronised(20s));
+  std::size_t total = 0;
+  for (const auto& mine : typed) {
+    total += mine.size();
+    // Each editor's tokens, every one once (others' inserts go before or between them, never inside).
+    for (std::size_t at = 0; at < mine.size();) {
+      const auto end = mine.find('>', at) + 1;
+      const auto token = mine.substr(at, end - at);
+      const auto first = fresh->text().find(token);
+      EXPECT_NE(first, std::string::npos) << token << " lost";
+      EXPECT_EQ(fresh->text().find(token, first + 1), std::string::npos) << token << " twice";
+      at = end;
+    }
+  }
+  EXPECT_EQ(fresh->text().size(), total);
+  EXPECT_GT(total, 0U);
+  for (auto& d : docs) {
+    for (int i = 0; i < 200 && d->version() != fresh->version(); ++i) std::this_thread::sleep_for(10ms);
+    EXPECT_EQ(d->text(), fresh->text());
+  }
+  const auto log = own.server().log();
+  EXPECT_NE(log.find("tls_reload_failed"), std::string::npos) << log;
+}
+
+INSTANTIATE_TEST_SUITE_P(Otsyncd, TlsOwnListener, ::testing::Values(front_kind::otsyncd));
+INSTANTIATE_TEST_SUITE_P(Fronts, Tls, ::testing::Values(front_kind::haproxy, front_kind::otsyncd),
+                         [](const ::testing::TestParamInfo<front_kind>& param) {
+                           return param.param == front_kind::haproxy ? std::string("HAProxy")
+                                                                     : std::string("OwnListener");
+                         });
 
 }  // namespace

@@ -6,7 +6,10 @@
 #   dns-only.pem      for DNS:localhost only (wss://127.0.0.1 must be refused: IP address mismatch)
 #   expired.pem       as server.pem, but valid only during 2020
 #   unknown-ca.pem    as server.pem, but signed by a CA nobody trusts
-# Each server file is the certificate followed by its key, as HAProxy wants.
+#   server2.pem       as server.pem (same CA, same names), another key and serial: a renewal
+#   client.pem        a client certificate (extendedKeyUsage=clientAuth, CN "otsync test client"), signed by the CA
+#   client-unknown-ca.pem  as client.pem, but signed by the CA nobody trusts
+# Each server and client file is the certificate followed by its key, as HAProxy wants.
 # EC P-256 keys: quick to make, and every TLS client takes them.
 #
 #   tests/support/make_test_certs.sh DIR
@@ -43,22 +46,29 @@ basicConstraints = critical,CA:FALSE
 keyUsage = critical,digitalSignature
 extendedKeyUsage = serverAuth
 subjectAltName = ${ENV::SAN}
+[client]
+basicConstraints = critical,CA:FALSE
+keyUsage = critical,digitalSignature
+extendedKeyUsage = clientAuth
 EOF
 
-server() {  # server NAME SIGNER SAN [START END]: NAME.pem = certificate + key
-  local name="$1" signer="$2" san="$3" start="${4:-}" end="${5:-}"
+issue() {  # issue EXTENSIONS CN NAME SIGNER SAN [START END]: NAME.pem = certificate + key
+  local extensions="$1" cn="$2" name="$3" signer="$4" san="$5" start="${6:-}" end="${7:-}"
   key "$name.key"
-  openssl req -new -key "$name.key" -out "$name.csr" -subj "/CN=otsync test server"
+  openssl req -new -key "$name.key" -out "$name.csr" -subj "/CN=$cn"
   : >index.txt
   [[ -f serial ]] || echo 1000 >serial
   mkdir -p issued
   local dates=(-days 2)
   [[ -n "$start" ]] && dates=(-startdate "$start" -enddate "$end")
-  SAN="$san" openssl ca -batch -config ca.cnf -extensions server -cert "$signer.pem" -keyfile "$signer.key" \
+  SAN="$san" openssl ca -batch -config ca.cnf -extensions "$extensions" -cert "$signer.pem" -keyfile "$signer.key" \
     -in "$name.csr" -out "$name.crt" -notext "${dates[@]}" 2>/dev/null
   cat "$name.crt" "$name.key" >"$name.pem"
   rm -f "$name.csr" "$name.crt" "$name.key"
 }
+server() { issue server "otsync test server" "$@"; }  # server NAME SIGNER SAN [START END]
+# A client certificate: ca.cnf names ${ENV::SAN}, so it must be set, but the client extensions do not use it.
+client() { issue client "otsync test client" "$1" "$2" "DNS:unused"; }  # client NAME SIGNER
 
 ca ca "otsync test CA"
 ca other-ca "an unknown CA"
@@ -67,4 +77,7 @@ server ip-only ca "IP:127.0.0.1"
 server dns-only ca "DNS:localhost"
 server expired ca "DNS:localhost,IP:127.0.0.1" 20200101000000Z 20201231000000Z
 server unknown-ca other-ca "DNS:localhost,IP:127.0.0.1"
+server server2 ca "DNS:localhost,IP:127.0.0.1"
+client client ca
+client client-unknown-ca other-ca
 rm -rf index.txt* serial* issued ca.cnf other-ca.pem other-ca.key

@@ -10,6 +10,7 @@ const fs = require('fs');
 const os = require('os');
 const path = require('path');
 const http = require('http');
+const https = require('https');
 const crypto = require('crypto');
 const {spawn} = require('child_process');
 const {sleep, withTimeout} = require('./util');
@@ -53,6 +54,9 @@ class Server {
     this.log = '';
     this.exit = null; // {code, signal} once exited
     this.identitySecret = opts.identitySecret || null;
+    // When the server listens with TLS: the client side's TLS options ({ca, cert, key}, as for
+    // https.get and `ws`); the URLs are then wss:// and https://.
+    this.tls = opts.tls || null;
   }
 
   /**
@@ -64,8 +68,8 @@ class Server {
     return aliasOf(this.identitySecret, src);
   }
 
-  get wsUrl() { return `ws://127.0.0.1:${this.port}/ws`; }
-  get httpUrl() { return `http://127.0.0.1:${this.port}`; }
+  get wsUrl() { return `${this.tls ? 'wss' : 'ws'}://127.0.0.1:${this.port}/ws`; }
+  get httpUrl() { return `${this.tls ? 'https' : 'http'}://127.0.0.1:${this.port}`; }
 
   /** The tail of the server's stdout+stderr. */
   logs() { return this.log; }
@@ -141,7 +145,7 @@ class Server {
     if (!this.exit) await this.stop();
     const next = new Server({
       kind: this.kind, store: this.store, dir: this.dir, ownsDir: this.ownsDir,
-      args: this.args, command: this.command, identitySecret: this.identitySecret,
+      args: this.args, command: this.command, identitySecret: this.identitySecret, tls: this.tls,
     });
     this.ownsDir = false;
     await next._start(timeoutMs);
@@ -151,7 +155,7 @@ class Server {
   /** GET a path on the HTTP side; resolves to {status, headers, body (parsed JSON or text)}. */
   get(urlPath, timeoutMs = 5000) {
     return withTimeout(new Promise((resolve, reject) => {
-      const req = http.get(this.httpUrl + urlPath, (res) => {
+      const onResponse = (res) => {
         let text = '';
         res.setEncoding('utf8');
         res.on('data', (d) => { text += d; });
@@ -160,7 +164,9 @@ class Server {
           try { body = JSON.parse(text); } catch (_) { /* not JSON */ }
           resolve({status: res.statusCode, headers: res.headers, body, text});
         });
-      });
+      };
+      const req = this.tls ? https.get(this.httpUrl + urlPath, this.tls, onResponse)
+        : http.get(this.httpUrl + urlPath, onResponse);
       req.on('error', reject);
     }), timeoutMs, `GET ${urlPath}`);
   }
@@ -186,6 +192,8 @@ function aliasOf(secret, src) {
  * opts.storeUri  otsyncd's --store as given (e.g. redis://...), instead of `store`
  * opts.identitySecret  otsyncd's identity secret (instances sharing a store share it); default random
  * opts.args      extra command-line arguments
+ * opts.tls       the server listens with TLS (its flags are in opts.args): the client side's TLS
+ *                options ({ca, cert, key}) for server.get(); wsUrl and httpUrl become wss:// and https://
  * opts.timeoutMs how long to wait for the port file (default 15 s)
  */
 async function startServer(opts = {}) {
@@ -211,7 +219,7 @@ async function startServer(opts = {}) {
     args.push('--log-level', process.env.OTSYNC_LOG_LEVEL || 'error');
   }
   args.push(...(opts.args || []));
-  const server = new Server({kind, store, dir, ownsDir: true, args, command, identitySecret});
+  const server = new Server({kind, store, dir, ownsDir: true, args, command, identitySecret, tls: opts.tls});
   try {
     await server._start(opts.timeoutMs || 15000);
   } catch (e) {
