@@ -54,6 +54,12 @@ std::optional<parsed_config> parse_config(int argc, char** argv, int& exit_code)
   app.add_option("--tls-client-ca", o.tls_client_ca,
                  "With --tls-cert: require client certificates signed by a CA in this PEM file")
       ->envname("OTSYNC_TLS_CLIENT_CA_FILE");
+  std::int64_t tls_handshake_timeout_ms = o.tls_handshake_timeout.count();
+  app.add_option("--tls-handshake-timeout-ms", tls_handshake_timeout_ms,
+                 "With --tls-cert: a connection that has not completed its TLS handshake by then is dropped "
+                 "(counted in otsync_tls_handshake_failures_total)")
+      ->envname("OTSYNC_TLS_HANDSHAKE_TIMEOUT_MS")
+      ->check(CLI::Range(std::int64_t{100}, std::int64_t{600000}));
   app.add_option("--metrics-token-file", o.metrics_token_file,
                  "File holding a token /metrics requires (Authorization: Bearer); default: /metrics is open")
       ->envname("OTSYNC_METRICS_TOKEN_FILE");
@@ -199,6 +205,7 @@ std::optional<parsed_config> parse_config(int argc, char** argv, int& exit_code)
   o.ws_idle_timeout = std::chrono::milliseconds(ws_idle_ms);
   o.redis_timeout = std::chrono::milliseconds(redis_timeout_ms);
   o.message_timeout = std::chrono::milliseconds(message_timeout_ms);
+  o.tls_handshake_timeout = std::chrono::milliseconds(tls_handshake_timeout_ms);
   out.printed = app.config_to_str(true, false);
   return out;
 }

@@ -100,8 +100,8 @@ template <class Stream>
 void http_session<Stream>::run() {
   if constexpr (is_tls) {
     asio::dispatch(stream_.get_executor(), [self = self()] {
-      // A client that connects and never finishes its handshake is dropped like a slow request.
-      self->tcp().expires_after(request_timeout);
+      // A client that connects and never finishes its handshake holds a socket and an SSL object.
+      self->tcp().expires_after(self->context_.options.tls_handshake_timeout);
       self->stream_.async_handshake(asio::ssl::stream_base::server,
                                     beast::bind_front_handler(&http_session::on_handshake, self));
     });

@@ -70,7 +70,7 @@ std::string tls_server_config::build(std::shared_ptr<ssl::context>& out,
   ctx->set_options(ssl::context::default_workarounds | ssl::context::no_compression | ssl::context::single_dh_use);
   SSL_CTX_set_min_proto_version(native, TLS1_2_VERSION);
   SSL_CTX_set_options(native, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
-  // Idle connections give their read and write buffers back (about 34 KiB each).
+  // Idle connections give OpenSSL's record buffers back (about 34 KiB each).
   SSL_CTX_set_mode(native, SSL_MODE_RELEASE_BUFFERS);
   if (SSL_CTX_set_cipher_list(native, tls12_ciphers) != 1) return "TLS: cipher list not supported by this OpenSSL";
 

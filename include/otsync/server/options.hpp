@@ -50,9 +50,10 @@ struct server_options {
   unsigned jwt_clock_skew_s = 60;                ///< allowance for `exp` and `nbf`
   std::string jwt_permissions_claim = "otsync";  ///< the claim holding {read, write} patterns
   // TLS on otsyncd's own listener (docs/security.md): empty tls_cert serves plain HTTP/WebSocket.
-  std::string tls_cert;                           ///< PEM certificate chain (may hold the key too); reloaded on SIGHUP
-  std::string tls_key;                            ///< PEM private key; empty: read from tls_cert
-  std::string tls_client_ca;                      ///< when set, clients must present a certificate this CA signed
+  std::string tls_cert;       ///< PEM certificate chain (may hold the key too); reloaded on SIGHUP
+  std::string tls_key;        ///< PEM private key; empty: read from tls_cert
+  std::string tls_client_ca;  ///< when set, clients must present a certificate this CA signed
+  std::chrono::milliseconds tls_handshake_timeout{10000};  ///< a TLS handshake not done by then is dropped
   std::string metrics_token_file;                 ///< when set, /metrics needs "Authorization: Bearer <its content>"
   std::string redis_prefix = "otsync:";           ///< with a redis:// store: prefix of every key and channel
   std::chrono::milliseconds redis_timeout{5000};  ///< with a redis:// store: per command
