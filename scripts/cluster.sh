@@ -11,7 +11,7 @@
 # OTSYNC_INSTANCES=1..3 (default 3) sets how many otsyncd run; HAProxy's
 # unused server slots then point at a port nobody listens on (marked down).
 # Extra otsyncd flags can go in OTSYNC_ARGS.
-# OTSYNC_TLS_CERT=PEM (certificate chain and key in one file) makes HAProxy
+# CLUSTER_TLS_CERT=PEM (certificate chain and key in one file) makes HAProxy
 # terminate TLS on its port (wss://, HAPROXY_WSS_URL) and listen for plain
 # HTTP on a second port (HAPROXY_HTTP_PORT: /healthz and /readyz, everything
 # else redirected to HTTPS; HAPROXY_ACME_BACKEND passes through, see
@@ -70,8 +70,9 @@ start)
   echo "IDENTITY_SECRET_FILE=$dir/identity-secret" >>"$dir/cluster.env"
   for i in $(seq "$instances"); do
     rm -f "$dir/otsync$i.port"
+    # HAProxy speaks plain HTTP to the instances: an OTSYNC_TLS_* meant for a lone otsyncd must not reach them.
     # shellcheck disable=SC2086
-    "$otsyncd" --listen 127.0.0.1:0 --port-file "$dir/otsync$i.port" --store "redis://127.0.0.1:$redis_port" \
+    env -u OTSYNC_TLS_CERT -u OTSYNC_TLS_KEY -u OTSYNC_TLS_CLIENT_CA "$otsyncd" --listen 127.0.0.1:0 --port-file "$dir/otsync$i.port" --store "redis://127.0.0.1:$redis_port" \
       --identity-secret-file "$dir/identity-secret" --data-dir "$dir/otsync$i" --drain-delay-ms 1500 --max-connections-per-address 0 --log-level "${OTSYNC_LOG_LEVEL:-warn}" ${OTSYNC_ARGS:-} >"$dir/otsync$i.log" 2>&1 &
     echo "OTSYNC${i}_PID=$!" >>"$dir/cluster.env"
   done
@@ -88,18 +89,18 @@ start)
   haproxy_port="$(free_port)"
   export HAPROXY_BIND="127.0.0.1:$haproxy_port"
   http_port="$haproxy_port"  # where /readyz answers over plain HTTP
-  unset HAPROXY_TLS_CERT HAPROXY_HTTP_BIND HAPROXY_HTTPS_PORT  # only OTSYNC_TLS_CERT turns TLS on
-  if [[ -n "${OTSYNC_TLS_CERT:-}" ]]; then
-    [[ -r "$OTSYNC_TLS_CERT" ]] || { echo "cluster.sh: cannot read OTSYNC_TLS_CERT=$OTSYNC_TLS_CERT" >&2; exit 2; }
+  unset HAPROXY_TLS_CERT HAPROXY_HTTP_BIND HAPROXY_HTTPS_PORT  # only CLUSTER_TLS_CERT turns TLS on
+  if [[ -n "${CLUSTER_TLS_CERT:-}" ]]; then
+    [[ -r "$CLUSTER_TLS_CERT" ]] || { echo "cluster.sh: cannot read CLUSTER_TLS_CERT=$CLUSTER_TLS_CERT" >&2; exit 2; }
     http_port="$(free_port)"
-    export HAPROXY_TLS_CERT="$OTSYNC_TLS_CERT" HAPROXY_HTTP_BIND="127.0.0.1:$http_port" HAPROXY_HTTPS_PORT="$haproxy_port"
+    export HAPROXY_TLS_CERT="$CLUSTER_TLS_CERT" HAPROXY_HTTP_BIND="127.0.0.1:$http_port" HAPROXY_HTTPS_PORT="$haproxy_port"
   fi
   haproxy -f "$here/docker/haproxy.cfg" >"$dir/haproxy.log" 2>&1 &
   haproxy_pid=$!
   echo "HAPROXY_PID=$haproxy_pid" >>"$dir/cluster.env"
   sleep 0.2
   kill -0 "$haproxy_pid" 2>/dev/null || { echo "cluster.sh: haproxy exited:" >&2; cat "$dir/haproxy.log" >&2; exit 1; }
-  if [[ -n "${OTSYNC_TLS_CERT:-}" ]]; then
+  if [[ -n "${CLUSTER_TLS_CERT:-}" ]]; then
     echo "HAPROXY_WSS_URL=wss://127.0.0.1:$haproxy_port/ws" >>"$dir/cluster.env"
     echo "HAPROXY_HTTP_PORT=$http_port" >>"$dir/cluster.env"
   else

@@ -48,12 +48,12 @@ std::optional<parsed_config> parse_config(int argc, char** argv, int& exit_code)
   app.add_option("--tls-cert", o.tls_cert,
                  "Serve TLS (wss://, https://) on --listen with this PEM certificate chain (the key may follow it in "
                  "the same file); re-read on SIGHUP without dropping connections. Default: plain (put TLS in a proxy)")
-      ->envname("OTSYNC_TLS_CERT_FILE");
+      ->envname("OTSYNC_TLS_CERT");
   app.add_option("--tls-key", o.tls_key, "With --tls-cert: the PEM private key file (default: read from --tls-cert)")
-      ->envname("OTSYNC_TLS_KEY_FILE");
+      ->envname("OTSYNC_TLS_KEY");
   app.add_option("--tls-client-ca", o.tls_client_ca,
                  "With --tls-cert: require client certificates signed by a CA in this PEM file")
-      ->envname("OTSYNC_TLS_CLIENT_CA_FILE");
+      ->envname("OTSYNC_TLS_CLIENT_CA");
   std::int64_t tls_handshake_timeout_ms = o.tls_handshake_timeout.count();
   app.add_option("--tls-handshake-timeout-ms", tls_handshake_timeout_ms,
                  "With --tls-cert: a connection that has not completed its TLS handshake by then is dropped "
