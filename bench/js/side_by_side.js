@@ -72,7 +72,7 @@ if (OWN_ARGS.includes('--tls') || (ONLY && ONLY.split(',').some((w) => w.include
   SERVERS.splice(SERVERS.findIndex((s) => s.name === PLAIN_SERVER) + 1, 0, {
     name: TLS_SERVER, cmd: OTSYNCD, tls: true,
     args: (dir) => ['--store', 'memory:', '--data-dir', dir, ...OTSYNCD_COMMON,
-                    '--tls-cert', path.join(certDir, 'server.pem')],
+                    '--tls-cert', path.join(certDir, 'server.pem'), '--max-tls-handshakes-per-address', '0'],
   });
 }
 if (ONLY) {

@@ -60,6 +60,13 @@ std::optional<parsed_config> parse_config(int argc, char** argv, int& exit_code)
                  "(counted in otsync_tls_handshake_failures_total)")
       ->envname("OTSYNC_TLS_HANDSHAKE_TIMEOUT_MS")
       ->check(CLI::Range(std::int64_t{100}, std::int64_t{600000}));
+  app.add_option("--max-tls-handshakes", o.max_tls_handshakes,
+                 "With --tls-cert: TLS handshakes in progress at once; connections past it are closed at once "
+                 "(otsync_limit_hits_total{limit=\"tls_handshakes\"}; 0: no limit)")
+      ->envname("OTSYNC_MAX_TLS_HANDSHAKES");
+  app.add_option("--max-tls-handshakes-per-address", o.max_tls_handshakes_per_address,
+                 "With --tls-cert: TLS handshakes in progress from one client IP address (0: no limit)")
+      ->envname("OTSYNC_MAX_TLS_HANDSHAKES_PER_ADDRESS");
   app.add_option("--metrics-token-file", o.metrics_token_file,
                  "File holding a token /metrics requires (Authorization: Bearer); default: /metrics is open")
       ->envname("OTSYNC_METRICS_TOKEN_FILE");

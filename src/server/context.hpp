@@ -53,7 +53,14 @@ struct server_context {
   std::string_view acquire_connection(const std::string& address);
   void release_connection(const std::string& address);
 
+  /// The same for TLS handshakes in progress (--max-tls-handshakes, --max-tls-handshakes-per-address):
+  /// each holds an SSL object until it finishes or times out.
+  std::string_view acquire_handshake(const std::string& address);
+  void release_handshake(const std::string& address);
+
  private:
+  std::size_t handshakes_open_ = 0;
+  std::unordered_map<std::string, std::size_t> handshakes_per_address_;
   std::mutex connections_mutex_;
   std::size_t connections_open_ = 0;
   std::unordered_map<std::string, std::size_t> connections_per_address_;

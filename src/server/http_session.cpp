@@ -62,8 +62,18 @@ class http_session : public std::enable_shared_from_this<http_session<Stream>> {
         context_(context) {}
 
   void run();
+  /// The handshake slot (server_context::acquire_handshake) this session gives back when its handshake ends.
+  void hold_handshake_slot(std::string address) { handshake_slot_.emplace(context_, std::move(address)); }
 
  private:
+  struct handshake_slot {
+    handshake_slot(server_context& c, std::string a) : context(c), address(std::move(a)) {}
+    ~handshake_slot() { context.release_handshake(address); }
+    handshake_slot(const handshake_slot&) = delete;
+    handshake_slot& operator=(const handshake_slot&) = delete;
+    server_context& context;
+    std::string address;
+  };
   plain_stream& tcp() {
     if constexpr (is_tls) {
       return stream_.next_layer();
@@ -84,6 +94,7 @@ class http_session : public std::enable_shared_from_this<http_session<Stream>> {
   server_context& context_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
+  std::optional<handshake_slot> handshake_slot_;
 };
 
 }  // namespace
@@ -93,7 +104,18 @@ void serve_http(connection_socket&& socket, server_context& context) {
 }
 
 void serve_https(connection_socket&& socket, server_context& context, std::shared_ptr<asio::ssl::context> tls) {
-  std::make_shared<http_session<tls_stream>>(std::move(socket), context, std::move(tls))->run();
+  boost::system::error_code ec;
+  auto address = socket.remote_endpoint(ec).address().to_string();
+  if (ec) return;  // already gone
+  if (auto refused = context.acquire_handshake(address); !refused.empty()) {
+    // Every handshake in progress holds an SSL object (tens of KB): past the limit, close at once.
+    if (context.stats) context.stats->limit_hit(refused);
+    socket.close(ec);
+    return;
+  }
+  auto session = std::make_shared<http_session<tls_stream>>(std::move(socket), context, std::move(tls));
+  session->hold_handshake_slot(std::move(address));
+  session->run();
 }
 
 template <class Stream>
@@ -112,6 +134,7 @@ void http_session<Stream>::run() {
 
 template <class Stream>
 void http_session<Stream>::on_handshake(beast::error_code ec) {
+  handshake_slot_.reset();
   if (ec) {
     // Plain HTTP to the TLS port, an unknown client CA, a timeout: logged without detail at info.
     if (context_.stats) context_.stats->tls_handshake_failed();

@@ -1,6 +1,6 @@
 'use strict';
 // wss:// for the unmodified sharedb client: scripts/cluster.sh with
-// OTSYNC_TLS_CERT (HAProxy terminating TLS with docker/haproxy.cfg, in front
+// CLUSTER_TLS_CERT (HAProxy terminating TLS with docker/haproxy.cfg, in front
 // of one otsyncd on Redis), a throwaway CA and certificate made by
 // tests/support/make_test_certs.sh (the openssl CLI). The client trusts the
 // CA through `ws`'s `ca` option: it creates, edits and fetches; without the
@@ -16,6 +16,16 @@
 // get the new certificate, otsync_tls_reloads_total), garbage and a mismatched
 // key refused on SIGHUP (the old certificate stays); --tls-client-ca refusing
 // clients without a certificate from the CA.
+//
+// Hostile clients against that listener (each closed by the server within a
+// bounded time and counted once in otsync_tls_handshake_failures_total, the
+// process up, fds back, other clients editing): 200 sockets that never start a
+// handshake, dropped at --tls-handshake-timeout-ms (500 ms) while a wss://
+// client edits; random bytes, cut, corrupted and byte-by-byte ClientHellos (a
+// real one caught from Node's client; seeded, OTSYNC_FUZZ_SEED); the TLS policy
+// with EC and RSA certificates (TLS 1.0/1.1, CBC, static-RSA and DHE suites
+// refused, each probe shown to work against a permissive Node server first;
+// the ECDHE AEAD suites and TLS 1.3 taken); TLS 1.2 renegotiation refused.
 //
 // Bounded: every wait has a timeout; processes are stopped by PID (cluster.sh stop).
 
@@ -84,7 +94,7 @@ describe('sharedb over wss:// through HAProxy', () => {
       env: {
         ...process.env,
         OTSYNC_INSTANCES: '1',
-        OTSYNC_TLS_CERT: path.join(dir, 'certs', 'server.pem'),
+        CLUSTER_TLS_CERT: path.join(dir, 'certs', 'server.pem'),
         HAPROXY_ACME_BACKEND: `127.0.0.1:${acme.address().port}`,
       },
     });
@@ -179,6 +189,7 @@ describe('sharedb over wss:// through HAProxy', () => {
 // wss:// and https:// on the one port; SIGHUP re-reads the certificate files
 // (new connections get the new certificate, open ones are untouched, a failed
 // reload keeps the old one); client certificates when --tls-client-ca is given.
+// Then hostile clients: stalled and garbage handshakes, the TLS policy, renegotiation.
 
 const crypto = require('crypto');
 const tls = require('tls');
@@ -275,12 +286,219 @@ function replaceFile(file, content) {
   fs.renameSync(tmp, file);
 }
 
+// ---- hostile clients: raw TCP sockets, ClientHellos, TLS policy probes ----
+
+const net = require('net');
+
+const HANDSHAKE_TIMEOUT_MS = 500;  // the hostile server's --tls-handshake-timeout-ms
+
+const fdCount = (server) => fs.readdirSync(`/proc/${server.pid}/fd`).length;
+function rssKiB(server) {
+  const m = /VmRSS:\s+(\d+)\s+kB/.exec(fs.readFileSync(`/proc/${server.pid}/status`, 'utf8'));
+  assert.ok(m, `VmRSS in /proc/${server.pid}/status`);
+  return Number(m[1]);
+}
+function assertAlive(server) {
+  assert.equal(server.exit, null, `otsyncd exited: ${JSON.stringify(server.exit)}`);
+  process.kill(server.pid, 0);  // throws if the process is gone
+}
+
+/**
+ * A raw TCP connection to `port` that never ends by itself: `onConnect(socket, r)` sends what it likes.
+ * The record tells when it was opened (before connect, so never later than the server's accept), when
+ * the server closed it, what arrived and how it ended. Only `destroyRaw` (in a finally) closes it from here.
+ */
+function openRaw(port, label, onConnect = () => {}) {
+  const r = {label, startedAt: Date.now(), connectedAt: null, closedAt: null, received: 0, events: []};
+  r.socket = net.connect({host: '127.0.0.1', port}, () => {
+    r.connectedAt = Date.now();
+    onConnect(r.socket, r);
+  });
+  r.socket.on('data', (chunk) => { r.received += chunk.length; });
+  r.socket.on('end', () => r.events.push('end'));
+  r.socket.on('error', (e) => r.events.push(e.code || e.message));
+  r.socket.on('close', () => {
+    r.closedAt = Date.now();
+    if (r.timer) clearInterval(r.timer);
+  });
+  return r;
+}
+
+function destroyRaw(records) {
+  for (const r of records) {
+    if (r.timer) clearInterval(r.timer);
+    r.socket.destroy();
+  }
+}
+
+/** Waits (bounded) until the server has closed every raw socket; the failure names the ones still open. */
+async function expectAllClosed(records, ms, what) {
+  try {
+    await S.waitUntil(() => records.every((r) => r.closedAt !== null), ms, what, 10);
+  } catch (e) {
+    const open = records.filter((r) => r.closedAt === null);
+    e.message += `: ${open.length} of ${records.length} still open after ${ms} ms ` +
+      `(${[...new Set(open.map((r) => r.label))].slice(0, 20).join('; ')})`;
+    throw e;
+  }
+  for (const r of records) {
+    assert.ok(r.connectedAt !== null, `${r.label}: never connected (${r.events.join(',')})`);
+  }
+}
+
+/** The ClientHello record Node's TLS client sends (TLS 1.2 and 1.3 offered), caught by a plain TCP server. */
+async function captureClientHello() {
+  const catcher = net.createServer();
+  await new Promise((resolve) => catcher.listen(0, '127.0.0.1', resolve));
+  let client;
+  try {
+    return await S.withTimeout(new Promise((resolve) => {
+      catcher.once('connection', (c) => {
+        let buf = Buffer.alloc(0);
+        c.on('error', () => {});
+        c.on('data', (chunk) => {
+          buf = Buffer.concat([buf, chunk]);
+          if (buf.length >= 5 && buf.length >= 5 + buf.readUInt16BE(3)) {
+            c.destroy();
+            resolve(buf.subarray(0, 5 + buf.readUInt16BE(3)));
+          }
+        });
+      });
+      client = tls.connect({host: '127.0.0.1', port: catcher.address().port, rejectUnauthorized: false});
+      client.on('error', () => {});
+    }), 5000, 'a ClientHello');
+  } finally {
+    if (client) client.destroy();
+    catcher.close();
+  }
+}
+
+/**
+ * GET /healthz over a TLS connection made with `options` (minVersion, maxVersion, ciphers, ...), no
+ * connection reuse. {protocol, cipher} once the server answered 200 (so it finished its side of the
+ * handshake), or {error} (the client's error code).
+ */
+function httpsProbe(port, options) {
+  let req;
+  return S.withTimeout(new Promise((resolve) => {
+    req = https.get({host: '127.0.0.1', port, path: '/healthz', agent: false, ...options}, (res) => {
+      const protocol = res.socket.getProtocol();
+      const cipher = res.socket.getCipher().name;
+      res.resume();
+      res.on('end', () => resolve(res.statusCode === 200 ? {protocol, cipher} : {error: `HTTP ${res.statusCode}`}));
+    });
+    req.on('error', (e) => resolve({error: e.code || e.message}));
+  }), 5000, `GET /healthz on 127.0.0.1:${port} with ${JSON.stringify(options)}`).finally(() => req.destroy());
+}
+
+/**
+ * The control for a refused probe: a Node TLS server with the same certificate that allows everything
+ * (TLS 1.0+, every cipher at security level 0, DHE, client renegotiation). The probe must succeed there,
+ * or its refusal by otsyncd would prove nothing (e.g. a static-RSA suite can never be agreed with an EC
+ * certificate). Runs fn(port) and closes the server and its connections.
+ */
+async function withPermissiveServer(pem, fn) {
+  const sockets = new Set();
+  const options = {cert: pem, key: pem, minVersion: 'TLSv1', ciphers: 'ALL@SECLEVEL=0', dhparam: 'auto'};
+  const server = tls.createServer(options, (socket) => {
+    sockets.add(socket);
+    socket.on('error', () => {});
+    socket.on('close', () => sockets.delete(socket));
+    socket.on('data', () => socket.write('HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n'));
+  });
+  server.on('tlsClientError', () => {});
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  try {
+    return await fn(server.address().port);
+  } finally {
+    for (const socket of sockets) socket.destroy();
+    server.close();
+  }
+}
+
+/**
+ * A TLS handshake with `options`: {protocol, cipher} or {error} (the client's error code, which names
+ * the alert the server sent: https.get would report some of those as a bare EPROTO).
+ */
+function tlsHandshake(port, options) {
+  let socket;
+  return S.withTimeout(new Promise((resolve) => {
+    socket = tls.connect({host: '127.0.0.1', port, ...options},
+      () => resolve({protocol: socket.getProtocol(), cipher: socket.getCipher().name}));
+    socket.on('error', (e) => resolve({error: e.code || e.message}));
+  }), 5000, `a TLS handshake with 127.0.0.1:${port} (${JSON.stringify(options)})`).finally(() => socket.destroy());
+}
+
+/** A TLS handshake with `options` against a permissive server with `pem`: {protocol, cipher} or {error}. */
+function permissiveProbe(pem, options) {
+  return withPermissiveServer(pem, (port) => tlsHandshake(port, {rejectUnauthorized: false, ...options}));
+}
+
+/**
+ * A TLS 1.2 connection that sends one HTTP request (keep-alive) and, once answered, asks for a
+ * renegotiation. {status (of the request), renegotiated (the callback said yes), error, closed}.
+ */
+function renegotiateProbe(port, options) {
+  let socket;
+  return S.withTimeout(new Promise((resolve) => {
+    const result = {status: null, renegotiated: false, error: null, closed: false};
+    const settle = () => resolve(result);
+    socket = tls.connect({host: '127.0.0.1', port, maxVersion: 'TLSv1.2', ...options}, () => {
+      socket.write('GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
+    });
+    let head = '';
+    const onData = (chunk) => {
+      head += chunk.toString('latin1');
+      if (!head.includes('\r\n\r\n')) return;
+      socket.removeListener('data', onData);
+      socket.on('data', () => {});
+      result.status = Number(/^HTTP\/1\.1 (\d{3})/.exec(head)?.[1]);
+      const asked = socket.renegotiate({rejectUnauthorized: options.rejectUnauthorized !== false}, (err) => {
+        if (err) result.error = result.error || err.code || err.message;
+        else result.renegotiated = true;
+        settle();
+      });
+      if (!asked) {
+        result.error = 'renegotiate() returned false';
+        settle();
+      }
+    };
+    socket.on('data', onData);
+    socket.on('error', (e) => {
+      result.error = result.error || e.code || e.message;
+      settle();
+    });
+    socket.on('close', () => {
+      result.closed = true;
+      settle();
+    });
+  }), 5000, `a renegotiation on 127.0.0.1:${port}`).finally(() => socket.destroy());
+}
+
+/** A wss:// sharedb client connects, creates and edits (bounded); closed afterwards. */
+async function honestEdit(server, what) {
+  const c = await connectTls(server);
+  try {
+    const doc = S.getDoc(c, 'tls', S.uid(what));
+    await S.create(doc, 'honest');
+    await S.submitOp(doc, [6, ' edit']);
+    assert.equal(doc.data, 'honest edit');
+    assert.equal(doc.version, 2);
+    assert.deepEqual(c.errors, [], `${what}: connection errors`);
+    assert.deepEqual(doc.errors, [], `${what}: doc errors`);
+  } finally {
+    c.close();
+  }
+}
+
 describe('sharedb over wss:// to otsyncd\'s own TLS listener', {
   skip: S.serverKind() !== 'otsyncd' && 'otsyncd only (the ShareDB peer has no TLS listener)',
 }, () => {
   let certDir;
   let caPem;
-  const servers = {};  // plain: --tls-cert; reload: the certificate reloaded; mutual: --tls-client-ca
+  // plain: --tls-cert; reload: the certificate reloaded; mutual: --tls-client-ca; hostile: a short
+  // --tls-handshake-timeout-ms for the hostile clients; rsa: an RSA certificate (the TLS policy's RSA side)
+  const servers = {};
 
   before(async () => {
     certDir = fs.mkdtempSync(path.join(os.tmpdir(), 'otsync-tls-native-'));
@@ -289,14 +507,23 @@ describe('sharedb over wss:// to otsyncd\'s own TLS listener', {
     // The reloaded server reads a copy of server.pem that the test replaces.
     fs.copyFileSync(path.join(certDir, 'server.pem'), path.join(certDir, 'live.pem'));
     const clientPem = fs.readFileSync(path.join(certDir, 'client.pem'));
-    const [plain, reload, mutual] = await Promise.all([
+    const [plain, reload, mutual, hostile, rsa, capped] = await Promise.all([
       S.startServer({kind: 'otsyncd', args: ['--tls-cert', path.join(certDir, 'server.pem')], tls: {ca: caPem}}),
       S.startServer({kind: 'otsyncd', args: ['--tls-cert', path.join(certDir, 'live.pem')], tls: {ca: caPem}}),
       S.startServer({kind: 'otsyncd',
         args: ['--tls-cert', path.join(certDir, 'server.pem'), '--tls-client-ca', path.join(certDir, 'ca.pem')],
         tls: {ca: caPem, cert: clientPem, key: clientPem}}),
+      S.startServer({kind: 'otsyncd',
+        args: ['--tls-cert', path.join(certDir, 'server.pem'),
+          '--tls-handshake-timeout-ms', String(HANDSHAKE_TIMEOUT_MS), '--max-tls-handshakes-per-address', '300'],
+        tls: {ca: caPem}}),
+      S.startServer({kind: 'otsyncd', args: ['--tls-cert', path.join(certDir, 'server-rsa.pem')], tls: {ca: caPem}}),
+      S.startServer({kind: 'otsyncd',
+        args: ['--tls-cert', path.join(certDir, 'server.pem'),
+          '--tls-handshake-timeout-ms', String(HANDSHAKE_TIMEOUT_MS), '--max-tls-handshakes-per-address', '20'],
+        tls: {ca: caPem}}),
     ].map((p) => p.catch((e) => e)));
-    Object.assign(servers, {plain, reload, mutual});
+    Object.assign(servers, {plain, reload, mutual, hostile, rsa, capped});
     for (const s of Object.values(servers)) if (s instanceof Error) throw s;
   });
 
@@ -556,5 +783,255 @@ describe('sharedb over wss:// to otsyncd\'s own TLS listener', {
         S.closeAll([a, b]);
       }
       assert.equal((await server.get('/healthz')).status, 200);
+    }));
+
+  // ---- hostile clients (each: the server closes them within a bounded time, counts each failed
+  // handshake once, stays up, and other clients carry on) ----
+
+  it('drops 200 connections that never start a handshake after --tls-handshake-timeout-ms, while a wss:// client edits',
+    {timeout: 30000}, logged('hostile', async () => {
+      const server = servers.hostile;
+      const COUNT = 200;
+      const before = await counter(server, 'otsync_tls_handshake_failures_total');
+      const fds0 = fdCount(server);
+      const rss0 = rssKiB(server);
+      const raws = [];
+      let honest;
+      try {
+        for (let i = 0; i < COUNT; i++) raws.push(openRaw(server.port, `silent socket ${i}`));
+        // Every one accepted by the server (each holds an fd there) before the honest client starts.
+        await S.waitUntil(() => fdCount(server) >= fds0 + COUNT, 3000, `the server holding ${COUNT} more fds`, 5);
+        const fdsPeak = fdCount(server);
+        const rssPeak = rssKiB(server);
+
+        const t0 = Date.now();
+        honest = await connectTls(server);
+        const doc = S.getDoc(honest, 'tls', S.uid('beside-silent'));
+        await S.create(doc, 'beside');
+        await S.submitOp(doc, [6, ' 200 silent sockets']);
+        const editMs = Date.now() - t0;
+        const openWhenEdited = raws.filter((r) => r.closedAt === null).length;
+        assert.equal(openWhenEdited, COUNT,
+          `the wss:// client took ${editMs} ms to connect and edit: some silent sockets were closed before that`);
+
+        await expectAllClosed(raws, 5000, 'the server closing every silent socket');
+        const lives = raws.map((r) => r.closedAt - r.startedAt);
+        for (const [i, r] of raws.entries()) {
+          // Opened before the server accepted it, so never closed before the timeout (25 ms for clock rounding).
+          assert.ok(lives[i] >= HANDSHAKE_TIMEOUT_MS - 25,
+            `${r.label} closed after ${lives[i]} ms, before the timeout`);
+          assert.ok(lives[i] < 5000, `${r.label} closed after ${lives[i]} ms`);
+          assert.equal(r.received, 0, `${r.label}: the server sent ${r.received} bytes to a client that said nothing`);
+        }
+        await expectCounter(server, 'otsync_tls_handshake_failures_total', {}, before + COUNT,
+          'every timed-out handshake counted');
+
+        // The honest client's connection is untouched; the server's fds are back (the honest client's one left).
+        await S.submitOp(doc, [0, '>']);
+        assert.equal(doc.data, '>beside 200 silent sockets');
+        assert.deepEqual(honest.errors, []);
+        assert.deepEqual(doc.errors, []);
+        await S.waitUntil(() => fdCount(server) <= fds0 + 2, 3000, `fds back near ${fds0}`, 10);
+        assertAlive(server);
+        console.log(`[tls] ${COUNT} silent sockets: closed by the server ` +
+          `${Math.min(...lives)}-${Math.max(...lives)} ms ` +
+          `after opening; a wss:// client connected and edited in ${editMs} ms meanwhile; server fds ${fds0} -> ` +
+          `${fdsPeak} -> ${fdCount(server)}, RSS ${rss0} -> ${rssPeak} KiB`);
+      } finally {
+        destroyRaw(raws);
+        if (honest) honest.close();
+      }
+    }));
+
+  it('closes handshakes past --max-tls-handshakes-per-address at once, counts them, and serves once they end',
+    {timeout: 30000}, logged('capped', async () => {
+      const server = servers.capped;
+      const COUNT = 50;
+      const LIMIT = 20;
+      const labels = {limit: 'tls_handshakes_per_address'};
+      const before = await counter(server, 'otsync_limit_hits_total', labels);
+      const raws = [];
+      let honest;
+      try {
+        for (let i = 0; i < COUNT; i++) raws.push(openRaw(server.port, `silent socket ${i}`));
+        // The ones past the limit are closed at accept, well before the handshake timeout.
+        await S.waitUntil(() => raws.filter((r) => r.closedAt !== null).length >= COUNT - LIMIT,
+          HANDSHAKE_TIMEOUT_MS - 100, `${COUNT - LIMIT} sockets closed at once`, 5);
+        await expectCounter(server, 'otsync_limit_hits_total', labels, before + COUNT - LIMIT,
+          'every refused handshake counted');
+        await expectAllClosed(raws, 5000, 'the rest closed at the handshake timeout');
+        for (const r of raws) assert.equal(r.received, 0, `${r.label}: the server sent bytes`);
+        // Their slots are free again: an honest client from the same address connects and edits.
+        honest = await connectTls(server);
+        const doc = S.getDoc(honest, 'tls', S.uid('after-cap'));
+        await S.create(doc, 'capped');
+        await S.submitOp(doc, [6, '!']);
+        assert.equal(doc.data, 'capped!');
+        assertAlive(server);
+      } finally {
+        destroyRaw(raws);
+        if (honest) honest.close();
+      }
+    }));
+
+  it('closes connections sending garbage, cut or corrupted ClientHellos, or a ClientHello byte by byte; serves on',
+    {timeout: 30000}, logged('hostile', async () => {
+      const server = servers.hostile;
+      const seed = S.fuzzSeed();
+      const rng = S.makeRng(seed);
+      const randomBytes = (n) => {
+        const b = Buffer.alloc(n);
+        for (let i = 0; i < n; i++) b[i] = rng.int(256);
+        return b;
+      };
+      const hello = await captureClientHello();
+      assert.equal(hello[0], 0x16, 'a handshake record');
+      assert.equal(hello[5], 0x01, 'a ClientHello');
+      const header = (length) => Buffer.from([0x16, 0x03, 0x01, length >> 8, length & 0xff]);
+      const cases = [];  // [label, bytes sent at once]
+      for (let i = 0; i < 8; i++) cases.push([`random bytes ${i}`, randomBytes(1024 + rng.int(4096))]);
+      cases.push(['256 KiB of random bytes', randomBytes(256 * 1024)]);
+      cases.push(['a handshake record header, then random bytes', Buffer.concat([header(4096), randomBytes(4096)])]);
+      cases.push(['a ClientHello header, then random bytes',
+        Buffer.concat([header(4096), Buffer.from([0x01, 0x00, 0x0f, 0xfc]), randomBytes(4092)])]);
+      cases.push(['a record header claiming 65535 bytes', header(0xffff)]);
+      for (const cut of [1, 3, 5, 6, 9, 11, 43, hello.length >> 1, hello.length - 1]) {
+        cases.push([`the ClientHello cut to ${cut} of ${hello.length} bytes`, hello.subarray(0, cut)]);
+      }
+      cases.push(['a whole ClientHello, then silence', hello]);
+      cases.push(['a ClientHello, then random bytes', Buffer.concat([hello, randomBytes(2048)])]);
+      cases.push(['two ClientHellos', Buffer.concat([hello, hello])]);
+      const recordTooLong = Buffer.from(hello);
+      recordTooLong.writeUInt16BE(hello.length - 5 + 1, 3);
+      cases.push(['a ClientHello whose record length is one too long', recordTooLong]);
+      const recordTooShort = Buffer.from(hello);
+      recordTooShort.writeUInt16BE(hello.length - 5 - 1, 3);
+      cases.push(['a ClientHello whose record length is one too short', recordTooShort]);
+      const flips = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 43, 44, hello.length - 1];
+      for (let i = 0; i < 16; i++) flips.push(rng.int(hello.length));
+      for (const at of flips) {
+        const corrupted = Buffer.from(hello);
+        corrupted[at] ^= 1 + rng.int(255);
+        const change = `0x${hello[at].toString(16)} -> 0x${corrupted[at].toString(16)}`;
+        cases.push([`the ClientHello with byte ${at} changed (${change})`, corrupted]);
+      }
+
+      const before = await counter(server, 'otsync_tls_handshake_failures_total');
+      const fds0 = fdCount(server);
+      const raws = [];
+      try {
+        for (const [label, bytes] of cases) raws.push(openRaw(server.port, label, (socket) => socket.write(bytes)));
+        // A ClientHello one byte every 20 ms (7 s for all of it): the timeout is a deadline, not an idle time.
+        raws.push(openRaw(server.port, 'a ClientHello one byte every 20 ms', (socket, r) => {
+          let at = 0;
+          r.timer = setInterval(() => {
+            if (at < hello.length && !socket.destroyed) socket.write(hello.subarray(at, ++at));
+          }, 20);
+        }));
+        await expectAllClosed(raws, 3000, `the server closing every hostile socket (seed ${seed})`);
+        const lives = raws.map((r) => r.closedAt - r.startedAt);
+        const drip = raws[raws.length - 1];
+        assert.ok(drip.closedAt - drip.startedAt < HANDSHAKE_TIMEOUT_MS + 1000,
+          `the dripping ClientHello lasted ${drip.closedAt - drip.startedAt} ms`);
+        await expectCounter(server, 'otsync_tls_handshake_failures_total', {}, before + raws.length,
+          `one handshake failure per hostile socket (seed ${seed})`);
+
+        assertAlive(server);
+        assert.equal((await server.get('/healthz')).status, 200);
+        await honestEdit(server, 'after-garbage');
+        await S.waitUntil(() => fdCount(server) <= fds0 + 2, 3000, `fds back near ${fds0}`, 10);
+        const atOnce = lives.filter((ms) => ms < HANDSHAKE_TIMEOUT_MS / 2).length;
+        console.log(`[tls] ${raws.length} hostile sockets (seed ${seed}, ClientHello ${hello.length} bytes): ` +
+          `${atOnce} refused at once, ${raws.length - atOnce} at the handshake timeout; ` +
+          `the longest ${Math.max(...lives)} ms`);
+      } finally {
+        destroyRaw(raws);
+      }
+    }));
+
+  // Node's OpenSSL 3 offers TLS 1.0/1.1 only at security level 0 (at its default level 1 it refuses the
+  // server's SHA-1 signature by itself, which would test nothing): those probes carry DEFAULT@SECLEVEL=0.
+  const OLD = {minVersion: 'TLSv1', ciphers: 'DEFAULT@SECLEVEL=0'};
+  const TLS12 = (ciphers) => ({maxVersion: 'TLSv1.2', ciphers});
+  const PROTOCOL_VERSION = 'ERR_SSL_TLSV1_ALERT_PROTOCOL_VERSION';  // the server's alert, as Node's client names it
+  const HANDSHAKE_FAILURE = 'ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE';
+
+  /**
+   * Each refused probe: negotiates with a permissive server holding the same certificate (so it can be
+   * agreed at all), is refused by otsyncd with the given alert, and is counted; each accepted one gets
+   * /healthz with the expected protocol and cipher.
+   */
+  async function checkPolicy(server, pemFile, refused, accepted) {
+    const pem = fs.readFileSync(path.join(certDir, pemFile));
+    const before = await counter(server, 'otsync_tls_handshake_failures_total');
+    for (const [what, options, alert] of refused) {
+      const control = await permissiveProbe(pem, options);
+      assert.ok(control.protocol, `${what}: the probe fails even against a permissive server (${control.error})`);
+      const got = await tlsHandshake(server.port, {ca: caPem, ...options});
+      assert.equal(got.error, alert, `${what} (${JSON.stringify(options)}; elsewhere ${control.protocol} ` +
+        `${control.cipher}): ${JSON.stringify(got)}`);
+    }
+    for (const [what, options, protocol, cipher] of accepted) {
+      const got = await httpsProbe(server.port, {ca: caPem, ...options});
+      assert.deepEqual(got, {protocol, cipher}, `${what} (${JSON.stringify(options)})`);
+    }
+    await expectCounter(server, 'otsync_tls_handshake_failures_total', {}, before + refused.length,
+      'one handshake failure per refused probe, none for the accepted ones');
+    assertAlive(server);
+  }
+
+  it('TLS policy, EC certificate: refuses TLS 1.0/1.1 and CBC suites; takes the ECDHE-ECDSA AEAD suites and TLS 1.3',
+    {timeout: 30000}, logged('plain', () => checkPolicy(servers.plain, 'server.pem', [
+      ['TLS 1.1', {...OLD, maxVersion: 'TLSv1.1'}, PROTOCOL_VERSION],
+      ['TLS 1.0', {...OLD, maxVersion: 'TLSv1'}, PROTOCOL_VERSION],
+      ['TLS 1.2, CBC', TLS12('ECDHE-ECDSA-AES128-SHA'), HANDSHAKE_FAILURE],
+      ['TLS 1.2, CBC with SHA-384', TLS12('ECDHE-ECDSA-AES256-SHA384'), HANDSHAKE_FAILURE],
+    ], [
+      ['TLS 1.2, AES-128-GCM', TLS12('ECDHE-ECDSA-AES128-GCM-SHA256'), 'TLSv1.2', 'ECDHE-ECDSA-AES128-GCM-SHA256'],
+      ['TLS 1.2, AES-256-GCM', TLS12('ECDHE-ECDSA-AES256-GCM-SHA384'), 'TLSv1.2', 'ECDHE-ECDSA-AES256-GCM-SHA384'],
+      ['TLS 1.2, ChaCha20-Poly1305', TLS12('ECDHE-ECDSA-CHACHA20-POLY1305'),
+        'TLSv1.2', 'ECDHE-ECDSA-CHACHA20-POLY1305'],
+      ['TLS 1.2, CBC offered first', TLS12('ECDHE-ECDSA-AES128-SHA:ECDHE-ECDSA-AES256-GCM-SHA384'),
+        'TLSv1.2', 'ECDHE-ECDSA-AES256-GCM-SHA384'],
+      ['TLS 1.3', {minVersion: 'TLSv1.3'}, 'TLSv1.3', 'TLS_AES_256_GCM_SHA384'],
+      ['TLS 1.3, ChaCha20-Poly1305', {minVersion: 'TLSv1.3', ciphers: 'TLS_CHACHA20_POLY1305_SHA256'},
+        'TLSv1.3', 'TLS_CHACHA20_POLY1305_SHA256'],
+    ])));
+
+  it('TLS policy, RSA certificate: refuses TLS 1.1, static-RSA (not forward-secret), CBC, DHE; takes ECDHE-RSA AEAD',
+    {timeout: 30000}, logged('rsa', () => checkPolicy(servers.rsa, 'server-rsa.pem', [
+      ['TLS 1.1', {...OLD, maxVersion: 'TLSv1.1'}, PROTOCOL_VERSION],
+      ['TLS 1.2, static RSA key exchange, AES-128-GCM', TLS12('AES128-GCM-SHA256'), HANDSHAKE_FAILURE],
+      ['TLS 1.2, static RSA key exchange, CBC', TLS12('AES256-SHA256'), HANDSHAKE_FAILURE],
+      ['TLS 1.2, ECDHE, CBC', TLS12('ECDHE-RSA-AES128-SHA'), HANDSHAKE_FAILURE],
+      ['TLS 1.2, DHE (forward-secret, but not ECDHE)', TLS12('DHE-RSA-AES128-GCM-SHA256'), HANDSHAKE_FAILURE],
+    ], [
+      ['TLS 1.2, AES-128-GCM', TLS12('ECDHE-RSA-AES128-GCM-SHA256'), 'TLSv1.2', 'ECDHE-RSA-AES128-GCM-SHA256'],
+      ['TLS 1.2, AES-256-GCM', TLS12('ECDHE-RSA-AES256-GCM-SHA384'), 'TLSv1.2', 'ECDHE-RSA-AES256-GCM-SHA384'],
+      ['TLS 1.2, ChaCha20-Poly1305', TLS12('ECDHE-RSA-CHACHA20-POLY1305'), 'TLSv1.2', 'ECDHE-RSA-CHACHA20-POLY1305'],
+      ['TLS 1.2, static RSA offered first', TLS12('AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256'),
+        'TLSv1.2', 'ECDHE-RSA-AES128-GCM-SHA256'],
+      ['TLS 1.3', {minVersion: 'TLSv1.3'}, 'TLSv1.3', 'TLS_AES_256_GCM_SHA384'],
+    ])));
+
+  it('refuses TLS 1.2 renegotiation (20 clients asking at once) and serves on', {timeout: 30000},
+    logged('plain', async () => {
+      const server = servers.plain;
+      // The control: a server that allows it renegotiates with this probe.
+      const control = await withPermissiveServer(fs.readFileSync(path.join(certDir, 'server.pem')),
+        (port) => renegotiateProbe(port, {rejectUnauthorized: false}));
+      assert.equal(control.renegotiated, true,
+        `the renegotiation probe against a permissive server: ${JSON.stringify(control)}`);
+
+      const results = await Promise.all(Array.from({length: 20}, () => renegotiateProbe(server.port, {ca: caPem})));
+      for (const [i, r] of results.entries()) {
+        assert.equal(r.status, 200, `client ${i}: the request before the renegotiation: ${JSON.stringify(r)}`);
+        assert.equal(r.renegotiated, false, `client ${i} renegotiated: ${JSON.stringify(r)}`);
+        assert.ok(r.error || r.closed, `client ${i}: neither refused nor closed: ${JSON.stringify(r)}`);
+      }
+      assertAlive(server);
+      assert.equal((await server.get('/healthz')).status, 200);
+      await honestEdit(server, 'after-renegotiation');
+      console.log(`[tls] renegotiation refused: ${[...new Set(results.map((r) => r.error || 'closed'))].join(', ')}`);
     }));
 });

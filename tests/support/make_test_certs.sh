@@ -9,8 +9,10 @@
 #   server2.pem       as server.pem (same CA, same names), another key and serial: a renewal
 #   client.pem        a client certificate (extendedKeyUsage=clientAuth, CN "otsync test client"), signed by the CA
 #   client-unknown-ca.pem  as client.pem, but signed by the CA nobody trusts
+#   server-rsa.pem    as server.pem, but an RSA-2048 key: the TLS 1.2 ECDHE-RSA suites, and static-RSA
+#                     (not forward-secret) suites a server must refuse, exist only with an RSA certificate
 # Each server and client file is the certificate followed by its key, as HAProxy wants.
-# EC P-256 keys: quick to make, and every TLS client takes them.
+# EC P-256 keys (but server-rsa.pem): quick to make, and every TLS client takes them.
 #
 #   tests/support/make_test_certs.sh DIR
 set -euo pipefail
@@ -18,7 +20,13 @@ dir="${1:?usage: $0 DIR}"
 mkdir -p "$dir"
 cd "$dir"
 
-key() { openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1" 2>/dev/null; }
+key() {  # key FILE: EC P-256, or RSA-2048 when KEY_ALG=rsa
+  if [[ "${KEY_ALG:-ec}" == rsa ]]; then
+    openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$1" 2>/dev/null
+  else
+    openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1" 2>/dev/null
+  fi
+}
 
 ca() {  # ca NAME CN: a self-signed CA certificate NAME.pem with key NAME.key
   key "$1.key"
@@ -44,6 +52,11 @@ commonName = supplied
 [server]
 basicConstraints = critical,CA:FALSE
 keyUsage = critical,digitalSignature
+extendedKeyUsage = serverAuth
+subjectAltName = ${ENV::SAN}
+[server_rsa]
+basicConstraints = critical,CA:FALSE
+keyUsage = critical,digitalSignature,keyEncipherment
 extendedKeyUsage = serverAuth
 subjectAltName = ${ENV::SAN}
 [client]
@@ -78,6 +91,8 @@ server dns-only ca "DNS:localhost"
 server expired ca "DNS:localhost,IP:127.0.0.1" 20200101000000Z 20201231000000Z
 server unknown-ca other-ca "DNS:localhost,IP:127.0.0.1"
 server server2 ca "DNS:localhost,IP:127.0.0.1"
+# (keyEncipherment as well, as RSA server certificates have it: a static-RSA key exchange is possible with it)
+KEY_ALG=rsa issue server_rsa "otsync test server" server-rsa ca "DNS:localhost,IP:127.0.0.1"
 client client ca
 client client-unknown-ca other-ca
 rm -rf index.txt* serial* issued ca.cnf other-ca.pem other-ca.key

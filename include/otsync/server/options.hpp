@@ -54,6 +54,8 @@ struct server_options {
   std::string tls_key;        ///< PEM private key; empty: read from tls_cert
   std::string tls_client_ca;  ///< when set, clients must present a certificate this CA signed
   std::chrono::milliseconds tls_handshake_timeout{10000};  ///< a TLS handshake not done by then is dropped
+  std::size_t max_tls_handshakes = 1000;                   ///< TLS handshakes in progress at once (0: no limit)
+  std::size_t max_tls_handshakes_per_address = 100;        ///< ... from one client IP address (0: no limit)
   std::string metrics_token_file;                 ///< when set, /metrics needs "Authorization: Bearer <its content>"
   std::string redis_prefix = "otsync:";           ///< with a redis:// store: prefix of every key and channel
   std::chrono::milliseconds redis_timeout{5000};  ///< with a redis:// store: per command
