@@ -1,5 +1,7 @@
 #include "otsync/auth/access.hpp"
 
+#include <algorithm>
+
 #include <utility>
 
 namespace otsync::auth {
@@ -48,6 +50,11 @@ access_rules access_rules::allow_all() {
   access_rules rules;
   rules.write_.push_back({"*", "*"});
   return rules;
+}
+
+bool access_rules::reads_everything() const noexcept {
+  auto everything = [](const pattern& p) { return p.collection == "*" && p.id == "*"; };
+  return std::any_of(read_.begin(), read_.end(), everything) || std::any_of(write_.begin(), write_.end(), everything);
 }
 
 std::variant<access_rules, std::string> access_rules::from_patterns(std::span<const std::string> read,

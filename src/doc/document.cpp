@@ -38,6 +38,11 @@ void document::submit(submission op, submit_handler done) {
   enqueue(submit_entry{std::move(op), std::move(done), clock::now(), 0, {}});
 }
 
+void document::transform_presence(std::uint64_t version, std::string src, std::optional<presence_range> range,
+                                  presence_handler done) {
+  enqueue(presence_request{version, std::move(src), range, std::move(done)});
+}
+
 void document::enqueue(request r) {
   asio::post(strand_, [self = shared_from_this(), r = std::move(r)]() mutable {
     if (self->evicted_) {
@@ -52,6 +57,10 @@ void document::enqueue(request r) {
       }
       if (auto* sub = std::get_if<submit_entry>(&r)) {
         sub->done(submit_result{protocol::errors::server_busy(), {}, sub->original.src, sub->original.seq, 0});
+        return;
+      }
+      if (auto* presence = std::get_if<presence_request>(&r)) {
+        presence->done(presence_result{protocol::errors::server_busy(), 0, std::nullopt, false});
         return;
       }
     }
@@ -105,6 +114,13 @@ void document::drain() {
       queue_.pop_front();
       catch_up(std::nullopt);
       break;
+    }
+    if (auto* presence = std::get_if<presence_request>(&front)) {
+      auto moved = pipeline_.transform_presence(presence->version, presence->src, presence->range);
+      auto done = std::move(presence->done);
+      queue_.pop_front();
+      done(std::move(moved));
+      continue;
     }
     if (auto* read = std::get_if<read_request>(&front)) {
       if (read->from && *read->from < pipeline_.recent_base()) {
@@ -233,6 +249,8 @@ void document::fail_queue(const protocol::error_info& error) {
     } else if (auto* unsub = std::get_if<unsubscribe_request>(&r)) {
       remove_subscriber(unsub->who);
       if (unsub->done) unsub->done();
+    } else if (auto* presence = std::get_if<presence_request>(&r)) {
+      presence->done(presence_result{error, 0, std::nullopt, false});
     }
   }
 }

@@ -53,6 +53,9 @@ class document : public std::enable_shared_from_this<document> {
   void unsubscribe(const subscriber* who, std::function<void()> done = {});
   /// `op`: the submit pipeline.
   void submit(submission op, submit_handler done);
+  /// `p`: a presence moved to the head (submit_pipeline::transform_presence).
+  void transform_presence(std::uint64_t version, std::string src, std::optional<presence_range> range,
+                          presence_handler done);
 
   /// On the strand: true when nothing is queued, loading or committing and
   /// nobody subscribes; marks the document evicted when `evict` is set.
@@ -77,7 +80,14 @@ class document : public std::enable_shared_from_this<document> {
   };
   /// The feed subscription is (again) in place: catch up from the op log.
   struct resync_request {};
-  using request = std::variant<read_request, submit_entry, unsubscribe_request, remote_op_request, resync_request>;
+  struct presence_request {
+    std::uint64_t version;
+    std::string src;
+    std::optional<presence_range> range;
+    presence_handler done;
+  };
+  using request = std::variant<read_request, submit_entry, unsubscribe_request, remote_op_request, resync_request,
+                               presence_request>;
 
   void enqueue(request r);
   void drain();

@@ -65,6 +65,11 @@ void registry::snapshot_at_time(const store::doc_key& key, std::int64_t timestam
                       });
 }
 
+void registry::transform_presence(const store::doc_key& key, std::uint64_t version, std::string src,
+                                  std::optional<presence_range> range, presence_handler done) {
+  get(key)->transform_presence(version, std::move(src), range, std::move(done));
+}
+
 void registry::ops(const store::doc_key& key, std::uint64_t from, std::optional<std::uint64_t> to,
                    result_handler<std::vector<oplog::op_record>> done) {
   storage_.load_ops(key, from, to, std::move(done));

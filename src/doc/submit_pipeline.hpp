@@ -75,6 +75,12 @@ class submit_pipeline {
   /// Bytes held: the text, and each cached op as a record and as a frame.
   [[nodiscard]] std::size_t footprint() const noexcept { return text_.size_bytes() + 2 * recent_bytes_; }
 
+  /// A presence `src` sent at `version`, moved through the cached ops to the
+  /// head; an error when they are no longer cached (the sender's next update
+  /// brings a fresh one). A version ahead of the head is left as it is.
+  [[nodiscard]] presence_result transform_presence(std::uint64_t version, const std::string& src,
+                                                   std::optional<presence_range> range) const;
+
   // ---- Ops committed by other instances -----------------------------------
 
   struct remote_outcome {

@@ -54,6 +54,29 @@ error_info rate_limited() {
 error_info create_rate_limited() {
   return {"ERR_CREATE_RATE_LIMITED", "Too many documents created on this connection; retry later"};
 }
+error_info presence_too_old(std::uint64_t version, std::uint64_t oldest) {
+  return {"ERR_PRESENCE_TRANSFORM_FAILED", "Presence at version " + std::to_string(version) +
+                                               " is too old to move to the document's head (oldest kept: " +
+                                               std::to_string(oldest) + "); send it again"};
+}
+error_info presence_too_large(std::size_t bytes, std::size_t limit) {
+  return {"ERR_PRESENCE_TOO_LARGE",
+          "Presence value of " + std::to_string(bytes) + " bytes; the limit is " + std::to_string(limit)};
+}
+error_info presence_limit(std::size_t limit) {
+  return {"ERR_PRESENCE_LIMIT_EXCEEDED",
+          "This connection already sends " + std::to_string(limit) + " presences, the limit; destroy some first"};
+}
+error_info presence_channel_limit(std::size_t limit) {
+  return {"ERR_PRESENCE_LIMIT_EXCEEDED", "This connection already subscribes to " + std::to_string(limit) +
+                                             " presence channels, the limit; unsubscribe from some first"};
+}
+error_info presence_type_unsupported(std::string_view type) {
+  return {"ERR_TYPE_DOES_NOT_SUPPORT_PRESENCE", "Type does not support presence: " + std::string(type)};
+}
+error_info presence_channel_mismatch() {
+  return {"ERR_MESSAGE_BADLY_FORMED", "Invalid presence channel: a document's presence channel is c + \".\" + d"};
+}
 error_info subscription_limit(std::size_t subscribed) {
   return {"ERR_SUBSCRIPTION_LIMIT_EXCEEDED", "This connection subscribes to " + std::to_string(subscribed) +
                                                  " documents, the limit; unsubscribe from some first"};

@@ -281,12 +281,41 @@ std::variant<request_body, error_info> parse_body(const std::string& action, con
   }
   if (action == "p" || action == "ps" || action == "pu" || action == "pr") {
     std::optional<std::string> ch;
-    if (!read_name(raw, "ch", ch)) return badly("Invalid presence channel");
-    if (ch) {
-      if (auto e = check_id("presence channel", *ch, limits)) return *e;
+    if (!read_name(raw, "ch", ch) || !ch) return badly("Invalid presence channel");
+    if (auto e = check_id("presence channel", *ch, limits)) return *e;
+    if (action == "pr") return request_body{presence_resend_request{std::move(*ch)}};
+    if (action == "ps" || action == "pu") {
+      auto seq = raw.find("seq");
+      if (seq == raw.end() || !seq->is_number()) return badly("Invalid seq");
+      auto n = as_count(*seq);
+      if (!n) return badly("Invalid seq");
+      return request_body{presence_subscribe_request{std::move(*ch), *n, action == "ps"}};
     }
-    return request_body{
-        unsupported_request{{"ERR_TYPE_DOES_NOT_SUPPORT_PRESENCE", "Presence is not supported by this server yet"}}};
+    presence_update_request r;
+    r.channel = std::move(*ch);
+    std::optional<std::string> id;
+    if (!read_name(raw, "id", id) || !id) return badly("Invalid presence ID");
+    if (auto e = check_id("presence ID", *id, limits)) return *e;
+    r.id = std::move(*id);
+    if (auto pv = raw.find("pv"); pv != raw.end() && !pv->is_null()) {
+      r.pv = as_count(*pv);
+      if (!r.pv) return badly("Invalid presence version");
+    }
+    if (!read_version(raw, r.version)) return badly("Invalid version");
+    if (!read_name(raw, "c", r.collection)) return badly("Invalid collection");
+    if (!read_name(raw, "d", r.doc_id)) return badly("Invalid id");
+    if (r.collection) {
+      if (auto e = check_id("collection", *r.collection, limits)) return *e;
+    }
+    if (r.doc_id) {
+      if (auto e = check_id("id", *r.doc_id, limits)) return *e;
+    }
+    if (auto t = raw.find("t"); t != raw.end() && !t->is_null()) {
+      if (!t->is_string()) return badly("Invalid type");
+      r.type = t->get<std::string>();
+    }
+    if (auto p = raw.find("p"); p != raw.end()) r.value = *p;
+    return request_body{std::move(r)};
   }
   return badly("Invalid or unknown message");
 }
@@ -588,6 +617,29 @@ std::string encode_handshake(std::string_view src, std::string_view alias) {
   // connection's ops, so a client can tell its own in what others see.
   if (!alias.empty()) reply["alias"] = alias;
   return dump_reply(reply);
+}
+
+std::string encode_presence(const presence_update_request& presence, std::string_view shown_src) {
+  json message = {{"a", "p"},          {"ch", presence.channel}, {"src", shown_src},
+                  {"id", presence.id}, {"p", presence.value},    {"pv", nullptr}};
+  if (presence.pv) message["pv"] = *presence.pv;
+  if (presence.collection) message["c"] = *presence.collection;
+  if (presence.doc_id) message["d"] = *presence.doc_id;
+  if (presence.version) message["v"] = *presence.version;
+  if (presence.type) message["t"] = *presence.type;
+  return message.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+std::string encode_presence_subscribed(std::string_view action, std::string_view channel, std::uint64_t seq) {
+  return json{{"a", action}, {"ch", channel}, {"seq", seq}}.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+std::string encode_presence_resend(std::string_view channel) {
+  return json{{"a", "pr"}, {"ch", channel}}.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+std::string encode_presence_resend_reply() {
+  return R"({"a":"pr"})";
 }
 
 std::string encode_pong() {

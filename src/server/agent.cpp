@@ -4,9 +4,11 @@
 #include <vector>
 
 #include "otsync/oplog/snapshot.hpp"
+#include "otsync/ot/text_unicode.hpp"
 #include "otsync/protocol/errors.hpp"
 #include "otsync/protocol/json_text.hpp"
 #include "otsync/server/log.hpp"
+#include "otsync/server/presence_hub.hpp"
 
 namespace otsync::server {
 using nlohmann::json;
@@ -234,6 +236,219 @@ void agent::handle(protocol::request& req) {
     send(protocol::encode_query_unsubscribe(req.echo));
   } else if (auto* unsupported = std::get_if<protocol::unsupported_request>(&body)) {
     send_error(std::move(req.echo), unsupported->error);
+  } else if (options_.presence == nullptr) {
+    send_error(std::move(req.echo), {"ERR_TYPE_DOES_NOT_SUPPORT_PRESENCE", "Presence is not enabled on this server"});
+  } else if (auto* ps = std::get_if<protocol::presence_subscribe_request>(&body)) {
+    if (!may_use_channel(ps->channel)) {
+      send_error(std::move(req.echo), protocol::errors::forbidden("read", ps->channel, ""));
+      return;
+    }
+    if (ps->subscribe && !presence_channels_.contains(ps->channel) &&
+        presence_channels_.size() >= options_.max_presence_channels) {
+      send_error(std::move(req.echo), protocol::errors::presence_channel_limit(options_.max_presence_channels));
+      return;
+    }
+    handle_presence_subscribe(std::move(*ps));
+  } else if (auto* pr = std::get_if<protocol::presence_resend_request>(&body)) {
+    if (!may_use_channel(pr->channel)) {
+      send_error(std::move(req.echo), protocol::errors::forbidden("read", pr->channel, ""));
+      return;
+    }
+    handle_presence_resend(std::move(*pr));
+  } else if (auto* p = std::get_if<protocol::presence_update_request>(&body)) {
+    handle_presence(std::move(req.echo), std::move(*p));
+  }
+}
+
+// ---- Presence -----------------------------------------------------------------
+
+namespace {
+// Presence values are moved only within JavaScript's exact integers.
+constexpr std::uint64_t max_presence_position = (std::uint64_t{1} << 53) - 1;
+
+// The range of a text-unicode presence value `{index, length, ...}`; nullopt for any other value
+// (null, or a shape the type does not move: relayed as it is).
+std::optional<doc::presence_range> range_of(const json& value) {
+  if (!value.is_object()) return std::nullopt;
+  auto index = value.find("index");
+  if (index == value.end() || !index->is_number_integer()) return std::nullopt;
+  doc::presence_range range;
+  if (index->is_number_unsigned()) {
+    range.index = index->get<std::uint64_t>();
+  } else {
+    auto signed_index = index->get<std::int64_t>();
+    if (signed_index < 0) return std::nullopt;
+    range.index = static_cast<std::uint64_t>(signed_index);
+  }
+  if (range.index > max_presence_position) return std::nullopt;
+  if (auto length = value.find("length"); length != value.end()) {
+    if (!length->is_number_integer()) return std::nullopt;
+    if (length->is_number_unsigned()) {
+      auto n = length->get<std::uint64_t>();
+      if (n > max_presence_position) return std::nullopt;
+      range.length = static_cast<std::int64_t>(n);
+    } else {
+      range.length = length->get<std::int64_t>();
+      if (range.length < -static_cast<std::int64_t>(max_presence_position)) return std::nullopt;
+    }
+  }
+  return range;
+}
+}  // namespace
+
+bool agent::may_use_channel(const std::string& channel) const {
+  if (options_.access == nullptr || options_.access->reads_everything()) return true;
+  // A channel is a document's ("collection.id", as sharedb's doc presence names it): readable
+  // documents only, so nobody reaches into a document their token does not grant.
+  for (auto dot = channel.find('.'); dot != std::string::npos; dot = channel.find('.', dot + 1)) {
+    if (options_.access->may_read(channel.substr(0, dot), channel.substr(dot + 1))) return true;
+  }
+  return false;
+}
+
+void agent::handle_presence_subscribe(protocol::presence_subscribe_request r) {
+  auto& hub = *options_.presence;
+  const std::string action = r.subscribe ? "ps" : "pu";
+  auto known = presence_channels_.find(r.channel);
+  if (known != presence_channels_.end() && r.seq < known->second) {
+    // Older than a request already handled for this channel: acknowledged, changes nothing.
+    send(protocol::encode_presence_subscribed(action, r.channel, r.seq));
+    return;
+  }
+  if (!r.subscribe) {
+    if (known != presence_channels_.end()) {
+      hub.leave(r.channel, this);
+      presence_channels_.erase(known);
+    }
+    clear_presences(r.channel);
+    send(protocol::encode_presence_subscribed(action, r.channel, r.seq));
+    return;
+  }
+  const bool joined = hub.join(r.channel, this, io_);
+  presence_channels_[r.channel] = r.seq;
+  send(protocol::encode_presence_subscribed(action, r.channel, r.seq));
+  if (joined) {
+    // Everyone on the channel, this connection too (after a reconnect its own cursor comes back),
+    // sends what it shows again.
+    auto frame = std::make_shared<const std::string>(protocol::encode_presence_resend(r.channel));
+    hub.publish(r.channel, frame, nullptr);
+  }
+}
+
+void agent::handle_presence_resend(protocol::presence_resend_request r) {
+  options_.presence->publish(r.channel,
+                             std::make_shared<const std::string>(protocol::encode_presence_resend(r.channel)), this);
+  send(protocol::encode_presence_resend_reply());
+}
+
+void agent::handle_presence(json echo, protocol::presence_update_request r) {
+  if (observer_) observer_->on_presence_received();
+  if (!may_use_channel(r.channel)) {
+    send_error(std::move(echo), protocol::errors::forbidden("read", r.channel, ""));
+    return;
+  }
+  const bool doc_presence = r.collection || r.doc_id;
+  if (doc_presence) {
+    if (!r.collection || !r.doc_id || r.channel != *r.collection + "." + *r.doc_id) {
+      send_error(std::move(echo), protocol::errors::presence_channel_mismatch());
+      return;
+    }
+  }
+  if (r.type && *r.type != ot::type_uri && *r.type != ot::type_name) {
+    send_error(std::move(echo), protocol::errors::presence_type_unsupported(*r.type));
+    return;
+  }
+  const auto bytes = r.value.dump(-1, ' ', false, json::error_handler_t::replace).size();
+  if (bytes > options_.max_presence_bytes) {
+    send_error(std::move(echo), protocol::errors::presence_too_large(bytes, options_.max_presence_bytes));
+    return;
+  }
+  auto& on_channel = presences_[r.channel];
+  auto previous = on_channel.find(r.id);
+  if (previous == on_channel.end() && !r.value.is_null() && presence_count_ >= options_.max_presences) {
+    if (on_channel.empty()) presences_.erase(r.channel);
+    send_error(std::move(echo), protocol::errors::presence_limit(options_.max_presences));
+    return;
+  }
+  if (previous != on_channel.end() && r.pv && previous->second.pv && *r.pv < *previous->second.pv) {
+    // Older than one already sent: its ack, but the members keep the newer one.
+    send(protocol::encode_presence(r, src_alias()));
+    return;
+  }
+  if (on_channel.empty()) presences_.erase(r.channel);
+  if (doc_presence && r.version) {
+    // Moved to the document's head through the ops committed since, so receivers show it at once.
+    auto range = range_of(r.value);
+    store::doc_key key{*r.collection, *r.doc_id};
+    const auto version = *r.version;
+    documents_.transform_presence(
+        key, version, src_, range,
+        on_strand([this, echo = std::move(echo), r = std::move(r), range](doc::presence_result moved) mutable {
+          if (moved.error) {
+            send_error(std::move(echo), *moved.error);
+            return;
+          }
+          r.version = moved.version;
+          if (moved.cleared) {
+            r.value = nullptr;
+          } else if (moved.range && range && *moved.range != *range) {
+            r.value["index"] = moved.range->index;
+            r.value["length"] = moved.range->length;
+          }
+          publish_presence(std::move(r));
+        }));
+    return;
+  }
+  publish_presence(std::move(r));
+}
+
+void agent::publish_presence(protocol::presence_update_request presence) {
+  auto frame = std::make_shared<const std::string>(protocol::encode_presence(presence, src_alias()));
+  auto& on_channel = presences_[presence.channel];
+  auto previous = on_channel.find(presence.id);
+  if (presence.value.is_null()) {
+    if (previous != on_channel.end()) {
+      on_channel.erase(previous);
+      --presence_count_;
+    }
+    if (on_channel.empty()) presences_.erase(presence.channel);
+  } else if (previous == on_channel.end()) {
+    ++presence_count_;
+    auto kept = presence;
+    kept.value = nullptr;  // only its address and pv are needed to clear it
+    on_channel.emplace(presence.id, std::move(kept));
+  } else {
+    previous->second.pv = presence.pv;
+    previous->second.version = presence.version;
+  }
+  options_.presence->publish(presence.channel, frame, this);
+  if (auto io = io_.lock()) io->send(std::move(frame));  // the ack: the same message
+}
+
+void agent::clear_presences(const std::string& channel) {
+  auto it = presences_.find(channel);
+  if (it == presences_.end()) return;
+  auto left = std::move(it->second);
+  presences_.erase(it);
+  presence_count_ -= left.size();
+  auto* hub = options_.presence;
+  for (auto& [id, presence] : left) {
+    presence.value = nullptr;  // same pv: receivers take it
+    if (presence.collection && presence.doc_id && presence.version) {
+      // At the document's head, or receivers would take it for stale and ask for a resend nobody answers.
+      store::doc_key key{*presence.collection, *presence.doc_id};
+      const auto version = *presence.version;
+      documents_.transform_presence(
+          key, version, src_, std::nullopt,
+          [hub, presence = std::move(presence), shown = src_alias()](doc::presence_result moved) mutable {
+            if (!moved.error) presence.version = moved.version;
+            hub->publish(presence.channel,
+                         std::make_shared<const std::string>(protocol::encode_presence(presence, shown)), nullptr);
+          });
+    } else {
+      hub->publish(presence.channel,
+                   std::make_shared<const std::string>(protocol::encode_presence(presence, src_alias())), nullptr);
+    }
   }
 }
 
@@ -538,6 +753,15 @@ void agent::on_closed() {
   closed_ = true;
   for (auto& [key, sub] : subscriptions_) release(sub);
   subscriptions_.clear();
+  if (options_.presence != nullptr) {
+    // Off every channel first, so that the clears below reach only the others.
+    for (const auto& [channel, seq] : presence_channels_) options_.presence->leave(channel, this);
+    presence_channels_.clear();
+    std::vector<std::string> channels;
+    channels.reserve(presences_.size());
+    for (const auto& [channel, ids] : presences_) channels.push_back(channel);
+    for (const auto& channel : channels) clear_presences(channel);
+  }
 }
 
 }  // namespace otsync::server

@@ -45,6 +45,18 @@ std::optional<parsed_config> parse_config(int argc, char** argv, int& exit_code)
   app.add_option("--jwt-permissions-claim", o.jwt_permissions_claim,
                  "With --auth jwt: the claim holding {\"read\": [patterns], \"write\": [patterns]}")
       ->envname("OTSYNC_JWT_PERMISSIONS_CLAIM");
+  app.add_option("--max-presence-bytes", o.max_presence_bytes,
+                 "Largest presence value (a cursor, a selection, a name), as JSON: ERR_PRESENCE_TOO_LARGE")
+      ->envname("OTSYNC_MAX_PRESENCE_BYTES")
+      ->check(CLI::Range(std::size_t{16}, std::size_t{1} << 20));
+  app.add_option("--max-presences", o.max_presences,
+                 "Presences (ids with a value) one connection shows at once: ERR_PRESENCE_LIMIT_EXCEEDED")
+      ->envname("OTSYNC_MAX_PRESENCES")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{1000000}));
+  app.add_option("--max-presence-channels", o.max_presence_channels,
+                 "Presence channels one connection subscribes to at once: ERR_PRESENCE_LIMIT_EXCEEDED")
+      ->envname("OTSYNC_MAX_PRESENCE_CHANNELS")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{1000000}));
   app.add_option("--tls-cert", o.tls_cert,
                  "Serve TLS (wss://, https://) on --listen with this PEM certificate chain (the key may follow it in "
                  "the same file); re-read on SIGHUP without dropping connections. Default: plain (put TLS in a proxy)")

@@ -25,6 +25,7 @@ namespace otsync::server {
 
 class websocket_session;
 class tls_server_config;
+class presence_hub;
 
 struct server_context {
   server_options options;
@@ -35,6 +36,7 @@ struct server_context {
   pubsub::op_feed* feed = nullptr;                ///< with a shared store: ops other instances commit
   const auth::identity_keys* identity = nullptr;  ///< mints connection ids and the aliases others see
   const auth::jwt_verifier* verifier = nullptr;   ///< --auth jwt; null: --auth none
+  presence_hub* presence = nullptr;               ///< presence channels (`ps`, `p`, ...)
   tls_server_config* tls = nullptr;               ///< --tls-cert: the listener's certificate; null: plain
   std::string metrics_token;                      ///< --metrics-token-file's content; empty: /metrics is open
   std::atomic<bool> ready{false};

@@ -47,6 +47,21 @@ metrics::metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                          .Help("Connections closed because their send queue overflowed")
                          .Register(r)
                          .Add({});
+  presence_received_ = &prometheus::BuildCounter()
+                            .Name("otsync_presence_received_total")
+                            .Help("Presence updates (p) received from clients")
+                            .Register(r)
+                            .Add({});
+  presence_delivered_ = &prometheus::BuildCounter()
+                             .Name("otsync_presence_delivered_total")
+                             .Help("Presence frames (p, pr) sent to other members of a channel")
+                             .Register(r)
+                             .Add({});
+  presence_channels_ = &prometheus::BuildGauge()
+                            .Name("otsync_presence_channels")
+                            .Help("Presence channels with at least one subscriber")
+                            .Register(r)
+                            .Add({});
   handshake_ids_refused_ = &prometheus::BuildCounter()
                                 .Name("otsync_handshake_ids_refused_total")
                                 .Help("Handshakes naming a connection id no instance minted (a new id was given)")
@@ -189,6 +204,18 @@ void metrics::auth_failed(std::string_view reason) {
 
 void metrics::on_handshake_id_refused() {
   handshake_ids_refused_->Increment();
+}
+
+void metrics::on_presence_received() {
+  presence_received_->Increment();
+}
+
+void metrics::on_presence_delivered(std::size_t frames) {
+  presence_delivered_->Increment(static_cast<double>(frames));
+}
+
+void metrics::on_presence_channels(std::size_t channels) {
+  presence_channels_->Set(static_cast<double>(channels));
 }
 
 void metrics::connection_opened() {

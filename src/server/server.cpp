@@ -26,6 +26,7 @@
 #include "listener.hpp"
 #include "otsync/backend/open.hpp"
 #include "otsync/server/log.hpp"
+#include "otsync/server/presence_hub.hpp"
 #include "tls.hpp"
 #include "websocket_session.hpp"
 
@@ -57,6 +58,7 @@ struct server::impl {
   std::unique_ptr<store::store> storage;
   std::unique_ptr<pubsub::op_feed> feed;
   std::unique_ptr<metrics> stats;
+  std::unique_ptr<presence_hub> presence;  // after stats (it reports to them); outlives the documents
   std::shared_ptr<const auth::identity_keys> identity;
   std::optional<auth::jwt_verifier> verifier;
   std::unique_ptr<doc::registry> documents;
@@ -285,6 +287,8 @@ std::string server::start() {
   }
   s.documents =
       std::make_unique<doc::registry>(s.io.get_executor(), *s.storage, opts.documents, s.stats.get(), s.feed.get());
+  s.presence = std::make_unique<presence_hub>(s.stats.get());
+  s.context.presence = s.presence.get();
   s.context.feed = s.feed.get();
   s.context.storage = s.storage.get();
   s.context.documents = s.documents.get();

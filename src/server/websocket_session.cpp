@@ -92,6 +92,10 @@ void websocket_session::run() {
   options.request_burst = 2 * settings.max_request_rate;
   options.create_rate = settings.max_create_rate;
   options.create_burst = 10 * settings.max_create_rate;
+  options.presence = context_.presence;
+  options.max_presence_bytes = settings.max_presence_bytes;
+  options.max_presences = settings.max_presences;
+  options.max_presence_channels = settings.max_presence_channels;
   // A server-minted id (ShareDB's is 32 random hex digits): replaced by hs.id only when the client proves it holds one.
   agent_ = std::make_unique<agent>(*context_.service, weak_from_this(), context_.identity->mint_id(), options,
                                    context_.stats);

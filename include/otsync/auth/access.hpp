@@ -40,6 +40,8 @@ class access_rules {
 
   [[nodiscard]] bool may_read(std::string_view collection, std::string_view id) const noexcept;
   [[nodiscard]] bool may_write(std::string_view collection, std::string_view id) const noexcept;
+  /// Whether every document may be read (a `*/*` grant, or `allow_all`).
+  [[nodiscard]] bool reads_everything() const noexcept;
 
  private:
   // Both parts are globs, runs of `*` collapsed to one.

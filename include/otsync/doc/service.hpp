@@ -68,6 +68,13 @@ class document_service {
   /// `op`: the submit pipeline.
   virtual void submit(const store::doc_key& key, oplog::submission op, submit_handler done) = 0;
 
+  /// A presence sent at `version` by `src`, moved through the ops committed
+  /// since (an op by `src` moves the caret past what it inserts at the
+  /// caret); a version ahead of the head is left as it is. `range` nullopt:
+  /// no range to move (a null or opaque value), only the version advances.
+  virtual void transform_presence(const store::doc_key& key, std::uint64_t version, std::string src,
+                                  std::optional<presence_range> range, presence_handler done) = 0;
+
   /// `nf` at a version, REST `?v=N`: the document at `version`.
   /// `oplog::errc::version_from_the_future` when the log is shorter; a
   /// failed replay's error (stored ops that do not apply); store errors.

@@ -68,6 +68,11 @@ result<op> transform(const op& operation, const op& other, side which);
 /// Takes any op, checked or not (as JS).
 std::uint64_t transform_position(std::uint64_t cursor, const op& operation) noexcept;
 
+/// As `transform_position`, but an insert exactly at the cursor moves it past the inserted text
+/// when `is_own_op`: the author's caret follows what they type (presence; the rule of otsync's JS
+/// type package, `clients/js`).
+std::uint64_t transform_caret(std::uint64_t cursor, const op& operation, bool is_own_op) noexcept;
+
 /// A selection: a caret when `anchor == focus`; focus may precede anchor.
 struct selection {
   std::uint64_t anchor = 0;

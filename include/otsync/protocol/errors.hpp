@@ -45,6 +45,13 @@ error_info rate_limited();                              ///< --max-request-rate
 error_info create_rate_limited();                       ///< --max-create-rate
 error_info subscription_limit(std::size_t subscribed);  ///< --max-subscriptions, one more asked
 error_info subscription_limit(std::size_t subscribed, std::size_t more, std::size_t limit);  ///< ... a bulk asked
+// Presence (docs/server.md, *Presence*).
+error_info presence_too_old(std::uint64_t version, std::uint64_t oldest);  ///< ops since it are no longer cached
+error_info presence_too_large(std::size_t bytes, std::size_t limit);       ///< --max-presence-bytes
+error_info presence_limit(std::size_t limit);                              ///< --max-presences
+error_info presence_channel_limit(std::size_t limit);                      ///< --max-presence-channels
+error_info presence_type_unsupported(std::string_view type);               ///< `t` is not text-unicode
+error_info presence_channel_mismatch();                                    ///< `ch` is not `c + "." + d`
 error_info stored_op_does_not_apply(std::uint64_t version, std::string_view collection, std::string_view id,
                                     std::string_view detail);
 }  // namespace errors

@@ -94,14 +94,40 @@ struct ping_request {};
 /// `qu`: acknowledged; ShareDB's client ignores the reply.
 struct query_unsubscribe_request {};
 
-/// A valid message of a feature otsync does not offer yet (queries,
-/// presence): answered with this error.
+/// A valid message of a feature otsync does not offer yet (queries): answered with this error.
 struct unsupported_request {
   error_info error;
 };
 
+/// `ps` (subscribe) and `pu` (unsubscribe) to a presence channel; `seq` is the
+/// connection's presence sequence number, echoed in the reply.
+struct presence_subscribe_request {
+  std::string channel;
+  std::uint64_t seq = 0;
+  bool subscribe = true;
+};
+
+/// `pr`: ask the channel's other members to send their presence again.
+struct presence_resend_request {
+  std::string channel;
+};
+
+/// `p`: a presence value on a channel, under the sender's presence `id`.
+/// Doc presence also names the document (`c`, `d`), its version `v` and type `t`.
+struct presence_update_request {
+  std::string channel;
+  std::string id;
+  std::optional<std::uint64_t> pv;
+  nlohmann::json value;  ///< `p`: null removes the presence
+  std::optional<std::string> collection;
+  std::optional<std::string> doc_id;
+  std::optional<std::uint64_t> version;
+  std::optional<std::string> type;
+};
+
 using request_body = std::variant<handshake_request, doc_request, bulk_request, submit_request, snapshot_request,
-                                  ping_request, query_unsubscribe_request, unsupported_request>;
+                                  ping_request, query_unsubscribe_request, unsupported_request,
+                                  presence_subscribe_request, presence_resend_request, presence_update_request>;
 
 /// A parsed client message: its action, the fields an error reply echoes
 /// (`echo_fields`) and the validated fields.
@@ -169,6 +195,15 @@ void append_error_object(std::string& out, const error_info& error);
 
 /// The handshake reply: protocol version, the connection's `src` and the default type.
 std::string encode_handshake(std::string_view src, std::string_view alias = {});
+/// A presence as every member of its channel receives it (and its sender, as the ack):
+/// `{"a":"p","ch","src","id","p","pv"}` and, for doc presence, `c`, `d`, `v`, `t`.
+std::string encode_presence(const presence_update_request& presence, std::string_view shown_src);
+/// The reply to `ps`/`pu`: `{"a","ch","seq"}`.
+std::string encode_presence_subscribed(std::string_view action, std::string_view channel, std::uint64_t seq);
+/// `{"a":"pr","ch"}`: asks a channel's members to send their presence again.
+std::string encode_presence_resend(std::string_view channel);
+/// The reply to the client's own `pr`: `{"a":"pr"}` (as ShareDB's).
+std::string encode_presence_resend_reply();
 /// The reply to `pp` (ping).
 std::string encode_pong();
 /// The reply to `qu` (a query unsubscribe): `{"a":"qu"}` with the request's `id` when it had one.

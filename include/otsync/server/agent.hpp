@@ -47,7 +47,11 @@ class agent_observer {
   virtual void on_error_reply(std::string_view code) = 0;
   /// A handshake named an id this server did not mint: not adopted.
   virtual void on_handshake_id_refused() {}
+  /// A presence update (`p`) arrived.
+  virtual void on_presence_received() {}
 };
+
+class presence_hub;
 
 struct agent_options {
   std::size_t max_pending_requests = 128;  ///< requests awaiting a reply before reading pauses
@@ -65,6 +69,11 @@ struct agent_options {
   const auth::access_rules* access = nullptr;
   /// Recorded with every op this connection commits: its token's subject.
   std::string author;
+  /// Presence channels (`ps`, `pu`, `p`, `pr`); null: presence is refused with ERR_TYPE_DOES_NOT_SUPPORT_PRESENCE.
+  presence_hub* presence = nullptr;
+  std::size_t max_presence_bytes = 4096;     ///< one presence value, as JSON: ERR_PRESENCE_TOO_LARGE
+  std::size_t max_presences = 100;           ///< presence ids with a value at once: ERR_PRESENCE_LIMIT_EXCEEDED
+  std::size_t max_presence_channels = 1000;  ///< presence channels subscribed at once: ERR_PRESENCE_LIMIT_EXCEEDED
 };
 
 /// The close code of a connection whose bearer token expired (docs/security.md).
@@ -108,6 +117,7 @@ class agent {
   /// What others see for `src()` (logs use it too: the id itself is its owner's secret).
   [[nodiscard]] const std::string& src_alias() const noexcept { return src_alias_.empty() ? src_ : src_alias_; }
   [[nodiscard]] std::size_t subscriptions() const noexcept { return subscriptions_.size(); }
+  [[nodiscard]] std::size_t presence_channels() const noexcept { return presence_channels_.size(); }
 
  private:
   class subscription;
@@ -124,6 +134,15 @@ class agent {
   void handle_snapshot(nlohmann::json echo, protocol::snapshot_request r);
   void reply_snapshot_at(nlohmann::json echo, const store::doc_key& key, std::optional<std::uint64_t> version);
   void send_snapshot(nlohmann::json& echo, const oplog::snapshot& snap);
+  void handle_presence_subscribe(protocol::presence_subscribe_request r);
+  void handle_presence_resend(protocol::presence_resend_request r);
+  void handle_presence(nlohmann::json echo, protocol::presence_update_request r);
+  /// Records `presence` as this connection's latest on its channel, sends it to the other members and echoes it.
+  void publish_presence(protocol::presence_update_request presence);
+  /// `p: null` to the channel's members for every presence this connection left on `channel`.
+  void clear_presences(const std::string& channel);
+  /// With access rules: whether `channel` is a document this connection may read ("collection.id").
+  [[nodiscard]] bool may_use_channel(const std::string& channel) const;
   /// Whether `wanted` more documents (not yet subscribed) fit under the subscription limit.
   [[nodiscard]] bool may_subscribe(std::size_t wanted) const noexcept;
 
@@ -165,6 +184,10 @@ class agent {
   token_bucket requests_;
   token_bucket creates_;
   std::map<store::doc_key, std::shared_ptr<subscription>> subscriptions_;
+  std::map<std::string, std::uint64_t> presence_channels_;  ///< subscribed (`ps`), with the last seq
+  /// The latest presence this connection sent under each id, per channel (for `p: null` when it leaves).
+  std::map<std::string, std::map<std::string, protocol::presence_update_request>> presences_;
+  std::size_t presence_count_ = 0;
 };
 
 }  // namespace otsync::server

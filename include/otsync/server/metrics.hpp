@@ -18,6 +18,7 @@
 
 #include "otsync/doc/types.hpp"
 #include "otsync/server/agent.hpp"
+#include "otsync/server/presence_hub.hpp"
 #include "otsync/store/store.hpp"
 
 namespace prometheus {
@@ -31,7 +32,7 @@ class Family;
 
 namespace otsync::server {
 
-class metrics final : public doc::document_observer, public agent_observer {
+class metrics final : public doc::document_observer, public agent_observer, public presence_observer {
  public:
   metrics();
   ~metrics() override;
@@ -42,6 +43,9 @@ class metrics final : public doc::document_observer, public agent_observer {
   void on_submit_done(std::chrono::nanoseconds latency, const protocol::error_info* error) override;
   void on_error_reply(std::string_view code) override;
   void on_handshake_id_refused() override;
+  void on_presence_received() override;
+  void on_presence_delivered(std::size_t frames) override;
+  void on_presence_channels(std::size_t channels) override;
 
   void connection_opened();
   void connection_closed();
@@ -93,6 +97,9 @@ class metrics final : public doc::document_observer, public agent_observer {
   prometheus::Family<prometheus::Counter>* errors_;
   prometheus::Family<prometheus::Counter>* limit_hits_;
   prometheus::Gauge* partial_bytes_;
+  prometheus::Counter* presence_received_;
+  prometheus::Counter* presence_delivered_;
+  prometheus::Gauge* presence_channels_;
   prometheus::Family<prometheus::Counter>* tls_reloads_ = nullptr;
   prometheus::Counter* tls_handshake_failures_ = nullptr;
   prometheus::Gauge* tls_not_after_ = nullptr;

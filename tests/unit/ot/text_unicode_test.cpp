@@ -135,6 +135,24 @@ TEST(TransformPosition, MatchesTheSpecExamples) {
   EXPECT_EQ(transform_selection({1, 4}, make({C::insert("ab")})), (selection{3, 6}));
 }
 
+TEST(TransformCaret, AnOwnInsertAtTheCaretCarriesIt) {
+  const auto insert_at_1 = make({C::skip(1), C::insert("x😀")});
+  EXPECT_EQ(transform_caret(1, insert_at_1, false), 1U);  // as transform_position
+  EXPECT_EQ(transform_caret(1, insert_at_1, true), 3U);   // the author's caret follows the text
+  EXPECT_EQ(transform_caret(0, make({C::insert("ab")}), true), 2U);
+  EXPECT_EQ(transform_caret(0, make({C::insert("ab")}), false), 0U);
+  EXPECT_EQ(transform_caret(3, insert_at_1, true), 5U);
+  EXPECT_EQ(transform_caret(2, make({C::skip(2), C::erase(3)}), true), 2U);  // a delete at it: stays
+  EXPECT_EQ(transform_caret(4, make({C::skip(2), C::erase(3)}), true), 2U);
+  EXPECT_EQ(transform_caret(2, make({C::skip(2), C::erase(1), C::insert("yz")}), true), 4U);
+  // Away from inserts at the caret, both rules are transform_position's.
+  for (std::uint64_t cursor : {0U, 1U, 2U, 5U, 9U}) {
+    const auto op = make({C::skip(1), C::erase(2), C::skip(3), C::insert("q")});
+    if (cursor == 6) continue;
+    EXPECT_EQ(transform_caret(cursor, op, true), transform_position(cursor, op)) << cursor;
+  }
+}
+
 TEST(Invert, NeedsRecordedText) {
   EXPECT_EQ(invert(make({C::skip(1), C::erase(2)})).error(), errc::not_invertible);
   EXPECT_EQ(*invert(make({C::skip(1), C::erase("bc"), C::insert("X")})),

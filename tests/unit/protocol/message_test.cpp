@@ -428,17 +428,43 @@ TEST(ParseRequest, QueriesAreRefusedWithACode) {
   expect_rejected(R"({"a":"qu"})", badly, "Missing query ID");
 }
 
-TEST(ParseRequest, PresenceIsRefusedWithACode) {
-  for (const char* frame :
-       {R"({"a":"p","ch":"docs.d1","id":"p1","p":{"index":1},"pv":0})", R"({"a":"ps","ch":"docs.d1","seq":1})",
-        R"({"a":"pu","ch":"docs.d1","seq":2})", R"({"a":"pr","ch":"docs.d1"})"}) {
-    auto req = parsed(frame);
-    auto* unsupported = std::get_if<unsupported_request>(&req.body);
-    ASSERT_NE(unsupported, nullptr) << frame;
-    EXPECT_EQ(unsupported->error.code, "ERR_TYPE_DOES_NOT_SUPPORT_PRESENCE");
-  }
+TEST(ParseRequest, PresenceMessages) {
+  auto ps = parsed(R"({"a":"ps","ch":"docs.d1","seq":3})");
+  ASSERT_TRUE(std::holds_alternative<presence_subscribe_request>(ps.body));
+  EXPECT_EQ(std::get<presence_subscribe_request>(ps.body).channel, "docs.d1");
+  EXPECT_EQ(std::get<presence_subscribe_request>(ps.body).seq, 3U);
+  EXPECT_TRUE(std::get<presence_subscribe_request>(ps.body).subscribe);
+  auto pu = parsed(R"({"a":"pu","ch":"docs.d1","seq":4})");
+  EXPECT_FALSE(std::get<presence_subscribe_request>(pu.body).subscribe);
+  EXPECT_EQ(std::get<presence_resend_request>(parsed(R"({"a":"pr","ch":"x"})").body).channel, "x");
+  auto p = parsed(R"({"a":"p","ch":"docs.d1","id":"p1","p":{"index":1,"who":"Ada"},"pv":2,"c":"docs","d":"d1","v":7,)"
+                  R"("t":"http://sharejs.org/types/text-unicode"})");
+  const auto& update = std::get<presence_update_request>(p.body);
+  EXPECT_EQ(update.id, "p1");
+  EXPECT_EQ(update.pv, 2U);
+  EXPECT_EQ(update.version, 7U);
+  EXPECT_EQ(update.collection, "docs");
+  EXPECT_EQ(update.doc_id, "d1");
+  EXPECT_EQ(update.value, nlohmann::json::parse(R"({"index":1,"who":"Ada"})"));
+  // Untyped presence: a channel and an id; pv may be null, p any value.
+  auto untyped =
+      std::get<presence_update_request>(parsed(R"({"a":"p","ch":"room","id":"me","pv":null,"p":"hi"})").body);
+  EXPECT_FALSE(untyped.pv);
+  EXPECT_FALSE(untyped.collection);
+  EXPECT_EQ(untyped.value, "hi");
+
   expect_rejected(R"({"a":"ps","ch":5,"seq":1})", badly, "Invalid presence channel");
+  expect_rejected(R"({"a":"ps","seq":1})", badly, "Invalid presence channel");
   expect_rejected(R"({"a":"p","ch":"__proto__","id":"p1"})", badly, "Invalid presence channel");
+  expect_rejected(R"({"a":"ps","ch":"docs.d1"})", badly, "Invalid seq");
+  expect_rejected(R"({"a":"ps","ch":"docs.d1","seq":-1})", badly, "Invalid seq");
+  expect_rejected(R"({"a":"p","ch":"docs.d1","pv":0})", badly, "Invalid presence ID");
+  expect_rejected(R"({"a":"p","ch":"docs.d1","id":"constructor","pv":0})", badly, "Invalid presence ID");
+  expect_rejected(R"({"a":"p","ch":"docs.d1","id":"p1","pv":-2})", badly, "Invalid presence version");
+  expect_rejected(R"({"a":"p","ch":"docs.d1","id":"p1","pv":0,"v":"7"})", badly, "Invalid version");
+  expect_rejected(R"({"a":"p","ch":"docs.d1","id":"p1","pv":0,"c":5})", badly, "Invalid collection");
+  expect_rejected(R"({"a":"p","ch":"docs.d1\u0001","id":"p1","pv":0})", badly,
+                  "Invalid presence channel: contains control characters");
 }
 
 // ---------------------------------------------------------------------------

@@ -1,0 +1,296 @@
+'use strict';
+// Presence (ShareDB 7's protocol) against otsyncd, with the unmodified sharedb
+// client and the text-unicode type from clients/js (transformPresence added):
+// subscribe, submit (the echo resolves the callback), receive, the `pr`
+// re-send to late subscribers, `p: null` on destroy, on unsubscribe and on
+// disconnect, the reconnecting client's cursor coming back; the server moving
+// a stale presence through the ops committed since (own op: the caret follows
+// the text); cursors staying right under concurrent typing (randomised, every
+// client's view of every remote cursor equals what its owner holds); and
+// hostile presence messages (limits, mismatched channels, unknown types).
+//
+// Bounded: every wait has a timeout; the server is stopped by PID.
+
+const {describe, it} = require('node:test');
+const assert = require('node:assert/strict');
+const S = require('./support');
+const presenceType = require('../../clients/js');
+
+presenceType.register(S.ShareDB, S.otText);
+
+const C = 'presence';
+const skip = process.env.OTSYNC_SERVER === 'sharedb' ? 'the ShareDB peer runs without presence' : false;
+
+/** A doc presence on `doc` (subscribed) with error collection. */
+async function docPresence(connection, id) {
+  const presence = connection.getDocPresence(C, id);
+  presence.errors = [];
+  presence.on('error', (e) => presence.errors.push(e));
+  presence.received = new Map();  // presence id -> latest value
+  presence.on('receive', (pid, value) => {
+    if (value === null) presence.received.delete(pid);
+    else presence.received.set(pid, value);
+  });
+  await withCallback('presence subscribe', (k) => presence.subscribe(k));
+  return presence;
+}
+
+function withCallback(what, start, ms = 10000) {
+  return S.withTimeout(new Promise((resolve, reject) => start((e, v) => (e ? reject(e) : resolve(v)))), ms, what);
+}
+
+function local(presence, id) {
+  const l = presence.create(id);
+  l.errors = [];
+  l.on('error', (e) => l.errors.push(e));
+  return l;
+}
+
+const submit = (l, value) => withCallback(`submit presence ${JSON.stringify(value)}`, (k) => l.submit(value, k));
+
+/** Waits until `presence` shows `pid` with a value deep-equal to `value` (null: gone). */
+async function expectShown(presence, pid, value, ms = 10000) {
+  await S.waitUntil(() => {
+    const v = presence.received.has(pid) ? presence.received.get(pid) : null;
+    try {
+      assert.deepEqual(v, value);
+      return true;
+    } catch (_) {
+      return false;
+    }
+  }, ms, `presence ${pid} = ${JSON.stringify(value)} (shown: ${JSON.stringify(presence.received.get(pid) ?? null)})`);
+}
+
+async function openDoc(connection, id, text) {
+  const doc = S.getDoc(connection, C, id);
+  if (text !== undefined) await S.create(doc, text);
+  await S.subscribe(doc);
+  return doc;
+}
+
+describe('presence', {skip}, () => {
+  const h = S.useServer({});
+
+  it('relays a cursor to the other subscribers with the sender\'s src, echoes it as the ack, and clears it on destroy',
+    S.logged(h, async () => {
+      const id = S.uid('basic');
+      const a = await S.connect(h.server);
+      const b = await S.connect(h.server);
+      try {
+        const docA = await openDoc(a, id, 'hello');
+        const docB = await openDoc(b, id);
+        const pa = await docPresence(a, id);
+        const pb = await docPresence(b, id);
+        const cursor = local(pa, 'cursor-a');
+        await submit(cursor, {index: 2, length: 1});  // resolves on the server's echo
+        await expectShown(pb, 'cursor-a', {index: 2, length: 1});
+        // The owner's own typing at the caret moves it; another author's insert before it too.
+        await S.submitOp(docA, [2, 'XY']);
+        await expectShown(pb, 'cursor-a', {index: 4, length: 1});
+        await S.submitOp(docB, ['😀']);
+        await expectShown(pb, 'cursor-a', {index: 5, length: 1});
+        await S.waitUntil(() => docA.data === docB.data, 10000, 'A has B\'s insert');
+        assert.equal(docA.data, '😀heXYllo');
+        await withCallback('destroy', (k) => cursor.destroy(k));
+        await expectShown(pb, 'cursor-a', null);
+        assert.deepEqual(pa.errors, []);
+        assert.deepEqual(pb.errors, []);
+        assert.deepEqual(cursor.errors, []);
+      } finally {
+        S.closeAll([a, b]);
+      }
+    }));
+
+  it('brings existing cursors to a late subscriber (pr) and clears a dropped client\'s cursor', S.logged(h, async () => {
+    const id = S.uid('late');
+    const a = await S.connect(h.server);
+    const b = await S.connect(h.server);
+    let c;
+    try {
+      await openDoc(a, id, 'abcdef');
+      const pa = await docPresence(a, id);
+      await submit(local(pa, 'early'), {index: 3, length: 0, name: 'Ada'});
+      await openDoc(b, id);
+      const pb = await docPresence(b, id);  // its ps makes the others send theirs again
+      await expectShown(pb, 'early', {index: 3, length: 0, name: 'Ada'});
+      // A third client subscribes, then drops: the others see its cursor go.
+      c = await S.connect(h.server);
+      await openDoc(c, id);
+      const pc = await docPresence(c, id);
+      await submit(local(pc, 'dropper'), {index: 1, length: 2});
+      await expectShown(pb, 'dropper', {index: 1, length: 2});
+      await expectShown(pa, 'dropper', {index: 1, length: 2});
+      c.close();
+      await expectShown(pb, 'dropper', null);
+      await expectShown(pa, 'dropper', null);
+      assert.deepEqual(pb.received.get('early'), {index: 3, length: 0, name: 'Ada'});
+    } finally {
+      S.closeAll([a, b]);
+    }
+  }));
+
+  it('clears cursors on unsubscribe, and restores a reconnecting client\'s cursor', S.logged(h, async () => {
+    const id = S.uid('reconnect');
+    const a = await S.connect(h.server);
+    const b = await S.connect(h.server);
+    try {
+      await openDoc(a, id, 'some text');
+      await openDoc(b, id);
+      const pa = await docPresence(a, id);
+      const pb = await docPresence(b, id);
+      await submit(local(pa, 'mover'), {index: 4, length: 0});
+      await expectShown(pb, 'mover', {index: 4, length: 0});
+      // The socket drops: B sees the cursor go; A reconnects and sends it again (pr to itself).
+      await S.dropSocket(a);
+      await expectShown(pb, 'mover', null);
+      await S.reconnect(a, h.server);
+      await expectShown(pb, 'mover', {index: 4, length: 0});
+      await withCallback('unsubscribe', (k) => pa.unsubscribe(k));
+      await expectShown(pb, 'mover', null);
+      assert.deepEqual(pb.errors, []);
+    } finally {
+      S.closeAll([a, b]);
+    }
+  }));
+
+  it('moves a presence sent at an old version through the ops since, the author\'s own op carrying the caret',
+    S.logged(h, async () => {
+      const id = S.uid('stale');
+      const ch = `${C}.${id}`;
+      const author = await S.RawClient.open(h.server);
+      const watcher = await S.RawClient.open(h.server);
+      try {
+        await author.handshake();
+        await watcher.handshake();
+        await author.request({a: 's', c: C, d: id}, (m) => m.a === 's');
+        await author.request({a: 'op', c: C, d: id, v: 0, seq: 1, create: {type: S.TEXT_URI, data: 'abc'}},
+          (m) => m.a === 'op' && m.seq === 1);
+        await watcher.request({a: 'ps', ch, seq: 1}, (m) => m.a === 'ps');
+        await author.request({a: 'ps', ch, seq: 1}, (m) => m.a === 'ps');
+        // v1 -> v2: the author inserts "XY" at 1; v2 -> v3: it deletes the first character.
+        await author.request({a: 'op', c: C, d: id, v: 1, seq: 2, op: [1, 'XY']}, (m) => m.a === 'op' && m.seq === 2);
+        await author.request({a: 'op', c: C, d: id, v: 2, seq: 3, op: [{d: 1}]}, (m) => m.a === 'op' && m.seq === 3);
+        // A caret at 1 (right where "XY" went in) and a selection over "bc", both sent as of v1.
+        const base = {a: 'p', ch, c: C, d: id, v: 1, t: S.TEXT_URI};
+        const echo = await author.request({...base, id: 'caret', pv: 0, p: {index: 1, length: 0}},
+          (m) => m.a === 'p' && m.id === 'caret');
+        assert.deepEqual(echo.p, {index: 2, length: 0});  // 1 -> 3 (own insert) -> 2 (delete before it)
+        assert.equal(echo.v, 3);
+        const seen = await watcher.next((m) => m.a === 'p' && m.id === 'caret');
+        assert.deepEqual(seen.p, {index: 2, length: 0});
+        assert.equal(seen.v, 3);
+        assert.equal(typeof seen.src, 'string');
+        assert.notEqual(seen.src, author.id, 'the real id never reaches another client');
+        await author.request({...base, id: 'sel', pv: 0, p: {index: 1, length: 2, color: '#c00'}},
+          (m) => m.a === 'p' && m.id === 'sel');
+        const sel = await watcher.next((m) => m.a === 'p' && m.id === 'sel');
+        assert.deepEqual(sel.p, {index: 2, length: 2, color: '#c00'});  // "bc" is at 2..4 in "XYbc"... moved with it
+        // Another author's op does not carry the caret: a presence from the watcher at the same spot.
+        await watcher.request({a: 'ps', ch, seq: 2}, (m) => m.a === 'ps');
+        const other = await watcher.request({...base, id: 'w', pv: 0, p: {index: 1, length: 0}},
+          (m) => m.a === 'p' && m.id === 'w');
+        assert.deepEqual(other.p, {index: 0, length: 0});  // 1 -> 1 (not its insert) -> 0
+        // A delete of the document clears presence at versions before it.
+        await author.request({a: 'op', c: C, d: id, v: 3, seq: 4, del: true}, (m) => m.a === 'op' && m.seq === 4);
+        const gone = await author.request({...base, id: 'caret', pv: 1, v: 3, p: {index: 1, length: 0}},
+          (m) => m.a === 'p' && m.id === 'caret');
+        assert.equal(gone.p, null);
+        assert.equal(gone.v, 4);
+      } finally {
+        author.close();
+        watcher.close();
+      }
+    }));
+
+  it('keeps every remote cursor where its owner has it while everyone types (randomised)', S.logged(h, async () => {
+    const id = S.uid('concurrent');
+    const N = 3;
+    const connections = [];
+    try {
+      for (let i = 0; i < N; i++) connections.push(await S.connect(h.server));
+      const docs = [await openDoc(connections[0], id, 'the quick brown fox')];
+      for (let i = 1; i < N; i++) docs.push(await openDoc(connections[i], id));
+      const presences = [];
+      for (let i = 0; i < N; i++) presences.push(await docPresence(connections[i], id));
+      const locals = presences.map((p, i) => local(p, `user-${i}`));
+      let seed = 12345;
+      const rand = (n) => { seed = (seed * 1103515245 + 12345) % 2147483648; return seed % n; };
+      const len = (doc) => [...doc.data].length;
+      for (let round = 0; round < 4; round++) {
+        const work = [];
+        for (let i = 0; i < N; i++) {
+          const doc = docs[i];
+          for (let k = 0; k < 6; k++) {
+            const at = rand(len(doc) + 1);
+            if (rand(3) === 0 && len(doc) > 2) {
+              const at2 = Math.min(at, len(doc) - 1);
+              doc.submitOp([at2, {d: 1}]);
+            } else {
+              doc.submitOp([at, rand(5) === 0 ? 'é😀' : 'ab']);
+            }
+            const caret = rand(len(doc) + 1);
+            const sel = rand(Math.max(1, len(doc) - caret + 1));
+            locals[i].submit({index: caret, length: sel});
+          }
+          work.push(S.whenNothingPending(doc));
+        }
+        await Promise.all(work);
+        // Quiescence: every replica equal, every remote cursor where its owner holds it.
+        await S.waitUntil(() => docs.every((d) => d.version === docs[0].version && d.data === docs[0].data), 10000,
+          'replicas converged');
+        for (let i = 0; i < N; i++) {
+          for (let j = 0; j < N; j++) {
+            if (i === j) continue;
+            await expectShown(presences[i], `user-${j}`, locals[j].value);
+          }
+        }
+      }
+      for (const p of presences) assert.deepEqual(p.errors, []);
+      for (const l of locals) assert.deepEqual(l.errors, []);
+      const fresh = await S.freshFetch(h.server, C, id);
+      assert.equal(fresh.data, docs[0].data);
+    } finally {
+      S.closeAll(connections);
+    }
+  }));
+
+  it('refuses hostile presence messages with a clear error and carries on', S.logged(h, async () => {
+    const id = S.uid('hostile');
+    const ch = `${C}.${id}`;
+    const raw = await S.RawClient.open(h.server);
+    try {
+      await raw.handshake();
+      const err = async (msg, code) => {
+        const reply = await raw.request(msg, (m) => m.error !== undefined || (m.a === msg.a && m.id === msg.id));
+        assert.ok(reply.error, `no error for ${JSON.stringify(msg).slice(0, 200)}: ${JSON.stringify(reply)}`);
+        assert.equal(reply.error.code, code, JSON.stringify(reply));
+      };
+      await err({a: 'p', ch, id: 'x', pv: 0, p: {index: 0, pad: 'x'.repeat(5000)}}, 'ERR_PRESENCE_TOO_LARGE');
+      await err({a: 'p', ch: 'elsewhere', c: C, d: id, id: 'x', pv: 0, v: 0, p: null}, 'ERR_MESSAGE_BADLY_FORMED');
+      await err({a: 'p', ch, c: C, d: id, id: 'x', pv: 0, v: 0, t: 'json0', p: {}}, 'ERR_TYPE_DOES_NOT_SUPPORT_PRESENCE');
+      await err({a: 'p', ch, id: 'x', pv: -1, p: 1}, 'ERR_MESSAGE_BADLY_FORMED');
+      await err({a: 'p', ch, id: 7, pv: 0, p: 1}, 'ERR_MESSAGE_BADLY_FORMED');
+      await err({a: 'p', ch, id: '__proto__', pv: 0, p: 1}, 'ERR_MESSAGE_BADLY_FORMED');
+      await err({a: 'ps', ch, seq: 'one'}, 'ERR_MESSAGE_BADLY_FORMED');
+      await err({a: 'ps', ch: 'x'.repeat(300), seq: 1}, 'ERR_MESSAGE_BADLY_FORMED');
+      const deep = JSON.stringify({a: 'p', ch, c: C, d: id, id: 'y', pv: 0, v: 0, p: {index: 0}})
+        .replace('{"index":0}', `${'['.repeat(100)}1${']'.repeat(100)}`);
+      const deepReply = await raw.request(deep, (m) => m.error !== undefined);
+      assert.equal(deepReply.error.code, 'ERR_MESSAGE_BADLY_FORMED');
+      // More presence ids than --max-presences (100): the 101st is refused; a null one frees a slot.
+      for (let i = 0; i < 100; i++) {
+        await raw.request({a: 'p', ch, id: `many-${i}`, pv: 0, p: {index: i}}, (m) => m.a === 'p' && m.id === `many-${i}`);
+      }
+      await err({a: 'p', ch, id: 'one-too-many', pv: 0, p: {index: 0}}, 'ERR_PRESENCE_LIMIT_EXCEEDED');
+      await raw.request({a: 'p', ch, id: 'many-0', pv: 1, p: null}, (m) => m.a === 'p' && m.id === 'many-0');
+      const ok = await raw.request({a: 'p', ch, id: 'one-too-many', pv: 0, p: {index: 0}},
+        (m) => m.a === 'p' && m.id === 'one-too-many');
+      assert.equal(ok.error, undefined);
+      // Still serving.
+      const pong = await raw.request({a: 'pp'}, (m) => m.a === 'pp');
+      assert.equal(pong.a, 'pp');
+    } finally {
+      raw.close();
+    }
+  }));
+});
