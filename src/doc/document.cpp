@@ -38,7 +38,7 @@ void document::submit(submission op, submit_handler done) {
   enqueue(submit_entry{std::move(op), std::move(done), clock::now(), 0, {}});
 }
 
-void document::transform_presence(std::uint64_t version, std::string src, std::optional<presence_range> range,
+void document::transform_presence(std::uint64_t version, std::string src, std::optional<ot::selection> range,
                                   presence_handler done) {
   enqueue(presence_request{version, std::move(src), range, std::move(done)});
 }

@@ -54,7 +54,7 @@ class document : public std::enable_shared_from_this<document> {
   /// `op`: the submit pipeline.
   void submit(submission op, submit_handler done);
   /// `p`: a presence moved to the head (submit_pipeline::transform_presence).
-  void transform_presence(std::uint64_t version, std::string src, std::optional<presence_range> range,
+  void transform_presence(std::uint64_t version, std::string src, std::optional<ot::selection> range,
                           presence_handler done);
 
   /// On the strand: true when nothing is queued, loading or committing and
@@ -83,7 +83,7 @@ class document : public std::enable_shared_from_this<document> {
   struct presence_request {
     std::uint64_t version;
     std::string src;
-    std::optional<presence_range> range;
+    std::optional<ot::selection> range;
     presence_handler done;
   };
   using request = std::variant<read_request, submit_entry, unsubscribe_request, remote_op_request, resync_request,

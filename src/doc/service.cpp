@@ -66,7 +66,7 @@ void registry::snapshot_at_time(const store::doc_key& key, std::int64_t timestam
 }
 
 void registry::transform_presence(const store::doc_key& key, std::uint64_t version, std::string src,
-                                  std::optional<presence_range> range, presence_handler done) {
+                                  std::optional<ot::selection> range, presence_handler done) {
   get(key)->transform_presence(version, std::move(src), range, std::move(done));
 }
 

@@ -199,7 +199,7 @@ bool submit_pipeline::roll_back(committed_state& before) {
 }
 
 presence_result submit_pipeline::transform_presence(std::uint64_t version, const std::string& src,
-                                                    std::optional<presence_range> range) const {
+                                                    std::optional<ot::selection> range) const {
   presence_result out;
   out.range = range;
   if (version >= head_version_) {
@@ -213,26 +213,12 @@ presence_result submit_pipeline::transform_presence(std::uint64_t version, const
   out.version = head_version_;
   for (std::uint64_t v = version; v < head_version_; ++v) {
     const auto& op = recent_[v - recent_base()].record;
-    const auto* edit = std::get_if<ot::op>(&op.body);
-    if (edit == nullptr) {  // a create or delete: the presence is gone with the text it pointed into
+    if (const auto* edit = std::get_if<ot::op>(&op.body)) {
+      if (out.range) out.range = ot::transform_selection(*out.range, *edit, op.src == src);
+    } else {  // a create or delete: the presence is gone with the text it pointed into
       out.range.reset();
       out.cleared = true;
-      continue;
     }
-    if (!out.range) continue;
-    const bool own = op.src == src;
-    const std::uint64_t start = out.range->index;
-    // The far end of the selection; a negative length extends backwards (clamped at the start).
-    const auto length = out.range->length;
-    const std::uint64_t magnitude = length < 0
-                                        ? std::min<std::uint64_t>(start, static_cast<std::uint64_t>(-(length + 1)) + 1)
-                                        : static_cast<std::uint64_t>(length);
-    const std::uint64_t end = length < 0 ? start - magnitude : start + magnitude;
-    const std::uint64_t new_start = ot::transform_caret(start, *edit, own);
-    const std::uint64_t new_end = ot::transform_caret(end, *edit, own);
-    out.range->index = new_start;
-    out.range->length = new_end >= new_start ? static_cast<std::int64_t>(new_end - new_start)
-                                             : -static_cast<std::int64_t>(new_start - new_end);
   }
   return out;
 }

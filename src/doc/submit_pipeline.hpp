@@ -79,7 +79,7 @@ class submit_pipeline {
   /// head; an error when they are no longer cached (the sender's next update
   /// brings a fresh one). A version ahead of the head is left as it is.
   [[nodiscard]] presence_result transform_presence(std::uint64_t version, const std::string& src,
-                                                   std::optional<presence_range> range) const;
+                                                   std::optional<ot::selection> range) const;
 
   // ---- Ops committed by other instances -----------------------------------
 

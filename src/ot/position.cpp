@@ -50,4 +50,8 @@ selection transform_selection(selection range, const op& operation) noexcept {
   return {transform_position(range.anchor, operation), transform_position(range.focus, operation)};
 }
 
+selection transform_selection(selection range, const op& operation, bool is_own_op) noexcept {
+  return {transform_caret(range.anchor, operation, is_own_op), transform_caret(range.focus, operation, is_own_op)};
+}
+
 }  // namespace otsync::ot

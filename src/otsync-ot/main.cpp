@@ -18,6 +18,7 @@
 
 #include "otsync/ot/rope.hpp"
 #include "otsync/ot/text_unicode.hpp"
+#include "otsync/protocol/message.hpp"
 #include "otsync/protocol/op_json.hpp"
 #include "otsync/trace/editing_trace.hpp"
 
@@ -96,6 +97,18 @@ outcome run_case(const std::string& kind, const json& c) {
     auto operation = op_field("op", false);
     if (!operation) return error_outcome(operation.error());
     return {selection_to_json(ot::transform_selection(*range, *operation), where.is_array()), false};
+  }
+  if (kind == "transformPresence") {
+    // As otsyncd moves a presence value (protocol::presence_selection, ot::transform_selection with
+    // the owner's flag); other values travel unchanged.
+    auto operation = op_field("op", false);
+    if (!operation) return error_outcome(operation.error());
+    json value = c.value("value", json());
+    auto range = protocol::presence_selection(value);
+    if (!range) return {value, false};
+    auto moved = ot::transform_selection(*range, *operation, c.value("own", false));
+    if (moved != *range) protocol::set_presence_selection(value, moved);
+    return {value, false};
   }
   if (kind == "normalize") {
     auto operation = op_field("op", false);

@@ -1,5 +1,6 @@
 #include "otsync/protocol/message.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <limits>
@@ -617,6 +618,53 @@ std::string encode_handshake(std::string_view src, std::string_view alias) {
   // connection's ops, so a client can tell its own in what others see.
   if (!alias.empty()) reply["alias"] = alias;
   return dump_reply(reply);
+}
+
+namespace {
+// Presence positions are JavaScript numbers: integers (1.0 included) within 2^53.
+std::optional<std::int64_t> exact_integer(const json& value) {
+  constexpr double limit = max_safe_integer;
+  if (value.is_number_unsigned()) {
+    auto n = value.get<std::uint64_t>();
+    if (static_cast<double>(n) > limit) return std::nullopt;
+    return static_cast<std::int64_t>(n);
+  }
+  if (value.is_number_integer()) {
+    auto n = value.get<std::int64_t>();
+    if (static_cast<double>(n) < -limit || static_cast<double>(n) > limit) return std::nullopt;
+    return n;
+  }
+  if (value.is_number_float()) {
+    double d = value.get<double>();
+    if (std::floor(d) != d || d < -limit || d > limit) return std::nullopt;
+    return static_cast<std::int64_t>(d);
+  }
+  return std::nullopt;
+}
+}  // namespace
+
+std::optional<ot::selection> presence_selection(const json& value) {
+  if (!value.is_object()) return std::nullopt;
+  auto index_member = value.find("index");
+  if (index_member == value.end()) return std::nullopt;
+  auto index = exact_integer(*index_member);
+  if (!index || *index < 0) return std::nullopt;
+  std::int64_t length = 0;
+  if (auto length_member = value.find("length"); length_member != value.end()) {
+    auto n = exact_integer(*length_member);
+    if (!n) return std::nullopt;
+    length = *n;
+  }
+  const auto anchor = static_cast<std::uint64_t>(*index);
+  const auto focus = length < 0 ? anchor - std::min(anchor, static_cast<std::uint64_t>(-length))
+                                : anchor + static_cast<std::uint64_t>(length);
+  return ot::selection{anchor, focus};
+}
+
+void set_presence_selection(json& value, const ot::selection& range) {
+  value["index"] = range.anchor;
+  value["length"] = range.focus >= range.anchor ? static_cast<std::int64_t>(range.focus - range.anchor)
+                                                : -static_cast<std::int64_t>(range.anchor - range.focus);
 }
 
 std::string encode_presence(const presence_update_request& presence, std::string_view shown_src) {

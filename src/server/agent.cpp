@@ -262,40 +262,6 @@ void agent::handle(protocol::request& req) {
 
 // ---- Presence -----------------------------------------------------------------
 
-namespace {
-// Presence values are moved only within JavaScript's exact integers.
-constexpr std::uint64_t max_presence_position = (std::uint64_t{1} << 53) - 1;
-
-// The range of a text-unicode presence value `{index, length, ...}`; nullopt for any other value
-// (null, or a shape the type does not move: relayed as it is).
-std::optional<doc::presence_range> range_of(const json& value) {
-  if (!value.is_object()) return std::nullopt;
-  auto index = value.find("index");
-  if (index == value.end() || !index->is_number_integer()) return std::nullopt;
-  doc::presence_range range;
-  if (index->is_number_unsigned()) {
-    range.index = index->get<std::uint64_t>();
-  } else {
-    auto signed_index = index->get<std::int64_t>();
-    if (signed_index < 0) return std::nullopt;
-    range.index = static_cast<std::uint64_t>(signed_index);
-  }
-  if (range.index > max_presence_position) return std::nullopt;
-  if (auto length = value.find("length"); length != value.end()) {
-    if (!length->is_number_integer()) return std::nullopt;
-    if (length->is_number_unsigned()) {
-      auto n = length->get<std::uint64_t>();
-      if (n > max_presence_position) return std::nullopt;
-      range.length = static_cast<std::int64_t>(n);
-    } else {
-      range.length = length->get<std::int64_t>();
-      if (range.length < -static_cast<std::int64_t>(max_presence_position)) return std::nullopt;
-    }
-  }
-  return range;
-}
-}  // namespace
-
 bool agent::may_use_channel(const std::string& channel) const {
   if (options_.access == nullptr || options_.access->reads_everything()) return true;
   // A channel is a document's ("collection.id", as sharedb's doc presence names it): readable
@@ -378,7 +344,7 @@ void agent::handle_presence(json echo, protocol::presence_update_request r) {
   if (on_channel.empty()) presences_.erase(r.channel);
   if (doc_presence && r.version) {
     // Moved to the document's head through the ops committed since, so receivers show it at once.
-    auto range = range_of(r.value);
+    auto range = protocol::presence_selection(r.value);
     store::doc_key key{*r.collection, *r.doc_id};
     const auto version = *r.version;
     documents_.transform_presence(
@@ -392,8 +358,7 @@ void agent::handle_presence(json echo, protocol::presence_update_request r) {
           if (moved.cleared) {
             r.value = nullptr;
           } else if (moved.range && range && *moved.range != *range) {
-            r.value["index"] = moved.range->index;
-            r.value["length"] = moved.range->length;
+            protocol::set_presence_selection(r.value, *moved.range);
           }
           publish_presence(std::move(r));
         }));

@@ -12,6 +12,7 @@
 //   transform          {"kind","op","otherOp","side","result"|"error"}
 //   transformPosition  {"kind","pos","op","result"}
 //   transformSelection {"kind","sel","op","result"}
+//   transformPresence  {"kind","value","op","own","result"}   (clients/js: the presence rule)
 //   normalize          {"kind","op","result"}
 //   makeInvertible     {"kind","op","str","result"}
 //   invert             {"kind","op","result"|"error"}
@@ -28,10 +29,11 @@
 
 const fs = require('fs');
 const {type} = require('ot-text-unicode');
+const {transformPresence} = require('../../clients/js');
 
 const ALL_KINDS = [
   'apply', 'compose', 'transform', 'transformPosition', 'transformSelection',
-  'normalize', 'makeInvertible', 'invert',
+  'normalize', 'makeInvertible', 'invert', 'transformPresence',
 ];
 
 // Relative frequency of each kind in the default profile. Lines are dealt
@@ -39,7 +41,7 @@ const ALL_KINDS = [
 // exact, not random.
 const DEFAULT_WEIGHTS = {
   apply: 3, compose: 3, transform: 4, transformPosition: 1,
-  transformSelection: 1, normalize: 2, makeInvertible: 1, invert: 1,
+  transformSelection: 1, normalize: 2, makeInvertible: 1, invert: 1, transformPresence: 1,
 };
 
 // ---------------------------------------------------------------------------
@@ -504,6 +506,33 @@ function genTransformSelection(rng) {
   return finish(rec, runRef(() => type.transformSelection(clone(sel), clone(op))));
 }
 
+// A presence value as an editor sends it (a caret, a selection either way, extra members), or
+// one the rule leaves alone (null, a string, a fractional or negative index).
+function genPresenceValue(rng, length) {
+  const r = rng.next();
+  if (r < 0.05) return null;
+  if (r < 0.08) return 'elsewhere';
+  if (r < 0.1) return {index: 1.5, length: 0};
+  if (r < 0.12) return {index: -1};
+  const index = rng.range(0, length + 2);
+  const value = {index};
+  const shape = rng.next();
+  if (shape < 0.4) value.length = 0;
+  else if (shape < 0.7) value.length = rng.range(0, length + 2);
+  else if (shape < 0.9) value.length = -rng.range(0, index + 2);
+  if (rng.chance(0.2)) value.name = 'Ada';
+  return value;
+}
+
+function genTransformPresence(rng) {
+  const doc = genDoc(rng, 0, 60);
+  const op = genOpMaybeOverrun(rng, doc);
+  const value = genPresenceValue(rng, doc.length);
+  const own = rng.chance(0.5);
+  const rec = {kind: 'transformPresence', value: clone(value), op: clone(op), own};
+  return finish(rec, runRef(() => transformPresence(clone(value), clone(op), own)));
+}
+
 function genNormalize(rng) {
   const doc = genDoc(rng, 0, 40);
   const op = genRawOp(rng, doc);
@@ -540,6 +569,7 @@ const GENERATORS = {
   normalize: genNormalize,
   makeInvertible: genMakeInvertible,
   invert: genInvert,
+  transformPresence: genTransformPresence,
 };
 
 // ---------------------------------------------------------------------------

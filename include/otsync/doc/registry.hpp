@@ -46,7 +46,7 @@ class registry final : public document_service {
   void unsubscribe(const subscription_handle& handle, const subscriber* who, std::function<void()> done) override;
   void submit(const store::doc_key& key, oplog::submission op, submit_handler done) override;
   void transform_presence(const store::doc_key& key, std::uint64_t version, std::string src,
-                          std::optional<presence_range> range, presence_handler done) override;
+                          std::optional<ot::selection> range, presence_handler done) override;
   void snapshot_at(const store::doc_key& key, std::uint64_t version, result_handler<oplog::snapshot> done) override;
   void snapshot_at_time(const store::doc_key& key, std::int64_t timestamp_ms,
                         result_handler<oplog::snapshot> done) override;

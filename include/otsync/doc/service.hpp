@@ -73,7 +73,7 @@ class document_service {
   /// caret); a version ahead of the head is left as it is. `range` nullopt:
   /// no range to move (a null or opaque value), only the version advances.
   virtual void transform_presence(const store::doc_key& key, std::uint64_t version, std::string src,
-                                  std::optional<presence_range> range, presence_handler done) = 0;
+                                  std::optional<ot::selection> range, presence_handler done) = 0;
 
   /// `nf` at a version, REST `?v=N`: the document at `version`.
   /// `oplog::errc::version_from_the_future` when the log is shorter; a

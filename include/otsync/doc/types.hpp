@@ -81,20 +81,12 @@ struct submit_result {
   std::uint64_t version = 0;
 };
 
-/// A text-unicode presence's range, in code points: a caret (`length` 0) or
-/// a selection from `index` over `length` (negative: it extends backwards).
-struct presence_range {
-  std::uint64_t index = 0;
-  std::int64_t length = 0;
-  friend bool operator==(const presence_range&, const presence_range&) = default;
-};
-
 /// A presence moved to the document's head: `version` is the head; `cleared`
 /// when a create or delete since removed it (the value becomes null).
 struct presence_result {
   std::optional<protocol::error_info> error;
   std::uint64_t version = 0;
-  std::optional<presence_range> range;
+  std::optional<ot::selection> range;  ///< a text-unicode presence's range (protocol::presence_selection)
   bool cleared = false;
 };
 

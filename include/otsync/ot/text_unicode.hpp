@@ -80,6 +80,8 @@ struct selection {
   friend bool operator==(const selection&, const selection&) = default;
 };
 selection transform_selection(selection range, const op& operation) noexcept;
+/// Both ends moved by `transform_caret` (a presence's range).
+selection transform_selection(selection range, const op& operation, bool is_own_op) noexcept;
 
 [[nodiscard]] inline bool is_noop(const op& operation) noexcept {
   return operation.empty();

@@ -18,6 +18,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "otsync/ot/text_unicode.hpp"
+
 #include "otsync/oplog/op_record.hpp"
 #include "otsync/oplog/snapshot.hpp"
 
@@ -195,6 +197,14 @@ void append_error_object(std::string& out, const error_info& error);
 
 /// The handshake reply: protocol version, the connection's `src` and the default type.
 std::string encode_handshake(std::string_view src, std::string_view alias = {});
+/// The range of a text-unicode presence value `{index, length, ...}` (code points; `length`
+/// negative: the selection extends backwards, clamped at 0) as a selection from `index`;
+/// nullopt for any other value (null, a string, no integer `index`): such values travel as they
+/// are. The rule of clients/js (`transformPresence`): integers within 2^53.
+std::optional<ot::selection> presence_selection(const nlohmann::json& value);
+/// Writes `range` into the presence `value` (`index`, `length`), leaving its other members.
+void set_presence_selection(nlohmann::json& value, const ot::selection& range);
+
 /// A presence as every member of its channel receives it (and its sender, as the ack):
 /// `{"a":"p","ch","src","id","p","pv"}` and, for doc presence, `c`, `d`, `v`, `t`.
 std::string encode_presence(const presence_update_request& presence, std::string_view shown_src);

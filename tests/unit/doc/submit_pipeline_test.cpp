@@ -330,18 +330,18 @@ TEST_F(SubmitPipelineTest, PresenceMovesThroughTheCachedOpsToTheHead) {
   run({entry("me", 1, 1, ot::op{C::skip(1), C::insert("XY")})}, false, {ok()});  // "aXYbc", v2
   run({entry("you", 1, 2, ot::op{C::erase(1)})}, false, {ok()});                 // "XYbc", v3
   // A caret at 1 as of v1: my insert there carries it (3), your delete before it pulls it back (2).
-  auto mine = pipeline.transform_presence(1, "me", presence_range{1, 0});
+  auto mine = pipeline.transform_presence(1, "me", ot::selection{1, 1});
   ASSERT_FALSE(mine.error);
   EXPECT_EQ(mine.version, 3u);
-  EXPECT_EQ(mine.range, (presence_range{2, 0}));
+  EXPECT_EQ(mine.range, (ot::selection{2, 2}));
   EXPECT_FALSE(mine.cleared);
   // Someone else's caret at the same place stays before my insert.
-  EXPECT_EQ(pipeline.transform_presence(1, "other", presence_range{1, 0}).range, (presence_range{0, 0}));
+  EXPECT_EQ(pipeline.transform_presence(1, "other", ot::selection{1, 1}).range, (ot::selection{0, 0}));
   // A backwards selection from 3 over 2 ("Xa" side): both ends move.
-  EXPECT_EQ(pipeline.transform_presence(1, "other", presence_range{3, -2}).range, (presence_range{4, -4}));
+  EXPECT_EQ(pipeline.transform_presence(1, "other", ot::selection{3, 1}).range, (ot::selection{4, 0}));
   // At the head, or ahead of it (another instance knows more): as sent.
-  EXPECT_EQ(pipeline.transform_presence(3, "me", presence_range{1, 1}).range, (presence_range{1, 1}));
-  EXPECT_EQ(pipeline.transform_presence(9, "me", presence_range{1, 1}).version, 9u);
+  EXPECT_EQ(pipeline.transform_presence(3, "me", ot::selection{1, 2}).range, (ot::selection{1, 2}));
+  EXPECT_EQ(pipeline.transform_presence(9, "me", ot::selection{1, 2}).version, 9u);
   // No range (null or opaque value): only the version moves.
   auto opaque = pipeline.transform_presence(1, "me", std::nullopt);
   EXPECT_EQ(opaque.version, 3u);
@@ -349,10 +349,10 @@ TEST_F(SubmitPipelineTest, PresenceMovesThroughTheCachedOpsToTheHead) {
   // Older than the cache: an error, not a guess.
   options.recent_ops = 1;
   run({entry("me", 2, 3, ot::op{C::insert("!")})}, false, {ok()});
-  EXPECT_TRUE(pipeline.transform_presence(1, "me", presence_range{0, 0}).error);
+  EXPECT_TRUE(pipeline.transform_presence(1, "me", ot::selection{0, 0}).error);
   // A delete clears presence from before it.
   run({entry("me", 3, 4, oplog::delete_body{})}, false, {ok()});
-  auto gone = pipeline.transform_presence(4, "me", presence_range{0, 0});
+  auto gone = pipeline.transform_presence(4, "me", ot::selection{0, 0});
   EXPECT_TRUE(gone.cleared);
   EXPECT_FALSE(gone.range);
   EXPECT_EQ(gone.version, 5u);

@@ -100,8 +100,8 @@ class fake_service final : public doc::document_service {
     unsubscribes.push_back({handle, who});
     if (done) done();
   }
-  void transform_presence(const store::doc_key&, std::uint64_t version, std::string,
-                          std::optional<doc::presence_range> range, doc::presence_handler done) override {
+  void transform_presence(const store::doc_key&, std::uint64_t version, std::string, std::optional<ot::selection> range,
+                          doc::presence_handler done) override {
     done(doc::presence_result{std::nullopt, version, range, false});
   }
   void submit(const store::doc_key& key, oplog::submission op, doc::submit_handler done) override {
