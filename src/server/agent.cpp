@@ -64,7 +64,8 @@ agent::agent(doc::document_service& documents, std::weak_ptr<connection_io> io, 
       options_(options),
       observer_(observer),
       requests_(options.request_rate, options.request_burst),
-      creates_(options.create_rate, options.create_burst) {
+      creates_(options.create_rate, options.create_burst),
+      presence_broadcasts_(options.presence_rate, 2 * options.presence_rate) {
   set_src(std::move(connection_id));
 }
 
@@ -331,10 +332,20 @@ void agent::handle_presence(json echo, protocol::presence_update_request r) {
   }
   auto& on_channel = presences_[r.channel];
   auto previous = on_channel.find(r.id);
-  if (previous == on_channel.end() && !r.value.is_null() && presence_count_ >= options_.max_presences) {
-    if (on_channel.empty()) presences_.erase(r.channel);
-    send_error(std::move(echo), protocol::errors::presence_limit(options_.max_presences));
-    return;
+  if (previous == on_channel.end() && !r.value.is_null() && !held_.contains({r.channel, r.id})) {
+    // New presences shown and new ones waiting (past the rate) count alike.
+    std::size_t shown = presence_count_;
+    if (shown + held_.size() >= options_.max_presences) {
+      for (const auto& [key, entry] : held_) {
+        auto channel = presences_.find(key.first);
+        if (channel == presences_.end() || !channel->second.contains(key.second)) ++shown;
+      }
+    }
+    if (shown >= options_.max_presences) {
+      if (on_channel.empty()) presences_.erase(r.channel);
+      send_error(std::move(echo), protocol::errors::presence_limit(options_.max_presences));
+      return;
+    }
   }
   if (previous != on_channel.end() && r.pv && previous->second.pv && *r.pv < *previous->second.pv) {
     // Older than one already sent: its ack, but the members keep the newer one.
@@ -342,32 +353,69 @@ void agent::handle_presence(json echo, protocol::presence_update_request r) {
     return;
   }
   if (on_channel.empty()) presences_.erase(r.channel);
+  auto key = std::make_pair(r.channel, r.id);
+  // A removal (null) always goes at once: it frees a slot and must not leave a ghost behind.
+  if (!r.value.is_null() && !presence_broadcasts_.try_take(std::chrono::steady_clock::now())) {
+    // Past the rate: acked now (the sender's callback), broadcast later as the latest of its presence.
+    send(protocol::encode_presence(r, src_alias()));
+    auto held = held_.find(key);
+    if (held != held_.end()) {
+      if (observer_) observer_->on_presence_coalesced();
+      held->second = {std::move(echo), std::move(r)};
+    } else {
+      held_.emplace(std::move(key), std::make_pair(std::move(echo), std::move(r)));
+    }
+    if (!flush_scheduled_) {
+      flush_scheduled_ = true;
+      const auto wait = std::chrono::milliseconds(static_cast<long>(1000.0 / options_.presence_rate) + 1);
+      if (auto io = io_.lock())
+        io->post_after(wait, [this, weak = std::weak_ptr<connection_io>(io)] {
+          if (weak.lock()) flush_held_presences();
+        });
+    }
+    return;
+  }
+  held_.erase(key);  // this one is newer
+  forward_presence(std::move(echo), std::move(r), true);
+}
+
+void agent::flush_held_presences() {
+  flush_scheduled_ = false;
+  if (closed_ || held_.empty()) return;
+  // The latest of each presence, as one burst: at most --max-presences frames per interval.
+  auto held = std::move(held_);
+  held_.clear();
+  for (auto& [key, entry] : held) forward_presence(std::move(entry.first), std::move(entry.second), false);
+}
+
+void agent::forward_presence(json echo, protocol::presence_update_request r, bool echo_to_sender) {
+  const bool doc_presence = r.collection.has_value();
   if (doc_presence && r.version) {
     // Moved to the document's head through the ops committed since, so receivers show it at once.
     auto range = protocol::presence_selection(r.value);
     store::doc_key key{*r.collection, *r.doc_id};
     const auto version = *r.version;
-    documents_.transform_presence(
-        key, version, src_, range,
-        on_strand([this, echo = std::move(echo), r = std::move(r), range](doc::presence_result moved) mutable {
-          if (moved.error) {
-            send_error(std::move(echo), *moved.error);
-            return;
-          }
-          r.version = moved.version;
-          if (moved.cleared) {
-            r.value = nullptr;
-          } else if (moved.range && range && *moved.range != *range) {
-            protocol::set_presence_selection(r.value, *moved.range);
-          }
-          publish_presence(std::move(r));
-        }));
+    documents_.transform_presence(key, version, src_, range,
+                                  on_strand([this, echo = std::move(echo), r = std::move(r), range,
+                                             echo_to_sender](doc::presence_result moved) mutable {
+                                    if (moved.error) {
+                                      send_error(std::move(echo), *moved.error);
+                                      return;
+                                    }
+                                    r.version = moved.version;
+                                    if (moved.cleared) {
+                                      r.value = nullptr;
+                                    } else if (moved.range && range && *moved.range != *range) {
+                                      protocol::set_presence_selection(r.value, *moved.range);
+                                    }
+                                    publish_presence(std::move(r), echo_to_sender);
+                                  }));
     return;
   }
-  publish_presence(std::move(r));
+  publish_presence(std::move(r), echo_to_sender);
 }
 
-void agent::publish_presence(protocol::presence_update_request presence) {
+void agent::publish_presence(protocol::presence_update_request presence, bool echo_to_sender) {
   auto frame = std::make_shared<const std::string>(protocol::encode_presence(presence, src_alias()));
   auto& on_channel = presences_[presence.channel];
   auto previous = on_channel.find(presence.id);
@@ -387,6 +435,7 @@ void agent::publish_presence(protocol::presence_update_request presence) {
     previous->second.version = presence.version;
   }
   options_.presence->publish(presence.channel, frame, this);
+  if (!echo_to_sender) return;
   if (auto io = io_.lock()) io->send(std::move(frame));  // the ack: the same message
 }
 

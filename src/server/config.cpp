@@ -57,6 +57,11 @@ std::optional<parsed_config> parse_config(int argc, char** argv, int& exit_code)
                  "Presence channels one connection subscribes to at once: ERR_PRESENCE_LIMIT_EXCEEDED")
       ->envname("OTSYNC_MAX_PRESENCE_CHANNELS")
       ->check(CLI::Range(std::size_t{1}, std::size_t{1000000}));
+  app.add_option("--max-presence-rate", o.max_presence_rate,
+                 "Presence broadcasts per second per connection (bursts of twice that); past it every update is "
+                 "acked at once and only the latest of each presence goes out, at this rate (0: no limit)")
+      ->envname("OTSYNC_MAX_PRESENCE_RATE")
+      ->check(CLI::Range(0.0, 1e6));
   app.add_option("--tls-cert", o.tls_cert,
                  "Serve TLS (wss://, https://) on --listen with this PEM certificate chain (the key may follow it in "
                  "the same file); re-read on SIGHUP without dropping connections. Default: plain (put TLS in a proxy)")

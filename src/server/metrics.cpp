@@ -52,6 +52,11 @@ metrics::metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                             .Help("Presence updates (p) received from clients")
                             .Register(r)
                             .Add({});
+  presence_coalesced_ = &prometheus::BuildCounter()
+                             .Name("otsync_presence_coalesced_total")
+                             .Help("Presence updates replaced by a newer one before broadcast (--max-presence-rate)")
+                             .Register(r)
+                             .Add({});
   presence_delivered_ = &prometheus::BuildCounter()
                              .Name("otsync_presence_delivered_total")
                              .Help("Presence frames (p, pr) sent to other members of a channel")
@@ -208,6 +213,10 @@ void metrics::on_handshake_id_refused() {
 
 void metrics::on_presence_received() {
   presence_received_->Increment();
+}
+
+void metrics::on_presence_coalesced() {
+  presence_coalesced_->Increment();
 }
 
 void metrics::on_presence_delivered(std::size_t frames) {

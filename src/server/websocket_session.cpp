@@ -6,6 +6,7 @@
 #include <vector>
 
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 
 #include "otsync/server/log.hpp"
@@ -96,6 +97,7 @@ void websocket_session::run() {
   options.max_presence_bytes = settings.max_presence_bytes;
   options.max_presences = settings.max_presences;
   options.max_presence_channels = settings.max_presence_channels;
+  options.presence_rate = settings.max_presence_rate;
   // A server-minted id (ShareDB's is 32 random hex digits): replaced by hs.id only when the client proves it holds one.
   agent_ = std::make_unique<agent>(*context_.service, weak_from_this(), context_.identity->mint_id(), options,
                                    context_.stats);
@@ -498,6 +500,14 @@ void websocket_session::check_timeouts(std::chrono::steady_clock::time_point now
 
 void websocket_session::post(std::function<void()> fn) {
   asio::post(socket_.get_executor(), [self = shared_from_this(), fn = std::move(fn)] { fn(); });
+}
+
+void websocket_session::post_after(std::chrono::milliseconds delay, std::function<void()> fn) {
+  // Rare (presence past its rate): a timer of its own, holding the session only weakly.
+  auto timer = std::make_shared<asio::steady_timer>(socket_.get_executor(), delay);
+  timer->async_wait([timer, weak = weak_from_this(), fn = std::move(fn)](boost::system::error_code) {
+    if (auto self = weak.lock(); self && !self->finished_) fn();
+  });
 }
 
 void websocket_session::finish() {

@@ -62,6 +62,7 @@ class websocket_session : public connection_io, public std::enable_shared_from_t
   void send_broadcast(doc::shared_frame frame) override;
   void close(std::uint16_t code, std::string reason) override;
   void post(std::function<void()> fn) override;
+  void post_after(std::chrono::milliseconds delay, std::function<void()> fn) override;
   void resume_reading() override;
 
  private:

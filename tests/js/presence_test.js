@@ -254,6 +254,37 @@ describe('presence', {skip}, () => {
     }
   }));
 
+  it('acks every update past --max-presence-rate at once and sends the others only the latest', S.logged(h, async () => {
+    const id = S.uid('flood');
+    const ch = `${C}.${id}`;
+    const sender = await S.RawClient.open(h.server);
+    const watcher = await S.RawClient.open(h.server);
+    try {
+      await sender.handshake();
+      await watcher.handshake();
+      await watcher.request({a: 'ps', ch, seq: 1}, (m) => m.a === 'ps');
+      const COUNT = 300;
+      const started = Date.now();
+      for (let pv = 0; pv < COUNT; pv++) sender.send({a: 'p', ch, id: 'jittery', pv, p: {index: pv}});
+      for (let pv = 0; pv < COUNT; pv++) await sender.next((m) => m.a === 'p' && m.pv === pv, 5000, `ack of pv ${pv}`);
+      const ackMs = Date.now() - started;
+      // The latest arrives; far fewer than COUNT went out (20/s, bursts of 40), never an older after a newer.
+      await watcher.next((m) => m.a === 'p' && m.pv === COUNT - 1, 5000, 'the latest update');
+      await S.sleep(300);
+      const got = [...watcher.inbox].filter((m) => m.a === 'p' && m.id === 'jittery');
+      const pvs = got.map((m) => m.pv);
+      assert.ok(pvs.length + 1 < COUNT / 2, `${pvs.length + 1} of ${COUNT} updates broadcast`);
+      for (let i = 1; i < pvs.length; i++) assert.ok(pvs[i] > pvs[i - 1], `pv went back: ${pvs}`);
+      assert.ok(ackMs < 3000, `acks took ${ackMs} ms`);
+      const metrics = await (await fetch(`${h.server.httpUrl}/metrics`)).text();
+      const coalesced = Number(/^otsync_presence_coalesced_total (\d+)/m.exec(metrics)[1]);
+      assert.ok(coalesced > 0, metrics.slice(0, 400));
+    } finally {
+      sender.close();
+      watcher.close();
+    }
+  }));
+
   it('refuses hostile presence messages with a clear error and carries on', S.logged(h, async () => {
     const id = S.uid('hostile');
     const ch = `${C}.${id}`;

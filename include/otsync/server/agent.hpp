@@ -36,6 +36,8 @@ class connection_io {
   virtual void close(std::uint16_t code, std::string reason) = 0;
   /// Runs `fn` on the connection's strand, if the connection is still alive.
   virtual void post(std::function<void()> fn) = 0;
+  /// Runs `fn` on the connection's strand after `delay`, if the connection is still alive then.
+  virtual void post_after(std::chrono::milliseconds delay, std::function<void()> fn) = 0;
   /// The agent has room for more requests again (see `agent::can_read`).
   virtual void resume_reading() = 0;
 };
@@ -49,6 +51,8 @@ class agent_observer {
   virtual void on_handshake_id_refused() {}
   /// A presence update (`p`) arrived.
   virtual void on_presence_received() {}
+  /// A presence update was never broadcast: a newer one of the same presence replaced it (--max-presence-rate).
+  virtual void on_presence_coalesced() {}
 };
 
 class presence_hub;
@@ -74,6 +78,9 @@ struct agent_options {
   std::size_t max_presence_bytes = 4096;     ///< one presence value, as JSON: ERR_PRESENCE_TOO_LARGE
   std::size_t max_presences = 100;           ///< presence ids with a value at once: ERR_PRESENCE_LIMIT_EXCEEDED
   std::size_t max_presence_channels = 1000;  ///< presence channels subscribed at once: ERR_PRESENCE_LIMIT_EXCEEDED
+  /// Presence broadcasts per second (bursts of twice that); past it each update is acked at once
+  /// and the latest of each presence goes out when the rate allows (0: no limit).
+  double presence_rate = 20;
 };
 
 /// The close code of a connection whose bearer token expired (docs/security.md).
@@ -137,8 +144,12 @@ class agent {
   void handle_presence_subscribe(protocol::presence_subscribe_request r);
   void handle_presence_resend(protocol::presence_resend_request r);
   void handle_presence(nlohmann::json echo, protocol::presence_update_request r);
+  /// Moves a doc presence to the head, then publishes it (and echoes it when `echo_to_sender`).
+  void forward_presence(nlohmann::json echo, protocol::presence_update_request r, bool echo_to_sender);
+  /// Publishes the held presences (the latest of each), or waits for the rate to allow it.
+  void flush_held_presences();
   /// Records `presence` as this connection's latest on its channel, sends it to the other members and echoes it.
-  void publish_presence(protocol::presence_update_request presence);
+  void publish_presence(protocol::presence_update_request presence, bool echo_to_sender = true);
   /// `p: null` to the channel's members for every presence this connection left on `channel`.
   void clear_presences(const std::string& channel);
   /// With access rules: whether `channel` is a document this connection may read ("collection.id").
@@ -188,6 +199,10 @@ class agent {
   /// The latest presence this connection sent under each id, per channel (for `p: null` when it leaves).
   std::map<std::string, std::map<std::string, protocol::presence_update_request>> presences_;
   std::size_t presence_count_ = 0;
+  token_bucket presence_broadcasts_;
+  /// Updates past --max-presence-rate, acked and waiting: the latest per (channel, id).
+  std::map<std::pair<std::string, std::string>, std::pair<nlohmann::json, protocol::presence_update_request>> held_;
+  bool flush_scheduled_ = false;
 };
 
 }  // namespace otsync::server

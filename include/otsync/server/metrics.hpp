@@ -44,6 +44,7 @@ class metrics final : public doc::document_observer, public agent_observer, publ
   void on_error_reply(std::string_view code) override;
   void on_handshake_id_refused() override;
   void on_presence_received() override;
+  void on_presence_coalesced() override;
   void on_presence_delivered(std::size_t frames) override;
   void on_presence_channels(std::size_t channels) override;
 
@@ -98,6 +99,7 @@ class metrics final : public doc::document_observer, public agent_observer, publ
   prometheus::Family<prometheus::Counter>* limit_hits_;
   prometheus::Gauge* partial_bytes_;
   prometheus::Counter* presence_received_;
+  prometheus::Counter* presence_coalesced_;
   prometheus::Counter* presence_delivered_;
   prometheus::Gauge* presence_channels_;
   prometheus::Family<prometheus::Counter>* tls_reloads_ = nullptr;

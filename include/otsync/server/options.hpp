@@ -29,9 +29,11 @@ struct server_options {
   std::size_t max_presence_bytes = 4096;     ///< one presence value, as JSON
   std::size_t max_presences = 100;           ///< presence ids with a value, per connection
   std::size_t max_presence_channels = 1000;  ///< presence channels subscribed, per connection
-  double max_request_rate = 5000;            ///< messages/s per connection (burst: twice that); 0: no limit
-  double max_create_rate = 10;               ///< documents created/s per connection (burst: ten times); 0: no limit
-  std::size_t max_connections = 50000;       ///< WebSocket connections in total (0: no limit)
+  double max_presence_rate =
+      20;  ///< presence broadcasts/s per connection (bursts of twice that); past it, the latest wins
+  double max_request_rate = 5000;       ///< messages/s per connection (burst: twice that); 0: no limit
+  double max_create_rate = 10;          ///< documents created/s per connection (burst: ten times); 0: no limit
+  std::size_t max_connections = 50000;  ///< WebSocket connections in total (0: no limit)
   std::size_t max_connections_per_address = 1000;    ///< per client IP address (0: no limit)
   std::chrono::milliseconds message_timeout{30000};  ///< a started message must be complete within this
   std::size_t max_partial_bytes = 256u << 20;        ///< all connections' partly received messages together

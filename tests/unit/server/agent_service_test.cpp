@@ -34,6 +34,7 @@ class queued_io : public connection_io {
   void send(doc::shared_frame frame) override { frames.push_back(*frame); }
   void close(std::uint16_t code, std::string reason) override { closes.emplace_back(code, std::move(reason)); }
   void post(std::function<void()> fn) override { posted.push_back(std::move(fn)); }
+  void post_after(std::chrono::milliseconds, std::function<void()> fn) override { posted.push_back(std::move(fn)); }
   void resume_reading() override {}
 
   void run() {

@@ -19,6 +19,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <nlohmann/json.hpp>
 
@@ -52,6 +53,12 @@ class fake_io : public connection_io, public std::enable_shared_from_this<fake_i
   void close(std::uint16_t code, std::string reason) override { closes.emplace_back(code, std::move(reason)); }
   void post(std::function<void()> fn) override {
     asio::post(strand_, [weak = weak_from_this(), fn = std::move(fn)] {
+      if (weak.lock()) fn();
+    });
+  }
+  void post_after(std::chrono::milliseconds delay, std::function<void()> fn) override {
+    auto timer = std::make_shared<asio::steady_timer>(strand_, delay);
+    timer->async_wait([timer, weak = weak_from_this(), fn = std::move(fn)](boost::system::error_code) {
       if (weak.lock()) fn();
     });
   }
@@ -743,11 +750,10 @@ TEST_F(AgentTest, ReadOnlyAndUngrantedDocumentsAreRefusedWithForbidden) {
   opts.access = &rules;
   auto& r = connect("reader", opts);
   EXPECT_EQ(exchange(r, R"({"a":"f","c":"docs","d":"open","v":null})").at(0)["data"]["data"], "o");
-  for (const char* request : {R"({"a":"f","c":"docs","d":"secret","v":null})",
-                              R"({"a":"s","c":"docs","d":"secret","v":null})",
-                              R"({"a":"nf","id":1,"c":"docs","d":"secret","v":0})",
-                              R"({"a":"bf","c":"docs","b":["open","secret"]})",
-                              R"({"a":"bs","c":"docs","b":{"open":0,"secret":0}})"}) {
+  for (const char* request :
+       {R"({"a":"f","c":"docs","d":"secret","v":null})", R"({"a":"s","c":"docs","d":"secret","v":null})",
+        R"({"a":"nf","id":1,"c":"docs","d":"secret","v":0})", R"({"a":"bf","c":"docs","b":["open","secret"]})",
+        R"({"a":"bs","c":"docs","b":{"open":0,"secret":0}})"}) {
     auto replies = exchange(r, request);
     ASSERT_EQ(replies.size(), 1U) << request;
     expect_error_reply(replies[0], json::parse(request), "ERR_FORBIDDEN");
