@@ -12,9 +12,10 @@ echo "== ASan+UBSan build: unit and property tests, and otsyncd under the shared
 # Every tree says which parts it builds: a tree configured by scripts/run.sh
 # (tests off) must not silently run no tests here.
 # -g1 (line tables: sanitizer reports keep their function names and lines) instead of -g: full debug
-# info for the Beast-heavy files was most of this build's time on 2 cores.
+# info for the Beast-heavy files was most of this build's time on 2 cores. -O1, as the sanitizers'
+# documentation suggests: it compiles the Beast-heavy files markedly faster than -O2.
 scripts/build.sh build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DOTSYNC_SANITIZE=ON \
-  "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O2 -g1 -DNDEBUG" "-DCMAKE_C_FLAGS_RELWITHDEBINFO=-O2 -g1 -DNDEBUG" \
+  "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g1 -DNDEBUG" "-DCMAKE_C_FLAGS_RELWITHDEBINFO=-O1 -g1 -DNDEBUG" \
   -DOTSYNC_WARNINGS_AS_ERRORS=ON -DOTSYNC_BUILD_TESTS=ON -DOTSYNC_BUILD_BENCH=OFF
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --test-dir build-asan -L "unit|server|integration" --output-on-failure -j "$(nproc)"
