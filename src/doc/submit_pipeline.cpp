@@ -206,15 +206,20 @@ presence_result submit_pipeline::transform_presence(std::uint64_t version, const
     out.version = version;
     return out;
   }
+  out.version = head_version_;
+  if (!range) return out;  // nothing to move (a removal, an opaque value): at the head, however old
   if (version < recent_base()) {
     out.error = protocol::errors::presence_too_old(version, recent_base());
     return out;
   }
-  out.version = head_version_;
   for (std::uint64_t v = version; v < head_version_; ++v) {
     const auto& op = recent_[v - recent_base()].record;
     if (const auto* edit = std::get_if<ot::op>(&op.body)) {
-      if (out.range) out.range = ot::transform_selection(*out.range, *edit, op.src == src);
+      if (out.range) {
+        auto next = ot::transform_selection(*out.range, *edit, op.src == src);
+        if (next != *out.range) out.moved = true;
+        out.range = next;
+      }
     } else {  // a create or delete: the presence is gone with the text it pointed into
       out.range.reset();
       out.cleared = true;

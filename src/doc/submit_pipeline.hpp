@@ -77,7 +77,8 @@ class submit_pipeline {
 
   /// A presence `src` sent at `version`, moved through the cached ops to the
   /// head; an error when they are no longer cached (the sender's next update
-  /// brings a fresh one). A version ahead of the head is left as it is.
+  /// brings a fresh one), except with no range to move (a removal goes out at
+  /// the head however old it is). A version ahead of the head is left as it is.
   [[nodiscard]] presence_result transform_presence(std::uint64_t version, const std::string& src,
                                                    std::optional<ot::selection> range) const;
 

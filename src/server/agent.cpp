@@ -65,7 +65,10 @@ agent::agent(doc::document_service& documents, std::weak_ptr<connection_io> io, 
       observer_(observer),
       requests_(options.request_rate, options.request_burst),
       creates_(options.create_rate, options.create_burst),
-      presence_broadcasts_(options.presence_rate, 2 * options.presence_rate) {
+      presence_broadcasts_(options.presence_rate, 2 * options.presence_rate),
+      // A subscriber opening many documents at once gets every member's presence at once; a
+      // client looping `pr` or `ps`/`pu` cannot make everyone else resend faster than this.
+      presence_resends_(options.presence_rate / 4, std::max(50.0, options.presence_rate)) {
   set_src(std::move(connection_id));
 }
 
@@ -265,12 +268,15 @@ void agent::handle(protocol::request& req) {
 
 bool agent::may_use_channel(const std::string& channel) const {
   if (options_.access == nullptr || options_.access->reads_everything()) return true;
-  // A channel is a document's ("collection.id", as sharedb's doc presence names it): readable
-  // documents only, so nobody reaches into a document their token does not grant.
+  // A channel is a document's ("collection.id", as sharedb's doc presence names it). Collections
+  // and ids may hold dots, so one channel can name several documents: each must be readable, or a
+  // token for `notes/*` would reach the presence of `notes.secret/plan` through "notes.secret.plan".
+  bool names_one = false;
   for (auto dot = channel.find('.'); dot != std::string::npos; dot = channel.find('.', dot + 1)) {
-    if (options_.access->may_read(channel.substr(0, dot), channel.substr(dot + 1))) return true;
+    if (!options_.access->may_read(channel.substr(0, dot), channel.substr(dot + 1))) return false;
+    names_one = true;
   }
-  return false;
+  return names_one;
 }
 
 void agent::handle_presence_subscribe(protocol::presence_subscribe_request r) {
@@ -294,7 +300,7 @@ void agent::handle_presence_subscribe(protocol::presence_subscribe_request r) {
   const bool joined = hub.join(r.channel, this, io_);
   presence_channels_[r.channel] = r.seq;
   send(protocol::encode_presence_subscribed(action, r.channel, r.seq));
-  if (joined) {
+  if (joined && presence_resends_.try_take(std::chrono::steady_clock::now())) {
     // Everyone on the channel, this connection too (after a reconnect its own cursor comes back),
     // sends what it shows again.
     auto frame = std::make_shared<const std::string>(protocol::encode_presence_resend(r.channel));
@@ -303,8 +309,10 @@ void agent::handle_presence_subscribe(protocol::presence_subscribe_request r) {
 }
 
 void agent::handle_presence_resend(protocol::presence_resend_request r) {
-  options_.presence->publish(r.channel,
-                             std::make_shared<const std::string>(protocol::encode_presence_resend(r.channel)), this);
+  if (presence_resends_.try_take(std::chrono::steady_clock::now())) {
+    options_.presence->publish(r.channel,
+                               std::make_shared<const std::string>(protocol::encode_presence_resend(r.channel)), this);
+  }
   send(protocol::encode_presence_resend_reply());
 }
 
@@ -320,6 +328,10 @@ void agent::handle_presence(json echo, protocol::presence_update_request r) {
       send_error(std::move(echo), protocol::errors::presence_channel_mismatch());
       return;
     }
+    if (!may_read(*r.collection, *r.doc_id)) {
+      send_error(std::move(echo), protocol::errors::forbidden("read", *r.collection, *r.doc_id));
+      return;
+    }
   }
   if (r.type && *r.type != ot::type_uri && *r.type != ot::type_name) {
     send_error(std::move(echo), protocol::errors::presence_type_unsupported(*r.type));
@@ -330,62 +342,78 @@ void agent::handle_presence(json echo, protocol::presence_update_request r) {
     send_error(std::move(echo), protocol::errors::presence_too_large(bytes, options_.max_presence_bytes));
     return;
   }
-  auto& on_channel = presences_[r.channel];
-  auto previous = on_channel.find(r.id);
-  if (previous == on_channel.end() && !r.value.is_null() && !held_.contains({r.channel, r.id})) {
-    // New presences shown and new ones waiting (past the rate) count alike.
-    std::size_t shown = presence_count_;
-    if (shown + held_.size() >= options_.max_presences) {
-      for (const auto& [key, entry] : held_) {
-        auto channel = presences_.find(key.first);
-        if (channel == presences_.end() || !channel->second.contains(key.second)) ++shown;
+  auto key = std::make_pair(r.channel, r.id);
+  const protocol::presence_update_request* shown = nullptr;
+  if (auto channel = presences_.find(r.channel); channel != presences_.end()) {
+    if (auto it = channel->second.find(r.id); it != channel->second.end()) shown = &it->second;
+  }
+  auto held = held_.find(key);
+  const bool moving = presence_flights_.contains(r.channel);
+  if (r.value.is_null() && shown == nullptr && !moving) {
+    // Nothing of it reached the members (never sent, or still held back by the rate): nothing to
+    // remove, so nothing is relayed; a flood of removals costs the others nothing.
+    if (held != held_.end()) held_.erase(held);
+    send(protocol::encode_presence(r, src_alias()));
+    return;
+  }
+  if (shown == nullptr && held == held_.end() && !r.value.is_null()) {
+    // A new presence: those shown, those held back and those being moved count alike.
+    std::size_t count = presence_count_ + presence_in_flight_;
+    if (count + held_.size() >= options_.max_presences) {
+      for (const auto& [waiting, entry] : held_) {
+        auto channel = presences_.find(waiting.first);
+        if (channel == presences_.end() || !channel->second.contains(waiting.second)) ++count;
       }
     }
-    if (shown >= options_.max_presences) {
-      if (on_channel.empty()) presences_.erase(r.channel);
+    if (count >= options_.max_presences) {
       send_error(std::move(echo), protocol::errors::presence_limit(options_.max_presences));
       return;
     }
   }
-  if (previous != on_channel.end() && r.pv && previous->second.pv && *r.pv < *previous->second.pv) {
+  if (shown != nullptr && r.pv && shown->pv && *r.pv < *shown->pv) {
     // Older than one already sent: its ack, but the members keep the newer one.
     send(protocol::encode_presence(r, src_alias()));
     return;
   }
-  if (on_channel.empty()) presences_.erase(r.channel);
-  auto key = std::make_pair(r.channel, r.id);
-  // A removal (null) always goes at once: it frees a slot and must not leave a ghost behind.
+  // A removal always goes at once: it must not leave a ghost behind (and only shown ones get here).
   if (!r.value.is_null() && !presence_broadcasts_.try_take(std::chrono::steady_clock::now())) {
     // Past the rate: acked now (the sender's callback), broadcast later as the latest of its presence.
     send(protocol::encode_presence(r, src_alias()));
-    auto held = held_.find(key);
     if (held != held_.end()) {
       if (observer_) observer_->on_presence_coalesced();
       held->second = {std::move(echo), std::move(r)};
     } else {
       held_.emplace(std::move(key), std::make_pair(std::move(echo), std::move(r)));
     }
-    if (!flush_scheduled_) {
-      flush_scheduled_ = true;
-      const auto wait = std::chrono::milliseconds(static_cast<long>(1000.0 / options_.presence_rate) + 1);
-      if (auto io = io_.lock())
-        io->post_after(wait, [this, weak = std::weak_ptr<connection_io>(io)] {
-          if (weak.lock()) flush_held_presences();
-        });
-    }
+    schedule_presence_flush();
     return;
   }
-  held_.erase(key);  // this one is newer
+  if (held != held_.end()) held_.erase(held);  // this one is newer
   forward_presence(std::move(echo), std::move(r), true);
+}
+
+void agent::schedule_presence_flush() {
+  if (flush_scheduled_) return;
+  auto io = io_.lock();
+  if (!io) return;
+  flush_scheduled_ = true;
+  const auto wait = std::chrono::milliseconds(static_cast<long>(1000.0 / options_.presence_rate) + 1);
+  io->post_after(wait, [this, weak = std::weak_ptr<connection_io>(io)] {
+    if (weak.lock()) flush_held_presences();
+  });
 }
 
 void agent::flush_held_presences() {
   flush_scheduled_ = false;
-  if (closed_ || held_.empty()) return;
-  // The latest of each presence, as one burst: at most --max-presences frames per interval.
-  auto held = std::move(held_);
-  held_.clear();
-  for (auto& [key, entry] : held) forward_presence(std::move(entry.first), std::move(entry.second), false);
+  if (closed_) return;
+  // The latest of each presence, as the rate allows; what is left waits for the next flush.
+  const auto now = std::chrono::steady_clock::now();
+  while (!held_.empty() && presence_broadcasts_.try_take(now)) {
+    auto entry = std::move(held_.begin()->second);
+    held_.erase(held_.begin());
+    forward_presence(std::move(entry.first), std::move(entry.second), false);
+  }
+  if (!held_.empty()) schedule_presence_flush();
 }
 
 void agent::forward_presence(json echo, protocol::presence_update_request r, bool echo_to_sender) {
@@ -395,17 +423,32 @@ void agent::forward_presence(json echo, protocol::presence_update_request r, boo
     auto range = protocol::presence_selection(r.value);
     store::doc_key key{*r.collection, *r.doc_id};
     const auto version = *r.version;
+    auto& flight = presence_flights_[r.channel];
+    ++flight.in_flight;
+    ++presence_in_flight_;
+    const auto epoch = flight.epoch;
     documents_.transform_presence(key, version, src_, range,
-                                  on_strand([this, echo = std::move(echo), r = std::move(r), range,
-                                             echo_to_sender](doc::presence_result moved) mutable {
+                                  on_strand([this, echo = std::move(echo), r = std::move(r), range, echo_to_sender,
+                                             epoch](doc::presence_result moved) mutable {
+                                    auto it = presence_flights_.find(r.channel);
+                                    const bool current = it != presence_flights_.end() && it->second.epoch == epoch;
+                                    if (it != presence_flights_.end() && --it->second.in_flight == 0)
+                                      presence_flights_.erase(it);
+                                    --presence_in_flight_;
                                     if (moved.error) {
                                       send_error(std::move(echo), *moved.error);
+                                      return;
+                                    }
+                                    if (!current) {
+                                      // The connection left the channel meanwhile, and its members were told it is
+                                      // gone.
+                                      if (echo_to_sender) send(protocol::encode_presence(r, src_alias()));
                                       return;
                                     }
                                     r.version = moved.version;
                                     if (moved.cleared) {
                                       r.value = nullptr;
-                                    } else if (moved.range && range && *moved.range != *range) {
+                                    } else if (moved.range && range && moved.moved) {
                                       protocol::set_presence_selection(r.value, *moved.range);
                                     }
                                     publish_presence(std::move(r), echo_to_sender);
@@ -440,6 +483,11 @@ void agent::publish_presence(protocol::presence_update_request presence, bool ec
 }
 
 void agent::clear_presences(const std::string& channel) {
+  // Updates still held back or being moved are not shown after this.
+  for (auto held = held_.lower_bound({channel, std::string()}); held != held_.end() && held->first.first == channel;) {
+    held = held_.erase(held);
+  }
+  if (auto flight = presence_flights_.find(channel); flight != presence_flights_.end()) ++flight->second.epoch;
   auto it = presences_.find(channel);
   if (it == presences_.end()) return;
   auto left = std::move(it->second);

@@ -338,6 +338,34 @@ describe('--auth jwt', () => {
     }
   });
 
+  it('presence: a channel must name documents the token may read, under every reading of its dots', async () => {
+    const ws = new WebSocket(server.wsUrl, {headers: {Authorization: `Bearer ${token(['notes/*'], [])}`}});
+    const inbox = [];
+    ws.on('message', (d) => inbox.push(JSON.parse(d)));
+    await new Promise((resolve, reject) => { ws.on('open', resolve); ws.on('error', reject); });
+    const ask = async (msg, pred) => {
+      ws.send(JSON.stringify(msg));
+      await S.waitUntil(() => inbox.some(pred), 5000, JSON.stringify(msg));
+      return inbox.splice(inbox.findIndex(pred), 1)[0];
+    };
+    try {
+      await ask({a: 'hs', protocol: 1, protocolMinor: 2}, (m) => m.a === 'hs');
+      const ok = await ask({a: 'ps', ch: 'notes.a', seq: 1}, (m) => m.a === 'ps' && m.ch === 'notes.a');
+      assert.equal(ok.error, undefined);
+      // "notes.secret.plan" is notes/"secret.plan" but also "notes.secret"/plan, which the token may not read.
+      for (const ch of ['notes.secret.plan', 'other.x', 'nodots']) {
+        const refused = await ask({a: 'ps', ch, seq: 2}, (m) => m.ch === ch);
+        assert.equal(refused.error && refused.error.code, 'ERR_FORBIDDEN', ch);
+      }
+      const p = await ask({a: 'p', ch: 'notes.secret.plan', c: 'notes.secret', d: 'plan', id: 'x', pv: 0, v: 0,
+        p: null}, (m) => m.id === 'x');
+      assert.equal(p.error && p.error.code, 'ERR_FORBIDDEN');
+      assert.equal(p.v, 0, 'a refusal tells nothing of the document');
+    } finally {
+      ws.close();
+    }
+  });
+
   it('operators: /healthz and /readyz need no token; /metrics needs the metrics token', async () => {
     assert.equal((await get('/healthz')).status, 200);
     assert.equal((await get('/readyz')).status, 200);

@@ -70,6 +70,8 @@ async function openDoc(connection, id, text) {
 
 describe('presence', {skip}, () => {
   const h = S.useServer({});
+  // No ops cached at all: every op older than the head is out of the cache.
+  const uncached = S.useServer({args: ['--op-cache-bytes', '0']});
 
   it('relays a cursor to the other subscribers with the sender\'s src, echoes it as the ack, and clears it on destroy',
     S.logged(h, async () => {
@@ -284,6 +286,87 @@ describe('presence', {skip}, () => {
       watcher.close();
     }
   }));
+
+  it('clears a cursor whose owner leaves after the others typed past the op cache', S.logged(uncached, async () => {
+    const id = S.uid('past-cache');
+    const a = await S.connect(uncached.server);
+    const b = await S.connect(uncached.server);
+    try {
+      await openDoc(a, id, 'xyz');
+      const docB = await openDoc(b, id);
+      const pa = await docPresence(a, id);
+      const pb = await docPresence(b, id);
+      await submit(local(pa, 'idle'), {index: 1, length: 0});
+      await expectShown(pb, 'idle', {index: 1, length: 0});
+      for (let i = 0; i < 5; i++) await S.submitOp(docB, [0, 'b']);
+      await expectShown(pb, 'idle', {index: 6, length: 0});  // moved by B's client itself
+      a.close();  // its removal, sent at A's old version, must still reach B at the head
+      await expectShown(pb, 'idle', null);
+      assert.deepEqual(pb.errors, []);
+    } finally {
+      S.closeAll([a, b]);
+    }
+  }));
+
+  it('leaves no cursor behind an unsubscribe while updates wait for the rate', S.logged(h, async () => {
+    const id = S.uid('held');
+    const ch = `${C}.${id}`;
+    const sender = await S.RawClient.open(h.server);
+    const watcher = await S.RawClient.open(h.server);
+    try {
+      await sender.handshake();
+      await watcher.handshake();
+      await watcher.request({a: 'ps', ch, seq: 1}, (m) => m.a === 'ps');
+      await sender.request({a: 'ps', ch, seq: 1}, (m) => m.a === 'ps');
+      for (let pv = 0; pv < 60; pv++) sender.send({a: 'p', ch, id: 'c', pv, p: {index: pv}});
+      await sender.request({a: 'pu', ch, seq: 2}, (m) => m.a === 'pu');
+      await S.sleep(400);  // past several flush intervals
+      const seen = watcher.inbox.filter((m) => m.a === 'p' && m.id === 'c');
+      assert.ok(seen.length > 0);
+      assert.equal(seen[seen.length - 1].p, null, `the last word is the removal: ${JSON.stringify(seen.slice(-3))}`);
+    } finally {
+      sender.close();
+      watcher.close();
+    }
+  }));
+
+  it('bounds what one client makes the others receive: pr floods, removals of unknown ids, many ids',
+    S.logged(h, async () => {
+      const id = S.uid('amplify');
+      const ch = `${C}.${id}`;
+      const attacker = await S.RawClient.open(h.server);
+      const victim = await S.RawClient.open(h.server);
+      try {
+        await attacker.handshake();
+        await victim.handshake();
+        await victim.request({a: 'ps', ch, seq: 1}, (m) => m.a === 'ps');
+        await attacker.request({a: 'ps', ch, seq: 1}, (m) => m.a === 'ps');
+        victim.inbox = [];
+        // 500 pr: each would make every member send its presence again.
+        for (let i = 0; i < 500; i++) attacker.send({a: 'pr', ch});
+        // 2000 removals of presences never shown: nothing to remove.
+        for (let i = 0; i < 2000; i++) attacker.send({a: 'p', ch, id: `ghost-${i}`, pv: 0, p: null});
+        // 100 ids, 3 updates each: one connection's broadcasts stay within its rate, whatever the ids.
+        const started = Date.now();
+        for (let round = 0; round < 3; round++) {
+          for (let i = 0; i < 100; i++) attacker.send({a: 'p', ch, id: `id-${i}`, pv: round, p: {index: round}});
+        }
+        await attacker.request({a: 'pp'}, (m) => m.a === 'pp', 10000);
+        await S.sleep(500);
+        const elapsed = (Date.now() - started) / 1000;
+        const prs = victim.inbox.filter((m) => m.a === 'pr').length;
+        const removals = victim.inbox.filter((m) => m.a === 'p' && m.p === null).length;
+        const updates = victim.inbox.filter((m) => m.a === 'p' && m.p !== null).length;
+        assert.ok(prs <= 60, `${prs} pr relayed`);
+        assert.equal(removals, 0);
+        assert.ok(updates <= 40 + 20 * elapsed + 5, `${updates} updates in ${elapsed} s`);
+        const pong = await victim.request({a: 'pp'}, (m) => m.a === 'pp');
+        assert.equal(pong.a, 'pp');
+      } finally {
+        attacker.close();
+        victim.close();
+      }
+    }));
 
   it('refuses hostile presence messages with a clear error and carries on', S.logged(h, async () => {
     const id = S.uid('hostile');

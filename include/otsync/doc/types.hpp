@@ -88,6 +88,7 @@ struct presence_result {
   std::uint64_t version = 0;
   std::optional<ot::selection> range;  ///< a text-unicode presence's range (protocol::presence_selection)
   bool cleared = false;
+  bool moved = false;  ///< some op moved the range (even if a later one moved it back)
 };
 
 using read_handler = std::function<void(read_result)>;

@@ -146,8 +146,9 @@ class agent {
   void handle_presence(nlohmann::json echo, protocol::presence_update_request r);
   /// Moves a doc presence to the head, then publishes it (and echoes it when `echo_to_sender`).
   void forward_presence(nlohmann::json echo, protocol::presence_update_request r, bool echo_to_sender);
-  /// Publishes the held presences (the latest of each), or waits for the rate to allow it.
+  /// Publishes held presences (the latest of each) as the rate allows; the rest wait for the next flush.
   void flush_held_presences();
+  void schedule_presence_flush();
   /// Records `presence` as this connection's latest on its channel, sends it to the other members and echoes it.
   void publish_presence(protocol::presence_update_request presence, bool echo_to_sender = true);
   /// `p: null` to the channel's members for every presence this connection left on `channel`.
@@ -200,6 +201,15 @@ class agent {
   std::map<std::string, std::map<std::string, protocol::presence_update_request>> presences_;
   std::size_t presence_count_ = 0;
   token_bucket presence_broadcasts_;
+  token_bucket presence_resends_;  ///< `pr` fan-outs (each makes every member send again)
+  /// Per channel with doc presences being moved to the head: `epoch` grows when the connection
+  /// leaves the channel (`pu`), so a move that finishes afterwards is not shown.
+  struct presence_flight {
+    std::uint64_t epoch = 0;
+    std::size_t in_flight = 0;
+  };
+  std::map<std::string, presence_flight> presence_flights_;
+  std::size_t presence_in_flight_ = 0;
   /// Updates past --max-presence-rate, acked and waiting: the latest per (channel, id).
   std::map<std::pair<std::string, std::string>, std::pair<nlohmann::json, protocol::presence_update_request>> held_;
   bool flush_scheduled_ = false;

@@ -350,6 +350,10 @@ TEST_F(SubmitPipelineTest, PresenceMovesThroughTheCachedOpsToTheHead) {
   options.recent_ops = 1;
   run({entry("me", 2, 3, ot::op{C::insert("!")})}, false, {ok()});
   EXPECT_TRUE(pipeline.transform_presence(1, "me", ot::selection{0, 0}).error);
+  // ... but a removal (nothing to move) still goes out at the head, or receivers would keep a ghost.
+  auto removal = pipeline.transform_presence(1, "me", std::nullopt);
+  EXPECT_FALSE(removal.error);
+  EXPECT_EQ(removal.version, 4u);
   // A delete clears presence from before it.
   run({entry("me", 3, 4, oplog::delete_body{})}, false, {ok()});
   auto gone = pipeline.transform_presence(4, "me", ot::selection{0, 0});
