@@ -132,9 +132,45 @@ void websocket_session::do_read() {
                      [self = shared_from_this()](boost::system::error_code ec) { self->on_readable(ec); });
 }
 
+void websocket_session::linger() {
+  // A failed connection whose client is still sending (a frame too large, a stalled message): a
+  // close with unread input would reset the connection, and the client's TCP could drop our close
+  // frame with it. So our side is shut down, what the client still sends is read and discarded,
+  // and the socket closes at its end of stream, or after `linger_time` at most.
+  if (agent_) agent_->on_closed();  // its subscriptions and presence go now
+  lingering_ = true;
+  boost::system::error_code ignored;
+  socket_.shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
+  post_after(linger_time, [self = shared_from_this()] { self->finish(); });
+  if (!reading_) {
+    reading_ = true;
+    socket_.async_wait(asio::socket_base::wait_read,
+                       [self = shared_from_this()](boost::system::error_code ec) { self->on_readable(ec); });
+  }
+}
+
 void websocket_session::on_readable(boost::system::error_code ec) {
   reading_ = false;
   if (finished_) return;
+  if (lingering_) {
+    auto buffer = read_buffer();
+    for (int i = 0; i < max_reads_per_wakeup && !ec; ++i) {
+      std::size_t n = socket_.read_some(asio::buffer(buffer.data(), buffer.size()), ec);
+      if (ec == asio::error::would_block || ec == asio::error::try_again) {
+        ec = {};
+        break;
+      }
+      if (n == 0 && !ec) ec = asio::error::eof;
+    }
+    if (ec) {
+      finish();  // end of stream (or an error): nothing left to lose
+      return;
+    }
+    reading_ = true;
+    socket_.async_wait(asio::socket_base::wait_read,
+                       [self = shared_from_this()](boost::system::error_code e) { self->on_readable(e); });
+    return;
+  }
   if (ec) {
     if (ec != asio::error::operation_aborted)
       log::debug("connection_read_error", {{"conn", id_}, {"error", ec.message()}});
@@ -412,7 +448,11 @@ void websocket_session::on_write(boost::system::error_code ec) {
   if (wrote_close) {
     close_sent_ = true;
     // The handshake is complete (or abandoned): the server closes the TCP connection first.
-    if (peer_closed_ || drop_after_close_) finish();
+    if (drop_after_close_ && !tls_) {
+      linger();
+    } else if (peer_closed_ || drop_after_close_) {
+      finish();
+    }
     return;
   }
   if (queue_.empty()) {

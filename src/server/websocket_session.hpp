@@ -94,6 +94,10 @@ class websocket_session : public connection_io, public std::enable_shared_from_t
   void do_write();
   void on_write(boost::system::error_code ec);
   void finish();
+  /// After the close of a failed connection: shut down sending, discard input until the client's
+  /// end of stream (or `linger_time`), then finish.
+  void linger();
+  static constexpr std::chrono::seconds linger_time{2};
   enum class timeout_action : std::uint8_t { none, ping, drop, message_timeout };
   [[nodiscard]] timeout_action timeout_due(std::chrono::steady_clock::time_point now) const noexcept;
   static std::int64_t now_ticks() noexcept;
@@ -132,6 +136,7 @@ class websocket_session : public connection_io, public std::enable_shared_from_t
   bool peer_closed_ = false;       // the client's close frame arrived: nothing more is read
   bool drop_after_close_ = false;  // a failed connection: no close handshake, drop once our close is out
   bool finished_ = false;
+  bool lingering_ = false;  // linger(): input is discarded until the end of stream
 };
 
 }  // namespace otsync::server

@@ -326,7 +326,10 @@ TEST_P(Tls, ConcurrentEditorsOverWssConvergeWithAFreshFetch) {
     EXPECT_EQ(d->version(), fresh->version());
     EXPECT_EQ(d->text(), fresh->text());
   }
-  EXPECT_GT(fresh->version(), 100U);
+  // Edits made while one is in flight are composed into one op, so fewer versions than edits; on
+  // SQLite (otsyncd's own listener here) acks wait for a commit, and more are composed.
+  EXPECT_GT(fresh->version(), 10U);
+  EXPECT_GE(otsync::ot::unicode::count_code_points(fresh->text()), 100U);  // most edits insert
 }
 
 TEST_P(Tls, AKilledProxyMeansReconnectAndResendWithEveryEditOnce) {
