@@ -6,7 +6,13 @@
 // expectation in tests/js/*_test.js is what ShareDB really does.
 //
 //   node bench/peer/sharedb_server.js --listen 127.0.0.1:0 --port-file FILE
-//        [--max-message-bytes N] [--log-level warn|info|debug]
+//        [--max-message-bytes N] [--log-level warn|info|debug] [--presence]
+//
+// --presence: ShareDB 7's presence on (`new ShareDB({presence: true})`), with
+// the text-unicode type of clients/js (ot-text-unicode plus transformPresence)
+// registered in place of the plain one, as ShareDB's server transforms a stale
+// presence itself (bench/js/presence_fanout.js). Without it: no presence, as
+// the JS suite expects of the peer.
 //
 // WebSocket: ws://HOST:PORT/ws (one JSON object per text frame, via
 // @teamwork/websocket-json-stream as ShareDB's docs recommend). Frames over
@@ -33,7 +39,7 @@ const otText = requireDep('ot-text-unicode');
 ShareDB.types.register(otText.type);
 
 function parseArgs(argv) {
-  const opts = {listen: '127.0.0.1:0', portFile: null, maxMessageBytes: 1 << 20, logLevel: 'warn'};
+  const opts = {listen: '127.0.0.1:0', portFile: null, maxMessageBytes: 1 << 20, logLevel: 'warn', presence: false};
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const next = () => {
@@ -44,9 +50,11 @@ function parseArgs(argv) {
     else if (a === '--port-file') opts.portFile = next();
     else if (a === '--max-message-bytes') opts.maxMessageBytes = Number(next());
     else if (a === '--log-level') opts.logLevel = next();
+    else if (a === '--presence') opts.presence = true;
     else if (a === '--store' || a === '--data-dir') next(); // accepted, ignored: always in memory
     else if (a === '--help') {
-      process.stdout.write('usage: sharedb_server.js --listen HOST:PORT [--port-file FILE] [--max-message-bytes N]\n');
+      process.stdout.write('usage: sharedb_server.js --listen HOST:PORT [--port-file FILE] [--max-message-bytes N] ' +
+                           '[--presence]\n');
       process.exit(0);
     } else throw new Error(`unknown argument ${a}`);
   }
@@ -69,7 +77,12 @@ ShareDB.logger.setMethods({
   error: (...args) => { if (level <= 3) console.error('[error]', ...args); },
 });
 
-const backend = new ShareDB();
+if (opts.presence) {
+  // The same type object the clients register (clients/js): the server checks
+  // types.map[t].transformPresence and moves a stale presence through the ops since.
+  require(path.join(__dirname, '..', '..', 'clients', 'js')).register(ShareDB, otText);
+}
+const backend = opts.presence ? new ShareDB({presence: true, doNotForwardSendPresenceErrorsToClient: true}) : new ShareDB();
 const db = backend.db;
 let draining = false;
 
