@@ -5,25 +5,8 @@
 namespace otsync::ot {
 
 std::uint64_t transform_position(std::uint64_t cursor, const op& operation) noexcept {
-  std::uint64_t position = 0;
-  // The walk stops once it reaches the cursor, so an insert exactly at the
-  // cursor leaves it where it is.
-  for (std::size_t i = 0; i < operation.size() && cursor > position; ++i) {
-    const component& c = operation[i];
-    switch (c.kind()) {
-      case component_kind::skip:
-        position += c.length();
-        break;
-      case component_kind::insert:
-        position += c.length();
-        cursor += c.length();
-        break;
-      case component_kind::erase:
-        cursor -= std::min(c.length(), cursor - position);
-        break;
-    }
-  }
-  return cursor;
+  // The walk stops once it reaches the cursor, so an insert exactly at the cursor leaves it where it is.
+  return transform_caret(cursor, operation, false);
 }
 
 std::uint64_t transform_caret(std::uint64_t cursor, const op& operation, bool is_own_op) noexcept {

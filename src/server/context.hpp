@@ -24,6 +24,19 @@
 namespace otsync::server {
 
 class websocket_session;
+
+/// Slots in use, in all and per client address, each bounded (0: no limit). Not locked itself.
+class address_slots {
+ public:
+  /// Takes a slot for `address`: empty when it fits, else `total_limit_name` or `per_address_name`.
+  std::string_view acquire(const std::string& address, std::size_t total_limit, std::size_t per_address_limit,
+                           std::string_view total_limit_name, std::string_view per_address_name);
+  void release(const std::string& address);
+
+ private:
+  std::size_t open_ = 0;
+  std::unordered_map<std::string, std::size_t> per_address_;
+};
 class tls_server_config;
 class presence_hub;
 
@@ -61,11 +74,9 @@ struct server_context {
   void release_handshake(const std::string& address);
 
  private:
-  std::size_t handshakes_open_ = 0;
-  std::unordered_map<std::string, std::size_t> handshakes_per_address_;
-  std::mutex connections_mutex_;
-  std::size_t connections_open_ = 0;
-  std::unordered_map<std::string, std::size_t> connections_per_address_;
+  std::mutex connections_mutex_;  // guards both
+  address_slots connections_;
+  address_slots handshakes_;
 };
 
 }  // namespace otsync::server
