@@ -1,5 +1,6 @@
 #include "otsync/backend/open.hpp"
 
+#include "otsync/pubsub/presence_bus.hpp"
 #include "otsync/pubsub/redis_op_feed.hpp"
 #include "otsync/store/open.hpp"
 #include "otsync/store/open_error.hpp"
@@ -26,6 +27,8 @@ ot::result<backend> open_backend(std::string_view uri, const backend_options& op
     opened.store = store::open_redis_store(*redis);
     // Several instances share this store: follow the ops the others commit.
     opened.feed = pubsub::open_redis_op_feed(*redis);
+    // ... and show the presences the others' connections show.
+    opened.presence = pubsub::open_redis_presence_bus(*redis, options.presence);
     return opened;
   }
   std::string detail;
@@ -37,7 +40,7 @@ ot::result<backend> open_backend(std::string_view uri, const backend_options& op
     }
     return opened.error();
   }
-  return backend{std::move(*opened), nullptr};
+  return backend{std::move(*opened), nullptr, nullptr};
 }
 
 }  // namespace otsync::backend

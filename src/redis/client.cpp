@@ -163,6 +163,13 @@ void client::post(std::function<void()> fn) {
   asio::post(impl_->io, std::move(fn));
 }
 
+void client::post_after(std::chrono::milliseconds delay, std::function<void()> fn) {
+  auto timer = std::make_shared<asio::steady_timer>(impl_->io, delay);
+  timer->async_wait([timer, fn = std::move(fn), &s = *impl_](boost::system::error_code ec) {
+    if (!ec && !s.stopping) fn();
+  });
+}
+
 void client::send(const std::vector<std::string>& argv, reply_handler done) {
   impl_->send(argv, std::move(done));
 }

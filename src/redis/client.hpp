@@ -6,7 +6,7 @@
 // Used either for commands (the store) or for pub/sub (the feed): a
 // connection in subscribe mode takes no other commands.
 //
-// Thread safety: `start`, `stop`, `post`, `connected` and the counters may be
+// Thread safety: `start`, `stop`, `post`, `post_after`, `connected` and the counters may be
 // called from any thread; `send`, `send_script`, `subscribe` and
 // `unsubscribe` only on the client's thread (inside `post` or a handler).
 // Handlers run on the client's thread.
@@ -77,6 +77,8 @@ class client {
 
   /// Runs `fn` on the client's thread.
   void post(std::function<void()> fn);
+  /// Runs `fn` on the client's thread after `delay` (never once stopped).
+  void post_after(std::chrono::milliseconds delay, std::function<void()> fn);
 
   /// Sends one command; `done` runs exactly once (at once with null when not connected).
   void send(const std::vector<std::string>& argv, reply_handler done);

@@ -40,6 +40,19 @@ std::string op_channel(std::string_view key_prefix, std::string_view collection,
   return channel;
 }
 
+std::string presence_channel(std::string_view key_prefix, std::string_view channel) {
+  std::string name(key_prefix);
+  name += "presence:";
+  name += channel;
+  return name;
+}
+
+std::string presence_instances_channel(std::string_view key_prefix) {
+  std::string name(key_prefix);
+  name += "presence-instances";
+  return name;
+}
+
 std::string publisher_tag(std::string_view instance_id) {
   if (instance_id.empty()) return {};
   std::string tag = "i:";

@@ -17,4 +17,9 @@ std::string op_channel(std::string_view key_prefix, std::string_view collection,
 /// `i:<instance_id>\n`, prepended to every op an instance publishes ("" without an id).
 std::string publisher_tag(std::string_view instance_id);
 
+/// The pub/sub channel that carries a presence channel between instances.
+std::string presence_channel(std::string_view key_prefix, std::string_view channel);
+/// The pub/sub channel of the instances' presence heartbeats and goodbyes.
+std::string presence_instances_channel(std::string_view key_prefix);
+
 }  // namespace otsync::redis

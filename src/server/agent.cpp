@@ -304,14 +304,15 @@ void agent::handle_presence_subscribe(protocol::presence_subscribe_request r) {
     // Everyone on the channel, this connection too (after a reconnect its own cursor comes back),
     // sends what it shows again.
     auto frame = std::make_shared<const std::string>(protocol::encode_presence_resend(r.channel));
-    hub.publish(r.channel, frame, nullptr);
+    hub.publish(r.channel, frame, nullptr, presence_hub::frame_kind::resend);
   }
 }
 
 void agent::handle_presence_resend(protocol::presence_resend_request r) {
   if (presence_resends_.try_take(std::chrono::steady_clock::now())) {
     options_.presence->publish(r.channel,
-                               std::make_shared<const std::string>(protocol::encode_presence_resend(r.channel)), this);
+                               std::make_shared<const std::string>(protocol::encode_presence_resend(r.channel)), this,
+                               presence_hub::frame_kind::resend);
   }
   send(protocol::encode_presence_resend_reply());
 }
@@ -477,7 +478,7 @@ void agent::publish_presence(protocol::presence_update_request presence, bool ec
     previous->second.pv = presence.pv;
     previous->second.version = presence.version;
   }
-  options_.presence->publish(presence.channel, frame, this);
+  options_.presence->publish(presence.channel, frame, this, presence_hub::frame_kind::update, src_);
   if (!echo_to_sender) return;
   if (auto io = io_.lock()) io->send(std::move(frame));  // the ack: the same message
 }

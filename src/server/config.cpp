@@ -209,6 +209,22 @@ std::optional<parsed_config> parse_config(int argc, char** argv, int& exit_code)
                  "nothing acked) and the connection is re-established")
       ->envname("OTSYNC_REDIS_TIMEOUT_MS")
       ->check(CLI::Range(std::int64_t{10}, std::int64_t{600000}));
+  std::int64_t presence_lease_ms = o.presence_lease.count();
+  app.add_option("--presence-lease-ms", presence_lease_ms,
+                 "With a redis:// store: instances send a presence heartbeat every quarter of this; one silent this "
+                 "long is taken for dead and the others send p: null for the presences its connections showed")
+      ->envname("OTSYNC_PRESENCE_LEASE_MS")
+      ->check(CLI::Range(std::int64_t{100}, std::int64_t{600000}));
+  app.add_option("--max-presence-relay-queue", o.max_presence_relay_queue,
+                 "With a redis:// store: presence messages waiting for Redis at most; more are dropped and counted "
+                 "(otsync_presence_relay_dropped_total)")
+      ->envname("OTSYNC_MAX_PRESENCE_RELAY_QUEUE")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{10000000}));
+  app.add_option("--max-remote-presences", o.max_remote_presences,
+                 "With a redis:// store: other instances' presences remembered (to clear them if their instance "
+                 "dies); past it they are relayed but not cleared")
+      ->envname("OTSYNC_MAX_REMOTE_PRESENCES")
+      ->check(CLI::Range(std::size_t{0}, std::size_t{100000000}));
   app.add_option("--log-level", o.log_level, "trace, debug, info, warn, error, critical or off")
       ->envname("OTSYNC_LOG_LEVEL")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
@@ -228,6 +244,7 @@ std::optional<parsed_config> parse_config(int argc, char** argv, int& exit_code)
   o.drain_delay = std::chrono::milliseconds(drain_delay_ms);
   o.ws_idle_timeout = std::chrono::milliseconds(ws_idle_ms);
   o.redis_timeout = std::chrono::milliseconds(redis_timeout_ms);
+  o.presence_lease = std::chrono::milliseconds(presence_lease_ms);
   o.message_timeout = std::chrono::milliseconds(message_timeout_ms);
   o.tls_handshake_timeout = std::chrono::milliseconds(tls_handshake_timeout_ms);
   out.printed = app.config_to_str(true, false);

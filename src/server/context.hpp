@@ -17,6 +17,7 @@
 #include "otsync/doc/registry.hpp"
 #include "otsync/doc/service.hpp"
 #include "otsync/pubsub/op_feed.hpp"
+#include "otsync/pubsub/presence_bus.hpp"
 #include "otsync/server/metrics.hpp"
 #include "otsync/server/options.hpp"
 #include "otsync/store/store.hpp"
@@ -47,6 +48,7 @@ struct server_context {
   doc::document_service* service = nullptr;  ///< every document read and write of the agents and the REST API
   metrics* stats = nullptr;
   pubsub::op_feed* feed = nullptr;                ///< with a shared store: ops other instances commit
+  pubsub::presence_bus* presence_bus = nullptr;   ///< with a shared store: presence between instances
   const auth::identity_keys* identity = nullptr;  ///< mints connection ids and the aliases others see
   const auth::jwt_verifier* verifier = nullptr;   ///< --auth jwt; null: --auth none
   presence_hub* presence = nullptr;               ///< presence channels (`ps`, `p`, ...)

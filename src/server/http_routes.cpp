@@ -213,7 +213,9 @@ void handle_http(server_context& context, const http_request& request, std::func
     }
     case http_api::route_kind::metrics: {
       const auto feed_health = context.feed ? std::optional(context.feed->health()) : std::nullopt;
-      context.stats->set_backend_health(context.storage->health(), feed_health ? &*feed_health : nullptr);
+      const auto bus_health = context.presence_bus ? std::optional(context.presence_bus->health()) : std::nullopt;
+      context.stats->set_backend_health(context.storage->health(), feed_health ? &*feed_health : nullptr,
+                                        bus_health ? &*bus_health : nullptr);
       context.stats->set_partial_bytes(context.partial_bytes.load(std::memory_order_relaxed));
       context.stats->set_resident_document_bytes(context.documents->resident_bytes());
       respond(make_response(request, http::status::ok, context.stats->render(context.documents->open_documents()),

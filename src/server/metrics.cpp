@@ -67,6 +67,11 @@ metrics::metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                             .Help("Presence channels with at least one subscriber")
                             .Register(r)
                             .Add({});
+  presence_remote_ = &prometheus::BuildGauge()
+                          .Name("otsync_presence_remote")
+                          .Help("Presences other instances show on channels with members here (--max-remote-presences)")
+                          .Register(r)
+                          .Add({});
   handshake_ids_refused_ = &prometheus::BuildCounter()
                                 .Name("otsync_handshake_ids_refused_total")
                                 .Help("Handshakes naming a connection id no instance minted (a new id was given)")
@@ -223,6 +228,10 @@ void metrics::on_presence_delivered(std::size_t frames) {
   presence_delivered_->Increment(static_cast<double>(frames));
 }
 
+void metrics::on_presence_remote(std::size_t presences) {
+  presence_remote_->Set(static_cast<double>(presences));
+}
+
 void metrics::on_presence_channels(std::size_t channels) {
   presence_channels_->Set(static_cast<double>(channels));
 }
@@ -257,7 +266,8 @@ void metrics::set_store_counters(std::uint64_t transactions, std::uint64_t commi
   advance_to(*store_failed_batches_, failed_batches);
 }
 
-void metrics::set_backend_health(const store::backend_health& store, const store::backend_health* feed) {
+void metrics::set_backend_health(const store::backend_health& store, const store::backend_health* feed,
+                                 const store::backend_health* presence_bus) {
   // The SQLite store's totals have families of their own, registered at start (with or without SQLite).
   std::map<std::string_view, std::uint64_t> store_totals{{"otsync_store_transactions_total", 0},
                                                          {"otsync_store_commits_total", 0},
@@ -265,7 +275,7 @@ void metrics::set_backend_health(const store::backend_health& store, const store
   bool sqlite_totals = false;
   {
     const std::lock_guard lock(sampled_mutex_);
-    for (const auto* health : {&store, feed}) {
+    for (const auto* health : {&store, feed, presence_bus}) {
       if (!health) continue;
       for (const auto& value : health->values) {
         if (auto total = store_totals.find(value.name); total != store_totals.end()) {

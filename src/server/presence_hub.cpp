@@ -2,9 +2,74 @@
 
 #include <algorithm>
 
+#include <nlohmann/json.hpp>
+
 #include "otsync/server/agent.hpp"
 
 namespace otsync::server {
+namespace {
+
+using json = nlohmann::json;
+
+/// The fields of a `p` frame another instance published (it was written by
+/// `protocol::encode_presence`); nullopt when it is not one.
+struct remote_frame {
+  std::string src;
+  protocol::presence_update_request presence;
+};
+
+std::optional<remote_frame> read_remote_frame(std::string_view frame) {
+  auto message = json::parse(frame, nullptr, false);
+  if (!message.is_object()) return std::nullopt;
+  auto text = [&](const char* name) -> const std::string* {
+    auto it = message.find(name);
+    return it != message.end() && it->is_string() ? it->get_ptr<const std::string*>() : nullptr;
+  };
+  auto number = [&](const char* name) -> std::optional<std::uint64_t> {
+    auto it = message.find(name);
+    if (it == message.end() || !it->is_number_unsigned()) return std::nullopt;
+    return it->get<std::uint64_t>();
+  };
+  const auto* channel = text("ch");
+  const auto* src = text("src");
+  const auto* id = text("id");
+  if (!channel || !src || !id || !message.contains("p")) return std::nullopt;
+  remote_frame out;
+  out.src = *src;
+  out.presence.channel = *channel;
+  out.presence.id = *id;
+  out.presence.value = std::move(message["p"]);
+  out.presence.pv = number("pv");
+  out.presence.version = number("v");
+  if (const auto* c = text("c")) out.presence.collection = *c;
+  if (const auto* d = text("d")) out.presence.doc_id = *d;
+  if (const auto* t = text("t")) out.presence.type = *t;
+  return out;
+}
+
+// "KIND\nSRC\nFRAME": SRC is the sender's real id (ids hold no newline).
+std::string bus_payload(presence_hub::frame_kind kind, std::string_view origin_src, std::string_view frame) {
+  std::string payload;
+  payload.reserve(frame.size() + origin_src.size() + 3);
+  payload += static_cast<char>(kind);
+  payload += '\n';
+  payload += origin_src;
+  payload += '\n';
+  payload += frame;
+  return payload;
+}
+
+}  // namespace
+
+void presence_hub::start() {
+  if (!options_.bus) return;
+  options_.bus->start({[this](std::string_view channel, std::string_view instance, std::string_view payload) {
+                         on_remote_message(channel, instance, payload);
+                       },
+                       [this](std::string_view channel, bool reconnected) { on_subscribed(channel, reconnected); },
+                       [this](std::string_view instance) { on_instance_lost(instance); },
+                       [this](std::string_view instance) { on_instance_back(instance); }});
+}
 
 bool presence_hub::join(const std::string& channel, const void* key, std::weak_ptr<connection_io> io) {
   std::size_t count = 0;
@@ -12,10 +77,12 @@ bool presence_hub::join(const std::string& channel, const void* key, std::weak_p
     std::lock_guard lock(mutex_);
     auto& members = channels_[channel];
     if (std::any_of(members.begin(), members.end(), [&](const member& m) { return m.key == key; })) return false;
+    // Under the lock, so that a join and the last leave reach the bus in order.
+    if (members.empty() && options_.bus) options_.bus->join(channel);
     members.push_back({key, std::move(io)});
     count = channels_.size();
   }
-  if (observer_) observer_->on_presence_channels(count);
+  if (options_.observer) options_.observer->on_presence_channels(count);
   return true;
 }
 
@@ -26,13 +93,30 @@ void presence_hub::leave(const std::string& channel, const void* key) {
     auto it = channels_.find(channel);
     if (it == channels_.end()) return;
     std::erase_if(it->second, [&](const member& m) { return m.key == key; });
-    if (it->second.empty()) channels_.erase(it);
+    if (it->second.empty()) {
+      channels_.erase(it);
+      if (options_.bus) options_.bus->leave(channel);
+      channel_epochs_.erase(channel);
+      // Nobody here shows them any more, and their `p: null` will not be heard.
+      if (auto remote = remote_.find(channel); remote != remote_.end()) {
+        remote_count_ -= remote->second.size();
+        remote_.erase(remote);
+        report_remote_count_locked();
+      }
+    }
     count = channels_.size();
   }
-  if (observer_) observer_->on_presence_channels(count);
+  if (options_.observer) options_.observer->on_presence_channels(count);
 }
 
-std::size_t presence_hub::publish(const std::string& channel, const doc::shared_frame& frame, const void* except) {
+std::size_t presence_hub::publish(const std::string& channel, const doc::shared_frame& frame, const void* except,
+                                  frame_kind kind, std::string_view origin_src) {
+  if (options_.bus) options_.bus->publish(channel, bus_payload(kind, origin_src, *frame));
+  return deliver_locally(channel, frame, except);
+}
+
+std::size_t presence_hub::deliver_locally(const std::string& channel, const doc::shared_frame& frame,
+                                          const void* except) {
   std::vector<std::shared_ptr<connection_io>> targets;
   {
     std::lock_guard lock(mutex_);
@@ -50,13 +134,193 @@ std::size_t presence_hub::publish(const std::string& channel, const doc::shared_
       if (auto alive = weak.lock()) alive->send_broadcast(frame);
     });
   }
-  if (observer_ && !targets.empty()) observer_->on_presence_delivered(targets.size());
+  if (options_.observer && !targets.empty()) options_.observer->on_presence_delivered(targets.size());
   return targets.size();
+}
+
+void presence_hub::on_remote_message(std::string_view channel_view, std::string_view instance,
+                                     std::string_view payload) {
+  if (payload.size() < 2 || payload[1] != '\n') return;
+  const auto kind = static_cast<frame_kind>(payload[0]);
+  payload.remove_prefix(2);
+  const auto newline = payload.find('\n');
+  if (newline == std::string_view::npos) return;
+  std::string origin_src(payload.substr(0, newline));
+  auto frame = std::make_shared<const std::string>(payload.substr(newline + 1));
+  std::string channel(channel_view);
+  if (kind == frame_kind::resend) {
+    deliver_locally(channel, frame, nullptr);
+    return;
+  }
+  if (kind != frame_kind::update) return;
+  auto read = read_remote_frame(*frame);
+  if (!read || read->presence.channel != channel) return;
+  std::uint64_t epoch = 0;
+  {
+    std::lock_guard lock(mutex_);
+    if (!channels_.contains(channel)) return;  // left meanwhile
+    epoch = epoch_locked(channel, std::string(instance));
+  }
+  remote_key key{std::string(instance), std::move(read->src), read->presence.id};
+  auto& presence = read->presence;
+  if (!options_.move || !presence.collection || !presence.doc_id || !presence.version) {
+    show_remote(channel, std::move(key), std::move(presence), epoch, std::move(frame));
+    return;
+  }
+  // Moved to this instance's head on the document's strand, as this instance's own presences are,
+  // so its clients have every op up to the version it shows (and show it at once).
+  auto range = presence.value.is_null() ? std::nullopt : protocol::presence_selection(presence.value);
+  store::doc_key doc{*presence.collection, *presence.doc_id};
+  const auto version = *presence.version;
+  options_.move(doc, version, std::move(origin_src), range,
+                [this, channel, key = std::move(key), presence = std::move(presence), range, epoch,
+                 frame = std::move(frame)](doc::presence_result moved) mutable {
+                  if (moved.error) {
+                    // Older than this instance's cache: shown as it came; a receiver behind asks again (`pr`).
+                    show_remote(channel, std::move(key), std::move(presence), epoch, std::move(frame));
+                    return;
+                  }
+                  presence.version = moved.version;
+                  if (moved.cleared) {
+                    presence.value = nullptr;
+                  } else if (moved.range && range && moved.moved) {
+                    protocol::set_presence_selection(presence.value, *moved.range);
+                  }
+                  auto shown =
+                      std::make_shared<const std::string>(protocol::encode_presence(presence, std::get<1>(key)));
+                  show_remote(channel, std::move(key), std::move(presence), epoch, std::move(shown));
+                });
+}
+
+std::uint64_t presence_hub::epoch_locked(const std::string& channel, const std::string& instance) const {
+  auto by_instance = instance_epochs_.find(instance);
+  auto by_channel = channel_epochs_.find(channel);
+  return std::max(by_instance == instance_epochs_.end() ? 0 : by_instance->second,
+                  by_channel == channel_epochs_.end() ? 0 : by_channel->second);
+}
+
+void presence_hub::show_remote(const std::string& channel, remote_key key, protocol::presence_update_request presence,
+                               std::uint64_t epoch, doc::shared_frame frame) {
+  {
+    std::lock_guard lock(mutex_);
+    if (!channels_.contains(channel)) return;
+    // Its instance was lost, or the channel cleared, since it arrived: a ghost if shown now.
+    if (epoch_locked(channel, std::get<0>(key)) != epoch) return;
+    if (presence.value.is_null()) {
+      if (auto it = remote_.find(channel); it != remote_.end()) {
+        remote_count_ -= it->second.erase(key);
+        if (it->second.empty()) remote_.erase(it);
+      }
+    } else {
+      presence.value = true;  // only its address and pv are needed to clear it
+      auto& on_channel = remote_[channel];
+      auto found = on_channel.find(key);
+      if (found != on_channel.end()) {
+        found->second = std::move(presence);
+      } else if (remote_count_ < options_.max_remote_presences) {
+        on_channel.emplace(std::move(key), std::move(presence));
+        ++remote_count_;
+      }
+      if (on_channel.empty()) remote_.erase(channel);
+    }
+    report_remote_count_locked();
+  }
+  deliver_locally(channel, frame, nullptr);
+}
+
+void presence_hub::on_subscribed(std::string_view channel_view, bool reconnected) {
+  std::string channel(channel_view);
+  if (reconnected) {
+    // Messages may have been missed, `p: null` among them: clear what others showed, then ask
+    // everyone (the members here too: others may have cleared theirs) to show it again.
+    std::vector<std::pair<std::string, protocol::presence_update_request>> gone;
+    {
+      std::lock_guard lock(mutex_);
+      channel_epochs_[channel] = ++epoch_counter_;
+      if (auto it = remote_.find(channel); it != remote_.end()) {
+        for (auto& [key, presence] : it->second) gone.emplace_back(std::get<1>(key), std::move(presence));
+        remote_count_ -= it->second.size();
+        remote_.erase(it);
+        report_remote_count_locked();
+      }
+    }
+    clear_remote(channel, std::move(gone));
+  }
+  // The first subscription: what the others published before it was in place was missed.
+  ask_to_resend(channel, reconnected);
+}
+
+void presence_hub::on_instance_lost(std::string_view instance) {
+  std::vector<std::pair<std::string, std::vector<std::pair<std::string, protocol::presence_update_request>>>> gone;
+  {
+    std::lock_guard lock(mutex_);
+    instance_epochs_[std::string(instance)] = ++epoch_counter_;
+    for (auto channel = remote_.begin(); channel != remote_.end();) {
+      std::vector<std::pair<std::string, protocol::presence_update_request>> left;
+      auto& on_channel = channel->second;
+      for (auto it = on_channel.lower_bound({std::string(instance), {}, {}});
+           it != on_channel.end() && std::get<0>(it->first) == instance;) {
+        left.emplace_back(std::get<1>(it->first), std::move(it->second));
+        it = on_channel.erase(it);
+        --remote_count_;
+      }
+      if (!left.empty()) gone.emplace_back(channel->first, std::move(left));
+      channel = on_channel.empty() ? remote_.erase(channel) : std::next(channel);
+    }
+    report_remote_count_locked();
+  }
+  for (auto& [channel, left] : gone) clear_remote(channel, std::move(left));
+}
+
+void presence_hub::on_instance_back(std::string_view /*instance*/) {
+  // Its presences were cleared here and elsewhere: ask on every channel with members here.
+  std::vector<std::string> channels;
+  {
+    std::lock_guard lock(mutex_);
+    channels.reserve(channels_.size());
+    for (const auto& [channel, members] : channels_) channels.push_back(channel);
+  }
+  for (const auto& channel : channels) ask_to_resend(channel, false);
+}
+
+void presence_hub::ask_to_resend(const std::string& channel, bool here_too) {
+  auto frame = std::make_shared<const std::string>(protocol::encode_presence_resend(channel));
+  if (options_.bus) options_.bus->publish(channel, bus_payload(frame_kind::resend, {}, *frame));
+  if (here_too) deliver_locally(channel, frame, nullptr);
+}
+
+void presence_hub::clear_remote(const std::string& channel,
+                                std::vector<std::pair<std::string, protocol::presence_update_request>> gone) {
+  for (auto& [src, presence] : gone) {
+    presence.value = nullptr;  // same pv: receivers take it
+    if (options_.move && presence.collection && presence.doc_id && presence.version) {
+      store::doc_key key{*presence.collection, *presence.doc_id};
+      const auto version = *presence.version;
+      options_.move(key, version, {}, std::nullopt,
+                    [this, channel, src = std::move(src), presence](doc::presence_result moved) mutable {
+                      if (!moved.error) presence.version = moved.version;
+                      deliver_locally(channel,
+                                      std::make_shared<const std::string>(protocol::encode_presence(presence, src)),
+                                      nullptr);
+                    });
+    } else {
+      deliver_locally(channel, std::make_shared<const std::string>(protocol::encode_presence(presence, src)), nullptr);
+    }
+  }
+}
+
+void presence_hub::report_remote_count_locked() {
+  if (options_.observer) options_.observer->on_presence_remote(remote_count_);
 }
 
 std::size_t presence_hub::channels() const {
   std::lock_guard lock(mutex_);
   return channels_.size();
+}
+
+std::size_t presence_hub::remote_presences() const {
+  std::lock_guard lock(mutex_);
+  return remote_count_;
 }
 
 }  // namespace otsync::server

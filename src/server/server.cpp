@@ -49,6 +49,8 @@ struct server::impl {
   // then the io_context destroys its pending handlers (sessions, documents)
   // while the context, metrics and store they refer to still exist.
   ~impl() {
+    // Its threads call into the hub: stopped before anything they reach goes.
+    if (presence_bus) presence_bus->stop();
     acceptor.reset();
     documents.reset();
   }
@@ -58,7 +60,8 @@ struct server::impl {
   std::unique_ptr<store::store> storage;
   std::unique_ptr<pubsub::op_feed> feed;
   std::unique_ptr<metrics> stats;
-  std::unique_ptr<presence_hub> presence;  // after stats (it reports to them); outlives the documents
+  std::unique_ptr<pubsub::presence_bus> presence_bus;  // stopped first, destroyed after the hub that uses it
+  std::unique_ptr<presence_hub> presence;              // after stats (it reports to them); outlives the documents
   std::shared_ptr<const auth::identity_keys> identity;
   std::optional<auth::jwt_verifier> verifier;
   std::unique_ptr<doc::registry> documents;
@@ -275,11 +278,14 @@ std::string server::start() {
   backend_options.redis_prefix = opts.redis_prefix;
   backend_options.redis_timeout = opts.redis_timeout;
   backend_options.instance_id = random_instance_id();
+  backend_options.presence.lease = opts.presence_lease;
+  backend_options.presence.max_queue = opts.max_presence_relay_queue;
   std::string message;
   auto opened = backend::open_backend(opts.store, backend_options, &message);
   if (!opened) return message;
   s.storage = std::move(opened->store);
   s.feed = std::move(opened->feed);
+  s.presence_bus = std::move(opened->presence);
   s.stats = std::make_unique<metrics>();
   if (s.tls) {
     s.stats->enable_tls();
@@ -287,9 +293,19 @@ std::string server::start() {
   }
   s.documents =
       std::make_unique<doc::registry>(s.io.get_executor(), *s.storage, opts.documents, s.stats.get(), s.feed.get());
-  s.presence = std::make_unique<presence_hub>(s.stats.get());
+  presence_hub::options hub;
+  hub.observer = s.stats.get();
+  hub.bus = s.presence_bus.get();
+  hub.max_remote_presences = opts.max_remote_presences;
+  hub.move = [documents = s.documents.get()](const store::doc_key& key, std::uint64_t version, std::string src,
+                                             std::optional<ot::selection> range, doc::presence_handler done) {
+    documents->transform_presence(key, version, std::move(src), range, std::move(done));
+  };
+  s.presence = std::make_unique<presence_hub>(std::move(hub));
+  s.presence->start();
   s.context.presence = s.presence.get();
   s.context.feed = s.feed.get();
+  s.context.presence_bus = s.presence_bus.get();
   s.context.storage = s.storage.get();
   s.context.documents = s.documents.get();
   s.context.service = s.documents.get();
@@ -443,6 +459,8 @@ void server::impl::wait_for_sessions() {
 
 void server::impl::finish() {
   sweep_timer.cancel();
+  // A goodbye: the other instances clear what this one's connections showed at once.
+  if (presence_bus) presence_bus->stop();
   storage->close();
   log::info("stopped", {});
   work.reset();

@@ -14,46 +14,21 @@
 
 const {describe, it, before, after} = require('node:test');
 const assert = require('node:assert/strict');
-const {execFile, execFileSync} = require('child_process');
+const {execFile} = require('child_process');
 const execFileAsync = require('util').promisify(execFile);
 const http = require('http');
-const fs = require('fs');
-const os = require('os');
-const path = require('path');
 const S = require('./support');
-
-const CLUSTER = path.resolve(__dirname, '..', '..', 'scripts', 'cluster.sh');
+const {Cluster, CLUSTER_SCRIPT: CLUSTER} = require('./support/cluster');
 const CLIENTS = 9;
 const OPS = 60;
-let dir;
-let env;
+const theCluster = new Cluster();
 
-function startCluster() {
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'otsync-cluster-'));
-  const args = ['start', dir];
-  if (process.env.OTSYNCD) args.push(process.env.OTSYNCD);
-  execFileSync(CLUSTER, args, {stdio: ['ignore', 'ignore', 'inherit'], timeout: 60000});
-  env = Object.fromEntries(fs.readFileSync(path.join(dir, 'cluster.env'), 'utf8').trim().split('\n')
-    .map((l) => l.split('=')));
-}
+before(() => theCluster.start());
+after(() => theCluster.stop());
 
-function logs() {
-  let out = '';
-  for (const f of ['otsync1.log', 'otsync2.log', 'otsync3.log', 'haproxy.log', 'redis.log']) {
-    try { out += `--- ${f}\n${fs.readFileSync(path.join(dir, f), 'utf8').slice(-3000)}\n`; } catch (_) { /* none */ }
-  }
-  return out;
-}
-
-before(() => startCluster());
-after(() => {
-  if (!dir) return;
-  execFileSync(CLUSTER, ['stop', dir], {stdio: 'inherit', timeout: 60000});
-  fs.rmSync(dir, {recursive: true, force: true});
-});
-
-const lb = () => ({wsUrl: env.HAPROXY_URL});
-const instances = () => [1, 2, 3].map((i) => ({wsUrl: env[`OTSYNC${i}_URL`], pid: Number(env[`OTSYNC${i}_PID`])}));
+const lb = () => theCluster.lb();
+const instances = () => theCluster.instances();
+const logs = () => theCluster.logs();
 
 // A client that reconnects through HAProxy whenever its socket closes.
 async function resilientClient() {
@@ -65,7 +40,7 @@ async function resilientClient() {
     setTimeout(() => {
       if (conn.stopped) return;
       conn.reconnects++;
-      conn.bindToSocket(new S.WebSocket(env.HAPROXY_URL));
+      conn.bindToSocket(new S.WebSocket(theCluster.env.HAPROXY_URL));
     }, 50 + Math.random() * 100);
   });
   return conn;
@@ -183,9 +158,8 @@ describe('three instances behind HAProxy on one Redis', () => {
   it('Redis restarted mid-load: instances go not-ready and recover; every acked op is in the log once',
     {timeout: 180000}, async () => {
       // Restart the cluster: the previous test killed an instance.
-      execFileSync(CLUSTER, ['stop', dir], {stdio: 'inherit', timeout: 60000});
-      fs.rmSync(dir, {recursive: true, force: true});
-      startCluster();
+      theCluster.stop();
+      theCluster.start();
       const conns = [];
       try {
         for (let i = 0; i < CLIENTS; i++) conns.push(await resilientClient());
@@ -199,12 +173,12 @@ describe('three instances behind HAProxy on one Redis', () => {
         const seen = {notReady: null, readyAgain: null};
         const cluster = (...args) => execFileAsync(CLUSTER, args, {timeout: 30000});
         const restartRedis = async () => {
-          await cluster('redis-stop', dir);
+          await cluster('redis-stop', theCluster.dir);
           await S.waitUntil(async () => (await readyStatuses()).every((s) => s === 503), 10000,
             'every instance reports not ready');
           seen.notReady = await readyStatuses();
           await S.sleep(1000);  // submits meet the outage
-          await cluster('redis-start', dir);
+          await cluster('redis-start', theCluster.dir);
           await S.waitUntil(async () => (await readyStatuses()).every((s) => s === 200), 20000,
             'every instance ready again');
           seen.readyAgain = await readyStatuses();

@@ -21,52 +21,12 @@ presenceType.register(S.ShareDB, S.otText);
 const C = 'presence';
 const skip = process.env.OTSYNC_SERVER === 'sharedb' ? 'the ShareDB peer runs without presence' : false;
 
-/** A doc presence on `doc` (subscribed) with error collection. */
-async function docPresence(connection, id) {
-  const presence = connection.getDocPresence(C, id);
-  presence.errors = [];
-  presence.on('error', (e) => presence.errors.push(e));
-  presence.received = new Map();  // presence id -> latest value
-  presence.on('receive', (pid, value) => {
-    if (value === null) presence.received.delete(pid);
-    else presence.received.set(pid, value);
-  });
-  await withCallback('presence subscribe', (k) => presence.subscribe(k));
-  return presence;
-}
-
-function withCallback(what, start, ms = 10000) {
-  return S.withTimeout(new Promise((resolve, reject) => start((e, v) => (e ? reject(e) : resolve(v)))), ms, what);
-}
-
-function local(presence, id) {
-  const l = presence.create(id);
-  l.errors = [];
-  l.on('error', (e) => l.errors.push(e));
-  return l;
-}
-
-const submit = (l, value) => withCallback(`submit presence ${JSON.stringify(value)}`, (k) => l.submit(value, k));
-
-/** Waits until `presence` shows `pid` with a value deep-equal to `value` (null: gone). */
-async function expectShown(presence, pid, value, ms = 10000) {
-  await S.waitUntil(() => {
-    const v = presence.received.has(pid) ? presence.received.get(pid) : null;
-    try {
-      assert.deepEqual(v, value);
-      return true;
-    } catch (_) {
-      return false;
-    }
-  }, ms, `presence ${pid} = ${JSON.stringify(value)} (shown: ${JSON.stringify(presence.received.get(pid) ?? null)})`);
-}
-
-async function openDoc(connection, id, text) {
-  const doc = S.getDoc(connection, C, id);
-  if (text !== undefined) await S.create(doc, text);
-  await S.subscribe(doc);
-  return doc;
-}
+const P = require('./support/presence');
+const {withCallback, expectShown} = P;
+const docPresence = (connection, id) => P.docPresence(connection, C, id);
+const local = P.localPresence;
+const submit = P.submitPresence;
+const openDoc = (connection, id, text) => P.openDoc(connection, C, id, text);
 
 describe('presence', {skip}, () => {
   const h = S.useServer({});
@@ -215,38 +175,7 @@ describe('presence', {skip}, () => {
       const presences = [];
       for (let i = 0; i < N; i++) presences.push(await docPresence(connections[i], id));
       const locals = presences.map((p, i) => local(p, `user-${i}`));
-      let seed = 12345;
-      const rand = (n) => { seed = (seed * 1103515245 + 12345) % 2147483648; return seed % n; };
-      const len = (doc) => [...doc.data].length;
-      for (let round = 0; round < 4; round++) {
-        const work = [];
-        for (let i = 0; i < N; i++) {
-          const doc = docs[i];
-          for (let k = 0; k < 6; k++) {
-            const at = rand(len(doc) + 1);
-            if (rand(3) === 0 && len(doc) > 2) {
-              const at2 = Math.min(at, len(doc) - 1);
-              doc.submitOp([at2, {d: 1}]);
-            } else {
-              doc.submitOp([at, rand(5) === 0 ? 'é😀' : 'ab']);
-            }
-            const caret = rand(len(doc) + 1);
-            const sel = rand(Math.max(1, len(doc) - caret + 1));
-            locals[i].submit({index: caret, length: sel});
-          }
-          work.push(S.whenNothingPending(doc));
-        }
-        await Promise.all(work);
-        // Quiescence: every replica equal, every remote cursor where its owner holds it.
-        await S.waitUntil(() => docs.every((d) => d.version === docs[0].version && d.data === docs[0].data), 10000,
-          'replicas converged');
-        for (let i = 0; i < N; i++) {
-          for (let j = 0; j < N; j++) {
-            if (i === j) continue;
-            await expectShown(presences[i], `user-${j}`, locals[j].value);
-          }
-        }
-      }
+      await P.typeWithCursors(docs, presences, locals, {rounds: 4, seed: 12345});
       for (const p of presences) assert.deepEqual(p.errors, []);
       for (const l of locals) assert.deepEqual(l.errors, []);
       const fresh = await S.freshFetch(h.server, C, id);

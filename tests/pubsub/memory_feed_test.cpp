@@ -18,7 +18,7 @@ struct memory_traits {
   };
   static std::unique_ptr<shared> open_shared() { return std::make_unique<shared>(); }
   static backend::backend open_instance(shared& s, const std::string& instance_id) {
-    return {store::make_memory_store(s.memory, instance_id), s.hub.open_feed(instance_id)};
+    return {store::make_memory_store(s.memory, instance_id), s.hub.open_feed(instance_id), nullptr};
   }
 };
 

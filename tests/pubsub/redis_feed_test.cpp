@@ -68,7 +68,7 @@ struct redis_traits {
   }
   static backend::backend open_instance(shared& s, const std::string& instance_id) {
     const auto options = options_for(s.port, s.prefix, instance_id);
-    backend::backend opened{store::open_redis_store(options), open_redis_op_feed(options)};
+    backend::backend opened{store::open_redis_store(options), open_redis_op_feed(options), nullptr};
     auto* redis = dynamic_cast<store::redis_store*>(opened.store.get());
     EXPECT_TRUE(eventually([&] { return redis->connected(); })) << "store not connected";
     return opened;
@@ -93,7 +93,7 @@ class RedisFeedOutage : public ::testing::Test {
     options.command_timeout = 500ms;
     options.connect_timeout = 300ms;
     options.reconnect_max = 100ms;
-    return {store::open_redis_store(options), open_redis_op_feed(options)};
+    return {store::open_redis_store(options), open_redis_op_feed(options), nullptr};
   }
 
   redis_server server_;

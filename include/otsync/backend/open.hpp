@@ -13,6 +13,7 @@
 
 #include "otsync/ot/result.hpp"
 #include "otsync/pubsub/op_feed.hpp"
+#include "otsync/pubsub/presence_bus.hpp"
 #include "otsync/store/store.hpp"
 
 namespace otsync::backend {
@@ -20,6 +21,8 @@ namespace otsync::backend {
 struct backend {
   std::unique_ptr<store::store> store;
   std::unique_ptr<pubsub::op_feed> feed;  ///< null for single-instance stores (memory:, sqlite:)
+  /// Presence between the instances sharing the store; null as `feed`. Not started.
+  std::unique_ptr<pubsub::presence_bus> presence;
 };
 
 struct backend_options {
@@ -30,6 +33,8 @@ struct backend_options {
   std::chrono::milliseconds redis_timeout{5000};
   /// With redis://: tags the ops this instance publishes, so its own feed skips them.
   std::string instance_id;
+  /// With redis://: the presence bus's lease and queue.
+  pubsub::presence_bus_options presence;
 };
 
 /// Opens `uri` (memory:, sqlite:[PATH], redis://HOST[:PORT][/DB]; see

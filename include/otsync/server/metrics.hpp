@@ -47,6 +47,7 @@ class metrics final : public doc::document_observer, public agent_observer, publ
   void on_presence_coalesced() override;
   void on_presence_delivered(std::size_t frames) override;
   void on_presence_channels(std::size_t channels) override;
+  void on_presence_remote(std::size_t presences) override;
 
   void connection_opened();
   void connection_closed();
@@ -71,7 +72,8 @@ class metrics final : public doc::document_observer, public agent_observer, publ
   /// The values the store and the op feed (null without one) report, each
   /// under its own name, registered when first seen (so an instance without
   /// Redis shows none of Redis's).
-  void set_backend_health(const store::backend_health& store, const store::backend_health* feed);
+  void set_backend_health(const store::backend_health& store, const store::backend_health* feed,
+                          const store::backend_health* presence_bus = nullptr);
 
   /// The text exposition; `documents_open` is sampled at the call.
   std::string render(std::size_t documents_open);
@@ -102,6 +104,7 @@ class metrics final : public doc::document_observer, public agent_observer, publ
   prometheus::Counter* presence_coalesced_;
   prometheus::Counter* presence_delivered_;
   prometheus::Gauge* presence_channels_;
+  prometheus::Gauge* presence_remote_;
   prometheus::Family<prometheus::Counter>* tls_reloads_ = nullptr;
   prometheus::Counter* tls_handshake_failures_ = nullptr;
   prometheus::Gauge* tls_not_after_ = nullptr;

@@ -64,6 +64,10 @@ struct server_options {
   std::string metrics_token_file;                 ///< when set, /metrics needs "Authorization: Bearer <its content>"
   std::string redis_prefix = "otsync:";           ///< with a redis:// store: prefix of every key and channel
   std::chrono::milliseconds redis_timeout{5000};  ///< with a redis:// store: per command
+  /// With a redis:// store: an instance silent this long is lost, and the others clear its presences.
+  std::chrono::milliseconds presence_lease{5000};
+  std::size_t max_presence_relay_queue = 10000;  ///< presence messages waiting for Redis; more are dropped
+  std::size_t max_remote_presences = 100000;     ///< other instances' presences tracked to clear them
   std::string log_level = "info";
   std::string log_format = "text";  ///< text | json
   doc::document_options documents;

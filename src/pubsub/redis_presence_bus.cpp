@@ -1,0 +1,275 @@
+// The presence bus over Redis pub/sub. Two connections: a subscriber (a
+// connection in subscribe mode takes no other command) and a publisher. Every
+// payload is prefixed with the sending instance's id and a newline, so each
+// instance skips its own (Redis echoes them to every subscriber) and knows who
+// to clear when a sender goes silent.
+//
+// The heartbeat, the lease check and every handler run on the subscriber's
+// thread; publishing runs on the publisher's.
+#include <algorithm>
+#include <atomic>
+#include <deque>
+#include <mutex>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "../redis/client.hpp"
+#include "../redis/keys.hpp"
+#include "otsync/pubsub/presence_bus.hpp"
+
+namespace otsync::pubsub {
+namespace {
+
+using clock = std::chrono::steady_clock;
+
+constexpr std::string_view heartbeat_word = "hb";
+constexpr std::string_view goodbye_word = "bye";
+/// Instances reported lost that are remembered (to tell when one is back).
+constexpr std::size_t remembered_lost = 1024;
+
+/// Splits "instance\nrest"; false when there is no newline (not ours).
+bool split_sender(std::string_view payload, std::string_view& instance, std::string_view& rest) {
+  const auto newline = payload.find('\n');
+  if (newline == std::string_view::npos || newline == 0) return false;
+  instance = payload.substr(0, newline);
+  rest = payload.substr(newline + 1);
+  return true;
+}
+
+class redis_presence_bus final : public presence_bus {
+ public:
+  redis_presence_bus(store::redis_options options, presence_bus_options bus_options)
+      : options_(std::move(options)),
+        bus_options_(bus_options),
+        channel_prefix_(redis::presence_channel(options_.key_prefix, "")),
+        instances_channel_(redis::presence_instances_channel(options_.key_prefix)),
+        subscriber_(redis::client_options_from(options_), {},
+                    {[this] { subscribe_all(); },
+                     [this](std::string_view channel, std::string_view payload) { on_message(channel, payload); },
+                     [this](std::string_view channel) { on_subscribed(channel); }}),
+        publisher_(redis::client_options_from(options_), {}, {}) {}
+
+  ~redis_presence_bus() override { stop(); }
+
+  void start(presence_bus_handlers handlers) override {
+    handlers_ = std::move(handlers);
+    subscriber_.start();
+    publisher_.start();
+    subscriber_.post([this] { tick(); });
+  }
+
+  void join(const std::string& channel) override {
+    {
+      std::lock_guard lock(mutex_);
+      if (!joined_.insert(channel).second) return;
+    }
+    subscriber_.post([this, name = channel_prefix_ + channel] { subscriber_.subscribe(name); });
+  }
+
+  void leave(const std::string& channel) override {
+    {
+      std::lock_guard lock(mutex_);
+      if (joined_.erase(channel) == 0) return;
+    }
+    subscriber_.post([this, channel] {
+      bool rejoined = false;
+      {
+        std::lock_guard lock(mutex_);
+        rejoined = joined_.contains(channel);
+        if (!rejoined) confirmed_.erase(channel);
+      }
+      if (!rejoined) subscriber_.unsubscribe(channel_prefix_ + channel);
+    });
+  }
+
+  void publish(const std::string& channel, std::string payload) override {
+    send(channel_prefix_ + channel, std::move(payload));
+  }
+
+  void stop() override {
+    if (stopped_.exchange(true)) return;
+    // Goodbye first, so the others clear what this instance showed now rather than after the lease.
+    send(instances_channel_, std::string(goodbye_word));
+    publisher_.stop(std::chrono::milliseconds(500));
+    subscriber_.stop({});
+  }
+
+  presence_bus_stats stats() const override {
+    return {published_.load(), received_.load(), dropped_.load(), lost_total_.load()};
+  }
+
+  store::backend_health health() const override {
+    const bool up = subscriber_.connected() && publisher_.connected();
+    return {
+        up,
+        "redis presence " + options_.host + ":" + std::to_string(options_.port) + (up ? " connected" : " unreachable"),
+        {{"otsync_redis_presence_up", "1 while both presence bus connections to Redis are up",
+          store::health_kind::gauge, up ? 1U : 0U},
+         {"otsync_presence_relayed_out_total", "Presence messages published to the other instances",
+          store::health_kind::total, published_.load()},
+         {"otsync_presence_relayed_in_total", "Presence messages heard from the other instances",
+          store::health_kind::total, received_.load()},
+         {"otsync_presence_relay_dropped_total",
+          "Presence messages not published: too many were waiting for Redis (--max-presence-relay-queue)",
+          store::health_kind::total, dropped_.load()},
+         {"otsync_presence_instances_lost_total",
+          "Instances whose presences were cleared: silent for the lease (--presence-lease-ms) or gone",
+          store::health_kind::total, lost_total_.load()}}};
+  }
+
+ private:
+  void send(std::string channel, std::string payload) {
+    if (queued_.fetch_add(1) >= bus_options_.max_queue) {
+      queued_.fetch_sub(1);
+      ++dropped_;
+      return;
+    }
+    std::string framed;
+    framed.reserve(options_.instance_id.size() + 1 + payload.size());
+    framed += options_.instance_id;
+    framed += '\n';
+    framed += payload;
+    publisher_.post([this, channel = std::move(channel), framed = std::move(framed)] {
+      publisher_.send({"PUBLISH", channel, framed}, [this](const redisReply* reply) {
+        queued_.fetch_sub(1);
+        if (reply) {
+          ++published_;
+        } else {
+          ++dropped_;
+        }
+      });
+    });
+  }
+
+  // Every quarter lease: a heartbeat out, and the instances silent for the lease are lost.
+  void tick() {
+    if (stopped_) return;
+    send(instances_channel_, std::string(heartbeat_word));
+    const auto now = clock::now();
+    std::vector<std::string> lost;
+    {
+      std::lock_guard lock(mutex_);
+      for (auto it = last_heard_.begin(); it != last_heard_.end();) {
+        if (now - it->second > bus_options_.lease) {
+          lost.push_back(it->first);
+          remember_lost(it->first);
+          it = last_heard_.erase(it);
+        } else {
+          ++it;
+        }
+      }
+    }
+    for (const auto& instance : lost) report_lost(instance);
+    subscriber_.post_after(std::max(std::chrono::milliseconds(10), bus_options_.lease / 4), [this] { tick(); });
+  }
+
+  void report_lost(const std::string& instance) {
+    ++lost_total_;
+    if (handlers_.on_instance_lost) handlers_.on_instance_lost(instance);
+  }
+
+  void remember_lost(const std::string& instance) {
+    lost_order_.push_back(instance);
+    lost_.insert(instance);
+    if (lost_order_.size() > remembered_lost) {
+      lost_.erase(lost_order_.front());
+      lost_order_.pop_front();
+    }
+  }
+
+  // An instance spoke: alive for another lease; back, when it had been reported lost.
+  void heard(std::string_view instance) {
+    bool back = false;
+    {
+      std::lock_guard lock(mutex_);
+      auto it = last_heard_.find(std::string(instance));
+      if (it != last_heard_.end()) {
+        it->second = clock::now();
+        return;
+      }
+      back = lost_.erase(std::string(instance)) > 0;
+      last_heard_.emplace(std::string(instance), clock::now());
+    }
+    if (back && handlers_.on_instance_back) handlers_.on_instance_back(instance);
+  }
+
+  void on_message(std::string_view channel, std::string_view payload) {
+    std::string_view instance;
+    std::string_view rest;
+    if (!split_sender(payload, instance, rest) || instance == options_.instance_id) return;
+    if (channel == instances_channel_) {
+      if (rest == goodbye_word) {
+        bool known = false;
+        {
+          std::lock_guard lock(mutex_);
+          known = last_heard_.erase(std::string(instance)) > 0;
+          remember_lost(std::string(instance));
+        }
+        if (known) report_lost(std::string(instance));
+      } else {
+        heard(instance);
+      }
+      return;
+    }
+    if (!channel.starts_with(channel_prefix_)) return;
+    heard(instance);
+    ++received_;
+    if (handlers_.on_message) handlers_.on_message(channel.substr(channel_prefix_.size()), instance, rest);
+  }
+
+  void on_subscribed(std::string_view name) {
+    if (name == instances_channel_ || !name.starts_with(channel_prefix_)) return;
+    std::string channel(name.substr(channel_prefix_.size()));
+    bool again = false;
+    {
+      std::lock_guard lock(mutex_);
+      if (!joined_.contains(channel)) return;
+      again = !confirmed_.insert(channel).second;
+    }
+    if (handlers_.on_subscribed) handlers_.on_subscribed(channel, again);
+  }
+
+  // On every (re)connection: the heartbeat channel and every joined channel again.
+  void subscribe_all() {
+    subscriber_.subscribe(instances_channel_);
+    std::vector<std::string> channels;
+    {
+      std::lock_guard lock(mutex_);
+      channels.assign(joined_.begin(), joined_.end());
+    }
+    for (const auto& channel : channels) subscriber_.subscribe(channel_prefix_ + channel);
+  }
+
+  store::redis_options options_;
+  presence_bus_options bus_options_;
+  std::string channel_prefix_;
+  std::string instances_channel_;
+  presence_bus_handlers handlers_;
+  std::atomic<bool> stopped_{false};
+  std::atomic<std::size_t> queued_{0};
+  std::atomic<std::uint64_t> published_{0};
+  std::atomic<std::uint64_t> received_{0};
+  std::atomic<std::uint64_t> dropped_{0};
+  std::atomic<std::uint64_t> lost_total_{0};
+  std::mutex mutex_;
+  std::set<std::string> joined_;     ///< channels with members here
+  std::set<std::string> confirmed_;  ///< joined channels Redis has confirmed at least once
+  std::unordered_map<std::string, clock::time_point> last_heard_;
+  std::set<std::string> lost_;
+  std::deque<std::string> lost_order_;
+  // Last: started once everything above exists, stopped before it goes.
+  redis::client subscriber_;
+  redis::client publisher_;
+};
+
+}  // namespace
+
+std::unique_ptr<presence_bus> open_redis_presence_bus(const store::redis_options& options,
+                                                      const presence_bus_options& bus_options) {
+  return std::make_unique<redis_presence_bus>(options, bus_options);
+}
+
+}  // namespace otsync::pubsub
