@@ -2,7 +2,7 @@
 // Presence across instances: three otsyncd on one Redis (scripts/cluster.sh),
 // each client on its own instance, with the unmodified sharedb client and
 // clients/js's text-unicode. A cursor published on one instance reaches the
-// clients of the others; a late subscriber on another instance gets every
+// clients of the others; after a Redis restart every cursor shows again; a late subscriber on another instance gets every
 // cursor (its `pr` crosses); under concurrent typing every client shows every
 // other's cursor where its owner holds it (randomised); an instance that is
 // SIGKILLed leaves no ghost cursor (the others clear its presences when its
@@ -15,7 +15,8 @@ const {describe, it, before, after} = require('node:test');
 const assert = require('node:assert/strict');
 const S = require('./support');
 const P = require('./support/presence');
-const {Cluster} = require('./support/cluster');
+const {execFileSync} = require('child_process');
+const {Cluster, CLUSTER_SCRIPT} = require('./support/cluster');
 const presenceType = require('../../clients/js');
 
 presenceType.register(S.ShareDB, S.otText);
@@ -101,6 +102,41 @@ describe('presence across three instances on one Redis', {skip}, () => {
         await P.typeWithCursors(docs, presences, locals, {rounds: 10, seed: S.fuzzSeed()});
         for (const p of presences) assert.deepEqual(p.errors, []);
         for (const l of locals) assert.deepEqual(l.errors, []);
+      } finally {
+        S.closeAll(connections);
+      }
+    }));
+
+  it('shows every cursor again after Redis restarts (subscriptions renewed: cleared, then asked again)',
+    withLogs(async () => {
+      const id = S.uid('redis-restart');
+      const {servers, connections, docs, presences} = await spread(id, 'abcdef');
+      try {
+        const locals = presences.map((p, i) => P.localPresence(p, `user-${i}`));
+        for (let i = 0; i < 3; i++) await P.submitPresence(locals[i], {index: i, length: 1});
+        const expectAll = async (ms) => {
+          for (let i = 0; i < 3; i++) {
+            for (let j = 0; j < 3; j++) {
+              if (i !== j) await P.expectShown(presences[i], `user-${j}`, locals[j].value, ms);
+            }
+          }
+        };
+        await expectAll(10000);
+        execFileSync(CLUSTER_SCRIPT, ['redis-stop', cluster.dir], {stdio: 'ignore', timeout: 30000});
+        await S.sleep(2 * LEASE_MS);  // past the lease: every instance takes the others for lost
+        execFileSync(CLUSTER_SCRIPT, ['redis-start', cluster.dir], {stdio: 'ignore', timeout: 30000});
+        await S.waitUntil(async () => {
+          const ups = await Promise.all(servers.map((s) => metric(s, 'otsync_redis_presence_up').catch(() => 0)));
+          return ups.every((u) => u === 1);
+        }, 20000, 'every instance reconnected its presence bus');
+        await expectAll(15000);
+        // And they keep following: a move and an edit after the restart.
+        await P.submitPresence(locals[0], {index: 4, length: 0});
+        await S.submitOp(docs[1], ['__']);
+        await S.waitUntil(() => docs.every((d) => d.data === '__abcdef'), 10000, 'every replica has the insert');
+        await P.expectShown(presences[2], 'user-0', {index: 6, length: 0});
+        await P.expectShown(presences[1], 'user-0', {index: 6, length: 0});
+        for (const p of presences) assert.deepEqual(p.errors, []);
       } finally {
         S.closeAll(connections);
       }
