@@ -388,6 +388,20 @@ function sendPresence() {
   });
 }
 
+// Once remote ops stop arriving, our presence goes out again even if unchanged. A receiver whose own
+// op was in flight when our presence reached it can hold that presence as stale for good: the sharedb
+// client (7.x) files its own ops in the cache it catches stale presence up with under the version
+// before the ack (RemoteDocPresence._cacheOp), so the catch-up misses the op and waits for the next
+// update from us. That op reaches us too, so a fresh copy sent when things settle ends the wait.
+let settleTimer = null;
+function scheduleSettledPresence() {
+  clearTimeout(settleTimer);
+  settleTimer = setTimeout(() => {
+    lastSent = null;
+    sendPresence();
+  }, 400);
+}
+
 let cursorsQueued = false;
 function scheduleCursors() {
   if (cursorsQueued) return;
@@ -616,6 +630,7 @@ async function start() {
   doc.on('op', (op, source) => {
     if (source) return; // our own, already in the editor
     applyRemote(op);
+    scheduleSettledPresence();
   });
   doc.on('load', resync);
   doc.on('create', (source) => { if (!source) resync(); });
