@@ -544,6 +544,25 @@ if (missing && process.env.OTSYNC_REQUIRE_BROWSER === '1') {
         }));
     });
 
+    describe('--auth jwt without --editor-token-url', () => {
+      const secretFile = path.join(os.tmpdir(), `otsync-editor-jwt2-${process.pid}`);
+      fs.writeFileSync(secretFile, crypto.randomBytes(32).toString('hex'), {mode: 0o600});
+      after(() => fs.rmSync(secretFile, {force: true}));
+      const holder = S.useServer({args: [...editorArgs(), '--auth', 'jwt', '--jwt-secret-file', secretFile]});
+      it('the page says it needs a token instead of retrying', {timeout: 30000}, S.logged(holder, async () => {
+        const context = await browserState.browser.newContext();
+        try {
+          const page = await context.newPage();
+          await page.goto(`${holder.server.httpUrl}/?doc=notes/x`, {timeout: WAIT_MS});
+          await page.waitForFunction(() => document.getElementById('status').dataset.state === 'error', null,
+            {timeout: WAIT_MS});
+          assert.match(await page.textContent('#status'), /requires a token.*--editor-token-url/);
+        } finally {
+          await S.withTimeout(context.close(), 10000, 'context close');
+        }
+      }));
+    });
+
     describe('through HAProxy to two otsyncd on Redis', () => {
       let dir = null;
       let env = null;

@@ -610,6 +610,14 @@ async function start() {
   updateStatus();
   renderPeople([]);
   await loadConfig();
+  if (config.auth === 'jwt' && !config.tokenUrl) {
+    // Without a token every upgrade is refused (401): say so instead of retrying for ever.
+    logError('config', new Error('the server requires a token (--auth jwt) and gives no --editor-token-url'));
+    statusEl.textContent = 'the server requires a token: start otsyncd with --editor-token-url';
+    statusEl.dataset.state = 'error';
+    state = 'error';
+    return;
+  }
   let socket = null;
   while (!socket) {
     try {
