@@ -286,9 +286,9 @@ const view = new EditorView({
     ],
   }),
   dispatchTransactions(trs, v) {
-    const before = v.state.doc.toString();
+    const changed = trs.some((tr) => tr.docChanged);
+    let text = changed ? v.state.doc.toString() : '';
     v.update(trs);
-    let text = before;
     for (const tr of trs) {
       if (!tr.docChanged) continue;
       if (tr.annotation(remoteAnnotation)) {
@@ -299,7 +299,7 @@ const view = new EditorView({
       text = tr.newDoc.toString();
     }
     if (trs.some((tr) => tr.selection || tr.docChanged)) schedulePresence();
-    if (trs.some((tr) => tr.docChanged)) scheduleCursors();
+    if (changed) scheduleCursors();
   },
 });
 
