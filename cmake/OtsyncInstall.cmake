@@ -11,6 +11,10 @@ set(OTSYNC_INSTALL_CMAKEDIR "${CMAKE_INSTALL_LIBDIR}/cmake/otsync" CACHE STRING
   "Where otsyncConfig.cmake is installed, relative to the prefix")
 
 install(TARGETS otsyncd otsync-load otsync-ot RUNTIME DESTINATION "${CMAKE_INSTALL_BINDIR}")
+# The editor page's built files (clients/editor/dist, when built), where otsyncd looks by default:
+# BINDIR/../share/otsync/editor.
+install(DIRECTORY "${PROJECT_SOURCE_DIR}/clients/editor/dist/" DESTINATION "${CMAKE_INSTALL_DATADIR}/otsync/editor"
+  OPTIONAL)
 
 # The client, the libraries its public interface names (ot, oplog) and the
 # archives it is linked from (protocol, asio): static libraries, so a consumer

@@ -2,7 +2,8 @@
 # Installs what otsync needs on Debian 12. Run as root. Idempotent: apt runs
 # only when a package is missing.
 #   scripts/install-deps.sh          everything to build, test and benchmark (scripts/test.sh)
-#   scripts/install-deps.sh --run    only what building and running otsyncd needs (scripts/run.sh)
+#   scripts/install-deps.sh --run    only what building and running otsyncd needs (scripts/run.sh),
+#                                    Node and npm included (they build the editor page)
 #   scripts/install-deps.sh --bench  --run plus Google Benchmark, Node and the JS modules
 #                                    (scripts/run_ot_bench.sh)
 set -euo pipefail
@@ -46,8 +47,9 @@ packages=(
 # python3-jwt (PyJWT) runs the Python token-issuing example (examples/tokens) in tests/js/auth_test.js.
 # clang and libclang-rt-14-dev (its libFuzzer and sanitizer runtimes) build the
 # fuzz targets (OTSYNC_FUZZ, tests/fuzz, scripts/fuzz.sh); GCC builds everything else.
-# Node.js runs the JS-side tests, peers and benchmarks; a machine may already have a newer one.
-if [[ "$mode" != run ]] && ! { command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; }; then
+# Node.js and npm build the editor page otsyncd serves (clients/editor, scripts/build-editor.sh: every
+# mode) and run the JS-side tests, peers and benchmarks; a machine may already have a newer one.
+if ! { command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; }; then
   packages+=(nodejs npm)
 fi
 

@@ -7,6 +7,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
+# The editor page (clients/editor/dist): every build of otsyncd below copies it next to the binary,
+# and tests/js/editor_test.js drives it in Chromium.
+scripts/build-editor.sh
 
 echo "== ASan+UBSan build: unit and property tests, and otsyncd under the sharedb client suite"
 # Every tree says which parts it builds: a tree configured by scripts/run.sh

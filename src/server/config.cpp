@@ -84,6 +84,16 @@ std::optional<parsed_config> parse_config(int argc, char** argv, int& exit_code)
   app.add_option("--max-tls-handshakes-per-address", o.max_tls_handshakes_per_address,
                  "With --tls-cert: TLS handshakes in progress from one client IP address (0: no limit)")
       ->envname("OTSYNC_MAX_TLS_HANDSHAKES_PER_ADDRESS");
+  app.add_option("--editor-dir", o.editor_dir,
+                 "Directory of the editor page's built files (clients/editor/dist), served at / and /editor/NAME; "
+                 "read once at startup. Default: DIR_OF_OTSYNCD/editor, else DIR_OF_OTSYNCD/../share/otsync/editor")
+      ->envname("OTSYNC_EDITOR_DIR");
+  app.add_flag("--no-editor", o.no_editor, "Do not serve the editor page (/, /editor/..., /editor-config.json: 404)")
+      ->envname("OTSYNC_NO_EDITOR");
+  app.add_option("--editor-token-url", o.editor_token_url,
+                 "With --auth jwt: URL (http(s):// or a path on this origin) the editor page fetches its bearer token "
+                 "from, with the browser's cookies; JSON {\"token\": \"...\"} or the token as text")
+      ->envname("OTSYNC_EDITOR_TOKEN_URL");
   app.add_option("--metrics-token-file", o.metrics_token_file,
                  "File holding a token /metrics requires (Authorization: Bearer); default: /metrics is open")
       ->envname("OTSYNC_METRICS_TOKEN_FILE");

@@ -40,6 +40,7 @@ class address_slots {
 };
 class tls_server_config;
 class presence_hub;
+class static_site;
 
 struct server_context {
   server_options options;
@@ -54,6 +55,8 @@ struct server_context {
   presence_hub* presence = nullptr;               ///< presence channels (`ps`, `p`, ...)
   tls_server_config* tls = nullptr;               ///< --tls-cert: the listener's certificate; null: plain
   std::string metrics_token;                      ///< --metrics-token-file's content; empty: /metrics is open
+  const static_site* editor = nullptr;            ///< the editor page's files; null: disabled or not found
+  std::string editor_unavailable;                 ///< why the editor is not served although enabled
   std::atomic<bool> ready{false};
   std::atomic<bool> draining{false};
   std::atomic<std::uint64_t> next_connection{1};

@@ -20,6 +20,7 @@
 #include "otsync/oplog/snapshot.hpp"
 #include "otsync/protocol/errors.hpp"
 #include "otsync/protocol/message.hpp"
+#include "static_site.hpp"
 
 namespace otsync::server {
 namespace http = boost::beast::http;
@@ -141,6 +142,46 @@ void scan_documents(const std::shared_ptr<list_scan>& scan) {
         if (!done) body["incomplete"] = true;
         scan->respond(json_response(scan->request, http::status::ok, body));
       });
+}
+
+// The editor page and its files (static_site): only names the directory held at startup.
+void serve_editor(server_context& context, const http_request& request, const http_api::route& route,
+                  const std::function<void(http_response)>& respond) {
+  if (context.options.no_editor) {
+    respond(error_response(request, http::status::not_found, "ERR_NOT_FOUND", "The editor page is off (--no-editor)"));
+    return;
+  }
+  if (!context.editor) {
+    respond(error_response(request, http::status::service_unavailable, "ERR_EDITOR_UNAVAILABLE",
+                           context.editor_unavailable));
+    return;
+  }
+  if (route.kind == http_api::route_kind::editor_config) {
+    const auto& url = context.options.editor_token_url;
+    json config{{"tokenUrl", url.empty() ? json() : json(url)}, {"auth", context.verifier ? "jwt" : "none"}};
+    respond(json_response(request, http::status::ok, config));
+    return;
+  }
+  const std::string_view name =
+      route.kind == http_api::route_kind::editor_index ? std::string_view("index.html") : std::string_view(route.id);
+  const auto* file = context.editor->find(name);
+  if (!file) {
+    respond(error_response(request, http::status::not_found, "ERR_NOT_FOUND", "No such file"));
+    return;
+  }
+  auto res = make_response(request, http::status::ok, file->content, file->content_type);
+  res.set(http::field::cache_control, "no-cache");
+  res.set("X-Content-Type-Options", "nosniff");
+  res.set("Referrer-Policy", "no-referrer");
+  if (name == "index.html") {
+    // Scripts and styles from this origin only (CodeMirror adds inline styles); connections to
+    // this origin's WebSocket and to a token URL the operator may have put elsewhere.
+    res.set("Content-Security-Policy",
+            "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+            "connect-src 'self' ws: wss: http: https:; frame-ancestors 'none'; base-uri 'none'; form-action 'none'");
+    res.set("X-Frame-Options", "DENY");
+  }
+  respond(std::move(res));
 }
 
 }  // namespace
@@ -266,6 +307,11 @@ void handle_http(server_context& context, const http_request& request, std::func
           });
       return;
     }
+    case http_api::route_kind::editor_index:
+    case http_api::route_kind::editor_asset:
+    case http_api::route_kind::editor_config:
+      serve_editor(context, request, route, respond);
+      return;
     case http_api::route_kind::bad_request:
       respond(error_response(request, http::status::bad_request, "ERR_BAD_REQUEST", route.message));
       return;

@@ -149,6 +149,16 @@ route resolve_route(const target& t) {
   if (segments.size() == 1 && segments[0] == "healthz") return simple(route_kind::healthz);
   if (segments.size() == 1 && segments[0] == "readyz") return simple(route_kind::readyz);
   if (segments.size() == 1 && segments[0] == "metrics") return simple(route_kind::metrics);
+  if (segments.empty() || (segments.size() == 1 && segments[0] == "index.html")) {
+    return simple(route_kind::editor_index);
+  }
+  if (segments.size() == 1 && segments[0] == "editor-config.json") return simple(route_kind::editor_config);
+  if (segments.size() == 2 && segments[0] == "editor") {
+    route r;
+    r.kind = route_kind::editor_asset;
+    r.id = segments[1];  // any bytes: the editor's file table is the only thing it is looked up in
+    return r;
+  }
   if (segments.size() < 4 || segments[0] != "api" || segments[1] != "v1" || segments[2] != "docs") {
     return simple(route_kind::not_found);
   }

@@ -61,6 +61,9 @@ enum class route_kind : std::uint8_t {
   document,        ///< GET /api/v1/docs/{collection}/{id}
   document_at,     ///< GET /api/v1/docs/{collection}/{id}?v=N
   ops,             ///< GET /api/v1/docs/{collection}/{id}/ops?from=A&to=B
+  editor_index,    ///< GET / (and /index.html): the editor page
+  editor_asset,    ///< GET /editor/{name}: a file of the editor page (`id` is the name, not yet checked)
+  editor_config,   ///< GET /editor-config.json: the page's settings (token URL)
   not_found,       ///< 404 ERR_NOT_FOUND
   bad_request,     ///< 400 ERR_BAD_REQUEST with `message`
 };

@@ -27,6 +27,7 @@
 #include "otsync/backend/open.hpp"
 #include "otsync/server/log.hpp"
 #include "otsync/server/presence_hub.hpp"
+#include "static_site.hpp"
 #include "tls.hpp"
 #include "websocket_session.hpp"
 
@@ -61,7 +62,8 @@ struct server::impl {
   std::unique_ptr<pubsub::op_feed> feed;
   std::unique_ptr<metrics> stats;
   std::unique_ptr<pubsub::presence_bus> presence_bus;  // stopped first, destroyed after the hub that uses it
-  std::unique_ptr<presence_hub> presence;              // after stats (it reports to them); outlives the documents
+  std::optional<static_site> editor;
+  std::unique_ptr<presence_hub> presence;  // after stats (it reports to them); outlives the documents
   std::shared_ptr<const auth::identity_keys> identity;
   std::optional<auth::jwt_verifier> verifier;
   std::unique_ptr<doc::registry> documents;
@@ -261,6 +263,26 @@ std::string server::start() {
     std::string error;
     s.context.metrics_token = read_secret_file(opts.metrics_token_file, error);
     if (!error.empty()) return "--metrics-token-file: " + error;
+  }
+  if (!opts.editor_token_url.empty() && !opts.editor_token_url.starts_with("https://") &&
+      !opts.editor_token_url.starts_with("http://") &&
+      !(opts.editor_token_url.starts_with('/') && !opts.editor_token_url.starts_with("//"))) {
+    return "--editor-token-url must be an http(s):// URL or a path on this origin (/...), not '" +
+           opts.editor_token_url + "'";
+  }
+  if (!opts.no_editor) {
+    const auto dir = opts.editor_dir.empty() ? default_editor_dir() : opts.editor_dir;
+    std::string error;
+    s.editor = static_site::load(dir, error);
+    if (s.editor) {
+      s.context.editor = &*s.editor;
+      log::info("editor", {{"dir", s.editor->dir()}, {"files", std::to_string(s.editor->size())}});
+    } else {
+      s.context.editor_unavailable = "The editor page is not available: " + error +
+                                     " (build it: scripts/run.sh, or npm ci && npm run build in clients/editor, then "
+                                     "the CMake build; or point --editor-dir at clients/editor/dist)";
+      log::warn("editor_unavailable", {{"message", s.context.editor_unavailable}});
+    }
   }
   std::string secret;
   if (auto error = load_identity_secret(opts, secret); !error.empty()) return error;

@@ -133,6 +133,16 @@ void check_route(const api::target& t, const api::route& r) {
     case api::route_kind::metrics:
       require(t.segments.size() == 1, "a single-segment route with more segments");
       break;
+    case api::route_kind::editor_index:
+      require(t.segments.size() <= 1, "the editor page with more segments");
+      break;
+    case api::route_kind::editor_config:
+      require(t.segments.size() == 1, "the editor config with more segments");
+      break;
+    case api::route_kind::editor_asset:
+      require(t.segments.size() == 2 && t.segments[0] == "editor" && r.id == t.segments[1],
+              "an editor file not named by its segment");
+      break;
     case api::route_kind::not_found:
       break;
   }

@@ -22,6 +22,7 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include <sqlite3.h>
@@ -563,7 +564,7 @@ TEST_F(OtsyncdTest, HttpHealthReadinessMetricsAndRest) {
   EXPECT_EQ(page[0]["id"], "d2");
   EXPECT_EQ(http_get(d.port(), "/api/v1/docs/empty").as_json()["documents"], json::array());
 
-  for (const char* unknown : {"/nope", "/", "/api/v1", "/api/v1/docs/docs/d1/ops/extra", "/healthz/x"}) {
+  for (const char* unknown : {"/nope", "/api/v1", "/api/v1/docs/docs/d1/ops/extra", "/healthz/x"}) {
     auto r = http_get(d.port(), unknown);
     EXPECT_EQ(r.status, 404U) << unknown;
     EXPECT_EQ(r.as_json()["error"]["code"], "ERR_NOT_FOUND") << unknown;
@@ -695,6 +696,148 @@ void check_rest_parameters(std::uint16_t port) {
     }
   }
   EXPECT_EQ(http_get(port, "/healthz").status, 200U);
+}
+
+// One raw HTTP/1.1 request (`target` sent byte for byte, NUL and backslashes included) with
+// Connection: close; the status code, the header block and the body (after the blank line). Bounded by 5 s.
+std::tuple<unsigned, std::string, std::string> raw_http(std::uint16_t port, std::string_view method,
+                                                        std::string_view target) {
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) throw std::runtime_error("socket");
+  timeval tv{5, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    close(fd);
+    throw std::runtime_error("connect");
+  }
+  std::string request = std::string(method) + " ";
+  request += target;
+  request += " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+  (void)!write(fd, request.data(), request.size());
+  std::string response;
+  char buffer[65536];
+  for (;;) {
+    const auto n = read(fd, buffer, sizeof buffer);
+    if (n <= 0) break;
+    response.append(buffer, static_cast<std::size_t>(n));
+  }
+  close(fd);
+  unsigned status = 0;
+  if (response.rfind("HTTP/1.1 ", 0) == 0) status = static_cast<unsigned>(std::stoul(response.substr(9, 3)));
+  const auto blank = response.find("\r\n\r\n");
+  if (blank == std::string::npos) return {status, response, std::string()};
+  return {status, response.substr(0, blank), response.substr(blank + 4)};
+}
+
+// The editor page (--editor-dir): its files and nothing else, whatever the path says.
+TEST_F(OtsyncdTest, EditorPageServesItsFilesOnly) {
+  const auto site = dir_ / "site";
+  std::filesystem::create_directories(site / "sub");
+  std::ofstream(site / "index.html") << "<!doctype html><title>editor</title>";
+  std::ofstream(site / "editor.js") << "console.log('hi');";
+  std::ofstream(site / "editor.css") << "body{}";
+  std::ofstream(site / ".hidden") << "hidden";
+  std::ofstream(site / "sub" / "inner.js") << "inner";
+  std::ofstream(dir_ / "secret.txt") << "TOP-SECRET";
+  std::filesystem::create_symlink(dir_ / "secret.txt", site / "link.js");
+  auto& d = start({"--editor-dir", site.string(), "--store", "memory:"});
+
+  auto index = http_get(d.port(), "/");
+  EXPECT_EQ(index.status, 200U);
+  EXPECT_EQ(index.body, "<!doctype html><title>editor</title>");
+  EXPECT_EQ(index.content_type, "text/html; charset=utf-8");
+  EXPECT_EQ(http_get(d.port(), "/index.html").body, index.body);
+  auto js = http_get(d.port(), "/editor/editor.js");
+  EXPECT_EQ(js.status, 200U);
+  EXPECT_EQ(js.content_type, "text/javascript; charset=utf-8");
+  EXPECT_EQ(js.body, "console.log('hi');");
+  EXPECT_EQ(http_get(d.port(), "/editor/editor.css").content_type, "text/css; charset=utf-8");
+  {
+    auto [status, headers, body] = raw_http(d.port(), "HEAD", "/editor/editor.js");
+    EXPECT_EQ(status, 200U);
+    EXPECT_NE(headers.find("Content-Type: text/javascript; charset=utf-8"), std::string::npos) << headers;
+    EXPECT_NE(headers.find("Content-Length: 18"), std::string::npos) << headers;
+    EXPECT_EQ(body, "");
+  }
+  auto config = http_get(d.port(), "/editor-config.json");
+  EXPECT_EQ(config.status, 200U);
+  EXPECT_TRUE(config.as_json()["tokenUrl"].is_null());
+
+  // Missing files, dot files, subdirectories, links out of the directory, traversal in every spelling.
+  for (const char* target : {"/editor/nope.js",
+                             "/editor/.hidden",
+                             "/editor/sub",
+                             "/editor/sub/inner.js",
+                             "/editor/link.js",
+                             "/editor/..",
+                             "/editor/../secret.txt",
+                             "/editor/%2e%2e/secret.txt",
+                             "/editor/%2E%2E%2Fsecret.txt",
+                             "/editor/..%2fsecret.txt",
+                             "/editor/..%5csecret.txt",
+                             "/editor/%00",
+                             "/editor/editor.js%00.html",
+                             "/editor/editor.js%2f",
+                             "/editor/",
+                             "/editor/%2fetc%2fpasswd",
+                             "/editor/index.html/..",
+                             "/../secret.txt",
+                             "/..%2fsecret.txt",
+                             "/editor/./editor.js%2f..%2f..%2fsecret.txt",
+                             "/editor/%c0%ae%c0%ae"}) {
+    auto r = http_get(d.port(), target);
+    EXPECT_EQ(r.status, 404U) << target;
+    EXPECT_EQ(r.as_json()["error"]["code"], "ERR_NOT_FOUND") << target;
+    EXPECT_EQ(r.body.find("TOP-SECRET"), std::string::npos) << target;
+  }
+  // Bytes Beast's parser itself refuses (a raw backslash, NUL, spaces) never reach a file either.
+  for (std::string_view target :
+       {std::string_view("/editor/..\\secret.txt"), std::string_view("/editor\\..\\secret.txt"),
+        std::string_view("/editor/editor.js\0", 18), std::string_view("/editor/a b")}) {
+    auto [status, headers, body] = raw_http(d.port(), "GET", target);
+    EXPECT_TRUE(status == 400U || status == 404U || status == 0U) << target << ": " << status;
+    EXPECT_EQ(body.find("TOP-SECRET"), std::string::npos) << target;
+  }
+  auto [status, headers, body] = raw_http(d.port(), "GET", "/editor/../../../../../../etc/passwd");
+  EXPECT_EQ(status, 404U);
+  EXPECT_EQ(body.find("root:"), std::string::npos);
+  // Only GET and HEAD.
+  EXPECT_EQ(http_get(d.port(), "/editor/editor.js", http::verb::post).status, 405U);
+  // The WebSocket still works beside it.
+  ws_client c(d.port());
+  EXPECT_FALSE(c.handshake().empty());
+}
+
+TEST_F(OtsyncdTest, EditorPageOffOrMissing) {
+  {
+    auto& d = start({"--no-editor", "--store", "memory:"});
+    for (const char* target : {"/", "/index.html", "/editor/editor.js", "/editor-config.json"}) {
+      auto r = http_get(d.port(), target);
+      EXPECT_EQ(r.status, 404U) << target;
+      EXPECT_EQ(r.as_json()["error"]["code"], "ERR_NOT_FOUND") << target;
+    }
+  }
+  daemons_.clear();
+  auto& d = start({"--editor-dir", (dir_ / "no-such-dir").string(), "--store", "memory:", "--log-level", "warn"});
+  auto r = http_get(d.port(), "/");
+  EXPECT_EQ(r.status, 503U);
+  EXPECT_EQ(r.as_json()["error"]["code"], "ERR_EDITOR_UNAVAILABLE");
+  EXPECT_NE(r.as_json()["error"]["message"].get<std::string>().find("no-such-dir"), std::string::npos);
+  EXPECT_NE(d.log().find("editor_unavailable"), std::string::npos);
+  EXPECT_EQ(http_get(d.port(), "/healthz").status, 200U);
+}
+
+TEST_F(OtsyncdTest, EditorTokenUrlMustBeAUrlOrAPath) {
+  auto r = run_command({"--editor-token-url", "javascript:alert(1)", "--store", "memory:", "--listen", "127.0.0.1:0",
+                        "--data-dir", dir_.string()});
+  EXPECT_NE(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.exit_code, -1) << "did not exit: " << r.output;
+  EXPECT_NE(r.output.find("--editor-token-url"), std::string::npos) << r.output;
 }
 
 TEST_F(OtsyncdTest, RestBadParametersAre400OnSqlite) {

@@ -61,6 +61,10 @@ struct server_options {
   std::chrono::milliseconds tls_handshake_timeout{10000};  ///< a TLS handshake not done by then is dropped
   std::size_t max_tls_handshakes = 1000;                   ///< TLS handshakes in progress at once (0: no limit)
   std::size_t max_tls_handshakes_per_address = 100;        ///< ... from one client IP address (0: no limit)
+  // The editor page (clients/editor, docs/server.md *The editor page*): served at / and /editor/NAME.
+  std::string editor_dir;                         ///< its built files; empty: next to the binary (default_editor_dir())
+  bool no_editor = false;                         ///< --no-editor: /, /editor/... and /editor-config.json answer 404
+  std::string editor_token_url;                   ///< with --auth jwt: where the page fetches its bearer token
   std::string metrics_token_file;                 ///< when set, /metrics needs "Authorization: Bearer <its content>"
   std::string redis_prefix = "otsync:";           ///< with a redis:// store: prefix of every key and channel
   std::chrono::milliseconds redis_timeout{5000};  ///< with a redis:// store: per command
