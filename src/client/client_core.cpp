@@ -302,8 +302,8 @@ void client_core::adopt_snapshot(doc_entry& doc, std::uint64_t version, const st
     // A new text: remote presences at older versions cannot be placed on it; they are sent again.
     const bool had = !doc.presence->remotes.empty();
     clear_presences(doc, false, events);
-    std::erase_if(doc.presence->waits, [&](const auto& w) { return w.second.version < version; });
-    if (had) ask_presence_resend(doc, out);
+    const auto stale = std::erase_if(doc.presence->waits, [&](const auto& w) { return w.second.version < version; });
+    if (had || stale > 0) ask_presence_resend(doc, out);
   }
   if (!text) {
     doc.replica.reset();
