@@ -318,6 +318,13 @@ void client_core::adopt_snapshot(doc_entry& doc, std::uint64_t version, const st
     return;
   }
   doc.replica = std::make_unique<ot_client>(src_, version, *text);
+  if (doc.presence && doc.presence->local) {
+    // Ours was on the text before the reload: kept within the new one and sent again at its version.
+    const std::uint64_t size = doc.replica->text().size();
+    auto& local = *doc.presence->local;
+    local = {std::min(local.anchor, size), std::min(local.focus, size)};
+    doc.presence->local_unsent = true;
+  }
   persist(doc, events);
   notify(doc, {change_kind::reloaded, {}, {}, version}, events);
 }

@@ -351,6 +351,34 @@ TEST(ClientPresence, DeleteAndReloadClearThem) {
   EXPECT_EQ(h.seen[1].kind, presence_kind::left);
 }
 
+TEST(ClientPresence, AReloadClearsTheirsAsksForThemAgainAndSendsOursWithinTheNewText) {
+  harness h;
+  doc_entry& d = h.ready(1, "abcdef");
+  h.select(d, ot::selection{5, 5});
+  h.presence("p1", "alice", 0, 1, range(3));
+  h.submit(d, {C::insert("X")});  // in flight, then rejected
+  EXPECT_EQ(d.presence->local, (ot::selection{6, 6}));
+  auto fetch = h.feed({{"a", "op"},
+                       {"c", "docs"},
+                       {"d", "d"},
+                       {"seq", 1},
+                       {"error", {{"code", "ERR_OP_SUBMIT_REJECTED"}, {"message", "no"}}}});
+  ASSERT_EQ(fetch.size(), 1U);
+  EXPECT_EQ(fetch[0]["a"], "f");
+  auto sent = h.feed({{"a", "f"}, {"c", "docs"}, {"d", "d"}, {"data", {{"v", 2}, {"data", "ab"}, {"type", uri}}}});
+  EXPECT_TRUE(h.core.remote_presences(d).empty());
+  ASSERT_EQ(h.seen.size(), 2U);
+  EXPECT_EQ(h.seen[1].kind, presence_kind::left);
+  auto pr = only(sent, "pr");
+  ASSERT_EQ(pr.size(), 1U);
+  auto ours = only(sent, "p");
+  ASSERT_EQ(ours.size(), 1U);
+  EXPECT_EQ(ours[0]["p"], range(2));
+  EXPECT_EQ(ours[0]["v"], 2);
+  h.presence("p1", "alice", 1, 2, range(1));  // sent again at the new version
+  EXPECT_EQ(h.view(d, "p1"), (ot::selection{1, 1}));
+}
+
 TEST(ClientPresence, MalformedFramesAreIgnored) {
   harness h;
   doc_entry& d = h.ready(1, "abc");
