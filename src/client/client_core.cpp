@@ -69,9 +69,7 @@ void client_core::on_disconnected(client_events& events) {
       // Who left meanwhile is not known: the others show themselves again after the resubscribe.
       doc->presence->subscribed = false;
       doc->presence->waits.clear();
-      auto history = std::move(doc->presence->history);
       clear_presences(*doc, false, events);
-      doc->presence->history = std::move(history);
     }
     // A create whose ack was lost: the resubscribe shows whether it was committed, else it is sent again.
     doc->create_seq = 0;
@@ -302,6 +300,7 @@ void client_core::adopt_snapshot(doc_entry& doc, std::uint64_t version, const st
     // A new text: remote presences at older versions cannot be placed on it; they are sent again.
     const bool had = !doc.presence->remotes.empty();
     clear_presences(doc, false, events);
+    doc.presence->forget_history();
     const auto stale = std::erase_if(doc.presence->waits, [&](const auto& w) { return w.second.version < version; });
     if (had || stale > 0) ask_presence_resend(doc, out);
   }
@@ -356,21 +355,24 @@ void client_core::on_op(doc_entry& doc, outbox& out, client_events& events) {
       doc.create_seq = 0;
       doc.replica = std::make_unique<ot_client>(src_, *version + 1, doc.create_with.value_or(""));
       doc.loaded = true;
-      if (doc.presence) clear_presences(doc, false, events);
+      if (doc.presence) {
+        clear_presences(doc, false, events);
+        doc.presence->forget_history();
+      }
       persist(doc, events);
       notify(doc, {change_kind::created, {}, src_, *version + 1}, events);
       return flush(doc, out, events);
     }
     if (!doc.replica || seq != doc.replica->inflight_seq()) return;
     std::optional<ot::op> committed;
-    if (doc.presence && *version == doc.replica->version()) committed = doc.replica->inflight();
+    if (doc.presence && *version == doc.replica->version()) committed = presence_shape(*doc.replica->inflight());
     if (doc.replica->acknowledge(*version)) {
       // The ack is ahead of us: ops are missing; the op is acked when it shows up in the stream.
       return fetch(doc, true, out);
     }
     ++doc.acks;
     if (options_.observer != nullptr) options_.observer->acknowledged(doc, seq);
-    if (committed) presence_committed(doc, *version, *committed, {}, out, events);
+    if (committed) presence_committed(doc, *version, std::move(*committed), {}, out, events);
     persist(doc, events);
     return flush(doc, out, events);
   }
@@ -379,7 +381,10 @@ void client_core::on_op(doc_entry& doc, outbox& out, client_events& events) {
     if (doc.replica) return fetch(doc, false, out);  // we missed a delete: start again
     doc.replica = std::make_unique<ot_client>(src_, *version + 1, message_.create_data);
     doc.loaded = true;
-    if (doc.presence) clear_presences(doc, false, events);
+    if (doc.presence) {
+      clear_presences(doc, false, events);
+      doc.presence->forget_history();
+    }
     persist(doc, events);
     notify(doc, {change_kind::created, {}, src, *version + 1}, events);
     return flush(doc, out, events);
@@ -397,7 +402,10 @@ void client_core::on_op(doc_entry& doc, outbox& out, client_events& events) {
     if (!doc.replica->synchronised())
       report(&doc, "OTSYNC_CLIENT_EDITS_DROPPED", "the document was deleted with local edits not yet sent", events);
     doc.replica.reset();
-    if (doc.presence) clear_presences(doc, true, events);
+    if (doc.presence) {
+      clear_presences(doc, true, events);
+      doc.presence->forget_history();
+    }
     notify(doc, {change_kind::deleted, {}, src, *version + 1}, events);
     return;
   }
@@ -408,10 +416,11 @@ void client_core::on_op(doc_entry& doc, outbox& out, client_events& events) {
   }
   record.body = std::move(*op);
   ot::op applied;
-  // With presence, the op in flight as it was committed (when this is its echo).
+  // With presence, our op in flight as it was committed, when this is its echo (as `receive` recognises it).
   std::optional<ot::op> inflight;
-  if (doc.presence && doc.replica->has_inflight() && *version == doc.replica->version())
-    inflight = doc.replica->inflight();
+  if (doc.presence && doc.replica->has_inflight() && src == doc.replica->src() && seq == doc.replica->inflight_seq() &&
+      *version == doc.replica->version())
+    inflight = presence_shape(*doc.replica->inflight());
   auto result = doc.replica->receive(record, doc.on_change || doc.presence ? &applied : nullptr);
   if (!result) {
     report(&doc, "OTSYNC_CLIENT_BAD_OP", "a remote op did not apply: " + result.error().message(), events);
@@ -422,14 +431,14 @@ void client_core::on_op(doc_entry& doc, outbox& out, client_events& events) {
       if (options_.observer != nullptr) options_.observer->remote_applied(doc, src, seq);
       if (doc.presence) {
         if (doc.presence->local) doc.presence->local = ot::transform_selection(*doc.presence->local, applied, false);
-        presence_committed(doc, *version, std::get<ot::op>(record.body), src, out, events);
+        presence_committed(doc, *version, presence_shape(std::get<ot::op>(record.body)), src, out, events);
       }
       notify(doc, {change_kind::edit, std::move(applied), src, doc.replica->version()}, events);
       break;
     case receive_result::acknowledged:
       ++doc.acks;
       if (options_.observer != nullptr) options_.observer->acknowledged(doc, seq);
-      if (doc.presence && inflight) presence_committed(doc, *version, *inflight, {}, out, events);
+      if (doc.presence && inflight) presence_committed(doc, *version, std::move(*inflight), {}, out, events);
       persist(doc, events);
       flush(doc, out, events);
       break;

@@ -51,6 +51,10 @@ struct presence_frame {
 /// `pv`/`v`/`seq` that is not a non-negative integer). Never throws.
 std::optional<presence_frame> parse_presence_frame(std::string_view text);
 
+/// `operation` without its text (skips, and inserts and deletes by length): all that moving a
+/// cursor reads, so ops kept for presence cost no more than their components.
+ot::op presence_shape(const ot::op& operation);
+
 /// A document's presence, once the program uses it (`set_selection`, `on_presence`).
 struct doc_presence {
   /// Another client's presence; `range` is at the replica's version (server coordinates).
@@ -66,7 +70,7 @@ struct doc_presence {
     std::uint64_t version = 0;
     ot::selection range;
   };
-  /// A committed op, in the server's form, to catch up presences sent before it.
+  /// A committed op, in the server's form, to catch up presences sent before it (its shape only).
   struct past_op {
     std::uint64_t version = 0;
     ot::op op;
@@ -83,6 +87,11 @@ struct doc_presence {
   std::map<std::string, remote, std::less<>> remotes;
   std::map<std::string, waiting, std::less<>> waits;
   std::deque<past_op> history;
+  std::size_t history_components = 0;  ///< components in `history`
+  void forget_history() noexcept {
+    history.clear();
+    history_components = 0;
+  }
   std::uint64_t dropped = 0;  ///< presences refused by the bounds (count, size) or too old to place
   std::function<void(const presence_change&)> on_presence;
 };
@@ -207,7 +216,7 @@ class client_core {
   void send_local_presence(doc_entry& doc, outbox& out);
   void ask_presence_resend(doc_entry& doc, outbox& out);
   /// A committed op moved the replica from `version` to `version + 1`: remote presences follow it.
-  void presence_committed(doc_entry& doc, std::uint64_t version, const ot::op& op, const std::string& src, outbox& out,
+  void presence_committed(doc_entry& doc, std::uint64_t version, ot::op shape, const std::string& src, outbox& out,
                           client_events& events);
   /// Places waiting presences the replica has reached.
   void promote_waiting(doc_entry& doc, outbox& out, client_events& events);
@@ -215,7 +224,8 @@ class client_core {
   bool place_remote(doc_entry& doc, const std::string& id, const std::string& src, std::uint64_t pv,
                     std::uint64_t version, std::optional<ot::selection> range, outbox& out, client_events& events);
   /// The text was replaced (load, reload, create, delete) or the connection dropped: remote
-  /// presences are gone (`left`); `clear_local` forgets ours too.
+  /// presences are gone (`left`); `clear_local` forgets ours and those waiting too. A new
+  /// text also forgets the kept ops (`forget_history`).
   void clear_presences(doc_entry& doc, bool clear_local, client_events& events);
   [[nodiscard]] remote_presence presence_view(const doc_entry& doc, const std::string& id,
                                               const doc_presence::remote& r) const;

@@ -64,11 +64,33 @@ std::string channel_of(const doc_entry& doc) {
   return doc.collection + "." + doc.id;
 }
 
+/// Kept ops hold this many components at most, whatever `presence_history` says.
+constexpr std::size_t max_history_components = 1 << 16;
+
 ot::selection clamp(ot::selection range, std::uint64_t size) {
   return {std::min(range.anchor, size), std::min(range.focus, size)};
 }
 
 }  // namespace
+
+ot::op presence_shape(const ot::op& operation) {
+  std::vector<ot::component> parts;
+  parts.reserve(operation.size());
+  for (const auto& c : operation) {
+    switch (c.kind()) {
+      case ot::component_kind::skip:
+        parts.push_back(ot::component::skip(c.length()));
+        break;
+      case ot::component_kind::insert:
+        parts.push_back(ot::component::insert(std::string(), c.length()));
+        break;
+      case ot::component_kind::erase:
+        parts.push_back(ot::component::erase(c.length()));
+        break;
+    }
+  }
+  return ot::op(std::move(parts));
+}
 
 std::optional<presence_frame> parse_presence_frame(std::string_view text) {
   json message = protocol::parse_json_bounded(text);
@@ -315,15 +337,20 @@ bool client_core::place_remote(doc_entry& doc, const std::string& id, const std:
   return true;
 }
 
-void client_core::presence_committed(doc_entry& doc, std::uint64_t version, const ot::op& op, const std::string& src,
+void client_core::presence_committed(doc_entry& doc, std::uint64_t version, ot::op shape, const std::string& src,
                                      outbox& out, client_events& events) {
   auto& presence = *doc.presence;
   for (auto& [id, r] : presence.remotes) {
-    if (r.range) r.range = ot::transform_selection(*r.range, op, !src.empty() && src == r.src);
+    if (r.range) r.range = ot::transform_selection(*r.range, shape, !src.empty() && src == r.src);
   }
   if (options_.presence_history > 0) {
-    presence.history.push_back({version, op, src});
-    while (presence.history.size() > options_.presence_history) presence.history.pop_front();
+    presence.history_components += shape.size();
+    presence.history.push_back({version, std::move(shape), src});
+    while (presence.history.size() > options_.presence_history ||
+           (presence.history.size() > 1 && presence.history_components > max_history_components)) {
+      presence.history_components -= presence.history.front().op.size();
+      presence.history.pop_front();
+    }
   }
   promote_waiting(doc, out, events);
 }
@@ -348,7 +375,6 @@ void client_core::clear_presences(doc_entry& doc, bool clear_local, client_event
   auto& presence = *doc.presence;
   auto gone = std::move(presence.remotes);
   presence.remotes.clear();
-  presence.history.clear();
   if (clear_local) {
     presence.waits.clear();
     presence.local.reset();

@@ -379,6 +379,21 @@ TEST(ClientPresence, AReloadClearsTheirsAsksForThemAgainAndSendsOursWithinTheNew
   EXPECT_EQ(h.view(d, "p1"), (ot::selection{1, 1}));
 }
 
+TEST(ClientPresence, KeptOpsAreShapesThatMoveCursorsAsTheOpsDo) {
+  const ot::op edit{C::skip(2), C::insert("é😀x"), C::erase(3), C::skip(1), C::erase("ab")};
+  const ot::op shape = presence_shape(edit);
+  ASSERT_EQ(shape.size(), edit.size());
+  for (std::size_t i = 0; i < shape.size(); ++i) {
+    EXPECT_EQ(shape[i].kind(), edit[i].kind());
+    EXPECT_EQ(shape[i].length(), edit[i].length());
+    EXPECT_TRUE(shape[i].text().empty());
+  }
+  for (std::uint64_t at = 0; at < 12; ++at) {
+    for (bool own : {false, true})
+      EXPECT_EQ(ot::transform_selection({at, 11 - at}, shape, own), ot::transform_selection({at, 11 - at}, edit, own));
+  }
+}
+
 TEST(ClientPresence, MalformedFramesAreIgnored) {
   harness h;
   doc_entry& d = h.ready(1, "abc");
