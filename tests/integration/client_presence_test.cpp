@@ -1,8 +1,9 @@
 // Presence in the native client library against a real otsyncd (random
 // loopback port, stopped by PID): one client's selection shows on another's
 // text and moves with the edits; under concurrent typing (randomised, several
-// rounds) every client's view of every other cursor equals what its owner
-// holds at quiescence; a client that closes leaves; after a server restart
+// rounds; each client moves its cursor and often types at it afterwards, which
+// sends nothing: everyone moves it by the owner's rule) every client's view of
+// every other cursor equals what its owner holds at quiescence; a client that closes leaves; after a server restart
 // the cursors come back. Every wait is bounded.
 #include <gtest/gtest.h>
 
@@ -175,6 +176,11 @@ TEST(ClientPresenceIntegration, EveryCursorIsWhereItsOwnerHoldsItAfterConcurrent
           auto caret = std::uniform_int_distribution<std::size_t>(0, n)(rng);
           auto focus = std::uniform_int_distribution<std::size_t>(0, n)(rng);
           (void)doc.set_selection(selection{caret, rng() % 3 == 0 ? caret : focus});
+          if (rng() % 2 == 0 || step == steps - 1) {
+            // Typing at the caret, as an editor does: the caret follows (not sent again; the
+            // others move it by the same rule, the op being its owner's).
+            if (auto at_caret = doc.selection()) (void)doc.insert(at_caret->focus, "c");
+          }
           std::this_thread::sleep_for(std::chrono::milliseconds(rng() % 4));
         }
       });
