@@ -4,7 +4,8 @@
 // rounds; each client moves its cursor and often types at it afterwards, which
 // sends nothing: everyone moves it by the owner's rule) every client's view of
 // every other cursor equals what its owner holds at quiescence; a client that closes leaves; after a server restart
-// the cursors come back. Every wait is bounded.
+// the cursors come back; the same against the real ShareDB 7 server (the peer
+// with presence on), which speaks the reference protocol. Every wait is bounded.
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -251,6 +252,44 @@ TEST(ClientPresenceIntegration, ACloseLeavesAndAServerRestartBringsTheCursorsBac
   EXPECT_TRUE(wait_until([&] { return seen.count(presence_kind::left, id_a) >= 2; }, 5s));
   std::error_code ec;
   fs::remove_all(dir, ec);
+}
+
+TEST(ClientPresenceIntegration, AgainstTheRealShareDbServer) {
+  const fs::path js = fs::path(OTSYNC_TESTS_DIR) / "js";
+  const std::string node = OTSYNC_NODE_PATH;
+  if (node.empty() || !fs::exists(js / "node_modules" / "sharedb")) {
+#ifdef OTSYNC_REQUIRE_ALL_TESTS
+    FAIL() << "node or tests/js/node_modules missing";
+#else
+    GTEST_SKIP() << "node or tests/js/node_modules missing (npm ci in tests/js)";
+#endif
+  }
+  server_process peer({node, (js / ".." / ".." / "bench" / "peer" / "sharedb_server.js").string(), "--presence"});
+  connection ca(options_for(peer));
+  connection cb(options_for(peer));
+  auto a = ca.open("docs", "peer", std::string("hello world"));
+  ASSERT_TRUE(a->wait_synchronised(20s)) << peer.log();
+  auto b = cb.open("docs", "peer");
+  ASSERT_TRUE(b->wait_synchronised(20s));
+  const std::string id_a = a->presence_id();
+  const std::string id_b = b->presence_id();
+  ASSERT_FALSE(a->set_selection(selection{6, 11}));
+  ASSERT_TRUE(wait_until([&] { return shown(*b, id_a) == selection{6, 11}; }, 10s)) << peer.log();
+  ASSERT_FALSE(b->set_selection(selection{0, 0}));
+  ASSERT_TRUE(wait_until([&] { return shown(*a, id_b) == selection{0, 0}; }, 10s)) << peer.log();
+  // Each types at its own caret, concurrently: the owner's rule, the same on both sides.
+  ASSERT_FALSE(a->insert(6, "big "));
+  ASSERT_FALSE(b->insert(0, "¡"));
+  ASSERT_TRUE(a->wait_synchronised(10s));
+  ASSERT_TRUE(b->wait_synchronised(10s));
+  ASSERT_TRUE(wait_until([&] { return a->text() == b->text() && a->version() == b->version(); }, 10s));
+  EXPECT_EQ(a->text(), "¡hello big world");
+  EXPECT_EQ(a->selection(), (selection{11, 16}));
+  EXPECT_EQ(b->selection(), (selection{1, 1}));
+  EXPECT_TRUE(wait_until([&] { return shown(*b, id_a) == a->selection(); }, 10s));
+  EXPECT_TRUE(wait_until([&] { return shown(*a, id_b) == b->selection(); }, 10s));
+  ca.close();
+  EXPECT_TRUE(wait_until([&] { return !shows(*b, id_a); }, 10s));
 }
 
 }  // namespace
