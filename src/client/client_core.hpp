@@ -40,6 +40,7 @@ struct presence_frame {
   std::optional<std::uint64_t> version;  ///< `v`: the document version the value is at
   bool present = false;                  ///< `p` is not null (null: the presence left)
   std::optional<ot::selection> range;    ///< `p` as `{index, length}` (nullopt: another kind of value)
+  std::string data;                      ///< `p` but `index`/`length` as JSON (`remote_presence::data`)
   std::size_t value_bytes = 0;           ///< `p` as JSON text
   bool has_error = false;
   std::string error_code;
@@ -62,6 +63,7 @@ struct doc_presence {
     std::string src;
     std::uint64_t pv = 0;
     std::optional<ot::selection> range;
+    std::string data;
   };
   /// One sent at a version we have not reached yet (the latest per id).
   struct waiting {
@@ -69,6 +71,7 @@ struct doc_presence {
     std::uint64_t pv = 0;
     std::uint64_t version = 0;
     ot::selection range;
+    std::string data;
   };
   /// A committed op, in the server's form, to catch up presences sent before it (its shape only).
   struct past_op {
@@ -79,6 +82,7 @@ struct doc_presence {
 
   std::string local_id;                               ///< random, kept across reconnects
   std::optional<ot::selection> local;                 ///< ours, on the local text
+  std::string local_data;                             ///< our value's other members: a JSON object (empty: none)
   bool local_unsent = false;                          ///< `local` (or its removal) waits to go out
   bool local_shown = false;                           ///< a non-null value of ours went out
   std::uint64_t pv = 0;                               ///< the next presence version of ours
@@ -182,7 +186,9 @@ class client_core {
   doc_presence& enable_presence(doc_entry& doc, outbox& out);
   /// Presence: our selection on the local text (nullopt: none). Sent when the
   /// document has no unacknowledged edits (the server reads it at our version).
-  std::error_code set_selection(doc_entry& doc, std::optional<ot::selection> range, outbox& out, client_events& events);
+  /// `data`: a JSON object whose members go with the range (empty: none).
+  std::error_code set_selection(doc_entry& doc, std::optional<ot::selection> range, std::string_view data, outbox& out,
+                                client_events& events);
   /// Presence: every remote presence, on the local text, by id.
   [[nodiscard]] std::vector<remote_presence> remote_presences(const doc_entry& doc) const;
 
@@ -222,7 +228,8 @@ class client_core {
   void promote_waiting(doc_entry& doc, outbox& out, client_events& events);
   /// Shows `range` (at `version`) for presence `id`; false when it is too old to place.
   bool place_remote(doc_entry& doc, const std::string& id, const std::string& src, std::uint64_t pv,
-                    std::uint64_t version, std::optional<ot::selection> range, outbox& out, client_events& events);
+                    std::uint64_t version, std::optional<ot::selection> range, std::string data, outbox& out,
+                    client_events& events);
   /// The text was replaced (load, reload, create, delete) or the connection dropped: remote
   /// presences are gone (`left`); `clear_local` forgets ours and those waiting too. A new
   /// text also forgets the kept ops (`forget_history`).

@@ -138,6 +138,14 @@ std::optional<presence_frame> parse_presence_frame(std::string_view text) {
     frame.present = true;
     frame.value_bytes = p->dump(-1, ' ', false, json::error_handler_t::replace).size();
     frame.range = protocol::presence_selection(*p);
+    if (frame.range) {
+      json rest = *p;
+      rest.erase("index");
+      rest.erase("length");
+      frame.data = rest.dump(-1, ' ', false, json::error_handler_t::replace);
+    } else {
+      frame.data = p->dump(-1, ' ', false, json::error_handler_t::replace);
+    }
   }
   return frame;
 }
@@ -155,13 +163,25 @@ void client_core::send_presence_subscribe(doc_entry& doc, outbox& out) {
   out.push_back(frame.dump(-1, ' ', false, json::error_handler_t::replace));
 }
 
-std::error_code client_core::set_selection(doc_entry& doc, std::optional<ot::selection> range, outbox& out,
-                                           client_events& events) {
+std::error_code client_core::set_selection(doc_entry& doc, std::optional<ot::selection> range, std::string_view data,
+                                           outbox& out, client_events& events) {
   if (range && !doc.replica) return std::make_error_code(std::errc::no_such_file_or_directory);
   if (range && (range->anchor > doc.replica->text().size() || range->focus > doc.replica->text().size()))
     return std::make_error_code(std::errc::result_out_of_range);
+  std::string members;
+  if (range && !data.empty()) {
+    json object = protocol::parse_json_bounded(data);
+    if (object.is_discarded() || !object.is_object()) return std::make_error_code(std::errc::invalid_argument);
+    object.erase("index");
+    object.erase("length");
+    members = object.dump(-1, ' ', false, json::error_handler_t::replace);
+    protocol::set_presence_selection(object, *range);
+    if (object.dump(-1, ' ', false, json::error_handler_t::replace).size() > options_.max_presence_bytes)
+      return std::make_error_code(std::errc::message_size);
+  }
   auto& presence = enable_presence(doc, out);
   presence.local = range;
+  presence.local_data = std::move(members);
   presence.local_unsent = true;
   send_local_presence(doc, out);
   (void)events;
@@ -193,7 +213,7 @@ void client_core::send_local_presence(doc_entry& doc, outbox& out) {
   if (!doc.subscribed || !doc.replica || !doc.replica->synchronised() || doc.fetching || doc.reloading ||
       doc.create_seq != 0)
     return;
-  json value = json::object();
+  json value = presence.local_data.empty() ? json::object() : protocol::parse_json_bounded(presence.local_data);
   protocol::set_presence_selection(value, *presence.local);
   json frame = {{"a", "p"},
                 {"ch", channel_of(doc)},
@@ -273,7 +293,7 @@ void client_core::on_presence_update(doc_entry& doc, presence_frame& frame, outb
   if (!frame.present) {
     if (waiting != presence.waits.end()) presence.waits.erase(waiting);
     if (shown != presence.remotes.end()) {
-      remote_presence gone{frame.id, shown->second.src, std::nullopt};
+      remote_presence gone{frame.id, shown->second.src, std::nullopt, {}};
       presence.remotes.erase(shown);
       notify_presence(doc, presence_kind::left, std::move(gone), events);
     }
@@ -290,23 +310,23 @@ void client_core::on_presence_update(doc_entry& doc, presence_frame& frame, outb
   if (!frame.range) {
     // Not a range: nothing to move, shown as it is.
     if (waiting != presence.waits.end()) presence.waits.erase(waiting);
-    place_remote(doc, frame.id, frame.src, frame.pv, doc.replica ? doc.replica->version() : 0, std::nullopt, out,
-                 events);
+    place_remote(doc, frame.id, frame.src, frame.pv, doc.replica ? doc.replica->version() : 0, std::nullopt,
+                 std::move(frame.data), out, events);
     return;
   }
   const std::uint64_t ours = doc.replica ? doc.replica->version() : 0;
   const std::uint64_t version = frame.version.value_or(ours);
   if (!doc.replica || version > ours || doc.fetching || doc.reloading) {
     // Sent at a version we have not reached: shown once we have (the latest of each presence).
-    presence.waits[frame.id] = {frame.src, frame.pv, version, *frame.range};
+    presence.waits[frame.id] = {frame.src, frame.pv, version, *frame.range, std::move(frame.data)};
     return;
   }
   if (waiting != presence.waits.end()) presence.waits.erase(waiting);
-  place_remote(doc, frame.id, frame.src, frame.pv, version, frame.range, out, events);
+  place_remote(doc, frame.id, frame.src, frame.pv, version, frame.range, std::move(frame.data), out, events);
 }
 
 bool client_core::place_remote(doc_entry& doc, const std::string& id, const std::string& src, std::uint64_t pv,
-                               std::uint64_t version, std::optional<ot::selection> range, outbox& out,
+                               std::uint64_t version, std::optional<ot::selection> range, std::string data, outbox& out,
                                client_events& events) {
   auto& presence = *doc.presence;
   if (range && doc.replica && version < doc.replica->version()) {
@@ -324,15 +344,15 @@ bool client_core::place_remote(doc_entry& doc, const std::string& id, const std:
   }
   auto it = presence.remotes.find(id);
   if (it == presence.remotes.end()) {
-    it = presence.remotes.emplace(id, doc_presence::remote{src, pv, range}).first;
+    it = presence.remotes.emplace(id, doc_presence::remote{src, pv, range, std::move(data)}).first;
     notify_presence(doc, presence_kind::joined, presence_view(doc, id, it->second), events);
     return true;
   }
   auto before = presence_view(doc, id, it->second);
-  it->second = {src, pv, range};
+  it->second = {src, pv, range, std::move(data)};
   auto now = presence_view(doc, id, it->second);
-  // The same place again (a re-send for a newcomer, after a `pr`): nothing to report.
-  if (now.selection != before.selection || now.src != before.src)
+  // The same again (a re-send for a newcomer, after a `pr`): nothing to report.
+  if (now.selection != before.selection || now.src != before.src || now.data != before.data)
     notify_presence(doc, presence_kind::updated, std::move(now), events);
   return true;
 }
@@ -367,7 +387,7 @@ void client_core::promote_waiting(doc_entry& doc, outbox& out, client_events& ev
     auto entry = std::move(it->second);
     std::string id = it->first;
     it = presence.waits.erase(it);
-    place_remote(doc, id, entry.src, entry.pv, entry.version, entry.range, out, events);
+    place_remote(doc, id, entry.src, entry.pv, entry.version, entry.range, std::move(entry.data), out, events);
   }
 }
 
@@ -380,12 +400,12 @@ void client_core::clear_presences(doc_entry& doc, bool clear_local, client_event
     presence.local.reset();
     presence.local_unsent = false;
   }
-  for (auto& [id, r] : gone) notify_presence(doc, presence_kind::left, {id, r.src, std::nullopt}, events);
+  for (auto& [id, r] : gone) notify_presence(doc, presence_kind::left, {id, r.src, std::nullopt, {}}, events);
 }
 
 remote_presence client_core::presence_view(const doc_entry& doc, const std::string& id,
                                            const doc_presence::remote& r) const {
-  remote_presence view{id, r.src, r.range};
+  remote_presence view{id, r.src, r.range, r.data};
   if (!view.selection || !doc.replica) return view;
   // Through our edits the server has not acknowledged yet: not the owner's ops.
   if (const auto& inflight = doc.replica->inflight())

@@ -295,13 +295,13 @@ void document::on_change(std::function<void(const change&)> callback) {
   entry_->on_change = std::move(callback);
 }
 
-std::error_code document::set_selection(std::optional<ot::selection> range) {
+std::error_code document::set_selection(std::optional<ot::selection> range, std::string_view data) {
   client_core::outbox out;
   client_events events;
   std::error_code error;
   {
     std::lock_guard lock(owner_->mutex);
-    error = owner_->core.set_selection(*entry_, range, out, events);
+    error = owner_->core.set_selection(*entry_, range, data, out, events);
   }
   owner_->send(std::move(out));
   owner_->post_events(std::move(events));

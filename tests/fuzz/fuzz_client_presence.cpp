@@ -5,7 +5,7 @@
 // document "docs/d" (connected, subscribed at version 1 with "abcdef"). A step
 // starting with '\x01' is a local insert at the position its next byte names,
 // '\x02' sets our selection from its next two bytes (none when the step is
-// shorter), anything else is fed as a server frame. Invariants, each an abort:
+// shorter) with the rest of the step as its data, anything else is fed as a server frame. Invariants, each an abort:
 //   - nothing throws; parse_presence_frame accepts only presence frames of JSON objects;
 //   - every frame the core sends is JSON;
 //   - every remote presence it shows lies within the local text;
@@ -77,7 +77,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       std::optional<ot::selection> range;
       if (step.size() > 2)
         range = ot::selection{static_cast<unsigned char>(step[1]), static_cast<unsigned char>(step[2])};
-      (void)core.set_selection(doc, range, out, events);
+      (void)core.set_selection(doc, range, step.size() > 3 ? std::string_view(step).substr(3) : std::string_view(), out,
+                               events);
     } else {
       if (auto frame = client::parse_presence_frame(step)) {
         json dom = protocol::parse_json_bounded(step);

@@ -104,8 +104,9 @@ TEST(ClientPresenceIntegration, ASelectionShowsOnTheOtherTextAndMovesWithTheEdit
     if (c.kind == otsync::client::change_kind::edit) a_src = c.src;
   });
   const std::string id = a->presence_id();
-  ASSERT_FALSE(a->set_selection(selection{6, 11}));  // "world"
+  ASSERT_FALSE(a->set_selection(selection{6, 11}, R"({"name":"Ada"})"));  // "world"
   ASSERT_TRUE(wait_until([&] { return shown(*b, id) == selection{6, 11}; }, 10s)) << server.log();
+  EXPECT_EQ(b->remote_presences().at(0).data, R"({"name":"Ada"})");
   // Callbacks run on the connection's thread after its lock is released: waited for too.
   EXPECT_TRUE(wait_until([&] { return seen.count(presence_kind::joined, id) == 1; }, 5s));
 

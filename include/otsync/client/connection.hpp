@@ -154,9 +154,12 @@ class document {
   /// tells them we left). It is kept on the local text as we and others edit (our own
   /// insert at the caret carries it along) and is sent when no edit of ours waits for
   /// its acknowledgement; it is sent again after a reconnect and when the server asks.
+  /// `data`, a JSON object, adds its members to the value (`{"name":"Ada","color":"#c33"}`:
+  /// the others read them as `remote_presence::data`). Errors change nothing:
   /// `no_such_file_or_directory` when the document does not exist, `result_out_of_range`
-  /// for a range past the end of the text.
-  std::error_code set_selection(std::optional<ot::selection> range);
+  /// for a range past the end of the text, `invalid_argument` when `data` is not a JSON
+  /// object, `message_size` when the value is larger than `max_presence_bytes`.
+  std::error_code set_selection(std::optional<ot::selection> range, std::string_view data = {});
   /// Our selection as it is now (moved by edits since `set_selection`).
   [[nodiscard]] std::optional<ot::selection> selection() const;
   /// Our presence id on this document: random, the same across reconnects.

@@ -37,6 +37,9 @@ struct remote_presence {
   /// Code points of the local text (`anchor == focus`: a caret; focus may precede anchor).
   /// Empty when the presence left, or when its value is not a `{index, length}` range.
   std::optional<ot::selection> selection;
+  /// The rest of its value as JSON: the members besides `index` and `length` (`{"name":"Ada"}`;
+  /// `{}` when none), or the whole value when it is not a range. Empty when it left.
+  std::string data;
 };
 
 enum class presence_kind : std::uint8_t {

@@ -73,7 +73,7 @@ struct harness {
   }
   std::vector<json> select(doc_entry& d, std::optional<ot::selection> range) {
     client_core::outbox out;
-    EXPECT_FALSE(core.set_selection(d, range, out, events));
+    EXPECT_FALSE(core.set_selection(d, range, {}, out, events));
     deliver();
     return parse(out);
   }
@@ -279,6 +279,45 @@ TEST(ClientPresence, OtherValuesAreShownWithoutARange) {
   ASSERT_EQ(all.size(), 2U);
   EXPECT_FALSE(all[0].selection);
   EXPECT_FALSE(all[1].selection);
+}
+
+TEST(ClientPresence, OtherMembersOfTheValueTravelAsData) {
+  harness h;
+  doc_entry& d = h.ready(1, "abcdef");
+  h.presence("p1", "alice", 0, 1, {{"index", 1}, {"length", 2}, {"name", "Ada"}, {"color", "#c33"}});
+  ASSERT_EQ(h.seen.size(), 1U);
+  EXPECT_EQ(json::parse(h.seen[0].presence.data), (json{{"name", "Ada"}, {"color", "#c33"}}));
+  h.presence("p1", "alice", 1, 1, {{"index", 1}, {"length", 2}, {"name", "Ada L."}});  // same range, new data
+  ASSERT_EQ(h.seen.size(), 2U);
+  EXPECT_EQ(h.seen[1].kind, presence_kind::updated);
+  EXPECT_EQ(json::parse(h.core.remote_presences(d)[0].data), (json{{"name", "Ada L."}}));
+  h.presence("p2", "bob", 0, 1, {{"index", 0}});
+  EXPECT_EQ(h.core.remote_presences(d)[1].data, "{}");
+  h.presence("p3", "carol", 0, 1, "just a name");
+  EXPECT_EQ(h.core.remote_presences(d)[2].data, "\"just a name\"");
+
+  // Ours: the members go with the range (index/length in them are ours).
+  client_core::outbox out;
+  EXPECT_FALSE(h.core.set_selection(d, ot::selection{4, 2}, R"({"name":"Me","index":99})", out, h.events));
+  ASSERT_EQ(out.size(), 1U);
+  EXPECT_EQ(json::parse(out[0])["p"], (json{{"name", "Me"}, {"index", 4}, {"length", -2}}));
+  out.clear();
+  EXPECT_EQ(h.core.set_selection(d, ot::selection{1, 1}, "[1]", out, h.events),
+            std::make_error_code(std::errc::invalid_argument));
+  EXPECT_EQ(h.core.set_selection(d, ot::selection{1, 1}, "{nope", out, h.events),
+            std::make_error_code(std::errc::invalid_argument));
+  EXPECT_EQ(h.core.set_selection(d, ot::selection{1, 1}, R"({"x":")" + std::string(5000, 'x') + R"("})", out, h.events),
+            std::make_error_code(std::errc::message_size));
+  EXPECT_EQ(h.core.set_selection(d, ot::selection{1, 9}, {}, out, h.events),
+            std::make_error_code(std::errc::result_out_of_range));
+  EXPECT_TRUE(out.empty());
+  EXPECT_EQ(d.presence->local, (ot::selection{4, 2}));  // unchanged by the refusals
+  // After an edit and a pr, the data still goes with it.
+  h.submit(d, {C::insert("Z")});
+  h.ack(1, 1);
+  auto again = only(h.feed({{"a", "pr"}, {"ch", "docs.d"}}), "p");
+  ASSERT_EQ(again.size(), 1U);
+  EXPECT_EQ(again[0]["p"], (json{{"name", "Me"}, {"index", 5}, {"length", -2}}));
 }
 
 TEST(ClientPresence, BoundedInCountAndSize) {
