@@ -61,10 +61,16 @@ void client_core::send_op(doc_entry& doc, const outgoing_op& op, outbox& out) {
   if (options_.observer != nullptr) options_.observer->op_sent(doc, op);
 }
 
-void client_core::on_disconnected() {
+void client_core::on_disconnected(client_events& events) {
   connected_ = false;
   for (auto& [key, doc] : docs_) {
     doc->subscribed = doc->fetching = doc->reloading = false;
+    if (doc->presence) {
+      // Who left meanwhile is not known: the others show themselves again after the resubscribe.
+      doc->presence->subscribed = false;
+      doc->presence->waits.clear();
+      clear_presences(*doc, false, events);
+    }
     // A create whose ack was lost: the resubscribe shows whether it was committed, else it is sent again.
     doc->create_seq = 0;
     if (doc->replica) doc->replica->disconnected();
@@ -115,6 +121,7 @@ void client_core::start_document(doc_entry& doc, outbox& out) {
     return;
   }
   out.push_back(doc_request("s", doc, doc.replica ? std::optional(doc.replica->version()) : std::nullopt));
+  if (doc.presence) send_presence_subscribe(doc, out);
 }
 
 std::uint64_t client_core::take_seq(client_events& events) {
@@ -134,12 +141,24 @@ std::uint64_t client_core::take_seq(client_events& events) {
 std::error_code client_core::submit(doc_entry& doc, const ot::op& edit, outbox& out, client_events& events) {
   if (!doc.replica) return std::make_error_code(std::errc::no_such_file_or_directory);
   if (auto error = doc.replica->submit(edit)) return error;
+  if (doc.presence && doc.presence->local) {
+    // Our own edit: the caret follows what we type.
+    doc.presence->local = ot::transform_selection(*doc.presence->local, edit, true);
+  }
   persist(doc, events);
   flush(doc, out, events);
   return {};
 }
 
 void client_core::flush(doc_entry& doc, outbox& out, client_events& events) {
+  flush_ops(doc, out, events);
+  if (doc.presence) {
+    promote_waiting(doc, out, events);
+    send_local_presence(doc, out);
+  }
+}
+
+void client_core::flush_ops(doc_entry& doc, outbox& out, client_events& events) {
   if (!connected_ || !doc.subscribed || !doc.replica || doc.reloading) return;
   if (doc.replica->has_inflight() || !doc.replica->has_pending()) return;
   if (doc.replica->src() != src_) doc.replica->adopt_src(src_);
@@ -191,6 +210,7 @@ void client_core::report(const doc_entry* doc, std::string code, std::string mes
 
 void client_core::on_frame(std::string_view text, outbox& out, client_events& events) {
   if (!protocol::decode_server_message(text, message_)) {
+    if (parse_presence_frame(text)) return on_presence_frame(text, out, events);
     report(nullptr, "OTSYNC_CLIENT_BAD_FRAME", "the server sent a frame that is not a JSON object", events);
     return;
   }
@@ -205,7 +225,7 @@ void client_core::on_frame(std::string_view text, outbox& out, client_events& ev
     case server_action::op:
       break;
     case server_action::other:
-      return;  // unknown actions are ignored, as in sharedb
+      return on_presence_frame(text, out, events);  // presence, else ignored as sharedb ignores unknown actions
   }
   doc_entry* doc = find(message_.c, message_.d);
   if (doc == nullptr) return;
@@ -276,6 +296,14 @@ void client_core::adopt_snapshot(doc_entry& doc, std::uint64_t version, const st
     return;
   }
   doc.loaded = true;
+  if (doc.presence) {
+    // A new text: remote presences at older versions cannot be placed on it; they are sent again.
+    const bool had = !doc.presence->remotes.empty();
+    clear_presences(doc, false, events);
+    doc.presence->forget_history();
+    const auto stale = std::erase_if(doc.presence->waits, [&](const auto& w) { return w.second.version < version; });
+    if (had || stale > 0) ask_presence_resend(doc, out);
+  }
   if (!text) {
     doc.replica.reset();
     if (doc.create_with && doc.create_seq == 0) {
@@ -289,6 +317,13 @@ void client_core::adopt_snapshot(doc_entry& doc, std::uint64_t version, const st
     return;
   }
   doc.replica = std::make_unique<ot_client>(src_, version, *text);
+  if (doc.presence && doc.presence->local) {
+    // Ours was on the text before the reload: kept within the new one and sent again at its version.
+    const std::uint64_t size = doc.replica->text().size();
+    auto& local = *doc.presence->local;
+    local = {std::min(local.anchor, size), std::min(local.focus, size)};
+    doc.presence->local_unsent = true;
+  }
   persist(doc, events);
   notify(doc, {change_kind::reloaded, {}, {}, version}, events);
 }
@@ -320,17 +355,24 @@ void client_core::on_op(doc_entry& doc, outbox& out, client_events& events) {
       doc.create_seq = 0;
       doc.replica = std::make_unique<ot_client>(src_, *version + 1, doc.create_with.value_or(""));
       doc.loaded = true;
+      if (doc.presence) {
+        clear_presences(doc, false, events);
+        doc.presence->forget_history();
+      }
       persist(doc, events);
       notify(doc, {change_kind::created, {}, src_, *version + 1}, events);
       return flush(doc, out, events);
     }
     if (!doc.replica || seq != doc.replica->inflight_seq()) return;
+    std::optional<ot::op> committed;
+    if (doc.presence && *version == doc.replica->version()) committed = presence_shape(*doc.replica->inflight());
     if (doc.replica->acknowledge(*version)) {
       // The ack is ahead of us: ops are missing; the op is acked when it shows up in the stream.
       return fetch(doc, true, out);
     }
     ++doc.acks;
     if (options_.observer != nullptr) options_.observer->acknowledged(doc, seq);
+    if (committed) presence_committed(doc, *version, std::move(*committed), {}, out, events);
     persist(doc, events);
     return flush(doc, out, events);
   }
@@ -339,6 +381,10 @@ void client_core::on_op(doc_entry& doc, outbox& out, client_events& events) {
     if (doc.replica) return fetch(doc, false, out);  // we missed a delete: start again
     doc.replica = std::make_unique<ot_client>(src_, *version + 1, message_.create_data);
     doc.loaded = true;
+    if (doc.presence) {
+      clear_presences(doc, false, events);
+      doc.presence->forget_history();
+    }
     persist(doc, events);
     notify(doc, {change_kind::created, {}, src, *version + 1}, events);
     return flush(doc, out, events);
@@ -356,6 +402,10 @@ void client_core::on_op(doc_entry& doc, outbox& out, client_events& events) {
     if (!doc.replica->synchronised())
       report(&doc, "OTSYNC_CLIENT_EDITS_DROPPED", "the document was deleted with local edits not yet sent", events);
     doc.replica.reset();
+    if (doc.presence) {
+      clear_presences(doc, true, events);
+      doc.presence->forget_history();
+    }
     notify(doc, {change_kind::deleted, {}, src, *version + 1}, events);
     return;
   }
@@ -366,7 +416,12 @@ void client_core::on_op(doc_entry& doc, outbox& out, client_events& events) {
   }
   record.body = std::move(*op);
   ot::op applied;
-  auto result = doc.replica->receive(record, doc.on_change ? &applied : nullptr);
+  // With presence, our op in flight as it was committed, when this is its echo (as `receive` recognises it).
+  std::optional<ot::op> inflight;
+  if (doc.presence && doc.replica->has_inflight() && src == doc.replica->src() && seq == doc.replica->inflight_seq() &&
+      *version == doc.replica->version())
+    inflight = presence_shape(*doc.replica->inflight());
+  auto result = doc.replica->receive(record, doc.on_change || doc.presence ? &applied : nullptr);
   if (!result) {
     report(&doc, "OTSYNC_CLIENT_BAD_OP", "a remote op did not apply: " + result.error().message(), events);
     return fetch(doc, false, out);
@@ -374,11 +429,16 @@ void client_core::on_op(doc_entry& doc, outbox& out, client_events& events) {
   switch (*result) {
     case receive_result::applied:
       if (options_.observer != nullptr) options_.observer->remote_applied(doc, src, seq);
+      if (doc.presence) {
+        if (doc.presence->local) doc.presence->local = ot::transform_selection(*doc.presence->local, applied, false);
+        presence_committed(doc, *version, presence_shape(std::get<ot::op>(record.body)), src, out, events);
+      }
       notify(doc, {change_kind::edit, std::move(applied), src, doc.replica->version()}, events);
       break;
     case receive_result::acknowledged:
       ++doc.acks;
       if (options_.observer != nullptr) options_.observer->acknowledged(doc, seq);
+      if (doc.presence && inflight) presence_committed(doc, *version, std::move(*inflight), {}, out, events);
       persist(doc, events);
       flush(doc, out, events);
       break;

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -26,6 +27,79 @@
 
 namespace otsync::client {
 
+/// A presence frame from the server: a `p` (another client's presence, or the
+/// echo that acknowledges ours), the reply to `ps`/`pu`, or a `pr` (send yours
+/// again). Read by `parse_presence_frame`.
+struct presence_frame {
+  enum class kind : std::uint8_t { update, subscribed, unsubscribed, resend };
+  kind action = kind::update;
+  std::string channel;  ///< `ch`; empty for the reply to our own `pr`
+  std::string id;       ///< `p`: the presence id
+  std::string src;      ///< `p`: its owner as others see it
+  std::uint64_t pv = 0;
+  std::optional<std::uint64_t> version;  ///< `v`: the document version the value is at
+  bool present = false;                  ///< `p` is not null (null: the presence left)
+  std::optional<ot::selection> range;    ///< `p` as `{index, length}` (nullopt: another kind of value)
+  std::string data;                      ///< `p` but `index`/`length` as JSON (`remote_presence::data`)
+  std::size_t value_bytes = 0;           ///< `p` as JSON text
+  bool has_error = false;
+  std::string error_code;
+  std::string error_message;
+};
+
+/// The presence frame in `text`; nullopt for any other frame, and for a
+/// presence frame that is malformed (not JSON, no channel, no string id, a
+/// `pv`/`v`/`seq` that is not a non-negative integer). Never throws.
+std::optional<presence_frame> parse_presence_frame(std::string_view text);
+
+/// `operation` without its text (skips, and inserts and deletes by length): all that moving a
+/// cursor reads, so ops kept for presence cost no more than their components.
+ot::op presence_shape(const ot::op& operation);
+
+/// A document's presence, once the program uses it (`set_selection`, `on_presence`).
+struct doc_presence {
+  /// Another client's presence; `range` is at the replica's version (server coordinates).
+  struct remote {
+    std::string src;
+    std::uint64_t pv = 0;
+    std::optional<ot::selection> range;
+    std::string data;
+  };
+  /// One sent at a version we have not reached yet (the latest per id).
+  struct waiting {
+    std::string src;
+    std::uint64_t pv = 0;
+    std::uint64_t version = 0;
+    ot::selection range;
+    std::string data;
+  };
+  /// A committed op, in the server's form, to catch up presences sent before it (its shape only).
+  struct past_op {
+    std::uint64_t version = 0;
+    ot::op op;
+    std::string src;  ///< its author as shown (empty: ours)
+  };
+
+  std::string local_id;                               ///< random, kept across reconnects
+  std::optional<ot::selection> local;                 ///< ours, on the local text
+  std::string local_data;                             ///< our value's other members: a JSON object (empty: none)
+  bool local_unsent = false;                          ///< `local` (or its removal) waits to go out
+  bool local_shown = false;                           ///< a non-null value of ours went out
+  std::uint64_t pv = 0;                               ///< the next presence version of ours
+  bool subscribed = false;                            ///< `ps` acknowledged on this connection
+  std::uint64_t asked_resend_at = ~std::uint64_t{0};  ///< the version we last sent `pr` at
+  std::map<std::string, remote, std::less<>> remotes;
+  std::map<std::string, waiting, std::less<>> waits;
+  std::deque<past_op> history;
+  std::size_t history_components = 0;  ///< components in `history`
+  void forget_history() noexcept {
+    history.clear();
+    history_components = 0;
+  }
+  std::uint64_t dropped = 0;  ///< presences refused by the bounds (count, size) or too old to place
+  std::function<void(const presence_change&)> on_presence;
+};
+
 /// One open document.
 struct doc_entry {
   std::string collection;
@@ -40,13 +114,15 @@ struct doc_entry {
   std::uint64_t create_seq = 0;
   std::uint64_t acks = 0;
   std::function<void(const change&)> on_change;
+  std::unique_ptr<doc_presence> presence;  ///< null until the program uses presence
 };
 
 /// Work for the caller once its lock is released.
 struct client_events {
   std::vector<std::pair<std::function<void(const change&)>, change>> changes;
   std::vector<client_error> errors;
-  [[nodiscard]] bool empty() const noexcept { return changes.empty() && errors.empty(); }
+  std::vector<std::pair<std::function<void(const presence_change&)>, presence_change>> presences;
+  [[nodiscard]] bool empty() const noexcept { return changes.empty() && errors.empty() && presences.empty(); }
 };
 
 /// Hooks for a program that measures the protocol (the load generator).
@@ -72,6 +148,12 @@ struct client_core_options {
   /// How the frames are written (the load generator writes them as the sharedb npm client does).
   protocol::frame_style style = protocol::frame_style::otsync;
   core_observer* observer = nullptr;
+  /// Presence: other clients' presences kept per document (shown and waiting), at most.
+  std::size_t max_remote_presences = 1000;
+  /// Presence: a remote value larger than this (as JSON) is dropped.
+  std::size_t max_presence_bytes = 4096;
+  /// Presence: committed ops kept to move a presence sent at an older version.
+  std::size_t presence_history = 128;
 };
 
 class client_core {
@@ -85,7 +167,12 @@ class client_core {
   std::string on_open();
   void on_frame(std::string_view text, outbox& out, client_events& events);
   /// The socket closed: everything in flight is sent again after the next handshake.
-  void on_disconnected();
+  /// Remote presences are gone (`left`, in `events`) until the server sends them again.
+  void on_disconnected(client_events& events);
+  void on_disconnected() {
+    client_events ignored;
+    on_disconnected(ignored);
+  }
 
   /// Opens (once) and, when connected, subscribes. A replica saved by an
   /// earlier run is resumed: its text is readable and editable at once.
@@ -93,6 +180,17 @@ class client_core {
                   outbox& out, client_events& events);
   /// A local edit: applied to the text at once, sent when the document's turn comes.
   std::error_code submit(doc_entry& doc, const ot::op& edit, outbox& out, client_events& events);
+
+  /// Presence: subscribes the document's presence channel (now, or once
+  /// connected; again after every reconnect). Idempotent.
+  doc_presence& enable_presence(doc_entry& doc, outbox& out);
+  /// Presence: our selection on the local text (nullopt: none). Sent when the
+  /// document has no unacknowledged edits (the server reads it at our version).
+  /// `data`: a JSON object whose members go with the range (empty: none).
+  std::error_code set_selection(doc_entry& doc, std::optional<ot::selection> range, std::string_view data, outbox& out,
+                                client_events& events);
+  /// Presence: every remote presence, on the local text, by id.
+  [[nodiscard]] std::vector<remote_presence> remote_presences(const doc_entry& doc) const;
 
   [[nodiscard]] bool connected() const noexcept { return connected_; }
   [[nodiscard]] const std::string& id() const noexcept { return src_; }
@@ -108,6 +206,7 @@ class client_core {
   void send_op(doc_entry& doc, const outgoing_op& op, outbox& out);
   void start_document(doc_entry& doc, outbox& out);
   void flush(doc_entry& doc, outbox& out, client_events& events);
+  void flush_ops(doc_entry& doc, outbox& out, client_events& events);
   void fetch(doc_entry& doc, bool from_version, outbox& out);
   void adopt_snapshot(doc_entry& doc, std::uint64_t version, const std::optional<std::string>& text, outbox& out,
                       client_events& events);
@@ -115,6 +214,30 @@ class client_core {
   void persist(doc_entry& doc, client_events& events);
   void notify(doc_entry& doc, change c, client_events& events);
   static void report(const doc_entry* doc, std::string code, std::string message, client_events& events);
+
+  // Presence (client_presence.cpp).
+  void on_presence_frame(std::string_view text, outbox& out, client_events& events);
+  void on_presence_update(doc_entry& doc, presence_frame& frame, outbox& out, client_events& events);
+  void send_presence_subscribe(doc_entry& doc, outbox& out);
+  void send_local_presence(doc_entry& doc, outbox& out);
+  void ask_presence_resend(doc_entry& doc, outbox& out);
+  /// A committed op moved the replica from `version` to `version + 1`: remote presences follow it.
+  void presence_committed(doc_entry& doc, std::uint64_t version, ot::op shape, const std::string& src, outbox& out,
+                          client_events& events);
+  /// Places waiting presences the replica has reached.
+  void promote_waiting(doc_entry& doc, outbox& out, client_events& events);
+  /// Shows `range` (at `version`) for presence `id`; false when it is too old to place.
+  bool place_remote(doc_entry& doc, const std::string& id, const std::string& src, std::uint64_t pv,
+                    std::uint64_t version, std::optional<ot::selection> range, std::string data, outbox& out,
+                    client_events& events);
+  /// The text was replaced (load, reload, create, delete) or the connection dropped: remote
+  /// presences are gone (`left`); `clear_local` forgets ours and those waiting too. A new
+  /// text also forgets the kept ops (`forget_history`).
+  void clear_presences(doc_entry& doc, bool clear_local, client_events& events);
+  [[nodiscard]] remote_presence presence_view(const doc_entry& doc, const std::string& id,
+                                              const doc_presence::remote& r) const;
+  void notify_presence(doc_entry& doc, presence_kind kind, remote_presence p, client_events& events);
+  std::uint64_t presence_seq_ = 1;
 
   replica_journal* journal_;
   client_core_options options_;

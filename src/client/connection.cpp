@@ -27,10 +27,17 @@ struct connection::impl : std::enable_shared_from_this<impl> {
         journal(options.offline_dir.empty()
                     ? nullptr
                     : std::make_unique<file_journal>(options.offline_dir, options.offline_fsync)),
-        core(journal.get(), startup_events),
+        core(journal.get(), startup_events, core_options(options)),
         work(io.get_executor()),
         reconnect_timer(io),
         delay(options.reconnect_min) {}
+
+  static client_core_options core_options(const connection_options& o) {
+    client_core_options c;
+    c.max_remote_presences = o.max_remote_presences;
+    c.max_presence_bytes = o.max_presence_bytes;
+    return c;
+  }
 
   connection_options options;
   ws_url url;
@@ -67,11 +74,13 @@ struct connection::impl : std::enable_shared_from_this<impl> {
     asio::post(io, [this] {
       reconnect_timer.cancel();
       transport->shutdown();
+      client_events events;
       {
         std::lock_guard lock(mutex);
-        core.on_disconnected();
+        core.on_disconnected(events);
       }
       set_state(connection_state::closed);
+      deliver(std::move(events));
       work.reset();
     });
     if (!thread.joinable()) return;
@@ -112,6 +121,7 @@ struct connection::impl : std::enable_shared_from_this<impl> {
     for (auto& e : events.errors)
       if (options.on_error) options.on_error(e);
     for (auto& [callback, c] : events.changes) callback(c);
+    for (auto& [callback, p] : events.presences) callback(p);
   }
 
   void on_open() {
@@ -144,11 +154,13 @@ struct connection::impl : std::enable_shared_from_this<impl> {
   }
 
   void on_closed(std::string why) {
+    client_events events;
     {
       std::lock_guard lock(mutex);
-      core.on_disconnected();
+      core.on_disconnected(events);
     }
     if (closing) return;
+    deliver(std::move(events));
     set_state(connection_state::disconnected);
     if (options.on_error) options.on_error({"", "", "OTSYNC_CLIENT_DISCONNECTED", why});
     // Exponential backoff with jitter: up to half the delay again, so clients dropped together spread out.
@@ -281,6 +293,54 @@ std::error_code document::erase(std::uint64_t position, std::uint64_t count) {
 void document::on_change(std::function<void(const change&)> callback) {
   std::lock_guard lock(owner_->mutex);
   entry_->on_change = std::move(callback);
+}
+
+std::error_code document::set_selection(std::optional<ot::selection> range, std::string_view data) {
+  client_core::outbox out;
+  client_events events;
+  std::error_code error;
+  {
+    std::lock_guard lock(owner_->mutex);
+    error = owner_->core.set_selection(*entry_, range, data, out, events);
+  }
+  owner_->send(std::move(out));
+  owner_->post_events(std::move(events));
+  return error;
+}
+
+std::optional<ot::selection> document::selection() const {
+  std::lock_guard lock(owner_->mutex);
+  return entry_->presence ? entry_->presence->local : std::nullopt;
+}
+
+std::string document::presence_id() const {
+  client_core::outbox out;
+  std::string id;
+  {
+    std::lock_guard lock(owner_->mutex);
+    id = owner_->core.enable_presence(*entry_, out).local_id;
+  }
+  owner_->send(std::move(out));
+  return id;
+}
+
+void document::on_presence(std::function<void(const presence_change&)> callback) {
+  client_core::outbox out;
+  {
+    std::lock_guard lock(owner_->mutex);
+    owner_->core.enable_presence(*entry_, out).on_presence = std::move(callback);
+  }
+  owner_->send(std::move(out));
+}
+
+std::vector<remote_presence> document::remote_presences() const {
+  std::lock_guard lock(owner_->mutex);
+  return owner_->core.remote_presences(*entry_);
+}
+
+std::uint64_t document::presences_dropped() const {
+  std::lock_guard lock(owner_->mutex);
+  return entry_->presence ? entry_->presence->dropped : 0;
 }
 
 bool document::wait_loaded(std::chrono::milliseconds timeout) const {

@@ -3,13 +3,17 @@
 // unmodified sharedb client on the same documents of one otsyncd: the typist
 // replays a real trace while sharedb clients edit concurrently, and every
 // replica ends equal to a fresh fetch; the minimal editor prints the sharedb
-// client's changes as they arrive.
+// client's changes as they arrive; the editor (--cursor) and a sharedb client
+// with clients/js see each other's cursors (presence) where they are.
 
 const {describe, it} = require('node:test');
 const assert = require('node:assert/strict');
 const path = require('path');
 const {spawn} = require('child_process');
 const S = require('./support');
+const presenceType = require('../../clients/js');
+
+presenceType.register(S.ShareDB, S.otText);  // the text-unicode type with transformPresence, same URI
 
 const holder = S.useServer({store: 'sqlite'});
 const T = (fn) => S.logged(holder, fn);
@@ -149,6 +153,65 @@ describe('native client with sharedb clients', {skip: !BIN && 'OTSYNC_EXAMPLES_D
       assert.equal(fresh.v, 3);
       assert.deepEqual(js.errors, []);
     } finally {
+      js.close();
+    }
+  }));
+
+  it('the minimal editor and a sharedb client see each other\'s cursors where they are', T(async () => {
+    const server = holder.server;
+    const id = S.uid('cursors');
+    const js = await S.connect(server);
+    let editor = null;
+    try {
+      const doc = js.get('docs', id);
+      await S.subscribe(doc);
+      await S.create(doc, 'hello world\n');
+      const presence = js.getDocPresence('docs', id);
+      const shown = new Map();  // presence id -> value, as the sharedb client shows them
+      const errors = [];
+      presence.on('error', (e) => errors.push(e));
+      presence.on('receive', (pid, value) => (value === null ? shown.delete(pid) : shown.set(pid, value)));
+      const done = (what, start) => S.withTimeout(new Promise((resolve, reject) =>
+        start((e) => (e ? reject(e) : resolve()))), 10000, what);
+      await done('presence subscribe', (k) => presence.subscribe(k));
+      const mine = presence.create('js-cursor');
+      await done('presence submit', (k) => mine.submit({index: 6, length: 5}, k));  // "world"
+
+      editor = start('otsync-example-editor', ['--url', server.wsUrl, '--doc', id, '--cursor']);
+      const out = editor.out;
+      // The editor subscribes late: its ps makes the sharedb client send its cursor again.
+      await S.waitUntil(() => out.stdout.includes(`presence joined ${server.alias(js.id)} js-cursor 6,11`), 20000,
+        'the editor shows the sharedb client\'s selection');
+      const nativeId = /presence id (\S+)/.exec(out.stdout)[1];
+      // The sharedb client types before its selection: the editor's view of it moves with the text.
+      doc.submitOp(['¡']);
+      await S.whenNothingPending(doc);
+      await S.waitUntil(() => out.stdout.includes('cursor js-cursor 7,12'), 10000, 'the selection moved in the editor');
+      // The editor types a line at the end and puts its caret after it: the sharedb client shows it there.
+      editor.child.stdin.write('from native 😀\n');
+      const expected = '¡hello world\nfrom native 😀\n';
+      await S.waitUntil(() => doc.data === expected, 10000, 'the sharedb client has the editor\'s line');
+      const end = [...expected].length;
+      await S.waitUntil(() => shown.has(nativeId) && shown.get(nativeId).index === end, 10000,
+        `the editor's caret at ${end} (shown: ${JSON.stringify(shown.get(nativeId))})`);
+      assert.deepEqual(shown.get(nativeId), {index: end, length: 0});
+      // The sharedb client types at the editor's caret: not the editor's op, so its caret stays; ours moves.
+      doc.submitOp([end, 'js']);
+      await S.whenNothingPending(doc);
+      await done('presence submit', (k) => mine.submit({index: end + 2, length: 0}, k));
+      const moved = `presence updated ${server.alias(js.id)} js-cursor ${end + 2},${end + 2}`;
+      await S.waitUntil(() => out.stdout.includes(moved), 10000, 'the editor shows the new caret');
+      assert.deepEqual(shown.get(nativeId), {index: end, length: 0});
+      editor.child.stdin.end();
+      const result = await editor.done;
+      editor = null;
+      assert.equal(result.code, 0, result.stderr);
+      // Its connection closed: the server clears its cursor.
+      await S.waitUntil(() => !shown.has(nativeId), 10000, 'the editor\'s cursor left with its connection');
+      assert.deepEqual(errors, []);
+      assert.deepEqual(js.errors, []);
+    } finally {
+      if (editor) editor.child.kill('SIGKILL');
       js.close();
     }
   }));

@@ -6,8 +6,12 @@
 // same src and seq so the server commits it once, and can keep unsent edits
 // in an offline queue on disk so they survive a restart of the program.
 //
+// Documents also carry presence: the program's cursor or selection goes to the
+// other clients of the document, and theirs come back moved onto the local
+// text (`set_selection`, `on_presence`, `remote_presences`).
+//
 // Thread safety: every member function of `connection` and `document` may be
-// called from any thread. Callbacks (`on_change`, `on_error`, `on_state`) run
+// called from any thread. Callbacks (`on_change`, `on_presence`, `on_error`, `on_state`) run
 // on the connection's own thread, never under its lock: they may call back in.
 #pragma once
 
@@ -20,6 +24,7 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <vector>
 
 #include "otsync/client/events.hpp"
 #include "otsync/ot/op.hpp"
@@ -59,6 +64,11 @@ struct connection_options {
   /// wss:// only: accept any certificate for any name. Encrypts but does not
   /// authenticate the server: for tests against throwaway certificates, never in production.
   bool tls_insecure_skip_verify_for_tests_only = false;
+  /// Presence: other clients' presences kept per document at most (more are dropped and counted,
+  /// `document::presences_dropped`).
+  std::size_t max_remote_presences = 1000;
+  /// Presence: a remote value larger than this many bytes of JSON is dropped (otsyncd's default limit).
+  std::size_t max_presence_bytes = 4096;
   std::function<void(connection_state)> on_state;
   std::function<void(const client_error&)> on_error;
 };
@@ -135,6 +145,31 @@ class document {
 
   /// Called for every change the program did not make itself (see `change_kind`).
   void on_change(std::function<void(const change&)> callback);
+
+  // Presence: cursors and selections, in code points, as the ShareDB client's doc
+  // presence with otsync's text-unicode `transformPresence` (clients/js). The first of
+  // these calls subscribes the document's presence channel (again after every reconnect).
+
+  /// Shows our selection to the other clients of the document (nullopt: none, which
+  /// tells them we left). It is kept on the local text as we and others edit (our own
+  /// insert at the caret carries it along) and is sent when no edit of ours waits for
+  /// its acknowledgement; it is sent again after a reconnect and when the server asks.
+  /// `data`, a JSON object, adds its members to the value (`{"name":"Ada","color":"#c33"}`:
+  /// the others read them as `remote_presence::data`). Errors change nothing:
+  /// `no_such_file_or_directory` when the document does not exist, `result_out_of_range`
+  /// for a range past the end of the text, `invalid_argument` when `data` is not a JSON
+  /// object, `message_size` when the value is larger than `max_presence_bytes`.
+  std::error_code set_selection(std::optional<ot::selection> range, std::string_view data = {});
+  /// Our selection as it is now (moved by edits since `set_selection`).
+  [[nodiscard]] std::optional<ot::selection> selection() const;
+  /// Our presence id on this document: random, the same across reconnects.
+  [[nodiscard]] std::string presence_id() const;
+  /// Called when another client's presence appears, changes or leaves (see `presence_kind`).
+  void on_presence(std::function<void(const presence_change&)> callback);
+  /// Every remote presence now, moved onto the local text (read it after `on_change` to redraw).
+  [[nodiscard]] std::vector<remote_presence> remote_presences() const;
+  /// Remote presences dropped: over `max_remote_presences` or `max_presence_bytes`, or too old to place.
+  [[nodiscard]] std::uint64_t presences_dropped() const;
 
   bool wait_loaded(std::chrono::milliseconds timeout) const;
   bool wait_synchronised(std::chrono::milliseconds timeout) const;

@@ -93,6 +93,10 @@ class ot_client {
   [[nodiscard]] const ot::rope& text() const noexcept { return text_; }
   [[nodiscard]] std::uint64_t version() const noexcept { return version_; }
   [[nodiscard]] const std::string& src() const noexcept { return src_; }
+  /// The op in flight and the local edits behind it (composed), as they apply after `version()`
+  /// (presence: a remote cursor at `version()` is moved through both onto the local text).
+  [[nodiscard]] const std::optional<ot::op>& inflight() const noexcept { return inflight_; }
+  [[nodiscard]] const std::optional<ot::op>& pending() const noexcept { return pending_; }
   [[nodiscard]] bool has_inflight() const noexcept { return inflight_.has_value(); }
   [[nodiscard]] bool has_pending() const noexcept { return pending_.has_value(); }
   [[nodiscard]] bool synchronised() const noexcept { return !inflight_ && !pending_; }
