@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include "otsync/doc/registry.hpp"
 #include "otsync/protocol/errors.hpp"
@@ -222,8 +223,10 @@ void document::on_loaded(ot::result<store::loaded_document> loaded) {
     state_ = state::unloaded;
     fail_queue(*error);
     update_busy_flag();
+    retry_load_later();
     return;
   }
+  load_retry_delay_ = std::chrono::milliseconds(0);
   // Subscribers (kept across a reload) get the ops committed elsewhere meanwhile.
   if (!subscribers_.empty()) {
     for (const auto& r : pipeline_.recent()) {
@@ -234,6 +237,19 @@ void document::on_loaded(ot::result<store::loaded_document> loaded) {
   pipeline_.trim_cache();
   state_ = state::ready;
   drain();
+}
+
+// Subscribers wait for ops committed elsewhere (a shared store): a copy that could not be read
+// (the store unreachable) is read again by itself, with backoff, rather than at the next request,
+// which may never come; a reload then hands them what they missed.
+void document::retry_load_later() {
+  if (subscribers_.empty() || !owner_.feed() || evicted_) return;
+  load_retry_delay_ = std::clamp(load_retry_delay_ * 2, std::chrono::milliseconds(100), std::chrono::milliseconds(5000));
+  auto timer = std::make_shared<asio::steady_timer>(strand_, load_retry_delay_);
+  timer->async_wait([self = shared_from_this(), timer](boost::system::error_code ec) {
+    if (ec || self->state_ != state::unloaded || self->subscribers_.empty()) return;
+    self->start_load();
+  });
 }
 
 void document::fail_queue(const protocol::error_info& error) {

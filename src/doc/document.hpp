@@ -108,6 +108,8 @@ class document : public std::enable_shared_from_this<document> {
   /// Applies committed ops from elsewhere (in version order) and broadcasts them.
   void apply_remote(std::vector<op_record> ops);
   /// Reads the op log from the head on and applies what is new (a gap, a resync).
+  /// After a failed load with subscribers on a shared store: loads again after a backoff.
+  void retry_load_later();
   void catch_up(std::optional<std::uint64_t> until);
   void broadcast(const op_record& op, const shared_frame& frame);
   void update_busy_flag();
@@ -121,6 +123,7 @@ class document : public std::enable_shared_from_this<document> {
   enum class state { unloaded, loading, ready } state_ = state::unloaded;
   bool busy_ = false;  // a load, a history read or a batch is in flight
   bool evicted_ = false;
+  std::chrono::milliseconds load_retry_delay_{0};  ///< the last wait of retry_load_later (0: none)
   bool stale_ = false;                       // with a feed but not on it: reload before serving
   std::optional<std::uint64_t> feed_token_;  // while subscribed to the op feed
   std::uint64_t broadcast_version_ = 0;      // subscribers have every op below this

@@ -27,6 +27,8 @@ using clock = std::chrono::steady_clock;
 
 constexpr std::string_view heartbeat_word = "hb";
 constexpr std::string_view goodbye_word = "bye";
+/// "Some of my messages may not have gone out": the others clear what I showed and ask again.
+constexpr std::string_view reset_word = "reset";
 /// Instances reported lost that are remembered (to tell when one is back).
 constexpr std::size_t remembered_lost = 1024;
 
@@ -66,7 +68,7 @@ class redis_presence_bus final : public presence_bus {
       std::lock_guard lock(mutex_);
       if (!joined_.insert(channel).second) return;
     }
-    subscriber_.post([this, name = channel_prefix_ + channel] { subscriber_.subscribe(name); });
+    subscriber_.post([this, channel] { sync_subscription(channel); });
   }
 
   void leave(const std::string& channel) override {
@@ -74,25 +76,19 @@ class redis_presence_bus final : public presence_bus {
       std::lock_guard lock(mutex_);
       if (joined_.erase(channel) == 0) return;
     }
-    subscriber_.post([this, channel] {
-      bool rejoined = false;
-      {
-        std::lock_guard lock(mutex_);
-        rejoined = joined_.contains(channel);
-        if (!rejoined) confirmed_.erase(channel);
-      }
-      if (!rejoined) subscriber_.unsubscribe(channel_prefix_ + channel);
-    });
+    // Unsubscribed a while later: a member that leaves and comes back (or churns on purpose) causes
+    // no new subscription, so no new request for everyone's presences.
+    subscriber_.post_after(unsubscribe_grace(), [this, channel] { sync_subscription(channel); });
   }
 
   void publish(const std::string& channel, std::string payload) override {
-    send(channel_prefix_ + channel, std::move(payload));
+    send(channel_prefix_ + channel, std::move(payload), true);
   }
 
   void stop() override {
     if (stopped_.exchange(true)) return;
     // Goodbye first, so the others clear what this instance showed now rather than after the lease.
-    send(instances_channel_, std::string(goodbye_word));
+    send(instances_channel_, std::string(goodbye_word), false);
     publisher_.stop(std::chrono::milliseconds(500));
     subscriber_.stop({});
   }
@@ -121,10 +117,41 @@ class redis_presence_bus final : public presence_bus {
   }
 
  private:
-  void send(std::string channel, std::string payload) {
+  std::chrono::milliseconds unsubscribe_grace() const { return std::max(std::chrono::milliseconds(100), bus_options_.lease / 4); }
+
+  // On the subscriber's thread: subscribed exactly while joined (one SUBSCRIBE per channel, so one
+  // confirmation, which is a renewal only after the connection was lost).
+  void sync_subscription(const std::string& channel) {
+    bool want = false;
+    bool have = false;
+    {
+      std::lock_guard lock(mutex_);
+      want = joined_.contains(channel);
+      have = subscribed_.contains(channel);
+      if (want && !have) subscribed_.insert(channel);
+      if (!want && have) {
+        subscribed_.erase(channel);
+        confirmed_.erase(channel);
+      }
+    }
+    if (want && !have) subscriber_.subscribe(channel_prefix_ + channel);
+    if (!want && have) subscriber_.unsubscribe(channel_prefix_ + channel);
+  }
+
+  // `presence`: a presence message (counted; a drop makes this instance `dirty_`); otherwise a
+  // heartbeat or goodbye (state nobody keeps: a lost one is not worth a reset).
+  void send(std::string channel, std::string payload, bool presence) {
+    if (!publisher_.connected()) {
+      if (presence) {
+        ++dropped_;
+        dirty_ = true;
+      }
+      return;
+    }
     if (queued_.fetch_add(1) >= bus_options_.max_queue) {
       queued_.fetch_sub(1);
       ++dropped_;
+      dirty_ = true;
       return;
     }
     std::string framed;
@@ -132,13 +159,15 @@ class redis_presence_bus final : public presence_bus {
     framed += options_.instance_id;
     framed += '\n';
     framed += payload;
-    publisher_.post([this, channel = std::move(channel), framed = std::move(framed)] {
-      publisher_.send({"PUBLISH", channel, framed}, [this](const redisReply* reply) {
+    publisher_.post([this, presence, channel = std::move(channel), framed = std::move(framed)] {
+      publisher_.send({"PUBLISH", channel, framed}, [this, presence](const redisReply* reply) {
         queued_.fetch_sub(1);
+        if (!presence) return;
         if (reply) {
           ++published_;
         } else {
-          ++dropped_;
+          ++dropped_;  // perhaps published, perhaps not: the others cannot tell what they show is current
+          dirty_ = true;
         }
       });
     });
@@ -147,7 +176,15 @@ class redis_presence_bus final : public presence_bus {
   // Every quarter lease: a heartbeat out, and the instances silent for the lease are lost.
   void tick() {
     if (stopped_) return;
-    send(instances_channel_, std::string(heartbeat_word));
+    send(instances_channel_, std::string(heartbeat_word), false);
+    // Messages of ours were dropped (Redis unreachable or slow, the queue full): once they can go
+    // out again, the others clear what this instance showed and everyone is asked to show theirs
+    // again; the members here too, for what this instance failed to ask of the others.
+    if (dirty_ && publisher_.connected() && queued_.load() < bus_options_.max_queue / 2) {
+      dirty_ = false;
+      send(instances_channel_, std::string(reset_word), false);
+      if (handlers_.on_instance_back) handlers_.on_instance_back(options_.instance_id);
+    }
     const auto now = clock::now();
     std::vector<std::string> lost;
     {
@@ -201,7 +238,16 @@ class redis_presence_bus final : public presence_bus {
     std::string_view rest;
     if (!split_sender(payload, instance, rest) || instance == options_.instance_id) return;
     if (channel == instances_channel_) {
-      if (rest == goodbye_word) {
+      if (rest == reset_word) {
+        // Lost and back at once: what it showed is cleared, and everyone is asked to show theirs.
+        {
+          std::lock_guard lock(mutex_);
+          lost_.erase(std::string(instance));
+          last_heard_[std::string(instance)] = clock::now();
+        }
+        report_lost(std::string(instance));
+        if (handlers_.on_instance_back) handlers_.on_instance_back(instance);
+      } else if (rest == goodbye_word) {
         bool known = false;
         {
           std::lock_guard lock(mutex_);
@@ -238,6 +284,7 @@ class redis_presence_bus final : public presence_bus {
     std::vector<std::string> channels;
     {
       std::lock_guard lock(mutex_);
+      subscribed_ = joined_;
       channels.assign(joined_.begin(), joined_.end());
     }
     for (const auto& channel : channels) subscriber_.subscribe(channel_prefix_ + channel);
@@ -249,6 +296,7 @@ class redis_presence_bus final : public presence_bus {
   std::string instances_channel_;
   presence_bus_handlers handlers_;
   std::atomic<bool> stopped_{false};
+  std::atomic<bool> dirty_{false};  ///< a presence message of ours may not have reached the others
   std::atomic<std::size_t> queued_{0};
   std::atomic<std::uint64_t> published_{0};
   std::atomic<std::uint64_t> received_{0};
@@ -256,6 +304,7 @@ class redis_presence_bus final : public presence_bus {
   std::atomic<std::uint64_t> lost_total_{0};
   std::mutex mutex_;
   std::set<std::string> joined_;     ///< channels with members here
+  std::set<std::string> subscribed_;  ///< channels SUBSCRIBEd on the current connection (subscriber thread)
   std::set<std::string> confirmed_;  ///< joined channels Redis has confirmed at least once
   std::unordered_map<std::string, clock::time_point> last_heard_;
   std::set<std::string> lost_;

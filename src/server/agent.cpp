@@ -436,9 +436,16 @@ void agent::forward_presence(json echo, protocol::presence_update_request r, boo
                                     if (it != presence_flights_.end() && --it->second.in_flight == 0)
                                       presence_flights_.erase(it);
                                     --presence_in_flight_;
-                                    if (moved.error) {
+                                    if (moved.error && moved.error->code == "ERR_PRESENCE_TRANSFORM_FAILED") {
                                       send_error(std::move(echo), *moved.error);
                                       return;
+                                    }
+                                    if (moved.error) {
+                                      // The document could not be read (the store unreachable): shown
+                                      // at the version it was sent at rather than not at all.
+                                      moved.version = *r.version;
+                                      moved.cleared = false;
+                                      moved.moved = false;
                                     }
                                     if (!current) {
                                       // The connection left the channel meanwhile, and its members were told it is

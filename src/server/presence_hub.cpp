@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "otsync/server/agent.hpp"
+#include "otsync/server/log.hpp"
 
 namespace otsync::server {
 namespace {
@@ -77,8 +78,12 @@ bool presence_hub::join(const std::string& channel, const void* key, std::weak_p
     std::lock_guard lock(mutex_);
     auto& members = channels_[channel];
     if (std::any_of(members.begin(), members.end(), [&](const member& m) { return m.key == key; })) return false;
-    // Under the lock, so that a join and the last leave reach the bus in order.
-    if (members.empty() && options_.bus) options_.bus->join(channel);
+    if (members.empty()) {
+      // Under the lock, so that a join and the last leave reach the bus in order.
+      if (options_.bus) options_.bus->join(channel);
+      // A new generation: an update from before the channel emptied is not shown after.
+      channel_epochs_[channel] = ++epoch_counter_;
+    }
     members.push_back({key, std::move(io)});
     count = channels_.size();
   }
@@ -155,6 +160,8 @@ void presence_hub::on_remote_message(std::string_view channel_view, std::string_
   if (kind != frame_kind::update) return;
   auto read = read_remote_frame(*frame);
   if (!read || read->presence.channel != channel) return;
+  log::debug("presence_remote", {{"channel", channel}, {"instance", std::string(instance)}, {"id", read->presence.id},
+                                 {"null", read->presence.value.is_null() ? "yes" : "no"}});
   std::uint64_t epoch = 0;
   {
     std::lock_guard lock(mutex_);
@@ -205,7 +212,10 @@ void presence_hub::show_remote(const std::string& channel, remote_key key, proto
     std::lock_guard lock(mutex_);
     if (!channels_.contains(channel)) return;
     // Its instance was lost, or the channel cleared, since it arrived: a ghost if shown now.
-    if (epoch_locked(channel, std::get<0>(key)) != epoch) return;
+    if (epoch_locked(channel, std::get<0>(key)) != epoch) {
+      log::debug("presence_remote_stale", {{"channel", channel}, {"id", std::get<2>(key)}});
+      return;
+    }
     if (presence.value.is_null()) {
       if (auto it = remote_.find(channel); it != remote_.end()) {
         remote_count_ -= it->second.erase(key);
@@ -230,6 +240,7 @@ void presence_hub::show_remote(const std::string& channel, remote_key key, proto
 
 void presence_hub::on_subscribed(std::string_view channel_view, bool reconnected) {
   std::string channel(channel_view);
+  log::debug("presence_subscribed", {{"channel", channel}, {"reconnected", reconnected ? "yes" : "no"}});
   if (reconnected) {
     // Messages may have been missed, `p: null` among them: clear what others showed, then ask
     // everyone (the members here too: others may have cleared theirs) to show it again.
@@ -251,9 +262,13 @@ void presence_hub::on_subscribed(std::string_view channel_view, bool reconnected
 }
 
 void presence_hub::on_instance_lost(std::string_view instance) {
+  log::debug("presence_instance_lost", {{"instance", std::string(instance)}});
   std::vector<std::pair<std::string, std::vector<std::pair<std::string, protocol::presence_update_request>>>> gone;
   {
     std::lock_guard lock(mutex_);
+    // One entry per lost instance id (ids are new at every start): bounded by forgetting them all
+    // now and then; an update then in flight from a long-lost instance is the only thing at risk.
+    if (instance_epochs_.size() >= 4096) instance_epochs_.clear();
     instance_epochs_[std::string(instance)] = ++epoch_counter_;
     for (auto channel = remote_.begin(); channel != remote_.end();) {
       std::vector<std::pair<std::string, protocol::presence_update_request>> left;
@@ -272,7 +287,8 @@ void presence_hub::on_instance_lost(std::string_view instance) {
   for (auto& [channel, left] : gone) clear_remote(channel, std::move(left));
 }
 
-void presence_hub::on_instance_back(std::string_view /*instance*/) {
+void presence_hub::on_instance_back(std::string_view instance) {
+  log::debug("presence_instance_back", {{"instance", std::string(instance)}});
   // Its presences were cleared here and elsewhere: ask on every channel with members here.
   std::vector<std::string> channels;
   {
