@@ -29,7 +29,8 @@ std::string dump(const json& j) {
 // or nothing); moves the head; stores the optional snapshots; publishes each
 // op. One script, so one atomic step in Redis.
 // KEYS: head, ops, ts, snaps, snapdata, seen.
-// ARGV: N, channel, publisher tag (prepended to each published op, so an
+// ARGV: N, channel ('' = publish nothing: with --redis-min-replicas the store
+// publishes after WAIT), publisher tag (prepended to each published op, so an
 // instance can skip its own), then per op 10 fields: version, op JSON, ts,
 // src, seq, type ('' = none), create src, create seq, create v ('' = none),
 // snapshot JSON ('' = none).
@@ -59,7 +60,7 @@ for i = 0, n - 1 do
     redis.call('ZADD', KEYS[4], v, tostring(v))
     redis.call('HSET', KEYS[5], tostring(v), ARGV[b + 10])
   end
-  redis.call('PUBLISH', ARGV[2], ARGV[3] .. ARGV[b + 2])
+  if ARGV[2] ~= '' then redis.call('PUBLISH', ARGV[2], ARGV[3] .. ARGV[b + 2]) end
 end
 local last = 3 + (n - 1) * 10
 redis.call('HSET', KEYS[1], 'v', v, 'type', ARGV[last + 6])
@@ -242,25 +243,21 @@ class redis_store_impl final : public redis_store {
   void commit_all(std::vector<commit_request> requests, commit_handler done) override {
     if (auto e = detail::check_commit_all(requests)) return done(e);
     const auto& key = requests.front().key;
-    std::vector<std::string> argv{"EVAL",
-                                  "",
-                                  "6",
-                                  k(key, "head"),
-                                  k(key, "ops"),
-                                  k(key, "ts"),
-                                  k(key, "snaps"),
-                                  k(key, "snapdata"),
-                                  k(key, "seen"),
-                                  std::to_string(requests.size()),
-                                  redis::op_channel(options_.key_prefix, key.collection, key.id),
-                                  publisher_tag_};
+    std::vector<std::string> argv{
+        "EVAL", "", "6", k(key, "head"), k(key, "ops"), k(key, "ts"), k(key, "snaps"), k(key, "snapdata"),
+        k(key, "seen"), std::to_string(requests.size()),
+        // With min_replicas, others hear of an op only once the replicas have it.
+        options_.min_replicas > 0 ? std::string() : redis::op_channel(options_.key_prefix, key.collection, key.id),
+        publisher_tag_};
     argv.reserve(argv.size() + requests.size() * commit_fields);
+    std::vector<std::string> deferred;  // with min_replicas: what the script would have published
     for (auto& request : requests) {
       // Encoded once: the same bytes go into the list and out on the channel.
       auto op = redis::encode_stored_op(request.op);
       if (!op) return done(make_error_code(errc::invalid_argument));
       const auto& after = request.after;
       argv.push_back(std::to_string(request.op.version));
+      if (options_.min_replicas > 0) deferred.push_back(publisher_tag_ + *op);
       argv.push_back(std::move(*op));
       argv.push_back(std::to_string(request.op.timestamp_ms));
       argv.push_back(request.op.src);
@@ -274,27 +271,29 @@ class redis_store_impl final : public redis_store {
     auto index = std::vector<std::string>{"ZADD", index_key(key.collection), "NX", "0", key.id};
     if (closed_) return done(make_error_code(errc::closed));
     const bool first_op = requests.front().op.version == 0;
-    client_.post([this, argv = std::move(argv), index = std::move(index), first_op, done = std::move(done)]() mutable {
-      client_.send_script(
-          commit_script_id, std::move(argv),
-          [this, index = std::move(index), first_op, done = std::move(done)](const redisReply* r) mutable {
-            if (!r) return done(make_error_code(errc::unavailable));
-            auto status = reply_text(r);
-            if (r->type == REDIS_REPLY_ERROR) return done(make_error_code(errc::unavailable));
-            if (status == "ok") {
-              // A document's first op adds it to its collection's listing (another
-              // slot, so not in the script): in order on this connection, not awaited.
-              if (first_op) client_.send(index, [](const redisReply*) {});
-              return after_replicated(std::move(done), {});
-            }
-            // A duplicate (src, seq) means an op is already in the log: the caller
-            // reloads and its rebase finds it, as after any lost race. With
-            // --redis-min-replicas it is acknowledged then, so it must be on the replicas too.
-            if (status == "duplicate")
-              return after_replicated(std::move(done), make_error_code(errc::version_conflict));
-            if (status == "conflict") return done(make_error_code(errc::version_conflict));
-            done(make_error_code(errc::corrupt));
-          });
+    auto channel = redis::op_channel(options_.key_prefix, key.collection, key.id);
+    client_.post([this, argv = std::move(argv), index = std::move(index), first_op, done = std::move(done),
+                  deferred = std::move(deferred), channel = std::move(channel)]() mutable {
+      client_.send_script(commit_script_id, std::move(argv),
+                          [this, index = std::move(index), first_op, done = std::move(done),
+                           deferred = std::move(deferred), channel = std::move(channel)](const redisReply* r) mutable {
+                            if (!r) return done(make_error_code(errc::unavailable));
+                            auto status = reply_text(r);
+                            if (r->type == REDIS_REPLY_ERROR) return done(make_error_code(errc::unavailable));
+                            if (status == "ok") {
+                              // A document's first op adds it to its collection's listing (another
+                              // slot, so not in the script): in order on this connection, not awaited.
+                              if (first_op) client_.send(index, [](const redisReply*) {});
+                              return after_replicated(std::move(done), {}, std::move(channel), std::move(deferred));
+                            }
+                            // A duplicate (src, seq) means an op is already in the log: the caller
+                            // reloads and its rebase finds it, as after any lost race. With
+                            // --redis-min-replicas it is acknowledged then, so it must be on the replicas too.
+                            if (status == "duplicate")
+                              return after_replicated(std::move(done), make_error_code(errc::version_conflict));
+                            if (status == "conflict") return done(make_error_code(errc::version_conflict));
+                            done(make_error_code(errc::corrupt));
+                          });
     });
   }
 
@@ -348,12 +347,19 @@ class redis_store_impl final : public redis_store {
   std::string k(const doc_key& key, std::string_view what) const { return doc_base(key) + ":" + std::string(what); }
   // With min_replicas: `result` only once WAIT says that many replicas have every write so far on
   // this connection; otherwise the commit's outcome is unknown (unavailable: never acknowledged).
-  void after_replicated(std::function<void(std::error_code)> done, std::error_code result) {
+  // Then the ops the script did not publish go out: other instances' clients never see an op a
+  // failover could still take back (if WAIT fails they stay unpublished; a catch-up may read them).
+  void after_replicated(std::function<void(std::error_code)> done, std::error_code result, std::string channel = {},
+                        std::vector<std::string> publish = {}) {
     if (options_.min_replicas == 0) return done(result);
     client_.send({"WAIT", std::to_string(options_.min_replicas), std::to_string(options_.wait_timeout.count())},
-                 [this, done = std::move(done), result](const redisReply* r) {
+                 [this, done = std::move(done), result, channel = std::move(channel),
+                  publish = std::move(publish)](const redisReply* r) {
                    if (r && r->type == REDIS_REPLY_INTEGER && r->integer >= 0 &&
                        static_cast<unsigned long long>(r->integer) >= options_.min_replicas) {
+                     for (const auto& message : publish) {
+                       client_.send({"PUBLISH", channel, message}, [](const redisReply*) {});
+                     }
                      return done(result);
                    }
                    ++unreplicated_;
