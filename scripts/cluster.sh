@@ -11,6 +11,14 @@
 # OTSYNC_INSTANCES=1..3 (default 3) sets how many otsyncd run; HAProxy's
 # unused server slots then point at a port nobody listens on (marked down).
 # Extra otsyncd flags can go in OTSYNC_ARGS.
+# CLUSTER_REDIS=sentinel starts Redis under Sentinel instead of one Redis: a
+# master, a replica and three sentinels (master name "otsync",
+# down-after-milliseconds SENTINEL_DOWN_MS, default 1000), and the instances
+# use --store redis-sentinel://...; cluster.env then also holds
+# REDIS_MASTER_PID/PORT, REDIS_REPLICA_PID/PORT, SENTINEL{1,2,3}_PID/PORT and
+# REDIS_STORE_URI; REDIS_REPLICAS=2 adds a second replica (REDIS_REPLICA2_*), so
+# that --redis-min-replicas 1 still holds after a failover. (redis-stop and
+# redis-start act on the first master only.)
 # CLUSTER_TLS_CERT=PEM (certificate chain and key in one file) makes HAProxy
 # terminate TLS on its port (wss://, HAPROXY_WSS_URL) and listen for plain
 # HTTP on a second port (HAPROXY_HTTP_PORT: /healthz and /readyz, everything
@@ -45,11 +53,64 @@ stop_pid() {  # SIGTERM, then SIGKILL after 10 s
   kill -KILL "$pid" 2>/dev/null || true
 }
 
-start_redis() {  # start_redis PORT: AOF with fsync on every write, as docker/compose.yaml
-  redis-server --port "$1" --bind 127.0.0.1 --dir "$dir/redis" --save "" \
-    --appendonly yes --appendfsync always --daemonize no >>"$dir/redis.log" 2>&1 &
+start_redis() {  # start_redis PORT [DATA_DIR [EXTRA...]]: AOF with fsync on every write, as docker/compose.yaml
+  local port="$1" data="${2:-$dir/redis}"
+  shift $(($# < 2 ? $# : 2))
+  mkdir -p "$data"
+  redis-server --port "$port" --bind 127.0.0.1 --dir "$data" --save "" \
+    --appendonly yes --appendfsync always --daemonize no "$@" >>"$dir/redis.log" 2>&1 &
   echo "REDIS_PID=$!" >>"$dir/cluster.env"
-  wait_for 20 redis-cli -p "$1" ping
+  wait_for 20 redis-cli -p "$port" ping
+}
+
+start_sentinels() {  # a master, a replica and three sentinels; sets store_uri
+  local master_port replica_port second_port="" uri="" i port
+  master_port="$(free_port)"
+  replica_port="$(free_port)"
+  # Replicas sync at once (not after diskless replication's 5 s delay).
+  start_redis "$master_port" "$dir/redis" --repl-diskless-sync-delay 0
+  echo "REDIS_PORT=$master_port" >>"$dir/cluster.env"
+  echo "REDIS_MASTER_PORT=$master_port" >>"$dir/cluster.env"
+  echo "REDIS_MASTER_PID=$(grep '^REDIS_PID=' "$dir/cluster.env" | tail -1 | cut -d= -f2)" >>"$dir/cluster.env"
+  start_redis "$replica_port" "$dir/redis-replica" --replicaof 127.0.0.1 "$master_port"
+  echo "REDIS_REPLICA_PORT=$replica_port" >>"$dir/cluster.env"
+  echo "REDIS_REPLICA_PID=$(grep '^REDIS_PID=' "$dir/cluster.env" | tail -1 | cut -d= -f2)" >>"$dir/cluster.env"
+  if [[ "${REDIS_REPLICAS:-1}" == 2 ]]; then
+    second_port="$(free_port)"
+    start_redis "$second_port" "$dir/redis-replica2" --replicaof 127.0.0.1 "$master_port"
+    echo "REDIS_REPLICA2_PORT=$second_port" >>"$dir/cluster.env"
+    echo "REDIS_REPLICA2_PID=$(grep '^REDIS_PID=' "$dir/cluster.env" | tail -1 | cut -d= -f2)" >>"$dir/cluster.env"
+  fi
+  # The master's REDIS_PID line stays the one redis-stop acts on.
+  echo "REDIS_PID=$(grep '^REDIS_MASTER_PID=' "$dir/cluster.env" | cut -d= -f2)" >>"$dir/cluster.env"
+  for i in 1 2 3; do
+    port="$(free_port)"
+    cat >"$dir/sentinel$i.conf" <<CONF
+port $port
+bind 127.0.0.1
+daemonize no
+dir $dir
+sentinel monitor otsync 127.0.0.1 $master_port 2
+sentinel down-after-milliseconds otsync ${SENTINEL_DOWN_MS:-1000}
+sentinel failover-timeout otsync 10000
+sentinel parallel-syncs otsync 1
+CONF
+    redis-server "$dir/sentinel$i.conf" --sentinel >>"$dir/sentinel$i.log" 2>&1 &
+    echo "SENTINEL${i}_PID=$!" >>"$dir/cluster.env"
+    echo "SENTINEL${i}_PORT=$port" >>"$dir/cluster.env"
+    uri+="${uri:+,}127.0.0.1:$port"
+  done
+  for port in "$replica_port" ${second_port:-}; do
+    wait_for 30 bash -c "redis-cli -p $port info replication | grep -q 'master_link_status:up'"
+  done
+  for i in 1 2 3; do
+    port="$(grep "^SENTINEL${i}_PORT=" "$dir/cluster.env" | cut -d= -f2)"
+    wait_for 20 redis-cli -p "$port" ping
+    # Ready for a failover once every sentinel knows the replica and the other sentinels.
+    wait_for 30 bash -c "redis-cli -p $port sentinel replicas otsync | grep -q $replica_port && \
+      [[ \$(redis-cli -p $port sentinel master otsync | grep -A1 '^num-other-sentinels\$' | tail -1) == 2 ]]"
+  done
+  store_uri="redis-sentinel://$uri/otsync"
 }
 
 case "$cmd" in
@@ -59,9 +120,15 @@ start)
   [[ "$instances" =~ ^[123]$ ]] || { echo "cluster.sh: OTSYNC_INSTANCES must be 1, 2 or 3" >&2; exit 2; }
   mkdir -p "$dir/redis"
   : > "$dir/cluster.env"
-  redis_port="$(free_port)"
-  echo "REDIS_PORT=$redis_port" >>"$dir/cluster.env"
-  start_redis "$redis_port"
+  if [[ "${CLUSTER_REDIS:-single}" == sentinel ]]; then
+    start_sentinels
+  else
+    redis_port="$(free_port)"
+    echo "REDIS_PORT=$redis_port" >>"$dir/cluster.env"
+    start_redis "$redis_port"
+    store_uri="redis://127.0.0.1:$redis_port"
+  fi
+  echo "REDIS_STORE_URI=$store_uri" >>"$dir/cluster.env"
   # One identity secret for every instance: a client that reconnects through
   # HAProxy to another instance keeps its connection id (docs/security.md).
   if [[ ! -s "$dir/identity-secret" ]]; then
@@ -72,7 +139,7 @@ start)
     rm -f "$dir/otsync$i.port"
     # HAProxy speaks plain HTTP to the instances: an OTSYNC_TLS_* meant for a lone otsyncd must not reach them.
     # shellcheck disable=SC2086
-    env -u OTSYNC_TLS_CERT -u OTSYNC_TLS_KEY -u OTSYNC_TLS_CLIENT_CA "$otsyncd" --listen 127.0.0.1:0 --port-file "$dir/otsync$i.port" --store "redis://127.0.0.1:$redis_port" \
+    env -u OTSYNC_TLS_CERT -u OTSYNC_TLS_KEY -u OTSYNC_TLS_CLIENT_CA "$otsyncd" --listen 127.0.0.1:0 --port-file "$dir/otsync$i.port" --store "$store_uri" \
       --identity-secret-file "$dir/identity-secret" --data-dir "$dir/otsync$i" --drain-delay-ms 1500 --max-connections-per-address 0 --log-level "${OTSYNC_LOG_LEVEL:-warn}" ${OTSYNC_ARGS:-} >"$dir/otsync$i.log" 2>&1 &
     echo "OTSYNC${i}_PID=$!" >>"$dir/cluster.env"
   done
@@ -120,6 +187,11 @@ stop)
   stop_pid "${HAPROXY_PID:-0}"
   for pid in "${OTSYNC1_PID:-0}" "${OTSYNC2_PID:-0}" "${OTSYNC3_PID:-0}"; do stop_pid "$pid" & done
   wait
+  for pid in "${SENTINEL1_PID:-0}" "${SENTINEL2_PID:-0}" "${SENTINEL3_PID:-0}"; do stop_pid "$pid" & done
+  wait
+  stop_pid "${REDIS_REPLICA_PID:-0}"
+  stop_pid "${REDIS_REPLICA2_PID:-0}"
+  stop_pid "${REDIS_MASTER_PID:-0}"
   stop_pid "${REDIS_PID:-0}"
   ;;
 redis-stop)

@@ -13,16 +13,19 @@ ot::result<backend> open_backend(std::string_view uri, const backend_options& op
     if (message) *message = std::move(text);
     return error;
   };
-  if (uri.starts_with("redis://")) {
+  if (uri.starts_with("redis://") || uri.starts_with("redis-sentinel://")) {
     auto redis = store::parse_redis_uri(uri);
     if (!redis) {
       return fail(store::open_errc::invalid_option,
-                  "cannot open store '" + std::string(uri) + "': expected redis://HOST:PORT[/DB]");
+                  "cannot open store '" + std::string(uri) +
+                      "': expected redis://HOST:PORT[/DB] or redis-sentinel://HOST:PORT[,HOST:PORT...]/MASTER[/DB]");
     }
     if (options.redis_prefix.empty()) return fail(store::open_errc::invalid_option, "--redis-prefix must not be empty");
     redis->key_prefix = options.redis_prefix;
     redis->command_timeout = options.redis_timeout;
     redis->instance_id = options.instance_id;
+    redis->min_replicas = options.redis_min_replicas;
+    redis->wait_timeout = options.redis_wait_timeout;
     backend opened;
     opened.store = store::open_redis_store(*redis);
     // Several instances share this store: follow the ops the others commit.

@@ -111,9 +111,10 @@ void document::drain() {
       apply_remote(std::move(one));
       continue;
     }
-    if (std::holds_alternative<resync_request>(front)) {
+    if (auto* resync = std::get_if<resync_request>(&front)) {
+      const bool after_refusal = resync->after_refusal;
       queue_.pop_front();
-      catch_up(std::nullopt);
+      catch_up(std::nullopt, after_refusal);
       break;
     }
     if (auto* presence = std::get_if<presence_request>(&front)) {
@@ -307,13 +308,18 @@ void document::apply_remote(std::vector<op_record> ops) {
   if (outcome.diverged) state_ = state::unloaded;  // the log disagrees with this copy: start again from the store
 }
 
-void document::catch_up(std::optional<std::uint64_t> until) {
+void document::catch_up(std::optional<std::uint64_t> until, bool after_refusal) {
   busy_ = true;
   owner_.storage().load_ops(key_, pipeline_.head_version(), until,
-                            [self = shared_from_this()](ot::result<std::vector<op_record>> ops) {
-                              asio::post(self->strand_, [self, ops = std::move(ops)]() mutable {
+                            [self = shared_from_this(), after_refusal](ot::result<std::vector<op_record>> ops) {
+                              asio::post(self->strand_, [self, after_refusal, ops = std::move(ops)]() mutable {
                                 self->busy_ = false;
-                                if (ops) {
+                                if (ops && ops->empty() && after_refusal) {
+                                  // The store refused a commit at this head, yet has nothing past it: its
+                                  // log is shorter than this copy (a Redis failover lost ops). Start again
+                                  // from the store rather than retry against a head that is not there.
+                                  self->state_ = state::unloaded;
+                                } else if (ops) {
                                   self->apply_remote(std::move(*ops));
                                 } else {
                                   self->state_ = state::unloaded;  // try again from the store
@@ -414,7 +420,7 @@ void document::on_batch_committed(clock::time_point started, const std::vector<s
   }
   for (auto it = done.retries.rbegin(); it != done.retries.rend(); ++it) queue_.push_front(std::move(*it));
   if (done.next == submit_pipeline::next_step::resync) {
-    queue_.push_front(resync_request{});  // read what the other writer committed first
+    queue_.push_front(resync_request{true});  // read what the other writer committed first
   } else if (done.next == submit_pipeline::next_step::reload) {
     state_ = state::unloaded;
   }

@@ -79,7 +79,11 @@ class document : public std::enable_shared_from_this<document> {
     op_record op;
   };
   /// The feed subscription is (again) in place: catch up from the op log.
-  struct resync_request {};
+  struct resync_request {
+    /// Read after the store refused a commit (not a feed's resubscription): an empty read then means
+    /// the store's log is shorter than this copy.
+    bool after_refusal = false;
+  };
   struct presence_request {
     std::uint64_t version;
     std::string src;
@@ -107,10 +111,10 @@ class document : public std::enable_shared_from_this<document> {
   void remove_subscriber(const subscriber* who);
   /// Applies committed ops from elsewhere (in version order) and broadcasts them.
   void apply_remote(std::vector<op_record> ops);
-  /// Reads the op log from the head on and applies what is new (a gap, a resync).
   /// After a failed load with subscribers on a shared store: loads again after a backoff.
   void retry_load_later();
-  void catch_up(std::optional<std::uint64_t> until);
+  /// Reads the op log from the head on and applies what is new (a gap, a resync).
+  void catch_up(std::optional<std::uint64_t> until, bool after_refusal = false);
   void broadcast(const op_record& op, const shared_frame& frame);
   void update_busy_flag();
   /// Reports this document's memory (text, cached ops) to the registry's budget.

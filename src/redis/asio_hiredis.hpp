@@ -36,6 +36,13 @@ class connection {
 
   /// Connects; `done(true)` once connected, `done(false)` on failure or timeout.
   void connect(std::function<void(bool)> done);
+  /// Where the next `connect` goes (Sentinel: the master moves).
+  void set_address(std::string host, std::uint16_t port) {
+    host_ = std::move(host);
+    port_ = port;
+  }
+  [[nodiscard]] const std::string& host() const noexcept { return host_; }
+  [[nodiscard]] std::uint16_t port() const noexcept { return port_; }
   /// Called once when an established connection is lost (not after `disconnect`).
   void on_lost(std::function<void()> fn) { on_lost_ = std::move(fn); }
   [[nodiscard]] bool connected() const noexcept { return connected_; }

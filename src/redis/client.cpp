@@ -1,6 +1,8 @@
 #include "client.hpp"
 
 #include <atomic>
+#include <charconv>
+#include <optional>
 #include <thread>
 #include <utility>
 
@@ -44,7 +46,26 @@ struct client::impl {
       return;
     }
     ++commands;
-    conn.command(argv, std::move(done));
+    if (options.sentinels.empty()) return conn.command(argv, std::move(done));
+    conn.command(argv, [this, done = std::move(done)](const redisReply* r) {
+      if (r && r->type == REDIS_REPLY_ERROR && std::string_view(r->str, r->len).starts_with("READONLY")) {
+        // A demoted master: nothing was written. Find the new one.
+        switch_master();
+      }
+      done(r);
+    });
+  }
+
+  // Sentinel mode: drop the connection and ask the sentinels again (now, not after a backoff).
+  void switch_master() {
+    ++master_switches;
+    if (stopping || connecting) return;  // a connection being made asks the sentinels anyway
+    if (conn.connected()) conn.disconnect();
+    connected = false;
+    backoff.cancel();
+    backoff.reset();
+    connecting = true;
+    asio::post(io, [this] { start_connect(); });
   }
 
   void send_script(script& lua, std::vector<std::string> argv, reply_handler done) {
@@ -75,21 +96,107 @@ struct client::impl {
   }
 
   void start_connect() {
+    connecting = true;
     if (stopping) return;
+    if (!options.sentinels.empty()) {
+      watch_switches();
+      return ask_sentinel(0);
+    }
+    connect_to_server();
+  }
+
+  // Sentinel mode: SENTINEL get-master-addr-by-name on each sentinel in turn until one answers.
+  void ask_sentinel(std::size_t index) {
+    if (stopping) return;
+    if (index >= options.sentinels.size()) return schedule_reconnect();
+    const auto& [host, port] = options.sentinels[index];
+    probe = std::make_unique<connection>(io, host, port, options.connect_timeout, options.command_timeout);
+    probe->connect([this, index, asked = probe.get()](bool ok) {
+      if (probe.get() != asked) return;
+      if (!ok) return asio::post(io, [this, index] { ask_sentinel(index + 1); });
+      probe->command({"SENTINEL", "get-master-addr-by-name", options.master_name},
+                     [this, index, asked](const redisReply* r) {
+                       if (probe.get() != asked) return;
+                       auto master = master_address(r);
+                       probe->disconnect();
+                       if (!master) return asio::post(io, [this, index] { ask_sentinel(index + 1); });
+                       if (master->first != conn.host() || master->second != conn.port()) {
+                         if (connects > 0) ++master_switches;
+                         conn.set_address(master->first, master->second);
+                       }
+                       connect_to_server();
+                     });
+    });
+  }
+
+  static std::optional<endpoint> master_address(const redisReply* r) {
+    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2) return std::nullopt;
+    const auto* host = r->element[0];
+    const auto* port = r->element[1];
+    if (host->type != REDIS_REPLY_STRING || port->type != REDIS_REPLY_STRING || host->len == 0) return std::nullopt;
+    unsigned n = 0;
+    auto [end, ec] = std::from_chars(port->str, port->str + port->len, n);
+    if (ec != std::errc{} || end != port->str + port->len || n == 0 || n > 65535) return std::nullopt;
+    return endpoint{std::string(host->str, host->len), static_cast<std::uint16_t>(n)};
+  }
+
+  // Sentinel mode: one connection subscribed to +switch-master on a sentinel, kept up while running.
+  void watch_switches() {
+    if (stopping || (watch && watch->connected()) || watching) return;
+    watching = true;
+    const auto& [host, port] = options.sentinels[watch_index++ % options.sentinels.size()];
+    watch = std::make_unique<connection>(io, host, port, options.connect_timeout, options.command_timeout);
+    watch->on_message([this](std::string_view, std::string_view payload) {
+      // "<name> <old-ip> <old-port> <new-ip> <new-port>"
+      if (payload.substr(0, payload.find(' ')) == options.master_name) switch_master();
+    });
+    watch->on_lost([this] { rewatch_later(); });
+    watch->connect([this, watching_now = watch.get()](bool ok) {
+      if (watch.get() != watching_now) return;
+      watching = false;
+      if (!ok) return rewatch_later();
+      watch->subscribe("+switch-master");
+    });
+  }
+
+  void rewatch_later() {
+    watching = false;
+    if (stopping) return;
+    auto timer = std::make_shared<asio::steady_timer>(io, options.reconnect_max);
+    timer->async_wait([this, timer](boost::system::error_code ec) {
+      if (!ec) watch_switches();
+    });
+  }
+
+  void connect_to_server() {
     conn.connect([this](bool ok) {
       if (!ok) return schedule_reconnect();
-      if (options.db == 0) return on_connected();
-      conn.command({"SELECT", std::to_string(options.db)}, [this](const redisReply* r) {
-        if (!r || r->type == REDIS_REPLY_ERROR) {
+      if (options.sentinels.empty()) return select_db();
+      // The address a sentinel gave may be stale (a failover in progress): only a master will do.
+      conn.command({"ROLE"}, [this](const redisReply* r) {
+        if (!r || r->type != REDIS_REPLY_ARRAY || r->elements == 0 || r->element[0]->type != REDIS_REPLY_STRING ||
+            std::string_view(r->element[0]->str, r->element[0]->len) != "master") {
           conn.disconnect();
           return schedule_reconnect();
         }
-        on_connected();
+        select_db();
       });
     });
   }
 
+  void select_db() {
+    if (options.db == 0) return on_connected();
+    conn.command({"SELECT", std::to_string(options.db)}, [this](const redisReply* r) {
+      if (!r || r->type == REDIS_REPLY_ERROR) {
+        conn.disconnect();
+        return schedule_reconnect();
+      }
+      on_connected();
+    });
+  }
+
   void on_connected() {
+    connecting = false;
     ++connects;
     backoff.reset();
     connected = true;
@@ -99,6 +206,7 @@ struct client::impl {
 
   void schedule_reconnect() {
     connected = false;
+    connecting = false;
     if (stopping) return;
     backoff.schedule([this] { start_connect(); });
   }
@@ -110,6 +218,8 @@ struct client::impl {
       return;
     }
     conn.disconnect();
+    if (probe) probe->disconnect();
+    if (watch) watch->disconnect();
     connected = false;
     work.reset();
     io.stop();
@@ -127,6 +237,13 @@ struct client::impl {
   std::atomic<bool> stopping{false};
   std::atomic<std::uint64_t> commands{0};
   std::atomic<std::uint64_t> connects{0};
+  std::atomic<std::uint64_t> master_switches{0};
+  // Sentinel mode.
+  std::unique_ptr<connection> probe;  ///< asking a sentinel for the master
+  std::unique_ptr<connection> watch;  ///< subscribed to +switch-master
+  std::size_t watch_index = 0;
+  bool watching = false;    ///< a watch connection is being made
+  bool connecting = false;  ///< between start_connect and connected or the next backoff
 };
 
 client::client(client_options options, std::vector<const char*> scripts, client_hooks hooks)
@@ -197,6 +314,9 @@ std::uint64_t client::commands() const noexcept {
 }
 std::uint64_t client::timeouts() const noexcept {
   return impl_->conn.timeouts();
+}
+std::uint64_t client::master_switches() const noexcept {
+  return impl_->master_switches;
 }
 
 }  // namespace otsync::redis

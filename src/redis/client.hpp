@@ -19,15 +19,24 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 struct redisReply;
 
 namespace otsync::redis {
 
+/// host, port
+using endpoint = std::pair<std::string, std::uint16_t>;
+
 struct client_options {
   std::string host = "127.0.0.1";
   std::uint16_t port = 6379;
+  /// Sentinel mode when not empty: before every connection the master named `master_name` is asked
+  /// of these (in turn), the server found must say it is a master (ROLE), a `+switch-master` for it
+  /// drops the connection, and so does a READONLY reply (a demoted master). `host`/`port` unused.
+  std::vector<endpoint> sentinels;
+  std::string master_name;
   int db = 0;
   std::chrono::milliseconds connect_timeout{2000};
   std::chrono::milliseconds command_timeout{5000};
@@ -39,8 +48,15 @@ struct client_options {
 /// store::redis_options, which the store and the feed are opened with).
 template <class Options>
 client_options client_options_from(const Options& options) {
-  return {options.host,          options.port,         options.db, options.connect_timeout, options.command_timeout,
-          options.reconnect_min, options.reconnect_max};
+  return {options.host,
+          options.port,
+          options.sentinels,
+          options.master_name,
+          options.db,
+          options.connect_timeout,
+          options.command_timeout,
+          options.reconnect_min,
+          options.reconnect_max};
 }
 
 /// What the owner hears about, on the client's thread. Any may be empty.
@@ -98,6 +114,8 @@ class client {
   [[nodiscard]] std::uint64_t commands() const noexcept;
   /// Commands that got no reply in time.
   [[nodiscard]] std::uint64_t timeouts() const noexcept;
+  /// Sentinel mode: masters switched to (a `+switch-master`, a READONLY reply, or a new address found).
+  [[nodiscard]] std::uint64_t master_switches() const noexcept;
 
  private:
   struct impl;

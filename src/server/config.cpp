@@ -16,8 +16,9 @@ std::optional<parsed_config> parse_config(int argc, char** argv, int& exit_code)
   app.add_option("--listen", o.listen, "HOST:PORT to serve WebSocket (/ws) and HTTP on; port 0 picks a free port")
       ->envname("OTSYNC_LISTEN");
   app.add_option("--store", o.store,
-                 "Storage: sqlite:PATH (durable default; relative to --data-dir), redis://HOST:PORT[/DB] (shared by "
-                 "several instances) or memory: (tests; lost on exit)")
+                 "Storage: sqlite:PATH (durable default; relative to --data-dir), redis://HOST:PORT[/DB] or "
+                 "redis-sentinel://HOST:PORT[,HOST:PORT...]/MASTER[/DB] (shared by several instances) or memory: "
+                 "(tests; lost on exit)")
       ->envname("OTSYNC_STORE");
   app.add_option("--data-dir", o.data_dir, "Directory for the SQLite database (created if missing)")
       ->envname("OTSYNC_DATA_DIR");
@@ -219,6 +220,17 @@ std::optional<parsed_config> parse_config(int argc, char** argv, int& exit_code)
                  "nothing acked) and the connection is re-established")
       ->envname("OTSYNC_REDIS_TIMEOUT_MS")
       ->check(CLI::Range(std::int64_t{10}, std::int64_t{600000}));
+  app.add_option("--redis-min-replicas", o.redis_min_replicas,
+                 "With a redis:// store: acknowledge an op only once this many replicas have it (WAIT after each "
+                 "commit); one not confirmed within --redis-wait-timeout-ms is not acknowledged "
+                 "(ERR_DATABASE_UNAVAILABLE; a resend finds it if it committed). 0: once the master has it")
+      ->envname("OTSYNC_REDIS_MIN_REPLICAS")
+      ->check(CLI::Range(0U, 16U));
+  std::int64_t redis_wait_timeout_ms = o.redis_wait_timeout.count();
+  app.add_option("--redis-wait-timeout-ms", redis_wait_timeout_ms,
+                 "With --redis-min-replicas: how long a commit waits for the replicas")
+      ->envname("OTSYNC_REDIS_WAIT_TIMEOUT_MS")
+      ->check(CLI::Range(std::int64_t{1}, std::int64_t{60000}));
   std::int64_t presence_lease_ms = o.presence_lease.count();
   app.add_option("--presence-lease-ms", presence_lease_ms,
                  "With a redis:// store: instances send a presence heartbeat every quarter of this; one silent this "
@@ -255,6 +267,7 @@ std::optional<parsed_config> parse_config(int argc, char** argv, int& exit_code)
   o.ws_idle_timeout = std::chrono::milliseconds(ws_idle_ms);
   o.redis_timeout = std::chrono::milliseconds(redis_timeout_ms);
   o.presence_lease = std::chrono::milliseconds(presence_lease_ms);
+  o.redis_wait_timeout = std::chrono::milliseconds(redis_wait_timeout_ms);
   o.message_timeout = std::chrono::milliseconds(message_timeout_ms);
   o.tls_handshake_timeout = std::chrono::milliseconds(tls_handshake_timeout_ms);
   out.printed = app.config_to_str(true, false);

@@ -238,6 +238,10 @@ std::string server::start() {
            std::to_string(largest_broadcast) + " bytes of JSON): raise it, or lower --max-op-bytes";
   }
 
+  if (opts.redis_min_replicas > 0 && opts.redis_wait_timeout >= opts.redis_timeout) {
+    return "--redis-wait-timeout-ms must be shorter than --redis-timeout-ms (a WAIT is a command on the store's "
+           "connection)";
+  }
   if (opts.tls_cert.empty() && (!opts.tls_key.empty() || !opts.tls_client_ca.empty())) {
     return std::string(opts.tls_key.empty() ? "--tls-client-ca" : "--tls-key") + " needs --tls-cert";
   }
@@ -301,6 +305,8 @@ std::string server::start() {
   backend_options.redis_timeout = opts.redis_timeout;
   backend_options.instance_id = random_instance_id();
   backend_options.presence.lease = opts.presence_lease;
+  backend_options.redis_min_replicas = opts.redis_min_replicas;
+  backend_options.redis_wait_timeout = opts.redis_wait_timeout;
   backend_options.presence.max_queue = opts.max_presence_relay_queue;
   std::string message;
   auto opened = backend::open_backend(opts.store, backend_options, &message);

@@ -3,6 +3,7 @@
 #include <atomic>
 #include <charconv>
 #include <memory>
+#include <optional>
 
 #include <hiredis/hiredis.h>
 #include <nlohmann/json.hpp>
@@ -28,7 +29,8 @@ std::string dump(const json& j) {
 // or nothing); moves the head; stores the optional snapshots; publishes each
 // op. One script, so one atomic step in Redis.
 // KEYS: head, ops, ts, snaps, snapdata, seen.
-// ARGV: N, channel, publisher tag (prepended to each published op, so an
+// ARGV: N, channel ('' = publish nothing: with --redis-min-replicas the store
+// publishes after WAIT), publisher tag (prepended to each published op, so an
 // instance can skip its own), then per op 10 fields: version, op JSON, ts,
 // src, seq, type ('' = none), create src, create seq, create v ('' = none),
 // snapshot JSON ('' = none).
@@ -58,7 +60,7 @@ for i = 0, n - 1 do
     redis.call('ZADD', KEYS[4], v, tostring(v))
     redis.call('HSET', KEYS[5], tostring(v), ARGV[b + 10])
   end
-  redis.call('PUBLISH', ARGV[2], ARGV[3] .. ARGV[b + 2])
+  if ARGV[2] ~= '' then redis.call('PUBLISH', ARGV[2], ARGV[3] .. ARGV[b + 2]) end
 end
 local last = 3 + (n - 1) * 10
 redis.call('HSET', KEYS[1], 'v', v, 'type', ARGV[last + 6])
@@ -147,9 +149,10 @@ class redis_store_impl final : public redis_store {
   redis_store_stats stats() const override { return {client_.commands(), client_.connects(), client_.timeouts()}; }
   backend_health health() const override {
     const bool up = client_.connected();
+    const std::string where = options_.sentinels.empty() ? options_.host + ":" + std::to_string(options_.port)
+                                                         : "sentinel master " + options_.master_name;
     return {up,
-            "redis " + options_.host + ":" + std::to_string(options_.port) + "/" + std::to_string(options_.db) +
-                (up ? " connected" : " unreachable"),
+            "redis " + where + "/" + std::to_string(options_.db) + (up ? " connected" : " unreachable"),
             {{"otsync_redis_up", "1 while the store's Redis connection is up (readiness)", health_kind::gauge,
               up ? 1U : 0U},
              {"otsync_redis_commands_total", "Commands the store sent to Redis since start (a commit is one EVALSHA)",
@@ -157,7 +160,13 @@ class redis_store_impl final : public redis_store {
              {"otsync_redis_connects_total", "Successful store connections to Redis since start", health_kind::total,
               client_.connects()},
              {"otsync_redis_timeouts_total", "Redis commands that got no reply within --redis-timeout-ms",
-              health_kind::total, client_.timeouts()}}};
+              health_kind::total, client_.timeouts()},
+             {"otsync_redis_master_switches_total",
+              "Sentinel: the store's connection moved to another master (+switch-master, READONLY, a new address)",
+              health_kind::total, client_.master_switches()},
+             {"otsync_redis_unreplicated_commits_total",
+              "Commits not confirmed on --redis-min-replicas replicas in time (not acknowledged as durable)",
+              health_kind::total, unreplicated_.load()}}};
   }
 
   void load(const doc_key& key, std::optional<std::uint64_t> version, handler<loaded_document> done) override {
@@ -234,25 +243,21 @@ class redis_store_impl final : public redis_store {
   void commit_all(std::vector<commit_request> requests, commit_handler done) override {
     if (auto e = detail::check_commit_all(requests)) return done(e);
     const auto& key = requests.front().key;
-    std::vector<std::string> argv{"EVAL",
-                                  "",
-                                  "6",
-                                  k(key, "head"),
-                                  k(key, "ops"),
-                                  k(key, "ts"),
-                                  k(key, "snaps"),
-                                  k(key, "snapdata"),
-                                  k(key, "seen"),
-                                  std::to_string(requests.size()),
-                                  redis::op_channel(options_.key_prefix, key.collection, key.id),
-                                  publisher_tag_};
+    std::vector<std::string> argv{
+        "EVAL", "", "6", k(key, "head"), k(key, "ops"), k(key, "ts"), k(key, "snaps"), k(key, "snapdata"),
+        k(key, "seen"), std::to_string(requests.size()),
+        // With min_replicas, others hear of an op only once the replicas have it.
+        options_.min_replicas > 0 ? std::string() : redis::op_channel(options_.key_prefix, key.collection, key.id),
+        publisher_tag_};
     argv.reserve(argv.size() + requests.size() * commit_fields);
+    std::vector<std::string> deferred;  // with min_replicas: what the script would have published
     for (auto& request : requests) {
       // Encoded once: the same bytes go into the list and out on the channel.
       auto op = redis::encode_stored_op(request.op);
       if (!op) return done(make_error_code(errc::invalid_argument));
       const auto& after = request.after;
       argv.push_back(std::to_string(request.op.version));
+      if (options_.min_replicas > 0) deferred.push_back(publisher_tag_ + *op);
       argv.push_back(std::move(*op));
       argv.push_back(std::to_string(request.op.timestamp_ms));
       argv.push_back(request.op.src);
@@ -266,26 +271,29 @@ class redis_store_impl final : public redis_store {
     auto index = std::vector<std::string>{"ZADD", index_key(key.collection), "NX", "0", key.id};
     if (closed_) return done(make_error_code(errc::closed));
     const bool first_op = requests.front().op.version == 0;
-    client_.post([this, argv = std::move(argv), index = std::move(index), first_op, done = std::move(done)]() mutable {
-      client_.send_script(
-          commit_script_id, std::move(argv),
-          [this, index = std::move(index), first_op, done = std::move(done)](const redisReply* r) mutable {
-            if (!r) return done(make_error_code(errc::unavailable));
-            auto status = reply_text(r);
-            if (r->type == REDIS_REPLY_ERROR) return done(make_error_code(errc::unavailable));
-            if (status == "ok") {
-              // A document's first op adds it to its collection's listing (another
-              // slot, so not in the script): in order on this connection, not awaited.
-              if (first_op) client_.send(index, [](const redisReply*) {});
-              return done({});
-            }
-            // A duplicate (src, seq) means an op is already in the log: the caller
-            // reloads and its rebase finds it, as after any lost race.
-            if (status == "conflict" || status == "duplicate") {
-              return done(make_error_code(errc::version_conflict));
-            }
-            done(make_error_code(errc::corrupt));
-          });
+    auto channel = redis::op_channel(options_.key_prefix, key.collection, key.id);
+    client_.post([this, argv = std::move(argv), index = std::move(index), first_op, done = std::move(done),
+                  deferred = std::move(deferred), channel = std::move(channel)]() mutable {
+      client_.send_script(commit_script_id, std::move(argv),
+                          [this, index = std::move(index), first_op, done = std::move(done),
+                           deferred = std::move(deferred), channel = std::move(channel)](const redisReply* r) mutable {
+                            if (!r) return done(make_error_code(errc::unavailable));
+                            auto status = reply_text(r);
+                            if (r->type == REDIS_REPLY_ERROR) return done(make_error_code(errc::unavailable));
+                            if (status == "ok") {
+                              // A document's first op adds it to its collection's listing (another
+                              // slot, so not in the script): in order on this connection, not awaited.
+                              if (first_op) client_.send(index, [](const redisReply*) {});
+                              return after_replicated(std::move(done), {}, std::move(channel), std::move(deferred));
+                            }
+                            // A duplicate (src, seq) means an op is already in the log: the caller
+                            // reloads and its rebase finds it, as after any lost race. With
+                            // --redis-min-replicas it is acknowledged then, so it must be on the replicas too.
+                            if (status == "duplicate")
+                              return after_replicated(std::move(done), make_error_code(errc::version_conflict));
+                            if (status == "conflict") return done(make_error_code(errc::version_conflict));
+                            done(make_error_code(errc::corrupt));
+                          });
     });
   }
 
@@ -337,6 +345,43 @@ class redis_store_impl final : public redis_store {
     return options_.key_prefix + redis::doc_tag(key.collection, key.id);
   }
   std::string k(const doc_key& key, std::string_view what) const { return doc_base(key) + ":" + std::string(what); }
+  // With min_replicas: `result` only once WAIT says that many replicas have every write so far on
+  // this connection; otherwise the commit's outcome is unknown (unavailable: never acknowledged).
+  // Then the ops the script did not publish go out: other instances' clients never see an op a
+  // failover could still take back (if WAIT fails they stay unpublished; a catch-up may read them).
+  void after_replicated(std::function<void(std::error_code)> done, std::error_code result, std::string channel = {},
+                        std::vector<std::string> publish = {}) {
+    if (options_.min_replicas == 0) return done(result);
+    client_.send({"WAIT", std::to_string(options_.min_replicas), std::to_string(options_.wait_timeout.count())},
+                 [this, done = std::move(done), result, channel = std::move(channel),
+                  publish = std::move(publish)](const redisReply* r) {
+                   if (r && r->type == REDIS_REPLY_INTEGER && r->integer >= 0 &&
+                       static_cast<unsigned long long>(r->integer) >= options_.min_replicas) {
+                     for (const auto& message : publish) {
+                       client_.send({"PUBLISH", channel, message}, [](const redisReply*) {});
+                     }
+                     return done(result);
+                   }
+                   ++unreplicated_;
+                   unconfirmed_ = true;
+                   done(make_error_code(errc::unavailable));
+                 });
+  }
+
+  // Reads while a write of this connection may be on the master only: a catch-up would find that
+  // commit in the log and acknowledge it. So the read waits until WAIT confirms every write so far
+  // (one connection: all of them), or fails. On the store thread.
+  void confirmed_then(std::function<void(bool confirmed)> read) {
+    if (!unconfirmed_) return read(true);
+    client_.send({"WAIT", std::to_string(options_.min_replicas), std::to_string(options_.wait_timeout.count())},
+                 [this, read = std::move(read)](const redisReply* r) {
+                   const bool ok = r && r->type == REDIS_REPLY_INTEGER && r->integer >= 0 &&
+                                   static_cast<unsigned long long>(r->integer) >= options_.min_replicas;
+                   if (ok) unconfirmed_ = false;
+                   read(ok);
+                 });
+  }
+
   std::string index_key(const std::string& collection) const { return options_.key_prefix + "docs:" + collection; }
 
   template <class T>
@@ -349,7 +394,10 @@ class redis_store_impl final : public redis_store {
   void run(std::vector<std::string> argv, handler<T> done, Decode decode) {
     if (closed_) return done(errc::closed);
     client_.post([this, argv = std::move(argv), done = std::move(done), decode]() mutable {
-      client_.send(argv, reply_decoder(std::move(done), std::move(decode)));
+      confirmed_then([this, argv = std::move(argv), done = std::move(done), decode](bool confirmed) mutable {
+        if (!confirmed) return done(errc::unavailable);
+        client_.send(argv, reply_decoder(std::move(done), std::move(decode)));
+      });
     });
   }
   // The same for a script call (`argv` starts with two placeholders).
@@ -357,7 +405,10 @@ class redis_store_impl final : public redis_store {
   void run_script(redis::client::script_id script, std::vector<std::string> argv, handler<T> done, Decode decode) {
     if (closed_) return done(errc::closed);
     client_.post([this, script, argv = std::move(argv), done = std::move(done), decode]() mutable {
-      client_.send_script(script, std::move(argv), reply_decoder(std::move(done), std::move(decode)));
+      confirmed_then([this, script, argv = std::move(argv), done = std::move(done), decode](bool confirmed) mutable {
+        if (!confirmed) return done(errc::unavailable);
+        client_.send_script(script, std::move(argv), reply_decoder(std::move(done), std::move(decode)));
+      });
     });
   }
   template <class T, class Decode>
@@ -371,6 +422,8 @@ class redis_store_impl final : public redis_store {
   redis_options options_;
   std::string publisher_tag_;
   std::atomic<bool> closed_{false};
+  std::atomic<std::uint64_t> unreplicated_{0};  ///< commits WAIT did not confirm on --redis-min-replicas
+  bool unconfirmed_ = false;                    ///< a write may not be on the replicas (store thread only)
   // Last: its thread stops (in close) before the members above go.
   redis::client client_;
 };
@@ -389,7 +442,64 @@ std::string redis_op_channel(const redis_options& options, const doc_key& key) {
   return redis::op_channel(options.key_prefix, key.collection, key.id);
 }
 
+namespace {
+
+std::optional<std::pair<std::string, std::uint16_t>> parse_host_port(std::string_view authority,
+                                                                     std::uint16_t default_port) {
+  std::uint16_t port = default_port;
+  auto colon = authority.rfind(':');
+  if (colon != std::string_view::npos) {
+    auto text = authority.substr(colon + 1);
+    unsigned n = 0;
+    auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+    if (ec != std::errc{} || ptr != text.data() + text.size() || n == 0 || n > 65535) return std::nullopt;
+    port = static_cast<std::uint16_t>(n);
+    authority = authority.substr(0, colon);
+  }
+  if (authority.empty() || authority.find(':') != std::string_view::npos) return std::nullopt;
+  return std::pair{std::string(authority), port};
+}
+
+bool parse_db(std::string_view text, int& db) {
+  int n = 0;
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+  if (ec != std::errc{} || ptr != text.data() + text.size() || n < 0 || n > 15) return false;
+  db = n;
+  return true;
+}
+
+/// redis-sentinel://HOST:PORT[,HOST:PORT...]/MASTER_NAME[/DB] (sentinel port 26379 by default).
+ot::result<redis_options> parse_sentinel_uri(std::string_view rest) {
+  constexpr std::size_t max_sentinels = 32;
+  redis_options out;
+  auto slash = rest.find('/');
+  if (slash == std::string_view::npos) return open_errc::invalid_option;
+  auto hosts = rest.substr(0, slash);
+  auto path = rest.substr(slash + 1);
+  auto db_slash = path.find('/');
+  out.master_name = std::string(path.substr(0, db_slash));
+  if (out.master_name.empty() || out.master_name.size() > 256) return open_errc::invalid_option;
+  if (db_slash != std::string_view::npos && !parse_db(path.substr(db_slash + 1), out.db)) {
+    return open_errc::invalid_option;
+  }
+  while (true) {
+    auto comma = hosts.find(',');
+    auto endpoint = parse_host_port(hosts.substr(0, comma), 26379);
+    if (!endpoint || out.sentinels.size() == max_sentinels) return open_errc::invalid_option;
+    out.sentinels.push_back(std::move(*endpoint));
+    if (comma == std::string_view::npos) break;
+    hosts.remove_prefix(comma + 1);
+  }
+  out.host = out.sentinels.front().first;
+  out.port = out.sentinels.front().second;
+  return out;
+}
+
+}  // namespace
+
 ot::result<redis_options> parse_redis_uri(std::string_view uri) {
+  constexpr std::string_view sentinel_scheme = "redis-sentinel://";
+  if (uri.starts_with(sentinel_scheme)) return parse_sentinel_uri(uri.substr(sentinel_scheme.size()));
   constexpr std::string_view scheme = "redis://";
   if (!uri.starts_with(scheme)) return open_errc::invalid_option;
   auto rest = uri.substr(scheme.size());

@@ -235,6 +235,41 @@ TEST(RedisUri, PortAndDbDefault) {
   EXPECT_EQ(parsed->db, 4);
 }
 
+TEST(RedisUri, ParsesSentinels) {
+  auto parsed = parse_redis_uri("redis-sentinel://s1:5000,s2,10.0.0.3:26380/mymaster/3");
+  ASSERT_TRUE(parsed) << parsed.error().message();
+  ASSERT_EQ(parsed->sentinels.size(), 3U);
+  EXPECT_EQ(parsed->sentinels[0], (std::pair<std::string, std::uint16_t>{"s1", 5000}));
+  EXPECT_EQ(parsed->sentinels[1], (std::pair<std::string, std::uint16_t>{"s2", 26379}));
+  EXPECT_EQ(parsed->sentinels[2], (std::pair<std::string, std::uint16_t>{"10.0.0.3", 26380}));
+  EXPECT_EQ(parsed->master_name, "mymaster");
+  EXPECT_EQ(parsed->db, 3);
+
+  parsed = parse_redis_uri("redis-sentinel://127.0.0.1:26379/otsync");
+  ASSERT_TRUE(parsed);
+  EXPECT_EQ(parsed->sentinels.size(), 1U);
+  EXPECT_EQ(parsed->master_name, "otsync");
+  EXPECT_EQ(parsed->db, 0);
+  EXPECT_TRUE(parse_redis_uri("redis://h")->sentinels.empty());
+}
+
+TEST(RedisUri, ABadSentinelUriIsRefused) {
+  std::string too_many = "redis-sentinel://";
+  for (int i = 0; i < 33; ++i) too_many += (i ? ",h" : "h") + std::to_string(i);
+  too_many += "/m";
+  const std::string long_name = "redis-sentinel://h/" + std::string(257, 'm');
+  for (const std::string& uri :
+       {std::string("redis-sentinel://"), std::string("redis-sentinel://h"), std::string("redis-sentinel://h/"),
+        std::string("redis-sentinel:///m"), std::string("redis-sentinel://h,/m"), std::string("redis-sentinel://,h/m"),
+        std::string("redis-sentinel://h:0/m"), std::string("redis-sentinel://h:70000/m"),
+        std::string("redis-sentinel://h/m/16"), std::string("redis-sentinel://h/m/x"),
+        std::string("redis-sentinel://h:1:2/m"), too_many, long_name}) {
+    auto parsed = parse_redis_uri(uri);
+    ASSERT_FALSE(parsed) << uri;
+    EXPECT_EQ(parsed.error(), open_errc::invalid_option) << uri;
+  }
+}
+
 TEST(RedisUri, ABadPortIsRefused) {
   for (const char* uri :
        {"redis://h:", "redis://h:0", "redis://h:65536", "redis://h:99999999999999999999", "redis://h:port",
@@ -484,6 +519,45 @@ class RedisOutage : public ::testing::Test {
   redis_server server_;
   const std::string prefix_ = fresh_prefix();
 };
+
+TEST_F(RedisOutage, WithMinReplicasNothingIsAcknowledgedUntilAReplicaHasIt) {
+  auto opts = options();
+  opts.min_replicas = 1;
+  opts.wait_timeout = std::chrono::milliseconds(200);
+  auto s = open_connected(opts);
+  ASSERT_TRUE(s);
+  doc_history doc{{"c", "replicated"}};
+  // No replica: the commit is on the master, but is not acknowledged.
+  commit_request create = doc.next(oplog::create_body{text_type, "x"});
+  EXPECT_EQ(commit(*s, create), errc::unavailable);
+  // Nor found by a catch-up (which would acknowledge it): reads wait for the replicas too.
+  auto unconfirmed = load(*s, doc.key);
+  ASSERT_FALSE(unconfirmed);
+  EXPECT_EQ(unconfirmed.error(), errc::unavailable);
+  // A replica comes and syncs: the same read now confirms it, and the commit is there.
+  ASSERT_TRUE(server_.command({"CONFIG", "SET", "repl-diskless-sync-delay", "0"}));  // sync at once
+  redis_server replica;
+  ASSERT_EQ(replica.start(), "");
+  ASSERT_TRUE(replica.command({"REPLICAOF", "127.0.0.1", std::to_string(server_.port())}));
+  ASSERT_TRUE(eventually([&] { return replica.info_field("replication", "master_link_status") == "up"; }, 20s));
+  auto confirmed = load(*s, doc.key);
+  ASSERT_TRUE(confirmed) << confirmed.error().message();
+  doc.accept(create);
+  EXPECT_EQ(confirmed->version_reached(), 1U);
+  EXPECT_EQ(doc.append(*s, ot::op{C::insert("y")}), std::error_code{});
+  ASSERT_TRUE(eventually(
+      [&] {
+        auto reply = replica.command({"LLEN", opts.key_prefix + redis_doc_tag(doc.key) + ":ops"});
+        return reply && reply->integer == 2;
+      },
+      5s));
+  auto health = s->health();
+  auto unreplicated = std::find_if(health.values.begin(), health.values.end(), [](const health_value& v) {
+    return v.name == "otsync_redis_unreplicated_commits_total";
+  });
+  ASSERT_NE(unreplicated, health.values.end());
+  EXPECT_EQ(unreplicated->value, 1U);
+}
 
 TEST_F(RedisOutage, RedisStoppedCallsFailUnavailableWithinTheTimeout) {
   auto s = open();

@@ -31,6 +31,9 @@ struct backend_options {
   std::string redis_prefix = "otsync:";
   /// With redis://: a command without a reply this long fails.
   std::chrono::milliseconds redis_timeout{5000};
+  /// With redis://: acknowledge a commit only once this many replicas have it (WAIT), within the timeout.
+  unsigned redis_min_replicas = 0;
+  std::chrono::milliseconds redis_wait_timeout{1000};
   /// With redis://: tags the ops this instance publishes, so its own feed skips them.
   std::string instance_id;
   /// With redis://: the presence bus's lease and queue.

@@ -68,6 +68,8 @@ struct server_options {
   std::string metrics_token_file;                 ///< when set, /metrics needs "Authorization: Bearer <its content>"
   std::string redis_prefix = "otsync:";           ///< with a redis:// store: prefix of every key and channel
   std::chrono::milliseconds redis_timeout{5000};  ///< with a redis:// store: per command
+  unsigned redis_min_replicas = 0;                ///< WAIT for this many replicas before acknowledging
+  std::chrono::milliseconds redis_wait_timeout{1000};
   /// With a redis:// store: an instance silent this long is lost, and the others clear its presences.
   std::chrono::milliseconds presence_lease{5000};
   std::size_t max_presence_relay_queue = 10000;  ///< presence messages waiting for Redis; more are dropped

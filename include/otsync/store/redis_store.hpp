@@ -17,6 +17,8 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "otsync/ot/result.hpp"
 #include "otsync/store/store.hpp"
@@ -26,7 +28,15 @@ namespace otsync::store {
 struct redis_options {
   std::string host = "127.0.0.1";
   std::uint16_t port = 6379;
+  /// redis-sentinel://: the sentinels to ask for the master `master_name` (then host/port are unused).
+  std::vector<std::pair<std::string, std::uint16_t>> sentinels;
+  std::string master_name;
   int db = 0;
+  /// After each commit, `WAIT min_replicas wait_timeout`: an op is acknowledged only once that many
+  /// replicas have it; otherwise its outcome is unknown to the client (ERR_DATABASE_UNAVAILABLE, and a
+  /// resend finds it if it did commit). 0: acknowledged once the master has it.
+  unsigned min_replicas = 0;
+  std::chrono::milliseconds wait_timeout{1000};
   std::string key_prefix = "otsync:";  ///< prepended to every key (several apps can share one Redis)
   /// Tags the ops this instance publishes, so its own op feed skips them ("" = untagged).
   std::string instance_id;
@@ -57,7 +67,8 @@ std::string redis_op_channel(const redis_options& options, const doc_key& key);
 /// `i:<instance_id>\n`, prepended to every op the store publishes ("" without an id).
 std::string redis_publisher_tag(const redis_options& options);
 
-/// Parses `redis://HOST:PORT[/DB]` (port defaults to 6379, DB to 0).
+/// Parses `redis://HOST:PORT[/DB]` (port defaults to 6379, DB to 0) and
+/// `redis-sentinel://HOST:PORT[,HOST:PORT...]/MASTER_NAME[/DB]` (sentinel port 26379, at most 32).
 ot::result<redis_options> parse_redis_uri(std::string_view uri);
 
 /// Starts a Redis store; it connects in the background (a Redis that is
