@@ -160,7 +160,9 @@ TEST_F(RedisFeedOutage, HealthNamesTheRedisFeedMetrics) {
   names.clear();
   for (const auto& value : store_health.values) names.emplace_back(value.name);
   EXPECT_EQ(names, (std::vector<std::string>{"otsync_redis_up", "otsync_redis_commands_total",
-                                             "otsync_redis_connects_total", "otsync_redis_timeouts_total"}));
+                                             "otsync_redis_connects_total", "otsync_redis_timeouts_total",
+                                             "otsync_redis_master_switches_total",
+                                             "otsync_redis_unreplicated_commits_total"}));
 }
 
 }  // namespace
