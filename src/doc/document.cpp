@@ -245,7 +245,8 @@ void document::on_loaded(ot::result<store::loaded_document> loaded) {
 // which may never come; a reload then hands them what they missed.
 void document::retry_load_later() {
   if (subscribers_.empty() || !owner_.feed() || evicted_) return;
-  load_retry_delay_ = std::clamp(load_retry_delay_ * 2, std::chrono::milliseconds(100), std::chrono::milliseconds(5000));
+  load_retry_delay_ =
+      std::clamp(load_retry_delay_ * 2, std::chrono::milliseconds(100), std::chrono::milliseconds(5000));
   auto timer = std::make_shared<asio::steady_timer>(strand_, load_retry_delay_);
   timer->async_wait([self = shared_from_this(), timer](boost::system::error_code ec) {
     if (ec || self->state_ != state::unloaded || self->subscribers_.empty()) return;

@@ -128,9 +128,9 @@ class document : public std::enable_shared_from_this<document> {
   bool busy_ = false;  // a load, a history read or a batch is in flight
   bool evicted_ = false;
   std::chrono::milliseconds load_retry_delay_{0};  ///< the last wait of retry_load_later (0: none)
-  bool stale_ = false;                       // with a feed but not on it: reload before serving
-  std::optional<std::uint64_t> feed_token_;  // while subscribed to the op feed
-  std::uint64_t broadcast_version_ = 0;      // subscribers have every op below this
+  bool stale_ = false;                             // with a feed but not on it: reload before serving
+  std::optional<std::uint64_t> feed_token_;        // while subscribed to the op feed
+  std::uint64_t broadcast_version_ = 0;            // subscribers have every op below this
   std::atomic<bool> busy_flag_{false};
   std::deque<request> queue_;
 

@@ -71,6 +71,10 @@ error_info presence_channel_limit(std::size_t limit) {
   return {"ERR_PRESENCE_LIMIT_EXCEEDED", "This connection already subscribes to " + std::to_string(limit) +
                                              " presence channels, the limit; unsubscribe from some first"};
 }
+error_info presence_server_channel_limit(std::size_t limit) {
+  return {"ERR_PRESENCE_LIMIT_EXCEEDED", "This server already has " + std::to_string(limit) +
+                                             " presence channels with subscribers, the limit; try again later"};
+}
 error_info presence_type_unsupported(std::string_view type) {
   return {"ERR_TYPE_DOES_NOT_SUPPORT_PRESENCE", "Type does not support presence: " + std::string(type)};
 }

@@ -117,7 +117,9 @@ class redis_presence_bus final : public presence_bus {
   }
 
  private:
-  std::chrono::milliseconds unsubscribe_grace() const { return std::max(std::chrono::milliseconds(100), bus_options_.lease / 4); }
+  std::chrono::milliseconds unsubscribe_grace() const {
+    return std::max(std::chrono::milliseconds(100), bus_options_.lease / 4);
+  }
 
   // On the subscriber's thread: subscribed exactly while joined (one SUBSCRIBE per channel, so one
   // confirmation, which is a renewal only after the connection was lost).
@@ -303,9 +305,9 @@ class redis_presence_bus final : public presence_bus {
   std::atomic<std::uint64_t> dropped_{0};
   std::atomic<std::uint64_t> lost_total_{0};
   std::mutex mutex_;
-  std::set<std::string> joined_;     ///< channels with members here
+  std::set<std::string> joined_;      ///< channels with members here
   std::set<std::string> subscribed_;  ///< channels SUBSCRIBEd on the current connection (subscriber thread)
-  std::set<std::string> confirmed_;  ///< joined channels Redis has confirmed at least once
+  std::set<std::string> confirmed_;   ///< joined channels Redis has confirmed at least once
   std::unordered_map<std::string, clock::time_point> last_heard_;
   std::set<std::string> lost_;
   std::deque<std::string> lost_order_;

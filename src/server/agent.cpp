@@ -252,7 +252,7 @@ void agent::handle(protocol::request& req) {
       send_error(std::move(req.echo), protocol::errors::presence_channel_limit(options_.max_presence_channels));
       return;
     }
-    handle_presence_subscribe(std::move(*ps));
+    handle_presence_subscribe(std::move(req.echo), std::move(*ps));
   } else if (auto* pr = std::get_if<protocol::presence_resend_request>(&body)) {
     if (!may_use_channel(pr->channel)) {
       send_error(std::move(req.echo), protocol::errors::forbidden("read", pr->channel, ""));
@@ -279,7 +279,7 @@ bool agent::may_use_channel(const std::string& channel) const {
   return names_one;
 }
 
-void agent::handle_presence_subscribe(protocol::presence_subscribe_request r) {
+void agent::handle_presence_subscribe(json echo, protocol::presence_subscribe_request r) {
   auto& hub = *options_.presence;
   const std::string action = r.subscribe ? "ps" : "pu";
   auto known = presence_channels_.find(r.channel);
@@ -297,7 +297,12 @@ void agent::handle_presence_subscribe(protocol::presence_subscribe_request r) {
     send(protocol::encode_presence_subscribed(action, r.channel, r.seq));
     return;
   }
-  const bool joined = hub.join(r.channel, this, io_);
+  const auto join = hub.join(r.channel, this, io_);
+  if (join == presence_hub::join_result::full) {
+    send_error(std::move(echo), protocol::errors::presence_server_channel_limit(options_.max_server_presence_channels));
+    return;
+  }
+  const bool joined = join == presence_hub::join_result::joined;
   presence_channels_[r.channel] = r.seq;
   send(protocol::encode_presence_subscribed(action, r.channel, r.seq));
   if (joined && presence_resends_.try_take(std::chrono::steady_clock::now())) {
@@ -309,6 +314,8 @@ void agent::handle_presence_subscribe(protocol::presence_subscribe_request r) {
 }
 
 void agent::handle_presence_resend(protocol::presence_resend_request r) {
+  // Removals this client may have taken for stale first (they go to it alone, at the head).
+  if (presence_channels_.contains(r.channel)) options_.presence->resend_removals(r.channel, this);
   if (presence_resends_.try_take(std::chrono::steady_clock::now())) {
     options_.presence->publish(r.channel,
                                std::make_shared<const std::string>(protocol::encode_presence_resend(r.channel)), this,
@@ -485,6 +492,11 @@ void agent::publish_presence(protocol::presence_update_request presence, bool ec
     previous->second.pv = presence.pv;
     previous->second.version = presence.version;
   }
+  if (presence.value.is_null()) {
+    options_.presence->note_removal(presence.channel, presence, src_alias());
+  } else {
+    options_.presence->forget_removal(presence.channel, src_alias(), presence.id);
+  }
   options_.presence->publish(presence.channel, frame, this, presence_hub::frame_kind::update, src_);
   if (!echo_to_sender) return;
   if (auto io = io_.lock()) io->send(std::move(frame));  // the ack: the same message
@@ -512,10 +524,12 @@ void agent::clear_presences(const std::string& channel) {
           key, version, src_, std::nullopt,
           [hub, presence = std::move(presence), shown = src_alias()](doc::presence_result moved) mutable {
             if (!moved.error) presence.version = moved.version;
+            hub->note_removal(presence.channel, presence, shown);
             hub->publish(presence.channel,
                          std::make_shared<const std::string>(protocol::encode_presence(presence, shown)), nullptr);
           });
     } else {
+      hub->note_removal(presence.channel, presence, src_alias());
       hub->publish(presence.channel,
                    std::make_shared<const std::string>(protocol::encode_presence(presence, src_alias())), nullptr);
     }

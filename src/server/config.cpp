@@ -58,6 +58,11 @@ std::optional<parsed_config> parse_config(int argc, char** argv, int& exit_code)
                  "Presence channels one connection subscribes to at once: ERR_PRESENCE_LIMIT_EXCEEDED")
       ->envname("OTSYNC_MAX_PRESENCE_CHANNELS")
       ->check(CLI::Range(std::size_t{1}, std::size_t{1000000}));
+  app.add_option("--max-server-presence-channels", o.max_server_presence_channels,
+                 "Presence channels with subscribers on this server at once (each a Redis subscription with a "
+                 "redis:// store); a ps past it gets ERR_PRESENCE_LIMIT_EXCEEDED")
+      ->envname("OTSYNC_MAX_SERVER_PRESENCE_CHANNELS")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{100000000}));
   app.add_option("--max-presence-rate", o.max_presence_rate,
                  "Presence broadcasts per second per connection (bursts of twice that); past it every update is "
                  "acked at once and only the latest of each presence goes out, at this rate (0: no limit)")

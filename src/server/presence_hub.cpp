@@ -72,12 +72,17 @@ void presence_hub::start() {
                        [this](std::string_view instance) { on_instance_back(instance); }});
 }
 
-bool presence_hub::join(const std::string& channel, const void* key, std::weak_ptr<connection_io> io) {
+presence_hub::join_result presence_hub::join(const std::string& channel, const void* key,
+                                             std::weak_ptr<connection_io> io) {
   std::size_t count = 0;
   {
     std::lock_guard lock(mutex_);
-    auto& members = channels_[channel];
-    if (std::any_of(members.begin(), members.end(), [&](const member& m) { return m.key == key; })) return false;
+    auto found = channels_.find(channel);
+    if (found == channels_.end() && channels_.size() >= options_.max_channels) return join_result::full;
+    auto& members = found != channels_.end() ? found->second : channels_[channel];
+    if (std::any_of(members.begin(), members.end(), [&](const member& m) { return m.key == key; })) {
+      return join_result::already;
+    }
     if (members.empty()) {
       // Under the lock, so that a join and the last leave reach the bus in order.
       if (options_.bus) options_.bus->join(channel);
@@ -88,7 +93,7 @@ bool presence_hub::join(const std::string& channel, const void* key, std::weak_p
     count = channels_.size();
   }
   if (options_.observer) options_.observer->on_presence_channels(count);
-  return true;
+  return join_result::joined;
 }
 
 void presence_hub::leave(const std::string& channel, const void* key) {
@@ -102,6 +107,10 @@ void presence_hub::leave(const std::string& channel, const void* key) {
       channels_.erase(it);
       if (options_.bus) options_.bus->leave(channel);
       channel_epochs_.erase(channel);
+      if (auto kept = removals_.find(channel); kept != removals_.end()) {
+        removals_count_ -= kept->second.size();
+        removals_.erase(kept);
+      }
       // Nobody here shows them any more, and their `p: null` will not be heard.
       if (auto remote = remote_.find(channel); remote != remote_.end()) {
         remote_count_ -= remote->second.size();
@@ -160,7 +169,9 @@ void presence_hub::on_remote_message(std::string_view channel_view, std::string_
   if (kind != frame_kind::update) return;
   auto read = read_remote_frame(*frame);
   if (!read || read->presence.channel != channel) return;
-  log::debug("presence_remote", {{"channel", channel}, {"instance", std::string(instance)}, {"id", read->presence.id},
+  log::debug("presence_remote", {{"channel", channel},
+                                 {"instance", std::string(instance)},
+                                 {"id", read->presence.id},
                                  {"null", read->presence.value.is_null() ? "yes" : "no"}});
   std::uint64_t epoch = 0;
   {
@@ -221,7 +232,13 @@ void presence_hub::show_remote(const std::string& channel, remote_key key, proto
         remote_count_ -= it->second.erase(key);
         if (it->second.empty()) remote_.erase(it);
       }
+      note_removal_locked(channel, presence, std::get<1>(key));
     } else {
+      if (auto kept = removals_.find(channel); kept != removals_.end()) {
+        removals_count_ -= std::erase_if(kept->second, [&](const removal& r) {
+          return r.shown_src == std::get<1>(key) && r.presence.id == std::get<2>(key);
+        });
+      }
       presence.value = true;  // only its address and pv are needed to clear it
       auto& on_channel = remote_[channel];
       auto found = on_channel.find(key);
@@ -309,6 +326,7 @@ void presence_hub::clear_remote(const std::string& channel,
                                 std::vector<std::pair<std::string, protocol::presence_update_request>> gone) {
   for (auto& [src, presence] : gone) {
     presence.value = nullptr;  // same pv: receivers take it
+    note_removal(channel, presence, src);
     if (options_.move && presence.collection && presence.doc_id && presence.version) {
       store::doc_key key{*presence.collection, *presence.doc_id};
       const auto version = *presence.version;
@@ -321,6 +339,117 @@ void presence_hub::clear_remote(const std::string& channel,
                     });
     } else {
       deliver_locally(channel, std::make_shared<const std::string>(protocol::encode_presence(presence, src)), nullptr);
+    }
+  }
+}
+
+namespace {
+constexpr std::size_t removals_kept_per_channel = 128;
+constexpr std::size_t removals_kept_in_all = 50000;  // about 10 MB
+constexpr auto removal_kept_for = std::chrono::seconds(40);
+}  // namespace
+
+void presence_hub::note_removal(const std::string& channel, protocol::presence_update_request presence,
+                                std::string shown_src) {
+  std::lock_guard lock(mutex_);
+  note_removal_locked(channel, std::move(presence), std::move(shown_src));
+}
+
+void presence_hub::note_removal_locked(const std::string& channel, protocol::presence_update_request presence,
+                                       std::string shown_src) {
+  if (!channels_.contains(channel)) return;  // nobody here to ask
+  if (removals_count_ >= removals_kept_in_all) return;
+  auto& kept = removals_[channel];
+  removals_count_ -=
+      std::erase_if(kept, [&](const removal& r) { return r.shown_src == shown_src && r.presence.id == presence.id; });
+  presence.value = nullptr;
+  if (options_.post_after) {
+    // Each again 1, 3, 7, 15 and 30 s later: once a client pauses, one arrives when it can take it.
+    for (auto delay : {1000, 3000, 7000, 15000, 30000}) {
+      options_.post_after(std::chrono::milliseconds(delay),
+                          [this, channel, shown_src, id = presence.id] { repeat_removal(channel, shown_src, id); });
+    }
+  }
+  kept.push_back({std::move(presence), std::move(shown_src), std::chrono::steady_clock::now()});
+  ++removals_count_;
+  // The oldest go: past their time, or past the channel's share.
+  const auto oldest = std::chrono::steady_clock::now() - removal_kept_for;
+  while (!kept.empty() && (kept.size() > removals_kept_per_channel || kept.front().at < oldest)) {
+    kept.pop_front();
+    --removals_count_;
+  }
+}
+
+void presence_hub::repeat_removal(const std::string& channel, const std::string& shown_src, const std::string& id) {
+  std::optional<removal> again;
+  {
+    std::lock_guard lock(mutex_);
+    auto kept = removals_.find(channel);
+    if (kept == removals_.end()) return;
+    const auto oldest = std::chrono::steady_clock::now() - removal_kept_for;
+    for (const auto& r : kept->second) {
+      if (r.shown_src == shown_src && r.presence.id == id && r.at >= oldest) again = r;
+    }
+  }
+  if (!again) return;
+  auto show = [this, channel](protocol::presence_update_request& presence, const std::string& src) {
+    deliver_locally(channel, std::make_shared<const std::string>(protocol::encode_presence(presence, src)), nullptr);
+  };
+  if (options_.move && again->presence.collection && again->presence.doc_id && again->presence.version) {
+    store::doc_key key{*again->presence.collection, *again->presence.doc_id};
+    const auto version = *again->presence.version;
+    options_.move(key, version, {}, std::nullopt, [show, r = std::move(*again)](doc::presence_result moved) mutable {
+      if (!moved.error) r.presence.version = moved.version;
+      show(r.presence, r.shown_src);
+    });
+  } else {
+    show(again->presence, again->shown_src);
+  }
+}
+
+void presence_hub::forget_removal(const std::string& channel, const std::string& shown_src, const std::string& id) {
+  std::lock_guard lock(mutex_);
+  auto kept = removals_.find(channel);
+  if (kept == removals_.end()) return;
+  removals_count_ -=
+      std::erase_if(kept->second, [&](const removal& r) { return r.shown_src == shown_src && r.presence.id == id; });
+  if (kept->second.empty()) removals_.erase(kept);
+}
+
+void presence_hub::resend_removals(const std::string& channel, const void* member_key) {
+  std::shared_ptr<connection_io> io;
+  std::vector<removal> again;
+  {
+    std::lock_guard lock(mutex_);
+    auto members = channels_.find(channel);
+    auto kept = removals_.find(channel);
+    if (members == channels_.end() || kept == removals_.end()) return;
+    for (const auto& m : members->second) {
+      if (m.key == member_key) io = m.io.lock();
+    }
+    if (!io) return;
+    const auto oldest = std::chrono::steady_clock::now() - removal_kept_for;
+    removals_count_ -= std::erase_if(kept->second, [&](const removal& r) { return r.at < oldest; });
+    again.assign(kept->second.begin(), kept->second.end());
+    if (kept->second.empty()) removals_.erase(kept);
+  }
+  auto send = [](const std::shared_ptr<connection_io>& to, protocol::presence_update_request& presence,
+                 const std::string& src) {
+    auto frame = std::make_shared<const std::string>(protocol::encode_presence(presence, src));
+    to->post([weak = std::weak_ptr<connection_io>(to), frame] {
+      if (auto alive = weak.lock()) alive->send_broadcast(frame);
+    });
+  };
+  for (auto& r : again) {
+    if (options_.move && r.presence.collection && r.presence.doc_id && r.presence.version) {
+      store::doc_key key{*r.presence.collection, *r.presence.doc_id};
+      const auto version = *r.presence.version;
+      options_.move(key, version, {}, std::nullopt, [io, send, r = std::move(r)](doc::presence_result moved) mutable {
+        if (!moved.error) r.presence.version = moved.version;
+        send(io, r.presence, r.shown_src);
+      });
+    } else {
+      send(io, r.presence, r.shown_src);
     }
   }
 }

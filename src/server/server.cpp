@@ -325,6 +325,14 @@ std::string server::start() {
   hub.observer = s.stats.get();
   hub.bus = s.presence_bus.get();
   hub.max_remote_presences = opts.max_remote_presences;
+  hub.max_channels = opts.max_server_presence_channels;
+  // Timers on the server's io_context: it goes before the hub, so none fires on a hub that is gone.
+  hub.post_after = [io = &s.io](std::chrono::milliseconds delay, std::function<void()> fn) {
+    auto timer = std::make_shared<asio::steady_timer>(*io, delay);
+    timer->async_wait([timer, fn = std::move(fn)](boost::system::error_code ec) {
+      if (!ec) fn();
+    });
+  };
   hub.move = [documents = s.documents.get()](const store::doc_key& key, std::uint64_t version, std::string src,
                                              std::optional<ot::selection> range, doc::presence_handler done) {
     documents->transform_presence(key, version, std::move(src), range, std::move(done));
@@ -482,7 +490,10 @@ void server::impl::wait_for_sessions() {
     drain_timer.async_wait([this](boost::system::error_code) { wait_for_sessions(); });
     return;
   }
-  finish();
+  // The closed sessions' unsubscribes are posted to their documents' strands: let them run before
+  // the io_context stops, or a document and the subscription it still holds keep each other alive.
+  drain_timer.expires_after(std::chrono::milliseconds(50));
+  drain_timer.async_wait([this](boost::system::error_code) { finish(); });
 }
 
 void server::impl::finish() {

@@ -98,6 +98,7 @@ void websocket_session::run() {
   options.max_presences = settings.max_presences;
   options.max_presence_channels = settings.max_presence_channels;
   options.presence_rate = settings.max_presence_rate;
+  options.max_server_presence_channels = settings.max_server_presence_channels;
   // A server-minted id (ShareDB's is 32 random hex digits): replaced by hs.id only when the client proves it holds one.
   agent_ = std::make_unique<agent>(*context_.service, weak_from_this(), context_.identity->mint_id(), options,
                                    context_.stats);

@@ -188,6 +188,71 @@ describe('presence', () => {
     }
   }));
 
+  it('leaves no ghost when owners leave while others type (a removal the client took for stale is given again)',
+    otsyncOnly, S.logged(h, async () => {
+      // The sharedb client handles a `p: null` only once its own edits are acknowledged; if the
+      // document moved on meanwhile it takes the removal for stale and asks (`pr`) for a resend that
+      // nobody who left answers. The server keeps recent removals and gives them again on `pr`.
+      const id = S.uid('leave-race');
+      const ch = `${C}.${id}`;
+      const rng = S.makeRng(S.fuzzSeed());
+      const watchers = [];
+      const typers = [];
+      try {
+        const docs = [];
+        for (let i = 0; i < 2; i++) watchers.push(await S.connect(h.server));
+        docs.push(await openDoc(watchers[0], id, 'x'.repeat(40)));
+        docs.push(await openDoc(watchers[1], id));
+        const seen = [];
+        for (const w of watchers) seen.push(await docPresence(w, id));
+        for (let i = 0; i < 2; i++) typers.push(await S.connect(h.server));
+        const typing = [];
+        for (const t of typers) typing.push(await openDoc(t, id));
+        let busy = true;
+        // The watchers type too: a removal then waits behind their own unacknowledged edits.
+        const loops = [...typing, ...docs].map(async (d) => {
+          while (busy) {
+            d.submitOp([rng.int([...d.data].length + 1), 'ab']);
+            await S.sleep(5);
+          }
+        });
+        const modes = ['close', 'pu', 'null'];
+        for (let batch = 0; batch < 4; batch++) {
+          await Promise.all(Array.from({length: 12}, async (_, k) => {
+            const owner = await S.RawClient.open(h.server);
+            await owner.handshake();
+            await owner.request({a: 'ps', ch, seq: 1}, (m) => m.a === 'ps');
+            const v = Math.max(1, docs[0].version - rng.int(4));
+            const base = {a: 'p', ch, c: C, d: id, v, t: S.TEXT_URI, id: `owner-${batch}-${k}`};
+            owner.send({...base, pv: 0, p: {index: 3, length: 1}});
+            await S.sleep(rng.int(20));
+            const mode = modes[k % modes.length];
+            if (mode === 'pu') owner.send({a: 'pu', ch, seq: 2});
+            if (mode === 'null') owner.send({...base, pv: 1, p: null});
+            if (mode !== 'close') await S.sleep(rng.int(30));
+            owner.close();
+          }));
+        }
+        busy = false;
+        await Promise.all(loops);
+        await Promise.all([...typing, ...docs].map((d) => S.whenNothingPending(d)));
+        try {
+          await S.waitUntil(() => seen.every((p) => [...p.received.keys()].every((k) => !k.startsWith('owner-'))),
+            25000, 'no owner\'s cursor left');
+        } catch (e) {
+          const stuck = seen.flatMap((p, i) => [...p.received.keys()].map((k) => {
+            const r = p._remotePresenceInstances && p._remotePresenceInstances[k];
+            return `${i}:${k} pending=${JSON.stringify(r && r._pending)} pv=${r && r.presenceVersion} ` +
+              `cache=${r && r._opCache ? r._opCache.length : r && r._opCache} setPending=${r && r._pendingSetPending} docv=${docs[i].version}`;
+          }));
+          e.message += `\n${stuck.slice(0, 6).join('\n')}`;
+          throw e;
+        }
+      } finally {
+        S.closeAll([...watchers, ...typers]);
+      }
+    }));
+
   it('acks every update past --max-presence-rate at once and sends the others only the latest', otsyncOnly, S.logged(h, async () => {
     const id = S.uid('flood');
     const ch = `${C}.${id}`;

@@ -50,6 +50,7 @@ error_info presence_too_old(std::uint64_t version, std::uint64_t oldest);  ///< 
 error_info presence_too_large(std::size_t bytes, std::size_t limit);       ///< --max-presence-bytes
 error_info presence_limit(std::size_t limit);                              ///< --max-presences
 error_info presence_channel_limit(std::size_t limit);                      ///< --max-presence-channels
+error_info presence_server_channel_limit(std::size_t limit);               ///< --max-server-presence-channels
 error_info presence_type_unsupported(std::string_view type);               ///< `t` is not text-unicode
 error_info presence_channel_mismatch();                                    ///< `ch` is not `c + "." + d`
 error_info stored_op_does_not_apply(std::uint64_t version, std::string_view collection, std::string_view id,

@@ -78,6 +78,8 @@ struct agent_options {
   std::size_t max_presence_bytes = 4096;     ///< one presence value, as JSON: ERR_PRESENCE_TOO_LARGE
   std::size_t max_presences = 100;           ///< presence ids with a value at once: ERR_PRESENCE_LIMIT_EXCEEDED
   std::size_t max_presence_channels = 1000;  ///< presence channels subscribed at once: ERR_PRESENCE_LIMIT_EXCEEDED
+  /// The hub's limit on channels in all (for the error's text): --max-server-presence-channels.
+  std::size_t max_server_presence_channels = 100000;
   /// Presence broadcasts per second (bursts of twice that); past it each update is acked at once
   /// and the latest of each presence goes out when the rate allows (0: no limit).
   double presence_rate = 20;
@@ -141,7 +143,7 @@ class agent {
   void handle_snapshot(nlohmann::json echo, protocol::snapshot_request r);
   void reply_snapshot_at(nlohmann::json echo, const store::doc_key& key, std::optional<std::uint64_t> version);
   void send_snapshot(nlohmann::json& echo, const oplog::snapshot& snap);
-  void handle_presence_subscribe(protocol::presence_subscribe_request r);
+  void handle_presence_subscribe(nlohmann::json echo, protocol::presence_subscribe_request r);
   void handle_presence_resend(protocol::presence_resend_request r);
   void handle_presence(nlohmann::json echo, protocol::presence_update_request r);
   /// Moves a doc presence to the head, then publishes it (and echoes it when `echo_to_sender`).

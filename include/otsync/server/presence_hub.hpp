@@ -13,8 +13,10 @@
 // reach each member on its own strand (connection_io::post).
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -68,17 +70,26 @@ class presence_hub {
     /// Presences of other instances tracked at most; past it they are shown but not cleared
     /// when their instance is lost (--max-remote-presences).
     std::size_t max_remote_presences = 100000;
+    /// Channels with members on this server at most (each is a Redis subscription with a bus):
+    /// --max-server-presence-channels.
+    std::size_t max_channels = 100000;
+    /// Runs a function after a delay (on any thread); empty: removals are not sent again by themselves.
+    std::function<void(std::chrono::milliseconds, std::function<void()>)> post_after;
   };
+
+  enum class join_result { joined, already, full };
 
   presence_hub() : presence_hub(options{}) {}
   explicit presence_hub(options opts) : options_(std::move(opts)) {}
-  explicit presence_hub(presence_observer* observer) : presence_hub(options{observer, nullptr, {}, 100000}) {}
+  explicit presence_hub(presence_observer* observer)
+      : presence_hub(options{observer, nullptr, {}, 100000, 100000, {}}) {}
 
   /// Starts the bus (when there is one) with this hub's handlers.
   void start();
 
-  /// Adds `member` (any stable address: its agent) to `channel`; false when it was there.
-  bool join(const std::string& channel, const void* member, std::weak_ptr<connection_io> io);
+  /// Adds `member` (any stable address: its agent) to `channel`; `full` when that would make one
+  /// channel more than `max_channels`.
+  join_result join(const std::string& channel, const void* member, std::weak_ptr<connection_io> io);
   void leave(const std::string& channel, const void* member);
   /// Sends `frame` as a broadcast to every member of `channel` but `except`
   /// (null: all), and to the other instances. `origin_src`: the sender's real id (not the alias the
@@ -87,6 +98,19 @@ class presence_hub {
   std::size_t publish(const std::string& channel, const doc::shared_frame& frame, const void* except,
                       frame_kind kind = frame_kind::update, std::string_view origin_src = {});
   [[nodiscard]] std::size_t channels() const;
+
+  /// A presence removal (`p: null`) shown on `channel`, kept a while (a few per channel): a sharedb
+  /// client that takes it for stale (its document moved on before it handled it) asks for a resend
+  /// (`pr`), which nobody who left answers; `resend_removals` then gives it again at the head.
+  void note_removal(const std::string& channel, protocol::presence_update_request removal, std::string shown_src);
+  /// The presence `id` of `shown_src` shows again: an older removal of it must not be given again.
+  void forget_removal(const std::string& channel, const std::string& shown_src, const std::string& id);
+  /// Sends `member` the removals kept for `channel`, moved to the head (its `pr`).
+  void resend_removals(const std::string& channel, const void* member);
+  /// Sends every member the removal of `shown_src`'s presence `id` again, at the head, if it is still
+  /// kept (not shown again since). Each removal goes again 1, 3, 7, 15 and 30 s after: a client that
+  /// types without a pause takes it for stale, and asks (`pr`) only once.
+  void repeat_removal(const std::string& channel, const std::string& shown_src, const std::string& id);
   [[nodiscard]] std::size_t remote_presences() const;
 
   // The bus's handlers (public for tests that drive a hub without Redis).
@@ -116,8 +140,18 @@ class presence_hub {
   void ask_to_resend(const std::string& channel, bool here_too);
   void report_remote_count_locked();
 
+  struct removal {
+    protocol::presence_update_request presence;
+    std::string shown_src;
+    std::chrono::steady_clock::time_point at;
+  };
+  void note_removal_locked(const std::string& channel, protocol::presence_update_request removal,
+                           std::string shown_src);
+
   options options_;
   mutable std::mutex mutex_;
+  std::unordered_map<std::string, std::deque<removal>> removals_;  ///< per channel with members
+  std::size_t removals_count_ = 0;
   std::unordered_map<std::string, std::vector<member>> channels_;
   std::unordered_map<std::string, remote_presences_map> remote_;
   std::size_t remote_count_ = 0;

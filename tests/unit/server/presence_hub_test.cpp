@@ -105,7 +105,8 @@ struct hub_fixture : ::testing::Test {
 
 TEST_F(hub_fixture, JoinsTheBusOnTheFirstMemberAndLeavesOnTheLast) {
   int other = 0;
-  hub->join("notes.a", &other, member);
+  EXPECT_EQ(hub->join("notes.a", &other, member), presence_hub::join_result::joined);
+  EXPECT_EQ(hub->join("notes.a", &other, member), presence_hub::join_result::already);
   EXPECT_EQ(bus.joined, std::vector<std::string>{"notes.a"});
   hub->leave("notes.a", &member_key);
   EXPECT_TRUE(bus.left.empty());
@@ -216,6 +217,69 @@ TEST_F(hub_fixture, AResendFromAnotherInstanceReachesEveryMemberHere) {
   hub->on_remote_message("notes.a", "B", "r\n\n" + protocol::encode_presence_resend("notes.a"));
   ASSERT_EQ(member->frames.size(), 1U);
   EXPECT_EQ(member->frames[0]["a"], "pr");
+}
+
+TEST(PresenceHub, RefusesAChannelPastTheServersLimit) {
+  presence_hub::options options;
+  options.max_channels = 2;
+  presence_hub hub(std::move(options));
+  auto io = std::make_shared<inline_io>();
+  int a = 0;
+  int b = 0;
+  EXPECT_EQ(hub.join("c.1", &a, io), presence_hub::join_result::joined);
+  EXPECT_EQ(hub.join("c.2", &a, io), presence_hub::join_result::joined);
+  EXPECT_EQ(hub.join("c.3", &a, io), presence_hub::join_result::full);
+  EXPECT_EQ(hub.join("c.2", &b, io), presence_hub::join_result::joined);  // an existing channel still takes members
+  hub.leave("c.1", &a);
+  EXPECT_EQ(hub.join("c.3", &a, io), presence_hub::join_result::joined);
+  EXPECT_EQ(hub.channels(), 2U);
+}
+
+TEST_F(hub_fixture, GivesKeptRemovalsAgainAtTheHeadToTheMemberThatAsks) {
+  int asker_key = 0;
+  auto asker = std::make_shared<inline_io>();
+  hub->join("notes.a", &asker_key, asker);
+  protocol::presence_update_request gone;
+  gone.channel = "notes.a";
+  gone.id = "caret";
+  gone.pv = 7;
+  gone.collection = "notes";
+  gone.doc_id = "a";
+  gone.version = 4;
+  hub->note_removal("notes.a", gone, "alias-of-bob");
+  head = 12;
+  hub->resend_removals("notes.a", &asker_key);
+  ASSERT_EQ(asker->frames.size(), 1U);
+  EXPECT_TRUE(asker->frames[0]["p"].is_null());
+  EXPECT_EQ(asker->frames[0]["v"], 12);  // at the head: the client takes it now
+  EXPECT_EQ(asker->frames[0]["pv"], 7);
+  EXPECT_EQ(asker->frames[0]["src"], "alias-of-bob");
+  EXPECT_TRUE(member->frames.empty());  // only to the one that asked
+  // The same presence shows again: its old removal is not given again.
+  hub->forget_removal("notes.a", "alias-of-bob", "caret");
+  hub->resend_removals("notes.a", &asker_key);
+  EXPECT_EQ(asker->frames.size(), 1U);
+}
+
+TEST_F(hub_fixture, KeepsAFewRemovalsPerChannelAndNoneForAChannelWithoutMembers) {
+  protocol::presence_update_request gone;
+  gone.channel = "notes.a";
+  gone.pv = 1;
+  for (int i = 0; i < 300; ++i) {
+    gone.id = "p" + std::to_string(i);
+    hub->note_removal("notes.a", gone, "s");
+  }
+  hub->note_removal("notes.b", gone, "s");  // nobody here on notes.b
+  hub->resend_removals("notes.a", &member_key);
+  EXPECT_EQ(member->frames.size(), 128U);
+  EXPECT_EQ(member->frames.back()["id"], "p299");  // the newest kept
+  // A remote removal is kept too, and a remote presence that shows again forgets it.
+  member->frames.clear();
+  hub->on_remote_message("notes.a", "B", remote_update("bob", "cur", nullptr, 3, 10));
+  hub->on_remote_message("notes.a", "B", remote_update("bob", "cur", {{"index", 1}, {"length", 0}}, 4, 10));
+  member->frames.clear();
+  hub->resend_removals("notes.a", &member_key);
+  for (const auto& f : member->frames) EXPECT_NE(f["id"], "cur");
 }
 
 }  // namespace
