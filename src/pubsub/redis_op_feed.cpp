@@ -112,6 +112,11 @@ class redis_op_feed final : public op_feed {
       if (end == std::string_view::npos) return;
       payload.remove_prefix(end + 1);
     }
+    if (payload == "resync") {
+      // A commit confirmed late (--redis-min-replicas) may not have been published: read the log.
+      resync(channel);
+      return;
+    }
     auto op = redis::decode_stored_op(payload);
     if (!op) return;  // not an op of ours; the op log stays the truth
     ++messages_;

@@ -289,8 +289,14 @@ class redis_store_impl final : public redis_store {
                             // A duplicate (src, seq) means an op is already in the log: the caller
                             // reloads and its rebase finds it, as after any lost race. With
                             // --redis-min-replicas it is acknowledged then, so it must be on the replicas too.
-                            if (status == "duplicate")
-                              return after_replicated(std::move(done), make_error_code(errc::version_conflict));
+                            if (status == "duplicate") {
+                              // With min_replicas the op may never have been published (its first
+                              // WAIT failed): once confirmed, the others read the log again.
+                              return after_replicated(
+                                  std::move(done), make_error_code(errc::version_conflict), std::move(channel),
+                                  options_.min_replicas > 0 ? std::vector<std::string>{publisher_tag_ + "resync"}
+                                                            : std::vector<std::string>{});
+                            }
                             if (status == "conflict") return done(make_error_code(errc::version_conflict));
                             done(make_error_code(errc::corrupt));
                           });

@@ -131,6 +131,26 @@ TEST_F(RedisFeedOutage, RedisRestartedTheFeedReconnectsAndResyncs) {
   EXPECT_EQ(got.ops(), doc.log);
 }
 
+TEST_F(RedisFeedOutage, AResyncMessageMakesSubscribersReadTheLog) {
+  // What a store with --redis-min-replicas publishes when it acknowledges a commit confirmed late
+  // (its op may never have been published); another instance's tag, as the store sends it.
+  auto reader = open("reader");
+  ASSERT_TRUE(eventually([&] { return reader.feed->connected(); }));
+  recorder got;
+  doc_history doc{{"c", "late-confirmed"}};
+  reader.feed->subscribe(doc.key, got.on_op(), got.on_resync());
+  ASSERT_TRUE(got.wait_resyncs(1));
+  const auto channel = store::redis_op_channel(options_for(server_.port(), prefix_, "reader"), doc.key);
+  auto tagged = store::redis_publisher_tag(options_for(server_.port(), prefix_, "writer")) + "resync";
+  ASSERT_TRUE(server_.command({"PUBLISH", channel, tagged}));
+  EXPECT_TRUE(got.wait_resyncs(2));
+  // Its own instance's (tagged as itself) is skipped, like its own ops.
+  auto own = store::redis_publisher_tag(options_for(server_.port(), prefix_, "reader")) + "resync";
+  ASSERT_TRUE(server_.command({"PUBLISH", channel, own}));
+  std::this_thread::sleep_for(200ms);
+  EXPECT_EQ(got.resyncs(), 2);
+}
+
 TEST_F(RedisFeedOutage, RedisDownAtStartIsNotAnError) {
   server_.stop();
   auto reader = open("reader");
@@ -159,10 +179,10 @@ TEST_F(RedisFeedOutage, HealthNamesTheRedisFeedMetrics) {
   const auto store_health = reader.store->health();
   names.clear();
   for (const auto& value : store_health.values) names.emplace_back(value.name);
-  EXPECT_EQ(names, (std::vector<std::string>{"otsync_redis_up", "otsync_redis_commands_total",
-                                             "otsync_redis_connects_total", "otsync_redis_timeouts_total",
-                                             "otsync_redis_master_switches_total",
-                                             "otsync_redis_unreplicated_commits_total"}));
+  EXPECT_EQ(names,
+            (std::vector<std::string>{"otsync_redis_up", "otsync_redis_commands_total", "otsync_redis_connects_total",
+                                      "otsync_redis_timeouts_total", "otsync_redis_master_switches_total",
+                                      "otsync_redis_unreplicated_commits_total"}));
 }
 
 }  // namespace
