@@ -167,7 +167,11 @@ describe('presence', () => {
       }
     }));
 
-  it('keeps every remote cursor where its owner has it while everyone types (randomised)', S.logged(h, async () => {
+  // Not on the ShareDB peer: ShareDB relays a cursor at the version it was sent at, and the sharedb
+  // client, which files its own unacknowledged ops under the wrong version in its presence cache, now
+  // and then keeps such a cursor stale for good (seen in CI). otsyncd moves it to the head first.
+  it('keeps every remote cursor where its owner has it while everyone types (randomised)', otsyncOnly,
+    S.logged(h, async () => {
     const id = S.uid('concurrent');
     const N = 3;
     const connections = [];
