@@ -460,12 +460,7 @@ void agent::forward_presence(json echo, protocol::presence_update_request r, boo
                                       if (echo_to_sender) send(protocol::encode_presence(r, src_alias()));
                                       return;
                                     }
-                                    r.version = moved.version;
-                                    if (moved.cleared) {
-                                      r.value = nullptr;
-                                    } else if (moved.range && range && moved.moved) {
-                                      protocol::set_presence_selection(r.value, *moved.range);
-                                    }
+                                    apply_presence_move(r, range, moved);
                                     publish_presence(std::move(r), echo_to_sender);
                                   }));
     return;

@@ -62,6 +62,16 @@ std::string bus_payload(presence_hub::frame_kind kind, std::string_view origin_s
 
 }  // namespace
 
+void apply_presence_move(protocol::presence_update_request& presence, const std::optional<ot::selection>& range,
+                         const doc::presence_result& moved) {
+  presence.version = moved.version;
+  if (moved.cleared) {
+    presence.value = nullptr;
+  } else if (moved.range && range && moved.moved) {
+    protocol::set_presence_selection(presence.value, *moved.range);
+  }
+}
+
 void presence_hub::start() {
   if (!options_.bus) return;
   options_.bus->start({[this](std::string_view channel, std::string_view instance, std::string_view payload) {
@@ -198,12 +208,7 @@ void presence_hub::on_remote_message(std::string_view channel_view, std::string_
                     show_remote(channel, std::move(key), std::move(presence), epoch, std::move(frame));
                     return;
                   }
-                  presence.version = moved.version;
-                  if (moved.cleared) {
-                    presence.value = nullptr;
-                  } else if (moved.range && range && moved.moved) {
-                    protocol::set_presence_selection(presence.value, *moved.range);
-                  }
+                  apply_presence_move(presence, range, moved);
                   auto shown =
                       std::make_shared<const std::string>(protocol::encode_presence(presence, std::get<1>(key)));
                   show_remote(channel, std::move(key), std::move(presence), epoch, std::move(shown));

@@ -48,6 +48,11 @@ class presence_observer {
   virtual void on_presence_remote(std::size_t presences) { (void)presences; }
 };
 
+/// Applies a move to the head (document_service::transform_presence) to `presence`, which held
+/// `range` before: its new version, and its value cleared (a create or delete since) or its range moved.
+void apply_presence_move(protocol::presence_update_request& presence, const std::optional<ot::selection>& range,
+                         const doc::presence_result& moved);
+
 class presence_hub {
  public:
   /// Moves a doc presence through the ops this instance has applied since its version, to this
