@@ -19,6 +19,15 @@
 # REDIS_STORE_URI; REDIS_REPLICAS=2 adds a second replica (REDIS_REPLICA2_*), so
 # that --redis-min-replicas 1 still holds after a failover. (redis-stop and
 # redis-start act on the first master only.)
+# CLUSTER_REDIS=cluster starts a Redis Cluster instead: three masters and three
+# replicas (one each), every node with its own data directory (AOF as above),
+# DIR/nodes-PORT.conf and its own free cluster bus port (--cluster-port), and
+# cluster-node-timeout CLUSTER_NODE_TIMEOUT_MS (default 2000); the instances use
+# --store redis-cluster://(the masters). cluster.env then also holds
+# REDIS_CLUSTER_NODE{1..6}_PORT, _BUS_PORT and _PID, REDIS_CLUSTER_MASTERS and
+# REDIS_CLUSTER_REPLICAS (ports, space-separated), REDIS_PORT (the first master)
+# and REDIS_STORE_URI. (redis-stop and redis-start act on that first master only;
+# redis-start brings it back as a cluster node, a replica if it was failed over.)
 # CLUSTER_TLS_CERT=PEM (certificate chain and key in one file) makes HAProxy
 # terminate TLS on its port (wss://, HAPROXY_WSS_URL) and listen for plain
 # HTTP on a second port (HAPROXY_HTTP_PORT: /healthz and /readyz, everything
@@ -35,6 +44,12 @@ dir="${2:-}"
 [[ -n "$cmd" && -n "$dir" ]] || { echo "usage: $0 start|stop|redis-stop|redis-start DIR [OTSYNCD]" >&2; exit 2; }
 
 free_port() { node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
+
+free_ports() {  # free_ports N: N distinct free ports, space-separated (all held at once while picked)
+  node -e 'const net=require("net"),n=+process.argv[1],ss=[];let k=0;
+    for(let i=0;i<n;i++)ss.push(net.createServer().listen(0,"127.0.0.1",()=>{
+      if(++k===n){console.log(ss.map(s=>s.address().port).join(" "));ss.forEach(s=>s.close())}}))' "$1"
+}
 
 wait_for() {  # wait_for SECONDS COMMAND...: retry until it succeeds
   local deadline=$((SECONDS + $1)); shift
@@ -61,6 +76,58 @@ start_redis() {  # start_redis PORT [DATA_DIR [EXTRA...]]: AOF with fsync on eve
     --appendonly yes --appendfsync always --daemonize no "$@" >>"$dir/redis.log" 2>&1 &
   echo "REDIS_PID=$!" >>"$dir/cluster.env"
   wait_for 20 redis-cli -p "$port" ping
+}
+
+start_cluster_node() {  # start_cluster_node I: node I of the Redis Cluster, ports from cluster.env
+  local i="$1" port bus
+  port="$(grep "^REDIS_CLUSTER_NODE${i}_PORT=" "$dir/cluster.env" | tail -1 | cut -d= -f2)"
+  bus="$(grep "^REDIS_CLUSTER_NODE${i}_BUS_PORT=" "$dir/cluster.env" | tail -1 | cut -d= -f2)"
+  # The bus port is given (not PORT+10000, past 65535 for a high free port). Replicas
+  # sync at once (not after diskless replication's 5 s delay).
+  start_redis "$port" "$dir/redis-cluster$i" --cluster-enabled yes --cluster-config-file "$dir/nodes-$port.conf" \
+    --cluster-node-timeout "${CLUSTER_NODE_TIMEOUT_MS:-2000}" --cluster-port "$bus" --repl-diskless-sync-delay 0
+  echo "REDIS_CLUSTER_NODE${i}_PID=$(grep '^REDIS_PID=' "$dir/cluster.env" | tail -1 | cut -d= -f2)" >>"$dir/cluster.env"
+}
+
+start_redis_cluster() {  # three masters, three replicas; sets store_uri
+  local ports i port role masters="" replicas="" uri="" addrs=()
+  read -r -a ports <<<"$(free_ports 12)"  # six client ports, then six bus ports
+  for i in 1 2 3 4 5 6; do
+    echo "REDIS_CLUSTER_NODE${i}_PORT=${ports[i - 1]}" >>"$dir/cluster.env"
+    echo "REDIS_CLUSTER_NODE${i}_BUS_PORT=${ports[i + 5]}" >>"$dir/cluster.env"
+    start_cluster_node "$i"
+    addrs+=("127.0.0.1:${ports[i - 1]}")
+  done
+  redis-cli --cluster create "${addrs[@]}" --cluster-replicas 1 --cluster-yes \
+    </dev/null >"$dir/redis-cluster-create.log" 2>&1 \
+    || { echo "cluster.sh: redis-cli --cluster create failed:" >&2; cat "$dir/redis-cluster-create.log" >&2; return 1; }
+  for i in 1 2 3 4 5 6; do
+    wait_for 30 bash -c "redis-cli -p ${ports[i - 1]} cluster info | grep -q '^cluster_state:ok' && \
+      redis-cli -p ${ports[i - 1]} cluster info | grep -q '^cluster_known_nodes:6'"
+  done
+  # redis-cli chose the roles: ask each node.
+  for i in 1 2 3 4 5 6; do
+    port="${ports[i - 1]}"
+    role="$(redis-cli -p "$port" role | head -1)"
+    case "$role" in
+    master) masters+="${masters:+ }$port"; uri+="${uri:+,}127.0.0.1:$port" ;;
+    slave)
+      replicas+="${replicas:+ }$port"
+      wait_for 30 bash -c "redis-cli -p $port info replication | grep -q '^master_link_status:up'"
+      ;;
+    *) echo "cluster.sh: Redis Cluster node on port $port has role '$role'" >&2; return 1 ;;
+    esac
+  done
+  [[ "$masters" =~ ^[0-9]+\ [0-9]+\ [0-9]+$ ]] || { echo "cluster.sh: expected three masters, got '$masters'" >&2; return 1; }
+  echo "REDIS_CLUSTER_MASTERS=\"$masters\"" >>"$dir/cluster.env"
+  echo "REDIS_CLUSTER_REPLICAS=\"$replicas\"" >>"$dir/cluster.env"
+  # REDIS_PORT and REDIS_PID (what redis-stop acts on) are the first master's.
+  for i in 1 2 3 4 5 6; do
+    [[ "${ports[i - 1]}" == "${masters%% *}" ]] || continue
+    echo "REDIS_PORT=${ports[i - 1]}" >>"$dir/cluster.env"
+    echo "REDIS_PID=$(grep "^REDIS_CLUSTER_NODE${i}_PID=" "$dir/cluster.env" | tail -1 | cut -d= -f2)" >>"$dir/cluster.env"
+  done
+  store_uri="redis-cluster://$uri"
 }
 
 start_sentinels() {  # a master, a replica and three sentinels; sets store_uri
@@ -120,14 +187,17 @@ start)
   [[ "$instances" =~ ^[123]$ ]] || { echo "cluster.sh: OTSYNC_INSTANCES must be 1, 2 or 3" >&2; exit 2; }
   mkdir -p "$dir/redis"
   : > "$dir/cluster.env"
-  if [[ "${CLUSTER_REDIS:-single}" == sentinel ]]; then
-    start_sentinels
-  else
+  case "${CLUSTER_REDIS:-single}" in
+  sentinel) start_sentinels ;;
+  cluster) start_redis_cluster ;;
+  single)
     redis_port="$(free_port)"
     echo "REDIS_PORT=$redis_port" >>"$dir/cluster.env"
     start_redis "$redis_port"
     store_uri="redis://127.0.0.1:$redis_port"
-  fi
+    ;;
+  *) echo "cluster.sh: CLUSTER_REDIS must be single, sentinel or cluster" >&2; exit 2 ;;
+  esac
   echo "REDIS_STORE_URI=$store_uri" >>"$dir/cluster.env"
   # One identity secret for every instance: a client that reconnects through
   # HAProxy to another instance keeps its connection id (docs/security.md).
@@ -189,6 +259,8 @@ stop)
   wait
   for pid in "${SENTINEL1_PID:-0}" "${SENTINEL2_PID:-0}" "${SENTINEL3_PID:-0}"; do stop_pid "$pid" & done
   wait
+  for i in 1 2 3 4 5 6; do pid_var="REDIS_CLUSTER_NODE${i}_PID"; stop_pid "${!pid_var:-0}" & done
+  wait
   stop_pid "${REDIS_REPLICA_PID:-0}"
   stop_pid "${REDIS_REPLICA2_PID:-0}"
   stop_pid "${REDIS_MASTER_PID:-0}"
@@ -203,7 +275,16 @@ redis-start)
   # shellcheck disable=SC1091
   source "$dir/cluster.env"
   kill -0 "${REDIS_PID:-0}" 2>/dev/null && { echo "cluster.sh: Redis is running" >&2; exit 1; }
-  start_redis "$REDIS_PORT"
+  if [[ -n "${REDIS_CLUSTER_MASTERS:-}" ]]; then
+    for i in 1 2 3 4 5 6; do
+      port_var="REDIS_CLUSTER_NODE${i}_PORT"
+      [[ "${!port_var}" == "$REDIS_PORT" ]] || continue
+      start_cluster_node "$i"  # its own data directory and nodes file: it rejoins the cluster
+      echo "REDIS_PID=$(grep "^REDIS_CLUSTER_NODE${i}_PID=" "$dir/cluster.env" | tail -1 | cut -d= -f2)" >>"$dir/cluster.env"
+    done
+  else
+    start_redis "$REDIS_PORT"
+  fi
   ;;
 *)
   echo "usage: $0 start|stop|redis-stop|redis-start DIR [OTSYNCD]" >&2

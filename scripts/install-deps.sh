@@ -30,6 +30,7 @@ packages=(
 [[ "$mode" == all ]] && packages+=(
   gzip redis-server haproxy openssl
   docker-compose
+  podman runc netavark aardvark-dns iptables debootstrap podman-compose
   libgtest-dev libgmock-dev
   python3 python3-prometheus-client python3-jwt
   chromium
@@ -43,6 +44,10 @@ packages=(
 # when this run installed them.
 # The openssl CLI makes the TLS tests' throwaway CA and certificates.
 # docker-compose (1.29, no engine needed) only validates docker/compose.yaml in the tests.
+# podman (rootful, with runc: docker/podman-containers.conf; netavark and aardvark-dns for the
+# compose network and its service names, iptables for published ports), debootstrap (the Debian
+# base images where no registry is reachable) and podman-compose build and run the image and the
+# compose topology in the tests (scripts/container.sh, tests/js/container_test.js).
 # python3-prometheus-client parses /metrics in the tests (tests/integration/check_metrics.py);
 # python3-jwt (PyJWT) runs the Python token-issuing example (examples/tokens) in tests/js/auth_test.js.
 # clang and libclang-rt-14-dev (its libFuzzer and sanitizer runtimes) build the

@@ -6,9 +6,11 @@
 // typing about 20 edits/s each; the master SIGKILLed 2.5 s in). Prints, per
 // setting, the acknowledged ops lost and duplicated in all, and the median
 // and worst time from the kill until every instance was ready again and until
-// the first op was acknowledged again.
+// the first op was acknowledged again. --topology cluster runs the drills on a
+// Redis Cluster instead (three masters with a replica each; the document's
+// master is killed and started again once every instance is ready).
 //
-//   node bench/js/failover_drill.js [--drills 10] [--json]
+//   node bench/js/failover_drill.js [--drills 10] [--topology sentinel|cluster] [--json]
 
 const path = require('path');
 const {failoverDrill} = require(path.join(__dirname, '..', '..', 'tests', 'js', 'support', 'failover'));
@@ -16,6 +18,8 @@ const {failoverDrill} = require(path.join(__dirname, '..', '..', 'tests', 'js', 
 const args = process.argv.slice(2);
 const drills = Number(args[args.indexOf('--drills') + 1]) || 10;
 const json = args.includes('--json');
+const topology = args.includes('--topology') ? args[args.indexOf('--topology') + 1] : 'sentinel';
+if (!['sentinel', 'cluster'].includes(topology)) throw new Error('--topology sentinel|cluster');
 
 const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -27,14 +31,14 @@ const median = (xs) => {
   for (const minReplicas of [1, 0]) {
     const runs = [];
     for (let i = 0; i < drills; i++) {
-      const r = await failoverDrill({minReplicas});
+      const r = await failoverDrill({topology, minReplicas});
       runs.push(r);
-      process.stderr.write(`min-replicas ${minReplicas} drill ${i + 1}/${drills}: ${r.acked} acked, ` +
+      process.stderr.write(`${topology} min-replicas ${minReplicas} drill ${i + 1}/${drills}: ${r.acked} acked, ` +
         `${r.lost.length} lost, ${r.duplicated.length} twice, converged ${r.converged}, ready ${r.readyAgainMs} ms, ` +
         `first ack ${r.firstAckAfterKillMs} ms\n`);
     }
     rows.push({
-      minReplicas, drills,
+      topology, minReplicas, drills,
       acked: runs.reduce((n, r) => n + r.acked, 0),
       lost: runs.reduce((n, r) => n + r.lost.length, 0),
       duplicated: runs.reduce((n, r) => n + r.duplicated.length, 0),
@@ -48,10 +52,10 @@ const median = (xs) => {
     console.log(JSON.stringify(rows, null, 2));
     return;
   }
-  console.log('| --redis-min-replicas | drills | acked ops | lost | twice | diverged | ready again (median / worst) | first ack after the kill (median) |');
-  console.log('|---|---|---|---|---|---|---|---|');
+  console.log('| topology | --redis-min-replicas | drills | acked ops | lost | twice | diverged | ready again (median / worst) | first ack after the kill (median) |');
+  console.log('|---|---|---|---|---|---|---|---|---|');
   for (const r of rows) {
-    console.log(`| ${r.minReplicas} | ${r.drills} | ${r.acked} | ${r.lost} | ${r.duplicated} | ${r.diverged} | ` +
+    console.log(`| ${r.topology} | ${r.minReplicas} | ${r.drills} | ${r.acked} | ${r.lost} | ${r.duplicated} | ${r.diverged} | ` +
       `${r.readyMedianMs} / ${r.readyWorstMs} ms | ${r.firstAckMedianMs} ms |`);
   }
 })().catch((e) => {

@@ -23,7 +23,7 @@
 // (--tls-ca-file). A "TLS vs plain" table then sets it against "otsyncd memory": acked ops/s,
 // server CPU per op, p99 and idle RSS per connection, each as TLS / plain.
 'use strict';
-const {execFileSync, spawn} = require('child_process');
+const {execFileSync} = require('child_process');
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
@@ -36,20 +36,9 @@ const PRESETS = arg('presets', 'contention,spread,fanout,idle,contention@rate=40
 const DURATION = arg('duration', '5');
 const WARMUP = arg('warmup', '1');
 const JSON_OUT = arg('json', null);
-const OTSYNCD = path.join(root, 'build/bin/otsyncd');
-const LOAD = path.join(root, 'build/bin/otsync-load');
-const PEER = path.join(root, 'bench/peer/sharedb_server.js');
 const MAKE_CERTS = path.join(root, 'tests/support/make_test_certs.sh');
-
-// Every load connection comes from 127.0.0.1: the per-address connection limit
-// (meant for the internet, 1000 by default) would refuse the idle preset's 2000.
-const OTSYNCD_COMMON = ['--log-level', 'warn', '--max-connections-per-address', '0'];
-const SERVERS = [
-  {name: 'otsyncd memory', cmd: OTSYNCD, args: (dir) => ['--store', 'memory:', '--data-dir', dir, ...OTSYNCD_COMMON]},
-  {name: 'otsyncd sqlite', cmd: OTSYNCD, args: (dir) => ['--store', 'sqlite:bench.db', '--data-dir', dir,
-                                                         ...OTSYNCD_COMMON]},
-  {name: 'sharedb memory', cmd: process.execPath, args: () => [PEER]},
-];
+const {OTSYNCD, LOAD, OTSYNCD_COMMON, baseServers, startServer, stopServer, machine} = require('./bench_servers');
+const SERVERS = baseServers();
 // --baseline PATH: another otsyncd build (say, the previous commit's) on the memory store, in the
 // same interleaved run, to measure what a change costs. --servers A,B keeps the servers whose names
 // contain one of the words (e.g. `--servers memory`).
@@ -87,32 +76,6 @@ if (SERVERS.some((s) => s.tls)) {
   certDir = fs.mkdtempSync(path.join(os.tmpdir(), 'otsync-sbs-certs-'));
   process.on('exit', () => fs.rmSync(certDir, {recursive: true, force: true}));
   execFileSync(MAKE_CERTS, [certDir], {stdio: ['ignore', 'ignore', 'inherit'], timeout: 60000});
-}
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-async function startServer(server, dir) {
-  const portFile = path.join(dir, 'port');
-  const log = fs.openSync(path.join(dir, 'server.log'), 'w');
-  const child = spawn(server.cmd, [...server.args(dir), '--listen', '127.0.0.1:0', '--port-file', portFile],
-    {stdio: ['ignore', log, log]});
-  for (let i = 0; i < 200; i++) {
-    if (fs.existsSync(portFile) && fs.readFileSync(portFile, 'utf8').trim()) {
-      const scheme = server.tls ? 'wss' : 'ws';
-      return {child, url: `${scheme}://127.0.0.1:${fs.readFileSync(portFile, 'utf8').trim()}/ws`};
-    }
-    if (child.exitCode !== null) break;
-    await sleep(50);
-  }
-  child.kill('SIGKILL');
-  throw new Error(`${server.name} did not start: ${fs.readFileSync(path.join(dir, 'server.log'), 'utf8')}`);
-}
-
-async function stopServer(child) {
-  if (child.exitCode !== null) return;
-  child.kill('SIGTERM');
-  for (let i = 0; i < 200 && child.exitCode === null; i++) await sleep(50);
-  if (child.exitCode === null) child.kill('SIGKILL');
 }
 
 async function runOnce(server, preset) {
@@ -217,7 +180,8 @@ const fmt = (x, digits = 0) => (x === null || x === undefined ? '—' : Number(x
     }
   }
   if (JSON_OUT) {
-    fs.writeFileSync(JSON_OUT, JSON.stringify({reps: REPS, duration: Number(DURATION), extra, summary, runs,
+    fs.writeFileSync(JSON_OUT, JSON.stringify({machine: machine(), reps: REPS, duration: Number(DURATION), extra,
+                                               presets: PRESETS, summary, runs,
                                                ...(tlsVsPlain ? {tlsVsPlain} : {})}, null, 1));
   }
 })().catch((e) => {

@@ -13,12 +13,13 @@ ot::result<backend> open_backend(std::string_view uri, const backend_options& op
     if (message) *message = std::move(text);
     return error;
   };
-  if (uri.starts_with("redis://") || uri.starts_with("redis-sentinel://")) {
+  if (uri.starts_with("redis://") || uri.starts_with("redis-sentinel://") || uri.starts_with("redis-cluster://")) {
     auto redis = store::parse_redis_uri(uri);
     if (!redis) {
       return fail(store::open_errc::invalid_option,
                   "cannot open store '" + std::string(uri) +
-                      "': expected redis://HOST:PORT[/DB] or redis-sentinel://HOST:PORT[,HOST:PORT...]/MASTER[/DB]");
+                      "': expected redis://HOST:PORT[/DB], redis-sentinel://HOST:PORT[,HOST:PORT...]/MASTER[/DB] or "
+                      "redis-cluster://HOST:PORT[,HOST:PORT...]");
     }
     if (options.redis_prefix.empty()) return fail(store::open_errc::invalid_option, "--redis-prefix must not be empty");
     redis->key_prefix = options.redis_prefix;

@@ -299,7 +299,10 @@ void document::remove_subscriber(const subscriber* who) {
 }
 
 void document::broadcast(const op_record& op, const shared_frame& frame) {
-  for (const auto& s : subscribers_) s->on_op(frame, op.src);
+  if (!subscribers_.empty()) {
+    const auto shared = std::make_shared<const op_broadcast>(op_broadcast{frame, op.src, op.version});
+    for (const auto& s : subscribers_) s->on_op(shared);
+  }
   broadcast_version_ = op.version + 1;
 }
 

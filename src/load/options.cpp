@@ -12,12 +12,16 @@ struct preset_values {
   std::uint32_t writers;
   std::uint32_t readers;
   std::uint32_t connections;
+  double rate = 0;
+  double rate_jitter = 0;
 };
 
 preset_values preset(const std::string& name) {
   if (name == "spread") return {200, 2, 0, 0};
   if (name == "fanout") return {1, 1, 200, 0};
   if (name == "idle") return {100, 0, 0, 2000};
+  // People typing into one document: about 5 edits/s each, unevenly; every author sees the others.
+  if (name == "authors") return {1, 100, 0, 0, 5, 0.5};
   return {1, 20, 0, 0};  // contention
 }
 
@@ -27,24 +31,31 @@ std::optional<int> parse_options(int argc, char** argv, options& out) {
   CLI::App app{
       "otsync-load: ShareDB-protocol load generator for otsyncd (or any ShareDB 7 server) and text-unicode "
       "documents. Presets: contention (1 doc x 20 writers), spread (200 docs x 2 writers), fanout (1 writer + 200 "
-      "readers per doc), idle (2000 subscribed connections over 100 docs). Prints one JSON report on stdout.",
+      "readers per doc), idle (2000 subscribed connections over 100 docs), authors (1 doc x 100 writers at about 5 "
+      "edits/s each, --writers N to change). Prints one JSON report on stdout.",
       "otsync-load"};
   std::optional<std::uint32_t> docs;
   std::optional<std::uint32_t> writers;
   std::optional<std::uint32_t> readers;
   std::optional<std::uint32_t> connections;
   std::vector<std::string> urls;
-  app.add_option("--preset", out.preset, "contention, spread, fanout or idle")
-      ->check(CLI::IsMember({"contention", "spread", "fanout", "idle"}))
+  std::optional<double> rate;
+  std::optional<double> rate_jitter;
+  app.add_option("--preset", out.preset, "contention, spread, fanout, idle or authors")
+      ->check(CLI::IsMember({"contention", "spread", "fanout", "idle", "authors"}))
       ->capture_default_str();
   app.add_option("--docs", docs, "documents")->check(CLI::Range(1u, 1000000u));
   app.add_option("--writers", writers, "writers per document")->check(CLI::Range(0u, 100000u));
   app.add_option("--readers", readers, "readers per document (subscribe only)")->check(CLI::Range(0u, 100000u));
   app.add_option("--connections", connections, "idle connections in total, spread over the documents")
       ->check(CLI::Range(0u, 1000000u));
-  app.add_option("--rate", out.rate, "ops/s per writer (paced; edits compose while one is in flight); 0 = closed loop")
-      ->check(CLI::Range(0.0, 1e6))
-      ->capture_default_str();
+  app.add_option("--rate", rate,
+                 "ops/s per writer (paced, each writer at its own phase; edits compose while one is in flight); 0 = "
+                 "closed loop (the default, except for authors: 5)")
+      ->check(CLI::Range(0.0, 1e6));
+  app.add_option("--rate-jitter", rate_jitter,
+                 "paced writers: each interval is 1/rate times a factor in [1-J, 1+J] (default 0, authors 0.5)")
+      ->check(CLI::Range(0.0, 0.95));
   app.add_option("--duration", out.duration_s, "measured seconds")
       ->check(CLI::Range(0.1, 86400.0))
       ->capture_default_str();
@@ -83,6 +94,8 @@ std::optional<int> parse_options(int argc, char** argv, options& out) {
   out.writers = writers.value_or(p.writers);
   out.readers = readers.value_or(p.readers);
   out.connections = connections.value_or(p.connections);
+  out.rate = rate.value_or(p.rate);
+  out.rate_jitter = rate_jitter.value_or(p.rate_jitter);
   if (!urls.empty()) out.urls = urls;
   if (static_cast<std::uint64_t>(out.docs) * (out.writers + out.readers) + out.connections == 0) {
     std::fprintf(stderr, "otsync-load: nothing to do (no writers, readers or connections)\n");

@@ -19,6 +19,9 @@ struct options {
   std::uint32_t readers = 0;      ///< readers per document
   std::uint32_t connections = 0;  ///< idle connections in total, spread over the documents
   double rate = 0;                ///< ops/s per writer; 0 = closed loop (next op on ack)
+  /// Paced writers: each interval is 1/rate times a factor drawn from [1 - jitter, 1 + jitter]
+  /// (every writer also starts at its own random phase, so writers never send in step).
+  double rate_jitter = 0;
   double duration_s = 10;
   double warmup_s = 2;
   double timeout_s = 10;  ///< connect phase, and settling at the end

@@ -17,6 +17,7 @@ ordered latency(const histogram& h) {
   ordered out;
   out["count"] = h.count();
   out["p50"] = round3(h.quantile(0.50) / 1000.0);
+  out["p95"] = round3(h.quantile(0.95) / 1000.0);
   out["p99"] = round3(h.quantile(0.99) / 1000.0);
   out["max"] = round3(static_cast<double>(h.max()) / 1000.0);
   return out;
@@ -33,6 +34,7 @@ std::string report_json(const options& opts, const run_result& r) {
   params["readers"] = opts.readers;
   params["connections"] = opts.connections;
   params["rate"] = opts.rate;
+  params["rate_jitter"] = opts.rate_jitter;
   params["duration_s"] = opts.duration_s;
   params["warmup_s"] = opts.warmup_s;
   params["threads"] = opts.threads;

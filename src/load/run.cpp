@@ -139,6 +139,7 @@ int run_load(const options& opts, run_result& out) {
         plan[i].kind == role::writer && (i == 0 || plan[i - 1].doc != plan[i].doc || plan[i - 1].kind != role::writer);
     config.receivers = per_doc[plan[i].doc] - 1;
     config.rate = opts.rate;
+    config.rate_jitter = opts.rate_jitter;
     config.max_doc_chars = opts.max_doc_chars;
     config.seed = opts.seed;
     io_thread* owner = &thread;

@@ -366,15 +366,24 @@ void session::start_writing() {
   if (config_.rate <= 0) {
     after_core();  // edits if it can
   } else {
-    io_->next_tick = std::chrono::steady_clock::now();
+    // Each writer at its own phase: writers started together would otherwise send in step, and a
+    // fixed load would arrive as bursts.
+    const double phase = static_cast<double>(next_random(rng_) >> 11) * 0x1.0p-53;
+    io_->next_tick = std::chrono::steady_clock::now() - std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                                            std::chrono::duration<double>(phase / config_.rate));
     schedule_tick();
     publish();
   }
 }
 
 void session::schedule_tick() {
+  double factor = 1.0;
+  if (config_.rate_jitter > 0) {
+    const double unit = static_cast<double>(next_random(rng_) >> 11) * 0x1.0p-53;  // [0, 1)
+    factor = 1.0 + config_.rate_jitter * (2.0 * unit - 1.0);
+  }
   auto period = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-      std::chrono::duration<double>(1.0 / config_.rate));
+      std::chrono::duration<double>(factor / config_.rate));
   auto now = std::chrono::steady_clock::now();
   io_->next_tick += period;
   if (io_->next_tick < now - 10 * period) io_->next_tick = now;  // fell far behind: do not burst

@@ -63,6 +63,7 @@ struct session_config {
   bool creator = false;         ///< creates the document when the subscribe finds none
   std::uint32_t receivers = 0;  ///< other connections of this process subscribed to the document
   double rate = 0;              ///< ops/s; 0 = closed loop
+  double rate_jitter = 0;       ///< each interval is 1/rate times a factor in [1 - this, 1 + this]
   std::uint32_t max_doc_chars = 2000;
   std::uint64_t seed = 1;
 };

@@ -41,7 +41,7 @@ class redis_op_feed final : public op_feed {
       subscribers.emplace(token, std::make_pair(std::move(on_op), std::move(on_resync)));
     }
     if (first) {
-      client_.post([this, channel] { client_.subscribe(channel); });
+      client_.post([this, channel] { client_.subscribe_sharded(channel); });
     }
     return token;
   }
@@ -62,7 +62,7 @@ class redis_op_feed final : public op_feed {
     if (last) {
       client_.post([this, channel] {
         std::lock_guard lock(mutex_);
-        if (!channels_.contains(channel)) client_.unsubscribe(channel);
+        if (!channels_.contains(channel)) client_.unsubscribe_sharded(channel);
       });
     }
   }
@@ -136,7 +136,7 @@ class redis_op_feed final : public op_feed {
       std::lock_guard lock(mutex_);
       for (const auto& [channel, subs] : channels_) channels.push_back(channel);
     }
-    for (const auto& channel : channels) client_.subscribe(channel);
+    for (const auto& channel : channels) client_.subscribe_sharded(channel);
   }
 
   store::redis_options options_;

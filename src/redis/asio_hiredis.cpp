@@ -185,6 +185,7 @@ void connection::command(const std::vector<std::string>& argv, reply_handler don
     p->finished = true;
     auto* self = p->owner;
     ++self->timeouts_;
+    if (self->timeouts_total_) ++*self->timeouts_total_;
     auto fn = std::move(p->done);
     fn(nullptr);
     if (self->ctx_) redisAsyncFree(self->ctx_);

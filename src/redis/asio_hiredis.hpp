@@ -53,6 +53,8 @@ class connection {
   /// Closes the connection; pending commands fail.
   void disconnect();
   [[nodiscard]] std::uint64_t timeouts() const noexcept { return timeouts_; }
+  /// Also counts timeouts in `total` (which outlives this connection): an owner with many connections.
+  void count_timeouts_in(std::atomic<std::uint64_t>* total) noexcept { timeouts_total_ = total; }
 
   /// Subscribe mode (a connection used only for pub/sub): SUBSCRIBE and
   /// UNSUBSCRIBE, with every confirmation and message going to the handlers
@@ -83,6 +85,7 @@ class connection {
   bool closing_ = false;
   std::size_t pending_ = 0;
   std::atomic<std::uint64_t> timeouts_{0};  // read from other threads (stats)
+  std::atomic<std::uint64_t>* timeouts_total_ = nullptr;
   std::function<void(bool)> connect_done_;
   std::function<void()> on_lost_;
   std::function<void(std::string_view, std::string_view)> on_message_;

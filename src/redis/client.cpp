@@ -13,6 +13,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "asio_hiredis.hpp"
+#include "cluster_router.hpp"
 #include "reconnect_backoff.hpp"
 
 namespace otsync::redis {
@@ -38,9 +39,18 @@ struct client::impl {
     });
     if (hooks.on_message) conn.on_message(hooks.on_message);
     if (hooks.on_subscribed) conn.on_subscribed(hooks.on_subscribed);
+    if (!options.cluster_seeds.empty()) {
+      auto cluster_hooks = hooks;
+      cluster_hooks.on_connected = [this] { on_connected(); };
+      cluster = std::make_unique<cluster_router>(io, options, std::move(cluster_hooks));
+    }
   }
 
-  void send(const std::vector<std::string>& argv, reply_handler done) {
+  void send(const std::vector<std::string>& argv, reply_handler done, std::string route_key = {}) {
+    if (cluster) {
+      ++commands;
+      return cluster->send(argv, std::move(done), std::move(route_key));
+    }
     if (!conn.connected()) {
       done(nullptr);
       return;
@@ -76,11 +86,15 @@ struct client::impl {
     }
     argv[0] = "EVALSHA";
     argv[1] = lua.sha;
-    send(argv, [this, &lua, argv, done = std::move(done)](const redisReply* r) mutable {
+    // Kept (not copied: it may hold a whole snapshot) for the NOSCRIPT retry.
+    auto kept = std::make_shared<std::vector<std::string>>(std::move(argv));
+    send(*kept, [this, &lua, kept, done = std::move(done)](const redisReply* r) mutable {
       if (r && r->type == REDIS_REPLY_ERROR && std::string_view(r->str, r->len).starts_with("NOSCRIPT")) {
-        // The server's script cache was flushed (or this is another server): send the text again.
-        lua.sha.clear();
-        return send_script(lua, std::move(argv), std::move(done));
+        // The server's script cache was flushed (or this is another server, or another cluster node):
+        // send the text this once; EVAL caches it there, and the SHA is the same everywhere.
+        (*kept)[0] = "EVAL";
+        (*kept)[1] = lua.text;
+        return send(*kept, std::move(done));
       }
       done(r);
     });
@@ -98,6 +112,7 @@ struct client::impl {
   void start_connect() {
     connecting = true;
     if (stopping) return;
+    if (cluster) return cluster->start();
     if (!options.sentinels.empty()) {
       watch_switches();
       return ask_sentinel(0);
@@ -185,8 +200,20 @@ struct client::impl {
   }
 
   void select_db() {
-    if (options.db == 0) return on_connected();
+    if (options.db == 0) return until_loaded();
     conn.command({"SELECT", std::to_string(options.db)}, [this](const redisReply* r) {
+      if (!r || r->type == REDIS_REPLY_ERROR) {
+        conn.disconnect();
+        return schedule_reconnect();
+      }
+      until_loaded();
+    });
+  }
+
+  // A Redis that has just started accepts connections while it replays its AOF, and answers every
+  // command with -LOADING until done: not connected (so not ready) until a PING answers.
+  void until_loaded() {
+    conn.command({"PING"}, [this](const redisReply* r) {
       if (!r || r->type == REDIS_REPLY_ERROR) {
         conn.disconnect();
         return schedule_reconnect();
@@ -199,7 +226,7 @@ struct client::impl {
     connecting = false;
     ++connects;
     backoff.reset();
-    connected = true;
+    connected = !cluster;  // cluster mode: the router's state
     load_scripts();
     if (hooks.on_connected) hooks.on_connected();
   }
@@ -212,7 +239,8 @@ struct client::impl {
   }
 
   void drain_then_stop(std::chrono::steady_clock::time_point deadline) {
-    if (conn.pending() > 0 && std::chrono::steady_clock::now() < deadline) {
+    const std::size_t pending = cluster ? cluster->pending() : conn.pending();
+    if (pending > 0 && std::chrono::steady_clock::now() < deadline) {
       auto timer = std::make_shared<asio::steady_timer>(io, std::chrono::milliseconds(5));
       timer->async_wait([this, timer, deadline](boost::system::error_code) { drain_then_stop(deadline); });
       return;
@@ -220,6 +248,7 @@ struct client::impl {
     conn.disconnect();
     if (probe) probe->disconnect();
     if (watch) watch->disconnect();
+    if (cluster) cluster->stop();
     connected = false;
     work.reset();
     io.stop();
@@ -244,6 +273,8 @@ struct client::impl {
   std::size_t watch_index = 0;
   bool watching = false;    ///< a watch connection is being made
   bool connecting = false;  ///< between start_connect and connected or the next backoff
+  // Cluster mode (last: it uses io). Destroyed on the owner's thread after the io thread ended.
+  std::unique_ptr<cluster_router> cluster;
 };
 
 client::client(client_options options, std::vector<const char*> scripts, client_hooks hooks)
@@ -287,8 +318,8 @@ void client::post_after(std::chrono::milliseconds delay, std::function<void()> f
   });
 }
 
-void client::send(const std::vector<std::string>& argv, reply_handler done) {
-  impl_->send(argv, std::move(done));
+void client::send(const std::vector<std::string>& argv, reply_handler done, std::string route_key) {
+  impl_->send(argv, std::move(done), std::move(route_key));
 }
 
 void client::send_script(script_id script, std::vector<std::string> argv, reply_handler done) {
@@ -296,15 +327,31 @@ void client::send_script(script_id script, std::vector<std::string> argv, reply_
 }
 
 void client::subscribe(const std::string& channel) {
+  if (impl_->cluster) return impl_->cluster->subscribe(channel, false);
   impl_->conn.subscribe(channel);
 }
 
 void client::unsubscribe(const std::string& channel) {
+  if (impl_->cluster) return impl_->cluster->unsubscribe(channel, false);
   impl_->conn.unsubscribe(channel);
 }
 
+void client::subscribe_sharded(const std::string& channel) {
+  if (impl_->cluster) return impl_->cluster->subscribe(channel, true);
+  impl_->conn.subscribe(channel);
+}
+
+void client::unsubscribe_sharded(const std::string& channel) {
+  if (impl_->cluster) return impl_->cluster->unsubscribe(channel, true);
+  impl_->conn.unsubscribe(channel);
+}
+
+bool client::cluster() const noexcept {
+  return static_cast<bool>(impl_->cluster);
+}
+
 bool client::connected() const noexcept {
-  return impl_->connected;
+  return impl_->cluster ? impl_->cluster->connected() : impl_->connected.load();
 }
 std::uint64_t client::connects() const noexcept {
   return impl_->connects;
@@ -313,10 +360,13 @@ std::uint64_t client::commands() const noexcept {
   return impl_->commands;
 }
 std::uint64_t client::timeouts() const noexcept {
-  return impl_->conn.timeouts();
+  return impl_->cluster ? impl_->cluster->timeouts() : impl_->conn.timeouts();
 }
 std::uint64_t client::master_switches() const noexcept {
-  return impl_->master_switches;
+  return impl_->cluster ? impl_->cluster->map_changes() : impl_->master_switches.load();
+}
+std::uint64_t client::redirects() const noexcept {
+  return impl_->cluster ? impl_->cluster->redirects() : 0;
 }
 
 }  // namespace otsync::redis

@@ -22,12 +22,11 @@
 #include <utility>
 #include <vector>
 
+#include "cluster_slots.hpp"
+
 struct redisReply;
 
 namespace otsync::redis {
-
-/// host, port
-using endpoint = std::pair<std::string, std::uint16_t>;
 
 struct client_options {
   std::string host = "127.0.0.1";
@@ -37,6 +36,9 @@ struct client_options {
   /// drops the connection, and so does a READONLY reply (a demoted master). `host`/`port` unused.
   std::vector<endpoint> sentinels;
   std::string master_name;
+  /// Cluster mode when not empty (cluster_router.hpp): the slot map is asked of these first.
+  /// `host`/`port`/`db` unused.
+  std::vector<endpoint> cluster_seeds;
   int db = 0;
   std::chrono::milliseconds connect_timeout{2000};
   std::chrono::milliseconds command_timeout{5000};
@@ -48,15 +50,9 @@ struct client_options {
 /// store::redis_options, which the store and the feed are opened with).
 template <class Options>
 client_options client_options_from(const Options& options) {
-  return {options.host,
-          options.port,
-          options.sentinels,
-          options.master_name,
-          options.db,
-          options.connect_timeout,
-          options.command_timeout,
-          options.reconnect_min,
-          options.reconnect_max};
+  return {options.host,          options.port,         options.sentinels,       options.master_name,
+          options.cluster_seeds, options.db,           options.connect_timeout, options.command_timeout,
+          options.reconnect_min, options.reconnect_max};
 }
 
 /// What the owner hears about, on the client's thread. Any may be empty.
@@ -97,7 +93,9 @@ class client {
   void post_after(std::chrono::milliseconds delay, std::function<void()> fn);
 
   /// Sends one command; `done` runs exactly once (at once with null when not connected).
-  void send(const std::vector<std::string>& argv, reply_handler done);
+  /// Cluster mode: routed by `route_key`'s slot when given (a WAIT after a write of that key),
+  /// else by the command's own key (cluster_slots.hpp), else to any master.
+  void send(const std::vector<std::string>& argv, reply_handler done, std::string route_key = {});
   /// Calls a script: EVALSHA when its SHA is known, else EVAL with its text
   /// (also after a NOSCRIPT reply: the script did not run). `argv[0]` and
   /// `argv[1]` are placeholders for the command and the script.
@@ -105,6 +103,12 @@ class client {
   /// Subscribe mode; confirmations go to `on_subscribed`, messages to `on_message`.
   void subscribe(const std::string& channel);
   void unsubscribe(const std::string& channel);
+  /// Sharded pub/sub (SSUBSCRIBE) in cluster mode, on the shard that owns the channel's slot, moved
+  /// with it (confirmed again through `on_subscribed`); the same as `subscribe` otherwise.
+  void subscribe_sharded(const std::string& channel);
+  void unsubscribe_sharded(const std::string& channel);
+  /// Cluster mode (then PUBLISH is SPUBLISH for the op channels).
+  [[nodiscard]] bool cluster() const noexcept;
 
   /// Whether a connection is up (readiness).
   [[nodiscard]] bool connected() const noexcept;
@@ -115,7 +119,10 @@ class client {
   /// Commands that got no reply in time.
   [[nodiscard]] std::uint64_t timeouts() const noexcept;
   /// Sentinel mode: masters switched to (a `+switch-master`, a READONLY reply, or a new address found).
+  /// Cluster mode: changes of the slot map (a failover, a migration).
   [[nodiscard]] std::uint64_t master_switches() const noexcept;
+  /// Cluster mode: MOVED and ASK redirections followed.
+  [[nodiscard]] std::uint64_t redirects() const noexcept;
 
  private:
   struct impl;

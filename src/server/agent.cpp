@@ -16,24 +16,27 @@ using nlohmann::json;
 // A connection's interest in one document. Frames that arrive before the
 // subscribe reply went out are held back, so the client sees ops in version
 // order: the reply's ops first, then the broadcasts.
-class agent::subscription : public doc::subscriber, public std::enable_shared_from_this<subscription> {
+class agent::subscription : public doc::subscriber,
+                            public broadcast_receiver,
+                            public std::enable_shared_from_this<subscription> {
  public:
   subscription(agent& owner, std::weak_ptr<connection_io> io) : owner_(&owner), io_(std::move(io)) {}
 
-  void on_op(const doc::shared_frame& frame, const std::string& src) override {
-    auto io = io_.lock();
-    if (!io) return;
-    io->post([self = shared_from_this(), frame, src] { self->deliver(frame, src); });
+  // On the document's strand.
+  void on_op(const doc::shared_broadcast& op) override {
+    if (auto io = io_.lock()) io->post_broadcast(shared_from_this(), op);
   }
 
   // On the connection's strand.
-  void deliver(const doc::shared_frame& frame, const std::string& src) {
-    if (!active_ || src == owner_->src_) return;  // the author gets the ack instead
+  void receive(const doc::shared_broadcast& op) override {
+    if (!active_) return;
+    client_version = std::max(client_version, op->version + 1);
+    if (op->src == owner_->src_) return;  // the author gets the ack instead
     if (!ready_) {
-      held_.push_back(frame);
+      held_.push_back(op->frame);
       return;
     }
-    if (auto io = io_.lock()) io->send_broadcast(frame);
+    if (auto io = io_.lock()) io->send_broadcast(op->frame);
   }
 
   // The subscribe reply was sent: release what was held back.
@@ -48,6 +51,8 @@ class agent::subscription : public doc::subscriber, public std::enable_shared_fr
   [[nodiscard]] bool active() const noexcept { return active_; }
 
   doc::subscription_handle handle;  // empty until subscribed
+  /// The version the client has (or will have, with an ack on its way) from the ops given it here.
+  std::uint64_t client_version = 0;
 
  private:
   agent* owner_;
@@ -70,6 +75,10 @@ agent::agent(doc::document_service& documents, std::weak_ptr<connection_io> io, 
       // client looping `pr` or `ps`/`pu` cannot make everyone else resend faster than this.
       presence_resends_(options.presence_rate / 4, std::max(50.0, options.presence_rate)) {
   set_src(std::move(connection_id));
+}
+
+void connection_io::show_presence(std::shared_ptr<const shown_presence> shown) {
+  send_broadcast(shown->frame);
 }
 
 void agent::set_src(std::string src) {
@@ -293,6 +302,7 @@ void agent::handle_presence_subscribe(json echo, protocol::presence_subscribe_re
       hub.leave(r.channel, this);
       presence_channels_.erase(known);
     }
+    forget_shown(r.channel);
     clear_presences(r.channel);
     send(protocol::encode_presence_subscribed(action, r.channel, r.seq));
     return;
@@ -305,23 +315,40 @@ void agent::handle_presence_subscribe(json echo, protocol::presence_subscribe_re
   const bool joined = join == presence_hub::join_result::joined;
   presence_channels_[r.channel] = r.seq;
   send(protocol::encode_presence_subscribed(action, r.channel, r.seq));
-  if (joined && presence_resends_.try_take(std::chrono::steady_clock::now())) {
+  if (!joined) return;
+  if (presence_resends_.try_take(std::chrono::steady_clock::now())) {
     // Everyone on the channel, this connection too (after a reconnect its own cursor comes back),
     // sends what it shows again.
     auto frame = std::make_shared<const std::string>(protocol::encode_presence_resend(r.channel));
     hub.publish(r.channel, frame, nullptr, presence_hub::frame_kind::resend);
+  } else {
+    shown_incomplete_.insert(r.channel);  // what others show may not reach it: a `pr` asks them all
   }
 }
 
 void agent::handle_presence_resend(protocol::presence_resend_request r) {
+  const bool member = presence_channels_.contains(r.channel);
   // Removals this client may have taken for stale first (they go to it alone, at the head).
-  if (presence_channels_.contains(r.channel)) options_.presence->resend_removals(r.channel, this);
+  if (member) options_.presence->resend_removals(r.channel, this);
   if (presence_resends_.try_take(std::chrono::steady_clock::now())) {
-    options_.presence->publish(r.channel,
-                               std::make_shared<const std::string>(protocol::encode_presence_resend(r.channel)), this,
-                               presence_hub::frame_kind::resend);
+    if (member && !shown_incomplete_.contains(r.channel)) {
+      // The sharedb client asks when it took a presence for stale: the latest of each it was shown,
+      // at the head, answers it, instead of every member sending to every member (n² frames).
+      show_kept_again(r.channel);
+    } else {
+      shown_incomplete_.erase(r.channel);
+      options_.presence->publish(r.channel,
+                                 std::make_shared<const std::string>(protocol::encode_presence_resend(r.channel)), this,
+                                 presence_hub::frame_kind::resend);
+    }
   }
   send(protocol::encode_presence_resend_reply());
+}
+
+void agent::show_kept_again(const std::string& channel) {
+  auto on_channel = shown_presences_.find(channel);
+  if (on_channel == shown_presences_.end()) return;
+  for (auto& [who, entry] : on_channel->second) show_moved(entry.shown, true);
 }
 
 void agent::handle_presence(json echo, protocol::presence_update_request r) {
@@ -492,9 +519,115 @@ void agent::publish_presence(protocol::presence_update_request presence, bool ec
   } else {
     options_.presence->forget_removal(presence.channel, src_alias(), presence.id);
   }
-  options_.presence->publish(presence.channel, frame, this, presence_hub::frame_kind::update, src_);
+  options_.presence->publish(presence.channel, frame, this, presence_hub::frame_kind::update, src_,
+                             make_shown_presence(frame, presence, src_alias(), src_));
   if (!echo_to_sender) return;
   if (auto io = io_.lock()) io->send(std::move(frame));  // the ack: the same message
+}
+
+void agent::show_presence(std::shared_ptr<const shown_presence> shown) {
+  auto io = io_.lock();
+  if (!io || closed_) return;
+  const auto& presence = shown->presence;
+  if (!presence_channels_.contains(presence.channel)) {
+    io->send_broadcast(shown->frame);  // left the channel since: as before, not kept
+    return;
+  }
+  auto& on_channel = shown_presences_[presence.channel];
+  const std::pair<std::string, std::string> who{shown->shown_src, presence.id};
+  auto entry = on_channel.find(who);
+  if (entry == on_channel.end()) {
+    if (shown_count_ >= max_shown_presences) {
+      // Full: a removal on this channel makes room, else this one is only sent.
+      auto removal = std::find_if(on_channel.begin(), on_channel.end(),
+                                  [](const auto& kept) { return kept.second.shown->presence.value.is_null(); });
+      if (removal == on_channel.end()) {
+        if (on_channel.empty()) shown_presences_.erase(presence.channel);
+        shown_incomplete_.insert(presence.channel);
+        io->send_broadcast(shown->frame);
+        return;
+      }
+      on_channel.erase(removal);
+      --shown_count_;
+    }
+    entry = on_channel.emplace(who, shown_entry{}).first;
+    ++shown_count_;
+  }
+  entry->second = {shown, false};
+  std::uint64_t client_version = 0;
+  if (auto sub = subscriptions_.find({*presence.collection, *presence.doc_id}); sub != subscriptions_.end()) {
+    client_version = sub->second->client_version;
+  }
+  if (*presence.version < client_version) {
+    show_moved(std::move(shown), true);  // it would arrive stale
+  } else {
+    io->send_broadcast(shown->frame);
+  }
+}
+
+void agent::show_presences_again(const store::doc_key& key, std::uint64_t acked) {
+  if (auto sub = subscriptions_.find(key); sub != subscriptions_.end()) {
+    sub->second->client_version = std::max(sub->second->client_version, acked + 1);
+  }
+  auto on_channel = shown_presences_.find(key.collection + "." + key.id);
+  if (on_channel == shown_presences_.end()) return;
+  for (auto& [who, entry] : on_channel->second) {
+    // One past the op is past it: the client takes that one as it is.
+    if (*entry.shown->presence.version > acked || entry.given_again) continue;
+    if (entry.shown->presence.value.is_null()) entry.given_again = true;
+    show_moved(entry.shown, false);
+  }
+}
+
+void agent::show_moved(std::shared_ptr<const shown_presence> shown, bool first) {
+  const auto& sent = shown->presence;
+  auto range = sent.value.is_null() ? std::nullopt : protocol::presence_selection(sent.value);
+  store::doc_key key{*sent.collection, *sent.doc_id};
+  const auto version = *sent.version;
+  auto origin_src = shown->origin_src;
+  // Not a request: a move does not count toward the backlog that pauses reading.
+  documents_.transform_presence(
+      key, version, std::move(origin_src), range,
+      [conn = io_.lock(), this, shown = std::move(shown), range, first](doc::presence_result moved) mutable {
+        if (!conn) return;
+        conn->post([this, shown = std::move(shown), range, first, moved = std::move(moved)]() mutable {
+          if (closed_) return;
+          auto on_channel = shown_presences_.find(shown->presence.channel);
+          if (on_channel == shown_presences_.end()) return;
+          auto entry = on_channel->second.find({shown->shown_src, shown->presence.id});
+          // A newer one of this presence was shown meanwhile (a removal among them): this one is not.
+          if (entry == on_channel->second.end() || entry->second.shown != shown) return;
+          auto io = io_.lock();
+          if (!io) return;
+          if (moved.error) {
+            // Not moved (the document unreadable, or the version past its cache): a first showing
+            // goes as it came (the client asks again, `pr`); what was sent before stays.
+            if (first) io->send_broadcast(shown->frame);
+            return;
+          }
+          auto presence = shown->presence;
+          apply_presence_move(presence, range, moved);
+          auto frame = std::make_shared<const std::string>(protocol::encode_presence(presence, shown->shown_src));
+          if (presence.value.is_null() && !first) {
+            // A removal goes again once, then is forgotten.
+            on_channel->second.erase(entry);
+            --shown_count_;
+            if (on_channel->second.empty()) shown_presences_.erase(on_channel);
+          } else {
+            entry->second.shown = std::make_shared<const shown_presence>(
+                shown_presence{frame, std::move(presence), shown->shown_src, shown->origin_src});
+          }
+          io->send_broadcast(std::move(frame));
+        });
+      });
+}
+
+void agent::forget_shown(const std::string& channel) {
+  shown_incomplete_.erase(channel);
+  if (auto it = shown_presences_.find(channel); it != shown_presences_.end()) {
+    shown_count_ -= it->second.size();
+    shown_presences_.erase(it);
+  }
 }
 
 void agent::clear_presences(const std::string& channel) {
@@ -783,6 +916,7 @@ void agent::handle_submit(json echo, protocol::submit_request r) {
                       }
                       send_ops(result.missed);
                       send(protocol::encode_ack(collection, id, result.src, result.seq, result.version));
+                      if (!shown_presences_.empty()) show_presences_again({collection, id}, result.version);
                     }));
 }
 
@@ -836,6 +970,9 @@ void agent::on_closed() {
     // Off every channel first, so that the clears below reach only the others.
     for (const auto& [channel, seq] : presence_channels_) options_.presence->leave(channel, this);
     presence_channels_.clear();
+    shown_presences_.clear();
+    shown_incomplete_.clear();
+    shown_count_ = 0;
     std::vector<std::string> channels;
     channels.reserve(presences_.size());
     for (const auto& [channel, ids] : presences_) channels.push_back(channel);

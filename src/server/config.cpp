@@ -1,8 +1,35 @@
 #include "otsync/server/config.hpp"
 
+#include <array>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+
 #include <CLI/CLI.hpp>
 
 namespace otsync::server {
+namespace {
+
+/// CLI::Range for a number with a fraction, refusing nan and inf too (Range's comparisons let nan pass).
+CLI::Validator finite_range(double min, double max) {
+  std::array<char, 64> text{};
+  std::snprintf(text.data(), text.size(), "[%g - %g]", min, max);
+  const std::string bounds = text.data();
+  return CLI::Validator(
+      [min, max, bounds](std::string& input) -> std::string {
+        char* end = nullptr;
+        const double value = std::strtod(input.c_str(), &end);
+        if (input.empty() || end != input.c_str() + input.size() || !std::isfinite(value) || value < min ||
+            value > max) {
+          return "Value " + input + " not a number in range " + bounds;
+        }
+        return {};
+      },
+      "FLOAT in " + bounds);
+}
+
+}  // namespace
 
 std::optional<parsed_config> parse_config(int argc, char** argv, int& exit_code) {
   parsed_config out;
@@ -17,7 +44,8 @@ std::optional<parsed_config> parse_config(int argc, char** argv, int& exit_code)
       ->envname("OTSYNC_LISTEN");
   app.add_option("--store", o.store,
                  "Storage: sqlite:PATH (durable default; relative to --data-dir), redis://HOST:PORT[/DB] or "
-                 "redis-sentinel://HOST:PORT[,HOST:PORT...]/MASTER[/DB] (shared by several instances) or memory: "
+                 "redis-sentinel://HOST:PORT[,HOST:PORT...]/MASTER[/DB] or redis-cluster://HOST:PORT[,HOST:PORT...] "
+                 "(shared by several instances) or memory: "
                  "(tests; lost on exit)")
       ->envname("OTSYNC_STORE");
   app.add_option("--data-dir", o.data_dir, "Directory for the SQLite database (created if missing)")
@@ -67,7 +95,7 @@ std::optional<parsed_config> parse_config(int argc, char** argv, int& exit_code)
                  "Presence broadcasts per second per connection (bursts of twice that); past it every update is "
                  "acked at once and only the latest of each presence goes out, at this rate (0: no limit)")
       ->envname("OTSYNC_MAX_PRESENCE_RATE")
-      ->check(CLI::Range(0.0, 1e6));
+      ->check(finite_range(0.0, 1e6));
   app.add_option("--tls-cert", o.tls_cert,
                  "Serve TLS (wss://, https://) on --listen with this PEM certificate chain (the key may follow it in "
                  "the same file); re-read on SIGHUP without dropping connections. Default: plain (put TLS in a proxy)")
@@ -116,6 +144,20 @@ std::optional<parsed_config> parse_config(int argc, char** argv, int& exit_code)
       ->check(CLI::Range(std::size_t{16}, std::size_t{1} << 24));
   app.add_option("--max-send-queue-bytes", o.max_send_queue_bytes, "Bytes queued for a connection before it is closed")
       ->envname("OTSYNC_MAX_SEND_QUEUE_BYTES");
+  std::int64_t broadcast_coalesce_us = o.broadcast_coalesce.count();
+  app.add_option("--broadcast-coalesce-us", broadcast_coalesce_us,
+                 "On a busy server, broadcasts to a connection that wrote less than this ago wait until then and "
+                 "leave in one write (0: each at once). Replies are never held")
+      ->envname("OTSYNC_BROADCAST_COALESCE_US")
+      ->check(CLI::Range(std::int64_t{0}, std::int64_t{100000}))
+      ->capture_default_str();
+  double coalesce_load_percent = o.broadcast_coalesce_load * 100;
+  app.add_option("--broadcast-coalesce-load", coalesce_load_percent,
+                 "CPU use of the I/O threads (percent) at which broadcasts start being held; the whole "
+                 "--broadcast-coalesce-us at twice that (0: always)")
+      ->envname("OTSYNC_BROADCAST_COALESCE_LOAD")
+      ->check(finite_range(0.0, 100.0))
+      ->capture_default_str();
   app.add_option("--max-pending-requests", o.max_pending_requests,
                  "Requests per connection awaiting replies before the server stops reading from it")
       ->envname("OTSYNC_MAX_PENDING_REQUESTS")
@@ -152,12 +194,12 @@ std::optional<parsed_config> parse_config(int argc, char** argv, int& exit_code)
   app.add_option("--max-request-rate", o.max_request_rate,
                  "Messages per second per connection, bursts of twice that (more: ERR_RATE_LIMITED); 0: no limit")
       ->envname("OTSYNC_MAX_REQUEST_RATE")
-      ->check(CLI::Range(0.0, 1e9));
+      ->check(finite_range(0.0, 1e9));
   app.add_option("--max-create-rate", o.max_create_rate,
                  "Documents created per second per connection, bursts of ten times that (more: "
                  "ERR_CREATE_RATE_LIMITED); 0: no limit")
       ->envname("OTSYNC_MAX_CREATE_RATE")
-      ->check(CLI::Range(0.0, 1e9));
+      ->check(finite_range(0.0, 1e9));
   app.add_option("--max-connections", o.max_connections,
                  "WebSocket connections in total; more are refused with 503 and Retry-After (0: no limit)")
       ->envname("OTSYNC_MAX_CONNECTIONS");
@@ -274,6 +316,8 @@ std::optional<parsed_config> parse_config(int argc, char** argv, int& exit_code)
   o.presence_lease = std::chrono::milliseconds(presence_lease_ms);
   o.redis_wait_timeout = std::chrono::milliseconds(redis_wait_timeout_ms);
   o.message_timeout = std::chrono::milliseconds(message_timeout_ms);
+  o.broadcast_coalesce = std::chrono::microseconds(broadcast_coalesce_us);
+  o.broadcast_coalesce_load = coalesce_load_percent / 100;
   o.tls_handshake_timeout = std::chrono::milliseconds(tls_handshake_timeout_ms);
   out.printed = app.config_to_str(true, false);
   return out;

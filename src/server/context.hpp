@@ -57,6 +57,9 @@ struct server_context {
   std::string metrics_token;                      ///< --metrics-token-file's content; empty: /metrics is open
   const static_site* editor = nullptr;            ///< the editor page's files; null: disabled or not found
   std::string editor_unavailable;                 ///< why the editor is not served although enabled
+  /// How long a connection receiving a stream of broadcasts holds them to write them together
+  /// (steady_clock ticks): up to --broadcast-coalesce-us as the server gets busy, 0 when quiet.
+  std::atomic<std::int64_t> broadcast_hold{0};
   std::atomic<bool> ready{false};
   std::atomic<bool> draining{false};
   std::atomic<std::uint64_t> next_connection{1};

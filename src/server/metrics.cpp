@@ -105,9 +105,29 @@ metrics::metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                          .Add({}, latency_buckets());
   send_queue_depth_ = &prometheus::BuildGauge()
                            .Name("otsync_send_queue_depth")
-                           .Help("Frames queued for sending, over all connections")
+                           .Help("Frames queued on connections with a write in progress (being written or behind it)")
                            .Register(r)
                            .Add({});
+  ws_writes_ = &prometheus::BuildCounter()
+                    .Name("otsync_ws_writes_total")
+                    .Help("WebSocket writes (one syscall each, unless the socket is full)")
+                    .Register(r)
+                    .Add({});
+  ws_frames_written_ = &prometheus::BuildCounter()
+                            .Name("otsync_ws_frames_written_total")
+                            .Help("WebSocket frames written; divided by otsync_ws_writes_total: frames per write")
+                            .Register(r)
+                            .Add({});
+  ws_writes_held_ = &prometheus::BuildCounter()
+                         .Name("otsync_ws_writes_held_total")
+                         .Help("Writes whose broadcasts were held back to leave together (--broadcast-coalesce-us)")
+                         .Register(r)
+                         .Add({});
+  broadcast_hold_ = &prometheus::BuildGauge()
+                         .Name("otsync_broadcast_hold_seconds")
+                         .Help("How long streaming connections hold broadcasts to write them together (by load)")
+                         .Register(r)
+                         .Add({});
   store_transactions_ = &prometheus::BuildCounter()
                              .Name("otsync_store_transactions_total")
                              .Help("SQLite write transactions since start (one fsync each; commits are grouped)")
@@ -257,6 +277,16 @@ void metrics::set_resident_document_bytes(std::uint64_t bytes) {
 }
 void metrics::send_queue_changed(long delta) {
   send_queue_depth_->Increment(static_cast<double>(delta));
+}
+void metrics::frames_written(std::size_t frames) {
+  ws_writes_->Increment();
+  ws_frames_written_->Increment(static_cast<double>(frames));
+}
+void metrics::write_held() {
+  ws_writes_held_->Increment();
+}
+void metrics::set_broadcast_hold(double seconds) {
+  broadcast_hold_->Set(seconds);
 }
 
 void metrics::set_store_counters(std::uint64_t transactions, std::uint64_t commits, std::uint64_t failed_batches) {

@@ -60,7 +60,29 @@ std::string bus_payload(presence_hub::frame_kind kind, std::string_view origin_s
   return payload;
 }
 
+/// Hands `frame` to `io` on its strand: as a shown presence when it is one.
+void post_to(const std::shared_ptr<connection_io>& io, const doc::shared_frame& frame,
+             const std::shared_ptr<const shown_presence>& shown) {
+  io->post([weak = std::weak_ptr<connection_io>(io), frame, shown] {
+    auto alive = weak.lock();
+    if (!alive) return;
+    if (shown) {
+      alive->show_presence(shown);
+    } else {
+      alive->send_broadcast(frame);
+    }
+  });
+}
+
 }  // namespace
+
+std::shared_ptr<const shown_presence> make_shown_presence(doc::shared_frame frame,
+                                                          const protocol::presence_update_request& presence,
+                                                          std::string shown_src, std::string origin_src) {
+  if (!presence.collection || !presence.doc_id || !presence.version) return nullptr;
+  return std::make_shared<const shown_presence>(
+      shown_presence{std::move(frame), presence, std::move(shown_src), std::move(origin_src)});
+}
 
 void apply_presence_move(protocol::presence_update_request& presence, const std::optional<ot::selection>& range,
                          const doc::presence_result& moved) {
@@ -134,13 +156,20 @@ void presence_hub::leave(const std::string& channel, const void* key) {
 }
 
 std::size_t presence_hub::publish(const std::string& channel, const doc::shared_frame& frame, const void* except,
-                                  frame_kind kind, std::string_view origin_src) {
+                                  frame_kind kind, std::string_view origin_src,
+                                  std::shared_ptr<const shown_presence> shown) {
   if (options_.bus) options_.bus->publish(channel, bus_payload(kind, origin_src, *frame));
-  return deliver_locally(channel, frame, except);
+  return deliver_locally(channel, frame, except, std::move(shown));
+}
+
+void presence_hub::deliver_presence(const std::string& channel, const protocol::presence_update_request& presence,
+                                    const std::string& shown_src, const void* except) {
+  auto frame = std::make_shared<const std::string>(protocol::encode_presence(presence, shown_src));
+  deliver_locally(channel, frame, except, make_shown_presence(frame, presence, shown_src, {}));
 }
 
 std::size_t presence_hub::deliver_locally(const std::string& channel, const doc::shared_frame& frame,
-                                          const void* except) {
+                                          const void* except, std::shared_ptr<const shown_presence> shown) {
   std::vector<std::shared_ptr<connection_io>> targets;
   {
     std::lock_guard lock(mutex_);
@@ -154,9 +183,7 @@ std::size_t presence_hub::deliver_locally(const std::string& channel, const doc:
   }
   // Outside the lock: posting runs no handler inline, but takes each connection's strand lock.
   for (auto& io : targets) {
-    io->post([weak = std::weak_ptr<connection_io>(io), frame] {
-      if (auto alive = weak.lock()) alive->send_broadcast(frame);
-    });
+    post_to(io, frame, shown);
   }
   if (options_.observer && !targets.empty()) options_.observer->on_presence_delivered(targets.size());
   return targets.size();
@@ -169,7 +196,7 @@ void presence_hub::on_remote_message(std::string_view channel_view, std::string_
   payload.remove_prefix(2);
   const auto newline = payload.find('\n');
   if (newline == std::string_view::npos) return;
-  std::string origin_src(payload.substr(0, newline));
+  std::string origin_src(payload.substr(0, newline));  // moved below; a copy goes with what is shown
   auto frame = std::make_shared<const std::string>(payload.substr(newline + 1));
   std::string channel(channel_view);
   if (kind == frame_kind::resend) {
@@ -192,7 +219,7 @@ void presence_hub::on_remote_message(std::string_view channel_view, std::string_
   remote_key key{std::string(instance), std::move(read->src), read->presence.id};
   auto& presence = read->presence;
   if (!options_.move || !presence.collection || !presence.doc_id || !presence.version) {
-    show_remote(channel, std::move(key), std::move(presence), epoch, std::move(frame));
+    show_remote(channel, std::move(key), std::move(presence), epoch, std::move(frame), std::move(origin_src));
     return;
   }
   // Moved to this instance's head on the document's strand, as this instance's own presences are,
@@ -200,19 +227,19 @@ void presence_hub::on_remote_message(std::string_view channel_view, std::string_
   auto range = presence.value.is_null() ? std::nullopt : protocol::presence_selection(presence.value);
   store::doc_key doc{*presence.collection, *presence.doc_id};
   const auto version = *presence.version;
-  options_.move(doc, version, std::move(origin_src), range,
-                [this, channel, key = std::move(key), presence = std::move(presence), range, epoch,
-                 frame = std::move(frame)](doc::presence_result moved) mutable {
-                  if (moved.error) {
-                    // Older than this instance's cache: shown as it came; a receiver behind asks again (`pr`).
-                    show_remote(channel, std::move(key), std::move(presence), epoch, std::move(frame));
-                    return;
-                  }
-                  apply_presence_move(presence, range, moved);
-                  auto shown =
-                      std::make_shared<const std::string>(protocol::encode_presence(presence, std::get<1>(key)));
-                  show_remote(channel, std::move(key), std::move(presence), epoch, std::move(shown));
-                });
+  options_.move(
+      doc, version, origin_src, range,
+      [this, channel, key = std::move(key), presence = std::move(presence), range, epoch, frame = std::move(frame),
+       origin_src](doc::presence_result moved) mutable {
+        if (moved.error) {
+          // Older than this instance's cache: shown as it came; a receiver behind asks again (`pr`).
+          show_remote(channel, std::move(key), std::move(presence), epoch, std::move(frame), std::move(origin_src));
+          return;
+        }
+        apply_presence_move(presence, range, moved);
+        auto shown = std::make_shared<const std::string>(protocol::encode_presence(presence, std::get<1>(key)));
+        show_remote(channel, std::move(key), std::move(presence), epoch, std::move(shown), std::move(origin_src));
+      });
 }
 
 std::uint64_t presence_hub::epoch_locked(const std::string& channel, const std::string& instance) const {
@@ -223,7 +250,8 @@ std::uint64_t presence_hub::epoch_locked(const std::string& channel, const std::
 }
 
 void presence_hub::show_remote(const std::string& channel, remote_key key, protocol::presence_update_request presence,
-                               std::uint64_t epoch, doc::shared_frame frame) {
+                               std::uint64_t epoch, doc::shared_frame frame, std::string origin_src) {
+  auto shown = make_shown_presence(frame, presence, std::get<1>(key), std::move(origin_src));
   {
     std::lock_guard lock(mutex_);
     if (!channels_.contains(channel)) return;
@@ -257,7 +285,7 @@ void presence_hub::show_remote(const std::string& channel, remote_key key, proto
     }
     report_remote_count_locked();
   }
-  deliver_locally(channel, frame, nullptr);
+  deliver_locally(channel, frame, nullptr, std::move(shown));
 }
 
 void presence_hub::on_subscribed(std::string_view channel_view, bool reconnected) {
@@ -338,12 +366,10 @@ void presence_hub::clear_remote(const std::string& channel,
       options_.move(key, version, {}, std::nullopt,
                     [this, channel, src = std::move(src), presence](doc::presence_result moved) mutable {
                       if (!moved.error) presence.version = moved.version;
-                      deliver_locally(channel,
-                                      std::make_shared<const std::string>(protocol::encode_presence(presence, src)),
-                                      nullptr);
+                      deliver_presence(channel, presence, src, nullptr);
                     });
     } else {
-      deliver_locally(channel, std::make_shared<const std::string>(protocol::encode_presence(presence, src)), nullptr);
+      deliver_presence(channel, presence, src, nullptr);
     }
   }
 }
@@ -398,7 +424,7 @@ void presence_hub::repeat_removal(const std::string& channel, const std::string&
   }
   if (!again) return;
   auto show = [this, channel](protocol::presence_update_request& presence, const std::string& src) {
-    deliver_locally(channel, std::make_shared<const std::string>(protocol::encode_presence(presence, src)), nullptr);
+    deliver_presence(channel, presence, src, nullptr);
   };
   if (options_.move && again->presence.collection && again->presence.doc_id && again->presence.version) {
     store::doc_key key{*again->presence.collection, *again->presence.doc_id};
@@ -441,9 +467,8 @@ void presence_hub::resend_removals(const std::string& channel, const void* membe
   auto send = [](const std::shared_ptr<connection_io>& to, protocol::presence_update_request& presence,
                  const std::string& src) {
     auto frame = std::make_shared<const std::string>(protocol::encode_presence(presence, src));
-    to->post([weak = std::weak_ptr<connection_io>(to), frame] {
-      if (auto alive = weak.lock()) alive->send_broadcast(frame);
-    });
+    auto shown = make_shown_presence(frame, presence, src, {});
+    post_to(to, frame, std::move(shown));
   };
   for (auto& r : again) {
     if (options_.move && r.presence.collection && r.presence.doc_id && r.presence.version) {

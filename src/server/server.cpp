@@ -4,6 +4,7 @@
 #include <cctype>
 #include <chrono>
 #include <cstdio>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -13,6 +14,7 @@
 #include <vector>
 
 #include <fcntl.h>
+#include <sched.h>
 #include <unistd.h>
 
 #include <boost/asio/executor_work_guard.hpp>
@@ -43,7 +45,8 @@ struct server::impl {
         signals(io, SIGINT, SIGTERM),
         reload_signal(io),
         drain_timer(io),
-        sweep_timer(io) {
+        sweep_timer(io),
+        load_timer(io) {
     context.options = std::move(opts);
   }
   // Objects that hold I/O objects go first, while the io_context lives;
@@ -75,11 +78,15 @@ struct server::impl {
   asio::signal_set reload_signal;  // SIGHUP with --tls-cert: re-read the certificate
   asio::steady_timer drain_timer;
   asio::steady_timer sweep_timer;  // WebSocket idle and close-handshake timeouts
+  asio::steady_timer load_timer;   // samples the CPU use that sets the broadcast hold
+  clock::time_point load_sampled_at;
+  std::int64_t load_cpu_ns = 0;
   std::atomic<bool> stopping{false};
   clock::time_point drain_started;
   int exit_status = 0;
 
   void sweep_sessions();
+  void sample_load();
   void await_reload();
   void begin_drain();
   void wait_for_commits();
@@ -372,6 +379,7 @@ int server::run() {
   }
   s.acceptor->start();
   s.sweep_sessions();
+  s.sample_load();
   s.documents->start_eviction(s.context.options.idle_eviction,
                               std::max(std::chrono::milliseconds(100), s.context.options.idle_eviction / 4));
   s.context.ready = true;
@@ -434,6 +442,66 @@ void server::impl::sweep_sessions() {
   sweep_timer.expires_after(std::clamp(period, std::chrono::milliseconds(20), longest));
   sweep_timer.async_wait([this](boost::system::error_code ec) {
     if (!ec) sweep_sessions();
+  });
+}
+
+namespace {
+std::int64_t process_cpu_ns() {
+  timespec t{};
+  ::clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+  return static_cast<std::int64_t>(t.tv_sec) * 1'000'000'000 + t.tv_nsec;
+}
+
+// The CPUs this process may use: its affinity, and a cgroup v2 quota ("max 100000" or
+// "200000 100000" in cpu.max) such as a container's CPU limit; at least 1.
+double usable_cpus() {
+  double cpus = std::max(1u, std::thread::hardware_concurrency());
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (::sched_getaffinity(0, sizeof(set), &set) == 0) cpus = std::min(cpus, static_cast<double>(CPU_COUNT(&set)));
+  std::ifstream quota_file("/sys/fs/cgroup/cpu.max");
+  std::string quota;
+  double period = 0;
+  if (quota_file >> quota >> period && quota != "max" && period > 0) {
+    try {
+      cpus = std::min(cpus, std::stod(quota) / period);
+    } catch (const std::exception&) {
+      // Unreadable: the affinity stands.
+    }
+  }
+  return std::max(cpus, 1.0);
+}
+}  // namespace
+
+// --broadcast-coalesce-us on a busy server only: every 100 ms, the process's CPU use (as a share of
+// its I/O threads) sets how long streaming connections hold broadcasts to write them together.
+void server::impl::sample_load() {
+  const auto now = clock::now();
+  const auto cpu = process_cpu_ns();
+  const auto& o = context.options;
+  if (o.broadcast_coalesce.count() > 0) {
+    // 0 below the threshold, all of it at twice the threshold, in proportion between.
+    double share = 1.0;
+    if (o.broadcast_coalesce_load > 0) {
+      // As a share of the I/O threads, or of the CPUs the process may use if fewer.
+      static const double usable = usable_cpus();
+      const double wall = std::chrono::duration<double, std::nano>(now - load_sampled_at).count() *
+                          std::min(static_cast<double>(threads), usable);
+      const double used =
+          load_sampled_at != clock::time_point{} && wall > 0 ? static_cast<double>(cpu - load_cpu_ns) / wall : 0.0;
+      share = std::clamp((used - o.broadcast_coalesce_load) / o.broadcast_coalesce_load, 0.0, 1.0);
+    }
+    const auto hold = std::chrono::duration_cast<clock::duration>(o.broadcast_coalesce * share);
+    context.broadcast_hold.store(hold.count(), std::memory_order_relaxed);
+    if (stats) stats->set_broadcast_hold(std::chrono::duration<double>(hold).count());
+  }
+  load_sampled_at = now;
+  load_cpu_ns = cpu;
+  // Not re-armed once stopping: finish() runs on another I/O thread and never touches this timer.
+  if (stopping) return;
+  load_timer.expires_after(std::chrono::milliseconds(100));
+  load_timer.async_wait([this](boost::system::error_code ec) {
+    if (!ec) sample_load();
   });
 }
 

@@ -65,7 +65,7 @@ websocket_session::websocket_session(std::unique_ptr<tls_link> tls, server_conte
 }
 
 websocket_session::~websocket_session() {
-  if (context_.stats && queued_frames_ != 0) context_.stats->send_queue_changed(-static_cast<long>(queued_frames_));
+  if (context_.stats && reported_frames_ != 0) context_.stats->send_queue_changed(-static_cast<long>(reported_frames_));
   if (accounted_partial_ != 0) context_.partial_bytes.fetch_sub(accounted_partial_, std::memory_order_relaxed);
   context_.release_connection(address_);
   if (!finished_) {
@@ -330,7 +330,15 @@ void websocket_session::drop_queued() {
   queued_frames_ -= dropped.frames;
   queued_reply_bytes_ -= dropped.reply_bytes;
   queued_reply_frames_ -= dropped.reply_frames;
-  if (context_.stats && dropped.frames) context_.stats->send_queue_changed(-static_cast<long>(dropped.frames));
+  report_queue();
+}
+
+// The gauge counts frames waiting behind a write in progress: a frame written at once is never
+// counted (no shared counter touched per frame on the fast path).
+void websocket_session::report_queue() {
+  if (!context_.stats || queued_frames_ == reported_frames_) return;
+  context_.stats->send_queue_changed(static_cast<long>(queued_frames_) - static_cast<long>(reported_frames_));
+  reported_frames_ = queued_frames_;
 }
 
 void websocket_session::resume_reading() {
@@ -351,6 +359,14 @@ void websocket_session::send(doc::shared_frame frame) {
 
 void websocket_session::send_broadcast(doc::shared_frame frame) {
   enqueue(std::move(frame), ws::opcode::text, true);
+}
+
+void websocket_session::show_presence(std::shared_ptr<const shown_presence> shown) {
+  if (agent_) {
+    agent_->show_presence(std::move(shown));
+  } else {
+    connection_io::show_presence(std::move(shown));
+  }
 }
 
 void websocket_session::enqueue(doc::shared_frame frame, ws::opcode op, bool broadcast) {
@@ -379,8 +395,37 @@ void websocket_session::enqueue(doc::shared_frame frame, ws::opcode op, bool bro
     ++queued_reply_frames_;
   }
   queue_.push_back({std::move(frame), op, reply});
-  if (context_.stats) context_.stats->send_queue_changed(1);
-  if (!writing_) schedule_write();
+  if (writing_) return report_queue();        // on_write sends it
+  if (broadcast && op == ws::opcode::text) {  // pongs are never held
+    // On a busy server, a connection receiving a stream of broadcasts gets them in groups, at most
+    // one write of broadcasts per hold: one syscall for several frames. The first after a pause goes
+    // at once.
+    if (write_held_) {
+      if (!held_backlog_full()) return;
+      write_held_ = false;  // a full write's worth, or half a queue limit: no reason to wait longer
+      return schedule_write();
+    }
+    const auto hold = context_.broadcast_hold.load(std::memory_order_relaxed);
+    if (hold > 0 && last_broadcast_write_ != 0) {
+      const auto now = now_ticks();
+      if (now - last_broadcast_write_ < hold) return hold_write(last_broadcast_write_ + hold);
+    }
+  }
+  schedule_write();
+}
+
+void websocket_session::hold_write(std::int64_t until) {
+  if (!hold_timer_) hold_timer_ = std::make_unique<hold_timer>(socket_.get_executor());
+  write_held_ = true;
+  const auto hold = ++hold_generation_;
+  hold_timer_->expires_at(std::chrono::steady_clock::time_point(std::chrono::steady_clock::duration(until)));
+  hold_timer_->async_wait([self = shared_from_this(), hold](boost::system::error_code ec) {
+    // Cancelled, closed, written meanwhile, or an earlier hold's wait that had already fired.
+    if (ec || self->finished_ || !self->write_held_ || hold != self->hold_generation_) return;
+    self->write_held_ = false;
+    if (self->context_.stats && !self->writing_ && !self->queue_.empty()) self->context_.stats->write_held();
+    self->do_write();
+  });
 }
 
 void websocket_session::close(std::uint16_t code, std::string reason) {
@@ -395,8 +440,8 @@ void websocket_session::queue_close(std::uint16_t code, std::string_view reason)
   queue_.push_back(
       {std::make_shared<const std::string>(code ? ws::close_payload(code, reason) : std::string()), ws::opcode::close});
   ++queued_frames_;
-  if (context_.stats) context_.stats->send_queue_changed(1);
-  if (!writing_) schedule_write();
+  if (writing_) return report_queue();
+  schedule_write();
   // Keep reading for the client's close (requests that arrive meanwhile are discarded).
   if (read_paused_ && !peer_closed_) resume_reading();
 }
@@ -412,13 +457,30 @@ void websocket_session::schedule_write() {
   });
 }
 
+bool websocket_session::held_backlog_full() const noexcept {
+  // Held frames count toward the slow-consumer limits: a connection that reads promptly is never
+  // taken for one because of a hold.
+  const auto& o = context_.options;
+  const std::size_t frames = queued_frames_ - queued_reply_frames_;
+  const std::size_t bytes = queued_bytes_ - queued_reply_bytes_;
+  return queue_.size() >= write_batch::max_frames || bytes >= write_batch::max_bytes ||
+         frames >= o.max_send_queue_messages / 2 || bytes >= o.max_send_queue_bytes / 2;
+}
+
 void websocket_session::do_write() {
   if (writing_ || queue_.empty() || finished_) return;
+  if (write_held_) {
+    write_held_ = false;                     // what was held goes now (a reply came, say)
+    if (hold_timer_) hold_timer_->cancel();  // no wake-up for it, and no early end of a later hold
+  }
   writing_ = acquire_write_batch();
   while (!queue_.empty() && writing_->fits(queue_.front())) {
     writing_->add(std::move(queue_.front()));
     queue_.pop_front();
   }
+  // Only broadcasts start a hold: a client's own replies say nothing about a stream of others' ops.
+  if (writing_->frames() > writing_->reply_frames()) last_broadcast_write_ = now_ticks();
+  if (context_.stats) context_.stats->frames_written(writing_->frames());
   if (tls_) {
     auto& out = tls_->write_buffer;
     out.clear();
@@ -438,7 +500,7 @@ void websocket_session::on_write(boost::system::error_code ec) {
   queued_bytes_ -= batch->bytes();
   queued_reply_frames_ -= batch->reply_frames();
   queued_reply_bytes_ -= batch->reply_bytes();
-  if (context_.stats) context_.stats->send_queue_changed(-static_cast<long>(batch->frames()));
+  report_queue();
   bool wrote_close = batch->has_close();
   batch.reset();
   if (finished_) return;
@@ -543,6 +605,13 @@ void websocket_session::post(std::function<void()> fn) {
   asio::post(socket_.get_executor(), [self = shared_from_this(), fn = std::move(fn)] { fn(); });
 }
 
+void websocket_session::post_broadcast(std::shared_ptr<broadcast_receiver> to, doc::shared_broadcast op) {
+  // A plain post (no std::function around it); the session is held too: the receiver belongs to its
+  // agent.
+  asio::post(socket_.get_executor(),
+             [self = shared_from_this(), to = std::move(to), op = std::move(op)] { to->receive(op); });
+}
+
 void websocket_session::post_after(std::chrono::milliseconds delay, std::function<void()> fn) {
   // Rare (presence past its rate): a timer of its own, holding the session only weakly.
   auto timer = std::make_shared<asio::steady_timer>(socket_.get_executor(), delay);
@@ -555,6 +624,7 @@ void websocket_session::finish() {
   if (finished_) return;
   finished_ = true;
   closing_ = true;
+  if (hold_timer_) hold_timer_->cancel();  // its handler holds the session
   if (agent_) agent_->on_closed();
   {
     std::lock_guard lock(context_.sessions_mutex);

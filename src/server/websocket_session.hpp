@@ -25,6 +25,8 @@
 #include <string>
 #include <string_view>
 
+#include <boost/asio/basic_waitable_timer.hpp>
+
 #include "authenticate.hpp"
 #include "connection_socket.hpp"
 #include "context.hpp"
@@ -60,8 +62,10 @@ class websocket_session : public connection_io, public std::enable_shared_from_t
 
   void send(doc::shared_frame frame) override;
   void send_broadcast(doc::shared_frame frame) override;
+  void show_presence(std::shared_ptr<const shown_presence> shown) override;
   void close(std::uint16_t code, std::string reason) override;
   void post(std::function<void()> fn) override;
+  void post_broadcast(std::shared_ptr<broadcast_receiver> to, doc::shared_broadcast op) override;
   void post_after(std::chrono::milliseconds delay, std::function<void()> fn) override;
   void resume_reading() override;
 
@@ -90,7 +94,13 @@ class websocket_session : public connection_io, public std::enable_shared_from_t
   void abandon_input(std::uint16_t code, std::string_view reason);
   /// Drops the frames not yet being written.
   void drop_queued();
+  /// Brings otsync_send_queue_depth up to date with this connection's queue.
+  void report_queue();
   void schedule_write();
+  /// --broadcast-coalesce-us: write what is queued at `until` (steady_clock ticks), not now.
+  void hold_write(std::int64_t until);
+  /// What is held fills a write, or half a slow-consumer limit: write it now.
+  [[nodiscard]] bool held_backlog_full() const noexcept;
   void do_write();
   void on_write(boost::system::error_code ec);
   void finish();
@@ -117,11 +127,17 @@ class websocket_session : public connection_io, public std::enable_shared_from_t
   ws::frame_decoder decoder_;
   std::string held_input_;  // read but not handled: reading is paused, or bytes that came with the upgrade
   frame_queue queue_;
-  write_batch_ptr writing_;        // the batch being written, if any
-  std::size_t queued_frames_ = 0;  // in the queue and in the batch being written
+  write_batch_ptr writing_;  // the batch being written, if any
+  using hold_timer =
+      boost::asio::basic_waitable_timer<std::chrono::steady_clock, boost::asio::wait_traits<std::chrono::steady_clock>,
+                                        connection_executor>;
+  std::unique_ptr<hold_timer> hold_timer_;  // made on a connection's first held write
+  std::int64_t last_broadcast_write_ = 0;   // when the last write with broadcasts began (steady_clock ticks)
+  std::size_t queued_frames_ = 0;           // in the queue and in the batch being written
   std::size_t queued_bytes_ = 0;
   std::size_t queued_reply_frames_ = 0;  // of those, replies to the client's own requests
   std::size_t queued_reply_bytes_ = 0;
+  std::size_t reported_frames_ = 0;  // this connection's part of otsync_send_queue_depth
   // Read by check_timeouts on other threads (steady_clock ticks; 0: not closing).
   std::atomic<std::int64_t> last_read_{0};
   std::atomic<std::int64_t> closing_since_{0};
@@ -130,6 +146,8 @@ class websocket_session : public connection_io, public std::enable_shared_from_t
   std::size_t accounted_partial_ = 0;             // our share of context_.partial_bytes
   bool reading_ = false;
   bool write_scheduled_ = false;
+  bool write_held_ = false;            // broadcasts wait for hold_timer_
+  std::uint32_t hold_generation_ = 0;  // which hold the timer's pending wait belongs to
   bool read_paused_ = false;
   bool closing_ = false;           // our close frame is queued: nothing else is sent
   bool close_sent_ = false;        // ... and written

@@ -13,6 +13,7 @@ constexpr std::string_view memory_scheme = "memory:";
 constexpr std::string_view sqlite_scheme = "sqlite:";
 constexpr std::string_view redis_scheme = "redis://";
 constexpr std::string_view sentinel_scheme = "redis-sentinel://";
+constexpr std::string_view cluster_scheme = "redis-cluster://";
 constexpr std::string_view default_database = "otsync.db";
 
 ot::result<std::unique_ptr<store>> open_sqlite(std::string_view path_text, const std::string& data_dir,
@@ -38,12 +39,14 @@ ot::result<std::unique_ptr<store>> open_sqlite(std::string_view path_text, const
 ot::result<std::unique_ptr<store>> open_store(std::string_view uri, const std::string& data_dir, std::string* detail) {
   if (uri == memory_scheme) return make_memory_store();
   if (uri.starts_with(sqlite_scheme)) return open_sqlite(uri.substr(sqlite_scheme.size()), data_dir, detail);
-  if (uri.starts_with(redis_scheme) || uri.starts_with(sentinel_scheme)) {
+  if (uri.starts_with(redis_scheme) || uri.starts_with(sentinel_scheme) || uri.starts_with(cluster_scheme)) {
     auto options = parse_redis_uri(uri);
     if (!options) {
       if (detail) {
-        *detail = "expected redis://HOST:PORT[/DB] or redis-sentinel://HOST:PORT[,HOST:PORT...]/MASTER[/DB], got '" +
-                  std::string(uri) + "'";
+        *detail =
+            "expected redis://HOST:PORT[/DB], redis-sentinel://HOST:PORT[,HOST:PORT...]/MASTER[/DB] or "
+            "redis-cluster://HOST:PORT[,HOST:PORT...], got '" +
+            std::string(uri) + "'";
       }
       return open_errc::invalid_option;
     }

@@ -4,11 +4,14 @@
 #include <charconv>
 #include <memory>
 #include <optional>
+#include <set>
+#include <tuple>
 
 #include <hiredis/hiredis.h>
 #include <nlohmann/json.hpp>
 
 #include "../redis/client.hpp"
+#include "../redis/cluster_slots.hpp"
 #include "../redis/keys.hpp"
 #include "../redis/stored_op.hpp"
 #include "otsync/protocol/json_parse.hpp"
@@ -31,22 +34,24 @@ std::string dump(const json& j) {
 // KEYS: head, ops, ts, snaps, snapdata, seen.
 // ARGV: N, channel ('' = publish nothing: with --redis-min-replicas the store
 // publishes after WAIT), publisher tag (prepended to each published op, so an
-// instance can skip its own), then per op 10 fields: version, op JSON, ts,
+// instance can skip its own), the publish command (PUBLISH, or SPUBLISH in a
+// cluster: the channel has the document's hash tag, so the same shard), then
+// per op 10 fields: version, op JSON, ts,
 // src, seq, type ('' = none), create src, create seq, create v ('' = none),
 // snapshot JSON ('' = none).
 constexpr std::size_t commit_fields = 10;
 constexpr const char* commit_script = R"lua(
 local n = tonumber(ARGV[1])
 local v = tonumber(redis.call('HGET', KEYS[1], 'v') or '0')
-if v ~= tonumber(ARGV[4]) then return 'conflict' end
+if v ~= tonumber(ARGV[5]) then return 'conflict' end
 for i = 0, n - 1 do
-  local b = 3 + i * 10
+  local b = 4 + i * 10
   if ARGV[b + 4] ~= '' and redis.call('HEXISTS', KEYS[6], ARGV[b + 4] .. '\n' .. ARGV[b + 5]) == 1 then
     return 'duplicate'
   end
 end
 for i = 0, n - 1 do
-  local b = 3 + i * 10
+  local b = 4 + i * 10
   if ARGV[b + 4] ~= '' then redis.call('HSET', KEYS[6], ARGV[b + 4] .. '\n' .. ARGV[b + 5], ARGV[b + 1]) end
   redis.call('RPUSH', KEYS[2], ARGV[b + 2])
   redis.call('ZADD', KEYS[3], ARGV[b + 3], ARGV[b + 1])
@@ -60,9 +65,9 @@ for i = 0, n - 1 do
     redis.call('ZADD', KEYS[4], v, tostring(v))
     redis.call('HSET', KEYS[5], tostring(v), ARGV[b + 10])
   end
-  if ARGV[2] ~= '' then redis.call('PUBLISH', ARGV[2], ARGV[3] .. ARGV[b + 2]) end
+  if ARGV[2] ~= '' then redis.call(ARGV[4], ARGV[2], ARGV[3] .. ARGV[b + 2]) end
 end
-local last = 3 + (n - 1) * 10
+local last = 4 + (n - 1) * 10
 redis.call('HSET', KEYS[1], 'v', v, 'type', ARGV[last + 6])
 return 'ok'
 )lua";
@@ -149,8 +154,11 @@ class redis_store_impl final : public redis_store {
   redis_store_stats stats() const override { return {client_.commands(), client_.connects(), client_.timeouts()}; }
   backend_health health() const override {
     const bool up = client_.connected();
-    const std::string where = options_.sentinels.empty() ? options_.host + ":" + std::to_string(options_.port)
-                                                         : "sentinel master " + options_.master_name;
+    const std::string where = !options_.cluster_seeds.empty()
+                                  ? "cluster via " + options_.cluster_seeds.front().first + ":" +
+                                        std::to_string(options_.cluster_seeds.front().second)
+                              : options_.sentinels.empty() ? options_.host + ":" + std::to_string(options_.port)
+                                                           : "sentinel master " + options_.master_name;
     return {up,
             "redis " + where + "/" + std::to_string(options_.db) + (up ? " connected" : " unreachable"),
             {{"otsync_redis_up", "1 while the store's Redis connection is up (readiness)", health_kind::gauge,
@@ -162,8 +170,11 @@ class redis_store_impl final : public redis_store {
              {"otsync_redis_timeouts_total", "Redis commands that got no reply within --redis-timeout-ms",
               health_kind::total, client_.timeouts()},
              {"otsync_redis_master_switches_total",
-              "Sentinel: the store's connection moved to another master (+switch-master, READONLY, a new address)",
+              "Sentinel: the store's connection moved to another master (+switch-master, READONLY, a new address); "
+              "cluster: the slot map changed (a failover, a migration)",
               health_kind::total, client_.master_switches()},
+             {"otsync_redis_redirects_total", "Cluster: MOVED and ASK redirections the store followed",
+              health_kind::total, client_.redirects()},
              {"otsync_redis_unreplicated_commits_total",
               "Commits not confirmed on --redis-min-replicas replicas in time (not acknowledged as durable)",
               health_kind::total, unreplicated_.load()}}};
@@ -248,7 +259,7 @@ class redis_store_impl final : public redis_store {
         k(key, "seen"), std::to_string(requests.size()),
         // With min_replicas, others hear of an op only once the replicas have it.
         options_.min_replicas > 0 ? std::string() : redis::op_channel(options_.key_prefix, key.collection, key.id),
-        publisher_tag_};
+        publisher_tag_, publish_command()};
     argv.reserve(argv.size() + requests.size() * commit_fields);
     std::vector<std::string> deferred;  // with min_replicas: what the script would have published
     for (auto& request : requests) {
@@ -272,34 +283,37 @@ class redis_store_impl final : public redis_store {
     if (closed_) return done(make_error_code(errc::closed));
     const bool first_op = requests.front().op.version == 0;
     auto channel = redis::op_channel(options_.key_prefix, key.collection, key.id);
+    auto head_key = k(key, "head");
     client_.post([this, argv = std::move(argv), index = std::move(index), first_op, done = std::move(done),
-                  deferred = std::move(deferred), channel = std::move(channel)]() mutable {
-      client_.send_script(commit_script_id, std::move(argv),
-                          [this, index = std::move(index), first_op, done = std::move(done),
-                           deferred = std::move(deferred), channel = std::move(channel)](const redisReply* r) mutable {
-                            if (!r) return done(make_error_code(errc::unavailable));
-                            auto status = reply_text(r);
-                            if (r->type == REDIS_REPLY_ERROR) return done(make_error_code(errc::unavailable));
-                            if (status == "ok") {
-                              // A document's first op adds it to its collection's listing (another
-                              // slot, so not in the script): in order on this connection, not awaited.
-                              if (first_op) client_.send(index, [](const redisReply*) {});
-                              return after_replicated(std::move(done), {}, std::move(channel), std::move(deferred));
-                            }
-                            // A duplicate (src, seq) means an op is already in the log: the caller
-                            // reloads and its rebase finds it, as after any lost race. With
-                            // --redis-min-replicas it is acknowledged then, so it must be on the replicas too.
-                            if (status == "duplicate") {
-                              // With min_replicas the op may never have been published (its first
-                              // WAIT failed): once confirmed, the others read the log again.
-                              return after_replicated(
-                                  std::move(done), make_error_code(errc::version_conflict), std::move(channel),
-                                  options_.min_replicas > 0 ? std::vector<std::string>{publisher_tag_ + "resync"}
-                                                            : std::vector<std::string>{});
-                            }
-                            if (status == "conflict") return done(make_error_code(errc::version_conflict));
-                            done(make_error_code(errc::corrupt));
-                          });
+                  deferred = std::move(deferred), channel = std::move(channel),
+                  head_key = std::move(head_key)]() mutable {
+      client_.send_script(
+          commit_script_id, std::move(argv),
+          [this, index = std::move(index), first_op, done = std::move(done), deferred = std::move(deferred),
+           channel = std::move(channel), head_key = std::move(head_key)](const redisReply* r) mutable {
+            if (!r) return done(make_error_code(errc::unavailable));
+            auto status = reply_text(r);
+            if (r->type == REDIS_REPLY_ERROR) return done(make_error_code(errc::unavailable));
+            if (status == "ok") {
+              // A document's first op adds it to its collection's listing (another
+              // slot, so not in the script; in a cluster another shard): not awaited.
+              if (first_op) client_.send(index, [](const redisReply*) {});
+              return after_replicated(std::move(done), {}, std::move(channel), std::move(deferred), head_key);
+            }
+            // A duplicate (src, seq) means an op is already in the log: the caller
+            // reloads and its rebase finds it, as after any lost race. With
+            // --redis-min-replicas it is acknowledged then, so it must be on the replicas too.
+            if (status == "duplicate") {
+              // With min_replicas the op may never have been published (its first
+              // WAIT failed): once confirmed, the others read the log again.
+              return after_replicated(std::move(done), make_error_code(errc::version_conflict), std::move(channel),
+                                      options_.min_replicas > 0 ? std::vector<std::string>{publisher_tag_ + "resync"}
+                                                                : std::vector<std::string>{},
+                                      head_key);
+            }
+            if (status == "conflict") return done(make_error_code(errc::version_conflict));
+            done(make_error_code(errc::corrupt));
+          });
     });
   }
 
@@ -317,13 +331,14 @@ class redis_store_impl final : public redis_store {
         auto rows = std::make_shared<std::vector<document_summary>>();
         for (std::size_t i = 0; i < r->elements; ++i) rows->push_back({std::string(reply_text(r->element[i])), 0, {}});
         if (rows->empty()) return done(std::move(*rows));
-        // Each head in the same order on the one connection; the last reply completes.
+        // Every head at once (in a cluster on several shards, replies in any order): the last to
+        // come back completes.
+        auto remaining = std::make_shared<std::size_t>(rows->size());
         auto failed = std::make_shared<bool>(false);
         auto shared_done = std::make_shared<handler<std::vector<document_summary>>>(std::move(done));
         for (std::size_t i = 0; i < rows->size(); ++i) {
-          bool last = i + 1 == rows->size();
           client_.send({"HMGET", k({collection, (*rows)[i].id}, "head"), "v", "type"},
-                       [rows, i, last, failed, shared_done](const redisReply* h) {
+                       [rows, i, remaining, failed, shared_done](const redisReply* h) {
                          if (!h) *failed = true;
                          if (h && h->type == REDIS_REPLY_ARRAY && h->elements == 2) {
                            auto v = to_count(reply_text(h->element[0]));
@@ -331,7 +346,7 @@ class redis_store_impl final : public redis_store {
                            auto type = reply_text(h->element[1]);
                            if (!type.empty()) (*rows)[i].type_uri = std::string(type);
                          }
-                         if (!last) return;
+                         if (--*remaining > 0) return;
                          if (*failed) return (*shared_done)(errc::unavailable);
                          (*shared_done)(std::move(*rows));
                        });
@@ -355,38 +370,52 @@ class redis_store_impl final : public redis_store {
   // this connection; otherwise the commit's outcome is unknown (unavailable: never acknowledged).
   // Then the ops the script did not publish go out: other instances' clients never see an op a
   // failover could still take back (if WAIT fails they stay unpublished; a catch-up may read them).
-  void after_replicated(std::function<void(std::error_code)> done, std::error_code result, std::string channel = {},
-                        std::vector<std::string> publish = {}) {
+  void after_replicated(std::function<void(std::error_code)> done, std::error_code result, std::string channel,
+                        std::vector<std::string> publish, std::string written_key) {
     if (options_.min_replicas == 0) return done(result);
-    client_.send({"WAIT", std::to_string(options_.min_replicas), std::to_string(options_.wait_timeout.count())},
-                 [this, done = std::move(done), result, channel = std::move(channel),
-                  publish = std::move(publish)](const redisReply* r) {
-                   if (r && r->type == REDIS_REPLY_INTEGER && r->integer >= 0 &&
-                       static_cast<unsigned long long>(r->integer) >= options_.min_replicas) {
-                     for (const auto& message : publish) {
-                       client_.send({"PUBLISH", channel, message}, [](const redisReply*) {});
-                     }
-                     return done(result);
-                   }
-                   ++unreplicated_;
-                   unconfirmed_ = true;
-                   done(make_error_code(errc::unavailable));
-                 });
+    // In a cluster WAIT goes to the shard the write went to (routed by the written key).
+    client_.send(
+        {"WAIT", std::to_string(options_.min_replicas), std::to_string(options_.wait_timeout.count())},
+        [this, done = std::move(done), result, channel = std::move(channel), publish = std::move(publish),
+         written_key](const redisReply* r) {
+          if (r && r->type == REDIS_REPLY_INTEGER && r->integer >= 0 &&
+              static_cast<unsigned long long>(r->integer) >= options_.min_replicas) {
+            for (const auto& message : publish) {
+              client_.send({publish_command(), channel, message}, [](const redisReply*) {});
+            }
+            return done(result);
+          }
+          ++unreplicated_;
+          unconfirmed_.insert(confirmation_scope(written_key));
+          done(make_error_code(errc::unavailable));
+        },
+        written_key);
   }
 
-  // Reads while a write of this connection may be on the master only: a catch-up would find that
-  // commit in the log and acknowledge it. So the read waits until WAIT confirms every write so far
-  // (one connection: all of them), or fails. On the store thread.
-  void confirmed_then(std::function<void(bool confirmed)> read) {
-    if (!unconfirmed_) return read(true);
-    client_.send({"WAIT", std::to_string(options_.min_replicas), std::to_string(options_.wait_timeout.count())},
-                 [this, read = std::move(read)](const redisReply* r) {
-                   const bool ok = r && r->type == REDIS_REPLY_INTEGER && r->integer >= 0 &&
-                                   static_cast<unsigned long long>(r->integer) >= options_.min_replicas;
-                   if (ok) unconfirmed_ = false;
-                   read(ok);
-                 });
+  // Reads while a write may be on the master only: a catch-up would find that commit in the log
+  // and acknowledge it. So the read waits until WAIT confirms every write so far on that connection
+  // (in a cluster: the shard of `read_key`), or fails. On the store thread.
+  void confirmed_then(const std::string& read_key, std::function<void(bool confirmed)> read) {
+    const auto scope = confirmation_scope(read_key);
+    if (!unconfirmed_.contains(scope)) return read(true);
+    client_.send(
+        {"WAIT", std::to_string(options_.min_replicas), std::to_string(options_.wait_timeout.count())},
+        [this, scope, read = std::move(read)](const redisReply* r) {
+          const bool ok = r && r->type == REDIS_REPLY_INTEGER && r->integer >= 0 &&
+                          static_cast<unsigned long long>(r->integer) >= options_.min_replicas;
+          if (ok) unconfirmed_.erase(scope);
+          read(ok);
+        },
+        read_key);
   }
+
+  // What one WAIT confirms: everything (one connection), or in a cluster the writes of a slot (a
+  // WAIT on a shard confirms more, but the slot is what a read knows it needs).
+  std::uint16_t confirmation_scope(const std::string& key) const {
+    return client_.cluster() ? redis::key_slot(key) : std::uint16_t{0};
+  }
+
+  const char* publish_command() const { return client_.cluster() ? "SPUBLISH" : "PUBLISH"; }
 
   std::string index_key(const std::string& collection) const { return options_.key_prefix + "docs:" + collection; }
 
@@ -400,7 +429,8 @@ class redis_store_impl final : public redis_store {
   void run(std::vector<std::string> argv, handler<T> done, Decode decode) {
     if (closed_) return done(errc::closed);
     client_.post([this, argv = std::move(argv), done = std::move(done), decode]() mutable {
-      confirmed_then([this, argv = std::move(argv), done = std::move(done), decode](bool confirmed) mutable {
+      const std::string read_key = argv.at(1);
+      confirmed_then(read_key, [this, argv = std::move(argv), done = std::move(done), decode](bool confirmed) mutable {
         if (!confirmed) return done(errc::unavailable);
         client_.send(argv, reply_decoder(std::move(done), std::move(decode)));
       });
@@ -411,10 +441,12 @@ class redis_store_impl final : public redis_store {
   void run_script(redis::client::script_id script, std::vector<std::string> argv, handler<T> done, Decode decode) {
     if (closed_) return done(errc::closed);
     client_.post([this, script, argv = std::move(argv), done = std::move(done), decode]() mutable {
-      confirmed_then([this, script, argv = std::move(argv), done = std::move(done), decode](bool confirmed) mutable {
-        if (!confirmed) return done(errc::unavailable);
-        client_.send_script(script, std::move(argv), reply_decoder(std::move(done), std::move(decode)));
-      });
+      const std::string read_key = argv.at(3);  // EVAL, script, key count, first key
+      confirmed_then(read_key,
+                     [this, script, argv = std::move(argv), done = std::move(done), decode](bool confirmed) mutable {
+                       if (!confirmed) return done(errc::unavailable);
+                       client_.send_script(script, std::move(argv), reply_decoder(std::move(done), std::move(decode)));
+                     });
     });
   }
   template <class T, class Decode>
@@ -429,7 +461,8 @@ class redis_store_impl final : public redis_store {
   std::string publisher_tag_;
   std::atomic<bool> closed_{false};
   std::atomic<std::uint64_t> unreplicated_{0};  ///< commits WAIT did not confirm on --redis-min-replicas
-  bool unconfirmed_ = false;                    ///< a write may not be on the replicas (store thread only)
+  /// Writes that may not be on the replicas yet, by confirmation_scope (store thread only).
+  std::set<std::uint16_t> unconfirmed_;
   // Last: its thread stops (in close) before the members above go.
   redis::client client_;
 };
@@ -474,13 +507,25 @@ bool parse_db(std::string_view text, int& db) {
   return true;
 }
 
+/// `HOST:PORT[,HOST:PORT...]` into `out` (at least one, at most `max`), or false.
+bool parse_host_list(std::string_view hosts, std::uint16_t default_port, std::size_t max,
+                     std::vector<std::pair<std::string, std::uint16_t>>& out) {
+  while (true) {
+    auto comma = hosts.find(',');
+    auto endpoint = parse_host_port(hosts.substr(0, comma), default_port);
+    if (!endpoint || out.size() == max) return false;
+    out.push_back(std::move(*endpoint));
+    if (comma == std::string_view::npos) return true;
+    hosts.remove_prefix(comma + 1);
+  }
+}
+
 /// redis-sentinel://HOST:PORT[,HOST:PORT...]/MASTER_NAME[/DB] (sentinel port 26379 by default).
 ot::result<redis_options> parse_sentinel_uri(std::string_view rest) {
   constexpr std::size_t max_sentinels = 32;
   redis_options out;
   auto slash = rest.find('/');
   if (slash == std::string_view::npos) return open_errc::invalid_option;
-  auto hosts = rest.substr(0, slash);
   auto path = rest.substr(slash + 1);
   auto db_slash = path.find('/');
   out.master_name = std::string(path.substr(0, db_slash));
@@ -488,22 +533,28 @@ ot::result<redis_options> parse_sentinel_uri(std::string_view rest) {
   if (db_slash != std::string_view::npos && !parse_db(path.substr(db_slash + 1), out.db)) {
     return open_errc::invalid_option;
   }
-  while (true) {
-    auto comma = hosts.find(',');
-    auto endpoint = parse_host_port(hosts.substr(0, comma), 26379);
-    if (!endpoint || out.sentinels.size() == max_sentinels) return open_errc::invalid_option;
-    out.sentinels.push_back(std::move(*endpoint));
-    if (comma == std::string_view::npos) break;
-    hosts.remove_prefix(comma + 1);
-  }
+  if (!parse_host_list(rest.substr(0, slash), 26379, max_sentinels, out.sentinels)) return open_errc::invalid_option;
   out.host = out.sentinels.front().first;
   out.port = out.sentinels.front().second;
+  return out;
+}
+
+/// redis-cluster://HOST:PORT[,HOST:PORT...] (port 6379 by default): the nodes asked for the slot map.
+ot::result<redis_options> parse_cluster_uri(std::string_view hosts) {
+  constexpr std::size_t max_seeds = 64;
+  redis_options out;
+  if (hosts.ends_with('/')) hosts.remove_suffix(1);  // a cluster has database 0 only
+  if (!parse_host_list(hosts, 6379, max_seeds, out.cluster_seeds)) return open_errc::invalid_option;
+  out.host = out.cluster_seeds.front().first;
+  out.port = out.cluster_seeds.front().second;
   return out;
 }
 
 }  // namespace
 
 ot::result<redis_options> parse_redis_uri(std::string_view uri) {
+  constexpr std::string_view cluster_scheme = "redis-cluster://";
+  if (uri.starts_with(cluster_scheme)) return parse_cluster_uri(uri.substr(cluster_scheme.size()));
   constexpr std::string_view sentinel_scheme = "redis-sentinel://";
   if (uri.starts_with(sentinel_scheme)) return parse_sentinel_uri(uri.substr(sentinel_scheme.size()));
   constexpr std::string_view scheme = "redis://";
@@ -511,27 +562,12 @@ ot::result<redis_options> parse_redis_uri(std::string_view uri) {
   auto rest = uri.substr(scheme.size());
   redis_options out;
   auto slash = rest.find('/');
-  auto authority = rest.substr(0, slash);
-  if (slash != std::string_view::npos) {
-    auto db = rest.substr(slash + 1);
-    if (!db.empty()) {
-      int n = 0;
-      auto [ptr, ec] = std::from_chars(db.data(), db.data() + db.size(), n);
-      if (ec != std::errc{} || ptr != db.data() + db.size() || n < 0 || n > 15) return open_errc::invalid_option;
-      out.db = n;
-    }
+  if (slash != std::string_view::npos && slash + 1 < rest.size() && !parse_db(rest.substr(slash + 1), out.db)) {
+    return open_errc::invalid_option;
   }
-  auto colon = authority.rfind(':');
-  if (colon != std::string_view::npos) {
-    auto port = authority.substr(colon + 1);
-    unsigned n = 0;
-    auto [ptr, ec] = std::from_chars(port.data(), port.data() + port.size(), n);
-    if (ec != std::errc{} || ptr != port.data() + port.size() || n == 0 || n > 65535) return open_errc::invalid_option;
-    out.port = static_cast<std::uint16_t>(n);
-    authority = authority.substr(0, colon);
-  }
-  if (authority.empty() || authority.find(':') != std::string_view::npos) return open_errc::invalid_option;
-  out.host = std::string(authority);
+  auto endpoint = parse_host_port(rest.substr(0, slash), 6379);
+  if (!endpoint) return open_errc::invalid_option;
+  std::tie(out.host, out.port) = std::move(*endpoint);
   return out;
 }
 

@@ -202,9 +202,9 @@ namespace {
 
 // An HS256 JWT signed here (OpenSSL), granting `write` on every document, expiring in `ttl`.
 std::string hs256_token(const std::string& secret, std::chrono::seconds ttl) {
-  const auto exp = std::chrono::duration_cast<std::chrono::seconds>(
-                       (std::chrono::system_clock::now() + ttl).time_since_epoch())
-                       .count();
+  const auto exp =
+      std::chrono::duration_cast<std::chrono::seconds>((std::chrono::system_clock::now() + ttl).time_since_epoch())
+          .count();
   const std::string header = otsync::auth::base64url_encode(R"({"alg":"HS256","typ":"JWT"})");
   const std::string claims = otsync::auth::base64url_encode(R"({"sub":"typist","exp":)" + std::to_string(exp) +
                                                             R"(,"otsync":{"write":["*"]}})");
@@ -224,9 +224,7 @@ std::string hs256_token(const std::string& secret, std::chrono::seconds ttl) {
 TEST_F(ClientIntegration, TheTokenProviderIsAskedAgainAfterTheTokenExpires) {
   const std::string secret(40, 's');
   const auto secret_file = dir_ / "jwt-secret";
-  {
-    std::ofstream(secret_file) << secret;
-  }
+  { std::ofstream(secret_file) << secret; }
   server_process server({OTSYNCD_PATH, "--store", "memory:", "--log-level", "warn", "--auth", "jwt",
                          "--jwt-secret-file", secret_file.string(), "--jwt-clock-skew-s", "0"});
   std::atomic<int> tokens{0};
@@ -245,8 +243,9 @@ TEST_F(ClientIntegration, TheTokenProviderIsAskedAgainAfterTheTokenExpires) {
   auto doc = c.open("docs", "token", std::string(""));
   ASSERT_TRUE(doc->wait_synchronised(20s));
   std::string expected;
-  const auto until = std::chrono::steady_clock::now() + 5s;  // past two expiries
-  for (int n = 0; std::chrono::steady_clock::now() < until; ++n) {
+  // Type until two expiries have passed (each token lives 1-2 s; bounded for a slow build).
+  const auto until = std::chrono::steady_clock::now() + 30s;
+  for (int n = 0; c.reconnects() < 2 && std::chrono::steady_clock::now() < until; ++n) {
     const std::string piece = std::to_string(n % 10);
     ASSERT_FALSE(doc->insert(otsync::ot::unicode::count_code_points(doc->text()), piece));
     expected += piece;

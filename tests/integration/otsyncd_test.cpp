@@ -1442,5 +1442,29 @@ TEST(OtsyncdCommandLine, BadStoreExitsNonZeroWithAClearMessage) {
   std::filesystem::remove_all(dir);
 }
 
+TEST(OtsyncdCommandLine, RefusesOutOfRangeLimitsNamingTheFlag) {
+  // Past the documented bounds, negative, not a number, or through the environment: refused at
+  // startup with the flag named, never a server with a hold of hours or a queue of nothing.
+  const std::vector<std::vector<std::string>> bad = {
+      {"--broadcast-coalesce-us", "100001"},
+      {"--broadcast-coalesce-us", "-1"},
+      {"--broadcast-coalesce-us", "5ms"},
+      {"--broadcast-coalesce-load", "100.5"},
+      {"--broadcast-coalesce-load", "-3"},
+      {"--broadcast-coalesce-load", "nan"},
+      {"--max-send-queue", "15"},
+      {"--max-send-queue", "99999999999999999999"},
+  };
+  for (const auto& args : bad) {
+    auto all = args;
+    all.insert(all.end(), {"--store", "memory:", "--listen", "127.0.0.1:0"});
+    auto r = run_command(all);
+    EXPECT_GT(r.exit_code, 0) << args[0] << " " << args[1] << ": " << r.output;
+    EXPECT_NE(r.output.find(args[0]), std::string::npos) << args[0] << " " << args[1] << ": " << r.output;
+  }
+  auto env = run_command({"--store", "memory:", "--listen", "127.0.0.1:0"}, {{"OTSYNC_BROADCAST_COALESCE_US", "1e9"}});
+  EXPECT_GT(env.exit_code, 0) << env.output;
+}
+
 }  // namespace
 }  // namespace otsync

@@ -6,6 +6,9 @@
 // turns ready by itself; every client converges; no acknowledged op is there
 // twice. With --redis-min-replicas 1 no acknowledged op is lost; without it
 // the count is reported (asynchronous replication may lose the last ones).
+// The same on a Redis Cluster (three masters with a replica each): the
+// document's master is SIGKILLed, its replica takes over; and the document's
+// slot migrated to another master and back under the same load.
 // bench/js/failover_drill.js repeats the drill for figures.
 //
 // Bounded: every wait has a timeout; every process is stopped by PID.
@@ -17,19 +20,22 @@ const {failoverDrill} = require('./support/failover');
 
 const skip = S.serverKind() === 'sharedb' ? 'the ShareDB peer has no Redis' : false;
 
-describe('Sentinel failover under load', {skip}, () => {
-  for (const minReplicas of [1, 0]) {
-    it(`master SIGKILLed mid-load, --redis-min-replicas ${minReplicas}`, {timeout: 240000}, async () => {
-      const r = await failoverDrill({minReplicas, log: (m) => console.log(`  ${m}`)});
-      console.log(`  min-replicas ${minReplicas}: ${r.acked} acked, ${r.lost.length} lost, ` +
-        `${r.duplicated.length} twice, ${r.errors} errors; ready again ${r.readyAgainMs} ms after the kill, ` +
-        `first ack after it ${r.firstAckAfterKillMs} ms`);
+describe('Sentinel and Redis Cluster failover under load', {skip}, () => {
+  for (const [topology, minReplicas, disruption] of [['sentinel', 1, 'kill'], ['sentinel', 0, 'kill'],
+    ['cluster', 1, 'kill'], ['cluster', 0, 'migrate']]) {
+    const what = disruption === 'kill' ? 'master SIGKILLed' : 'the document\'s slot migrated there and back twice';
+    it(`${topology}: ${what} mid-load, --redis-min-replicas ${minReplicas}`, {timeout: 240000}, async () => {
+      const r = await failoverDrill({topology, minReplicas, disruption, log: (m) => console.log(`  ${m}`)});
+      console.log(`  ${topology} ${disruption}, min-replicas ${minReplicas}: ${r.acked} acked, ${r.lost.length} lost, ` +
+        `${r.duplicated.length} twice, ${r.errors} errors ${JSON.stringify(r.errorCodes)}; ready again ${r.readyAgainMs} ms after the kill, ` +
+        `first ack after it ${r.firstAckAfterKillMs} ms, ${r.redirects} redirections followed`);
       assert.ok(r.converged, 'every client and instance converged');
       assert.deepEqual(r.duplicated, []);
       assert.ok(r.readyAgainMs !== null, 'every instance ready again by itself');
       assert.ok(r.firstAckAfterKillMs !== null, 'acks resumed after the failover');
       assert.ok(r.acked > 100, `${r.acked} ops acked`);
-      if (minReplicas > 0) assert.deepEqual(r.lost, [], 'no acknowledged op lost');
+      if (minReplicas > 0 || disruption === 'migrate') assert.deepEqual(r.lost, [], 'no acknowledged op lost');
+      if (disruption === 'migrate') assert.ok(r.redirects > 0, 'the instances followed MOVED/ASK redirections');
     });
   }
 });

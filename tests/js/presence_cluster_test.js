@@ -31,6 +31,14 @@ async function metric(server, name) {
   return found ? Number(found[1]) : null;
 }
 
+async function readyz(server) {
+  try {
+    return (await fetch(`${server.httpUrl}/readyz`)).status;
+  } catch (_) {
+    return 0;
+  }
+}
+
 describe('presence across three instances on one Redis', {skip}, () => {
   const cluster = new Cluster({OTSYNC_ARGS: `--presence-lease-ms ${LEASE_MS}`});
   before(() => cluster.start());
@@ -125,10 +133,15 @@ describe('presence across three instances on one Redis', {skip}, () => {
         execFileSync(CLUSTER_SCRIPT, ['redis-stop', cluster.dir], {stdio: 'ignore', timeout: 30000});
         await S.sleep(2 * LEASE_MS);  // past the lease: every instance takes the others for lost
         execFileSync(CLUSTER_SCRIPT, ['redis-start', cluster.dir], {stdio: 'ignore', timeout: 30000});
+        // The presence bus and the store reconnect each on its own backoff: wait for both.
         await S.waitUntil(async () => {
           const ups = await Promise.all(servers.map((s) => metric(s, 'otsync_redis_presence_up').catch(() => 0)));
           return ups.every((u) => u === 1);
         }, 20000, 'every instance reconnected its presence bus');
+        await S.waitUntil(async () => {
+          const ready = await Promise.all(servers.map((s) => readyz(s)));
+          return ready.every((status) => status === 200);
+        }, 20000, 'every instance ready again (its store reconnected)');
         await expectAll(15000);
         // And they keep following: a move and an edit after the restart.
         await P.submitPresence(locals[0], {index: 4, length: 0});

@@ -182,7 +182,7 @@ TEST_F(RedisFeedOutage, HealthNamesTheRedisFeedMetrics) {
   EXPECT_EQ(names,
             (std::vector<std::string>{"otsync_redis_up", "otsync_redis_commands_total", "otsync_redis_connects_total",
                                       "otsync_redis_timeouts_total", "otsync_redis_master_switches_total",
-                                      "otsync_redis_unreplicated_commits_total"}));
+                                      "otsync_redis_redirects_total", "otsync_redis_unreplicated_commits_total"}));
 }
 
 }  // namespace

@@ -132,7 +132,10 @@ class redis_server {
   static constexpr std::chrono::seconds ready_timeout{20};
   static constexpr std::chrono::seconds stop_grace{5};
 
-  redis_server() : binary_(find_redis_server()) {}
+  /// `extra_args`: more redis-server flags (cluster mode, replication). `cluster_bus`: a free port
+  /// of its own for the cluster bus too (the default, port + 10000, may be taken or past 65535).
+  explicit redis_server(std::vector<std::string> extra_args = {}, bool cluster_bus = false)
+      : binary_(find_redis_server()), extra_args_(std::move(extra_args)), cluster_bus_(cluster_bus) {}
   ~redis_server() { stop(); }
   redis_server(const redis_server&) = delete;
   redis_server& operator=(const redis_server&) = delete;
@@ -145,6 +148,10 @@ class redis_server {
     for (int attempt = 0; attempt < 5; ++attempt) {
       port_ = free_loopback_port();
       if (port_ == 0) return "no free loopback port";
+      if (cluster_bus_) {
+        bus_port_ = free_loopback_port();
+        if (bus_port_ == 0 || bus_port_ == port_) continue;
+      }
       error = launch();
       if (error.empty()) return "";
     }
@@ -173,6 +180,8 @@ class redis_server {
   [[nodiscard]] bool running() const noexcept { return pid_ > 0; }
   [[nodiscard]] pid_t pid() const noexcept { return pid_; }
   [[nodiscard]] std::uint16_t port() const noexcept { return port_; }
+  /// The cluster bus port (0 unless `cluster_bus`).
+  [[nodiscard]] std::uint16_t bus_port() const noexcept { return bus_port_; }
   [[nodiscard]] const std::filesystem::path& dir() const noexcept { return dir_.path(); }
   [[nodiscard]] std::filesystem::path log_path() const { return dir_.path() / "redis.log"; }
   [[nodiscard]] std::string uri() const { return "redis://127.0.0.1:" + std::to_string(port_); }
@@ -259,6 +268,11 @@ class redis_server {
                                   log_path().string(),
                                   "--protected-mode",
                                   "yes"};
+    args.insert(args.end(), extra_args_.begin(), extra_args_.end());
+    if (cluster_bus_) {
+      args.emplace_back("--cluster-port");
+      args.push_back(std::to_string(bus_port_));
+    }
     std::vector<char*> argv;
     for (auto& arg : args) argv.push_back(arg.data());
     argv.push_back(nullptr);
@@ -325,8 +339,11 @@ class redis_server {
   }
 
   std::string binary_;
+  std::vector<std::string> extra_args_;
+  bool cluster_bus_ = false;
   temp_dir dir_;
   std::uint16_t port_ = 0;
+  std::uint16_t bus_port_ = 0;
   pid_t pid_ = -1;
 };
 

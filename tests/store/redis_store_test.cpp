@@ -18,6 +18,7 @@
 
 #include "otsync/store/open_error.hpp"
 #include "redis_server.hpp"
+#include "redis_store_support.hpp"
 #include "store_conformance.hpp"
 
 namespace otsync::store::test {
@@ -72,11 +73,7 @@ redis_options options_for(std::uint16_t port, std::string prefix) {
   options.host = "127.0.0.1";
   options.port = port;
   options.key_prefix = std::move(prefix);
-  options.command_timeout = 3000ms;  // roomy: the suite also runs under ASan on 2 cores
-  options.connect_timeout = 1000ms;
-  options.reconnect_min = 10ms;
-  options.reconnect_max = 200ms;
-  return options;
+  return with_test_timeouts(std::move(options));
 }
 
 /// Short timeouts for the outage tests.
@@ -90,29 +87,6 @@ redis_options outage_options(std::uint16_t port, std::string prefix) {
 
 /// Slack for scheduling on a loaded machine (sanitizers, 2 cores).
 constexpr ms slack = 1500ms;
-constexpr auto connect_wait = 15s;
-
-template <class Predicate>
-bool eventually(Predicate predicate, clock_type::duration timeout) {
-  const auto deadline = clock_type::now() + timeout;
-  while (!predicate()) {
-    if (clock_type::now() >= deadline) return false;
-    std::this_thread::sleep_for(5ms);
-  }
-  return true;
-}
-
-/// Opens a store and waits (bounded) until it is connected.
-std::unique_ptr<redis_store> open_connected(const redis_options& options) {
-  auto s = open_redis_store(options);
-  if (!s) {
-    ADD_FAILURE() << "open_redis_store returned nullptr";
-    return nullptr;
-  }
-  EXPECT_TRUE(eventually([&] { return s->connected(); }, connect_wait))
-      << "not connected to 127.0.0.1:" << options.port << " after " << connect_wait.count() << " s";
-  return s;
-}
 
 struct redis_traits {
   static std::string skip_reason() { return redis_tests_required ? "" : redis_missing_reason(); }

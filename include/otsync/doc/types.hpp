@@ -29,13 +29,22 @@ using oplog::submission;
 /// Encoded messages are built once and shared by every connection that sends them.
 using shared_frame = std::shared_ptr<const std::string>;
 
+/// A committed op as broadcast: its encoded frame and its author, made once and shared by every
+/// subscriber (a delivery copies a pointer, not the author's id).
+struct op_broadcast {
+  shared_frame frame;
+  std::string src;
+  std::uint64_t version = 0;  ///< the op's: a subscriber that got it is at version + 1
+};
+using shared_broadcast = std::shared_ptr<const op_broadcast>;
+
 /// A connection's interest in a document's ops.
 class subscriber {
  public:
   virtual ~subscriber() = default;
-  /// A committed op, in version order. `src` is its author (a connection skips
+  /// A committed op, in version order. `op->src` is its author (a connection skips
   /// its own ops: it gets the ack instead).
-  virtual void on_op(const shared_frame& frame, const std::string& src) = 0;
+  virtual void on_op(const shared_broadcast& op) = 0;
 };
 
 /// Observations for metrics; every call is on some document's strand.

@@ -12,6 +12,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <string_view>
 
@@ -21,6 +22,15 @@
 #include "otsync/protocol/message.hpp"
 
 namespace otsync::server {
+
+struct shown_presence;
+
+/// Takes broadcasts on a connection's strand (an agent's subscription to one document).
+class broadcast_receiver {
+ public:
+  virtual ~broadcast_receiver() = default;
+  virtual void receive(const doc::shared_broadcast& op) = 0;
+};
 
 /// What an agent needs from its connection.
 class connection_io {
@@ -32,10 +42,18 @@ class connection_io {
   /// the queue's frame limit: a client catching up on many ops after a long
   /// absence is not taken for one that stopped reading.
   virtual void send_broadcast(doc::shared_frame frame) { send(std::move(frame)); }
+  /// Shows another client's doc presence (presence_hub): by default sends its frame as a broadcast;
+  /// a connection with an agent lets it record it (agent::show_presence).
+  virtual void show_presence(std::shared_ptr<const shown_presence> shown);
   /// Sends the queued frames, then closes with a WebSocket close code.
   virtual void close(std::uint16_t code, std::string reason) = 0;
   /// Runs `fn` on the connection's strand, if the connection is still alive.
   virtual void post(std::function<void()> fn) = 0;
+  /// Calls `to->receive(op)` on the connection's strand: a broadcast's hand-off, once per op and
+  /// subscriber (a connection may do it without the allocation a std::function costs).
+  virtual void post_broadcast(std::shared_ptr<broadcast_receiver> to, doc::shared_broadcast op) {
+    post([to = std::move(to), op = std::move(op)] { to->receive(op); });
+  }
   /// Runs `fn` on the connection's strand after `delay`, if the connection is still alive then.
   virtual void post_after(std::chrono::milliseconds delay, std::function<void()> fn) = 0;
   /// The agent has room for more requests again (see `agent::can_read`).
@@ -114,6 +132,13 @@ class agent {
   void on_frame(std::string_view frame);
   /// The connection closed: drop every subscription.
   void on_closed();
+  /// Another client's doc presence for a channel this connection is on (presence_hub). Sent at
+  /// once, or first moved to the head when it is older than an op this connection was already
+  /// given (or acked); then kept (the latest per presence) and given again, moved, after each
+  /// ack of an op on its document that it is not past. The sharedb client takes a presence older
+  /// than its document for stale, and its catch-up cannot cross its own ops: without this, a
+  /// cursor received while its own op was in flight can stay where it was for good.
+  void show_presence(std::shared_ptr<const shown_presence> shown);
   /// The connection's token expired: requests in flight are answered, later
   /// ones are not handled, and the connection closes with
   /// `token_expired_close_code` once nothing is in flight.
@@ -166,6 +191,15 @@ class agent {
   [[nodiscard]] bool may_write(const std::string& collection, const std::string& id) const noexcept {
     return options_.access == nullptr || options_.access->may_write(collection, id);
   }
+  /// After the ack of this connection's op at `acked` on `key`: gives again every presence kept for
+  /// its channel that is not past that op.
+  void show_presences_again(const store::doc_key& key, std::uint64_t acked);
+  /// Moves `shown` to the head and sends it, unless a newer one of that presence was kept meanwhile.
+  /// `first`: not sent before (it would have arrived stale).
+  void show_moved(std::shared_ptr<const shown_presence> shown, bool first);
+  void forget_shown(const std::string& channel);
+  /// A `pr` from this client: every presence kept for `channel` again, at the head.
+  void show_kept_again(const std::string& channel);
   void send(std::string frame);
   /// Sends op frames the document shares with every subscriber; the ones
   /// this connection wrote go with its real id in place of the alias (the
@@ -215,6 +249,20 @@ class agent {
   /// Updates past --max-presence-rate, acked and waiting: the latest per (channel, id).
   std::map<std::pair<std::string, std::string>, std::pair<nlohmann::json, protocol::presence_update_request>> held_;
   bool flush_scheduled_ = false;
+  /// Other clients' doc presences shown here, the latest per (shown src, id), per channel
+  /// (show_presence); at most `max_shown_presences` in all, past it they are only sent.
+  struct shown_entry {
+    std::shared_ptr<const shown_presence> shown;
+    bool given_again = false;  ///< a removal goes again once
+  };
+  std::map<std::string, std::map<std::pair<std::string, std::string>, shown_entry>> shown_presences_;
+  std::size_t shown_count_ = 0;
+  /// Channels where others may show what this connection was not shown (its join's `pr` was past
+  /// the rate, or it kept no more): a `pr` from it goes to every member there.
+  std::set<std::string> shown_incomplete_;
+
+ public:
+  static constexpr std::size_t max_shown_presences = 4096;
 };
 
 }  // namespace otsync::server

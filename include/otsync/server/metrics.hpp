@@ -53,6 +53,12 @@ class metrics final : public doc::document_observer, public agent_observer, publ
   void connection_closed();
   void connection_dropped_slow();
   void send_queue_changed(long delta);
+  /// One WebSocket write began with `frames` frames.
+  void frames_written(std::size_t frames);
+  /// A write whose broadcasts were held back to leave together (--broadcast-coalesce-us) began.
+  void write_held();
+  /// The broadcast hold now in force (--broadcast-coalesce-us, scaled by the load).
+  void set_broadcast_hold(double seconds);
   /// A connection refused or closed by a limit: `connections`, `connections_per_address`,
   /// `message_timeout`, `partial_bytes` (refusals of single requests are counted by error code).
   void limit_hit(std::string_view limit);
@@ -91,6 +97,10 @@ class metrics final : public doc::document_observer, public agent_observer, publ
   prometheus::Histogram* submit_latency_;
   prometheus::Histogram* commit_latency_;
   prometheus::Gauge* send_queue_depth_;
+  prometheus::Counter* ws_writes_;
+  prometheus::Counter* ws_frames_written_;
+  prometheus::Counter* ws_writes_held_;
+  prometheus::Gauge* broadcast_hold_;
   // Running totals kept by the store and the op feed, sampled at each scrape
   // (under sampled_mutex_) into counters.
   std::mutex sampled_mutex_;

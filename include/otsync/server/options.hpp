@@ -22,6 +22,12 @@ struct server_options {
   std::size_t max_message_bytes = 16u << 20;
   std::size_t max_send_queue_messages = 20000;
   std::size_t max_send_queue_bytes = 64u << 20;
+  /// On a busy server, a connection that wrote less than this ago holds further broadcasts until
+  /// then, so they leave together in one write (one syscall) instead of one each; replies are never
+  /// held. 0: off. The hold grows from 0 to this as the I/O threads' CPU use goes from
+  /// `broadcast_coalesce_load` to twice that (a quiet server sends each broadcast at once).
+  std::chrono::microseconds broadcast_coalesce{5000};
+  double broadcast_coalesce_load = 0.25;  ///< of the I/O threads' CPU; 0: always hold
   std::size_t max_pending_requests = 128;
   // Hostile-input limits (docs/server.md, *Limits*): each refusal has its own error code and is counted.
   protocol::message_limits message_limits;            ///< nesting, id length, bulk size, op size

@@ -48,6 +48,22 @@ class presence_observer {
   virtual void on_presence_remote(std::size_t presences) { (void)presences; }
 };
 
+/// A doc presence frame as shown to a channel's members, with what a member needs to show it again
+/// at a later version: a sharedb client that gets a presence older than its document (its own op
+/// was committed after it) can lose it for good, so its connection gives it again, moved
+/// (agent::show_presence).
+struct shown_presence {
+  doc::shared_frame frame;
+  protocol::presence_update_request presence;  ///< as the frame shows it (version, value, pv)
+  std::string shown_src;                       ///< `src` in the frame (the owner's alias)
+  std::string origin_src;                      ///< the owner's real id: its own ops push its caret (empty: none)
+};
+
+/// A record of `frame` for a doc presence at a version (collection, doc and version known); else null.
+std::shared_ptr<const shown_presence> make_shown_presence(doc::shared_frame frame,
+                                                          const protocol::presence_update_request& presence,
+                                                          std::string shown_src, std::string origin_src);
+
 /// Applies a move to the head (document_service::transform_presence) to `presence`, which held
 /// `range` before: its new version, and its value cleared (a create or delete since) or its range moved.
 void apply_presence_move(protocol::presence_update_request& presence, const std::optional<ot::selection>& range,
@@ -101,7 +117,8 @@ class presence_hub {
   /// frame shows), which the other instances need to move a doc presence through its own ops.
   /// Returns how many members here it went to.
   std::size_t publish(const std::string& channel, const doc::shared_frame& frame, const void* except,
-                      frame_kind kind = frame_kind::update, std::string_view origin_src = {});
+                      frame_kind kind = frame_kind::update, std::string_view origin_src = {},
+                      std::shared_ptr<const shown_presence> shown = nullptr);
   [[nodiscard]] std::size_t channels() const;
 
   /// A presence removal (`p: null`) shown on `channel`, kept a while (a few per channel): a sharedb
@@ -136,9 +153,14 @@ class presence_hub {
   /// Shows another instance's presence here (moved to this instance's head) and tracks it, unless its
   /// instance was lost or its channel cleared since it arrived (`epoch`).
   void show_remote(const std::string& channel, remote_key key, protocol::presence_update_request presence,
-                   std::uint64_t epoch, doc::shared_frame frame);
+                   std::uint64_t epoch, doc::shared_frame frame, std::string origin_src);
   [[nodiscard]] std::uint64_t epoch_locked(const std::string& channel, const std::string& instance) const;
-  std::size_t deliver_locally(const std::string& channel, const doc::shared_frame& frame, const void* except);
+  /// `shown`: the frame's record, for doc presences (members may give it again, moved).
+  std::size_t deliver_locally(const std::string& channel, const doc::shared_frame& frame, const void* except,
+                              std::shared_ptr<const shown_presence> shown = nullptr);
+  /// Shows `presence` (a `p` frame made here) to the members but `except`.
+  void deliver_presence(const std::string& channel, const protocol::presence_update_request& presence,
+                        const std::string& shown_src, const void* except);
   /// `p: null` to the members here for each of `gone` (taken out of the tracking already).
   void clear_remote(const std::string& channel,
                     std::vector<std::pair<std::string, protocol::presence_update_request>> gone);

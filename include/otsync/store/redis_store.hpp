@@ -31,6 +31,8 @@ struct redis_options {
   /// redis-sentinel://: the sentinels to ask for the master `master_name` (then host/port are unused).
   std::vector<std::pair<std::string, std::uint16_t>> sentinels;
   std::string master_name;
+  /// redis-cluster://: the nodes to ask for the slot map first (then host/port are unused).
+  std::vector<std::pair<std::string, std::uint16_t>> cluster_seeds;
   int db = 0;
   /// After each commit, `WAIT min_replicas wait_timeout`: an op is acknowledged only once that many
   /// replicas have it; otherwise its outcome is unknown to the client (ERR_DATABASE_UNAVAILABLE, and a

@@ -10,6 +10,13 @@ const path = require('path');
 const CLUSTER_SCRIPT = path.resolve(__dirname, '..', '..', '..', 'scripts', 'cluster.sh');
 const LOG_FILES = ['otsync1.log', 'otsync2.log', 'otsync3.log', 'haproxy.log', 'redis.log'];
 
+/** DIR/cluster.env: NAME=VALUE lines (a later one wins), values possibly in double quotes (lists of ports). */
+function readClusterEnv(dir) {
+  return Object.fromEntries(fs.readFileSync(path.join(dir, 'cluster.env'), 'utf8').trim().split('\n')
+    .filter((l) => l.includes('='))
+    .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1).replace(/^"(.*)"$/, '$1')]));
+}
+
 class Cluster {
   /** `env`: extra environment for cluster.sh (OTSYNC_ARGS, OTSYNC_INSTANCES, CLUSTER_TLS_CERT). */
   constructor(env = {}) {
@@ -28,8 +35,7 @@ class Cluster {
   }
 
   readEnv() {
-    this.env = Object.fromEntries(fs.readFileSync(path.join(this.dir, 'cluster.env'), 'utf8').trim().split('\n')
-      .map((l) => l.split('=')));
+    this.env = readClusterEnv(this.dir);
   }
 
   stop() {
@@ -64,4 +70,4 @@ class Cluster {
   }
 }
 
-module.exports = {Cluster, CLUSTER_SCRIPT};
+module.exports = {Cluster, CLUSTER_SCRIPT, readClusterEnv};

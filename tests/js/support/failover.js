@@ -6,11 +6,22 @@
 // is promoted. Afterwards: which acknowledged tokens are missing from the
 // document (lost) or there twice, whether every client converged, and how
 // long from the kill until every instance was ready and an op was acked again.
+// With topology 'cluster' the same on a Redis Cluster (CLUSTER_REDIS=cluster:
+// three masters, a replica each, redis-cluster://): the document is put on the
+// first master's shard, that master is SIGKILLed, its replica takes over, and
+// once every instance is ready the old master is started again (it rejoins as
+// the new master's replica, so --redis-min-replicas 1 can confirm again).
+// With disruption 'migrate' (cluster only) nothing is killed: the document's
+// slot is moved to another master and back, twice, while the clients type
+// (CLUSTER SETSLOT MIGRATING/IMPORTING, MIGRATE two keys at a time with pauses,
+// so commits meet a half-moved document, then SETSLOT NODE on every master).
 // Used by tests/js/failover_test.js and bench/js/failover_drill.js.
 
+const {execFile, execFileSync} = require('child_process');
+const execFileAsync = require('util').promisify(execFile);
 const http = require('http');
 const S = require('.');
-const {Cluster} = require('./cluster');
+const {Cluster, CLUSTER_SCRIPT} = require('./cluster');
 
 function readyz(server) {
   return new Promise((resolve) => {
@@ -40,9 +51,70 @@ function submit(doc, op, ms) {
     .catch((e) => e);
 }
 
+// A document id whose keys live on the shard of the master at `port` (it answers without MOVED).
+function idOnShard(port) {
+  for (let attempt = 0; attempt < 1000; attempt++) {
+    const id = S.uid('failover');
+    const key = `otsync:{8:failover/${id}}:head`;
+    const out = execFileSync('redis-cli', ['-p', String(port), 'EXISTS', key], {encoding: 'utf8', timeout: 5000});
+    if (!out.includes('MOVED')) return id;
+  }
+  throw new Error(`no document id on the shard of port ${port} in 1000 tries`);
+}
+
+// The sum of one counter over every instance's /metrics.
+async function metricSum(cluster, name) {
+  let total = 0;
+  for (const server of cluster.instances()) {
+    const text = await new Promise((resolve) => {
+      const req = http.get(`${server.httpUrl}/metrics`, (res) => {
+        let body = '';
+        res.on('data', (c) => (body += c));
+        res.on('end', () => resolve(body));
+      });
+      req.setTimeout(5000, () => req.destroy());
+      req.on('error', () => resolve(''));
+    });
+    const match = text.match(new RegExp(`^${name} (\\d+)`, 'm'));
+    if (match) total += Number(match[1]);
+  }
+  return total;
+}
+
+function redisCli(port, ...args) {
+  return execFileAsync('redis-cli', ['-p', String(port), ...args], {timeout: 10000}).then((r) => r.stdout.trim());
+}
+
+// Moves `key`'s slot from the master that serves it to another one; returns [from, to] ports.
+async function migrateSlot(masters, key) {
+  const slot = await redisCli(masters[0], 'CLUSTER', 'KEYSLOT', key);
+  let source = null;
+  for (const port of masters) {
+    if (!(await redisCli(port, 'EXISTS', key)).includes('MOVED')) source = port;
+  }
+  if (!source) throw new Error(`no master serves ${key}`);
+  const target = masters.find((p) => p !== source);
+  const sourceId = await redisCli(source, 'CLUSTER', 'MYID');
+  const targetId = await redisCli(target, 'CLUSTER', 'MYID');
+  const must = async (port, ...args) => {
+    const out = await redisCli(port, ...args);
+    if (out !== 'OK' && !out.startsWith('NOKEY')) throw new Error(`${args.join(' ')} on ${port}: ${out}`);
+  };
+  await must(target, 'CLUSTER', 'SETSLOT', slot, 'IMPORTING', sourceId);
+  await must(source, 'CLUSTER', 'SETSLOT', slot, 'MIGRATING', targetId);
+  for (let round = 0; round < 1000; round++) {
+    const keys = (await redisCli(source, 'CLUSTER', 'GETKEYSINSLOT', slot, '2')).split('\n').filter((k) => k);
+    if (!keys.length) break;
+    await must(source, 'MIGRATE', '127.0.0.1', String(target), '', '0', '5000', 'KEYS', ...keys);
+    await S.sleep(50);
+  }
+  for (const port of masters) await must(port, 'CLUSTER', 'SETSLOT', slot, 'NODE', targetId);
+  return [source, target];
+}
+
 /**
- * opts: {minReplicas (0: acked once the master has it), clients (6), opsPerClient (150),
- *        killAfterMs (2500), limitMs (90000), log (function)}
+ * opts: {topology ('sentinel' or 'cluster'), disruption ('kill', or 'migrate' on a cluster), minReplicas (0: acked once the master has it), clients (6),
+ *        opsPerClient (150), killAfterMs (2500), limitMs (90000), log (function)}
  */
 async function failoverDrill(opts = {}) {
   const clients = opts.clients || 6;
@@ -50,30 +122,52 @@ async function failoverDrill(opts = {}) {
   const log = opts.log || (() => {});
   const args = ['--redis-timeout-ms 3000'];
   if (opts.minReplicas) args.push(`--redis-min-replicas ${opts.minReplicas}`, '--redis-wait-timeout-ms 1000');
-  const cluster = new Cluster({CLUSTER_REDIS: 'sentinel', REDIS_REPLICAS: '2', SENTINEL_DOWN_MS: '1000',
-    OTSYNC_ARGS: args.join(' ')});
+  const onCluster = opts.topology === 'cluster';
+  const cluster = new Cluster(onCluster ?
+    {CLUSTER_REDIS: 'cluster', CLUSTER_NODE_TIMEOUT_MS: '1000', OTSYNC_ARGS: args.join(' ')} :
+    {CLUSTER_REDIS: 'sentinel', REDIS_REPLICAS: '2', SENTINEL_DOWN_MS: '1000', OTSYNC_ARGS: args.join(' ')});
   cluster.start();
   const conns = [];
-  const result = {acked: 0, lost: [], duplicated: [], errors: 0, converged: false, readyAgainMs: null,
+  const result = {acked: 0, lost: [], duplicated: [], errors: 0, errorCodes: {}, converged: false, readyAgainMs: null,
     firstAckAfterKillMs: null};
   try {
     for (let i = 0; i < clients; i++) conns.push(await resilientClient(cluster));
-    const id = S.uid('failover');
+    const id = onCluster ? idOnShard(cluster.env.REDIS_PORT) : S.uid('failover');
+    const masterPid = Number(onCluster ? cluster.env.REDIS_PID : cluster.env.REDIS_MASTER_PID);
     const docs = conns.map((c) => S.getDoc(c, 'failover', id));
     await S.create(docs[0], '');
     await Promise.all(docs.map((d) => S.subscribe(d, 20000)));
     const acked = [];
     let killedAt = null;
     const deadline = Date.now() + (opts.limitMs || 90000);
-    const killer = (async () => {
+    const migrating = opts.disruption === 'migrate';
+    const key = `otsync:{8:failover/${id}}:head`;
+    const killer = migrating ? (async () => {
       await S.sleep(opts.killAfterMs || 2500);
       killedAt = Date.now();
-      process.kill(Number(cluster.env.REDIS_MASTER_PID), 'SIGKILL');
-      log(`master (pid ${cluster.env.REDIS_MASTER_PID}) killed`);
+      const masters = cluster.env.REDIS_CLUSTER_MASTERS.split(' ');
+      for (let i = 0; i < 4; i++) {
+        const [from, to] = await migrateSlot(masters, key);
+        log(`slot of the document moved from ${from} to ${to}`);
+        await S.sleep(700);
+      }
+      result.readyAgainMs = 0;
+    })() : (async () => {
+      await S.sleep(opts.killAfterMs || 2500);
+      killedAt = Date.now();
+      process.kill(masterPid, 'SIGKILL');
+      log(`master (pid ${masterPid}) killed`);
       await S.sleep(200);
       await S.waitUntil(async () => (await Promise.all(cluster.instances().map(readyz))).every((s) => s === 200),
         60000, 'every instance ready after the failover', 100);
       result.readyAgainMs = Date.now() - killedAt;
+      if (onCluster) {
+        // A supervisor restarts it: back as a replica of the promoted one.
+        execFileSync(CLUSTER_SCRIPT, ['redis-start', cluster.dir], {stdio: ['ignore', 'ignore', 'inherit'],
+          timeout: 30000});
+        cluster.readEnv();
+        log('old master started again');
+      }
     })();
     await Promise.all(docs.map(async (doc, i) => {
       for (let k = 0; k < opsPerClient && Date.now() < deadline; k++) {
@@ -86,6 +180,8 @@ async function failoverDrill(opts = {}) {
         const error = await submit(doc, at ? [at, token] : [token], 20000);
         if (error) {
           result.errors++;
+          const code = error.code || error.message;
+          result.errorCodes[code] = (result.errorCodes[code] || 0) + 1;
           await S.sleep(100);
           continue;
         }
@@ -105,6 +201,7 @@ async function failoverDrill(opts = {}) {
       if (other.data !== fresh.data || other.v !== fresh.v) result.converged = false;
     }
     result.acked = acked.length;
+    result.redirects = await metricSum(cluster, 'otsync_redis_redirects_total');
     result.version = fresh.v;
     result.length = typeof fresh.data === 'string' ? [...fresh.data].length : null;
     if (opts.inspect) await opts.inspect(cluster, id, fresh);

@@ -45,7 +45,17 @@ async function expectShown(presence, pid, value, ms = 10000) {
     } catch (_) {
       return false;
     }
-  }, ms, `presence ${pid} = ${JSON.stringify(value)} (shown: ${JSON.stringify(presence.received.get(pid) ?? null)})`);
+  }, ms, () => `presence ${pid} = ${JSON.stringify(value)} (shown: ${JSON.stringify(presence.received.get(pid) ?? null)}; ` +
+    `the client's state: ${remoteState(presence, pid)})`);
+}
+
+/** What the sharedb client holds for a remote presence: why it shows what it shows. */
+function remoteState(presence, pid) {
+  const remote = presence._remotePresenceInstances?.[pid];
+  if (!remote) return 'none';
+  const cache = remote._opCache ? Object.keys(remote._opCache).join(',') : null;
+  return JSON.stringify({pending: remote._pending, presenceVersion: remote.presenceVersion, value: remote.value,
+    opCache: cache, docVersion: remote._doc?.version, docPending: remote._doc?.hasPending()});
 }
 
 /** Gets, optionally creates with `text`, and subscribes a document. */
@@ -89,7 +99,12 @@ async function typeWithCursors(docs, presences, locals, {rounds = 4, opsPerRound
       `replicas converged in round ${round}`);
     for (let i = 0; i < docs.length; i++) {
       for (let j = 0; j < docs.length; j++) {
-        if (i !== j) await expectShown(presences[i], `user-${j}`, locals[j].value, ms);
+        if (i !== j) {
+          await expectShown(presences[i], `user-${j}`, locals[j].value, ms).catch((e) => {
+            e.message += ` [client ${i}, round ${round}, seed ${seed}]`;
+            throw e;
+          });
+        }
       }
     }
   }

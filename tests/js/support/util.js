@@ -17,7 +17,7 @@ async function waitUntil(predicate, ms, what, interval = 10) {
   const deadline = Date.now() + ms;
   for (;;) {
     if (await predicate()) return;
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting until ${what}`);
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting until ${typeof what === 'function' ? what() : what}`);
     await sleep(interval);
   }
 }

@@ -100,7 +100,7 @@ class silent_feed : public pubsub::op_feed {
 // before serving, so it never races).
 class counting_subscriber : public subscriber {
  public:
-  void on_op(const shared_frame&, const std::string&) override { ++ops; }
+  void on_op(const shared_broadcast&) override { ++ops; }
   int ops = 0;
 };
 

@@ -30,7 +30,7 @@ const std::string uri(ot::type_uri);
 
 class counting_subscriber : public subscriber {
  public:
-  void on_op(const shared_frame&, const std::string& src) override { seen.push_back(src); }
+  void on_op(const shared_broadcast& op) override { seen.push_back(op->src); }
   std::vector<std::string> seen;
 };
 

@@ -31,10 +31,10 @@ using C = ot::component;
 
 class recording_subscriber : public subscriber {
  public:
-  void on_op(const shared_frame& frame, const std::string& src) override {
+  void on_op(const shared_broadcast& op) override {
     std::lock_guard lock(mutex_);
-    frames_.push_back(*frame);
-    srcs_.push_back(src);
+    frames_.push_back(*op->frame);
+    srcs_.push_back(op->src);
     changed_.notify_all();
   }
   bool wait_for(std::size_t count) {

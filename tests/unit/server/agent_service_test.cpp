@@ -278,8 +278,12 @@ TEST_F(AgentServiceTest, HeldBroadcastsFollowTheSubscribeReply) {
   EXPECT_TRUE(exchange(json::parse(R"({"a":"s","c":"docs","d":"d1"})")).empty());
   ASSERT_EQ(service_.subscribes.size(), 1U);
   auto& sub = service_.subscribes[0];
-  sub.who->on_op(std::make_shared<const std::string>("op from b"), "b");
-  sub.who->on_op(std::make_shared<const std::string>("own op"), "c1");  // the author gets the ack instead
+  const auto op = [](const char* frame, const char* src) {
+    return std::make_shared<const doc::op_broadcast>(
+        doc::op_broadcast{std::make_shared<const std::string>(frame), src});
+  };
+  sub.who->on_op(op("op from b", "b"));
+  sub.who->on_op(op("own op", "c1"));  // the author gets the ack instead
   io_->run();
   EXPECT_TRUE(io_->frames.empty());
   sub.done(snapshot_result(1, "x"));

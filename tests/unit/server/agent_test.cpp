@@ -28,6 +28,7 @@
 #include "otsync/ot/text_unicode.hpp"
 #include "otsync/protocol/message.hpp"
 #include "otsync/protocol/op_json.hpp"
+#include "otsync/server/presence_hub.hpp"
 #include "otsync/store/memory_store.hpp"
 #include "support/random_ops.hpp"
 
@@ -63,6 +64,13 @@ class fake_io : public connection_io, public std::enable_shared_from_this<fake_i
     });
   }
   void resume_reading() override { ++resumes; }
+  void show_presence(std::shared_ptr<const shown_presence> shown) override {
+    if (owner) {
+      owner->show_presence(std::move(shown));
+    } else {
+      connection_io::show_presence(std::move(shown));
+    }
+  }
 
   /// The frames sent since the last call, parsed.
   std::vector<json> take() {
@@ -77,6 +85,7 @@ class fake_io : public connection_io, public std::enable_shared_from_this<fake_i
   std::vector<std::pair<std::uint16_t, std::string>> closes;
   int resumes = 0;
   std::function<void(const std::string&)> on_send;
+  agent* owner = nullptr;  ///< shown presences go through it, as websocket_session does
 };
 
 struct connection {
@@ -140,6 +149,7 @@ class AgentTest : public ::testing::Test {
     auto c = std::make_unique<connection>();
     c->io = std::make_shared<fake_io>(io_);
     c->protocol = std::make_unique<agent>(documents(), c->io, id, opts);
+    c->io->owner = c->protocol.get();
     connections_.push_back(std::move(c));
     return *connections_.back();
   }
@@ -190,6 +200,7 @@ class AgentTest : public ::testing::Test {
   asio::io_context io_;
   std::unique_ptr<store::store> storage_ = store::make_memory_store();
   std::unique_ptr<doc::registry> registry_;
+  std::unique_ptr<presence_hub> hub_;  // before the connections: they leave it when they go
   std::vector<std::unique_ptr<connection>> connections_;
 };
 
@@ -765,6 +776,94 @@ TEST_F(AgentTest, ReadOnlyAndUngrantedDocumentsAreRefusedWithForbidden) {
   ASSERT_EQ(replies.size(), 1U);
   expect_error_reply(replies[0], op, "ERR_FORBIDDEN");
   EXPECT_EQ(snapshot("open")["data"], "o");
+}
+
+// The sharedb client takes a presence older than its document for stale, and its catch-up cannot
+// cross its own ops: a caret moved to the head just before another client's op was committed must
+// reach that client again, past its op, after its ack.
+class AgentPresenceTest : public AgentTest {
+ protected:
+  /// Connections `a` and `b` on document "d" ("hello") and its presence channel, with a hub that
+  /// moves presences through the registry, as the server's does.
+  void SetUp() override {
+    presence_hub::options hub_options;
+    hub_options.move = [this](const store::doc_key& key, std::uint64_t version, std::string src,
+                              std::optional<ot::selection> range, doc::presence_handler done) {
+      documents().transform_presence(key, version, std::move(src), range, std::move(done));
+    };
+    hub_ = std::make_unique<presence_hub>(std::move(hub_options));
+    agent_options opts;
+    opts.presence = hub_.get();
+    a_ = &connect("a", opts);
+    b_ = &connect("b", opts);
+    create(*a_, "d", "hello");
+    for (auto* c : {a_, b_}) {
+      ASSERT_EQ(exchange(*c, R"({"a":"s","c":"docs","d":"d"})").size(), 1U);
+      ASSERT_FALSE(exchange(*c, R"({"a":"ps","ch":"docs.d","seq":1})").empty());
+    }
+    a_->io->take();
+  }
+
+  static json caret(std::uint64_t pv, std::uint64_t version, int index) {
+    return {{"a", "p"}, {"ch", "docs.d"}, {"id", "caret"}, {"p", {{"index", index}, {"length", 0}}},
+            {"pv", pv}, {"c", "docs"},    {"d", "d"},      {"v", version},
+            {"t", uri}};
+  }
+
+  connection* a_ = nullptr;
+  connection* b_ = nullptr;
+};
+
+TEST_F(AgentPresenceTest, APresenceShownBeforeTheReceiversOwnOpIsGivenAgainPastIt) {
+  auto& a = *a_;
+  auto& b = *b_;
+  for (std::uint64_t round = 0; round < 3; ++round) {
+    // a's caret is moved to the head (version 1 + round) before b's insert there is committed.
+    a.protocol->on_frame(caret(round, 1 + round, 3).dump());
+    b.protocol->on_frame(op_frame("d", 1 + round, 1 + round, "op", json::parse(R"(["xy"])")).dump());
+    settle();
+    auto frames = b.io->take();
+    std::ptrdiff_t acked = -1;
+    std::ptrdiff_t shown = -1;
+    for (std::size_t i = 0; i < frames.size(); ++i) {
+      if (frames[i]["a"] == "op" && !frames[i].contains("error") &&
+          frames[i].value("seq", std::uint64_t{0}) == 1 + round) {
+        acked = static_cast<std::ptrdiff_t>(i);
+      }
+      if (frames[i]["a"] == "p" && frames[i]["id"] == "caret") shown = static_cast<std::ptrdiff_t>(i);
+    }
+    ASSERT_GE(acked, 0) << json(frames);
+    ASSERT_GT(shown, acked) << json(frames);
+    const auto& last = frames[static_cast<std::size_t>(shown)];
+    // The last the client gets is at its version after the ack, with its own insert before the caret.
+    EXPECT_EQ(last["v"], 2 + round) << json(frames);
+    EXPECT_EQ(last["p"]["index"], 5) << json(frames);
+    EXPECT_EQ(last["pv"], round) << json(frames);
+    a.io->take();
+  }
+}
+
+// The sharedb client asks (`pr`) when it took a presence for stale: answered from what its connection
+// was shown, at the head, to it alone; the other members are not asked to send to everyone.
+TEST_F(AgentPresenceTest, APrFromAMemberIsAnsweredWithWhatItWasShownAtTheHead) {
+  auto& a = *a_;
+  auto& b = *b_;
+  a.protocol->on_frame(caret(1, 1, 3).dump());
+  settle();
+  a.io->take();
+  ASSERT_EQ(b.io->take().size(), 1U);
+  edit(a, "d", 1, 2, json::parse(R"(["xy"])"));  // an insert before the caret: it moves
+  b.io->take();
+  auto replies = exchange(b, R"({"a":"pr","ch":"docs.d"})");
+  std::optional<json> shown;
+  for (const auto& m : replies) {
+    if (m["a"] == "p") shown = m;
+  }
+  ASSERT_TRUE(shown) << json(replies);
+  EXPECT_EQ((*shown)["v"], 2) << *shown;
+  EXPECT_EQ((*shown)["p"]["index"], 5) << *shown;
+  EXPECT_EQ((*shown)["pv"], 1) << *shown;
+  for (const auto& m : a.io->take()) EXPECT_NE(m["a"], "pr") << m;
 }
 
 // As the server runs: op frames carry the author's alias.
