@@ -21,6 +21,12 @@ std::string_view text_of(const redisReply* r) {
   return {r->str, r->len};
 }
 
+// CLUSTER INFO's `cluster_state:ok`: the node serves its slots (not loading, not in its writable
+// delay, the cluster not missing a master).
+bool cluster_state_ok(const redisReply* r) {
+  return r && r->type == REDIS_REPLY_STRING && text_of(r).find("cluster_state:ok") != std::string_view::npos;
+}
+
 }  // namespace
 
 struct cluster_router::node {
@@ -30,6 +36,9 @@ struct cluster_router::node {
   std::unique_ptr<push_connection> pushes;  // subscriber clients
   bool up = false;
   bool connecting = false;
+  /// Connected, but the node said CLUSTERDOWN or LOADING since: not ready until CLUSTER INFO says ok.
+  bool degraded = false;
+  bool probing = false;
   std::vector<std::function<void(bool)>> waiting;
 };
 
@@ -119,7 +128,7 @@ void cluster_router::route(shared_argv argv, reply_handler done, int attempt, st
     });
   }
   if (ask_to) n->commands->command({"ASKING"}, [](const redisReply*) {});
-  n->commands->command(argv->argv, [this, argv, done = std::move(done), attempt](const redisReply* r) mutable {
+  n->commands->command(argv->argv, [this, address, argv, done = std::move(done), attempt](const redisReply* r) mutable {
     if (r && r->type == REDIS_REPLY_ERROR && attempt < max_attempts && !stopped_) {
       const auto error = text_of(r);
       if (auto redirection = parse_redirect(error)) {
@@ -134,8 +143,16 @@ void cluster_router::route(shared_argv argv, reply_handler done, int attempt, st
         if (redirection->ask) ask_target = redirection->to;
         return route(std::move(argv), std::move(done), attempt + 1, std::move(ask_target));
       }
-      if (error.starts_with("TRYAGAIN")) {
-        // A multi-key command during a slot migration: its keys are split for a moment.
+      const bool refused = error.starts_with("CLUSTERDOWN") || error.starts_with("LOADING");
+      if (refused) {
+        // The node refused before running anything (a master restarted waits 2 s before it serves,
+        // a cluster missing a master serves nothing): not ready until it says ok, and the command
+        // goes again after a pause (within max_attempts, about 2.5 s).
+        node_refused(address);
+        refresh_later();
+      }
+      if (error.starts_with("TRYAGAIN") || refused) {
+        // TRYAGAIN: a multi-key command during a slot migration: its keys are split for a moment.
         auto timer =
             std::make_shared<asio::steady_timer>(io_, std::chrono::milliseconds(std::min(20 * (attempt + 1), 200)));
         ++retrying_;  // counted as pending: a stop drains it instead of dropping its handler
@@ -144,7 +161,6 @@ void cluster_router::route(shared_argv argv, reply_handler done, int attempt, st
           route(argv, done, attempt + 1, std::nullopt);
         });
       }
-      if (error.starts_with("CLUSTERDOWN")) refresh_later();
     }
     done(r);
   });
@@ -168,6 +184,8 @@ void cluster_router::connect_node(const endpoint& address, std::function<void(bo
     if (!connected_node || connected_node->generation != generation) return;
     connected_node->connecting = false;
     connected_node->up = ok && !stopped_;
+    connected_node->degraded = false;  // checked on connect (command clients)
+    connected_node->probing = false;   // a probe of an earlier connection stops at its generation
     auto waiting = std::move(connected_node->waiting);
     connected_node->waiting.clear();
     if (connected_node->up) {
@@ -190,8 +208,51 @@ void cluster_router::connect_node(const endpoint& address, std::function<void(bo
                                               options_.command_timeout);
     n.commands->count_timeouts_in(&timeouts_);
     n.commands->on_lost([this, address, generation] { node_lost(address, generation); });
-    n.commands->connect(std::move(finished));
+    // Connected is not serving: a master that has just started answers LOADING while it reads its
+    // data, then CLUSTERDOWN for 2 s (Redis's writable delay). Up once CLUSTER INFO says ok.
+    n.commands->connect([this, address, generation, finished = std::move(finished)](bool ok) mutable {
+      node* connected_node = find_node(address);
+      if (!ok || !connected_node || connected_node->generation != generation) return finished(false);
+      connected_node->commands->command(
+          {"CLUSTER", "INFO"}, [this, address, generation, finished = std::move(finished)](const redisReply* r) {
+            node* checked = find_node(address);
+            if (!checked || checked->generation != generation) return finished(false);
+            if (cluster_state_ok(r)) return finished(true);
+            checked->commands->disconnect();
+            finished(false);
+          });
+    });
   }
+}
+
+void cluster_router::node_refused(const endpoint& address) {
+  node* n = find_node(address);
+  if (!n || !n->up || stopped_) return;
+  n->degraded = true;
+  update_connected();
+  if (n->probing) return;
+  n->probing = true;
+  probe_node(address, n->generation);
+}
+
+void cluster_router::probe_node(const endpoint& address, std::uint64_t generation) {
+  auto timer = std::make_shared<asio::steady_timer>(io_, std::chrono::milliseconds(200));
+  timer->async_wait([this, timer, address, generation](boost::system::error_code) {
+    node* n = find_node(address);
+    if (!n || n->generation != generation) return;
+    if (stopped_ || !n->up) {
+      n->probing = false;  // a reconnect checks the state itself
+      return;
+    }
+    n->commands->command({"CLUSTER", "INFO"}, [this, address, generation](const redisReply* r) {
+      node* probed = find_node(address);
+      if (!probed || probed->generation != generation) return;
+      if (!cluster_state_ok(r)) return probe_node(address, generation);
+      probed->probing = false;
+      probed->degraded = false;
+      update_connected();
+    });
+  });
 }
 
 void cluster_router::node_lost(const endpoint& address, std::uint64_t generation) {
@@ -293,7 +354,7 @@ void cluster_router::update_connected() {
   bool all = have_map_ && !masters_.empty() && !stopped_;
   for (const auto& master : masters_) {
     const node* n = find_node(master);
-    all = all && n && n->up;
+    all = all && n && n->up && !n->degraded;
   }
   if (all == connected_) return;
   connected_ = all;

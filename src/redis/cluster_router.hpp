@@ -8,7 +8,9 @@
 // `sunsubscribe`); SUBSCRIBE (classic, cluster-wide) goes to one master.
 //
 // Connected (ready) while the map covers every slot and every master's
-// connection is up; `on_connected` runs on every change to connected.
+// connection is up and serving (CLUSTER INFO: cluster_state:ok, checked on
+// connect and again after a CLUSTERDOWN or LOADING reply, which is retried
+// like TRYAGAIN); `on_connected` runs on every change to connected.
 //
 // Thread safety: none; everything runs on the client's io_context thread.
 #pragma once
@@ -74,6 +76,9 @@ class cluster_router {
   void route(shared_argv argv, reply_handler done, int attempt, std::optional<endpoint> ask_to);
   void connect_node(const endpoint& address, std::function<void(bool)> then);
   void node_lost(const endpoint& address, std::uint64_t generation);
+  /// The node answered CLUSTERDOWN or LOADING: not ready until CLUSTER INFO says ok again.
+  void node_refused(const endpoint& address);
+  void probe_node(const endpoint& address, std::uint64_t generation);
   void refresh_now();
   void refresh_later();
   void ask_for_slots(std::vector<endpoint> candidates, std::size_t index);

@@ -266,6 +266,40 @@ TEST_F(RedisClusterStore, ABusyDocumentsSlotMigratesWithNothingLostAndTheFeedFol
   EXPECT_GE(resyncs.load(), 3) << "Redis unsubscribes the feed when the slot leaves: it must resubscribe";
 }
 
+// A master restarted (no replica to take over) accepts connections at once but answers LOADING,
+// then CLUSTERDOWN for Redis's 2 s writable delay: the store must not say it is connected (ready)
+// before the master serves, and reads and commits right after it does go through.
+TEST(RedisClusterRestart, AMasterRestartedIsNotReadyUntilItServes) {
+  OTSYNC_REQUIRE_REDIS_SERVER();
+  redis_cluster cluster(false, 2000ms);
+  ASSERT_EQ(cluster.start(), "");
+  const auto prefix = fresh_prefix();
+  auto s = open_connected(options_for(cluster, prefix, "i1"));
+  const doc_key key{"restart", "doc"};
+  doc_history doc{key};
+  ASSERT_EQ(doc.append(*s, oplog::create_body{text_type, ""}), std::error_code{});
+  redis_server* master = cluster.owner_of(prefix + redis_doc_tag(key) + ":head");
+  ASSERT_TRUE(master);
+
+  master->stop();
+  ASSERT_TRUE(eventually([&] { return !s->connected(); }, 10s)) << "the store did not notice its master go";
+  ASSERT_EQ(master->restart(), "");
+  const auto restarted = clock_type::now();
+  ASSERT_TRUE(eventually([&] { return s->connected(); }, 30s)) << "the store did not reconnect by itself";
+  const auto ready_after = std::chrono::duration_cast<std::chrono::milliseconds>(clock_type::now() - restarted).count();
+  // Ready means serving: the first read and commit go through.
+  auto reply = master->command({"CLUSTER", "INFO"});
+  ASSERT_TRUE(reply);
+  EXPECT_NE(reply->str.find("cluster_state:ok"), std::string::npos) << "ready while the master says " << reply->str;
+  auto loaded = load(*s, key);
+  ASSERT_TRUE(loaded) << "a read right after ready failed: " << loaded.error().message();
+  auto result = write_ops(*s, key, "a", 3, clock_type::now() + 10s);
+  EXPECT_EQ(result.acked.size(), 3U);
+  EXPECT_EQ(result.unknown + result.failed_loads, 0) << "commits right after ready failed";
+  EXPECT_GE(ready_after, 1000) << "ready before Redis's writable delay was over";
+  std::cout << "[          ] restart: ready " << ready_after << " ms after the master came back\n";
+}
+
 TEST(RedisClusterFailover, AMasterKilledItsReplicaTakesOverAndNoAcknowledgedCommitIsLost) {
   OTSYNC_REQUIRE_REDIS_SERVER();
   redis_cluster cluster(true, 1000ms);
