@@ -35,7 +35,7 @@ const median = (xs) => {
       runs.push(r);
       process.stderr.write(`${topology} min-replicas ${minReplicas} drill ${i + 1}/${drills}: ${r.acked} acked, ` +
         `${r.lost.length} lost, ${r.duplicated.length} twice, converged ${r.converged}, ready ${r.readyAgainMs} ms, ` +
-        `first ack ${r.firstAckAfterKillMs} ms\n`);
+        `first ack ${r.firstAckAfterKillMs} ms, lost by the store ${r.putBack} put back / ${r.gone} gone\n`);
     }
     rows.push({
       topology, minReplicas, drills,
@@ -43,6 +43,8 @@ const median = (xs) => {
       lost: runs.reduce((n, r) => n + r.lost.length, 0),
       duplicated: runs.reduce((n, r) => n + r.duplicated.length, 0),
       diverged: runs.filter((r) => !r.converged).length,
+      putBack: runs.reduce((n, r) => n + r.putBack, 0),
+      gone: runs.reduce((n, r) => n + r.gone, 0),
       readyMedianMs: median(runs.map((r) => r.readyAgainMs)),
       readyWorstMs: Math.max(...runs.map((r) => r.readyAgainMs)),
       firstAckMedianMs: median(runs.map((r) => r.firstAckAfterKillMs)),
@@ -52,10 +54,11 @@ const median = (xs) => {
     console.log(JSON.stringify(rows, null, 2));
     return;
   }
-  console.log('| topology | --redis-min-replicas | drills | acked ops | lost | twice | diverged | ready again (median / worst) | first ack after the kill (median) |');
-  console.log('|---|---|---|---|---|---|---|---|---|');
+  console.log('| topology | --redis-min-replicas | drills | acked ops | lost | twice | diverged | lost by Redis, put back / gone | ready again (median / worst) | first ack after the kill (median) |');
+  console.log('|---|---|---|---|---|---|---|---|---|---|');
   for (const r of rows) {
     console.log(`| ${r.topology} | ${r.minReplicas} | ${r.drills} | ${r.acked} | ${r.lost} | ${r.duplicated} | ${r.diverged} | ` +
+      `${r.putBack} / ${r.gone} | ` +
       `${r.readyMedianMs} / ${r.readyWorstMs} ms | ${r.firstAckMedianMs} ms |`);
   }
 })().catch((e) => {

@@ -12,6 +12,11 @@ namespace otsync::doc {
 namespace asio = boost::asio;
 using clock = std::chrono::steady_clock;
 
+namespace {
+/// Commits of ops the store lost, tried per loss before the store's shorter history is taken.
+constexpr unsigned max_restore_attempts = 3;
+}  // namespace
+
 document::document(asio::any_io_executor executor, registry& owner, store::doc_key key)
     : strand_(asio::make_strand(std::move(executor))),
       owner_(owner),
@@ -112,9 +117,12 @@ void document::drain() {
       continue;
     }
     if (auto* resync = std::get_if<resync_request>(&front)) {
-      const bool after_refusal = resync->after_refusal;
+      // After a resubscription the store may be another Redis (a failover) that lacks ops this copy
+      // has: check its head, at the cost of a reload when nothing is new.
+      const bool check_head = resync->after_refusal || (feed_caught_up_ && feed_token_);
+      if (feed_token_) feed_caught_up_ = true;
       queue_.pop_front();
-      catch_up(std::nullopt, after_refusal);
+      catch_up(std::nullopt, check_head);
       break;
     }
     if (auto* presence = std::get_if<presence_request>(&front)) {
@@ -134,6 +142,13 @@ void document::drain() {
       continue;
     }
     if (!run_batch()) break;
+  }
+  // Subscribers wait for ops: a copy that had to be read again (a reload after a lost race, a
+  // divergence, a failover) is read now, not at the next request, which may never come. A failed
+  // load is retried with backoff instead (retry_load_later).
+  if (!busy_ && state_ == state::unloaded && !subscribers_.empty() && owner_.feed() && !evicted_ &&
+      load_retry_delay_ == std::chrono::milliseconds(0)) {
+    start_load();
   }
   // With a feed but no subscription to it, this copy may fall behind other instances.
   if (!busy_ && queue_.empty() && owner_.feed() && !feed_token_ && state_ == state::ready) stale_ = true;
@@ -215,9 +230,16 @@ void document::start_load() {
 void document::on_loaded(ot::result<store::loaded_document> loaded) {
   busy_ = false;
   std::optional<protocol::error_info> error;
+  std::vector<op_record> lost;  // committed, broadcast, and no longer in the store
+  std::uint64_t stored_head = 0;
   if (!loaded) {
     error = protocol::to_error_info(loaded.error());
   } else {
+    stored_head = loaded->version_reached();
+    if (stored_head < broadcast_version_ && owner_.feed() && owner_.storage().atomic_batches() &&
+        restore_attempts_ < max_restore_attempts) {
+      lost = pipeline_.ops_missing_from(*loaded, broadcast_version_);
+    }
     error = pipeline_.load(std::move(*loaded));  // replays the ops after the stored snapshot onto the rope
   }
   if (error) {
@@ -228,6 +250,14 @@ void document::on_loaded(ot::result<store::loaded_document> loaded) {
     return;
   }
   load_retry_delay_ = std::chrono::milliseconds(0);
+  if (stored_head < broadcast_version_) {
+    // The store lost ops its clients saw committed: every client that saw them is ahead of it, and
+    // the sharedb client never goes back a version. Put them back while this copy has them.
+    if (!lost.empty() && restore_lost_ops(std::move(lost))) return;
+    report_lost_ops(stored_head, broadcast_version_ - stored_head, false);
+    broadcast_version_ = stored_head;  // the store's history is the one from now on
+  }
+  restore_attempts_ = 0;
   // Subscribers (kept across a reload) get the ops committed elsewhere meanwhile.
   if (!subscribers_.empty()) {
     for (const auto& r : pipeline_.recent()) {
@@ -252,6 +282,46 @@ void document::retry_load_later() {
     if (ec || self->state_ != state::unloaded || self->subscribers_.empty()) return;
     self->start_load();
   });
+}
+
+bool document::restore_lost_ops(std::vector<op_record> lost) {
+  const std::uint64_t from = lost.front().version;
+  const std::size_t count = lost.size();
+  auto requests = pipeline_.restore(std::move(lost));
+  if (requests.empty()) {
+    // They do not apply to the store's head (so not the same history): the head is unusable now;
+    // load again and take the store's history.
+    restore_attempts_ = max_restore_attempts;
+    state_ = state::unloaded;
+    start_load();
+    return true;
+  }
+  ++restore_attempts_;
+  busy_ = true;  // nothing is served from the head until the store has it again
+  state_ = state::loading;
+  owner_.storage().commit_all(std::move(requests), [self = shared_from_this(), from, count](std::error_code ec) {
+    asio::post(self->strand_, [self, from, count, ec] {
+      self->busy_ = false;
+      if (ec) {
+        // Another instance may have put them back first, or written over the gap: read the store again
+        // (bounded by max_restore_attempts).
+        self->state_ = state::unloaded;
+        self->start_load();
+        return;
+      } else {
+        self->restore_attempts_ = 0;
+        self->report_lost_ops(from, count, true);
+        self->pipeline_.trim_cache();
+        self->state_ = state::ready;
+      }
+      self->drain();
+    });
+  });
+  return true;
+}
+
+void document::report_lost_ops(std::uint64_t from_version, std::size_t ops, bool put_back) {
+  if (auto* obs = owner_.observer()) obs->on_store_lost_ops(key_.collection, key_.id, from_version, ops, put_back);
 }
 
 void document::fail_queue(const protocol::error_info& error) {
@@ -280,6 +350,7 @@ void document::add_subscriber(const std::shared_ptr<subscriber>& who) {
   if (!feed || feed_token_) return;
   // Ops from other instances, while this instance has subscribers.
   std::weak_ptr<document> weak = weak_from_this();
+  feed_caught_up_ = false;
   feed_token_ = feed->subscribe(
       key_,
       [weak](op_record op) {
@@ -312,16 +383,17 @@ void document::apply_remote(std::vector<op_record> ops) {
   if (outcome.diverged) state_ = state::unloaded;  // the log disagrees with this copy: start again from the store
 }
 
-void document::catch_up(std::optional<std::uint64_t> until, bool after_refusal) {
+void document::catch_up(std::optional<std::uint64_t> until, bool check_head) {
   busy_ = true;
   owner_.storage().load_ops(key_, pipeline_.head_version(), until,
-                            [self = shared_from_this(), after_refusal](ot::result<std::vector<op_record>> ops) {
-                              asio::post(self->strand_, [self, after_refusal, ops = std::move(ops)]() mutable {
+                            [self = shared_from_this(), check_head](ot::result<std::vector<op_record>> ops) {
+                              asio::post(self->strand_, [self, check_head, ops = std::move(ops)]() mutable {
                                 self->busy_ = false;
-                                if (ops && ops->empty() && after_refusal) {
-                                  // The store refused a commit at this head, yet has nothing past it: its
-                                  // log is shorter than this copy (a Redis failover lost ops). Start again
-                                  // from the store rather than retry against a head that is not there.
+                                if (ops && ops->empty() && check_head) {
+                                  // Nothing past this head: the store's log may be shorter than this copy
+                                  // (a Redis failover lost ops; certainly so when it refused a commit
+                                  // here). Start again from the store: the load finds out, and puts back
+                                  // what it can (on_loaded).
                                   self->state_ = state::unloaded;
                                 } else if (ops) {
                                   self->apply_remote(std::move(*ops));

@@ -80,8 +80,9 @@ class document : public std::enable_shared_from_this<document> {
   };
   /// The feed subscription is (again) in place: catch up from the op log.
   struct resync_request {
-    /// Read after the store refused a commit (not a feed's resubscription): an empty read then means
-    /// the store's log is shorter than this copy.
+    /// Read after the store refused a commit: an empty read then means the store's log is shorter
+    /// than this copy. A feed's resubscription (a reconnection, maybe a failover) checks the same;
+    /// its first subscription does not.
     bool after_refusal = false;
   };
   struct presence_request {
@@ -113,8 +114,13 @@ class document : public std::enable_shared_from_this<document> {
   void apply_remote(std::vector<op_record> ops);
   /// After a failed load with subscribers on a shared store: loads again after a backoff.
   void retry_load_later();
-  /// Reads the op log from the head on and applies what is new (a gap, a resync).
-  void catch_up(std::optional<std::uint64_t> until, bool after_refusal = false);
+  /// On a load that found the store's log shorter than what this copy broadcast: commits the lost
+  /// ops again (true: under way) so that every client's history holds; false when it cannot.
+  bool restore_lost_ops(std::vector<op_record> lost);
+  void report_lost_ops(std::uint64_t from_version, std::size_t ops, bool put_back);
+  /// Reads the op log from the head on and applies what is new (a gap, a resync). With
+  /// `check_head`, nothing new means the store's log may be shorter than this copy: reload.
+  void catch_up(std::optional<std::uint64_t> until, bool check_head = false);
   void broadcast(const op_record& op, const shared_frame& frame);
   void update_busy_flag();
   /// Reports this document's memory (text, cached ops) to the registry's budget.
@@ -130,7 +136,9 @@ class document : public std::enable_shared_from_this<document> {
   std::chrono::milliseconds load_retry_delay_{0};  ///< the last wait of retry_load_later (0: none)
   bool stale_ = false;                             // with a feed but not on it: reload before serving
   std::optional<std::uint64_t> feed_token_;        // while subscribed to the op feed
+  bool feed_caught_up_ = false;                    // the feed subscription's first catch-up is done
   std::uint64_t broadcast_version_ = 0;            // subscribers have every op below this
+  unsigned restore_attempts_ = 0;                  // commits of lost ops tried since the store lost them
   std::atomic<bool> busy_flag_{false};
   std::deque<request> queue_;
 

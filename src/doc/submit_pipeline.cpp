@@ -247,6 +247,57 @@ submit_pipeline::remote_outcome submit_pipeline::apply_remote(std::vector<op_rec
   return out;
 }
 
+// ---- Ops the store lost ---------------------------------------------------------
+
+std::vector<op_record> submit_pipeline::ops_missing_from(const store::loaded_document& loaded,
+                                                         std::uint64_t until) const {
+  const std::uint64_t stored = loaded.version_reached();
+  until = std::min(until, head_version_);
+  if (stored >= until || stored < recent_base()) return {};
+  if (stored > 0) {
+    // The same history up to the store's head: its last op is ours. A stored snapshot with no op
+    // after it tells nothing (another instance may have written other ops since the loss).
+    if (loaded.ops.empty() || stored - 1 < recent_base()) return {};
+    const auto& theirs = loaded.ops.back();
+    const auto& ours = recent_[stored - 1 - recent_base()].record;
+    if (theirs.src != ours.src || theirs.seq != ours.seq || theirs.version != ours.version ||
+        theirs.timestamp_ms != ours.timestamp_ms) {
+      return {};
+    }
+  }
+  std::vector<op_record> lost;
+  lost.reserve(until - stored);
+  for (auto v = stored; v < until; ++v) lost.push_back(recent_[v - recent_base()].record);
+  return lost;
+}
+
+std::vector<store::commit_request> submit_pipeline::restore(std::vector<op_record> ops) {
+  std::vector<store::commit_request> requests;
+  requests.reserve(ops.size());
+  for (auto& op : ops) {
+    if (apply_to_head(op)) {
+      clear_cache();
+      return {};
+    }
+    cache_push({op, encode(op)});
+    store::commit_request request;
+    request.key = key_;
+    request.after.version = head_version_;
+    request.after.type_uri = type_uri_;
+    request.after.created = created_;
+    request.op = std::move(op);
+    requests.push_back(std::move(request));
+  }
+  if (!requests.empty()) {
+    // The stored snapshot goes with the last one, as a batch's does.
+    auto& last = requests.back();
+    last.store_snapshot = true;
+    if (last.after.type_uri) last.after.data = text_.to_string();
+    last_snapshot_version_ = head_version_;
+  }
+  return requests;
+}
+
 // ---- Submit batches ---------------------------------------------------------
 
 void submit_pipeline::begin_batch(bool shared, bool atomic_batches) {

@@ -91,6 +91,20 @@ class submit_pipeline {
   /// Applies ops committed elsewhere, in version order, skipping those the head has.
   remote_outcome apply_remote(std::vector<op_record> ops);
 
+  // ---- Ops the store lost ------------------------------------------------------
+
+  /// The committed ops this copy holds from `loaded`'s head up to `until` (exclusive): ops the
+  /// store acknowledged and then lost (a Redis failover without --redis-min-replicas promotes a
+  /// replica that had not received them). Only when they continue the store's history: the
+  /// store's last op is the one this copy has at that version (else, or when that cannot be told,
+  /// empty). Call before `load` replaces the cache.
+  [[nodiscard]] std::vector<op_record> ops_missing_from(const store::loaded_document& loaded,
+                                                        std::uint64_t until) const;
+  /// After `load`: applies the lost ops to the head again (cached, as committed) and returns the
+  /// commits that put them back in the store, in order; empty, with the head unusable (load
+  /// again), if they do not apply.
+  std::vector<store::commit_request> restore(std::vector<op_record> ops);
+
   // ---- Submit batches ------------------------------------------------------
 
   /// `shared`: other instances write too (a feed): a lost race is undone and

@@ -228,6 +228,18 @@ void memory_hub::publish(std::string_view publisher, const store::doc_key& key, 
   impl_->publish(publisher, key, ops);
 }
 
+void memory_hub::resync_everyone() {
+  {
+    std::lock_guard lock(impl_->mutex);
+    if (impl_->stopping) return;
+    for (auto it = impl_->queue.begin(); it != impl_->queue.end();)
+      it = it->op ? impl_->queue.erase(it) : std::next(it);
+    impl_->queued_ops = 0;
+    impl_->overflowed = true;
+  }
+  impl_->wake.notify_one();
+}
+
 std::unique_ptr<op_feed> memory_hub::open_feed(std::string instance_id) {
   auto state = std::make_shared<feed_state>(std::move(instance_id));
   {

@@ -1,5 +1,7 @@
 #include "otsync/server/metrics.hpp"
 
+#include "otsync/server/log.hpp"
+
 #include <prometheus/counter.h>
 #include <prometheus/family.h>
 #include <prometheus/gauge.h>
@@ -159,6 +161,16 @@ metrics::metrics() : registry_(std::make_shared<prometheus::Registry>()) {
         "ERR_CREATE_RATE_LIMITED", "ERR_MEMORY_BUDGET_EXCEEDED"}) {
     errors_->Add({{"code", code}});
   }
+  auto& lost_ops = prometheus::BuildCounter()
+                       .Name("otsync_store_lost_ops_total")
+                       .Help(
+                           "Committed ops a shared store no longer held when read again (a Redis failover "
+                           "without --redis-min-replicas): put_back (this instance still had them and "
+                           "committed them again) or gone (clients that saw them stay ahead until they edit "
+                           "or reload)")
+                       .Register(r);
+  lost_ops_put_back_ = &lost_ops.Add({{"outcome", "put_back"}});
+  lost_ops_gone_ = &lost_ops.Add({{"outcome", "gone"}});
   limit_hits_ = &prometheus::BuildCounter()
                      .Name("otsync_limit_hits_total")
                      .Help(
@@ -190,6 +202,16 @@ void metrics::on_committed(std::size_t ops, std::chrono::nanoseconds store_laten
 
 void metrics::on_submit_done(std::chrono::nanoseconds latency, const protocol::error_info*) {
   submit_latency_->Observe(seconds(latency));
+}
+
+void metrics::on_store_lost_ops(const std::string& collection, const std::string& id, std::uint64_t from_version,
+                                std::size_t ops, bool put_back) {
+  (put_back ? lost_ops_put_back_ : lost_ops_gone_)->Increment(static_cast<double>(ops));
+  log::warn(put_back ? "store_lost_ops_put_back" : "store_lost_ops_gone",
+            {{"collection", collection},
+             {"id", id},
+             {"from_version", std::to_string(from_version)},
+             {"ops", std::to_string(ops)}});
 }
 
 void metrics::on_error_reply(std::string_view code) {

@@ -199,6 +199,22 @@ std::unique_ptr<store> make_memory_store(std::shared_ptr<shared_memory> memory, 
   return std::make_unique<memory_store>(std::move(memory), std::move(publisher));
 }
 
+void lose_ops(shared_memory& memory, const doc_key& key, std::uint64_t keep) {
+  std::lock_guard lock(memory.mutex);
+  auto found = memory.documents.find(key);
+  if (found == memory.documents.end() || found->second.head() <= keep) return;
+  document& doc = found->second;
+  doc.ops.resize(keep);
+  doc.snapshots.erase(doc.snapshots.upper_bound(keep), doc.snapshots.end());
+  doc.seen.clear();
+  doc.head_type.reset();
+  for (const auto& op : doc.ops) {
+    if (!op.src.empty()) doc.seen[op.src].insert(op.seq);
+    if (const auto* create = std::get_if<oplog::create_body>(&op.body)) doc.head_type = create->type_uri;
+    if (std::holds_alternative<oplog::delete_body>(op.body)) doc.head_type.reset();
+  }
+}
+
 std::unique_ptr<store> make_memory_store() {
   return make_memory_store(make_shared_memory(), {});
 }

@@ -16,7 +16,9 @@ const {describe, it, before, after} = require('node:test');
 const assert = require('node:assert/strict');
 const {execFile} = require('child_process');
 const execFileAsync = require('util').promisify(execFile);
+const fs = require('fs');
 const http = require('http');
+const path = require('path');
 const S = require('./support');
 const {Cluster, CLUSTER_SCRIPT: CLUSTER} = require('./support/cluster');
 const CLIENTS = 9;
@@ -61,6 +63,45 @@ function getJson(wsUrl, pathname) {
   });
 }
 
+function getText(wsUrl, pathname) {
+  const base = wsUrl.replace(/^ws:/, 'http:').replace(/\/ws$/, '');
+  return new Promise((resolve, reject) => {
+    const req = http.get(base + pathname, (res) => {
+      let body = '';
+      res.on('data', (c) => (body += c));
+      res.on('end', () => resolve(body));
+    });
+    req.setTimeout(5000, () => req.destroy(new Error(`GET ${pathname} timed out`)));
+    req.on('error', reject);
+  });
+}
+
+// One series of /metrics summed over the instances, e.g. otsync_store_lost_ops_total{outcome="gone"}.
+async function metricOverInstances(series) {
+  let total = 0;
+  for (const inst of instances()) {
+    const line = (await getText(inst.wsUrl, '/metrics')).split('\n').find((l) => l.startsWith(`${series} `));
+    if (line) total += Number(line.slice(series.length + 1));
+  }
+  return total;
+}
+
+// The op log through every instance: each acked op exactly once, no op twice, replaying to the text.
+async function expectLogHolds(docs, id, acked) {
+  const head = docs[0].version;
+  for (const inst of instances()) {
+    const {status, body} = await getJson(inst.wsUrl, `/api/v1/docs/cluster/${encodeURIComponent(id)}/ops?from=0`);
+    assert.equal(status, 200);
+    assert.equal(body.ops.length, head);
+    assert.equal(S.replayLog(body.ops).data, docs[0].data, 'the log replays to the converged text');
+    const tokens = body.ops.slice(1).map((op) => op.op.find((c) => typeof c === 'string'));
+    const counts = new Map();
+    for (const t of tokens) counts.set(t, (counts.get(t) || 0) + 1);
+    for (const [t, n] of counts) assert.equal(n, 1, `op ${t} applied ${n} times`);
+    for (const t of acked) assert.equal(counts.get(t), 1, `acked op ${t} is in the log`);
+  }
+}
+
 async function readyStatuses() {
   return Promise.all(instances().map(async (inst) => {
     try { return (await getJson(inst.wsUrl, '/readyz')).status; } catch (_) { return 0; }
@@ -86,7 +127,8 @@ async function idOnRestartedRedis(prefix) {
   throw new Error(`no id on the first master's slots ${JSON.stringify(ranges)}`);
 }
 
-async function typeTogether(docs, ops, during) {
+// `tag` tells apart the tokens of several rounds on one document.
+async function typeTogether(docs, ops, during, tag = '') {
   const acked = [];
   await Promise.all(docs.map(async (d, i) => {
     for (let k = 0; k < ops; k++) {
@@ -94,7 +136,7 @@ async function typeTogether(docs, ops, during) {
       if (k === Math.floor(ops / 2) && i === 0 && during) during();
       const len = [...d.data].length;
       const pos = (k * 7 + i) % (len + 1);
-      const text = `${i}.${k};`;
+      const text = `${tag}${i}.${k};`;
       await S.submitOp(d, pos ? [pos, text] : [text], 30000);
       acked.push(text);
     }
@@ -239,18 +281,7 @@ describe('three instances behind HAProxy on one Redis', () => {
         await expectConverged(docs, id);
 
         // The op log, through every instance: each acked op exactly once, no op twice.
-        const head = docs[0].version;
-        for (const inst of instances()) {
-          const {status, body} = await getJson(inst.wsUrl, `/api/v1/docs/cluster/${encodeURIComponent(id)}/ops?from=0`);
-          assert.equal(status, 200);
-          assert.equal(body.ops.length, head);
-          assert.equal(S.replayLog(body.ops).data, docs[0].data, 'the log replays to the converged text');
-          const tokens = body.ops.slice(1).map((op) => op.op.find((c) => typeof c === 'string'));
-          const counts = new Map();
-          for (const t of tokens) counts.set(t, (counts.get(t) || 0) + 1);
-          for (const [t, n] of counts) assert.equal(n, 1, `op ${t} applied ${n} times`);
-          for (const t of acked) assert.equal(counts.get(t), 1, `acked op ${t} is in the log`);
-        }
+        await expectLogHolds(docs, id, acked);
         const reconnects = conns.reduce((n, c) => n + c.reconnects, 0);
         console.log(`redis restart: ${acked.length} acked (${ackedAfterRecovery} after recovery), ` +
                     `${failed.length} failed, ${reconnects} reconnects`);
@@ -259,6 +290,59 @@ describe('three instances behind HAProxy on one Redis', () => {
         for (const f of failed) assert.equal(f.code, 'ERR_DATABASE_UNAVAILABLE', JSON.stringify(f));
         // Once every instance is ready again, edits go through again on every client.
         assert.ok(ackedAfterRecovery >= CLIENTS * 5, `acked after recovery: ${ackedAfterRecovery}`);
+      } catch (e) {
+        e.message += `\n${logs()}`;
+        throw e;
+      } finally {
+        for (const c of conns) c.stopped = true;
+        S.closeAll(conns);
+      }
+    });
+
+  // What a Sentinel failover without --redis-min-replicas can do: the new master is a replica that
+  // had not received the last acknowledged commits. Here Redis comes back from an older copy of its
+  // data: the instances still hold the ops it lacks and put them back, unasked; the clients (which
+  // never go back a version) stay in step, and nothing acknowledged is lost.
+  it('Redis back with an older copy of its data: the instances put the lost ops back; nothing acked is lost',
+    {timeout: 180000, skip: process.env.CLUSTER_REDIS ? 'one Redis data directory' : false}, async () => {
+      theCluster.stop();
+      theCluster.start();
+      const conns = [];
+      try {
+        for (let i = 0; i < CLIENTS; i++) conns.push(await resilientClient());
+        const id = S.uid('older-copy');
+        const docs = conns.map((c) => S.getDoc(c, 'cluster', id));
+        await S.create(docs[0], 'start:');
+        await Promise.all(docs.map((d) => S.subscribe(d)));
+        const acked = await typeTogether(docs, 10, null, 'a');
+        // Every ack is in (appendfsync always): the copy a replica that fell behind here would hold.
+        const data = path.join(theCluster.dir, 'redis');
+        const older = path.join(theCluster.dir, 'redis-older');
+        fs.cpSync(data, older, {recursive: true});
+        const versionOfCopy = 1 + CLIENTS * 10;  // the create, then every acked op
+        acked.push(...await typeTogether(docs, 5, null, 'b'));
+        const versionSeen = versionOfCopy + CLIENTS * 5;
+        await S.waitUntil(() => docs.every((d) => d.version === versionSeen), 20000, 'every client has every op');
+
+        const cluster = (...args) => execFileAsync(CLUSTER, args, {timeout: 30000});
+        await cluster('redis-stop', theCluster.dir);
+        fs.rmSync(data, {recursive: true, force: true});
+        fs.renameSync(older, data);
+        await cluster('redis-start', theCluster.dir);
+        await S.waitUntil(async () => (await readyStatuses()).every((s) => s === 200), 20000,
+          'every instance ready again');
+        // Nobody types: the instances find the shorter log when their feeds resubscribe.
+        await S.waitUntil(async () => (await S.freshFetch(instances()[0], 'cluster', id)).v === versionSeen, 20000,
+          'the lost ops are back in the store');
+        await expectConverged(docs, id);
+        assert.equal(docs[0].version, versionSeen, 'no client went back or forward');
+        assert.equal(await metricOverInstances('otsync_store_lost_ops_total{outcome="put_back"}'),
+          versionSeen - versionOfCopy);
+        assert.equal(await metricOverInstances('otsync_store_lost_ops_total{outcome="gone"}'), 0);
+        // Editing goes on from there.
+        acked.push(...await typeTogether(docs, 3, null, 'c'));
+        await expectConverged(docs, id);
+        await expectLogHolds(docs, id, acked);
       } catch (e) {
         e.message += `\n${logs()}`;
         throw e;

@@ -28,7 +28,8 @@ describe('Sentinel and Redis Cluster failover under load', {skip}, () => {
       const r = await failoverDrill({topology, minReplicas, disruption, log: (m) => console.log(`  ${m}`)});
       console.log(`  ${topology} ${disruption}, min-replicas ${minReplicas}: ${r.acked} acked, ${r.lost.length} lost, ` +
         `${r.duplicated.length} twice, ${r.errors} errors ${JSON.stringify(r.errorCodes)}; ready again ${r.readyAgainMs} ms after the kill, ` +
-        `first ack after it ${r.firstAckAfterKillMs} ms, ${r.redirects} redirections followed`);
+        `first ack after it ${r.firstAckAfterKillMs} ms, ${r.redirects} redirections followed; ` +
+        `ops the store lost: ${r.putBack} put back by an instance, ${r.gone} gone`);
       assert.ok(r.converged, 'every client and instance converged');
       assert.deepEqual(r.duplicated, []);
       assert.ok(r.readyAgainMs !== null, 'every instance ready again by itself');

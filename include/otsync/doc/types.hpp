@@ -53,6 +53,10 @@ class document_observer {
   virtual ~document_observer() = default;
   virtual void on_committed(std::size_t ops, std::chrono::nanoseconds store_latency) = 0;
   virtual void on_submit_done(std::chrono::nanoseconds latency, const protocol::error_info* error) = 0;
+  /// A shared store lost `ops` committed ops of collection/id from `from_version` on (a Redis
+  /// failover without --redis-min-replicas): `put_back` when this copy committed them again.
+  virtual void on_store_lost_ops(const std::string& /*collection*/, const std::string& /*id*/,
+                                 std::uint64_t /*from_version*/, std::size_t /*ops*/, bool /*put_back*/) {}
 };
 
 /// Tunables shared by every document.

@@ -36,6 +36,9 @@ class memory_hub {
   [[nodiscard]] store::commit_listener publisher();
   /// Queues `key`'s `ops`, committed by the instance `publisher`, for every feed.
   void publish(std::string_view publisher, const store::doc_key& key, std::span<const oplog::op_record> ops);
+  /// Every subscription of every feed catches up from the op log, as after a Redis reconnection
+  /// (a failover): what is queued is dropped.
+  void resync_everyone();
   /// The feed of the instance `instance_id` ("" = skips nothing).
   [[nodiscard]] std::unique_ptr<op_feed> open_feed(std::string instance_id);
 

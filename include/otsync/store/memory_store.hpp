@@ -35,4 +35,9 @@ std::shared_ptr<shared_memory> make_shared_memory(commit_listener on_commit = {}
 /// closes this store only, not the memory.
 std::unique_ptr<store> make_memory_store(std::shared_ptr<shared_memory> memory, std::string publisher);
 
+/// Keeps the first `keep` ops of a document in `memory` and forgets the rest, with the snapshots
+/// past them and their (src, seq) records: what a Redis failover without WAIT does to the last
+/// acknowledged commits (for tests and drills of that loss).
+void lose_ops(shared_memory& memory, const doc_key& key, std::uint64_t keep);
+
 }  // namespace otsync::store

@@ -75,7 +75,9 @@ async function metricSum(cluster, name) {
       req.setTimeout(5000, () => req.destroy());
       req.on('error', () => resolve(''));
     });
-    const match = text.match(new RegExp(`^${name} (\\d+)`, 'm'));
+    // `name` may carry labels: otsync_store_lost_ops_total{outcome="put_back"}
+    const escaped = name.replace(/[{}"=]/g, (c) => `\\${c}`);
+    const match = text.match(new RegExp(`^${escaped} (\\d+)`, 'm'));
     if (match) total += Number(match[1]);
   }
   return total;
@@ -202,6 +204,9 @@ async function failoverDrill(opts = {}) {
     }
     result.acked = acked.length;
     result.redirects = await metricSum(cluster, 'otsync_redis_redirects_total');
+    // Ops the store lost in the failover that an instance committed again (or could not).
+    result.putBack = await metricSum(cluster, 'otsync_store_lost_ops_total{outcome="put_back"}');
+    result.gone = await metricSum(cluster, 'otsync_store_lost_ops_total{outcome="gone"}');
     result.version = fresh.v;
     result.length = typeof fresh.data === 'string' ? [...fresh.data].length : null;
     if (opts.inspect) await opts.inspect(cluster, id, fresh);

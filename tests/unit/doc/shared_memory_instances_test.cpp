@@ -4,6 +4,7 @@
 // committed through another, and racing submits on two instances converge.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <future>
@@ -53,12 +54,26 @@ class recording_subscriber : public subscriber {
   std::vector<std::string> srcs_;
 };
 
+/// Counts what the documents report of ops the store lost.
+class lost_ops_observer : public document_observer {
+ public:
+  void on_committed(std::size_t, std::chrono::nanoseconds) override {}
+  void on_submit_done(std::chrono::nanoseconds, const protocol::error_info*) override {}
+  void on_store_lost_ops(const std::string&, const std::string&, std::uint64_t, std::size_t ops,
+                         bool put_back) override {
+    (put_back ? put_back_ : gone_) += ops;
+  }
+  std::atomic<std::size_t> put_back_{0};
+  std::atomic<std::size_t> gone_{0};
+};
+
 struct instance {
   instance(asio::io_context& io, pubsub::memory_hub& hub, std::shared_ptr<store::shared_memory> memory,
            const std::string& id)
       : storage(store::make_memory_store(std::move(memory), id)),
         feed(hub.open_feed(id)),
-        documents(io.get_executor(), *storage, document_options{}, nullptr, feed.get()) {}
+        documents(io.get_executor(), *storage, document_options{}, &lost, feed.get()) {}
+  lost_ops_observer lost;
   std::unique_ptr<store::store> storage;
   std::unique_ptr<pubsub::op_feed> feed;
   registry documents;
@@ -151,6 +166,96 @@ TEST_F(SharedMemoryInstances, RacingSubmitsOnTwoInstancesConverge) {
   EXPECT_EQ(at_a->version, 3U);
   EXPECT_EQ(at_a->data, at_b->data);
   EXPECT_EQ(at_a->data.size(), 2U);
+}
+
+// A Redis failover without --redis-min-replicas promotes a replica that lacks the last acknowledged
+// commits: the store's log is suddenly shorter than what every client saw. The instance that next
+// commits finds out, still has the ops, and puts them back before its own: nothing acknowledged is
+// lost, and clients that saw them (never going back a version) stay in step.
+TEST_F(SharedMemoryInstances, OpsTheStoreLostArePutBackByAnInstanceThatStillHasThem) {
+  auto watcher = std::make_shared<recording_subscriber>();
+  subscribe(*b, watcher);
+  ASSERT_FALSE(submit(*a, "writer", 1, 0, oplog::create_body{std::string(ot::type_uri), ""}).error);
+  for (std::uint64_t i = 0; i < 5; ++i) {
+    ASSERT_FALSE(submit(*a, "writer", 2 + i, 1 + i, ot::op{C::insert(std::string(1, char('a' + i)))}).error);
+  }
+  ASSERT_TRUE(watcher->wait_for(6));
+  store::lose_ops(*memory, key, 3);  // versions 3, 4 and 5 ("cde") are gone
+
+  auto next = submit(*a, "writer", 7, 6, ot::op{C::insert("f")});
+  ASSERT_FALSE(next.error) << next.error->message;
+  EXPECT_EQ(next.version, 6U) << "committed after the ops put back, not over the gap";
+  EXPECT_EQ(a->lost.put_back_.load(), 3U);
+  EXPECT_EQ(a->lost.gone_.load(), 0U);
+  ASSERT_TRUE(watcher->wait_for(7));
+  EXPECT_EQ(watcher->srcs().size(), 7U) << "b's subscriber got an op twice";
+  // Every instance and the store's log agree, from the start.
+  auto fresh = std::make_unique<instance>(io, hub, memory, "instance-c");
+  for (instance* at : {a.get(), b.get(), fresh.get()}) {
+    auto snap = fetch(*at);
+    ASSERT_TRUE(snap);
+    EXPECT_EQ(snap->version, 7U);
+    EXPECT_EQ(snap->data, "fedcba");
+  }
+}
+
+// Nobody needs to type for it: after a failover the feeds resubscribe, and each instance checks its
+// open documents' heads against the store's.
+TEST_F(SharedMemoryInstances, AfterAResubscriptionTheInstancesPutBackWhatTheStoreLost) {
+  auto watcher_a = std::make_shared<recording_subscriber>();
+  auto watcher_b = std::make_shared<recording_subscriber>();
+  subscribe(*a, watcher_a);
+  subscribe(*b, watcher_b);
+  ASSERT_FALSE(submit(*a, "writer", 1, 0, oplog::create_body{std::string(ot::type_uri), ""}).error);
+  for (std::uint64_t i = 0; i < 5; ++i) {
+    ASSERT_FALSE(submit(*a, "writer", 2 + i, 1 + i, ot::op{C::insert(std::string(1, char('a' + i)))}).error);
+  }
+  ASSERT_TRUE(watcher_a->wait_for(6));
+  ASSERT_TRUE(watcher_b->wait_for(6));
+  store::lose_ops(*memory, key, 3);
+  hub.resync_everyone();
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (a->lost.put_back_ + b->lost.put_back_ < 3 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(5ms);
+  }
+  EXPECT_EQ(a->lost.put_back_ + b->lost.put_back_, 3U) << "one of them puts the three ops back";
+  EXPECT_EQ(a->lost.gone_ + b->lost.gone_, 0U);
+  auto fresh = std::make_unique<instance>(io, hub, memory, "instance-c");
+  auto snap = fetch(*fresh);
+  ASSERT_TRUE(snap);
+  EXPECT_EQ(snap->version, 6U);
+  EXPECT_EQ(snap->data, "edcba");
+  // And editing goes on from there on either instance.
+  auto next = submit(*b, "other", 1, 6, ot::op{C::insert("!")});
+  ASSERT_FALSE(next.error) << next.error->message;
+  EXPECT_EQ(next.version, 6U);
+  ASSERT_TRUE(watcher_a->wait_for(7));
+  EXPECT_EQ(watcher_a->srcs().size(), 7U);
+}
+
+// When another writer has already committed over the gap, the lost ops are not the store's history
+// any more: they are not put back (that would apply them to another text), the loss is reported,
+// and a submit based on them is refused with a clear error.
+TEST_F(SharedMemoryInstances, OpsTheStoreLostAreNotPutBackOverAnotherWritersOps) {
+  ASSERT_FALSE(submit(*a, "writer", 1, 0, oplog::create_body{std::string(ot::type_uri), ""}).error);
+  for (std::uint64_t i = 0; i < 5; ++i) {
+    ASSERT_FALSE(submit(*a, "writer", 2 + i, 1 + i, ot::op{C::insert(std::string(1, char('a' + i)))}).error);
+  }
+  store::lose_ops(*memory, key, 3);
+  auto other = std::make_unique<instance>(io, hub, memory, "instance-c");
+  auto over = submit(*other, "other", 1, 3, ot::op{C::insert("X")});
+  ASSERT_FALSE(over.error) << over.error->message;
+  ASSERT_EQ(over.version, 3U);
+
+  auto next = submit(*a, "writer", 7, 6, ot::op{C::insert("f")});
+  ASSERT_TRUE(next.error);
+  EXPECT_EQ(next.error->code, "ERR_OP_VERSION_NEWER_THAN_CURRENT_SNAPSHOT");
+  EXPECT_EQ(a->lost.put_back_.load(), 0U);
+  EXPECT_EQ(a->lost.gone_.load(), 2U) << "versions 4 and 5 as a saw them are gone";
+  auto snap = fetch(*a);
+  ASSERT_TRUE(snap);
+  EXPECT_EQ(snap->version, 4U);
+  EXPECT_EQ(snap->data, "Xba");
 }
 
 }  // namespace
