@@ -90,6 +90,7 @@ void document::drain() {
     if (state_ != state::ready) {
       if (std::holds_alternative<remote_op_request>(queue_.front()) ||
           std::holds_alternative<resync_request>(queue_.front())) {
+        if (feed_token_ && std::holds_alternative<resync_request>(queue_.front())) feed_caught_up_ = true;
         queue_.pop_front();  // the load brings everything
         continue;
       }
@@ -119,10 +120,12 @@ void document::drain() {
     if (auto* resync = std::get_if<resync_request>(&front)) {
       // After a resubscription the store may be another Redis (a failover) that lacks ops this copy
       // has: check its head, at the cost of a reload when nothing is new.
-      const bool check_head = resync->after_refusal || (feed_caught_up_ && feed_token_);
-      if (feed_token_) feed_caught_up_ = true;
+      const head_check check = resync->after_refusal              ? head_check::refused
+                               : (feed_caught_up_ && feed_token_) ? head_check::compare
+                                                                  : head_check::none;
+      if (feed_token_ && !resync->after_refusal) feed_caught_up_ = true;
       queue_.pop_front();
-      catch_up(std::nullopt, check_head);
+      catch_up(std::nullopt, check);
       break;
     }
     if (auto* presence = std::get_if<presence_request>(&front)) {
@@ -211,13 +214,16 @@ void document::serve_old_read(std::uint64_t from) {
 
 void document::start_load() {
   if (state_ == state::loading) return;
+  update_footprint();  // a copy being read again no longer counts what it held
   if (owner_.over_budget()) {
     // Open documents hold --max-open-document-bytes already: make room (idle ones go), and refuse
     // this load meanwhile rather than let the process grow without bound.
     owner_.relieve_memory();
     fail_queue(protocol::errors::memory_budget_exceeded());
     update_busy_flag();
-    try_evict(clock::now());  // nothing loaded: this shell need not wait for the idle sweep
+    if (!try_evict(clock::now()))
+      retry_load_later();  // nothing loaded: this shell need not wait for the idle sweep;
+                           // one with subscribers tries again
     return;
   }
   state_ = state::loading;
@@ -230,7 +236,7 @@ void document::start_load() {
 void document::on_loaded(ot::result<store::loaded_document> loaded) {
   busy_ = false;
   std::optional<protocol::error_info> error;
-  std::vector<op_record> lost;  // committed, broadcast, and no longer in the store
+  submit_pipeline::lost_ops lost;  // committed, broadcast, and no longer in the store
   std::uint64_t stored_head = 0;
   if (!loaded) {
     error = protocol::to_error_info(loaded.error());
@@ -253,10 +259,13 @@ void document::on_loaded(ot::result<store::loaded_document> loaded) {
   if (stored_head < broadcast_version_) {
     // The store lost ops its clients saw committed: every client that saw them is ahead of it, and
     // the sharedb client never goes back a version. Put them back while this copy has them.
-    if (!lost.empty() && restore_lost_ops(std::move(lost))) return;
-    report_lost_ops(stored_head, broadcast_version_ - stored_head, false);
-    broadcast_version_ = stored_head;  // the store's history is the one from now on
+    if (!lost.ops.empty()) return restore_lost_ops(std::move(lost));
+    give_up_lost_ops(stored_head);
   }
+  finish_load();
+}
+
+void document::finish_load() {
   restore_attempts_ = 0;
   // Subscribers (kept across a reload) get the ops committed elsewhere meanwhile.
   if (!subscribers_.empty()) {
@@ -268,6 +277,19 @@ void document::on_loaded(ot::result<store::loaded_document> loaded) {
   pipeline_.trim_cache();
   state_ = state::ready;
   drain();
+}
+
+void document::give_up_lost_ops(std::uint64_t stored_head) {
+  report_lost_ops(stored_head, broadcast_version_ - stored_head, false);
+  broadcast_version_ = stored_head;  // the store's history is the one from now on
+}
+
+// The store could not be reached while putting lost ops back: the queue is answered with the
+// error, and the document is read again with backoff (it keeps its try).
+void document::reload_later(std::error_code error) {
+  state_ = state::unloaded;
+  fail_queue(protocol::to_error_info(error));
+  retry_load_later();
 }
 
 // Subscribers wait for ops committed elsewhere (a shared store): a copy that could not be read
@@ -284,40 +306,57 @@ void document::retry_load_later() {
   });
 }
 
-bool document::restore_lost_ops(std::vector<op_record> lost) {
+void document::restore_lost_ops(submit_pipeline::lost_ops lost) {
+  busy_ = true;  // nothing is served from the head until the store has the ops again
+  state_ = state::loading;
+  if (!lost.store_last) return commit_lost_ops(std::move(lost.ops));
+  // The load ended on a stored snapshot: read the store's last op to know it is this copy's.
+  const std::uint64_t at = lost.store_last->version;
+  owner_.storage().load_ops(
+      key_, at, at + 1, [self = shared_from_this(), lost = std::move(lost)](ot::result<std::vector<op_record>> ops) {
+        asio::post(self->strand_, [self, lost = std::move(lost), ops = std::move(ops)]() mutable {
+          self->busy_ = false;
+          if (!ops) return self->reload_later(ops.error());
+          if (ops->size() == 1 && submit_pipeline::same_committed_op(ops->front(), *lost.store_last)) {
+            self->busy_ = true;
+            return self->commit_lost_ops(std::move(lost.ops));
+          }
+          self->give_up_lost_ops(lost.store_last->version + 1);
+          self->finish_load();
+        });
+      });
+}
+
+void document::commit_lost_ops(std::vector<op_record> lost) {
   const std::uint64_t from = lost.front().version;
   const std::size_t count = lost.size();
   auto requests = pipeline_.restore(std::move(lost));
   if (requests.empty()) {
     // They do not apply to the store's head (so not the same history): the head is unusable now;
     // load again and take the store's history.
+    busy_ = false;
     restore_attempts_ = max_restore_attempts;
     state_ = state::unloaded;
-    start_load();
-    return true;
+    return drain();
   }
   ++restore_attempts_;
-  busy_ = true;  // nothing is served from the head until the store has it again
-  state_ = state::loading;
   owner_.storage().commit_all(std::move(requests), [self = shared_from_this(), from, count](std::error_code ec) {
     asio::post(self->strand_, [self, from, count, ec] {
       self->busy_ = false;
-      if (ec) {
-        // Another instance may have put them back first, or written over the gap: read the store again
-        // (bounded by max_restore_attempts).
+      if (ec == store::errc::version_conflict) {
+        // Another instance put them back first, or wrote over the gap: read the store again (at most
+        // max_restore_attempts times for one loss).
         self->state_ = state::unloaded;
-        self->start_load();
-        return;
-      } else {
-        self->restore_attempts_ = 0;
-        self->report_lost_ops(from, count, true);
-        self->pipeline_.trim_cache();
-        self->state_ = state::ready;
+        return self->drain();
       }
-      self->drain();
+      if (ec) {
+        --self->restore_attempts_;  // not a refusal: try again once the store answers
+        return self->reload_later(ec);
+      }
+      self->report_lost_ops(from, count, true);
+      self->finish_load();
     });
   });
-  return true;
 }
 
 void document::report_lost_ops(std::uint64_t from_version, std::size_t ops, bool put_back) {
@@ -383,26 +422,36 @@ void document::apply_remote(std::vector<op_record> ops) {
   if (outcome.diverged) state_ = state::unloaded;  // the log disagrees with this copy: start again from the store
 }
 
-void document::catch_up(std::optional<std::uint64_t> until, bool check_head) {
+void document::catch_up(std::optional<std::uint64_t> until, head_check check) {
   busy_ = true;
-  owner_.storage().load_ops(key_, pipeline_.head_version(), until,
-                            [self = shared_from_this(), check_head](ot::result<std::vector<op_record>> ops) {
-                              asio::post(self->strand_, [self, check_head, ops = std::move(ops)]() mutable {
-                                self->busy_ = false;
-                                if (ops && ops->empty() && check_head) {
-                                  // Nothing past this head: the store's log may be shorter than this copy
-                                  // (a Redis failover lost ops; certainly so when it refused a commit
-                                  // here). Start again from the store: the load finds out, and puts back
-                                  // what it can (on_loaded).
-                                  self->state_ = state::unloaded;
-                                } else if (ops) {
-                                  self->apply_remote(std::move(*ops));
-                                } else {
-                                  self->state_ = state::unloaded;  // try again from the store
-                                }
-                                self->drain();
-                              });
-                            });
+  // Checking the head reads one op more, the last this copy has: the store's log must hold that very
+  // op, or it is not this copy's history any more (a failover lost ops, maybe others came after).
+  const std::uint64_t head = pipeline_.head_version();
+  const bool compare_last = check != head_check::none && head > 0 && head - 1 >= pipeline_.recent_base();
+  const std::uint64_t from = compare_last ? head - 1 : head;
+  owner_.storage().load_ops(
+      key_, from, until, [self = shared_from_this(), check, compare_last](ot::result<std::vector<op_record>> ops) {
+        asio::post(self->strand_, [self, check, compare_last, ops = std::move(ops)]() mutable {
+          self->busy_ = false;
+          bool same_history = true;
+          if (ops && compare_last) {
+            same_history = !ops->empty() && self->pipeline_.has_committed(ops->front());
+            if (same_history) ops->erase(ops->begin());
+          }
+          if (!ops) {
+            self->state_ = state::unloaded;  // try again from the store
+          } else if (!same_history ||
+                     (ops->empty() && (check == head_check::refused || !compare_last) && check != head_check::none)) {
+            // The store's log is shorter than this copy, holds another op where this copy has its last,
+            // or refused a commit at this head with nothing past it: a Redis failover lost ops. Start
+            // again from the store: the load finds out, and puts back what it can (on_loaded).
+            self->state_ = state::unloaded;
+          } else {
+            self->apply_remote(std::move(*ops));
+          }
+          self->drain();
+        });
+      });
 }
 
 void document::answer(submit_entry& entry, const protocol::error_info& error) {

@@ -114,13 +114,25 @@ class document : public std::enable_shared_from_this<document> {
   void apply_remote(std::vector<op_record> ops);
   /// After a failed load with subscribers on a shared store: loads again after a backoff.
   void retry_load_later();
+  /// The end of a load: subscribers get what they lack, the document is ready, the queue drains.
+  void finish_load();
   /// On a load that found the store's log shorter than what this copy broadcast: commits the lost
-  /// ops again (true: under way) so that every client's history holds; false when it cannot.
-  bool restore_lost_ops(std::vector<op_record> lost);
+  /// ops again (after reading the store's last op when the load did not show it), so that every
+  /// client's history holds.
+  void restore_lost_ops(submit_pipeline::lost_ops lost);
+  void commit_lost_ops(std::vector<op_record> lost);
+  /// The store's shorter history is the one from now on: the loss is reported.
+  void give_up_lost_ops(std::uint64_t stored_head);
+  /// The store did not answer: fails the queue with `error`, loads again after a backoff.
+  void reload_later(std::error_code error);
   void report_lost_ops(std::uint64_t from_version, std::size_t ops, bool put_back);
-  /// Reads the op log from the head on and applies what is new (a gap, a resync). With
-  /// `check_head`, nothing new means the store's log may be shorter than this copy: reload.
-  void catch_up(std::optional<std::uint64_t> until, bool check_head = false);
+  enum class head_check {
+    none,     ///< a gap: read what is missing
+    compare,  ///< a resubscription: the store must still hold this copy's last op, else reload
+    refused,  ///< after a refused commit: as `compare`, and nothing past the head means reload too
+  };
+  /// Reads the op log from the head on and applies what is new (a gap, a resync).
+  void catch_up(std::optional<std::uint64_t> until, head_check check = head_check::none);
   void broadcast(const op_record& op, const shared_frame& frame);
   void update_busy_flag();
   /// Reports this document's memory (text, cached ops) to the registry's budget.

@@ -249,25 +249,34 @@ submit_pipeline::remote_outcome submit_pipeline::apply_remote(std::vector<op_rec
 
 // ---- Ops the store lost ---------------------------------------------------------
 
-std::vector<op_record> submit_pipeline::ops_missing_from(const store::loaded_document& loaded,
-                                                         std::uint64_t until) const {
+bool submit_pipeline::same_committed_op(const op_record& a, const op_record& b) {
+  return a.src == b.src && a.seq == b.seq && a.version == b.version && a.timestamp_ms == b.timestamp_ms &&
+         a.body == b.body;
+}
+
+bool submit_pipeline::has_committed(const op_record& op) const {
+  if (op.version < recent_base() || op.version >= head_version_) return false;
+  return same_committed_op(recent_[op.version - recent_base()].record, op);
+}
+
+submit_pipeline::lost_ops submit_pipeline::ops_missing_from(const store::loaded_document& loaded,
+                                                            std::uint64_t until) const {
   const std::uint64_t stored = loaded.version_reached();
   until = std::min(until, head_version_);
   if (stored >= until || stored < recent_base()) return {};
+  lost_ops lost;
   if (stored > 0) {
-    // The same history up to the store's head: its last op is ours. A stored snapshot with no op
-    // after it tells nothing (another instance may have written other ops since the loss).
-    if (loaded.ops.empty() || stored - 1 < recent_base()) return {};
-    const auto& theirs = loaded.ops.back();
+    // The same history up to the store's head: its last op is ours.
+    if (stored - 1 < recent_base()) return {};
     const auto& ours = recent_[stored - 1 - recent_base()].record;
-    if (theirs.src != ours.src || theirs.seq != ours.seq || theirs.version != ours.version ||
-        theirs.timestamp_ms != ours.timestamp_ms) {
+    if (loaded.ops.empty()) {
+      lost.store_last = ours;  // a stored snapshot with no op after it: the caller reads that op
+    } else if (!same_committed_op(loaded.ops.back(), ours)) {
       return {};
     }
   }
-  std::vector<op_record> lost;
-  lost.reserve(until - stored);
-  for (auto v = stored; v < until; ++v) lost.push_back(recent_[v - recent_base()].record);
+  lost.ops.reserve(until - stored);
+  for (auto v = stored; v < until; ++v) lost.ops.push_back(recent_[v - recent_base()].record);
   return lost;
 }
 

@@ -93,13 +93,22 @@ class submit_pipeline {
 
   // ---- Ops the store lost ------------------------------------------------------
 
-  /// The committed ops this copy holds from `loaded`'s head up to `until` (exclusive): ops the
-  /// store acknowledged and then lost (a Redis failover without --redis-min-replicas promotes a
-  /// replica that had not received them). Only when they continue the store's history: the
-  /// store's last op is the one this copy has at that version (else, or when that cannot be told,
-  /// empty). Call before `load` replaces the cache.
-  [[nodiscard]] std::vector<op_record> ops_missing_from(const store::loaded_document& loaded,
-                                                        std::uint64_t until) const;
+  /// Ops the store acknowledged and then lost (a Redis failover without --redis-min-replicas
+  /// promotes a replica that had not received them), as this copy still has them.
+  struct lost_ops {
+    std::vector<op_record> ops;  ///< from the store's head on, in order
+    /// When set, the store's last op must be this one (the load ended on a stored snapshot, so it
+    /// did not say): read it before putting `ops` back.
+    std::optional<op_record> store_last;
+  };
+  /// The committed ops this copy holds from `loaded`'s head up to `until` (exclusive), when they
+  /// continue the store's history: the store's last op is the one this copy has at that version.
+  /// Empty when that is not so, or cannot be told. Call before `load` replaces the cache.
+  [[nodiscard]] lost_ops ops_missing_from(const store::loaded_document& loaded, std::uint64_t until) const;
+  /// Whether `op` is the committed op this copy has cached at its version.
+  [[nodiscard]] bool has_committed(const op_record& op) const;
+  /// The same op as committed: author, seq, version, time and body.
+  [[nodiscard]] static bool same_committed_op(const op_record& a, const op_record& b);
   /// After `load`: applies the lost ops to the head again (cached, as committed) and returns the
   /// commits that put them back in the store, in order; empty, with the head unusable (load
   /// again), if they do not apply.

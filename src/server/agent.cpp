@@ -537,13 +537,14 @@ void agent::show_presence(std::shared_ptr<const shown_presence> shown) {
   const std::pair<std::string, std::string> who{shown->shown_src, presence.id};
   auto entry = on_channel.find(who);
   if (entry == on_channel.end()) {
-    if (shown_count_ >= max_shown_presences) {
+    if (shown_count_ >= options_.max_kept_presences) {
       // Full: a removal on this channel makes room, else this one is only sent.
       auto removal = std::find_if(on_channel.begin(), on_channel.end(),
                                   [](const auto& kept) { return kept.second.shown->presence.value.is_null(); });
       if (removal == on_channel.end()) {
         if (on_channel.empty()) shown_presences_.erase(presence.channel);
         shown_incomplete_.insert(presence.channel);
+        if (observer_) observer_->on_presence_unkept();
         io->send_broadcast(shown->frame);
         return;
       }

@@ -78,6 +78,11 @@ std::optional<parsed_config> parse_config(int argc, char** argv, int& exit_code)
                  "Largest presence value (a cursor, a selection, a name), as JSON: ERR_PRESENCE_TOO_LARGE")
       ->envname("OTSYNC_MAX_PRESENCE_BYTES")
       ->check(CLI::Range(std::size_t{16}, std::size_t{1} << 20));
+  app.add_option("--max-kept-presences", o.max_kept_presences,
+                 "Others' presences one connection keeps, to send again moved to the head after its own ops are "
+                 "acknowledged; past it a new one is only sent (otsync_presence_unkept_total)")
+      ->envname("OTSYNC_MAX_KEPT_PRESENCES")
+      ->check(CLI::Range(std::size_t{0}, std::size_t{1000000}));
   app.add_option("--max-presences", o.max_presences,
                  "Presences (ids with a value) one connection shows at once: ERR_PRESENCE_LIMIT_EXCEEDED")
       ->envname("OTSYNC_MAX_PRESENCES")

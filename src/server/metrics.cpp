@@ -59,6 +59,13 @@ metrics::metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                              .Help("Presence updates replaced by a newer one before broadcast (--max-presence-rate)")
                              .Register(r)
                              .Add({});
+  presence_unkept_ = &prometheus::BuildCounter()
+                          .Name("otsync_presence_unkept_total")
+                          .Help(
+                              "Presences shown to a connection that already kept --max-kept-presences: sent, "
+                              "not kept to be sent again after its acks")
+                          .Register(r)
+                          .Add({});
   presence_delivered_ = &prometheus::BuildCounter()
                              .Name("otsync_presence_delivered_total")
                              .Help("Presence frames (p, pr) sent to other members of a channel")
@@ -260,6 +267,10 @@ void metrics::on_handshake_id_refused() {
 
 void metrics::on_presence_received() {
   presence_received_->Increment();
+}
+
+void metrics::on_presence_unkept() {
+  presence_unkept_->Increment();
 }
 
 void metrics::on_presence_coalesced() {

@@ -96,6 +96,7 @@ void websocket_session::run() {
   options.presence = context_.presence;
   options.max_presence_bytes = settings.max_presence_bytes;
   options.max_presences = settings.max_presences;
+  options.max_kept_presences = settings.max_kept_presences;
   options.max_presence_channels = settings.max_presence_channels;
   options.presence_rate = settings.max_presence_rate;
   options.max_server_presence_channels = settings.max_server_presence_channels;

@@ -1454,6 +1454,9 @@ TEST(OtsyncdCommandLine, RefusesOutOfRangeLimitsNamingTheFlag) {
       {"--broadcast-coalesce-load", "nan"},
       {"--max-send-queue", "15"},
       {"--max-send-queue", "99999999999999999999"},
+      {"--max-kept-presences", "-1"},
+      {"--max-kept-presences", "1000001"},
+      {"--max-kept-presences", "many"},
   };
   for (const auto& args : bad) {
     auto all = args;

@@ -71,6 +71,8 @@ class agent_observer {
   virtual void on_presence_received() {}
   /// A presence update was never broadcast: a newer one of the same presence replaced it (--max-presence-rate).
   virtual void on_presence_coalesced() {}
+  /// A presence was shown to a connection that keeps --max-kept-presences already: sent, not kept.
+  virtual void on_presence_unkept() {}
 };
 
 class presence_hub;
@@ -93,8 +95,11 @@ struct agent_options {
   std::string author;
   /// Presence channels (`ps`, `pu`, `p`, `pr`); null: presence is refused with ERR_TYPE_DOES_NOT_SUPPORT_PRESENCE.
   presence_hub* presence = nullptr;
-  std::size_t max_presence_bytes = 4096;     ///< one presence value, as JSON: ERR_PRESENCE_TOO_LARGE
-  std::size_t max_presences = 100;           ///< presence ids with a value at once: ERR_PRESENCE_LIMIT_EXCEEDED
+  std::size_t max_presence_bytes = 4096;  ///< one presence value, as JSON: ERR_PRESENCE_TOO_LARGE
+  std::size_t max_presences = 100;        ///< presence ids with a value at once: ERR_PRESENCE_LIMIT_EXCEEDED
+  /// Others' presences kept to be sent again, moved to the head, after this connection's acks
+  /// (show_presence); past it, a new one is only sent (--max-kept-presences).
+  std::size_t max_kept_presences = 4096;
   std::size_t max_presence_channels = 1000;  ///< presence channels subscribed at once: ERR_PRESENCE_LIMIT_EXCEEDED
   /// The hub's limit on channels in all (for the error's text): --max-server-presence-channels.
   std::size_t max_server_presence_channels = 100000;
@@ -250,7 +255,7 @@ class agent {
   std::map<std::pair<std::string, std::string>, std::pair<nlohmann::json, protocol::presence_update_request>> held_;
   bool flush_scheduled_ = false;
   /// Other clients' doc presences shown here, the latest per (shown src, id), per channel
-  /// (show_presence); at most `max_shown_presences` in all, past it they are only sent.
+  /// (show_presence); at most `max_kept_presences` in all, past it they are only sent.
   struct shown_entry {
     std::shared_ptr<const shown_presence> shown;
     bool given_again = false;  ///< a removal goes again once
@@ -262,7 +267,6 @@ class agent {
   std::set<std::string> shown_incomplete_;
 
  public:
-  static constexpr std::size_t max_shown_presences = 4096;
 };
 
 }  // namespace otsync::server

@@ -47,6 +47,7 @@ class metrics final : public doc::document_observer, public agent_observer, publ
   void on_handshake_id_refused() override;
   void on_presence_received() override;
   void on_presence_coalesced() override;
+  void on_presence_unkept() override;
   void on_presence_delivered(std::size_t frames) override;
   void on_presence_channels(std::size_t channels) override;
   void on_presence_remote(std::size_t presences) override;
@@ -116,6 +117,7 @@ class metrics final : public doc::document_observer, public agent_observer, publ
   prometheus::Gauge* partial_bytes_;
   prometheus::Counter* presence_received_;
   prometheus::Counter* presence_coalesced_;
+  prometheus::Counter* presence_unkept_;
   prometheus::Counter* presence_delivered_;
   prometheus::Gauge* presence_channels_;
   prometheus::Gauge* presence_remote_;

@@ -30,11 +30,12 @@ struct server_options {
   double broadcast_coalesce_load = 0.25;  ///< of the I/O threads' CPU; 0: always hold
   std::size_t max_pending_requests = 128;
   // Hostile-input limits (docs/server.md, *Limits*): each refusal has its own error code and is counted.
-  protocol::message_limits message_limits;            ///< nesting, id length, bulk size, op size
-  std::size_t max_subscriptions = 5000;               ///< per connection
-  std::size_t max_presence_bytes = 4096;              ///< one presence value, as JSON
-  std::size_t max_presences = 100;                    ///< presence ids with a value, per connection
-  std::size_t max_presence_channels = 1000;           ///< presence channels subscribed, per connection
+  protocol::message_limits message_limits;   ///< nesting, id length, bulk size, op size
+  std::size_t max_subscriptions = 5000;      ///< per connection
+  std::size_t max_presence_bytes = 4096;     ///< one presence value, as JSON
+  std::size_t max_presences = 100;           ///< presence ids with a value, per connection
+  std::size_t max_kept_presences = 4096;     ///< others' presences a connection keeps to send again after its acks
+  std::size_t max_presence_channels = 1000;  ///< presence channels subscribed, per connection
   std::size_t max_server_presence_channels = 100000;  ///< presence channels with subscribers, in all
   double max_presence_rate =
       20;  ///< presence broadcasts/s per connection (bursts of twice that); past it, the latest wins

@@ -69,10 +69,10 @@ class lost_ops_observer : public document_observer {
 
 struct instance {
   instance(asio::io_context& io, pubsub::memory_hub& hub, std::shared_ptr<store::shared_memory> memory,
-           const std::string& id)
+           const std::string& id, document_options options = {})
       : storage(store::make_memory_store(std::move(memory), id)),
         feed(hub.open_feed(id)),
-        documents(io.get_executor(), *storage, document_options{}, &lost, feed.get()) {}
+        documents(io.get_executor(), *storage, options, &lost, feed.get()) {}
   lost_ops_observer lost;
   std::unique_ptr<store::store> storage;
   std::unique_ptr<pubsub::op_feed> feed;
@@ -197,6 +197,30 @@ TEST_F(SharedMemoryInstances, OpsTheStoreLostArePutBackByAnInstanceThatStillHasT
     EXPECT_EQ(snap->version, 7U);
     EXPECT_EQ(snap->data, "fedcba");
   }
+}
+
+// The store's copy may end on a stored snapshot with no op after it: its last op is read to know the
+// history is the same before anything is put back.
+TEST_F(SharedMemoryInstances, OpsLostRightAfterAStoredSnapshotArePutBackToo) {
+  document_options every_three;
+  every_three.snapshot_interval = 3;
+  auto p = std::make_unique<instance>(io, hub, memory, "instance-p", every_three);
+  auto watcher = std::make_shared<recording_subscriber>();
+  subscribe(*p, watcher);  // followed, so p keeps its copy (and its cache of ops) between requests
+  ASSERT_FALSE(submit(*p, "writer", 1, 0, oplog::create_body{std::string(ot::type_uri), ""}).error);
+  for (std::uint64_t i = 0; i < 5; ++i) {
+    ASSERT_FALSE(submit(*p, "writer", 2 + i, 1 + i, ot::op{C::insert(std::string(1, char('a' + i)))}).error);
+  }
+  store::lose_ops(*memory, key, 3);  // keeps the snapshot stored at version 3, and nothing after it
+  auto next = submit(*p, "writer", 7, 6, ot::op{C::insert("f")});
+  ASSERT_FALSE(next.error) << next.error->message << " (put back " << p->lost.put_back_ << ", gone "
+                           << p->lost.gone_ << ")";
+  EXPECT_EQ(next.version, 6U);
+  EXPECT_EQ(p->lost.put_back_.load(), 3U);
+  auto snap = fetch(*a);
+  ASSERT_TRUE(snap);
+  EXPECT_EQ(snap->version, 7U);
+  EXPECT_EQ(snap->data, "fedcba");
 }
 
 // Nobody needs to type for it: after a failover the feeds resubscribe, and each instance checks its

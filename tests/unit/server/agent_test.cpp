@@ -144,11 +144,11 @@ class AgentTest : public ::testing::Test {
     return *registry_;
   }
 
-  connection& connect(const std::string& id, agent_options opts = {}) {
+  connection& connect(const std::string& id, agent_options opts = {}, agent_observer* observer = nullptr) {
     if (!opts.identity) opts.identity = &keys_;
     auto c = std::make_unique<connection>();
     c->io = std::make_shared<fake_io>(io_);
-    c->protocol = std::make_unique<agent>(documents(), c->io, id, opts);
+    c->protocol = std::make_unique<agent>(documents(), c->io, id, opts, observer);
     c->io->owner = c->protocol.get();
     connections_.push_back(std::move(c));
     return *connections_.back();
@@ -841,6 +841,50 @@ TEST_F(AgentPresenceTest, APresenceShownBeforeTheReceiversOwnOpIsGivenAgainPastI
     EXPECT_EQ(last["pv"], round) << json(frames);
     a.io->take();
   }
+}
+
+// --max-kept-presences bounds what a connection keeps to send again: past it a presence is only
+// sent (and counted), not given again after the connection's own ack.
+TEST_F(AgentPresenceTest, PastMaxKeptPresencesAPresenceIsOnlySent) {
+  struct unkept_counter : agent_observer {
+    void on_error_reply(std::string_view) override {}
+    void on_presence_unkept() override { ++unkept; }
+    int unkept = 0;
+  } observer;
+  agent_options opts;
+  opts.presence = hub_.get();
+  opts.max_kept_presences = 0;
+  auto& c = connect("c", opts, &observer);
+  ASSERT_EQ(exchange(c, R"({"a":"s","c":"docs","d":"d"})").size(), 1U);
+  ASSERT_FALSE(exchange(c, R"({"a":"ps","ch":"docs.d","seq":1})").empty());
+  a_->io->take();
+  b_->io->take();
+  a_->protocol->on_frame(caret(0, 1, 3).dump());
+  settle();
+  c.protocol->on_frame(op_frame("d", 1, 1, "op", json::parse(R"(["xy"])")).dump());
+  settle();
+  auto frames = c.io->take();
+  std::ptrdiff_t acked = -1;
+  int carets = 0;
+  for (std::size_t i = 0; i < frames.size(); ++i) {
+    if (frames[i]["a"] == "op" && !frames[i].contains("error") && frames[i].value("seq", std::uint64_t{0}) == 1) {
+      acked = static_cast<std::ptrdiff_t>(i);
+    }
+    if (frames[i]["a"] == "p" && frames[i]["id"] == "caret") {
+      ++carets;
+      EXPECT_LT(static_cast<std::ptrdiff_t>(i), acked < 0 ? std::ptrdiff_t{1 << 20} : acked)
+          << "given again after the ack: " << json(frames);
+    }
+  }
+  ASSERT_GE(acked, 0) << json(frames);
+  EXPECT_EQ(carets, 1) << json(frames);
+  EXPECT_GE(observer.unkept, 1);
+  // b keeps it (the default bound): its own op gets the caret again after its ack.
+  b_->protocol->on_frame(op_frame("d", 2, 1, "op", json::parse(R"(["z"])")).dump());
+  settle();
+  auto b_frames = b_->io->take();
+  EXPECT_TRUE(std::any_of(b_frames.begin(), b_frames.end(), [](const json& f) { return f["a"] == "p"; }))
+      << json(b_frames);
 }
 
 // The sharedb client asks (`pr`) when it took a presence for stale: answered from what its connection
