@@ -15,6 +15,8 @@ using clock = std::chrono::steady_clock;
 namespace {
 /// Commits of ops the store lost, tried per loss before the store's shorter history is taken.
 constexpr unsigned max_restore_attempts = 3;
+/// Store errors met while putting one loss back (each followed by a reload with backoff, up to 5 s).
+constexpr unsigned max_restore_waits = 30;
 }  // namespace
 
 document::document(asio::any_io_executor executor, registry& owner, store::doc_key key)
@@ -244,8 +246,15 @@ void document::on_loaded(ot::result<store::loaded_document> loaded) {
     stored_head = loaded->version_reached();
     if (stored_head < broadcast_version_ && owner_.feed() && owner_.storage().atomic_batches() &&
         restore_attempts_ < max_restore_attempts) {
-      lost = pipeline_.ops_missing_from(*loaded, broadcast_version_);
+      lost = lost_ops_for(*loaded);
+    } else if (history_diverged_ && stored_head >= broadcast_version_) {
+      // Others wrote over a loss before this copy found it: what its subscribers saw from there on
+      // is gone (they are not told: the sharedb client never goes back a version).
+      if (auto from = pipeline_.first_difference(*loaded); from && *from < broadcast_version_) {
+        report_lost_ops(*from, broadcast_version_ - *from, false);
+      }
     }
+    history_diverged_ = false;
     error = pipeline_.load(std::move(*loaded));  // replays the ops after the stored snapshot onto the rope
   }
   if (error) {
@@ -255,7 +264,6 @@ void document::on_loaded(ot::result<store::loaded_document> loaded) {
     retry_load_later();
     return;
   }
-  load_retry_delay_ = std::chrono::milliseconds(0);
   if (stored_head < broadcast_version_) {
     // The store lost ops its clients saw committed: every client that saw them is ahead of it, and
     // the sharedb client never goes back a version. Put them back while this copy has them.
@@ -265,8 +273,29 @@ void document::on_loaded(ot::result<store::loaded_document> loaded) {
   finish_load();
 }
 
+// The ops to put back after `loaded`: those still being put back when an earlier try met a store
+// error (the cache was replaced by then), else this copy's cached ones. Before the load replaces it.
+submit_pipeline::lost_ops document::lost_ops_for(const store::loaded_document& loaded) {
+  const std::uint64_t stored_head = loaded.version_reached();
+  auto pending = std::move(pending_restore_);
+  pending_restore_.reset();
+  if (!pending || pending->ops.empty() || pending->ops.front().version != stored_head) {
+    return pipeline_.ops_missing_from(loaded, broadcast_version_);
+  }
+  if (pending->before && !loaded.ops.empty()) {
+    if (!submit_pipeline::same_committed_op(loaded.ops.back(), *pending->before)) return {};
+    pending->read_before = false;
+  } else {
+    pending->read_before = pending->before.has_value();
+  }
+  return std::move(*pending);
+}
+
 void document::finish_load() {
   restore_attempts_ = 0;
+  restore_waits_ = 0;
+  pending_restore_.reset();
+  load_retry_delay_ = std::chrono::milliseconds(0);
   // Subscribers (kept across a reload) get the ops committed elsewhere meanwhile.
   if (!subscribers_.empty()) {
     for (const auto& r : pipeline_.recent()) {
@@ -280,15 +309,19 @@ void document::finish_load() {
 }
 
 void document::give_up_lost_ops(std::uint64_t stored_head) {
+  pending_restore_.reset();
   report_lost_ops(stored_head, broadcast_version_ - stored_head, false);
   broadcast_version_ = stored_head;  // the store's history is the one from now on
 }
 
 // The store could not be reached while putting lost ops back: the queue is answered with the
-// error, and the document is read again with backoff (it keeps its try).
+// error, and the document is read again with backoff; the ops wait in pending_restore_. A loss
+// is given up after max_restore_waits of these.
 void document::reload_later(std::error_code error) {
   state_ = state::unloaded;
+  if (++restore_waits_ > max_restore_waits) pending_restore_.reset();
   fail_queue(protocol::to_error_info(error));
+  update_busy_flag();
   retry_load_later();
 }
 
@@ -309,19 +342,20 @@ void document::retry_load_later() {
 void document::restore_lost_ops(submit_pipeline::lost_ops lost) {
   busy_ = true;  // nothing is served from the head until the store has the ops again
   state_ = state::loading;
-  if (!lost.store_last) return commit_lost_ops(std::move(lost.ops));
+  pending_restore_ = lost;  // kept until they are back or given up: a store error does not lose them
+  if (!lost.read_before) return commit_lost_ops(std::move(lost.ops));
   // The load ended on a stored snapshot: read the store's last op to know it is this copy's.
-  const std::uint64_t at = lost.store_last->version;
+  const std::uint64_t at = lost.before->version;
   owner_.storage().load_ops(
       key_, at, at + 1, [self = shared_from_this(), lost = std::move(lost)](ot::result<std::vector<op_record>> ops) {
         asio::post(self->strand_, [self, lost = std::move(lost), ops = std::move(ops)]() mutable {
           self->busy_ = false;
           if (!ops) return self->reload_later(ops.error());
-          if (ops->size() == 1 && submit_pipeline::same_committed_op(ops->front(), *lost.store_last)) {
+          if (ops->size() == 1 && submit_pipeline::same_committed_op(ops->front(), *lost.before)) {
             self->busy_ = true;
             return self->commit_lost_ops(std::move(lost.ops));
           }
-          self->give_up_lost_ops(lost.store_last->version + 1);
+          self->give_up_lost_ops(lost.before->version + 1);
           self->finish_load();
         });
       });
@@ -335,6 +369,7 @@ void document::commit_lost_ops(std::vector<op_record> lost) {
     // They do not apply to the store's head (so not the same history): the head is unusable now;
     // load again and take the store's history.
     busy_ = false;
+    pending_restore_.reset();
     restore_attempts_ = max_restore_attempts;
     state_ = state::unloaded;
     return drain();
@@ -346,11 +381,16 @@ void document::commit_lost_ops(std::vector<op_record> lost) {
       if (ec == store::errc::version_conflict) {
         // Another instance put them back first, or wrote over the gap: read the store again (at most
         // max_restore_attempts times for one loss).
+        self->pending_restore_.reset();
         self->state_ = state::unloaded;
         return self->drain();
       }
-      if (ec) {
+      if (ec == store::errc::unavailable) {
         --self->restore_attempts_;  // not a refusal: try again once the store answers
+        return self->reload_later(ec);
+      }
+      if (ec) {
+        self->pending_restore_.reset();
         return self->reload_later(ec);
       }
       self->report_lost_ops(from, count, true);
@@ -437,6 +477,7 @@ void document::catch_up(std::optional<std::uint64_t> until, head_check check) {
           if (ops && compare_last) {
             same_history = !ops->empty() && self->pipeline_.has_committed(ops->front());
             if (same_history) ops->erase(ops->begin());
+            if (!same_history && !ops->empty()) self->history_diverged_ = true;  // another op where ours was
           }
           if (!ops) {
             self->state_ = state::unloaded;  // try again from the store

@@ -116,6 +116,7 @@ class document : public std::enable_shared_from_this<document> {
   void retry_load_later();
   /// The end of a load: subscribers get what they lack, the document is ready, the queue drains.
   void finish_load();
+  submit_pipeline::lost_ops lost_ops_for(const store::loaded_document& loaded);
   /// On a load that found the store's log shorter than what this copy broadcast: commits the lost
   /// ops again (after reading the store's last op when the load did not show it), so that every
   /// client's history holds.
@@ -145,12 +146,15 @@ class document : public std::enable_shared_from_this<document> {
   enum class state { unloaded, loading, ready } state_ = state::unloaded;
   bool busy_ = false;  // a load, a history read or a batch is in flight
   bool evicted_ = false;
-  std::chrono::milliseconds load_retry_delay_{0};  ///< the last wait of retry_load_later (0: none)
-  bool stale_ = false;                             // with a feed but not on it: reload before serving
-  std::optional<std::uint64_t> feed_token_;        // while subscribed to the op feed
-  bool feed_caught_up_ = false;                    // the feed subscription's first catch-up is done
-  std::uint64_t broadcast_version_ = 0;            // subscribers have every op below this
-  unsigned restore_attempts_ = 0;                  // commits of lost ops tried since the store lost them
+  std::chrono::milliseconds load_retry_delay_{0};             ///< the last wait of retry_load_later (0: none)
+  bool stale_ = false;                                        // with a feed but not on it: reload before serving
+  std::optional<std::uint64_t> feed_token_;                   // while subscribed to the op feed
+  bool feed_caught_up_ = false;                               // the feed subscription's first catch-up is done
+  std::uint64_t broadcast_version_ = 0;                       // subscribers have every op below this
+  unsigned restore_attempts_ = 0;                             // commits of lost ops tried since the store lost them
+  unsigned restore_waits_ = 0;                                // store errors met while putting them back
+  std::optional<submit_pipeline::lost_ops> pending_restore_;  // being put back (survives a store error)
+  bool history_diverged_ = false;  // a head check found another op where this copy had its last
   std::atomic<bool> busy_flag_{false};
   std::deque<request> queue_;
 

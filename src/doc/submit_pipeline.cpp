@@ -254,6 +254,15 @@ bool submit_pipeline::same_committed_op(const op_record& a, const op_record& b) 
          a.body == b.body;
 }
 
+std::optional<std::uint64_t> submit_pipeline::first_difference(const store::loaded_document& loaded) const {
+  const std::uint64_t from = std::max(loaded.base.version, recent_base());
+  const std::uint64_t until = std::min(loaded.version_reached(), head_version_);
+  for (auto v = from; v < until; ++v) {
+    if (!same_committed_op(loaded.ops[v - loaded.base.version], recent_[v - recent_base()].record)) return v;
+  }
+  return std::nullopt;
+}
+
 bool submit_pipeline::has_committed(const op_record& op) const {
   if (op.version < recent_base() || op.version >= head_version_) return false;
   return same_committed_op(recent_[op.version - recent_base()].record, op);
@@ -269,11 +278,9 @@ submit_pipeline::lost_ops submit_pipeline::ops_missing_from(const store::loaded_
     // The same history up to the store's head: its last op is ours.
     if (stored - 1 < recent_base()) return {};
     const auto& ours = recent_[stored - 1 - recent_base()].record;
-    if (loaded.ops.empty()) {
-      lost.store_last = ours;  // a stored snapshot with no op after it: the caller reads that op
-    } else if (!same_committed_op(loaded.ops.back(), ours)) {
-      return {};
-    }
+    if (!loaded.ops.empty() && !same_committed_op(loaded.ops.back(), ours)) return {};
+    lost.before = ours;
+    lost.read_before = loaded.ops.empty();  // a stored snapshot with no op after it: the caller reads that op
   }
   lost.ops.reserve(until - stored);
   for (auto v = stored; v < until; ++v) lost.ops.push_back(recent_[v - recent_base()].record);

@@ -97,14 +97,17 @@ class submit_pipeline {
   /// promotes a replica that had not received them), as this copy still has them.
   struct lost_ops {
     std::vector<op_record> ops;  ///< from the store's head on, in order
-    /// When set, the store's last op must be this one (the load ended on a stored snapshot, so it
-    /// did not say): read it before putting `ops` back.
-    std::optional<op_record> store_last;
+    /// The op just before them (none at version 0): the store's last op must be this one.
+    std::optional<op_record> before;
+    /// The load ended on a stored snapshot, so it did not show the store's last op: read it first.
+    bool read_before = false;
   };
   /// The committed ops this copy holds from `loaded`'s head up to `until` (exclusive), when they
   /// continue the store's history: the store's last op is the one this copy has at that version.
   /// Empty when that is not so, or cannot be told. Call before `load` replaces the cache.
   [[nodiscard]] lost_ops ops_missing_from(const store::loaded_document& loaded, std::uint64_t until) const;
+  /// The first version where `loaded`'s ops and this copy's cached ops differ, if any.
+  [[nodiscard]] std::optional<std::uint64_t> first_difference(const store::loaded_document& loaded) const;
   /// Whether `op` is the committed op this copy has cached at its version.
   [[nodiscard]] bool has_committed(const op_record& op) const;
   /// The same op as committed: author, seq, version, time and body.

@@ -67,14 +67,60 @@ class lost_ops_observer : public document_observer {
   std::atomic<std::size_t> gone_{0};
 };
 
+/// A store over another that fails the next few reads of ops or batch commits as unreachable
+/// (nothing done), as Redis does during a failover.
+namespace st = otsync::store;
+
+class flaky_store final : public st::store {
+ public:
+  explicit flaky_store(std::unique_ptr<st::store> inner) : inner_(std::move(inner)) {}
+  void load(const st::doc_key& key, std::optional<std::uint64_t> version,
+            st::handler<st::loaded_document> done) override {
+    inner_->load(key, version, std::move(done));
+  }
+  void load_ops(const st::doc_key& key, std::uint64_t from, std::optional<std::uint64_t> to,
+                st::handler<std::vector<op_record>> done) override {
+    if (take(fail_reads)) return done(st::errc::unavailable);
+    inner_->load_ops(key, from, to, std::move(done));
+  }
+  void version_at(const st::doc_key& key, std::int64_t timestamp_ms, st::handler<std::uint64_t> done) override {
+    inner_->version_at(key, timestamp_ms, std::move(done));
+  }
+  void commit(st::commit_request request, st::commit_handler done) override {
+    inner_->commit(std::move(request), std::move(done));
+  }
+  void commit_all(std::vector<st::commit_request> requests, st::commit_handler done) override {
+    if (take(fail_batches)) return done(make_error_code(st::errc::unavailable));
+    inner_->commit_all(std::move(requests), std::move(done));
+  }
+  bool atomic_batches() const noexcept override { return inner_->atomic_batches(); }
+  void list_documents(const std::string& collection, const std::string& after_id, std::size_t limit,
+                      st::handler<std::vector<st::document_summary>> done) override {
+    inner_->list_documents(collection, after_id, limit, std::move(done));
+  }
+  void close() override { inner_->close(); }
+
+  std::atomic<int> fail_reads{0};
+  std::atomic<int> fail_batches{0};
+
+ private:
+  static bool take(std::atomic<int>& count) {
+    int left = count.load();
+    while (left > 0 && !count.compare_exchange_weak(left, left - 1)) {
+    }
+    return left > 0;
+  }
+  std::unique_ptr<st::store> inner_;
+};
+
 struct instance {
   instance(asio::io_context& io, pubsub::memory_hub& hub, std::shared_ptr<store::shared_memory> memory,
            const std::string& id, document_options options = {})
-      : storage(store::make_memory_store(std::move(memory), id)),
+      : storage(std::make_unique<flaky_store>(store::make_memory_store(std::move(memory), id))),
         feed(hub.open_feed(id)),
         documents(io.get_executor(), *storage, options, &lost, feed.get()) {}
   lost_ops_observer lost;
-  std::unique_ptr<store::store> storage;
+  std::unique_ptr<flaky_store> storage;
   std::unique_ptr<pubsub::op_feed> feed;
   registry documents;
 };
@@ -213,13 +259,43 @@ TEST_F(SharedMemoryInstances, OpsLostRightAfterAStoredSnapshotArePutBackToo) {
   }
   store::lose_ops(*memory, key, 3);  // keeps the snapshot stored at version 3, and nothing after it
   auto next = submit(*p, "writer", 7, 6, ot::op{C::insert("f")});
-  ASSERT_FALSE(next.error) << next.error->message << " (put back " << p->lost.put_back_ << ", gone "
-                           << p->lost.gone_ << ")";
+  ASSERT_FALSE(next.error) << next.error->message << " (put back " << p->lost.put_back_ << ", gone " << p->lost.gone_
+                           << ")";
   EXPECT_EQ(next.version, 6U);
   EXPECT_EQ(p->lost.put_back_.load(), 3U);
   auto snap = fetch(*a);
   ASSERT_TRUE(snap);
   EXPECT_EQ(snap->version, 7U);
+  EXPECT_EQ(snap->data, "fedcba");
+}
+
+// The store may not answer while the ops are being put back (a failover under way): the ops wait,
+// the document is read again with backoff, and they go back once the store answers.
+TEST_F(SharedMemoryInstances, OpsTheStoreLostWaitOutStoreErrorsAndGoBackAfterThem) {
+  document_options every_three;
+  every_three.snapshot_interval = 3;
+  auto p = std::make_unique<instance>(io, hub, memory, "instance-p", every_three);
+  auto watcher = std::make_shared<recording_subscriber>();
+  subscribe(*p, watcher);
+  ASSERT_FALSE(submit(*p, "writer", 1, 0, oplog::create_body{std::string(ot::type_uri), ""}).error);
+  for (std::uint64_t i = 0; i < 5; ++i) {
+    ASSERT_FALSE(submit(*p, "writer", 2 + i, 1 + i, ot::op{C::insert(std::string(1, char('a' + i)))}).error);
+  }
+  store::lose_ops(*memory, key, 3);  // ends on the snapshot at 3: the store's last op is read first
+  p->storage->fail_reads = 2;        // the head check's read, then the read of the store's last op
+  p->storage->fail_batches = 1;      // then the first commit of the lost ops
+  auto refused = submit(*p, "writer", 7, 6, ot::op{C::insert("f")});
+  ASSERT_TRUE(refused.error);
+  EXPECT_EQ(refused.error->code, "ERR_DATABASE_UNAVAILABLE");
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (p->lost.put_back_ < 3 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(5ms);
+  EXPECT_EQ(p->lost.put_back_.load(), 3U);
+  EXPECT_EQ(p->lost.gone_.load(), 0U);
+  auto next = submit(*p, "writer", 7, 6, ot::op{C::insert("f")});
+  ASSERT_FALSE(next.error) << next.error->message;
+  EXPECT_EQ(next.version, 6U);
+  auto snap = fetch(*a);
+  ASSERT_TRUE(snap);
   EXPECT_EQ(snap->data, "fedcba");
 }
 
