@@ -365,6 +365,10 @@ std::uint64_t client::timeouts() const noexcept {
 std::uint64_t client::master_switches() const noexcept {
   return impl_->cluster ? impl_->cluster->map_changes() : impl_->master_switches.load();
 }
+std::string client::problem() const {
+  return impl_->cluster ? impl_->cluster->problem() : std::string();
+}
+
 std::uint64_t client::redirects() const noexcept {
   return impl_->cluster ? impl_->cluster->redirects() : 0;
 }

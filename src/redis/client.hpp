@@ -123,6 +123,8 @@ class client {
   [[nodiscard]] std::uint64_t master_switches() const noexcept;
   /// Cluster mode: MOVED and ASK redirections followed.
   [[nodiscard]] std::uint64_t redirects() const noexcept;
+  /// Cluster mode: why it is not connected, last seen ("" when connected or not known).
+  [[nodiscard]] std::string problem() const;
 
  private:
   struct impl;

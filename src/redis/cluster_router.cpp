@@ -218,6 +218,8 @@ void cluster_router::connect_node(const endpoint& address, std::function<void(bo
             node* checked = find_node(address);
             if (!checked || checked->generation != generation) return finished(false);
             if (cluster_state_ok(r)) return finished(true);
+            set_problem(address.first + ":" + std::to_string(address.second) + " does not serve yet (" +
+                        (r && r->type == REDIS_REPLY_ERROR ? std::string(text_of(r)) : "cluster_state not ok") + ")");
             checked->commands->disconnect();
             finished(false);
           });
@@ -314,13 +316,25 @@ void cluster_router::ask_for_slots(std::vector<endpoint> candidates, std::size_t
   };
   probe_->connect([this, address, next, asked = probe_.get()](bool ok) {
     if (probe_.get() != asked) return;
-    if (!ok) return next();
+    if (!ok) {
+      set_problem("cannot connect to " + address.first + ":" + std::to_string(address.second));
+      return next();
+    }
     probe_->command({"CLUSTER", "SLOTS"}, [this, address, next, asked](const redisReply* r) {
       if (probe_.get() != asked) return;
       auto map = slot_map::from_cluster_slots(r, address.first);
       probe_->disconnect();
       // A node that lost touch with the others may serve a partial map: ask the next.
-      if (!map || !map->complete()) return next();
+      if (!map || !map->complete()) {
+        const auto where = address.first + ":" + std::to_string(address.second);
+        // "ERR This instance has cluster support disabled": a redis-cluster:// URI at a plain Redis.
+        if (r && r->type == REDIS_REPLY_ERROR) {
+          set_problem("CLUSTER SLOTS at " + where + ": " + std::string(text_of(r)));
+        } else {
+          set_problem(where + (r ? " knows a map that does not cover every slot" : " did not answer CLUSTER SLOTS"));
+        }
+        return next();
+      }
       apply_map(std::move(*map));
     });
   });
@@ -359,8 +373,19 @@ void cluster_router::update_connected() {
   if (all == connected_) return;
   connected_ = all;
   if (!all) return refresh_later();
+  set_problem({});
   backoff_.reset();
   if (hooks_.on_connected) hooks_.on_connected();
+}
+
+void cluster_router::set_problem(std::string what) {
+  std::lock_guard lock(problem_mutex_);
+  problem_ = std::move(what);
+}
+
+std::string cluster_router::problem() const {
+  std::lock_guard lock(problem_mutex_);
+  return problem_;
 }
 
 void cluster_router::subscribe(const std::string& channel, bool sharded) {

@@ -20,6 +20,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <string>
@@ -64,6 +65,8 @@ class cluster_router {
   /// Times the slot map changed owners (a failover, a migration, a MOVED).
   [[nodiscard]] std::uint64_t map_changes() const noexcept { return map_changes_; }
   [[nodiscard]] std::uint64_t redirects() const noexcept { return redirects_; }
+  /// Why the cluster is not usable, last seen (for the store's health line and the log); any thread.
+  [[nodiscard]] std::string problem() const;
 
  private:
   struct node;
@@ -84,6 +87,7 @@ class cluster_router {
   void ask_for_slots(std::vector<endpoint> candidates, std::size_t index);
   void apply_map(slot_map map);
   void update_connected();
+  void set_problem(std::string what);
   void reconcile_subscriptions();
   void on_push(const endpoint& from, const redisReply* reply);
   [[nodiscard]] const endpoint* any_master() const;
@@ -109,6 +113,8 @@ class cluster_router {
   std::atomic<std::uint64_t> map_changes_{0};
   std::atomic<std::uint64_t> redirects_{0};
   std::atomic<std::uint64_t> timeouts_{0};
+  mutable std::mutex problem_mutex_;
+  std::string problem_;
   // Subscriber: what is wanted and where each subscription is now.
   std::set<std::string> sharded_wanted_;
   std::map<std::string, endpoint> sharded_at_;

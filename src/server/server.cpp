@@ -81,12 +81,15 @@ struct server::impl {
   asio::steady_timer load_timer;   // samples the CPU use that sets the broadcast hold
   clock::time_point load_sampled_at;
   std::int64_t load_cpu_ns = 0;
+  unsigned samples_until_store_check = 10;  // the first check a second in: connecting takes a moment
+  std::optional<bool> store_was_up;         // last logged: whether the shared store and the feed answer
   std::atomic<bool> stopping{false};
   clock::time_point drain_started;
   int exit_status = 0;
 
   void sweep_sessions();
   void sample_load();
+  void watch_store();
   void await_reload();
   void begin_drain();
   void wait_for_commits();
@@ -497,12 +500,35 @@ void server::impl::sample_load() {
   }
   load_sampled_at = now;
   load_cpu_ns = cpu;
+  if (samples_until_store_check-- == 0) {
+    samples_until_store_check = 9;  // once a second
+    watch_store();
+  }
   // Not re-armed once stopping: finish() runs on another I/O thread and never touches this timer.
   if (stopping) return;
   load_timer.expires_after(std::chrono::milliseconds(100));
   load_timer.async_wait([this](boost::system::error_code ec) {
     if (!ec) sample_load();
   });
+}
+
+// The log says when the store (or the op feed) stops answering and when it is back, with why, as
+// far as it knows: /readyz only says 503.
+void server::impl::watch_store() {
+  const auto store = context.storage->health();
+  const auto feed_health = context.feed ? std::optional(context.feed->health()) : std::nullopt;
+  const bool up = store.connected && (!feed_health || feed_health->connected);
+  if (store_was_up == up) return;
+  const bool first = !store_was_up.has_value();
+  store_was_up = up;
+  if (up) {
+    if (!first) log::info("store_available", {{"store", store.detail}});
+    return;
+  }
+  log::warn("store_unavailable",
+            {{"store", store.detail},
+             {"feed", feed_health ? (feed_health->connected ? "connected" : "unreachable") : "none"},
+             {"message", "not ready (/readyz 503) until it answers again"}});
 }
 
 void server::impl::begin_drain() {

@@ -159,8 +159,10 @@ class redis_store_impl final : public redis_store {
                                         std::to_string(options_.cluster_seeds.front().second)
                               : options_.sentinels.empty() ? options_.host + ":" + std::to_string(options_.port)
                                                            : "sentinel master " + options_.master_name;
+    const auto problem = up ? std::string() : client_.problem();
     return {up,
-            "redis " + where + "/" + std::to_string(options_.db) + (up ? " connected" : " unreachable"),
+            "redis " + where + "/" + std::to_string(options_.db) + (up ? " connected" : " unreachable") +
+                (problem.empty() ? "" : ": " + problem),
             {{"otsync_redis_up", "1 while the store's Redis connection is up (readiness)", health_kind::gauge,
               up ? 1U : 0U},
              {"otsync_redis_commands_total", "Commands the store sent to Redis since start (a commit is one EVALSHA)",

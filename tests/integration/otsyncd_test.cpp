@@ -1324,6 +1324,45 @@ TEST_F(OtsyncdTest, ListenFromTheEnvironment) {
   EXPECT_EQ(c.request(json::parse(R"({"a":"pp"})")), json::parse(R"({"a":"pp"})"));
 }
 
+// A store that does not answer is in the log, with why, not only in /readyz: here a
+// redis-cluster:// URI pointing at a Redis without cluster support.
+TEST_F(OtsyncdTest, AStoreThatCannotServeIsLoggedWithWhy) {
+  OTSYNC_REQUIRE_REDIS_SERVER();
+  store::test::redis_server redis;
+  ASSERT_EQ(redis.start(), "");
+  auto& d = start({"--store", "redis-cluster://127.0.0.1:" + std::to_string(redis.port()), "--log-level", "info"});
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (d.log().find("store_unavailable") == std::string::npos && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  const auto log = d.log();
+  EXPECT_NE(log.find("store_unavailable"), std::string::npos) << log;
+  EXPECT_NE(log.find("cluster support disabled"), std::string::npos) << log;
+  EXPECT_EQ(http_get(d.port(), "/readyz").status, 503U);
+  EXPECT_EQ(log.find("store_available"), std::string::npos) << log;
+}
+
+TEST_F(OtsyncdTest, ARedisOutageIsLoggedWhenItBeginsAndWhenItEnds) {
+  OTSYNC_REQUIRE_REDIS_SERVER();
+  store::test::redis_server redis;
+  ASSERT_EQ(redis.start(), "");
+  auto& d = start({"--store", redis.uri(), "--log-level", "info"});
+  const auto wait_for_log = [&](const std::string& what) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (d.log().find(what) == std::string::npos && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return d.log().find(what) != std::string::npos;
+  };
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // past the first check
+  EXPECT_EQ(d.log().find("store_unavailable"), std::string::npos) << "a healthy start logs no outage:\n" << d.log();
+  redis.stop();
+  EXPECT_TRUE(wait_for_log("store_unavailable")) << d.log();
+  ASSERT_EQ(redis.restart(), "");
+  EXPECT_TRUE(wait_for_log("store_available")) << d.log();
+  EXPECT_EQ(http_get(d.port(), "/readyz").status, 200U);
+}
+
 // Two apps on one Redis: keys and channels carry --redis-prefix, so the
 // instances of one app share documents and the other app sees none of them.
 TEST_F(OtsyncdTest, RedisPrefixSeparatesAppsAndMetricsShowRedis) {
