@@ -165,6 +165,14 @@ class SharedMemoryInstances : public ::testing::Test {
     ASSERT_FALSE(wait(f).error);
   }
 
+  // "writer" creates the document and types "a" to "e" at its start: versions 0 to 5, text "edcba".
+  void create_and_type_five(instance& at) {
+    ASSERT_FALSE(submit(at, "writer", 1, 0, oplog::create_body{std::string(ot::type_uri), ""}).error);
+    for (std::uint64_t i = 0; i < 5; ++i) {
+      ASSERT_FALSE(submit(at, "writer", 2 + i, 1 + i, ot::op{C::insert(std::string(1, char('a' + i)))}).error);
+    }
+  }
+
   asio::io_context io{2};
   asio::executor_work_guard<asio::io_context::executor_type> work = asio::make_work_guard(io);
   pubsub::memory_hub hub;
@@ -221,10 +229,7 @@ TEST_F(SharedMemoryInstances, RacingSubmitsOnTwoInstancesConverge) {
 TEST_F(SharedMemoryInstances, OpsTheStoreLostArePutBackByAnInstanceThatStillHasThem) {
   auto watcher = std::make_shared<recording_subscriber>();
   subscribe(*b, watcher);
-  ASSERT_FALSE(submit(*a, "writer", 1, 0, oplog::create_body{std::string(ot::type_uri), ""}).error);
-  for (std::uint64_t i = 0; i < 5; ++i) {
-    ASSERT_FALSE(submit(*a, "writer", 2 + i, 1 + i, ot::op{C::insert(std::string(1, char('a' + i)))}).error);
-  }
+  ASSERT_NO_FATAL_FAILURE(create_and_type_five(*a));
   ASSERT_TRUE(watcher->wait_for(6));
   store::lose_ops(*memory, key, 3);  // versions 3, 4 and 5 ("cde") are gone
 
@@ -253,10 +258,7 @@ TEST_F(SharedMemoryInstances, OpsLostRightAfterAStoredSnapshotArePutBackToo) {
   auto p = std::make_unique<instance>(io, hub, memory, "instance-p", every_three);
   auto watcher = std::make_shared<recording_subscriber>();
   subscribe(*p, watcher);  // followed, so p keeps its copy (and its cache of ops) between requests
-  ASSERT_FALSE(submit(*p, "writer", 1, 0, oplog::create_body{std::string(ot::type_uri), ""}).error);
-  for (std::uint64_t i = 0; i < 5; ++i) {
-    ASSERT_FALSE(submit(*p, "writer", 2 + i, 1 + i, ot::op{C::insert(std::string(1, char('a' + i)))}).error);
-  }
+  ASSERT_NO_FATAL_FAILURE(create_and_type_five(*p));
   store::lose_ops(*memory, key, 3);  // keeps the snapshot stored at version 3, and nothing after it
   auto next = submit(*p, "writer", 7, 6, ot::op{C::insert("f")});
   ASSERT_FALSE(next.error) << next.error->message << " (put back " << p->lost.put_back_ << ", gone " << p->lost.gone_
@@ -277,10 +279,7 @@ TEST_F(SharedMemoryInstances, OpsTheStoreLostWaitOutStoreErrorsAndGoBackAfterThe
   auto p = std::make_unique<instance>(io, hub, memory, "instance-p", every_three);
   auto watcher = std::make_shared<recording_subscriber>();
   subscribe(*p, watcher);
-  ASSERT_FALSE(submit(*p, "writer", 1, 0, oplog::create_body{std::string(ot::type_uri), ""}).error);
-  for (std::uint64_t i = 0; i < 5; ++i) {
-    ASSERT_FALSE(submit(*p, "writer", 2 + i, 1 + i, ot::op{C::insert(std::string(1, char('a' + i)))}).error);
-  }
+  ASSERT_NO_FATAL_FAILURE(create_and_type_five(*p));
   store::lose_ops(*memory, key, 3);  // ends on the snapshot at 3: the store's last op is read first
   p->storage->fail_reads = 2;        // the head check's read, then the read of the store's last op
   p->storage->fail_batches = 1;      // then the first commit of the lost ops
@@ -306,10 +305,7 @@ TEST_F(SharedMemoryInstances, AfterAResubscriptionTheInstancesPutBackWhatTheStor
   auto watcher_b = std::make_shared<recording_subscriber>();
   subscribe(*a, watcher_a);
   subscribe(*b, watcher_b);
-  ASSERT_FALSE(submit(*a, "writer", 1, 0, oplog::create_body{std::string(ot::type_uri), ""}).error);
-  for (std::uint64_t i = 0; i < 5; ++i) {
-    ASSERT_FALSE(submit(*a, "writer", 2 + i, 1 + i, ot::op{C::insert(std::string(1, char('a' + i)))}).error);
-  }
+  ASSERT_NO_FATAL_FAILURE(create_and_type_five(*a));
   ASSERT_TRUE(watcher_a->wait_for(6));
   ASSERT_TRUE(watcher_b->wait_for(6));
   store::lose_ops(*memory, key, 3);
@@ -337,10 +333,7 @@ TEST_F(SharedMemoryInstances, AfterAResubscriptionTheInstancesPutBackWhatTheStor
 // any more: they are not put back (that would apply them to another text), the loss is reported,
 // and a submit based on them is refused with a clear error.
 TEST_F(SharedMemoryInstances, OpsTheStoreLostAreNotPutBackOverAnotherWritersOps) {
-  ASSERT_FALSE(submit(*a, "writer", 1, 0, oplog::create_body{std::string(ot::type_uri), ""}).error);
-  for (std::uint64_t i = 0; i < 5; ++i) {
-    ASSERT_FALSE(submit(*a, "writer", 2 + i, 1 + i, ot::op{C::insert(std::string(1, char('a' + i)))}).error);
-  }
+  ASSERT_NO_FATAL_FAILURE(create_and_type_five(*a));
   store::lose_ops(*memory, key, 3);
   auto other = std::make_unique<instance>(io, hub, memory, "instance-c");
   auto over = submit(*other, "other", 1, 3, ot::op{C::insert("X")});
