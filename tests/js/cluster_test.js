@@ -127,6 +127,14 @@ async function idOnRestartedRedis(prefix) {
   throw new Error(`no id on the first master's slots ${JSON.stringify(ranges)}`);
 }
 
+// Every connection opens document `id`, the first creates it with "start:", and all subscribe.
+async function createAndSubscribe(conns, id) {
+  const docs = conns.map((c) => S.getDoc(c, 'cluster', id));
+  await S.create(docs[0], 'start:');
+  await Promise.all(docs.map((d) => S.subscribe(d)));
+  return docs;
+}
+
 // `tag` tells apart the tokens of several rounds on one document.
 async function typeTogether(docs, ops, during, tag = '') {
   const acked = [];
@@ -165,9 +173,7 @@ describe('three instances behind HAProxy on one Redis', () => {
     try {
       for (let i = 0; i < CLIENTS; i++) conns.push(await S.connect(lb()));
       const id = S.uid('spread');
-      const docs = conns.map((c) => S.getDoc(c, 'cluster', id));
-      await S.create(docs[0], 'start:');
-      await Promise.all(docs.map((d) => S.subscribe(d)));
+      const docs = await createAndSubscribe(conns, id);
       const acked = await typeTogether(docs, OPS);
       await expectConverged(docs, id);
       // Each client awaited every ack (nothing composed): one version per op, none lost, none twice.
@@ -187,9 +193,7 @@ describe('three instances behind HAProxy on one Redis', () => {
       try {
         for (let i = 0; i < CLIENTS; i++) conns.push(await resilientClient());
         const id = S.uid('kill');
-        const docs = conns.map((c) => S.getDoc(c, 'cluster', id));
-        await S.create(docs[0], 'start:');
-        await Promise.all(docs.map((d) => S.subscribe(d)));
+        const docs = await createAndSubscribe(conns, id);
         const victim = instances()[1];
         const acked = await typeTogether(docs, OPS, () => process.kill(victim.pid, 'SIGKILL'));
         victim.alive = false;
@@ -225,9 +229,7 @@ describe('three instances behind HAProxy on one Redis', () => {
       try {
         for (let i = 0; i < CLIENTS; i++) conns.push(await resilientClient());
         const id = await idOnRestartedRedis('redis-restart');
-        const docs = conns.map((c) => S.getDoc(c, 'cluster', id));
-        await S.create(docs[0], 'start:');
-        await Promise.all(docs.map((d) => S.subscribe(d)));
+        const docs = await createAndSubscribe(conns, id);
 
         let outage;
         let outageOver = false;
@@ -311,9 +313,7 @@ describe('three instances behind HAProxy on one Redis', () => {
       try {
         for (let i = 0; i < CLIENTS; i++) conns.push(await resilientClient());
         const id = S.uid('older-copy');
-        const docs = conns.map((c) => S.getDoc(c, 'cluster', id));
-        await S.create(docs[0], 'start:');
-        await Promise.all(docs.map((d) => S.subscribe(d)));
+        const docs = await createAndSubscribe(conns, id);
         const acked = await typeTogether(docs, 10, null, 'a');
         // Every ack is in (appendfsync always): the copy a replica that fell behind here would hold.
         const data = path.join(theCluster.dir, 'redis');
