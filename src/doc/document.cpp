@@ -31,11 +31,11 @@ document::~document() {
 }
 
 void document::fetch(std::optional<std::uint64_t> from, read_handler done) {
-  enqueue(read_request{nullptr, from, std::move(done)});
+  enqueue(read_request{nullptr, from, std::move(done), clock::now()});
 }
 
 void document::subscribe(std::shared_ptr<subscriber> who, std::optional<std::uint64_t> from, read_handler done) {
-  enqueue(read_request{std::move(who), from, std::move(done)});
+  enqueue(read_request{std::move(who), from, std::move(done), clock::now()});
 }
 
 void document::unsubscribe(const subscriber* who, std::function<void()> done) {
@@ -185,33 +185,40 @@ void document::serve_read(read_request& r) {
     result.ops = pipeline_.cached_frames(*r.from);
   }
   if (r.who) add_subscriber(r.who);
+  answer_read(r, std::move(result));
+}
+
+void document::answer_read(read_request& r, read_result result) {
+  if (r.held) {
+    if (auto* obs = owner_.observer()) obs->on_read_held(!result.error);
+  }
   r.done(std::move(result));
 }
 
 void document::serve_old_read(std::uint64_t from) {
   busy_ = true;
   const std::uint64_t until = pipeline_.recent_base();
-  owner_.storage().load_ops(key_, from, until,
-                            [self = shared_from_this(), from, until](ot::result<std::vector<op_record>> ops) {
-                              asio::post(self->strand_, [self, from, until, ops = std::move(ops)]() mutable {
-                                self->busy_ = false;
-                                auto r = std::get<read_request>(std::move(self->queue_.front()));
-                                self->queue_.pop_front();
-                                if (!ops) {
-                                  r.done(read_result{protocol::to_error_info(ops.error()), std::nullopt, {}});
-                                } else if (until != self->pipeline_.recent_base() || ops->size() != until - from) {
-                                  r.done(read_result{protocol::errors::history_missing_for_read(), std::nullopt, {}});
-                                } else {
-                                  read_result result;
-                                  for (const auto& op : *ops) result.ops.push_back(self->pipeline_.encode(op));
-                                  auto cached = self->pipeline_.cached_frames(until);
-                                  result.ops.insert(result.ops.end(), cached.begin(), cached.end());
-                                  if (r.who) self->add_subscriber(r.who);
-                                  r.done(std::move(result));
-                                }
-                                self->drain();
-                              });
-                            });
+  owner_.storage().load_ops(
+      key_, from, until, [self = shared_from_this(), from, until](ot::result<std::vector<op_record>> ops) {
+        asio::post(self->strand_, [self, from, until, ops = std::move(ops)]() mutable {
+          self->busy_ = false;
+          auto r = std::get<read_request>(std::move(self->queue_.front()));
+          self->queue_.pop_front();
+          if (!ops) {
+            self->answer_read(r, read_result{protocol::to_error_info(ops.error()), std::nullopt, {}});
+          } else if (until != self->pipeline_.recent_base() || ops->size() != until - from) {
+            self->answer_read(r, read_result{protocol::errors::history_missing_for_read(), std::nullopt, {}});
+          } else {
+            read_result result;
+            for (const auto& op : *ops) result.ops.push_back(self->pipeline_.encode(op));
+            auto cached = self->pipeline_.cached_frames(until);
+            result.ops.insert(result.ops.end(), cached.begin(), cached.end());
+            if (r.who) self->add_subscriber(r.who);
+            self->answer_read(r, std::move(result));
+          }
+          self->drain();
+        });
+      });
 }
 
 void document::start_load() {
@@ -238,10 +245,12 @@ void document::start_load() {
 void document::on_loaded(ot::result<store::loaded_document> loaded) {
   busy_ = false;
   std::optional<protocol::error_info> error;
+  bool unavailable = false;        // the store did not answer: reads wait for it
   submit_pipeline::lost_ops lost;  // committed, broadcast, and no longer in the store
   std::uint64_t stored_head = 0;
   if (!loaded) {
     error = protocol::to_error_info(loaded.error());
+    unavailable = loaded.error() == store::errc::unavailable;
   } else {
     stored_head = loaded->version_reached();
     if (stored_head < broadcast_version_ && owner_.feed() && owner_.storage().atomic_batches() &&
@@ -259,7 +268,11 @@ void document::on_loaded(ot::result<store::loaded_document> loaded) {
   }
   if (error) {
     state_ = state::unloaded;
-    fail_queue(*error);
+    if (unavailable) {
+      hold_reads(*error);
+    } else {
+      fail_queue(*error);
+    }
     update_busy_flag();
     retry_load_later();
     return;
@@ -320,23 +333,67 @@ void document::give_up_lost_ops(std::uint64_t stored_head) {
 void document::reload_later(std::error_code error) {
   state_ = state::unloaded;
   if (++restore_waits_ > max_restore_waits) pending_restore_.reset();
-  fail_queue(protocol::to_error_info(error));
+  if (error == store::errc::unavailable) {
+    hold_reads(protocol::to_error_info(error));
+  } else {
+    fail_queue(protocol::to_error_info(error));
+  }
   update_busy_flag();
   retry_load_later();
 }
 
-// Subscribers wait for ops committed elsewhere (a shared store): a copy that could not be read
-// (the store unreachable) is read again by itself, with backoff, rather than at the next request,
-// which may never come; a reload then hands them what they missed.
+// Subscribers wait for ops committed elsewhere (a shared store), and held reads for the store: a
+// copy that could not be read (the store unreachable) is read again by itself, with backoff, rather
+// than at the next request, which may never come; a reload then hands them what they missed.
 void document::retry_load_later() {
-  if (subscribers_.empty() || !owner_.feed() || evicted_) return;
-  load_retry_delay_ =
-      std::clamp(load_retry_delay_ * 2, std::chrono::milliseconds(100), std::chrono::milliseconds(5000));
+  const bool reads_waiting = !queue_.empty();  // held by hold_reads
+  if (evicted_ || (!reads_waiting && (subscribers_.empty() || !owner_.feed()))) return;
+  load_retry_delay_ = next_load_retry_delay();
   auto timer = std::make_shared<asio::steady_timer>(strand_, load_retry_delay_);
   timer->async_wait([self = shared_from_this(), timer](boost::system::error_code ec) {
-    if (ec || self->state_ != state::unloaded || self->subscribers_.empty()) return;
+    if (ec || self->evicted_ || self->state_ != state::unloaded || (self->subscribers_.empty() && self->queue_.empty()))
+      return;
     self->start_load();
   });
+}
+
+std::chrono::milliseconds document::next_load_retry_delay() const {
+  // Someone is waiting on a held read: try at least once a second.
+  const auto longest = queue_.empty() ? std::chrono::milliseconds(5000) : std::chrono::milliseconds(1000);
+  return std::clamp(load_retry_delay_ * 2, std::chrono::milliseconds(100), longest);
+}
+
+// The sharedb client never retries a subscription answered with an error: after a failover its
+// resubscriptions would leave every document unsubscribed for good. So while the store does not
+// answer, reads wait (bounded by max_store_wait and max_queue); submits and presences are answered
+// at once (the client keeps the op and sends it again).
+void document::hold_reads(const protocol::error_info& error) {
+  const auto next_try = clock::now() + next_load_retry_delay();
+  const auto wait = owner_.options().max_store_wait;
+  std::deque<request> held;
+  while (!queue_.empty()) {
+    auto r = std::move(queue_.front());
+    queue_.pop_front();
+    if (auto* read = std::get_if<read_request>(&r); read && read->received + wait > next_try) {
+      read->held = true;
+      held.push_back(std::move(r));
+      continue;
+    }
+    if (auto* unsub = std::get_if<unsubscribe_request>(&r)) {
+      // A subscription held before it would be served after it, and stay: it ends now instead.
+      for (auto it = held.begin(); it != held.end();) {
+        auto& read = std::get<read_request>(*it);
+        if (read.who && read.who.get() == unsub->who) {
+          fail_request(*it, error);
+          it = held.erase(it);
+        } else {
+          ++it;
+        }
+      }
+    }
+    fail_request(r, error);
+  }
+  queue_ = std::move(held);
 }
 
 void document::restore_lost_ops(submit_pipeline::lost_ops lost) {
@@ -407,18 +464,22 @@ void document::fail_queue(const protocol::error_info& error) {
   while (!queue_.empty()) {
     auto r = std::move(queue_.front());
     queue_.pop_front();
-    if (auto* read = std::get_if<read_request>(&r)) {
-      read->done(read_result{error, std::nullopt, {}});
-    } else if (auto* sub = std::get_if<submit_entry>(&r)) {
-      auto latency = clock::now() - sub->received;
-      sub->done(submit_result{error, {}, sub->original.src, sub->original.seq, 0});
-      if (auto* obs = owner_.observer()) obs->on_submit_done(latency, &error);
-    } else if (auto* unsub = std::get_if<unsubscribe_request>(&r)) {
-      remove_subscriber(unsub->who);
-      if (unsub->done) unsub->done();
-    } else if (auto* presence = std::get_if<presence_request>(&r)) {
-      presence->done(presence_result{error, 0, std::nullopt, false});
-    }
+    fail_request(r, error);
+  }
+}
+
+void document::fail_request(request& r, const protocol::error_info& error) {
+  if (auto* read = std::get_if<read_request>(&r)) {
+    answer_read(*read, read_result{error, std::nullopt, {}});
+  } else if (auto* sub = std::get_if<submit_entry>(&r)) {
+    auto latency = clock::now() - sub->received;
+    sub->done(submit_result{error, {}, sub->original.src, sub->original.seq, 0});
+    if (auto* obs = owner_.observer()) obs->on_submit_done(latency, &error);
+  } else if (auto* unsub = std::get_if<unsubscribe_request>(&r)) {
+    remove_subscriber(unsub->who);
+    if (unsub->done) unsub->done();
+  } else if (auto* presence = std::get_if<presence_request>(&r)) {
+    presence->done(presence_result{error, 0, std::nullopt, false});
   }
 }
 

@@ -69,6 +69,8 @@ class document : public std::enable_shared_from_this<document> {
     std::shared_ptr<subscriber> who;  // null for a fetch
     std::optional<std::uint64_t> from;
     read_handler done;
+    std::chrono::steady_clock::time_point received;
+    bool held = false;  // kept while the store did not answer (hold_reads)
   };
   struct unsubscribe_request {
     const subscriber* who;
@@ -108,6 +110,14 @@ class document : public std::enable_shared_from_this<document> {
   void on_batch_committed(std::chrono::steady_clock::time_point started, const std::vector<std::error_code>& outcomes);
   void answer(submit_entry& entry, const protocol::error_info& error);
   void fail_queue(const protocol::error_info& error);
+  /// Answers one request with `error` (an unsubscribe is done).
+  void fail_request(request& r, const protocol::error_info& error);
+  void answer_read(read_request& r, read_result result);
+  /// The store did not answer a load: fetches and subscriptions younger than max_store_wait stay
+  /// queued for the next load; everything else is answered with `error`.
+  void hold_reads(const protocol::error_info& error);
+  /// The wait before the next load after a failed one (backoff; shorter while reads are held).
+  [[nodiscard]] std::chrono::milliseconds next_load_retry_delay() const;
   void add_subscriber(const std::shared_ptr<subscriber>& who);
   void remove_subscriber(const subscriber* who);
   /// Applies committed ops from elsewhere (in version order) and broadcasts them.
@@ -124,7 +134,8 @@ class document : public std::enable_shared_from_this<document> {
   void commit_lost_ops(std::vector<op_record> lost);
   /// The store's shorter history is the one from now on: the loss is reported.
   void give_up_lost_ops(std::uint64_t stored_head);
-  /// The store did not answer: fails the queue with `error`, loads again after a backoff.
+  /// The store did not answer: fails the queue with `error` (holding reads when the store is
+  /// unavailable), loads again after a backoff.
   void reload_later(std::error_code error);
   void report_lost_ops(std::uint64_t from_version, std::size_t ops, bool put_back);
   enum class head_check {

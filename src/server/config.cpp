@@ -260,6 +260,12 @@ std::optional<parsed_config> parse_config(int argc, char** argv, int& exit_code)
                  "and loading more is refused (ERR_MEMORY_BUDGET_EXCEEDED)")
       ->envname("OTSYNC_MAX_OPEN_DOCUMENT_BYTES")
       ->check(CLI::Range(std::uint64_t{1} << 20, std::uint64_t{1} << 44));
+  std::int64_t max_store_wait_ms = o.documents.max_store_wait.count();
+  app.add_option("--max-store-wait-ms", max_store_wait_ms,
+                 "A fetch or subscribe waits this long for a store that does not answer (a failover, a restart) "
+                 "before it gets ERR_DATABASE_UNAVAILABLE (0: at once; submits never wait)")
+      ->envname("OTSYNC_MAX_STORE_WAIT_MS")
+      ->check(CLI::Range(std::int64_t{0}, std::int64_t{600000}));
   app.add_option("--max-document-bytes", o.documents.max_document_bytes, "Refuse edits that grow a document past this")
       ->envname("OTSYNC_MAX_DOCUMENT_BYTES");
   app.add_option("--redis-prefix", o.redis_prefix,
@@ -314,6 +320,7 @@ std::optional<parsed_config> parse_config(int argc, char** argv, int& exit_code)
     return std::nullopt;
   }
   o.idle_eviction = std::chrono::milliseconds(idle_ms);
+  o.documents.max_store_wait = std::chrono::milliseconds(max_store_wait_ms);
   o.shutdown_grace = std::chrono::milliseconds(grace_ms);
   o.drain_delay = std::chrono::milliseconds(drain_delay_ms);
   o.ws_idle_timeout = std::chrono::milliseconds(ws_idle_ms);

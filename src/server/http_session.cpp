@@ -274,6 +274,8 @@ template <class Stream>
 void http_session<Stream>::write(http_response response) {
   auto shared = std::make_shared<http_response>(std::move(response));
   bool keep_alive = shared->keep_alive();
+  // The write's own bound: the answer may have waited (a read waits for the store, --max-store-wait-ms).
+  tcp().expires_after(request_timeout);
   http::async_write(stream_, *shared, [self = self(), shared, keep_alive](beast::error_code ec, std::size_t) {
     if (ec) return;
     if (!keep_alive || self->context_.draining) {

@@ -178,6 +178,15 @@ metrics::metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                        .Register(r);
   lost_ops_put_back_ = &lost_ops.Add({{"outcome", "put_back"}});
   lost_ops_gone_ = &lost_ops.Add({{"outcome", "gone"}});
+  auto& reads_held = prometheus::BuildCounter()
+                         .Name("otsync_reads_held_total")
+                         .Help(
+                             "Fetches and subscriptions that waited for a store that did not answer "
+                             "(--max-store-wait-ms): served once it did, or failed (the wait ran out, or the "
+                             "connection unsubscribed)")
+                         .Register(r);
+  reads_held_served_ = &reads_held.Add({{"outcome", "served"}});
+  reads_held_failed_ = &reads_held.Add({{"outcome", "failed"}});
   limit_hits_ = &prometheus::BuildCounter()
                      .Name("otsync_limit_hits_total")
                      .Help(
@@ -219,6 +228,10 @@ void metrics::on_store_lost_ops(const std::string& collection, const std::string
              {"id", id},
              {"from_version", std::to_string(from_version)},
              {"ops", std::to_string(ops)}});
+}
+
+void metrics::on_read_held(bool served) {
+  (served ? reads_held_served_ : reads_held_failed_)->Increment();
 }
 
 void metrics::on_error_reply(std::string_view code) {

@@ -1363,6 +1363,56 @@ TEST_F(OtsyncdTest, ARedisOutageIsLoggedWhenItBeginsAndWhenItEnds) {
   EXPECT_EQ(http_get(d.port(), "/readyz").status, 200U);
 }
 
+// The sharedb client never retries a subscription answered with an error: one made while Redis is
+// down waits for it (--max-store-wait-ms) and is answered once Redis is back; a submit meanwhile is
+// refused at once. A fetch that outwaits a short --max-store-wait-ms gets the error.
+TEST_F(OtsyncdTest, ASubscriptionMadeWhileRedisIsDownIsAnsweredOnceItIsBack) {
+  OTSYNC_REQUIRE_REDIS_SERVER();
+  store::test::redis_server redis;
+  ASSERT_EQ(redis.start(), "");
+  auto& d = start({"--store", redis.uri(), "--log-level", "info"});
+  auto& impatient = start({"--store", redis.uri(), "--max-store-wait-ms", "300"});
+  ws_client writer(d.port());
+  const auto src = writer.handshake();
+  EXPECT_EQ(writer.request(op_message("d1", 0, 1, "create", {{"type", "text-unicode"}, {"data", "ab"}})),
+            ack(src, 1, 0, "d1"));
+  redis.stop();
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (http_get(d.port(), "/readyz").status != 503U && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(20ms);
+  }
+  ASSERT_EQ(http_get(d.port(), "/readyz").status, 503U);
+
+  ws_client reader(d.port());
+  reader.handshake();
+  ASSERT_FALSE(reader.send(json::parse(R"({"a":"s","c":"docs","d":"d1","v":null})")));
+  auto refused = writer.request(op_message("d1", 1, 2, "op", json::parse(R"([1,"x"])")));
+  EXPECT_EQ(refused["error"]["code"], "ERR_DATABASE_UNAVAILABLE") << refused;
+  std::this_thread::sleep_for(1500ms);  // several loads fail meanwhile (a timed-out read would end the stream)
+
+  ws_client fetcher(impatient.port());
+  fetcher.handshake();
+  const auto asked = std::chrono::steady_clock::now();
+  auto failed = fetcher.request(json::parse(R"({"a":"f","c":"docs","d":"d1","v":null})"));
+  EXPECT_EQ(failed["error"]["code"], "ERR_DATABASE_UNAVAILABLE") << failed;
+  EXPECT_LT(std::chrono::steady_clock::now() - asked, 5s);
+
+  ASSERT_EQ(redis.restart(), "");
+  auto answer = reader.read(20s);  // the first frame: the subscription was not answered with an error
+  ASSERT_TRUE(answer) << reader.error().message() << "\n" << d.log();
+  EXPECT_EQ((*answer)["a"], "s") << *answer;
+  EXPECT_EQ((*answer)["data"]["data"], "ab") << *answer;
+  // Subscribed: the writer's next op reaches the reader.
+  EXPECT_EQ(writer.request(op_message("d1", 1, 3, "op", json::parse(R"([2,"c"])"))), ack(src, 3, 1, "d1"));
+  auto op = reader.read(10s);
+  ASSERT_TRUE(op);
+  EXPECT_EQ((*op)["a"], "op") << *op;
+  EXPECT_EQ((*op)["v"], 1) << *op;
+  const auto metrics = http_get(d.port(), "/metrics").body;
+  EXPECT_EQ(metric(metrics, "otsync_reads_held_total{outcome=\"served\"}"), 1.0) << metrics;
+  EXPECT_EQ(metric(http_get(impatient.port(), "/metrics").body, "otsync_reads_held_total{outcome=\"failed\"}"), 1.0);
+}
+
 // Two apps on one Redis: keys and channels carry --redis-prefix, so the
 // instances of one app share documents and the other app sees none of them.
 TEST_F(OtsyncdTest, RedisPrefixSeparatesAppsAndMetricsShowRedis) {

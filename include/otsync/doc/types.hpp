@@ -57,6 +57,9 @@ class document_observer {
   /// failover without --redis-min-replicas): `put_back` when this copy committed them again.
   virtual void on_store_lost_ops(const std::string& /*collection*/, const std::string& /*id*/,
                                  std::uint64_t /*from_version*/, std::size_t /*ops*/, bool /*put_back*/) {}
+  /// A fetch or subscribe that waited for the store (document_options::max_store_wait) was
+  /// answered: `served`, or failed (the wait ran out, or its connection unsubscribed meanwhile).
+  virtual void on_read_held(bool /*served*/) {}
 };
 
 /// Tunables shared by every document.
@@ -71,6 +74,9 @@ struct document_options {
   /// Text and cached ops of all open documents together: past it, idle documents are evicted at
   /// once and loading more is refused (ERR_MEMORY_BUDGET_EXCEEDED) until they fit again.
   std::uint64_t max_open_document_bytes = 2ull << 30;
+  /// How long a fetch or subscribe waits for a store that does not answer (a failover, a restart)
+  /// before it is answered ERR_DATABASE_UNAVAILABLE; 0: at once. Submits never wait.
+  std::chrono::milliseconds max_store_wait{30000};
   /// The `src` an op shows in the frames every subscriber shares (the server
   /// sets an alias: a real id is its owner's secret); empty: the src itself.
   std::function<std::string(std::string_view src)> public_src;

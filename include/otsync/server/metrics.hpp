@@ -43,6 +43,7 @@ class metrics final : public doc::document_observer, public agent_observer, publ
   void on_submit_done(std::chrono::nanoseconds latency, const protocol::error_info* error) override;
   void on_store_lost_ops(const std::string& collection, const std::string& id, std::uint64_t from_version,
                          std::size_t ops, bool put_back) override;
+  void on_read_held(bool served) override;
   void on_error_reply(std::string_view code) override;
   void on_handshake_id_refused() override;
   void on_presence_received() override;
@@ -113,6 +114,8 @@ class metrics final : public doc::document_observer, public agent_observer, publ
   prometheus::Family<prometheus::Counter>* errors_;
   prometheus::Counter* lost_ops_put_back_;
   prometheus::Counter* lost_ops_gone_;
+  prometheus::Counter* reads_held_served_;
+  prometheus::Counter* reads_held_failed_;
   prometheus::Family<prometheus::Counter>* limit_hits_;
   prometheus::Gauge* partial_bytes_;
   prometheus::Counter* presence_received_;

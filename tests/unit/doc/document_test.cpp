@@ -39,6 +39,11 @@ class flaky_store : public st::store {
  public:
   flaky_store() : inner_(st::make_memory_store()) {}
   void load(const st::doc_key& k, std::optional<std::uint64_t> v, st::handler<st::loaded_document> h) override {
+    ++loads;
+    if (fail_loads > 0) {
+      --fail_loads;
+      return h(st::errc::unavailable);
+    }
     inner_->load(k, v, std::move(h));
   }
   void load_ops(const st::doc_key& k, std::uint64_t from, std::optional<std::uint64_t> to,
@@ -81,6 +86,8 @@ class flaky_store : public st::store {
   void close() override { inner_->close(); }
 
   std::atomic<int> fail_commits{0};
+  std::atomic<int> fail_loads{0};  // the next loads fail with `unavailable` (a failover)
+  std::atomic<int> loads{0};
   std::atomic<int> lose_replies{0};
   std::atomic<int> commits{0};
   std::atomic<int> batches{0};
@@ -94,6 +101,16 @@ class silent_feed : public pubsub::op_feed {
   void unsubscribe(const st::doc_key&, std::uint64_t) override {}
   bool connected() const override { return true; }
   std::uint64_t tokens = 0;
+};
+
+// Counts reads that waited for the store.
+class held_reads_observer : public document_observer {
+ public:
+  void on_committed(std::size_t, std::chrono::nanoseconds) override {}
+  void on_submit_done(std::chrono::nanoseconds, const protocol::error_info*) override {}
+  void on_read_held(bool served) override { ++(served ? served_ : failed_); }
+  int served_ = 0;
+  int failed_ = 0;
 };
 
 // Keeps a document on the feed (a document nobody subscribes to reloads
@@ -321,6 +338,115 @@ TEST_F(DocumentTest, SharedStoreBatchesAreAllOrNothingAndALostBatchIsUndoneWhole
   auto stored = wait(loaded_future);
   ASSERT_TRUE(stored);
   EXPECT_EQ(stored->version_reached(), 2u + writers);
+}
+
+// While the store does not answer (a Redis failover), a subscription waits for it instead of failing:
+// the sharedb client never retries a failed (re)subscription. Submits still fail at once.
+TEST_F(DocumentTest, ASubscriptionWaitsForAStoreThatDoesNotAnswerAndIsServedOnceItDoes) {
+  ASSERT_FALSE(submit("a", 1, 0, oplog::create_body{std::string(ot::type_uri), "abc"}).error);
+  silent_feed feed;
+  held_reads_observer observed;
+  registry shared(io.get_executor(), storage, document_options{}, &observed, &feed);
+  storage.fail_loads = 4;
+  const int loads_before = storage.loads.load();
+  auto watcher = std::make_shared<counting_subscriber>();
+  std::promise<read_result> subscribed;
+  auto subscribed_future = subscribed.get_future();
+  const auto asked = std::chrono::steady_clock::now();
+  shared.get(key)->subscribe(watcher, std::nullopt, [&](read_result r) { subscribed.set_value(std::move(r)); });
+  auto refused = submit_to(shared, "b", 1, 1, ot::op{C::insert("X")});
+  ASSERT_TRUE(refused.error);
+  EXPECT_EQ(refused.error->code, "ERR_DATABASE_UNAVAILABLE");
+  auto r = wait(subscribed_future);
+  ASSERT_FALSE(r.error) << r.error->code;
+  EXPECT_EQ(r.snap->data, "abc");
+  EXPECT_GE(storage.loads.load() - loads_before, 5);                   // four failed loads, then one that served
+  EXPECT_GE(std::chrono::steady_clock::now() - asked, 100ms + 200ms);  // with backoff between them
+  EXPECT_EQ(observed.served_, 1);
+  EXPECT_EQ(observed.failed_, 0);
+  // It is subscribed: the next op reaches it.
+  ASSERT_FALSE(submit_to(shared, "b", 2, 1, ot::op{C::insert("Y")}).error);
+  EXPECT_EQ(watcher->ops, 1);
+}
+
+TEST_F(DocumentTest, AHeldReadFailsOnceTheWaitRunsOut) {
+  ASSERT_FALSE(submit("a", 1, 0, oplog::create_body{std::string(ot::type_uri), "abc"}).error);
+  silent_feed feed;
+  held_reads_observer observed;
+  document_options options;
+  options.max_store_wait = 700ms;
+  registry shared(io.get_executor(), storage, options, &observed, &feed);
+  storage.fail_loads = 1000000;
+  std::promise<read_result> fetched;
+  auto fetched_future = fetched.get_future();
+  const auto asked = std::chrono::steady_clock::now();
+  shared.get(key)->fetch(std::nullopt, [&](read_result r) { fetched.set_value(std::move(r)); });
+  auto r = wait(fetched_future);
+  const auto waited = std::chrono::steady_clock::now() - asked;
+  ASSERT_TRUE(r.error);
+  EXPECT_EQ(r.error->code, "ERR_DATABASE_UNAVAILABLE");
+  EXPECT_GE(waited, 300ms);  // it waited for several loads
+  EXPECT_LE(waited, 700ms + 500ms);
+  EXPECT_EQ(observed.failed_, 1);
+  EXPECT_EQ(observed.served_, 0);
+  // The document does not keep trying for nobody.
+  const int loads = storage.loads.load();
+  io.run_for(1500ms);
+  io.restart();
+  EXPECT_EQ(storage.loads.load(), loads);
+  storage.fail_loads = 0;
+  EXPECT_EQ(fetch_from(shared).snap->data, "abc");
+}
+
+TEST_F(DocumentTest, WithNoWaitAReadFailsAtOnce) {
+  ASSERT_FALSE(submit("a", 1, 0, oplog::create_body{std::string(ot::type_uri), "abc"}).error);
+  silent_feed feed;
+  held_reads_observer observed;
+  document_options options;
+  options.max_store_wait = 0ms;
+  registry shared(io.get_executor(), storage, options, &observed, &feed);
+  storage.fail_loads = 1;
+  auto r = fetch_from(shared);
+  ASSERT_TRUE(r.error);
+  EXPECT_EQ(r.error->code, "ERR_DATABASE_UNAVAILABLE");
+  EXPECT_EQ(storage.loads.load(), 1 + 1);  // the create's load, and this one
+  EXPECT_EQ(observed.failed_ + observed.served_, 0);
+}
+
+// A connection that unsubscribes (or closes) while its subscription waits must not be subscribed
+// once the store answers: the subscription ends with the error at the unsubscribe.
+TEST_F(DocumentTest, AnUnsubscribeEndsAHeldSubscription) {
+  ASSERT_FALSE(submit("a", 1, 0, oplog::create_body{std::string(ot::type_uri), "abc"}).error);
+  silent_feed feed;
+  held_reads_observer observed;
+  registry shared(io.get_executor(), storage, document_options{}, &observed, &feed);
+  storage.fail_loads = 1000000;
+  auto gone = std::make_shared<counting_subscriber>();
+  auto staying = std::make_shared<counting_subscriber>();
+  std::promise<read_result> gone_answer;
+  std::promise<read_result> staying_answer;
+  auto gone_future = gone_answer.get_future();
+  auto staying_future = staying_answer.get_future();
+  shared.get(key)->subscribe(gone, std::nullopt, [&](read_result r) { gone_answer.set_value(std::move(r)); });
+  shared.get(key)->subscribe(staying, std::nullopt, [&](read_result r) { staying_answer.set_value(std::move(r)); });
+  io.run_for(300ms);  // a few failed loads: both wait
+  io.restart();
+  ASSERT_EQ(gone_future.wait_for(0s), std::future_status::timeout);
+  bool unsubscribed = false;
+  shared.get(key)->unsubscribe(gone.get(), [&] { unsubscribed = true; });
+  io.run_for(1500ms);  // the next load fails: the unsubscribe is done, its subscription ends
+  io.restart();
+  EXPECT_TRUE(unsubscribed);
+  ASSERT_EQ(gone_future.wait_for(0s), std::future_status::ready);
+  EXPECT_EQ(gone_future.get().error->code, "ERR_DATABASE_UNAVAILABLE");
+  storage.fail_loads = 0;
+  auto r = wait(staying_future);
+  ASSERT_FALSE(r.error);
+  ASSERT_FALSE(submit_to(shared, "b", 1, 1, ot::op{C::insert("X")}).error);
+  EXPECT_EQ(staying->ops, 1);
+  EXPECT_EQ(gone->ops, 0);
+  EXPECT_EQ(observed.served_, 1);
+  EXPECT_EQ(observed.failed_, 1);
 }
 
 }  // namespace
