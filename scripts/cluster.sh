@@ -139,7 +139,10 @@ start_sentinels() {  # a master, a replica and three sentinels; sets store_uri
   echo "REDIS_PORT=$master_port" >>"$dir/cluster.env"
   echo "REDIS_MASTER_PORT=$master_port" >>"$dir/cluster.env"
   echo "REDIS_MASTER_PID=$(grep '^REDIS_PID=' "$dir/cluster.env" | tail -1 | cut -d= -f2)" >>"$dir/cluster.env"
-  start_redis "$replica_port" "$dir/redis-replica" --replicaof 127.0.0.1 "$master_port"
+  # REDIS_REPLICA_PRIORITY: the first replica's replica-priority (lower: Sentinel promotes it first,
+  # even when it is behind the other; the drill of a lagging replica promoted).
+  start_redis "$replica_port" "$dir/redis-replica" --replicaof 127.0.0.1 "$master_port" \
+    ${REDIS_REPLICA_PRIORITY:+--replica-priority "$REDIS_REPLICA_PRIORITY"}
   echo "REDIS_REPLICA_PORT=$replica_port" >>"$dir/cluster.env"
   echo "REDIS_REPLICA_PID=$(grep '^REDIS_PID=' "$dir/cluster.env" | tail -1 | cut -d= -f2)" >>"$dir/cluster.env"
   if [[ "${REDIS_REPLICAS:-1}" == 2 ]]; then

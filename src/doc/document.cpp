@@ -15,8 +15,9 @@ using clock = std::chrono::steady_clock;
 namespace {
 /// Commits of ops the store lost, tried per loss before the store's shorter history is taken.
 constexpr unsigned max_restore_attempts = 3;
-/// Store errors met while putting one loss back (each followed by a reload with backoff, up to 5 s).
-constexpr unsigned max_restore_waits = 30;
+/// How long ops the store lost wait in memory for the store to answer again (a failover) before
+/// they are given up.
+constexpr std::chrono::seconds max_restore_wait{120};
 }  // namespace
 
 document::document(asio::any_io_executor executor, registry& owner, store::doc_key key)
@@ -30,12 +31,13 @@ document::~document() {
   if (footprint_ != 0) owner_.add_resident(-static_cast<std::int64_t>(footprint_));
 }
 
-void document::fetch(std::optional<std::uint64_t> from, read_handler done) {
-  enqueue(read_request{nullptr, from, std::move(done), clock::now()});
+void document::fetch(std::optional<std::uint64_t> from, read_handler done, clock::time_point asked) {
+  enqueue(read_request{nullptr, from, std::move(done), asked});
 }
 
-void document::subscribe(std::shared_ptr<subscriber> who, std::optional<std::uint64_t> from, read_handler done) {
-  enqueue(read_request{std::move(who), from, std::move(done), clock::now()});
+void document::subscribe(std::shared_ptr<subscriber> who, std::optional<std::uint64_t> from, read_handler done,
+                         clock::time_point asked) {
+  enqueue(read_request{std::move(who), from, std::move(done), asked});
 }
 
 void document::unsubscribe(const subscriber* who, std::function<void()> done) {
@@ -96,6 +98,8 @@ void document::drain() {
         queue_.pop_front();  // the load brings everything
         continue;
       }
+      // Reads held for the store wait for the retry timer; so does what queued behind them.
+      if (retry_armed_ && is_held_read(queue_.front())) break;
       start_load();
       break;
     }
@@ -202,6 +206,14 @@ void document::serve_old_read(std::uint64_t from) {
       key_, from, until, [self = shared_from_this(), from, until](ot::result<std::vector<op_record>> ops) {
         asio::post(self->strand_, [self, from, until, ops = std::move(ops)]() mutable {
           self->busy_ = false;
+          if (!ops && ops.error() == store::errc::unavailable) {
+            // As a failed load: the read waits for the store (hold_reads).
+            self->state_ = state::unloaded;
+            self->hold_reads(protocol::to_error_info(ops.error()));
+            self->update_busy_flag();
+            self->retry_load_later();
+            return;
+          }
           auto r = std::get<read_request>(std::move(self->queue_.front()));
           self->queue_.pop_front();
           if (!ops) {
@@ -306,7 +318,7 @@ submit_pipeline::lost_ops document::lost_ops_for(const store::loaded_document& l
 
 void document::finish_load() {
   restore_attempts_ = 0;
-  restore_waits_ = 0;
+  restore_waiting_since_.reset();
   pending_restore_.reset();
   load_retry_delay_ = std::chrono::milliseconds(0);
   // Subscribers (kept across a reload) get the ops committed elsewhere meanwhile.
@@ -329,10 +341,11 @@ void document::give_up_lost_ops(std::uint64_t stored_head) {
 
 // The store could not be reached while putting lost ops back: the queue is answered with the
 // error, and the document is read again with backoff; the ops wait in pending_restore_. A loss
-// is given up after max_restore_waits of these.
+// is given up once the store has not answered for max_restore_wait.
 void document::reload_later(std::error_code error) {
   state_ = state::unloaded;
-  if (++restore_waits_ > max_restore_waits) pending_restore_.reset();
+  if (!restore_waiting_since_) restore_waiting_since_ = clock::now();
+  if (clock::now() - *restore_waiting_since_ > max_restore_wait) pending_restore_.reset();
   if (error == store::errc::unavailable) {
     hold_reads(protocol::to_error_info(error));
   } else {
@@ -347,10 +360,12 @@ void document::reload_later(std::error_code error) {
 // than at the next request, which may never come; a reload then hands them what they missed.
 void document::retry_load_later() {
   const bool reads_waiting = !queue_.empty();  // held by hold_reads
-  if (evicted_ || (!reads_waiting && (subscribers_.empty() || !owner_.feed()))) return;
+  if (evicted_ || retry_armed_ || (!reads_waiting && (subscribers_.empty() || !owner_.feed()))) return;
   load_retry_delay_ = next_load_retry_delay();
+  retry_armed_ = true;
   auto timer = std::make_shared<asio::steady_timer>(strand_, load_retry_delay_);
   timer->async_wait([self = shared_from_this(), timer](boost::system::error_code ec) {
+    self->retry_armed_ = false;
     if (ec || self->evicted_ || self->state_ != state::unloaded || (self->subscribers_.empty() && self->queue_.empty()))
       return;
     self->start_load();
@@ -480,7 +495,14 @@ void document::fail_request(request& r, const protocol::error_info& error) {
     if (unsub->done) unsub->done();
   } else if (auto* presence = std::get_if<presence_request>(&r)) {
     presence->done(presence_result{error, 0, std::nullopt, false});
+  } else if (std::holds_alternative<resync_request>(r) && feed_token_) {
+    feed_caught_up_ = true;  // as drain does when a load makes it moot: the next one checks the head
   }
+}
+
+bool document::is_held_read(const request& r) {
+  const auto* read = std::get_if<read_request>(&r);
+  return read != nullptr && read->held;
 }
 
 void document::add_subscriber(const std::shared_ptr<subscriber>& who) {

@@ -45,10 +45,13 @@ class document : public std::enable_shared_from_this<document> {
   [[nodiscard]] const store::doc_key& key() const noexcept { return key_; }
 
   /// `f`: the snapshot (no version) or the committed ops from `from` on.
-  void fetch(std::optional<std::uint64_t> from, read_handler done);
+  /// `asked`: when the client asked (document_service::fetch).
+  void fetch(std::optional<std::uint64_t> from, read_handler done,
+             std::chrono::steady_clock::time_point asked = std::chrono::steady_clock::now());
   /// `s`: registers `who` and reads as `fetch`, atomically: every op after
   /// the read reaches `who` through `on_op`.
-  void subscribe(std::shared_ptr<subscriber> who, std::optional<std::uint64_t> from, read_handler done);
+  void subscribe(std::shared_ptr<subscriber> who, std::optional<std::uint64_t> from, read_handler done,
+                 std::chrono::steady_clock::time_point asked = std::chrono::steady_clock::now());
   /// `u`, or a closed connection. `done` (optional) runs once removed.
   void unsubscribe(const subscriber* who, std::function<void()> done = {});
   /// `op`: the submit pipeline.
@@ -118,6 +121,7 @@ class document : public std::enable_shared_from_this<document> {
   void hold_reads(const protocol::error_info& error);
   /// The wait before the next load after a failed one (backoff; shorter while reads are held).
   [[nodiscard]] std::chrono::milliseconds next_load_retry_delay() const;
+  static bool is_held_read(const request& r);
   void add_subscriber(const std::shared_ptr<subscriber>& who);
   void remove_subscriber(const subscriber* who);
   /// Applies committed ops from elsewhere (in version order) and broadcasts them.
@@ -157,14 +161,15 @@ class document : public std::enable_shared_from_this<document> {
   enum class state { unloaded, loading, ready } state_ = state::unloaded;
   bool busy_ = false;  // a load, a history read or a batch is in flight
   bool evicted_ = false;
-  std::chrono::milliseconds load_retry_delay_{0};             ///< the last wait of retry_load_later (0: none)
-  bool stale_ = false;                                        // with a feed but not on it: reload before serving
-  std::optional<std::uint64_t> feed_token_;                   // while subscribed to the op feed
-  bool feed_caught_up_ = false;                               // the feed subscription's first catch-up is done
-  std::uint64_t broadcast_version_ = 0;                       // subscribers have every op below this
-  unsigned restore_attempts_ = 0;                             // commits of lost ops tried since the store lost them
-  unsigned restore_waits_ = 0;                                // store errors met while putting them back
+  std::chrono::milliseconds load_retry_delay_{0};  ///< the last wait of retry_load_later (0: none)
+  bool stale_ = false;                             // with a feed but not on it: reload before serving
+  std::optional<std::uint64_t> feed_token_;        // while subscribed to the op feed
+  bool feed_caught_up_ = false;                    // the feed subscription's first catch-up is done
+  std::uint64_t broadcast_version_ = 0;            // subscribers have every op below this
+  unsigned restore_attempts_ = 0;                  // commits of lost ops tried since the store lost them
+  std::optional<std::chrono::steady_clock::time_point> restore_waiting_since_;  // the store's first error meanwhile
   std::optional<submit_pipeline::lost_ops> pending_restore_;  // being put back (survives a store error)
+  bool retry_armed_ = false;                                  // a retry_load_later timer is pending
   bool history_diverged_ = false;  // a head check found another op where this copy had its last
   std::atomic<bool> busy_flag_{false};
   std::deque<request> queue_;

@@ -26,14 +26,16 @@ void load_snapshot_at(store::store& storage, const store::doc_key& key, std::uin
 
 }  // namespace
 
-void registry::fetch(const store::doc_key& key, std::optional<std::uint64_t> from, read_handler done) {
-  get(key)->fetch(from, std::move(done));
+void registry::fetch(const store::doc_key& key, std::optional<std::uint64_t> from, read_handler done,
+                     std::chrono::steady_clock::time_point asked) {
+  get(key)->fetch(from, std::move(done), asked);
 }
 
 subscription_handle registry::subscribe(const store::doc_key& key, std::shared_ptr<subscriber> who,
-                                        std::optional<std::uint64_t> from, read_handler done) {
+                                        std::optional<std::uint64_t> from, read_handler done,
+                                        std::chrono::steady_clock::time_point asked) {
   auto doc = get(key);
-  doc->subscribe(std::move(who), from, std::move(done));
+  doc->subscribe(std::move(who), from, std::move(done), asked);
   return subscription_handle(std::move(doc));
 }
 

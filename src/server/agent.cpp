@@ -714,7 +714,8 @@ void agent::handle_doc(const std::string& action, json echo, protocol::doc_reque
   if (action == "f") {
     documents_.fetch(key, r.version, on_strand([respond = std::move(respond)](doc::read_result result) mutable {
                        respond(std::move(result), nullptr);
-                     }));
+                     }),
+                     std::chrono::steady_clock::now());
     return;
   }
   auto sub = subscribe_slot(key);
@@ -726,7 +727,8 @@ void agent::handle_doc(const std::string& action, json echo, protocol::doc_reque
           if (it != subscriptions_.end() && it->second == sub) unsubscribe(key);
         }
         respond(std::move(result), sub.get());
-      }));
+      }),
+      std::chrono::steady_clock::now());
 }
 
 // A bulk fetch/subscribe in progress. Documents are read a few at a time and
@@ -748,6 +750,9 @@ struct agent::bulk {
   std::vector<std::size_t> page_members;  // their indexes (subscriptions to mark ready once sent)
   bool page_sent = false;
   std::vector<doc::read_result> results;  // map form: kept for one reply (their ops are shared frames)
+  /// When the request came: its reads (a few at a time) wait for an unavailable store until
+  /// --max-store-wait-ms after it, together.
+  std::chrono::steady_clock::time_point asked = std::chrono::steady_clock::now();
 };
 
 namespace {
@@ -822,12 +827,12 @@ void agent::read_next(const std::shared_ptr<bulk>& b) {
   });
   if (b->subscribe && b->subs[i]->active()) {
     auto& sub = b->subs[i];
-    sub->handle = documents_.subscribe(key, sub, b->wanted[i].second, std::move(done));
+    sub->handle = documents_.subscribe(key, sub, b->wanted[i].second, std::move(done), b->asked);
     return;
   }
   // A fetch, or a subscription dropped (`bu`, a newer `s`) before its turn:
   // the same answer, without leaving a subscriber nobody will remove.
-  documents_.fetch(key, b->wanted[i].second, std::move(done));
+  documents_.fetch(key, b->wanted[i].second, std::move(done), b->asked);
 }
 
 void agent::on_bulk_answer(const std::shared_ptr<bulk>& b, std::size_t i, doc::read_result result) {
@@ -952,7 +957,8 @@ void agent::reply_snapshot_at(json echo, const store::doc_key& key, std::optiona
     documents_.fetch(key, std::nullopt, on_strand([this, echo = std::move(echo)](doc::read_result result) mutable {
                        if (result.error) return send_error(std::move(echo), *result.error);
                        send_snapshot(echo, *result.snap);
-                     }));
+                     }),
+                     std::chrono::steady_clock::now());
     return;
   }
   documents_.snapshot_at(key, *version,

@@ -284,7 +284,8 @@ void handle_http(server_context& context, const http_request& request, std::func
     case http_api::route_kind::document: {
       store::doc_key key{route.collection, route.id};
       context.service->fetch(
-          key, std::nullopt, [request, respond = std::move(respond), key](doc::read_result result) mutable {
+          key, std::nullopt,
+          [request, respond = std::move(respond), key](doc::read_result result) mutable {
             if (result.error) {
               // Stored data that does not decode or replay is the server's fault (500), as on the
               // other routes; anything else (a busy document, the memory budget, a store outage) is
@@ -295,7 +296,8 @@ void handle_http(server_context& context, const http_request& request, std::func
               return;
             }
             respond(json_response(request, http::status::ok, document_json(key.collection, key.id, *result.snap)));
-          });
+          },
+          std::chrono::steady_clock::now());
       return;
     }
     case http_api::route_kind::document_at: {

@@ -40,9 +40,11 @@ class registry final : public document_service {
   std::shared_ptr<document> get(const store::doc_key& key);
 
   // document_service (src/doc/service.cpp).
-  void fetch(const store::doc_key& key, std::optional<std::uint64_t> from, read_handler done) override;
+  void fetch(const store::doc_key& key, std::optional<std::uint64_t> from, read_handler done,
+             std::chrono::steady_clock::time_point asked) override;
   [[nodiscard]] subscription_handle subscribe(const store::doc_key& key, std::shared_ptr<subscriber> who,
-                                              std::optional<std::uint64_t> from, read_handler done) override;
+                                              std::optional<std::uint64_t> from, read_handler done,
+                                              std::chrono::steady_clock::time_point asked) override;
   void unsubscribe(const subscription_handle& handle, const subscriber* who, std::function<void()> done) override;
   void submit(const store::doc_key& key, oplog::submission op, submit_handler done) override;
   void transform_presence(const store::doc_key& key, std::uint64_t version, std::string src,

@@ -56,12 +56,16 @@ class document_service {
  public:
   virtual ~document_service() = default;
 
-  /// `f`: the head snapshot (`from` nullopt) or the committed ops from `from` on.
-  virtual void fetch(const store::doc_key& key, std::optional<std::uint64_t> from, read_handler done) = 0;
+  /// `f`: the head snapshot (`from` nullopt) or the committed ops from `from` on. `asked`: when the
+  /// client asked (a read waits for an unavailable store until document_options::max_store_wait
+  /// after it; the reads of one bulk request share it).
+  virtual void fetch(const store::doc_key& key, std::optional<std::uint64_t> from, read_handler done,
+                     std::chrono::steady_clock::time_point asked) = 0;
   /// `s`: registers `who` and reads as `fetch`, atomically: every op after
   /// the read reaches `who` through `on_op`.
   [[nodiscard]] virtual subscription_handle subscribe(const store::doc_key& key, std::shared_ptr<subscriber> who,
-                                                      std::optional<std::uint64_t> from, read_handler done) = 0;
+                                                      std::optional<std::uint64_t> from, read_handler done,
+                                                      std::chrono::steady_clock::time_point asked) = 0;
   /// `u`, or a closed connection: removes `who` from where `handle` (from
   /// `subscribe`) points. `done` (may be empty) runs once removed.
   virtual void unsubscribe(const subscription_handle& handle, const subscriber* who, std::function<void()> done) = 0;

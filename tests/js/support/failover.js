@@ -15,6 +15,13 @@
 // slot is moved to another master and back, twice, while the clients type
 // (CLUSTER SETSLOT MIGRATING/IMPORTING, MIGRATE two keys at a time with pauses,
 // so commits meet a half-moved document, then SETSLOT NODE on every master).
+// With disruption 'lagging' (sentinel only): the first replica has the lower
+// replica-priority and is frozen (SIGSTOP) for a second before the master is
+// killed, so Sentinel promotes the replica that is *behind* the other one;
+// the other then needs a full resynchronisation (after Redis's 5 s
+// repl-diskless-sync-delay) and, with --redis-min-replicas 1, no commit is
+// confirmed meanwhile: reconnecting clients' resubscriptions must wait for
+// the store, not fail (the sharedb client never retries them).
 // Used by tests/js/failover_test.js and bench/js/failover_drill.js.
 
 const {execFile, execFileSync} = require('child_process');
@@ -124,14 +131,19 @@ async function failoverDrill(opts = {}) {
   const log = opts.log || (() => {});
   const args = ['--redis-timeout-ms 3000'];
   if (opts.minReplicas) args.push(`--redis-min-replicas ${opts.minReplicas}`, '--redis-wait-timeout-ms 1000');
+  if (opts.otsyncdArgs) args.push(opts.otsyncdArgs);  // e.g. '--max-store-wait-ms 0', to see what it prevents
   const onCluster = opts.topology === 'cluster';
+  const lagging = opts.disruption === 'lagging';
+  if (lagging && onCluster) throw new Error('the lagging-replica drill runs on Sentinel');
   const cluster = new Cluster(onCluster ?
     {CLUSTER_REDIS: 'cluster', CLUSTER_NODE_TIMEOUT_MS: '1000', OTSYNC_ARGS: args.join(' ')} :
-    {CLUSTER_REDIS: 'sentinel', REDIS_REPLICAS: '2', SENTINEL_DOWN_MS: '1000', OTSYNC_ARGS: args.join(' ')});
+    {CLUSTER_REDIS: 'sentinel', REDIS_REPLICAS: '2', SENTINEL_DOWN_MS: '1000', OTSYNC_ARGS: args.join(' '),
+      ...(lagging ? {REDIS_REPLICA_PRIORITY: '1'} : {})});
   cluster.start();
   const conns = [];
   const result = {acked: 0, lost: [], duplicated: [], errors: 0, errorCodes: {}, converged: false, readyAgainMs: null,
     firstAckAfterKillMs: null};
+  let thaw = () => {};
   try {
     for (let i = 0; i < clients; i++) conns.push(await resilientClient(cluster));
     const id = onCluster ? idOnShard(cluster.env.REDIS_PORT) : S.uid('failover');
@@ -144,6 +156,10 @@ async function failoverDrill(opts = {}) {
     const deadline = Date.now() + (opts.limitMs || 90000);
     const migrating = opts.disruption === 'migrate';
     const key = `otsync:{8:failover/${id}}:head`;
+    let frozenPid = 0;  // the lagging drill's frozen replica, thawed whatever happens
+    thaw = () => {
+      if (frozenPid) try { process.kill(frozenPid, 'SIGCONT'); } catch (_) { /* gone */ }
+    };
     const killer = migrating ? (async () => {
       await S.sleep(opts.killAfterMs || 2500);
       killedAt = Date.now();
@@ -155,14 +171,33 @@ async function failoverDrill(opts = {}) {
       }
       result.readyAgainMs = 0;
     })() : (async () => {
-      await S.sleep(opts.killAfterMs || 2500);
+      if (lagging) {
+        frozenPid = Number(cluster.env.REDIS_REPLICA_PID);
+        await S.sleep(Math.max(0, (opts.killAfterMs || 2500) - 1000));
+        process.kill(frozenPid, 'SIGSTOP');  // it falls behind the other replica
+        log(`replica (pid ${frozenPid}) frozen`);
+        await S.sleep(1000);
+      } else {
+        await S.sleep(opts.killAfterMs || 2500);
+      }
       killedAt = Date.now();
       process.kill(masterPid, 'SIGKILL');
       log(`master (pid ${masterPid}) killed`);
+      if (lagging) {
+        await S.sleep(300);
+        process.kill(frozenPid, 'SIGCONT');
+        log(`replica (pid ${frozenPid}) thawed`);
+      }
       await S.sleep(200);
       await S.waitUntil(async () => (await Promise.all(cluster.instances().map(readyz))).every((s) => s === 200),
         60000, 'every instance ready after the failover', 100);
       result.readyAgainMs = Date.now() - killedAt;
+      if (lagging) {
+        const port = execFileSync('redis-cli', ['-p', cluster.env.SENTINEL1_PORT, 'SENTINEL',
+          'get-master-addr-by-name', 'otsync'], {encoding: 'utf8', timeout: 5000}).trim().split('\n')[1];
+        result.promotedLagging = port === String(cluster.env.REDIS_REPLICA_PORT);
+        log(`promoted: port ${port} (${result.promotedLagging ? 'the lagging replica' : 'the other replica'})`);
+      }
       if (onCluster) {
         // A supervisor restarts it: back as a replica of the promoted one.
         execFileSync(CLUSTER_SCRIPT, ['redis-start', cluster.dir], {stdio: ['ignore', 'ignore', 'inherit'],
@@ -221,6 +256,7 @@ async function failoverDrill(opts = {}) {
     e.message += `\n${cluster.logs()}`;
     throw e;
   } finally {
+    thaw();
     for (const c of conns) c.stopped = true;
     S.closeAll(conns);
     cluster.stop();

@@ -48,6 +48,10 @@ class flaky_store : public st::store {
   }
   void load_ops(const st::doc_key& k, std::uint64_t from, std::optional<std::uint64_t> to,
                 st::handler<std::vector<op_record>> h) override {
+    if (fail_load_ops > 0) {
+      --fail_load_ops;
+      return h(st::errc::unavailable);
+    }
     inner_->load_ops(k, from, to, std::move(h));
   }
   void version_at(const st::doc_key& k, std::int64_t ts, st::handler<std::uint64_t> h) override {
@@ -88,6 +92,7 @@ class flaky_store : public st::store {
   std::atomic<int> fail_commits{0};
   std::atomic<int> fail_loads{0};  // the next loads fail with `unavailable` (a failover)
   std::atomic<int> loads{0};
+  std::atomic<int> fail_load_ops{0};
   std::atomic<int> lose_replies{0};
   std::atomic<int> commits{0};
   std::atomic<int> batches{0};
@@ -447,6 +452,80 @@ TEST_F(DocumentTest, AnUnsubscribeEndsAHeldSubscription) {
   EXPECT_EQ(gone->ops, 0);
   EXPECT_EQ(observed.served_, 1);
   EXPECT_EQ(observed.failed_, 1);
+}
+
+// The wait counts from when the client asked: the reads of a bulk request, issued a few at a time,
+// share one deadline.
+TEST_F(DocumentTest, AHeldReadWaitsFromWhenTheClientAsked) {
+  ASSERT_FALSE(submit("a", 1, 0, oplog::create_body{std::string(ot::type_uri), "abc"}).error);
+  silent_feed feed;
+  document_options options;
+  options.max_store_wait = 5s;
+  registry shared(io.get_executor(), storage, options, nullptr, &feed);
+  storage.fail_loads = 1000000;
+  std::promise<read_result> fetched;
+  auto fetched_future = fetched.get_future();
+  const auto started = std::chrono::steady_clock::now();
+  shared.get(key)->fetch(
+      std::nullopt, [&](read_result r) { fetched.set_value(std::move(r)); }, started - 4800ms);
+  auto r = wait(fetched_future);
+  ASSERT_TRUE(r.error);
+  EXPECT_EQ(r.error->code, "ERR_DATABASE_UNAVAILABLE");
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 1s);
+}
+
+// Requests that keep arriving while reads wait do not each start a load: the document tries the
+// store on its backoff, once per try.
+TEST_F(DocumentTest, RequestsArrivingWhileReadsWaitDoNotMultiplyTheLoads) {
+  ASSERT_FALSE(submit("a", 1, 0, oplog::create_body{std::string(ot::type_uri), "abc"}).error);
+  silent_feed feed;
+  registry shared(io.get_executor(), storage, document_options{}, nullptr, &feed);
+  storage.fail_loads = 1000000;
+  const int loads_before = storage.loads.load();
+  int answered = 0;
+  for (int i = 0; i < 60; ++i) {
+    shared.get(key)->fetch(std::nullopt, [&](read_result) { ++answered; });
+    io.run_for(25ms);  // 1.5 s in all
+    io.restart();
+  }
+  const int loads = storage.loads.load() - loads_before;
+  EXPECT_EQ(answered, 0);
+  // 100, 200, 400, 800 ms apart, then every second: about 6 in 1.5 s (not one per request).
+  EXPECT_LE(loads, 10) << loads;
+  EXPECT_GE(loads, 3) << loads;
+  storage.fail_loads = 0;
+  io.run_for(1500ms);
+  io.restart();
+  EXPECT_EQ(answered, 60);
+}
+
+// A resubscription from a version older than the document's cache reads the ops from the store;
+// when the store does not answer, it waits too.
+TEST_F(DocumentTest, AReadOfOldOpsWaitsForTheStore) {
+  silent_feed feed;
+  document_options options;
+  options.recent_ops = 2;
+  registry shared(io.get_executor(), storage, options, nullptr, &feed);
+  ASSERT_FALSE(submit_to(shared, "a", 1, 0, oplog::create_body{std::string(ot::type_uri), ""}).error);
+  auto watcher = std::make_shared<counting_subscriber>();
+  std::promise<read_result> first;
+  auto first_future = first.get_future();
+  shared.get(key)->subscribe(watcher, std::nullopt, [&](read_result r) { first.set_value(std::move(r)); });
+  ASSERT_FALSE(wait(first_future).error);
+  for (std::uint64_t v = 1; v <= 6; ++v) {
+    ASSERT_FALSE(submit_to(shared, "a", v + 1, v, ot::op{C::insert("x")}).error);
+  }
+  storage.fail_load_ops = 1;
+  storage.fail_loads = 2;
+  auto late = std::make_shared<counting_subscriber>();
+  std::promise<read_result> caught_up;
+  auto caught_up_future = caught_up.get_future();
+  shared.get(key)->subscribe(late, 1, [&](read_result r) { caught_up.set_value(std::move(r)); });
+  auto r = wait(caught_up_future);
+  ASSERT_FALSE(r.error) << r.error->code;
+  EXPECT_EQ(r.ops.size(), 6u);  // versions 1 to 6
+  EXPECT_EQ(storage.fail_load_ops.load(), 0);
+  EXPECT_EQ(storage.fail_loads.load(), 0);
 }
 
 }  // namespace

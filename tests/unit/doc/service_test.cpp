@@ -138,7 +138,9 @@ TEST_F(ServiceTest, OpRangesAndListingsComeFromTheStore) {
 TEST_F(ServiceTest, AHandleTakesTheSubscriberOffWhereItWasSubscribed) {
   auto who = std::make_shared<counting_subscriber>();
   std::optional<read_result> read;
-  auto handle = service_.subscribe(key_, who, std::nullopt, [&read](read_result r) { read.emplace(std::move(r)); });
+  auto handle = service_.subscribe(
+      key_, who, std::nullopt, [&read](read_result r) { read.emplace(std::move(r)); },
+      std::chrono::steady_clock::now());
   ASSERT_TRUE(handle);
   settle();
   ASSERT_TRUE(read && !read->error);

@@ -155,13 +155,15 @@ class SharedMemoryInstances : public ::testing::Test {
   std::optional<oplog::snapshot> fetch(instance& at) {
     std::promise<read_result> p;
     auto f = p.get_future();
-    at.documents.fetch(key, std::nullopt, [&p](read_result r) { p.set_value(std::move(r)); });
+    at.documents.fetch(
+        key, std::nullopt, [&p](read_result r) { p.set_value(std::move(r)); }, std::chrono::steady_clock::now());
     return wait(f).snap;
   }
   void subscribe(instance& at, const std::shared_ptr<recording_subscriber>& who) {
     std::promise<read_result> p;
     auto f = p.get_future();
-    (void)at.documents.subscribe(key, who, std::nullopt, [&p](read_result r) { p.set_value(std::move(r)); });
+    (void)at.documents.subscribe(
+        key, who, std::nullopt, [&p](read_result r) { p.set_value(std::move(r)); }, std::chrono::steady_clock::now());
     ASSERT_FALSE(wait(f).error);
   }
 

@@ -87,11 +87,13 @@ class fake_service final : public doc::document_service {
     doc::result_handler<oplog::snapshot> done;
   };
 
-  void fetch(const store::doc_key& key, std::optional<std::uint64_t> from, doc::read_handler done) override {
+  void fetch(const store::doc_key& key, std::optional<std::uint64_t> from, doc::read_handler done,
+             std::chrono::steady_clock::time_point) override {
     fetches.push_back({key, from, std::move(done)});
   }
   doc::subscription_handle subscribe(const store::doc_key& key, std::shared_ptr<doc::subscriber> who,
-                                     std::optional<std::uint64_t> from, doc::read_handler done) override {
+                                     std::optional<std::uint64_t> from, doc::read_handler done,
+                                     std::chrono::steady_clock::time_point) override {
     doc::subscription_handle handle(std::make_shared<int>(static_cast<int>(subscribes.size())));
     subscribes.push_back({key, std::move(who), from, std::move(done), handle});
     return handle;
