@@ -90,6 +90,8 @@ async function runOnce(server, preset) {
     const srv = report.server[String(child.pid)] || {};
     return {
       acked: report.acked_ops_per_s, p50: report.ack_latency_ms.p50, p99: report.ack_latency_ms.p99,
+      // A writer's send to a reader applying the op (fan-out's figure); none when nobody else reads.
+      deliveryP50: report.delivery_latency_ms?.p50, deliveryP99: report.delivery_latency_ms?.p99,
       deliveries: report.deliveries_per_s, cpu: srv.cpu_percent, rssPerConnection: report.rss_per_connection_bytes,
       converged: report.converged, errors: Object.values(report.errors || {}).reduce((a, b) => a + b, 0),
       loadgenSaturated: report.loadgen.saturated, loadgenCpu: report.loadgen.cpu_percent,
@@ -110,7 +112,8 @@ const fmt = (x, digits = 0) => (x === null || x === undefined ? '—' : Number(x
         const r = await runOnce(server, preset);
         ((runs[preset] = runs[preset] || {})[server.name] = runs[preset][server.name] || []).push(r);
         process.stderr.write(`rep ${rep}/${REPS} ${preset} ${server.name}: ${fmt(r.acked)} ops/s, ` +
-          `${fmt(r.deliveries)} deliveries/s, p99 ${fmt(r.p99, 2)} ms, converged ${r.converged}` +
+          `${fmt(r.deliveries)} deliveries/s, p99 ${fmt(r.p99, 2)} ms, delivery p99 ${fmt(r.deliveryP99, 2)} ms, ` +
+          `converged ${r.converged}` +
           `${r.loadgenSaturated ? ' (load generator saturated)' : ''}\n`);
       }
     }
@@ -120,9 +123,9 @@ const fmt = (x, digits = 0) => (x === null || x === undefined ? '—' : Number(x
   console.log(`${REPS} reps, ${DURATION} s measured per run, medians; ratio = otsyncd / ShareDB ` +
               `(latency and CPU per op: ShareDB / otsyncd)\n`);
   console.log('| preset | server | acked ops/s | ratio | deliveries/s | ratio | ack p50 ms | ack p99 ms | p99 ratio | ' +
-              'RSS/conn bytes | ratio | server CPU % | server CPU µs/op | ratio | loadgen CPU % | converged | errors | ' +
-              'loadgen saturated |');
-  console.log('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---|');
+              'delivery p50 / p99 ms | RSS/conn bytes | ratio | server CPU % | server CPU µs/op | ratio | loadgen CPU % | ' +
+              'converged | errors | loadgen saturated |');
+  console.log('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---|');
   for (const preset of PRESETS) {
     summary[preset] = {};
     for (const server of SERVERS) {
@@ -130,6 +133,8 @@ const fmt = (x, digits = 0) => (x === null || x === undefined ? '—' : Number(x
       summary[preset][server.name] = {
         ackedOpsPerSecond: median(rs.map((r) => r.acked)), deliveriesPerSecond: median(rs.map((r) => r.deliveries)),
         p50Ms: median(rs.map((r) => r.p50)), p99Ms: median(rs.map((r) => r.p99)),
+        deliveryP50Ms: median(rs.map((r) => r.deliveryP50 ?? null)),
+        deliveryP99Ms: median(rs.map((r) => r.deliveryP99 ?? null)),
         rssPerConnection: median(rs.map((r) => r.rssPerConnection)), cpuPercent: median(rs.map((r) => r.cpu)),
         converged: rs.every((r) => r.converged), errors: rs.reduce((a, r) => a + r.errors, 0),
         loadgenSaturated: rs.some((r) => r.loadgenSaturated), loadgenCpuPercent: median(rs.map((r) => r.loadgenCpu)),
@@ -147,7 +152,8 @@ const fmt = (x, digits = 0) => (x === null || x === undefined ? '—' : Number(x
                   cpuPerOp: ratio(base.cpuMicrosPerOp, s.cpuMicrosPerOp)};
       console.log(`| ${preset} | ${server.name} | ${fmt(s.ackedOpsPerSecond)} | ${fmt(s.ratios.acked, 2)} | ` +
         `${fmt(s.deliveriesPerSecond)} | ${fmt(s.ratios.deliveries, 2)} | ${fmt(s.p50Ms, 2)} | ${fmt(s.p99Ms, 2)} | ` +
-        `${fmt(s.ratios.p99, 2)} | ${fmt(s.rssPerConnection)} | ${fmt(s.ratios.rssPerConnection, 2)} | ` +
+        `${fmt(s.ratios.p99, 2)} | ${fmt(s.deliveryP50Ms, 2)} / ${fmt(s.deliveryP99Ms, 2)} | ` +
+        `${fmt(s.rssPerConnection)} | ${fmt(s.ratios.rssPerConnection, 2)} | ` +
         `${fmt(s.cpuPercent)} | ${fmt(s.cpuMicrosPerOp, 1)} | ${fmt(s.ratios.cpuPerOp, 2)} | ${fmt(s.loadgenCpuPercent)} | ` +
         `${s.converged ? 'yes' : 'NO'} | ${s.errors} | ${s.loadgenSaturated ? 'YES' : 'no'} |`);
     }
