@@ -175,8 +175,19 @@ class DocumentTest : public ::testing::Test {
     ASSERT_FALSE(wait(f));
   }
 
+  // "abc" created, then a registry on the store shared through a feed, whose next `failing_loads`
+  // loads fail as unavailable (a failover).
+  std::unique_ptr<registry> shared_after_create(document_options options = {}, document_observer* observer = nullptr,
+                                                int failing_loads = 0) {
+    EXPECT_FALSE(submit("a", 1, 0, oplog::create_body{std::string(ot::type_uri), "abc"}).error);
+    auto shared = std::make_unique<registry>(io.get_executor(), storage, options, observer, &feed_);
+    storage.fail_loads = failing_loads;
+    return shared;
+  }
+
   asio::io_context io;
   flaky_store storage;
+  silent_feed feed_;
   registry documents;
   store::doc_key key{"docs", "d1"};
 };
@@ -348,18 +359,15 @@ TEST_F(DocumentTest, SharedStoreBatchesAreAllOrNothingAndALostBatchIsUndoneWhole
 // While the store does not answer (a Redis failover), a subscription waits for it instead of failing:
 // the sharedb client never retries a failed (re)subscription. Submits still fail at once.
 TEST_F(DocumentTest, ASubscriptionWaitsForAStoreThatDoesNotAnswerAndIsServedOnceItDoes) {
-  ASSERT_FALSE(submit("a", 1, 0, oplog::create_body{std::string(ot::type_uri), "abc"}).error);
-  silent_feed feed;
   held_reads_observer observed;
-  registry shared(io.get_executor(), storage, document_options{}, &observed, &feed);
-  storage.fail_loads = 4;
+  auto shared = shared_after_create({}, &observed, 4);
   const int loads_before = storage.loads.load();
   auto watcher = std::make_shared<counting_subscriber>();
   std::promise<read_result> subscribed;
   auto subscribed_future = subscribed.get_future();
   const auto asked = std::chrono::steady_clock::now();
-  shared.get(key)->subscribe(watcher, std::nullopt, [&](read_result r) { subscribed.set_value(std::move(r)); });
-  auto refused = submit_to(shared, "b", 1, 1, ot::op{C::insert("X")});
+  shared->get(key)->subscribe(watcher, std::nullopt, [&](read_result r) { subscribed.set_value(std::move(r)); });
+  auto refused = submit_to(*shared, "b", 1, 1, ot::op{C::insert("X")});
   ASSERT_TRUE(refused.error);
   EXPECT_EQ(refused.error->code, "ERR_DATABASE_UNAVAILABLE");
   auto r = wait(subscribed_future);
@@ -370,22 +378,19 @@ TEST_F(DocumentTest, ASubscriptionWaitsForAStoreThatDoesNotAnswerAndIsServedOnce
   EXPECT_EQ(observed.served_, 1);
   EXPECT_EQ(observed.failed_, 0);
   // It is subscribed: the next op reaches it.
-  ASSERT_FALSE(submit_to(shared, "b", 2, 1, ot::op{C::insert("Y")}).error);
+  ASSERT_FALSE(submit_to(*shared, "b", 2, 1, ot::op{C::insert("Y")}).error);
   EXPECT_EQ(watcher->ops, 1);
 }
 
 TEST_F(DocumentTest, AHeldReadFailsOnceTheWaitRunsOut) {
-  ASSERT_FALSE(submit("a", 1, 0, oplog::create_body{std::string(ot::type_uri), "abc"}).error);
-  silent_feed feed;
   held_reads_observer observed;
   document_options options;
   options.max_store_wait = 700ms;
-  registry shared(io.get_executor(), storage, options, &observed, &feed);
-  storage.fail_loads = 1000000;
+  auto shared = shared_after_create(options, &observed, 1000000);
   std::promise<read_result> fetched;
   auto fetched_future = fetched.get_future();
   const auto asked = std::chrono::steady_clock::now();
-  shared.get(key)->fetch(std::nullopt, [&](read_result r) { fetched.set_value(std::move(r)); });
+  shared->get(key)->fetch(std::nullopt, [&](read_result r) { fetched.set_value(std::move(r)); });
   auto r = wait(fetched_future);
   const auto waited = std::chrono::steady_clock::now() - asked;
   ASSERT_TRUE(r.error);
@@ -400,18 +405,15 @@ TEST_F(DocumentTest, AHeldReadFailsOnceTheWaitRunsOut) {
   io.restart();
   EXPECT_EQ(storage.loads.load(), loads);
   storage.fail_loads = 0;
-  EXPECT_EQ(fetch_from(shared).snap->data, "abc");
+  EXPECT_EQ(fetch_from(*shared).snap->data, "abc");
 }
 
 TEST_F(DocumentTest, WithNoWaitAReadFailsAtOnce) {
-  ASSERT_FALSE(submit("a", 1, 0, oplog::create_body{std::string(ot::type_uri), "abc"}).error);
-  silent_feed feed;
   held_reads_observer observed;
   document_options options;
   options.max_store_wait = 0ms;
-  registry shared(io.get_executor(), storage, options, &observed, &feed);
-  storage.fail_loads = 1;
-  auto r = fetch_from(shared);
+  auto shared = shared_after_create(options, &observed, 1);
+  auto r = fetch_from(*shared);
   ASSERT_TRUE(r.error);
   EXPECT_EQ(r.error->code, "ERR_DATABASE_UNAVAILABLE");
   EXPECT_EQ(storage.loads.load(), 1 + 1);  // the create's load, and this one
@@ -421,24 +423,21 @@ TEST_F(DocumentTest, WithNoWaitAReadFailsAtOnce) {
 // A connection that unsubscribes (or closes) while its subscription waits must not be subscribed
 // once the store answers: the subscription ends with the error at the unsubscribe.
 TEST_F(DocumentTest, AnUnsubscribeEndsAHeldSubscription) {
-  ASSERT_FALSE(submit("a", 1, 0, oplog::create_body{std::string(ot::type_uri), "abc"}).error);
-  silent_feed feed;
   held_reads_observer observed;
-  registry shared(io.get_executor(), storage, document_options{}, &observed, &feed);
-  storage.fail_loads = 1000000;
+  auto shared = shared_after_create({}, &observed, 1000000);
   auto gone = std::make_shared<counting_subscriber>();
   auto staying = std::make_shared<counting_subscriber>();
   std::promise<read_result> gone_answer;
   std::promise<read_result> staying_answer;
   auto gone_future = gone_answer.get_future();
   auto staying_future = staying_answer.get_future();
-  shared.get(key)->subscribe(gone, std::nullopt, [&](read_result r) { gone_answer.set_value(std::move(r)); });
-  shared.get(key)->subscribe(staying, std::nullopt, [&](read_result r) { staying_answer.set_value(std::move(r)); });
+  shared->get(key)->subscribe(gone, std::nullopt, [&](read_result r) { gone_answer.set_value(std::move(r)); });
+  shared->get(key)->subscribe(staying, std::nullopt, [&](read_result r) { staying_answer.set_value(std::move(r)); });
   io.run_for(300ms);  // a few failed loads: both wait
   io.restart();
   ASSERT_EQ(gone_future.wait_for(0s), std::future_status::timeout);
   bool unsubscribed = false;
-  shared.get(key)->unsubscribe(gone.get(), [&] { unsubscribed = true; });
+  shared->get(key)->unsubscribe(gone.get(), [&] { unsubscribed = true; });
   io.run_for(1500ms);  // the next load fails: the unsubscribe is done, its subscription ends
   io.restart();
   EXPECT_TRUE(unsubscribed);
@@ -447,7 +446,7 @@ TEST_F(DocumentTest, AnUnsubscribeEndsAHeldSubscription) {
   storage.fail_loads = 0;
   auto r = wait(staying_future);
   ASSERT_FALSE(r.error);
-  ASSERT_FALSE(submit_to(shared, "b", 1, 1, ot::op{C::insert("X")}).error);
+  ASSERT_FALSE(submit_to(*shared, "b", 1, 1, ot::op{C::insert("X")}).error);
   EXPECT_EQ(staying->ops, 1);
   EXPECT_EQ(gone->ops, 0);
   EXPECT_EQ(observed.served_, 1);
@@ -457,16 +456,13 @@ TEST_F(DocumentTest, AnUnsubscribeEndsAHeldSubscription) {
 // The wait counts from when the client asked: the reads of a bulk request, issued a few at a time,
 // share one deadline.
 TEST_F(DocumentTest, AHeldReadWaitsFromWhenTheClientAsked) {
-  ASSERT_FALSE(submit("a", 1, 0, oplog::create_body{std::string(ot::type_uri), "abc"}).error);
-  silent_feed feed;
   document_options options;
   options.max_store_wait = 5s;
-  registry shared(io.get_executor(), storage, options, nullptr, &feed);
-  storage.fail_loads = 1000000;
+  auto shared = shared_after_create(options, nullptr, 1000000);
   std::promise<read_result> fetched;
   auto fetched_future = fetched.get_future();
   const auto started = std::chrono::steady_clock::now();
-  shared.get(key)->fetch(
+  shared->get(key)->fetch(
       std::nullopt, [&](read_result r) { fetched.set_value(std::move(r)); }, started - 4800ms);
   auto r = wait(fetched_future);
   ASSERT_TRUE(r.error);
@@ -477,14 +473,11 @@ TEST_F(DocumentTest, AHeldReadWaitsFromWhenTheClientAsked) {
 // Requests that keep arriving while reads wait do not each start a load: the document tries the
 // store on its backoff, once per try.
 TEST_F(DocumentTest, RequestsArrivingWhileReadsWaitDoNotMultiplyTheLoads) {
-  ASSERT_FALSE(submit("a", 1, 0, oplog::create_body{std::string(ot::type_uri), "abc"}).error);
-  silent_feed feed;
-  registry shared(io.get_executor(), storage, document_options{}, nullptr, &feed);
-  storage.fail_loads = 1000000;
+  auto shared = shared_after_create({}, nullptr, 1000000);
   const int loads_before = storage.loads.load();
   int answered = 0;
   for (int i = 0; i < 60; ++i) {
-    shared.get(key)->fetch(std::nullopt, [&](read_result) { ++answered; });
+    shared->get(key)->fetch(std::nullopt, [&](read_result) { ++answered; });
     io.run_for(25ms);  // 1.5 s in all
     io.restart();
   }
@@ -502,25 +495,24 @@ TEST_F(DocumentTest, RequestsArrivingWhileReadsWaitDoNotMultiplyTheLoads) {
 // A resubscription from a version older than the document's cache reads the ops from the store;
 // when the store does not answer, it waits too.
 TEST_F(DocumentTest, AReadOfOldOpsWaitsForTheStore) {
-  silent_feed feed;
   document_options options;
   options.recent_ops = 2;
-  registry shared(io.get_executor(), storage, options, nullptr, &feed);
-  ASSERT_FALSE(submit_to(shared, "a", 1, 0, oplog::create_body{std::string(ot::type_uri), ""}).error);
+  auto shared = std::make_unique<registry>(io.get_executor(), storage, options, nullptr, &feed_);
+  ASSERT_FALSE(submit_to(*shared, "a", 1, 0, oplog::create_body{std::string(ot::type_uri), ""}).error);
   auto watcher = std::make_shared<counting_subscriber>();
   std::promise<read_result> first;
   auto first_future = first.get_future();
-  shared.get(key)->subscribe(watcher, std::nullopt, [&](read_result r) { first.set_value(std::move(r)); });
+  shared->get(key)->subscribe(watcher, std::nullopt, [&](read_result r) { first.set_value(std::move(r)); });
   ASSERT_FALSE(wait(first_future).error);
   for (std::uint64_t v = 1; v <= 6; ++v) {
-    ASSERT_FALSE(submit_to(shared, "a", v + 1, v, ot::op{C::insert("x")}).error);
+    ASSERT_FALSE(submit_to(*shared, "a", v + 1, v, ot::op{C::insert("x")}).error);
   }
   storage.fail_load_ops = 1;
   storage.fail_loads = 2;
   auto late = std::make_shared<counting_subscriber>();
   std::promise<read_result> caught_up;
   auto caught_up_future = caught_up.get_future();
-  shared.get(key)->subscribe(late, 1, [&](read_result r) { caught_up.set_value(std::move(r)); });
+  shared->get(key)->subscribe(late, 1, [&](read_result r) { caught_up.set_value(std::move(r)); });
   auto r = wait(caught_up_future);
   ASSERT_FALSE(r.error) << r.error->code;
   EXPECT_EQ(r.ops.size(), 6u);  // versions 1 to 6
