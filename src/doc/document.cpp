@@ -257,12 +257,12 @@ void document::start_load() {
 void document::on_loaded(ot::result<store::loaded_document> loaded) {
   busy_ = false;
   std::optional<protocol::error_info> error;
-  bool unavailable = false;        // the store did not answer: reads wait for it
+  std::error_code failure;
   submit_pipeline::lost_ops lost;  // committed, broadcast, and no longer in the store
   std::uint64_t stored_head = 0;
   if (!loaded) {
-    error = protocol::to_error_info(loaded.error());
-    unavailable = loaded.error() == store::errc::unavailable;
+    failure = loaded.error();
+    error = protocol::to_error_info(failure);
   } else {
     stored_head = loaded->version_reached();
     if (stored_head < broadcast_version_ && owner_.feed() && owner_.storage().atomic_batches() &&
@@ -280,11 +280,7 @@ void document::on_loaded(ot::result<store::loaded_document> loaded) {
   }
   if (error) {
     state_ = state::unloaded;
-    if (unavailable) {
-      hold_reads(*error);
-    } else {
-      fail_queue(*error);
-    }
+    fail_or_hold(failure, *error);
     update_busy_flag();
     retry_load_later();
     return;
@@ -346,11 +342,7 @@ void document::reload_later(std::error_code error) {
   state_ = state::unloaded;
   if (!restore_waiting_since_) restore_waiting_since_ = clock::now();
   if (clock::now() - *restore_waiting_since_ > max_restore_wait) pending_restore_.reset();
-  if (error == store::errc::unavailable) {
-    hold_reads(protocol::to_error_info(error));
-  } else {
-    fail_queue(protocol::to_error_info(error));
-  }
+  fail_or_hold(error, protocol::to_error_info(error));
   update_busy_flag();
   retry_load_later();
 }
@@ -376,6 +368,11 @@ std::chrono::milliseconds document::next_load_retry_delay() const {
   // Someone is waiting on a held read: try at least once a second.
   const auto longest = queue_.empty() ? std::chrono::milliseconds(5000) : std::chrono::milliseconds(1000);
   return std::clamp(load_retry_delay_ * 2, std::chrono::milliseconds(100), longest);
+}
+
+void document::fail_or_hold(std::error_code cause, const protocol::error_info& error) {
+  if (cause == store::errc::unavailable) return hold_reads(error);
+  fail_queue(error);
 }
 
 // The sharedb client never retries a subscription answered with an error: after a failover its

@@ -119,6 +119,8 @@ class document : public std::enable_shared_from_this<document> {
   /// The store did not answer a load: fetches and subscriptions younger than max_store_wait stay
   /// queued for the next load; everything else is answered with `error`.
   void hold_reads(const protocol::error_info& error);
+  /// The queue after a store error: reads held when the store is unavailable (`cause`), else all failed.
+  void fail_or_hold(std::error_code cause, const protocol::error_info& error);
   /// The wait before the next load after a failed one (backoff; shorter while reads are held).
   [[nodiscard]] std::chrono::milliseconds next_load_retry_delay() const;
   static bool is_held_read(const request& r);

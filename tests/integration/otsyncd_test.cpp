@@ -1546,6 +1546,9 @@ TEST(OtsyncdCommandLine, RefusesOutOfRangeLimitsNamingTheFlag) {
       {"--max-kept-presences", "-1"},
       {"--max-kept-presences", "1000001"},
       {"--max-kept-presences", "many"},
+      {"--max-store-wait-ms", "-1"},
+      {"--max-store-wait-ms", "600001"},
+      {"--max-store-wait-ms", "30s"},
   };
   for (const auto& args : bad) {
     auto all = args;
