@@ -8,7 +8,8 @@
 //                                   [--out docs/benchmarks.md] [--commands "how they were run"]
 //
 // The page says what ran, on which machine, with which commands; every figure in it comes from
-// those files (nothing is typed in by hand).
+// those files (nothing is typed in by hand). Sections measured by other scripts (the Redis
+// topologies, the failover drills) follow KEPT_MARKER in the existing page and are kept as they are.
 'use strict';
 const fs = require('fs');
 const path = require('path');
@@ -30,6 +31,11 @@ const sbs = sbsFile ? JSON.parse(fs.readFileSync(sbsFile, 'utf8')) : null;
 const authors = authorsFile ? JSON.parse(fs.readFileSync(authorsFile, 'utf8')) : null;
 fs.mkdirSync(PLOTS, {recursive: true});
 
+// Everything from this line on in the existing page is carried over unchanged.
+const KEPT_MARKER = '<!-- Measured by other scripts; benchmarks_doc.js keeps what follows as it is. -->';
+const previous = fs.existsSync(OUT) ? fs.readFileSync(OUT, 'utf8') : '';
+const kept = previous.includes(KEPT_MARKER) ? previous.slice(previous.indexOf(KEPT_MARKER)) : `${KEPT_MARKER}\n`;
+
 const fmt = (x, digits = 0) => (x === null || x === undefined ? '—' : Number(x).toFixed(digits));
 const rel = (file) => path.relative(path.dirname(OUT), file);
 const lines = [];
@@ -43,7 +49,8 @@ function machineLine(m) {
 
 out('# Benchmarks');
 out();
-out('Written by `bench/js/benchmarks_doc.js` from the JSON of the same-run benchmarks; do not edit by hand.');
+out('Written by `bench/js/benchmarks_doc.js` from the JSON of the same-run benchmarks; do not edit by hand');
+out('(the sections after the Redis heading come from the scripts they name and are kept as they are).');
 out('Every server runs alone with the native load generator (`build/bin/otsync-load`) on the same machine,');
 out('one fresh process per run, interleaved; ShareDB is the reference peer (`bench/peer/sharedb_server.js`:');
 out('npm `sharedb` 7 with `ot-text-unicode` on its in-memory database). Ratios are against ShareDB in the same');
@@ -171,5 +178,5 @@ if (sbs) {
   }
 }
 
-fs.writeFileSync(OUT, `${lines.join('\n')}\n`);
+fs.writeFileSync(OUT, `${lines.join('\n')}\n${kept}`);
 console.error(`wrote ${path.relative(process.cwd(), OUT)} and ${path.relative(process.cwd(), PLOTS)}/*.svg`);
