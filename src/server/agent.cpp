@@ -42,6 +42,10 @@ class agent::subscription : public doc::subscriber,
   // The subscribe reply was sent: release what was held back.
   void mark_ready() {
     ready_ = true;
+    if (!active_) {  // unsubscribed meanwhile (or its read failed): what was held is not sent
+      held_.clear();
+      return;
+    }
     if (auto io = io_.lock()) {
       for (auto& frame : held_) io->send_broadcast(std::move(frame));
     }
@@ -880,6 +884,15 @@ void agent::finish_bulk(bulk& b) {
   };
   for (auto& result : b.results) {
     if (result.error) {
+      // All or nothing, as ShareDB (which destroys every stream of the request): the client takes
+      // the error for each document named, so none of them stays subscribed here.
+      if (b.subscribe) {
+        for (std::size_t i = 0; i < b.wanted.size(); ++i) {
+          store::doc_key key{b.collection, b.wanted[i].first};
+          auto it = subscriptions_.find(key);
+          if (it != subscriptions_.end() && it->second == b.subs[i]) unsubscribe(key);
+        }
+      }
       send_error(std::move(b.echo), *result.error);
       mark_all_ready();
       return;

@@ -350,5 +350,48 @@ TEST_F(AgentServiceTest, ABulkSubscriptionDroppedBeforeItsTurnIsOnlyRead) {
   EXPECT_EQ(agent_.subscriptions(), 18U);
 }
 
+TEST_F(AgentServiceTest, AMapFormBulkSubscribeThatFailsForOneDocumentSubscribesNone) {
+  // As ShareDB: the client takes the error for every document named, so none stays subscribed.
+  EXPECT_TRUE(exchange(json::parse(R"({"a":"bs","c":"docs","b":{"d1":1,"d2":1,"d3":1}})")).empty());
+  ASSERT_EQ(service_.subscribes.size(), 3U);
+  const auto op = [](const char* frame) {
+    return std::make_shared<const doc::op_broadcast>(
+        doc::op_broadcast{std::make_shared<const std::string>(frame), "b", 1});
+  };
+  service_.subscribes[0].who->on_op(op("held op of d1"));  // held until the reply
+  io_->run();
+  service_.subscribes[0].done(snapshot_result(1, "x"));
+  service_.subscribes[1].done({protocol::error_info{"ERR_DATABASE_UNAVAILABLE", "down"}, std::nullopt, {}});
+  service_.subscribes[2].done(snapshot_result(1, "y"));
+  auto replies = answered();
+  ASSERT_EQ(replies.size(), 1U);  // the error, and not the op held for d1
+  EXPECT_EQ(replies[0]["a"], "bs");
+  EXPECT_EQ(replies[0]["error"]["code"], "ERR_DATABASE_UNAVAILABLE");
+  EXPECT_EQ(agent_.subscriptions(), 0U);
+  for (const auto& sub : service_.subscribes) EXPECT_EQ(service_.released(sub), 1) << sub.key.id;
+  // Later broadcasts to those subscriptions are not sent either.
+  service_.subscribes[2].who->on_op(op("late op of d3"));
+  EXPECT_TRUE(answered().empty());
+  // The client can subscribe again.
+  EXPECT_TRUE(exchange(json::parse(R"({"a":"s","c":"docs","d":"d1"})")).empty());
+  service_.subscribes.back().done(snapshot_result(2, "xx"));
+  EXPECT_EQ(answered().size(), 1U);
+  EXPECT_EQ(agent_.subscriptions(), 1U);
+}
+
+TEST_F(AgentServiceTest, AnArrayFormBulkSubscribeDropsOnlyTheDocumentThatFailed) {
+  EXPECT_TRUE(exchange(json::parse(R"({"a":"bs","c":"docs","b":["d1","d2"]})")).empty());
+  ASSERT_EQ(service_.subscribes.size(), 2U);
+  service_.subscribes[0].done(snapshot_result(1, "x"));
+  service_.subscribes[1].done({protocol::error_info{"ERR_DATABASE_UNAVAILABLE", "down"}, std::nullopt, {}});
+  auto replies = answered();
+  ASSERT_EQ(replies.size(), 1U);
+  EXPECT_EQ(replies[0]["data"]["d2"]["error"]["code"], "ERR_DATABASE_UNAVAILABLE");
+  EXPECT_EQ(replies[0]["data"]["d1"]["v"], 1);
+  EXPECT_EQ(agent_.subscriptions(), 1U);
+  EXPECT_EQ(service_.released(service_.subscribes[0]), 0);
+  EXPECT_EQ(service_.released(service_.subscribes[1]), 1);
+}
+
 }  // namespace
 }  // namespace otsync::server
