@@ -7,7 +7,7 @@
 // everything as JSON (--json FILE).
 //
 //   node bench/js/side_by_side.js [--reps 3] [--presets contention,spread,fanout,idle,contention@rate=40]
-//                                 [--duration 5] [--warmup 1] [--json FILE] [--baseline OTSYNCD]
+//                                 [--duration 5] [--warmup 1] [--json FILE] [--baseline OTSYNCD [--baseline-store sqlite]]
 //                                 [--servers memory,sqlite,sharedb] [--tls] [-- extra otsync-load flags]
 //
 // Figures: acked ops/s, ack p50/p99 (ms), deliveries/s, server CPU %, and for
@@ -39,16 +39,19 @@ const JSON_OUT = arg('json', null);
 const MAKE_CERTS = path.join(root, 'tests/support/make_test_certs.sh');
 const {OTSYNCD, LOAD, OTSYNCD_COMMON, baseServers, startServer, stopServer, machine} = require('./bench_servers');
 const SERVERS = baseServers();
-// --baseline PATH: another otsyncd build (say, the previous commit's) on the memory store, in the
-// same interleaved run, to measure what a change costs. --servers A,B keeps the servers whose names
-// contain one of the words (e.g. `--servers memory`).
+// --baseline PATH: another otsyncd build (say, the previous commit's) on the memory store (or the
+// store --baseline-store names: `sqlite`), in the same interleaved run, to measure what a change
+// costs. --servers A,B keeps the servers whose names contain one of the words (e.g. `--servers memory`).
 const BASELINE = arg('baseline', null);
+const BASELINE_STORE = arg('baseline-store', 'memory');
 if (BASELINE) {
   // Builds older than the per-address limit do not know its flag.
   const help = require('child_process').spawnSync(path.resolve(BASELINE), ['--help'], {encoding: 'utf8'}).stdout || '';
   const common = help.includes('--max-connections-per-address') ? OTSYNCD_COMMON : ['--log-level', 'warn'];
-  SERVERS.splice(1, 0, {name: 'otsyncd memory (baseline)', cmd: path.resolve(BASELINE),
-    args: (dir) => ['--store', 'memory:', '--data-dir', dir, ...common]});
+  if (!['memory', 'sqlite'].includes(BASELINE_STORE)) throw new Error('--baseline-store: memory or sqlite');
+  SERVERS.splice(1, 0, {name: `otsyncd ${BASELINE_STORE} (baseline)`, cmd: path.resolve(BASELINE),
+    args: (dir) => ['--store', BASELINE_STORE === 'sqlite' ? 'sqlite:bench.db' : 'memory:', '--data-dir', dir,
+                    ...common]});
 }
 const ONLY = arg('servers', null);
 // --tls is a bare flag (before `--`): parseArgs only reads flags with values.

@@ -36,7 +36,7 @@ ot::result<backend> open_backend(std::string_view uri, const backend_options& op
     return opened;
   }
   std::string detail;
-  auto opened = store::open_store(uri, options.data_dir, &detail);
+  auto opened = store::open_store(uri, options.data_dir, &detail, options.sqlite);
   if (!opened) {
     if (message) {
       *message = "cannot open store '" + std::string(uri) + "': " + opened.error().message() +

@@ -48,6 +48,16 @@ std::optional<parsed_config> parse_config(int argc, char** argv, int& exit_code)
                  "(shared by several instances) or memory: "
                  "(tests; lost on exit)")
       ->envname("OTSYNC_STORE");
+  app.add_option("--sqlite-cache-mib", o.sqlite.cache_mib,
+                 "With a sqlite: store: the writer's page cache in MiB (the pages a commit changes are read "
+                 "from it instead of the file)")
+      ->envname("OTSYNC_SQLITE_CACHE_MIB")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{65536}));
+  app.add_option("--sqlite-checkpoint-pages", o.sqlite.checkpoint_pages,
+                 "With a sqlite: store: pages (4 KiB) the write-ahead log holds before they are copied back into "
+                 "the database file (SQLite's wal_autocheckpoint; the log file keeps the size it reached)")
+      ->envname("OTSYNC_SQLITE_CHECKPOINT_PAGES")
+      ->check(CLI::Range(std::uint32_t{100}, std::uint32_t{1} << 20));
   app.add_option("--data-dir", o.data_dir, "Directory for the SQLite database (created if missing)")
       ->envname("OTSYNC_DATA_DIR");
   app.add_option("--identity-secret-file", o.identity_secret_file,

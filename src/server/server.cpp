@@ -311,6 +311,7 @@ std::string server::start() {
 
   backend::backend_options backend_options;
   backend_options.data_dir = opts.data_dir;
+  backend_options.sqlite = opts.sqlite;
   backend_options.redis_prefix = opts.redis_prefix;
   backend_options.redis_timeout = opts.redis_timeout;
   backend_options.instance_id = random_instance_id();

@@ -17,7 +17,7 @@ constexpr std::string_view cluster_scheme = "redis-cluster://";
 constexpr std::string_view default_database = "otsync.db";
 
 ot::result<std::unique_ptr<store>> open_sqlite(std::string_view path_text, const std::string& data_dir,
-                                               std::string* detail) {
+                                               std::string* detail, const sqlite_tuning& tuning) {
   namespace fs = std::filesystem;
   fs::path path = path_text.empty() ? fs::path(default_database) : fs::path(path_text);
   if (path.is_relative()) path = fs::path(data_dir) / path;
@@ -31,14 +31,17 @@ ot::result<std::unique_ptr<store>> open_sqlite(std::string_view path_text, const
   }
   sqlite_options options;
   options.path = path.string();
+  options.writer_cache_kib = tuning.cache_mib << 10;
+  options.wal_checkpoint_pages = tuning.checkpoint_pages;
   return open_sqlite_store(options, detail);
 }
 
 }  // namespace
 
-ot::result<std::unique_ptr<store>> open_store(std::string_view uri, const std::string& data_dir, std::string* detail) {
+ot::result<std::unique_ptr<store>> open_store(std::string_view uri, const std::string& data_dir, std::string* detail,
+                                              const sqlite_tuning& sqlite) {
   if (uri == memory_scheme) return make_memory_store();
-  if (uri.starts_with(sqlite_scheme)) return open_sqlite(uri.substr(sqlite_scheme.size()), data_dir, detail);
+  if (uri.starts_with(sqlite_scheme)) return open_sqlite(uri.substr(sqlite_scheme.size()), data_dir, detail, sqlite);
   if (uri.starts_with(redis_scheme) || uri.starts_with(sentinel_scheme) || uri.starts_with(cluster_scheme)) {
     auto options = parse_redis_uri(uri);
     if (!options) {

@@ -273,6 +273,10 @@ ot::result<sqlite::connection> open_connection(const sqlite_options& options, bo
     }
     const std::string synchronous = "PRAGMA synchronous = " + upper(options.synchronous);
     if (db->exec(synchronous.c_str()) != SQLITE_OK) return fail();
+    const std::string cache = "PRAGMA cache_size = -" + std::to_string(options.writer_cache_kib);
+    if (db->exec(cache.c_str()) != SQLITE_OK) return fail();
+    const std::string checkpoint = "PRAGMA wal_autocheckpoint = " + std::to_string(options.wal_checkpoint_pages);
+    if (db->exec(checkpoint.c_str()) != SQLITE_OK) return fail();
   } else if (db->exec("PRAGMA query_only = 1") != SQLITE_OK) {
     return fail();
   }
@@ -292,8 +296,12 @@ ot::result<std::unique_ptr<store>> open_sqlite_store(const sqlite_options& optio
     message = "synchronous must be OFF, NORMAL, FULL or EXTRA, not '" + options.synchronous + "'";
     return failed(open_errc::invalid_option);
   }
-  if (options.path.empty() || options.max_batch == 0 || options.reader_threads == 0 || options.busy_timeout_ms < 0) {
-    message = "path must be set, max_batch and reader_threads above 0, busy_timeout_ms not negative";
+  if (options.path.empty() || options.max_batch == 0 || options.reader_threads == 0 || options.busy_timeout_ms < 0 ||
+      options.writer_cache_kib == 0 || options.wal_checkpoint_pages == 0) {
+    // A checkpoint interval of 0 would turn SQLite's automatic checkpoints off: the log would grow without end.
+    message =
+        "path must be set, max_batch, reader_threads, writer_cache_kib and wal_checkpoint_pages above 0, "
+        "busy_timeout_ms not negative";
     return failed(open_errc::invalid_option);
   }
 

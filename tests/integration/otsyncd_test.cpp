@@ -1189,6 +1189,24 @@ TEST_F(OtsyncdTest, CorruptStoredDataIsA500OverRestAndAnErrorOverWebSocket) {
   EXPECT_EQ(fine.as_json()["data"], "ok");
 }
 
+TEST_F(OtsyncdTest, SqliteCheckpointPagesReachTheStore) {
+  // 300 ops, each its own commit (a few pages of the write-ahead log apiece): with
+  // --sqlite-checkpoint-pages 100 the log is copied back every 100 pages, so its file stays near
+  // that size (with the default it would hold every page written: several times more).
+  auto& d = start({"--sqlite-checkpoint-pages", "100", "--sqlite-cache-mib", "4"});
+  ws_client c(d.port());
+  const auto src = c.handshake();
+  ASSERT_EQ(c.request(op_message("wal", 0, 1, "create", {{"type", "text-unicode"}, {"data", ""}})),
+            ack(src, 1, 0, "wal"));
+  for (std::uint64_t v = 1; v <= 300; ++v) {
+    ASSERT_EQ(c.request(op_message("wal", v, v + 1, "op", json::array({std::string(40, 'x')}))),
+              ack(src, v + 1, v, "wal"));
+  }
+  const auto wal = std::filesystem::file_size(dir_ / "db-wal");
+  EXPECT_LT(wal, 200U * 4200U) << "the log outgrew --sqlite-checkpoint-pages";
+  EXPECT_GT(wal, 0U);
+}
+
 TEST_F(OtsyncdTest, AckedOpsSurviveSigkillExactlyOnce) {
   std::vector<json> acked;  // acks, in order
   std::string src;
@@ -1549,6 +1567,12 @@ TEST(OtsyncdCommandLine, RefusesOutOfRangeLimitsNamingTheFlag) {
       {"--max-store-wait-ms", "-1"},
       {"--max-store-wait-ms", "600001"},
       {"--max-store-wait-ms", "30s"},
+      {"--sqlite-checkpoint-pages", "0"},
+      {"--sqlite-checkpoint-pages", "99"},
+      {"--sqlite-checkpoint-pages", "1048577"},
+      {"--sqlite-cache-mib", "0"},
+      {"--sqlite-cache-mib", "65537"},
+      {"--sqlite-cache-mib", "32M"},
   };
   for (const auto& args : bad) {
     auto all = args;

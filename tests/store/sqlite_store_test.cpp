@@ -111,6 +111,26 @@ TEST_F(SqliteStore, ConcurrentCommitsShareTransactions) {
   EXPECT_EQ(list_documents(*s, "batch")->size(), distinct + 1);
 }
 
+TEST_F(SqliteStore, TheWriteAheadLogIsCopiedBackOnceItHoldsTheConfiguredPages) {
+  // 400 documents created one transaction each: a few pages apiece. With a checkpoint every 100
+  // pages the log file stays near 100 pages; with the default (16384) it keeps them all.
+  auto log_bytes_after_writes = [&](const std::filesystem::path& path, std::uint32_t checkpoint_pages) {
+    sqlite_options options = options_for(path);
+    options.wal_checkpoint_pages = checkpoint_pages;
+    auto s = open_or_fail(options);
+    if (!s) return std::uintmax_t{0};
+    for (int i = 0; i < 400; ++i) {
+      doc_history doc{{"wal", "d" + std::to_string(i)}};
+      EXPECT_EQ(commit(*s, doc.next(oplog::create_body{text_type, std::string(200, 'x')}, true)), std::error_code{});
+    }
+    return std::filesystem::file_size(path.string() + "-wal");
+  };
+  const auto small = log_bytes_after_writes(dir_.path() / "small.db", 100);
+  const auto large = log_bytes_after_writes(dir_.path() / "large.db", sqlite_options{}.wal_checkpoint_pages);
+  EXPECT_LT(small, 200U * 4200U) << "the log outgrew its checkpoint interval";
+  EXPECT_GT(large, 3 * small) << "the default interval checkpointed as often as 100 pages";
+}
+
 TEST_F(SqliteStore, AConflictInABatchFailsOnlyItself) {
   auto s = open();
   ASSERT_TRUE(s);
@@ -272,6 +292,12 @@ TEST_F(SqliteStore, RejectsInvalidOptions) {
   options.max_batch = 0;
   EXPECT_EQ(open_sqlite_store(options).error(), open_errc::invalid_option);
   options = options_for("");
+  EXPECT_EQ(open_sqlite_store(options).error(), open_errc::invalid_option);
+  options = options_for(db_path());
+  options.wal_checkpoint_pages = 0;  // no automatic checkpoint: a log growing without end
+  EXPECT_EQ(open_sqlite_store(options).error(), open_errc::invalid_option);
+  options = options_for(db_path());
+  options.writer_cache_kib = 0;
   EXPECT_EQ(open_sqlite_store(options).error(), open_errc::invalid_option);
   options = options_for(db_path());
   options.synchronous = "normal";  // case does not matter

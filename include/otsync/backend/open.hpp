@@ -14,6 +14,7 @@
 #include "otsync/ot/result.hpp"
 #include "otsync/pubsub/op_feed.hpp"
 #include "otsync/pubsub/presence_bus.hpp"
+#include "otsync/store/open.hpp"
 #include "otsync/store/store.hpp"
 
 namespace otsync::backend {
@@ -26,7 +27,8 @@ struct backend {
 };
 
 struct backend_options {
-  std::string data_dir = ".";  ///< where relative sqlite: paths go
+  std::string data_dir = ".";   ///< where relative sqlite: paths go
+  store::sqlite_tuning sqlite;  ///< with sqlite:
   /// With redis://: prefix of every key and channel (instances sharing data use the same one).
   std::string redis_prefix = "otsync:";
   /// With redis://: a command without a reply this long fails.

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "otsync/doc/types.hpp"
+#include "otsync/store/open.hpp"
 
 namespace otsync::server {
 
@@ -17,8 +18,9 @@ struct server_options {
   std::string listen = "127.0.0.1:8080";   ///< HOST:PORT; port 0 picks a free one
   std::string store = "sqlite:otsync.db";  ///< memory: | sqlite:PATH (relative to data_dir)
   std::string data_dir = "./data";
-  std::string port_file;  ///< written (atomically) with the bound port once listening
-  unsigned threads = 0;   ///< 0: one per core
+  store::sqlite_tuning sqlite;  ///< --sqlite-cache-mib, --sqlite-checkpoint-pages
+  std::string port_file;        ///< written (atomically) with the bound port once listening
+  unsigned threads = 0;         ///< 0: one per core
   std::size_t max_message_bytes = 16u << 20;
   std::size_t max_send_queue_messages = 20000;
   std::size_t max_send_queue_bytes = 64u << 20;

@@ -9,21 +9,30 @@
 // thread-safe as their headers say.
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
 
 #include "otsync/ot/result.hpp"
 #include "otsync/store/open_error.hpp"
+#include "otsync/store/sqlite_store.hpp"
 #include "otsync/store/store.hpp"
 
 namespace otsync::store {
 
+/// How a sqlite: store is tuned (its path comes from the URI); the defaults are sqlite_options's.
+struct sqlite_tuning {
+  std::size_t cache_mib = sqlite_options{}.writer_cache_kib >> 10;         ///< the writer's page cache
+  std::uint32_t checkpoint_pages = sqlite_options{}.wal_checkpoint_pages;  ///< log pages before the copy-back
+};
+
 /// Opens the store `uri` names, creating the directory the database file goes
 /// in. Errors are `open_errc` values (`unknown_scheme`, `invalid_option` for a
 /// malformed redis:// URI, `cannot_open`, ...); `detail`, when given, receives the specifics (the
-/// path, SQLite's message).
+/// path, SQLite's message); `sqlite` tunes a sqlite: store.
 ot::result<std::unique_ptr<store>> open_store(std::string_view uri, const std::string& data_dir,
-                                              std::string* detail = nullptr);
+                                              std::string* detail = nullptr, const sqlite_tuning& sqlite = {});
 
 }  // namespace otsync::store
