@@ -748,6 +748,7 @@ struct agent::bulk {
   bool subscribe = false;
   std::vector<std::pair<std::string, std::optional<std::uint64_t>>> wanted;
   std::vector<std::shared_ptr<subscription>> subs;
+  std::vector<bool> was_subscribed;       // subscribe: the client had subscribed to it before this request
   std::size_t next = 0;                   // the next document to read
   std::size_t done = 0;                   // answers received
   std::string page;                       // array form: `"id":{...}` entries not yet sent
@@ -807,7 +808,11 @@ void agent::handle_bulk(const std::string& action, json echo, protocol::bulk_req
     }
     // Every slot now (the limit holds), each document's read later.
     b->subs.reserve(b->wanted.size());
-    for (const auto& w : b->wanted) b->subs.push_back(subscribe_slot({r.collection, w.first}));
+    b->was_subscribed.reserve(b->wanted.size());
+    for (const auto& w : b->wanted) {
+      b->was_subscribed.push_back(subscriptions_.contains({r.collection, w.first}));
+      b->subs.push_back(subscribe_slot({r.collection, w.first}));
+    }
   }
   b->echo = std::move(echo);
   if (b->map_form) b->results.resize(b->wanted.size());
@@ -884,13 +889,20 @@ void agent::finish_bulk(bulk& b) {
   };
   for (auto& result : b.results) {
     if (result.error) {
-      // All or nothing, as ShareDB (which destroys every stream of the request): the client takes
-      // the error for each document named, so none of them stays subscribed here.
+      // As ShareDB, which destroys the streams the request opened: the client takes the error for
+      // each document named, so none of them is left subscribed here, except those it had
+      // subscribed to before (ShareDB keeps their old stream, and the client still counts them as
+      // subscribed): they stay, with the ops read for them, so the client misses none.
       if (b.subscribe) {
         for (std::size_t i = 0; i < b.wanted.size(); ++i) {
           store::doc_key key{b.collection, b.wanted[i].first};
           auto it = subscriptions_.find(key);
-          if (it != subscriptions_.end() && it->second == b.subs[i]) unsubscribe(key);
+          if (it == subscriptions_.end() || it->second != b.subs[i]) continue;  // replaced or dropped meanwhile
+          if (b.was_subscribed[i] && !b.results[i].error) {
+            send_ops(b.results[i].ops);
+          } else {
+            unsubscribe(key);
+          }
         }
       }
       send_error(std::move(b.echo), *result.error);

@@ -8,6 +8,7 @@
 #include <condition_variable>
 #include <deque>
 #include <functional>
+#include <limits>
 #include <mutex>
 #include <thread>
 #include <utility>
@@ -297,11 +298,14 @@ ot::result<std::unique_ptr<store>> open_sqlite_store(const sqlite_options& optio
     return failed(open_errc::invalid_option);
   }
   if (options.path.empty() || options.max_batch == 0 || options.reader_threads == 0 || options.busy_timeout_ms < 0 ||
-      options.writer_cache_kib == 0 || options.wal_checkpoint_pages == 0) {
+      options.writer_cache_kib == 0 || options.wal_checkpoint_pages == 0 ||
+      options.writer_cache_kib > static_cast<std::size_t>(std::numeric_limits<int>::max()) ||
+      options.wal_checkpoint_pages > static_cast<std::uint32_t>(std::numeric_limits<int>::max())) {
     // A checkpoint interval of 0 would turn SQLite's automatic checkpoints off: the log would grow without end.
+    // SQLite reads a PRAGMA's number past INT_MAX as 0: refused too.
     message =
-        "path must be set, max_batch, reader_threads, writer_cache_kib and wal_checkpoint_pages above 0, "
-        "busy_timeout_ms not negative";
+        "path must be set, max_batch, reader_threads, writer_cache_kib and wal_checkpoint_pages above 0 (and "
+        "within an int), busy_timeout_ms not negative";
     return failed(open_errc::invalid_option);
   }
 

@@ -113,7 +113,7 @@ TEST_F(SqliteStore, ConcurrentCommitsShareTransactions) {
 
 TEST_F(SqliteStore, TheWriteAheadLogIsCopiedBackOnceItHoldsTheConfiguredPages) {
   // 400 documents created one transaction each: a few pages apiece. With a checkpoint every 100
-  // pages the log file stays near 100 pages; with the default (16384) it keeps them all.
+  // pages the log file stays near 100 pages; with the default (4096) it keeps them all.
   auto log_bytes_after_writes = [&](const std::filesystem::path& path, std::uint32_t checkpoint_pages) {
     sqlite_options options = options_for(path);
     options.wal_checkpoint_pages = checkpoint_pages;
@@ -298,6 +298,9 @@ TEST_F(SqliteStore, RejectsInvalidOptions) {
   EXPECT_EQ(open_sqlite_store(options).error(), open_errc::invalid_option);
   options = options_for(db_path());
   options.writer_cache_kib = 0;
+  EXPECT_EQ(open_sqlite_store(options).error(), open_errc::invalid_option);
+  options = options_for(db_path());
+  options.wal_checkpoint_pages = 1U << 31;  // SQLite would read it as 0
   EXPECT_EQ(open_sqlite_store(options).error(), open_errc::invalid_option);
   options = options_for(db_path());
   options.synchronous = "normal";  // case does not matter

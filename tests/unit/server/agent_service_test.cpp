@@ -358,7 +358,7 @@ TEST_F(AgentServiceTest, AMapFormBulkSubscribeThatFailsForOneDocumentSubscribesN
     return std::make_shared<const doc::op_broadcast>(
         doc::op_broadcast{std::make_shared<const std::string>(frame), "b", 1});
   };
-  service_.subscribes[0].who->on_op(op("held op of d1"));  // held until the reply
+  service_.subscribes[0].who->on_op(op(R"({"a":"op","c":"docs","d":"d1","v":1})"));  // held until the reply
   io_->run();
   service_.subscribes[0].done(snapshot_result(1, "x"));
   service_.subscribes[1].done({protocol::error_info{"ERR_DATABASE_UNAVAILABLE", "down"}, std::nullopt, {}});
@@ -370,13 +370,42 @@ TEST_F(AgentServiceTest, AMapFormBulkSubscribeThatFailsForOneDocumentSubscribesN
   EXPECT_EQ(agent_.subscriptions(), 0U);
   for (const auto& sub : service_.subscribes) EXPECT_EQ(service_.released(sub), 1) << sub.key.id;
   // Later broadcasts to those subscriptions are not sent either.
-  service_.subscribes[2].who->on_op(op("late op of d3"));
+  service_.subscribes[2].who->on_op(op(R"({"a":"op","c":"docs","d":"d3","v":1})"));
   EXPECT_TRUE(answered().empty());
   // The client can subscribe again.
   EXPECT_TRUE(exchange(json::parse(R"({"a":"s","c":"docs","d":"d1"})")).empty());
   service_.subscribes.back().done(snapshot_result(2, "xx"));
   EXPECT_EQ(answered().size(), 1U);
   EXPECT_EQ(agent_.subscriptions(), 1U);
+}
+
+TEST_F(AgentServiceTest, AFailedMapFormBulkSubscribeKeepsTheDocumentsSubscribedBefore) {
+  // ShareDB keeps the stream of a document subscribed before the request (and the client still
+  // counts it as subscribed): it stays, and gets the ops read for it before the error.
+  EXPECT_TRUE(exchange(json::parse(R"({"a":"s","c":"docs","d":"d1"})")).empty());
+  service_.subscribes[0].done(snapshot_result(1, "x"));
+  ASSERT_EQ(answered().size(), 1U);
+  EXPECT_TRUE(exchange(json::parse(R"({"a":"bs","c":"docs","b":{"d1":1,"d2":1}})")).empty());
+  ASSERT_EQ(service_.subscribes.size(), 3U);
+  EXPECT_EQ(service_.released(service_.subscribes[0]), 1);  // replaced by the request's
+  doc::read_result caught_up;
+  caught_up.ops.push_back(
+      std::make_shared<const std::string>(R"({"a":"op","c":"docs","d":"d1","v":1,"src":"b","seq":1,"op":["y"]})"));
+  service_.subscribes[1].done(std::move(caught_up));
+  service_.subscribes[2].done({protocol::error_info{"ERR_DATABASE_UNAVAILABLE", "down"}, std::nullopt, {}});
+  auto replies = answered();
+  ASSERT_EQ(replies.size(), 2U);
+  EXPECT_EQ(replies[0]["a"], "op");
+  EXPECT_EQ(replies[0]["d"], "d1");
+  EXPECT_EQ(replies[1]["error"]["code"], "ERR_DATABASE_UNAVAILABLE");
+  EXPECT_EQ(agent_.subscriptions(), 1U);
+  EXPECT_EQ(service_.released(service_.subscribes[1]), 0);
+  EXPECT_EQ(service_.released(service_.subscribes[2]), 1);
+  service_.subscribes[1].who->on_op(std::make_shared<const doc::op_broadcast>(
+      doc::op_broadcast{std::make_shared<const std::string>(R"({"a":"op","c":"docs","d":"d1","v":2})"), "b", 2}));
+  replies = answered();
+  ASSERT_EQ(replies.size(), 1U);
+  EXPECT_EQ(replies[0]["v"], 2);
 }
 
 TEST_F(AgentServiceTest, AnArrayFormBulkSubscribeDropsOnlyTheDocumentThatFailed) {
