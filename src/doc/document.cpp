@@ -25,10 +25,15 @@ document::document(asio::any_io_executor executor, registry& owner, store::doc_k
       owner_(owner),
       key_(std::move(key)),
       pipeline_(key_, owner.options()),
+      resident_(owner.resident()),
       last_active_(clock::now()) {}
 
 document::~document() {
-  if (footprint_ != 0) owner_.add_resident(-static_cast<std::int64_t>(footprint_));
+  if (footprint_ != 0) add_resident(-static_cast<std::int64_t>(footprint_));
+}
+
+void document::add_resident(std::int64_t delta) noexcept {
+  resident_->fetch_add(delta, std::memory_order_relaxed);
 }
 
 void document::fetch(std::optional<std::uint64_t> from, read_handler done, clock::time_point asked) {
@@ -176,7 +181,7 @@ void document::update_footprint() {
   constexpr std::size_t actor_bytes = 2048;
   std::size_t now = state_ == state::unloaded ? 0 : actor_bytes + pipeline_.footprint();
   if (now != footprint_) {
-    owner_.add_resident(static_cast<std::int64_t>(now) - static_cast<std::int64_t>(footprint_));
+    add_resident(static_cast<std::int64_t>(now) - static_cast<std::int64_t>(footprint_));
     footprint_ = now;
   }
 }
@@ -675,7 +680,7 @@ void document::on_batch_committed(clock::time_point started, const std::vector<s
 bool document::try_evict(clock::time_point idle_since) {
   if (busy_ || !queue_.empty() || !subscribers_.empty() || last_active_ > idle_since) return false;
   evicted_ = true;
-  owner_.add_resident(-static_cast<std::int64_t>(footprint_));
+  add_resident(-static_cast<std::int64_t>(footprint_));
   footprint_ = 0;
   owner_.forget(this);
   return true;

@@ -155,6 +155,7 @@ class document : public std::enable_shared_from_this<document> {
   void update_busy_flag();
   /// Reports this document's memory (text, cached ops) to the registry's budget.
   void update_footprint();
+  void add_resident(std::int64_t delta) noexcept;
 
   boost::asio::strand<boost::asio::any_io_executor> strand_;
   registry& owner_;
@@ -180,7 +181,8 @@ class document : public std::enable_shared_from_this<document> {
   std::vector<std::error_code> outcomes_;  // the store's answers for the batch in flight
   std::size_t outcomes_pending_ = 0;
 
-  std::size_t footprint_ = 0;  // counted in the registry's resident bytes
+  std::size_t footprint_ = 0;                            // counted in the registry's resident bytes
+  std::shared_ptr<std::atomic<std::int64_t>> resident_;  // the registry's count of them
   std::vector<std::shared_ptr<subscriber>> subscribers_;
   std::chrono::steady_clock::time_point last_active_;
 };

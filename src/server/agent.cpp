@@ -53,8 +53,13 @@ class agent::subscription : public doc::subscriber,
   }
   void deactivate() { active_ = false; }
   [[nodiscard]] bool active() const noexcept { return active_; }
+  /// Its subscribe reply went out: the client counts the document as subscribed.
+  [[nodiscard]] bool ready() const noexcept { return ready_; }
 
   doc::subscription_handle handle;  // empty until subscribed
+  /// While this one's read is in flight: the subscription the client had, still delivering. Never
+  /// itself replacing another (only a ready subscription is kept here).
+  std::shared_ptr<subscription> replaced;
   /// The version the client has (or will have, with an ack on its way) from the ops given it here.
   std::uint64_t client_version = 0;
 
@@ -671,17 +676,47 @@ void agent::clear_presences(const std::string& channel) {
 
 std::shared_ptr<agent::subscription> agent::subscribe_slot(const store::doc_key& key) {
   auto& slot = subscriptions_[key];
-  // A new subscribe replaces the old one (as ShareDB replaces the stream).
-  if (slot) release(slot);
-  slot = std::make_shared<subscription>(*this, io_);
+  auto next = std::make_shared<subscription>(*this, io_);
+  if (slot) {
+    // A new subscribe replaces the old one once it is read (as ShareDB replaces the stream). Until
+    // then the one the client has keeps delivering: if the read fails, ShareDB keeps the old stream
+    // and the client still counts the document as subscribed. One still waiting for its own read
+    // goes at once.
+    if (slot->ready()) {
+      next->replaced = std::move(slot);
+    } else {
+      next->replaced = std::exchange(slot->replaced, nullptr);
+      release(slot);
+    }
+  }
+  if (next->replaced) next->client_version = next->replaced->client_version;
+  slot = std::move(next);
   return slot;
 }
 
+void agent::settle_subscription(const store::doc_key& key, const std::shared_ptr<subscription>& sub, bool read) {
+  auto it = subscriptions_.find(key);
+  if (it == subscriptions_.end() || it->second != sub) return;  // dropped or replaced meanwhile
+  auto replaced = std::exchange(sub->replaced, nullptr);
+  if (read) {
+    if (replaced) release(replaced);
+    return;
+  }
+  release(sub);
+  if (replaced) {
+    it->second = std::move(replaced);
+  } else {
+    subscriptions_.erase(it);
+  }
+}
+
 void agent::release(const std::shared_ptr<subscription>& sub) {
-  sub->deactivate();
-  // The document drops its pointer on its strand; the subscription stays
-  // alive until then through the captured shared_ptr.
-  if (sub->handle) documents_.unsubscribe(sub->handle, sub.get(), [keep = sub] {});
+  for (auto next = sub; next; next = std::exchange(next->replaced, nullptr)) {
+    next->deactivate();
+    // The document drops its pointer on its strand; the subscription stays
+    // alive until then through the captured shared_ptr.
+    if (next->handle) documents_.unsubscribe(next->handle, next.get(), [keep = next] {});
+  }
 }
 
 void agent::unsubscribe(const store::doc_key& key) {
@@ -725,11 +760,7 @@ void agent::handle_doc(const std::string& action, json echo, protocol::doc_reque
   auto sub = subscribe_slot(key);
   sub->handle = documents_.subscribe(
       key, sub, r.version, on_strand([this, key, sub, respond = std::move(respond)](doc::read_result result) mutable {
-        if (result.error) {
-          // Not subscribed after all.
-          auto it = subscriptions_.find(key);
-          if (it != subscriptions_.end() && it->second == sub) unsubscribe(key);
-        }
+        settle_subscription(key, sub, !result.error);
         respond(std::move(result), sub.get());
       }),
       std::chrono::steady_clock::now());
@@ -828,10 +859,7 @@ void agent::read_next(const std::shared_ptr<bulk>& b) {
   std::size_t i = b->next++;
   store::doc_key key{b->collection, b->wanted[i].first};
   auto done = on_strand([this, b, i, key](doc::read_result result) {
-    if (result.error && b->subscribe) {
-      auto it = subscriptions_.find(key);
-      if (it != subscriptions_.end() && it->second == b->subs[i]) unsubscribe(key);
-    }
+    if (b->subscribe) settle_subscription(key, b->subs[i], !result.error);
     on_bulk_answer(b, i, std::move(result));
   });
   if (b->subscribe && b->subs[i]->active()) {
@@ -897,8 +925,9 @@ void agent::finish_bulk(bulk& b) {
         for (std::size_t i = 0; i < b.wanted.size(); ++i) {
           store::doc_key key{b.collection, b.wanted[i].first};
           auto it = subscriptions_.find(key);
-          if (it == subscriptions_.end() || it->second != b.subs[i]) continue;  // replaced or dropped meanwhile
-          if (b.was_subscribed[i] && !b.results[i].error) {
+          // Replaced or dropped meanwhile, or its read failed (the one it replaced, if any, is back).
+          if (it == subscriptions_.end() || it->second != b.subs[i]) continue;
+          if (b.was_subscribed[i]) {
             send_ops(b.results[i].ops);
           } else {
             unsubscribe(key);

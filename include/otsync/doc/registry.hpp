@@ -65,14 +65,17 @@ class registry final : public document_service {
   [[nodiscard]] std::size_t open_documents() const;
   /// Text and cached ops of the open documents (see document_options::max_open_document_bytes).
   [[nodiscard]] std::uint64_t resident_bytes() const noexcept {
-    auto n = resident_bytes_.load(std::memory_order_relaxed);
+    auto n = resident_bytes_->load(std::memory_order_relaxed);
     return n > 0 ? static_cast<std::uint64_t>(n) : 0;
   }
   [[nodiscard]] bool over_budget() const noexcept { return resident_bytes() > options_.max_open_document_bytes; }
   /// Over budget: evicts every idle document (no subscribers, nothing queued) now, not
   /// after --idle-eviction-ms. At most once per 100 ms.
   void relieve_memory();
-  void add_resident(std::int64_t delta) noexcept { resident_bytes_.fetch_add(delta, std::memory_order_relaxed); }
+  using resident_counter = std::shared_ptr<std::atomic<std::int64_t>>;
+  /// The count behind resident_bytes(). Documents hold it: one freed after the registry (a handler
+  /// destroyed with the io_context at shutdown) still gives its bytes back to something alive.
+  [[nodiscard]] const resident_counter& resident() const noexcept { return resident_bytes_; }
   /// True when no open document has work queued or in flight.
   [[nodiscard]] bool quiescent() const;
 
@@ -103,7 +106,7 @@ class registry final : public document_service {
   std::chrono::milliseconds idle_after_{60000};
   std::chrono::milliseconds sweep_period_{10000};
   std::atomic<bool> sweeping_{false};
-  std::atomic<std::int64_t> resident_bytes_{0};
+  resident_counter resident_bytes_ = std::make_shared<std::atomic<std::int64_t>>(0);
   std::atomic<std::int64_t> last_relief_{0};  // steady_clock ticks
 };
 

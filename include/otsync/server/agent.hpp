@@ -213,9 +213,14 @@ class agent {
   /// Adopts `src` as this connection's id.
   void set_src(std::string src);
   void send_error(nlohmann::json echo, const protocol::error_info& error);
+  /// A new subscription to `key`. One the client already has keeps delivering until the new one's
+  /// read answers (settle_subscription).
   std::shared_ptr<subscription> subscribe_slot(const store::doc_key& key);
+  /// The read of `sub` (made by subscribe_slot) answered: when it was read, `sub` takes over from
+  /// the subscription it replaces; when not, `sub` goes and the one it replaces (if any) stays.
+  void settle_subscription(const store::doc_key& key, const std::shared_ptr<subscription>& sub, bool read);
   void unsubscribe(const store::doc_key& key);
-  /// Stops `sub`'s deliveries and takes it off its document.
+  /// Stops `sub`'s deliveries (and those of the subscription it replaces) and takes it off its document.
   void release(const std::shared_ptr<subscription>& sub);
   /// Runs `fn` on this connection's strand once the caller's work is done;
   /// keeps the pending count for backpressure.

@@ -137,6 +137,13 @@ class SharedMemoryInstances : public ::testing::Test {
     runner.join();
     a.reset();
     b.reset();
+    more.clear();
+  }
+
+  /// Another instance, kept until the threads have stopped: its documents may still be finishing a
+  /// read on the io thread when the test's last reply arrives.
+  instance* add_instance(const std::string& id, document_options options = {}) {
+    return more.emplace_back(std::make_unique<instance>(io, hub, memory, id, options)).get();
   }
 
   template <class T>
@@ -146,24 +153,25 @@ class SharedMemoryInstances : public ::testing::Test {
   }
   submit_result submit(instance& at, std::string src, std::uint64_t seq, std::optional<std::uint64_t> version,
                        oplog::op_body body) {
-    std::promise<submit_result> p;
-    auto f = p.get_future();
+    // Shared with the callback: a reply later than the wait still has somewhere to go.
+    auto p = std::make_shared<std::promise<submit_result>>();
+    auto f = p->get_future();
     at.documents.submit(key, oplog::submission{std::move(src), seq, version, std::move(body)},
-                        [&p](submit_result r) { p.set_value(std::move(r)); });
+                        [p](submit_result r) { p->set_value(std::move(r)); });
     return wait(f);
   }
   std::optional<oplog::snapshot> fetch(instance& at) {
-    std::promise<read_result> p;
-    auto f = p.get_future();
+    auto p = std::make_shared<std::promise<read_result>>();
+    auto f = p->get_future();
     at.documents.fetch(
-        key, std::nullopt, [&p](read_result r) { p.set_value(std::move(r)); }, std::chrono::steady_clock::now());
+        key, std::nullopt, [p](read_result r) { p->set_value(std::move(r)); }, std::chrono::steady_clock::now());
     return wait(f).snap;
   }
   void subscribe(instance& at, const std::shared_ptr<recording_subscriber>& who) {
-    std::promise<read_result> p;
-    auto f = p.get_future();
+    auto p = std::make_shared<std::promise<read_result>>();
+    auto f = p->get_future();
     (void)at.documents.subscribe(
-        key, who, std::nullopt, [&p](read_result r) { p.set_value(std::move(r)); }, std::chrono::steady_clock::now());
+        key, who, std::nullopt, [p](read_result r) { p->set_value(std::move(r)); }, std::chrono::steady_clock::now());
     ASSERT_FALSE(wait(f).error);
   }
 
@@ -182,6 +190,7 @@ class SharedMemoryInstances : public ::testing::Test {
   std::unique_ptr<instance> a = std::make_unique<instance>(io, hub, memory, "instance-a");
   std::unique_ptr<instance> b = std::make_unique<instance>(io, hub, memory, "instance-b");
   std::thread runner;
+  std::vector<std::unique_ptr<instance>> more;
   store::doc_key key{"docs", "shared"};
 };
 
@@ -243,8 +252,8 @@ TEST_F(SharedMemoryInstances, OpsTheStoreLostArePutBackByAnInstanceThatStillHasT
   ASSERT_TRUE(watcher->wait_for(7));
   EXPECT_EQ(watcher->srcs().size(), 7U) << "b's subscriber got an op twice";
   // Every instance and the store's log agree, from the start.
-  auto fresh = std::make_unique<instance>(io, hub, memory, "instance-c");
-  for (instance* at : {a.get(), b.get(), fresh.get()}) {
+  auto* fresh = add_instance("instance-c");
+  for (instance* at : {a.get(), b.get(), fresh}) {
     auto snap = fetch(*at);
     ASSERT_TRUE(snap);
     EXPECT_EQ(snap->version, 7U);
@@ -257,7 +266,7 @@ TEST_F(SharedMemoryInstances, OpsTheStoreLostArePutBackByAnInstanceThatStillHasT
 TEST_F(SharedMemoryInstances, OpsLostRightAfterAStoredSnapshotArePutBackToo) {
   document_options every_three;
   every_three.snapshot_interval = 3;
-  auto p = std::make_unique<instance>(io, hub, memory, "instance-p", every_three);
+  auto* p = add_instance("instance-p", every_three);
   auto watcher = std::make_shared<recording_subscriber>();
   subscribe(*p, watcher);  // followed, so p keeps its copy (and its cache of ops) between requests
   ASSERT_NO_FATAL_FAILURE(create_and_type_five(*p));
@@ -278,7 +287,7 @@ TEST_F(SharedMemoryInstances, OpsLostRightAfterAStoredSnapshotArePutBackToo) {
 TEST_F(SharedMemoryInstances, OpsTheStoreLostWaitOutStoreErrorsAndGoBackAfterThem) {
   document_options every_three;
   every_three.snapshot_interval = 3;
-  auto p = std::make_unique<instance>(io, hub, memory, "instance-p", every_three);
+  auto* p = add_instance("instance-p", every_three);
   auto watcher = std::make_shared<recording_subscriber>();
   subscribe(*p, watcher);
   ASSERT_NO_FATAL_FAILURE(create_and_type_five(*p));
@@ -318,7 +327,7 @@ TEST_F(SharedMemoryInstances, AfterAResubscriptionTheInstancesPutBackWhatTheStor
   }
   EXPECT_EQ(a->lost.put_back_ + b->lost.put_back_, 3U) << "one of them puts the three ops back";
   EXPECT_EQ(a->lost.gone_ + b->lost.gone_, 0U);
-  auto fresh = std::make_unique<instance>(io, hub, memory, "instance-c");
+  auto* fresh = add_instance("instance-c");
   auto snap = fetch(*fresh);
   ASSERT_TRUE(snap);
   EXPECT_EQ(snap->version, 6U);
@@ -337,7 +346,7 @@ TEST_F(SharedMemoryInstances, AfterAResubscriptionTheInstancesPutBackWhatTheStor
 TEST_F(SharedMemoryInstances, OpsTheStoreLostAreNotPutBackOverAnotherWritersOps) {
   ASSERT_NO_FATAL_FAILURE(create_and_type_five(*a));
   store::lose_ops(*memory, key, 3);
-  auto other = std::make_unique<instance>(io, hub, memory, "instance-c");
+  auto* other = add_instance("instance-c");
   auto over = submit(*other, "other", 1, 3, ot::op{C::insert("X")});
   ASSERT_FALSE(over.error) << over.error->message;
   ASSERT_EQ(over.version, 3U);

@@ -168,6 +168,13 @@ class AgentServiceTest : public ::testing::Test {
     io_->run();
     return io_->take();
   }
+  /// The first subscription, to docs/d1, read and answered.
+  void subscribe_d1() {
+    ASSERT_TRUE(exchange(json::parse(R"({"a":"s","c":"docs","d":"d1"})")).empty());
+    ASSERT_EQ(service_.subscribes.size(), 1U);
+    service_.subscribes[0].done(snapshot_result(1, "x"));
+    ASSERT_EQ(answered().size(), 1U);
+  }
 
   fake_service service_;  // outlives the agent, which unsubscribes when destroyed
   std::shared_ptr<queued_io> io_;
@@ -310,12 +317,17 @@ TEST_F(AgentServiceTest, EverySubscriptionIsReleasedWhereItWasMade) {
   ASSERT_EQ(service_.unsubscribes.size(), 1U);
   EXPECT_EQ(service_.released(service_.subscribes[4]), 1);
 
-  subscribe("d1");  // replaces the first subscription to d1
+  subscribe("d1");  // replaces the first subscription to d1 once read
   ASSERT_EQ(service_.subscribes.size(), 6U);
+  EXPECT_EQ(service_.released(service_.subscribes[0]), 0);
+  service_.subscribes[5].done(snapshot_result(1, "x"));
+  answered();
   EXPECT_EQ(service_.released(service_.subscribes[0]), 1);
   EXPECT_EQ(exchange(json::parse(R"({"a":"u","c":"docs","d":"d2"})")).size(), 1U);
   EXPECT_EQ(service_.released(service_.subscribes[1]), 1);
   EXPECT_EQ(service_.unsubscribes.size(), 3U);
+  subscribe("d3");  // still waiting for its read when the connection closes
+  ASSERT_EQ(service_.subscribes.size(), 7U);
 
   agent_.on_closed();
   EXPECT_EQ(agent_.subscriptions(), 0U);
@@ -324,7 +336,7 @@ TEST_F(AgentServiceTest, EverySubscriptionIsReleasedWhereItWasMade) {
   }
   EXPECT_EQ(service_.unsubscribes.size(), service_.subscribes.size());
   // Answers arriving after the close are dropped.
-  service_.subscribes[5].done(snapshot_result(1, "x"));
+  service_.subscribes[6].done(snapshot_result(1, "x"));
   EXPECT_TRUE(answered().empty());
 }
 
@@ -382,12 +394,10 @@ TEST_F(AgentServiceTest, AMapFormBulkSubscribeThatFailsForOneDocumentSubscribesN
 TEST_F(AgentServiceTest, AFailedMapFormBulkSubscribeKeepsTheDocumentsSubscribedBefore) {
   // ShareDB keeps the stream of a document subscribed before the request (and the client still
   // counts it as subscribed): it stays, and gets the ops read for it before the error.
-  EXPECT_TRUE(exchange(json::parse(R"({"a":"s","c":"docs","d":"d1"})")).empty());
-  service_.subscribes[0].done(snapshot_result(1, "x"));
-  ASSERT_EQ(answered().size(), 1U);
+  ASSERT_NO_FATAL_FAILURE(subscribe_d1());
   EXPECT_TRUE(exchange(json::parse(R"({"a":"bs","c":"docs","b":{"d1":1,"d2":1}})")).empty());
   ASSERT_EQ(service_.subscribes.size(), 3U);
-  EXPECT_EQ(service_.released(service_.subscribes[0]), 1);  // replaced by the request's
+  EXPECT_EQ(service_.released(service_.subscribes[0]), 0);  // replaced by the request's once read
   doc::read_result caught_up;
   caught_up.ops.push_back(
       std::make_shared<const std::string>(R"({"a":"op","c":"docs","d":"d1","v":1,"src":"b","seq":1,"op":["y"]})"));
@@ -399,6 +409,7 @@ TEST_F(AgentServiceTest, AFailedMapFormBulkSubscribeKeepsTheDocumentsSubscribedB
   EXPECT_EQ(replies[0]["d"], "d1");
   EXPECT_EQ(replies[1]["error"]["code"], "ERR_DATABASE_UNAVAILABLE");
   EXPECT_EQ(agent_.subscriptions(), 1U);
+  EXPECT_EQ(service_.released(service_.subscribes[0]), 1);
   EXPECT_EQ(service_.released(service_.subscribes[1]), 0);
   EXPECT_EQ(service_.released(service_.subscribes[2]), 1);
   service_.subscribes[1].who->on_op(std::make_shared<const doc::op_broadcast>(
@@ -420,6 +431,91 @@ TEST_F(AgentServiceTest, AnArrayFormBulkSubscribeDropsOnlyTheDocumentThatFailed)
   EXPECT_EQ(agent_.subscriptions(), 1U);
   EXPECT_EQ(service_.released(service_.subscribes[0]), 0);
   EXPECT_EQ(service_.released(service_.subscribes[1]), 1);
+}
+
+doc::shared_broadcast broadcast(const char* doc_id, std::uint64_t version) {
+  auto frame = json{{"a", "op"}, {"c", "docs"}, {"d", doc_id}, {"v", version}}.dump();
+  return std::make_shared<const doc::op_broadcast>(
+      doc::op_broadcast{std::make_shared<const std::string>(std::move(frame)), "b", version});
+}
+
+doc::read_result unavailable() {
+  return {protocol::error_info{"ERR_DATABASE_UNAVAILABLE", "down"}, std::nullopt, {}};
+}
+
+// ShareDB keeps the old stream when a subscribe to a document already subscribed fails, and the
+// client still counts it as subscribed: the old subscription keeps delivering, before and after.
+TEST_F(AgentServiceTest, ASecondSubscribeThatFailsKeepsTheFirst) {
+  ASSERT_NO_FATAL_FAILURE(subscribe_d1());
+  EXPECT_TRUE(exchange(json::parse(R"({"a":"s","c":"docs","d":"d1","v":1})")).empty());
+  ASSERT_EQ(service_.subscribes.size(), 2U);
+  // While the new one is read, the first one still delivers; the new one holds its copy.
+  service_.subscribes[0].who->on_op(broadcast("d1", 1));
+  service_.subscribes[1].who->on_op(broadcast("d1", 1));
+  auto replies = answered();
+  ASSERT_EQ(replies.size(), 1U);
+  EXPECT_EQ(replies[0]["v"], 1);
+  service_.subscribes[1].done(unavailable());
+  replies = answered();
+  ASSERT_EQ(replies.size(), 1U);
+  EXPECT_EQ(replies[0]["a"], "s");
+  EXPECT_EQ(replies[0]["error"]["code"], "ERR_DATABASE_UNAVAILABLE");
+  EXPECT_EQ(agent_.subscriptions(), 1U);
+  EXPECT_EQ(service_.released(service_.subscribes[0]), 0);
+  EXPECT_EQ(service_.released(service_.subscribes[1]), 1);
+  service_.subscribes[0].who->on_op(broadcast("d1", 2));
+  replies = answered();
+  ASSERT_EQ(replies.size(), 1U) << "the first subscription stopped delivering";
+  EXPECT_EQ(replies[0]["v"], 2);
+  // And an unsubscribe takes it off.
+  EXPECT_EQ(exchange(json::parse(R"({"a":"u","c":"docs","d":"d1"})")).size(), 1U);
+  EXPECT_EQ(service_.released(service_.subscribes[0]), 1);
+  EXPECT_EQ(agent_.subscriptions(), 0U);
+}
+
+TEST_F(AgentServiceTest, ASecondSubscribeTakesOverOnceRead) {
+  ASSERT_NO_FATAL_FAILURE(subscribe_d1());
+  EXPECT_TRUE(exchange(json::parse(R"({"a":"s","c":"docs","d":"d1","v":1})")).empty());
+  // A third while the second is still read: the second goes at once, the first still delivers.
+  EXPECT_TRUE(exchange(json::parse(R"({"a":"s","c":"docs","d":"d1","v":1})")).empty());
+  ASSERT_EQ(service_.subscribes.size(), 3U);
+  EXPECT_EQ(service_.released(service_.subscribes[0]), 0);
+  EXPECT_EQ(service_.released(service_.subscribes[1]), 1);
+  service_.subscribes[0].who->on_op(broadcast("d1", 1));
+  service_.subscribes[2].who->on_op(broadcast("d1", 1));
+  EXPECT_EQ(answered().size(), 1U);
+  service_.subscribes[1].done(snapshot_result(2, "xy"));  // the client still gets its reply
+  service_.subscribes[2].done(snapshot_result(2, "xy"));
+  auto replies = answered();
+  ASSERT_EQ(replies.size(), 3U);
+  EXPECT_EQ(replies[0]["a"], "s");
+  EXPECT_EQ(replies[1]["a"], "s");
+  EXPECT_EQ(replies[2]["v"], 1) << "the op held by the new subscription (a duplicate the client skips)";
+  EXPECT_EQ(service_.released(service_.subscribes[0]), 1);
+  EXPECT_EQ(agent_.subscriptions(), 1U);
+  service_.subscribes[0].who->on_op(broadcast("d1", 2));
+  service_.subscribes[2].who->on_op(broadcast("d1", 2));
+  replies = answered();
+  ASSERT_EQ(replies.size(), 1U) << "sent once, by the new subscription";
+  EXPECT_EQ(replies[0]["v"], 2);
+  agent_.on_closed();
+  for (const auto& sub : service_.subscribes) EXPECT_EQ(service_.released(sub), 1) << sub.key.id;
+}
+
+TEST_F(AgentServiceTest, AFailedArrayFormBulkSubscribeKeepsTheEarlierSubscription) {
+  ASSERT_NO_FATAL_FAILURE(subscribe_d1());
+  EXPECT_TRUE(exchange(json::parse(R"({"a":"bs","c":"docs","b":["d1","d2"]})")).empty());
+  ASSERT_EQ(service_.subscribes.size(), 3U);
+  service_.subscribes[1].done(unavailable());
+  service_.subscribes[2].done(snapshot_result(1, "y"));
+  auto replies = answered();
+  ASSERT_EQ(replies.size(), 1U);
+  EXPECT_EQ(replies[0]["data"]["d1"]["error"]["code"], "ERR_DATABASE_UNAVAILABLE");
+  EXPECT_EQ(agent_.subscriptions(), 2U);
+  EXPECT_EQ(service_.released(service_.subscribes[0]), 0);
+  EXPECT_EQ(service_.released(service_.subscribes[1]), 1);
+  service_.subscribes[0].who->on_op(broadcast("d1", 1));
+  EXPECT_EQ(answered().size(), 1U);
 }
 
 }  // namespace
