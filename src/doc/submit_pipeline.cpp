@@ -116,14 +116,21 @@ std::vector<shared_frame> submit_pipeline::cached_frames(std::uint64_t from) con
 shared_frame submit_pipeline::encode(const op_record& op) const {
   if (options_.public_src) {
     return std::make_shared<const std::string>(
-        protocol::encode_op_message(key_.collection, key_.id, op, options_.public_src(op.src)));
+        protocol::encode_op_message(key_.collection, key_.id, op, public_src(op.src)));
   }
   return std::make_shared<const std::string>(protocol::encode_op_message(key_.collection, key_.id, op, op.src));
+}
+
+const std::string& submit_pipeline::public_src(const std::string& src) const {
+  if (auto known = public_srcs_.find(src); known != public_srcs_.end()) return known->second;
+  if (public_srcs_.size() >= max_public_srcs) public_srcs_.clear();
+  return public_srcs_.emplace(src, options_.public_src(src)).first->second;
 }
 
 void submit_pipeline::clear_cache() {
   recent_.clear();
   recent_bytes_ = 0;
+  public_srcs_.clear();
 }
 
 void submit_pipeline::cache_push(recent_op op) {

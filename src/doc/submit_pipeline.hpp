@@ -21,6 +21,7 @@
 #include <optional>
 #include <string>
 #include <system_error>
+#include <unordered_map>
 #include <variant>
 #include <vector>
 
@@ -72,8 +73,10 @@ class submit_pipeline {
   void clear_cache();
   /// Drops the oldest cached ops beyond `recent_ops` or `recent_ops_bytes`.
   void trim_cache();
-  /// Bytes held: the text, and each cached op as a record and as a frame.
-  [[nodiscard]] std::size_t footprint() const noexcept { return text_.size_bytes() + 2 * recent_bytes_; }
+  /// Bytes held: the text, each cached op as a record and as a frame, and the authors' aliases kept.
+  [[nodiscard]] std::size_t footprint() const noexcept {
+    return text_.size_bytes() + 2 * recent_bytes_ + public_srcs_.size() * public_src_entry_bytes;
+  }
 
   /// A presence `src` sent at `version`, moved through the cached ops to the
   /// head; an error when they are no longer cached (the sender's next update
@@ -201,6 +204,14 @@ class submit_pipeline {
   std::optional<protocol::error_info> apply_to_head(op_record& record, committed_state* undo = nullptr);
   bool roll_back(committed_state& before);
   void cache_push(recent_op op);
+  /// options_.public_src(src), kept for the authors seen lately: it is a keyed hash, an HMAC per op
+  /// otherwise.
+  const std::string& public_src(const std::string& src) const;
+
+  /// Authors whose alias is kept; past that the list starts again (a document with more authors
+  /// typing at once computes some twice).
+  static constexpr std::size_t max_public_srcs = 256;
+  static constexpr std::size_t public_src_entry_bytes = 200;  // the two strings, the node and its bucket
 
   store::doc_key key_;
   const document_options& options_;
@@ -212,6 +223,7 @@ class submit_pipeline {
   std::uint64_t last_snapshot_version_ = 0;
   std::deque<recent_op> recent_;
   std::size_t recent_bytes_ = 0;
+  mutable std::unordered_map<std::string, std::string> public_srcs_;  // src -> options_.public_src(src)
 
   bool shared_ = false;
   bool all_or_nothing_ = false;

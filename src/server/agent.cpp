@@ -53,12 +53,10 @@ class agent::subscription : public doc::subscriber,
   }
   void deactivate() { active_ = false; }
   [[nodiscard]] bool active() const noexcept { return active_; }
-  /// Its subscribe reply went out: the client counts the document as subscribed.
-  [[nodiscard]] bool ready() const noexcept { return ready_; }
 
   doc::subscription_handle handle;  // empty until subscribed
-  /// While this one's read is in flight: the subscription the client had, still delivering. Never
-  /// itself replacing another (only a ready subscription is kept here).
+  /// While this one's read is in flight: the subscription it replaces, still delivering (read, or
+  /// still being read itself). Never itself replacing another.
   std::shared_ptr<subscription> replaced;
   /// The version the client has (or will have, with an ack on its way) from the ops given it here.
   std::uint64_t client_version = 0;
@@ -679,27 +677,39 @@ std::shared_ptr<agent::subscription> agent::subscribe_slot(const store::doc_key&
   auto next = std::make_shared<subscription>(*this, io_);
   if (slot) {
     // A new subscribe replaces the old one once it is read (as ShareDB replaces the stream). Until
-    // then the one the client has keeps delivering: if the read fails, ShareDB keeps the old stream
-    // and the client still counts the document as subscribed. One still waiting for its own read
-    // goes at once.
-    if (slot->ready()) {
-      next->replaced = std::move(slot);
-    } else {
+    // then the old one keeps delivering: if the read fails, ShareDB keeps the old stream and the
+    // client still counts the document as subscribed. The old one may itself still be read (its
+    // reply, if it is read, tells the client it is subscribed): it is kept unless it has one to fall
+    // back on, which is kept instead (either delivers the same ops; two per document at most).
+    if (slot->replaced) {
       next->replaced = std::exchange(slot->replaced, nullptr);
       release(slot);
+    } else {
+      next->replaced = std::move(slot);
     }
+    next->client_version = next->replaced->client_version;
   }
-  if (next->replaced) next->client_version = next->replaced->client_version;
   slot = std::move(next);
   return slot;
 }
 
 void agent::settle_subscription(const store::doc_key& key, const std::shared_ptr<subscription>& sub, bool read) {
   auto it = subscriptions_.find(key);
-  if (it == subscriptions_.end() || it->second != sub) return;  // dropped or replaced meanwhile
+  if (it == subscriptions_.end()) return;  // dropped meanwhile (released with what it replaced)
+  if (it->second != sub) {
+    // Replaced while it was read. Kept for the newer one to fall back on, unless its read failed.
+    if (it->second->replaced == sub && !read) {
+      it->second->replaced = nullptr;
+      release(sub);
+    }
+    return;
+  }
   auto replaced = std::exchange(sub->replaced, nullptr);
   if (read) {
-    if (replaced) release(replaced);
+    if (replaced) {
+      sub->client_version = std::max(sub->client_version, replaced->client_version);
+      release(replaced);
+    }
     return;
   }
   release(sub);

@@ -89,16 +89,18 @@ std::size_t length(const document& doc) {
 
 TEST(ClientPresenceIntegration, ASelectionShowsOnTheOtherTextAndMovesWithTheEdits) {
   server_process server({OTSYNCD_PATH, "--store", "memory:", "--log-level", "warn"});
+  // Before the connections: their callbacks may still run while they close (a failed assertion
+  // ends the test with presences shown).
+  recorder seen;
+  std::string a_src;
+  std::mutex src_mutex;
   connection ca(options_for(server));
   connection cb(options_for(server));
   auto a = ca.open("docs", "show", std::string("hello world"));
   ASSERT_TRUE(a->wait_synchronised(20s));
   auto b = cb.open("docs", "show");
   ASSERT_TRUE(b->wait_synchronised(20s));
-  recorder seen;
   b->on_presence(seen.callback());
-  std::string a_src;
-  std::mutex src_mutex;
   b->on_change([&](const otsync::client::change& c) {
     std::lock_guard lock(src_mutex);
     if (c.kind == otsync::client::change_kind::edit) a_src = c.src;
@@ -219,13 +221,13 @@ TEST(ClientPresenceIntegration, EveryCursorIsWhereItsOwnerHoldsItAfterConcurrent
 TEST(ClientPresenceIntegration, ACloseLeavesAndAServerRestartBringsTheCursorsBack) {
   auto dir = otsync::test::make_temp_dir("otsync-client-presence");
   server_process server({OTSYNCD_PATH, "--store", "sqlite:" + (dir / "otsync.db").string(), "--log-level", "warn"});
+  recorder seen;  // before the connections, as above
   connection ca(options_for(server));
   connection cb(options_for(server));
   auto a = ca.open("docs", "restart", std::string("0123456789"));
   ASSERT_TRUE(a->wait_synchronised(20s));
   auto b = cb.open("docs", "restart");
   ASSERT_TRUE(b->wait_synchronised(20s));
-  recorder seen;
   b->on_presence(seen.callback());
   ASSERT_FALSE(a->set_selection(selection{2, 5}));
   ASSERT_FALSE(b->set_selection(selection{8, 8}));

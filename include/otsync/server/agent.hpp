@@ -213,8 +213,8 @@ class agent {
   /// Adopts `src` as this connection's id.
   void set_src(std::string src);
   void send_error(nlohmann::json echo, const protocol::error_info& error);
-  /// A new subscription to `key`. One the client already has keeps delivering until the new one's
-  /// read answers (settle_subscription).
+  /// A new subscription to `key`. One already there keeps delivering until the new one's read
+  /// answers (settle_subscription).
   std::shared_ptr<subscription> subscribe_slot(const store::doc_key& key);
   /// The read of `sub` (made by subscribe_slot) answered: when it was read, `sub` takes over from
   /// the subscription it replaces; when not, `sub` goes and the one it replaces (if any) stays.

@@ -104,6 +104,45 @@ TEST_F(SubmitPipelineTest, CommittedOpsAreAckedThenBroadcastInOrder) {
   EXPECT_EQ(pipeline.cached_frames(0).size(), 2u);
 }
 
+// The alias in each frame is a keyed hash of its author's id: computed once per author while the
+// document has few, and still right (with a bounded list) when it has many.
+TEST_F(SubmitPipelineTest, EachAuthorsAliasIsComputedOncePerDocument) {
+  int computed = 0;
+  options.public_src = [&computed](std::string_view src) {
+    ++computed;
+    return "~" + std::string(src);
+  };
+  load_text("");
+  // Authors `first` to `first + authors - 1` type one letter each, `rounds` times (a batch per round).
+  auto type = [&](std::size_t first, std::size_t authors, std::uint64_t rounds) {
+    std::uint64_t version = pipeline.head_version();
+    for (std::uint64_t round = 0; round < rounds; ++round) {
+      std::vector<submit_entry> batch;
+      for (std::size_t a = first; a < first + authors; ++a) {
+        batch.push_back(entry("author" + std::to_string(a), 1 + round, version++, ot::op{C::insert("x")}));
+      }
+      auto done = run(std::move(batch), false, std::vector<std::error_code>(authors, ok()));
+      ASSERT_EQ(done.answers.size(), authors);
+      for (std::size_t a = 0; a < authors; ++a) {
+        ASSERT_TRUE(done.answers[a].broadcast);
+        const auto& frame = *done.answers[a].broadcast->frame;
+        EXPECT_NE(frame.find("\"src\":\"~author" + std::to_string(first + a) + "\""), std::string::npos) << frame;
+      }
+    }
+  };
+  ASSERT_NO_FATAL_FAILURE(type(0, 3, 5));
+  EXPECT_EQ(computed, 4);  // "origin", who created the document, and the three
+  for (std::size_t first : {100U, 300U, 500U}) ASSERT_NO_FATAL_FAILURE(type(first, 200, 1));
+  EXPECT_EQ(computed, 604);
+  // What the footprint counts beyond the text and the cached ops (as record and frame): the aliases
+  // kept, within their bound, not one per author seen.
+  std::size_t cached = 0;
+  for (const auto& frame : pipeline.cached_frames(pipeline.recent_base())) cached += frame->size();
+  const auto aliases = pipeline.footprint() - text().size() - 2 * cached;
+  EXPECT_GT(aliases, 0U);
+  EXPECT_LE(aliases, 256U * 200U);
+}
+
 TEST_F(SubmitPipelineTest, ConcurrentOpIsTransformedAndGetsTheOpsItMissed) {
   load_text("abc");
   ASSERT_EQ(run({entry("a", 1, 1, ot::op{C::insert("X")})}, false, {ok()}).answers.size(), 1u);

@@ -502,6 +502,75 @@ TEST_F(AgentServiceTest, ASecondSubscribeTakesOverOnceRead) {
   for (const auto& sub : service_.subscribes) EXPECT_EQ(service_.released(sub), 1) << sub.key.id;
 }
 
+// The first subscribe's reply (sent once it is read) tells the client it is subscribed, whatever
+// becomes of a second one sent before that reply.
+TEST_F(AgentServiceTest, ASubscribeReplacingOneStillReadFallsBackOnIt) {
+  EXPECT_TRUE(exchange(json::parse(R"({"a":"s","c":"docs","d":"d1"})")).empty());
+  EXPECT_TRUE(exchange(json::parse(R"({"a":"s","c":"docs","d":"d1"})")).empty());
+  ASSERT_EQ(service_.subscribes.size(), 2U);
+  EXPECT_EQ(service_.released(service_.subscribes[0]), 0);
+  service_.subscribes[0].done(snapshot_result(1, "x"));
+  EXPECT_EQ(answered().size(), 1U);
+  service_.subscribes[1].done(unavailable());
+  auto replies = answered();
+  ASSERT_EQ(replies.size(), 1U);
+  EXPECT_EQ(replies[0]["error"]["code"], "ERR_DATABASE_UNAVAILABLE");
+  EXPECT_EQ(agent_.subscriptions(), 1U);
+  EXPECT_EQ(service_.released(service_.subscribes[0]), 0);
+  EXPECT_EQ(service_.released(service_.subscribes[1]), 1);
+  service_.subscribes[0].who->on_op(broadcast("d1", 1));
+  EXPECT_EQ(answered().size(), 1U) << "the first subscription stopped delivering";
+}
+
+TEST_F(AgentServiceTest, AReplacedSubscriptionWhoseReadFailsIsNotFallenBackOn) {
+  EXPECT_TRUE(exchange(json::parse(R"({"a":"s","c":"docs","d":"d1"})")).empty());
+  EXPECT_TRUE(exchange(json::parse(R"({"a":"s","c":"docs","d":"d1"})")).empty());
+  service_.subscribes[0].done(unavailable());
+  EXPECT_EQ(answered().size(), 1U);
+  EXPECT_EQ(service_.released(service_.subscribes[0]), 1);
+  service_.subscribes[1].done(unavailable());
+  EXPECT_EQ(answered().size(), 1U);
+  EXPECT_EQ(agent_.subscriptions(), 0U);
+  EXPECT_EQ(service_.released(service_.subscribes[1]), 1);
+  EXPECT_EQ(service_.unsubscribes.size(), 2U);
+}
+
+// A bulk subscription read but not yet answered (its request waits for another document) is kept
+// for a newer subscribe to fall back on.
+TEST_F(AgentServiceTest, ASubscribeFailingWhileABulkReplyWaitsKeepsTheBulkSubscription) {
+  EXPECT_TRUE(exchange(json::parse(R"({"a":"bs","c":"docs","b":{"d1":1,"d2":1}})")).empty());
+  service_.subscribes[0].done(snapshot_result(1, "x"));
+  EXPECT_TRUE(answered().empty());
+  EXPECT_TRUE(exchange(json::parse(R"({"a":"s","c":"docs","d":"d1"})")).empty());
+  ASSERT_EQ(service_.subscribes.size(), 3U);
+  service_.subscribes[2].done(unavailable());
+  EXPECT_EQ(answered().size(), 1U);
+  service_.subscribes[1].done(snapshot_result(1, "y"));
+  auto replies = answered();
+  ASSERT_EQ(replies.size(), 1U);
+  EXPECT_EQ(replies[0]["a"], "bs");
+  EXPECT_FALSE(replies[0].contains("error")) << replies[0];
+  EXPECT_EQ(agent_.subscriptions(), 2U);
+  EXPECT_EQ(service_.released(service_.subscribes[0]), 0);
+  service_.subscribes[0].who->on_op(broadcast("d1", 1));
+  EXPECT_EQ(answered().size(), 1U);
+}
+
+TEST_F(AgentServiceTest, ClosingDuringATakeOverReleasesBothOnce) {
+  ASSERT_NO_FATAL_FAILURE(subscribe_d1());
+  EXPECT_TRUE(exchange(json::parse(R"({"a":"s","c":"docs","d":"d1"})")).empty());
+  EXPECT_TRUE(exchange(json::parse(R"({"a":"s","c":"docs","d":"d2"})")).empty());
+  EXPECT_TRUE(exchange(json::parse(R"({"a":"s","c":"docs","d":"d2"})")).empty());
+  ASSERT_EQ(service_.subscribes.size(), 4U);
+  EXPECT_TRUE(service_.unsubscribes.empty());
+  agent_.on_closed();
+  for (const auto& sub : service_.subscribes) EXPECT_EQ(service_.released(sub), 1) << sub.key.id;
+  EXPECT_EQ(service_.unsubscribes.size(), 4U);
+  for (auto& sub : service_.subscribes) sub.done(snapshot_result(1, "x"));
+  EXPECT_TRUE(answered().empty());
+  EXPECT_EQ(service_.unsubscribes.size(), 4U);
+}
+
 TEST_F(AgentServiceTest, AFailedArrayFormBulkSubscribeKeepsTheEarlierSubscription) {
   ASSERT_NO_FATAL_FAILURE(subscribe_d1());
   EXPECT_TRUE(exchange(json::parse(R"({"a":"bs","c":"docs","b":["d1","d2"]})")).empty());
