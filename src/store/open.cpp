@@ -1,6 +1,7 @@
 #include "otsync/store/open.hpp"
 
 #include <filesystem>
+#include <limits>
 
 #include "otsync/store/memory_store.hpp"
 #include "otsync/store/redis_store.hpp"
@@ -28,6 +29,11 @@ ot::result<std::unique_ptr<store>> open_sqlite(std::string_view path_text, const
       if (detail) *detail = "cannot create directory " + directory.string() + ": " + error.message();
       return open_errc::cannot_open;
     }
+  }
+  if (tuning.cache_mib > (static_cast<std::size_t>(std::numeric_limits<int>::max()) >> 10)) {
+    // In KiB it would pass what SQLite reads (or wrap around to a small cache).
+    if (detail) *detail = "the SQLite page cache of " + std::to_string(tuning.cache_mib) + " MiB is too large";
+    return open_errc::invalid_option;
   }
   sqlite_options options;
   options.path = path.string();

@@ -57,6 +57,19 @@ TEST(OpenStore, ADirectoryThatCannotBeCreatedIsAClearError) {
   EXPECT_NE(detail.find("cannot create directory"), std::string::npos) << detail;
 }
 
+TEST(OpenStore, ASqliteCacheTooLargeForSqliteIsRefusedNotWrapped) {
+  temp_dir dir;
+  std::string detail;
+  sqlite_tuning tuning;
+  tuning.cache_mib = (std::size_t{1} << 54) + 1;  // in KiB: 2^64 + 1024, which would wrap to 1 MiB
+  auto s = open_store("sqlite:x.db", dir.path().string(), &detail, tuning);
+  ASSERT_FALSE(s);
+  EXPECT_EQ(s.error(), open_errc::invalid_option);
+  EXPECT_NE(detail.find("too large"), std::string::npos) << detail;
+  tuning.cache_mib = 64;
+  EXPECT_TRUE(open_store("sqlite:x.db", dir.path().string(), &detail, tuning));
+}
+
 TEST(OpenStore, RedisUriOpensARedisStoreThatConnectsInTheBackground) {
   // Nothing listens on this port: opening still succeeds (the store keeps
   // trying), it is not connected, and calls fail with `unavailable`.
