@@ -935,8 +935,16 @@ void agent::finish_bulk(bulk& b) {
         for (std::size_t i = 0; i < b.wanted.size(); ++i) {
           store::doc_key key{b.collection, b.wanted[i].first};
           auto it = subscriptions_.find(key);
-          // Replaced or dropped meanwhile, or its read failed (the one it replaced, if any, is back).
-          if (it == subscriptions_.end() || it->second != b.subs[i]) continue;
+          if (it == subscriptions_.end()) continue;  // dropped meanwhile
+          if (it->second != b.subs[i]) {
+            // Replaced meanwhile by a newer subscribe: not kept for it to fall back on, as the
+            // client was not told it is subscribed. (Or its read failed: already released.)
+            if (!b.was_subscribed[i] && it->second->replaced == b.subs[i]) {
+              it->second->replaced = nullptr;
+              release(b.subs[i]);
+            }
+            continue;
+          }
           if (b.was_subscribed[i]) {
             send_ops(b.results[i].ops);
           } else {

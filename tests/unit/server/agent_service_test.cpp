@@ -556,6 +556,25 @@ TEST_F(AgentServiceTest, ASubscribeFailingWhileABulkReplyWaitsKeepsTheBulkSubscr
   EXPECT_EQ(answered().size(), 1U);
 }
 
+// The client takes a failed map-form bulk subscribe's error for each document: one it had not
+// subscribed to before is not kept for a newer subscribe to fall back on.
+TEST_F(AgentServiceTest, AFailedMapFormBulkSubscriptionIsNotKeptAsAFallback) {
+  EXPECT_TRUE(exchange(json::parse(R"({"a":"bs","c":"docs","b":{"d1":1,"d2":1}})")).empty());
+  service_.subscribes[0].done(snapshot_result(1, "x"));
+  EXPECT_TRUE(exchange(json::parse(R"({"a":"s","c":"docs","d":"d1"})")).empty());
+  ASSERT_EQ(service_.subscribes.size(), 3U);
+  service_.subscribes[1].done(unavailable());
+  auto replies = answered();
+  ASSERT_EQ(replies.size(), 1U);
+  EXPECT_EQ(replies[0]["error"]["code"], "ERR_DATABASE_UNAVAILABLE");
+  EXPECT_EQ(service_.released(service_.subscribes[0]), 1);
+  service_.subscribes[2].done(unavailable());
+  EXPECT_EQ(answered().size(), 1U);
+  EXPECT_EQ(agent_.subscriptions(), 0U);
+  service_.subscribes[0].who->on_op(broadcast("d1", 1));
+  EXPECT_TRUE(answered().empty());
+}
+
 TEST_F(AgentServiceTest, ClosingDuringATakeOverReleasesBothOnce) {
   ASSERT_NO_FATAL_FAILURE(subscribe_d1());
   EXPECT_TRUE(exchange(json::parse(R"({"a":"s","c":"docs","d":"d1"})")).empty());
