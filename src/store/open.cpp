@@ -20,6 +20,12 @@ constexpr std::string_view default_database = "otsync.db";
 ot::result<std::unique_ptr<store>> open_sqlite(std::string_view path_text, const std::string& data_dir,
                                                std::string* detail, const sqlite_tuning& tuning) {
   namespace fs = std::filesystem;
+  // Checked before anything is created on disk.
+  if (tuning.cache_mib > (static_cast<std::size_t>(std::numeric_limits<int>::max()) >> 10)) {
+    // In KiB it would pass what SQLite reads (or wrap around to a small cache).
+    if (detail) *detail = "the SQLite page cache of " + std::to_string(tuning.cache_mib) + " MiB is too large";
+    return open_errc::invalid_option;
+  }
   fs::path path = path_text.empty() ? fs::path(default_database) : fs::path(path_text);
   if (path.is_relative()) path = fs::path(data_dir) / path;
   if (const fs::path directory = path.parent_path(); !directory.empty()) {
@@ -29,11 +35,6 @@ ot::result<std::unique_ptr<store>> open_sqlite(std::string_view path_text, const
       if (detail) *detail = "cannot create directory " + directory.string() + ": " + error.message();
       return open_errc::cannot_open;
     }
-  }
-  if (tuning.cache_mib > (static_cast<std::size_t>(std::numeric_limits<int>::max()) >> 10)) {
-    // In KiB it would pass what SQLite reads (or wrap around to a small cache).
-    if (detail) *detail = "the SQLite page cache of " + std::to_string(tuning.cache_mib) + " MiB is too large";
-    return open_errc::invalid_option;
   }
   sqlite_options options;
   options.path = path.string();

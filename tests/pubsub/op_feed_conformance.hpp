@@ -38,45 +38,50 @@ inline constexpr auto delivery_wait = 15s;
 /// How long "nothing more arrives" is watched for.
 inline constexpr auto quiet_wait = 300ms;
 
-/// What one subscription received, in order.
+/// What one subscription received, in order. Its handlers share its state,
+/// so a feed that calls one after a failed assertion ended the test early
+/// writes into live memory.
 class recorder {
  public:
   op_feed::op_handler on_op() {
-    return [this](oplog::op_record op) {
-      std::lock_guard lock(mutex_);
-      ops_.push_back(std::move(op));
-      changed_.notify_all();
+    return [state = state_](oplog::op_record op) {
+      std::lock_guard lock(state->mutex);
+      state->ops.push_back(std::move(op));
+      state->changed.notify_all();
     };
   }
   op_feed::resync_handler on_resync() {
-    return [this] {
-      std::lock_guard lock(mutex_);
-      ++resyncs_;
-      changed_.notify_all();
+    return [state = state_] {
+      std::lock_guard lock(state->mutex);
+      ++state->resyncs;
+      state->changed.notify_all();
     };
   }
   bool wait_ops(std::size_t count, std::chrono::milliseconds timeout = delivery_wait) {
-    std::unique_lock lock(mutex_);
-    return changed_.wait_for(lock, timeout, [&] { return ops_.size() >= count; });
+    std::unique_lock lock(state_->mutex);
+    return state_->changed.wait_for(lock, timeout, [&] { return state_->ops.size() >= count; });
   }
   bool wait_resyncs(int count, std::chrono::milliseconds timeout = delivery_wait) {
-    std::unique_lock lock(mutex_);
-    return changed_.wait_for(lock, timeout, [&] { return resyncs_ >= count; });
+    std::unique_lock lock(state_->mutex);
+    return state_->changed.wait_for(lock, timeout, [&] { return state_->resyncs >= count; });
   }
   std::vector<oplog::op_record> ops() {
-    std::lock_guard lock(mutex_);
-    return ops_;
+    std::lock_guard lock(state_->mutex);
+    return state_->ops;
   }
   int resyncs() {
-    std::lock_guard lock(mutex_);
-    return resyncs_;
+    std::lock_guard lock(state_->mutex);
+    return state_->resyncs;
   }
 
  private:
-  std::mutex mutex_;
-  std::condition_variable changed_;
-  std::vector<oplog::op_record> ops_;
-  int resyncs_ = 0;
+  struct state {
+    std::mutex mutex;
+    std::condition_variable changed;
+    std::vector<oplog::op_record> ops;
+    int resyncs = 0;
+  };
+  std::shared_ptr<state> state_ = std::make_shared<state>();
 };
 
 /// Appends `text` at the end of ASCII `data`.

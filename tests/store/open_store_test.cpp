@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <fstream>
 
 #include "otsync/store/redis_store.hpp"
@@ -62,10 +63,11 @@ TEST(OpenStore, ASqliteCacheTooLargeForSqliteIsRefusedNotWrapped) {
   std::string detail;
   sqlite_tuning tuning;
   tuning.cache_mib = (std::size_t{1} << 54) + 1;  // in KiB: 2^64 + 1024, which would wrap to 1 MiB
-  auto s = open_store("sqlite:x.db", dir.path().string(), &detail, tuning);
+  auto s = open_store("sqlite:sub/x.db", dir.path().string(), &detail, tuning);
   ASSERT_FALSE(s);
   EXPECT_EQ(s.error(), open_errc::invalid_option);
   EXPECT_NE(detail.find("too large"), std::string::npos) << detail;
+  EXPECT_FALSE(std::filesystem::exists(dir.path() / "sub")) << "a refused option leaves nothing on disk";
   tuning.cache_mib = 64;
   EXPECT_TRUE(open_store("sqlite:x.db", dir.path().string(), &detail, tuning));
 }

@@ -195,12 +195,13 @@ TEST_F(RedisClusterStore, ABusyDocumentsSlotMigratesWithNothingLostAndTheFeedFol
   const auto prefix = fresh_prefix();
   auto first = open_connected(options_for(cluster(), prefix, "i1"));
   auto second = open_connected(options_for(cluster(), prefix, "i2"));
-  auto feed = pubsub::open_redis_op_feed(options_for(cluster(), prefix, "i3"));
-  ASSERT_TRUE(eventually([&] { return feed->connected(); }, 15s));
-  const doc_key key{"busy", "migrating"};
+  // Declared before the feed, which calls into them until it is destroyed.
   std::mutex mutex;
   std::set<std::uint64_t> delivered;
   std::atomic<int> resyncs{0};
+  auto feed = pubsub::open_redis_op_feed(options_for(cluster(), prefix, "i3"));
+  ASSERT_TRUE(eventually([&] { return feed->connected(); }, 15s));
+  const doc_key key{"busy", "migrating"};
   feed->subscribe(
       key,
       [&](oplog::op_record op) {
