@@ -182,6 +182,7 @@ std::optional<protocol::error_info> submit_pipeline::apply_to_head(op_record& re
     }
   }
   ++head_version_;
+  last_timestamp_ms_ = std::max(last_timestamp_ms_, record.timestamp_ms);
   return std::nullopt;
 }
 
@@ -425,7 +426,10 @@ submit_pipeline::offer_result submit_pipeline::offer(submit_entry& entry) {
     return {offer_kind::batched, {}, 0, 0};
   }
 
-  op_record committed{pending.src, pending.seq, head_version_, std::move(pending.body), now_ms(), pending.author};
+  // Never before the op under it, even if the clock stepped back: stores
+  // answer `nt` by binary search on the time.
+  const std::int64_t timestamp_ms = std::max(now_ms(), last_timestamp_ms_);
+  op_record committed{pending.src, pending.seq, head_version_, std::move(pending.body), timestamp_ms, pending.author};
   auto missed = missed_frames(committed.version);  // before apply_to_head moves recent_base()
   if (auto error = apply_to_head(committed, pre_batch_ ? &*pre_batch_ : nullptr)) {
     return {offer_kind::answered, std::move(error), 0, 0};

@@ -221,6 +221,7 @@ class submit_pipeline {
   std::optional<create_record> created_;
   ot::rope text_;
   std::uint64_t last_snapshot_version_ = 0;
+  std::int64_t last_timestamp_ms_ = 0;  // the latest op timestamp applied: new ops never go before it
   std::deque<recent_op> recent_;
   std::size_t recent_bytes_ = 0;
   mutable std::unordered_map<std::string, std::string> public_srcs_;  // src -> options_.public_src(src)

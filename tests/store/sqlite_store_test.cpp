@@ -1,6 +1,9 @@
 #include "otsync/store/sqlite_store.hpp"
 
+#include <algorithm>
 #include <fstream>
+#include <limits>
+#include <random>
 
 #include "sqlite_test_db.hpp"
 #include "store_conformance.hpp"
@@ -239,9 +242,10 @@ TEST_F(SqliteStore, MigratesAVersion1Database) {
   s.reset();
 
   raw_db raw(db_path());
-  EXPECT_EQ(raw.query("PRAGMA user_version"), "3");
+  EXPECT_EQ(raw.query("PRAGMA user_version"), "4");
   EXPECT_EQ(raw.query("SELECT author FROM ops WHERE version = 0"), "");  // step 3: ops written before it have no author
-  EXPECT_EQ(raw.query("SELECT name FROM sqlite_master WHERE type = 'index' AND name = 'ops_by_time'"), "ops_by_time");
+  // Step 2 made the time index, step 4 dropped it (nt searches the log instead).
+  EXPECT_EQ(raw.query("SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name = 'ops_by_time'"), "0");
 }
 
 TEST_F(SqliteStore, RefusesASchemaNewerThanItKnows) {
@@ -348,6 +352,32 @@ TEST_F(SqliteStore, AGapInTheLogIsCorrupt) {
   ASSERT_TRUE(s);
   EXPECT_EQ(load(*s, doc.key).error(), errc::corrupt);
   EXPECT_EQ(load_ops(*s, doc.key, 0).error(), errc::corrupt);
+  EXPECT_EQ(version_at(*s, doc.key, 0).error(), errc::corrupt);  // the search reads version 1
+}
+
+// `nt` binary-searches the log on the time (no index since schema 4): on a long log with runs of
+// equal timestamps it answers what counting does, for every time around every op's.
+TEST_F(SqliteStore, VersionAtSearchesALongLogAsCountingWould) {
+  auto s = open();
+  ASSERT_TRUE(s);
+  doc_history doc{{"c", "long"}};
+  std::mt19937 random(7);
+  std::int64_t ts = 1000;
+  ASSERT_FALSE(doc.append(*s, oplog::create_body{text_type, ""}, false, ts));
+  for (int i = 0; i < 700; ++i) {
+    ts += static_cast<std::int64_t>(random() % 3);  // runs of equal times
+    ASSERT_FALSE(doc.append(*s, ot::op{C::insert("x")}, i % 97 == 0, ts));
+  }
+  doc_history other{{"c", "long2"}};  // ops of a neighbouring key never count
+  ASSERT_FALSE(other.append(*s, oplog::create_body{text_type, ""}, false, 0));
+  for (std::int64_t t = 990; t <= ts + 2; ++t) {
+    const auto expected = static_cast<std::uint64_t>(std::count_if(
+        doc.log.begin(), doc.log.end(), [&](const oplog::op_record& op) { return op.timestamp_ms <= t; }));
+    ASSERT_EQ(*version_at(*s, doc.key, t), expected) << "at " << t;
+  }
+  EXPECT_EQ(*version_at(*s, {"c", "long1"}, ts), 0U);
+  EXPECT_EQ(*version_at(*s, other.key, std::numeric_limits<std::int64_t>::min()), 0U);
+  EXPECT_EQ(*version_at(*s, other.key, 0), 1U);
 }
 
 }  // namespace

@@ -122,7 +122,10 @@ class store {
                         handler<std::vector<oplog::op_record>> done) = 0;
 
   /// The version the document had at `timestamp_ms`: the number of committed
-  /// ops whose timestamp is at or before it.
+  /// ops whose timestamp is at or before it. Timestamps never go back within a
+  /// document (the submit pipeline keeps them so), and a store may rely on it
+  /// (SQLite binary-searches the log); on a log written otherwise the answer
+  /// lies between the ops before the first later one and that count.
   virtual void version_at(const doc_key& key, std::int64_t timestamp_ms, handler<std::uint64_t> done) = 0;
 
   /// Appends `request.op` if and only if the head is at `request.op.version`

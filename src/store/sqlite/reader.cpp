@@ -47,14 +47,16 @@ ot::result<reader> reader::prepare(connection db, std::string* detail) {
                                       "ORDER BY version",
                                       detail);
   if (!ops_range) return ops_range.error();
-  auto count_until =
-      statement::prepare(db, "SELECT COUNT(*) FROM ops WHERE collection = ?1 AND id = ?2 AND ts <= ?3", detail);
-  if (!count_until) return count_until.error();
+  auto head = statement::prepare(db, "SELECT version FROM docs WHERE collection = ?1 AND id = ?2", detail);
+  if (!head) return head.error();
+  auto op_time =
+      statement::prepare(db, "SELECT ts FROM ops WHERE collection = ?1 AND id = ?2 AND version = ?3", detail);
+  if (!op_time) return op_time.error();
   auto list = statement::prepare(
       db, "SELECT id, version, type FROM docs WHERE collection = ?1 AND id > ?2 ORDER BY id LIMIT ?3", detail);
   if (!list) return list.error();
   return reader(std::move(db), std::move(*begin), std::move(*end), std::move(*snapshot_at), std::move(*ops_range),
-                std::move(*count_until), std::move(*list));
+                std::move(*head), std::move(*op_time), std::move(*list));
 }
 
 ot::result<std::vector<oplog::op_record>> reader::read_ops(const doc_key& key, std::uint64_t from, std::uint64_t to) {
@@ -118,13 +120,41 @@ ot::result<std::vector<oplog::op_record>> reader::load_ops(const doc_key& key, s
 }
 
 ot::result<std::uint64_t> reader::version_at(const doc_key& key, std::int64_t timestamp_ms) {
-  scoped_use use(count_until_);
-  count_until_.bind(1, std::string_view(key.collection));
-  count_until_.bind(2, std::string_view(key.id));
-  count_until_.bind(3, timestamp_ms);
-  const int code = count_until_.step();
-  if (code != SQLITE_ROW) return error_from_sqlite(code);
-  return count_until_.unsigned_integer(0);
+  read_transaction transaction(begin_, end_);
+  if (!transaction.ok()) return errc::unavailable;
+  std::uint64_t head = 0;
+  {
+    scoped_use use(head_);
+    head_.bind(1, std::string_view(key.collection));
+    head_.bind(2, std::string_view(key.id));
+    const int code = head_.step();
+    if (code == SQLITE_ROW) {
+      head = head_.unsigned_integer(0);
+    } else if (code != SQLITE_DONE) {
+      return error_from_sqlite(code);
+    }
+  }
+  // Timestamps never go back within a document (the submit pipeline keeps
+  // them so), so the ops at or before the time are a prefix of the log: find
+  // its end in O(log n) point reads, with no index on the time.
+  std::uint64_t low = 0;
+  std::uint64_t high = head;  // the answer is in [low, high]
+  while (low < high) {
+    const std::uint64_t middle = low + (high - low) / 2;
+    scoped_use use(op_time_);
+    op_time_.bind(1, std::string_view(key.collection));
+    op_time_.bind(2, std::string_view(key.id));
+    op_time_.bind_count(3, middle);
+    const int code = op_time_.step();
+    if (code == SQLITE_DONE) return errc::corrupt;  // a gap below the head
+    if (code != SQLITE_ROW) return error_from_sqlite(code);
+    if (op_time_.integer(0) <= timestamp_ms) {
+      low = middle + 1;
+    } else {
+      high = middle;
+    }
+  }
+  return low;
 }
 
 ot::result<std::vector<document_summary>> reader::list_documents(const std::string& collection,

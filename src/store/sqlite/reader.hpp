@@ -28,14 +28,15 @@ class reader {
                                                            std::size_t limit);
 
  private:
-  reader(connection db, statement begin, statement end, statement snapshot_at, statement ops_range,
-         statement count_until, statement list)
+  reader(connection db, statement begin, statement end, statement snapshot_at, statement ops_range, statement head,
+         statement op_time, statement list)
       : db_(std::move(db)),
         begin_(std::move(begin)),
         end_(std::move(end)),
         snapshot_at_(std::move(snapshot_at)),
         ops_range_(std::move(ops_range)),
-        count_until_(std::move(count_until)),
+        head_(std::move(head)),
+        op_time_(std::move(op_time)),
         list_(std::move(list)) {}
 
   /// Ops [from, to) in order, checked to be exactly that contiguous run.
@@ -46,7 +47,8 @@ class reader {
   statement end_;
   statement snapshot_at_;
   statement ops_range_;
-  statement count_until_;
+  statement head_;
+  statement op_time_;
   statement list_;
 };
 

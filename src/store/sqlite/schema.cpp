@@ -11,7 +11,7 @@ namespace {
 
 // Never edit a released step: databases in the field ran it as written. Add a
 // new step instead (and a test that migrates from the version before it).
-constexpr std::array<migration, 3> steps{{
+constexpr std::array<migration, 4> steps{{
     // 1: the op log (kept in full), each document's head, stored snapshots.
     // Bodies are ShareDB JSON; creator records let a resent create be spotted.
     {1, R"sql(
@@ -55,6 +55,12 @@ constexpr std::array<migration, 3> steps{{
     // 3: who wrote each op (the subject of the author's bearer token; '' without one).
     {3, R"sql(
       ALTER TABLE ops ADD COLUMN author TEXT NOT NULL DEFAULT '';
+    )sql"},
+    // 4: `nt` binary-searches the log by version instead (timestamps never go
+    // back within a document): the index cost a page write per op, a third
+    // of the log's writes when many documents are edited at once.
+    {4, R"sql(
+      DROP INDEX ops_by_time;
     )sql"},
 }};
 

@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <deque>
 #include <map>
 #include <optional>
@@ -102,6 +103,39 @@ TEST_F(SubmitPipelineTest, CommittedOpsAreAckedThenBroadcastInOrder) {
   EXPECT_EQ(text(), "abc!");
   EXPECT_EQ(pipeline.head_version(), 2u);
   EXPECT_EQ(pipeline.cached_frames(0).size(), 2u);
+}
+
+// Stores answer `nt` by binary search on the time: an op never takes a timestamp before the op
+// under it, even when the clock is behind the log (stepped back, or another instance's clock).
+TEST_F(SubmitPipelineTest, TimestampsNeverGoBackWithinADocument) {
+  const std::int64_t now =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count();
+  const std::int64_t ahead = now + 86'400'000;  // a day ahead of this clock
+  store::loaded_document loaded;
+  loaded.ops.push_back(op_record{"origin", 1, 0, oplog::create_body{text_type, "ab"}, ahead - 5});
+  loaded.ops.push_back(op_record{"origin", 2, 1, ot::op{C::insert("x")}, ahead});
+  ASSERT_FALSE(pipeline.load(std::move(loaded)));
+  std::vector<submit_entry> batch;
+  batch.push_back(entry("a", 1, 2, ot::op{C::insert("y")}));
+  batch.push_back(entry("a", 2, 3, ot::op{C::insert("z")}));
+  run(std::move(batch), false, {ok(), ok()});
+  ASSERT_EQ(plan.requests.size(), 2u);
+  EXPECT_EQ(plan.requests[0].op.timestamp_ms, ahead);
+  EXPECT_EQ(plan.requests[1].op.timestamp_ms, ahead);
+
+  // A clock ahead of the log is used as it is.
+  submit_pipeline behind(key, options);
+  store::loaded_document old;
+  old.ops.push_back(op_record{"origin", 1, 0, oplog::create_body{text_type, ""}, 1000});
+  ASSERT_FALSE(behind.load(std::move(old)));
+  behind.begin_batch(false, true);
+  auto e = entry("a", 1, 1, ot::op{C::insert("q")});
+  EXPECT_EQ(behind.offer(e).kind, kind::batched);
+  auto sealed = behind.seal();
+  ASSERT_EQ(sealed.requests.size(), 1u);
+  EXPECT_GE(sealed.requests[0].op.timestamp_ms, now);
+  behind.complete({ok()});
 }
 
 // The alias in each frame is a keyed hash of its author's id: computed once per author while the
