@@ -94,6 +94,13 @@ void agent::set_src(std::string src) {
 }
 
 namespace {
+// The version a successful read reply brings the client to: the snapshot's,
+// or the one it asked from plus the ops sent.
+std::uint64_t version_given(const doc::read_result& result, std::optional<std::uint64_t> asked) {
+  if (result.snap) return result.snap->version;
+  return asked.value_or(0) + result.ops.size();
+}
+
 // Where the src string of an op frame (protocol::encode_op_message) starts and
 // its length. Its members are in key order and `v` (a number) is last, so the
 // last `"src":"` is the member itself: never inside a string, where every
@@ -751,11 +758,14 @@ void agent::handle_doc(const std::string& action, json echo, protocol::doc_reque
     send_error(std::move(echo), protocol::errors::subscription_limit(subscriptions_.size()));
     return;
   }
-  auto respond = [this, echo = std::move(echo), action, key](doc::read_result result, subscription* sub) mutable {
+  auto respond = [this, echo = std::move(echo), action, key, asked = r.version](doc::read_result result,
+                                                                                subscription* sub) mutable {
     if (result.error) {
       send_error(std::move(echo), *result.error);
       return;
     }
+    // Presences older than the reply are moved before they are sent.
+    if (sub) sub->client_version = std::max(sub->client_version, version_given(result, asked));
     send_ops(result.ops);
     send(protocol::encode_doc_reply(action, key.collection, key.id, result.snap ? &*result.snap : nullptr));
     if (sub) sub->mark_ready();
@@ -884,6 +894,10 @@ void agent::read_next(const std::shared_ptr<bulk>& b) {
 
 void agent::on_bulk_answer(const std::shared_ptr<bulk>& b, std::size_t i, doc::read_result result) {
   ++b->done;
+  if (b->subscribe && !result.error) {
+    auto& sub = *b->subs[i];
+    sub.client_version = std::max(sub.client_version, version_given(result, b->wanted[i].second));
+  }
   if (b->map_form) {
     b->results[i] = std::move(result);
   } else if (result.error || result.snap) {

@@ -843,6 +843,47 @@ TEST_F(AgentPresenceTest, APresenceShownBeforeTheReceiversOwnOpIsGivenAgainPastI
   }
 }
 
+// A subscribe reply brings the client to the snapshot's version: a presence older than that (moved
+// to the head before a commit, then handed to this connection after its reply) is moved there before
+// it is sent (the sharedb client would take it for stale and ask again), for a single subscribe and
+// for each document of a bulk one.
+TEST_F(AgentPresenceTest, APresenceOlderThanTheSubscribeReplyIsMovedToItsVersion) {
+  edit(*a_, "d", 1, 2, json::parse(R"(["xy"])"));  // version 2: "xyhello"
+  edit(*a_, "d", 2, 3, json::parse(R"(["z"])"));   // version 3: "zxyhello"
+  a_->io->take();
+  b_->io->take();
+  agent_options opts;
+  opts.presence = hub_.get();
+  auto& single = connect("single", opts);
+  auto& bulk = connect("bulk", opts);
+  ASSERT_EQ(exchange(single, R"({"a":"s","c":"docs","d":"d"})").size(), 1U);
+  ASSERT_FALSE(exchange(bulk, R"({"a":"bs","c":"docs","b":["d"]})").empty());
+  for (auto* c : {&single, &bulk}) {
+    ASSERT_FALSE(exchange(*c, R"({"a":"ps","ch":"docs.d","seq":1})").empty());
+    // b's caret as it was shown at version 1, before both inserts.
+    protocol::presence_update_request late;
+    late.channel = "docs.d";
+    late.id = "caret";
+    late.pv = 1;
+    late.value = {{"index", 3}, {"length", 0}};
+    late.collection = "docs";
+    late.doc_id = "d";
+    late.version = 1;
+    late.type = uri;
+    auto frame = std::make_shared<const std::string>(protocol::encode_presence(late, "b"));
+    c->protocol->show_presence(make_shown_presence(frame, late, "b", "b"));
+    settle();
+    std::optional<json> shown;
+    const auto frames = c->io->take();
+    for (const auto& m : frames) {
+      if (m["a"] == "p" && m["id"] == "caret") shown = m;
+    }
+    ASSERT_TRUE(shown) << json(frames);
+    EXPECT_EQ((*shown)["v"], 3) << *shown;
+    EXPECT_EQ((*shown)["p"]["index"], 6) << *shown;
+  }
+}
+
 // --max-kept-presences bounds what a connection keeps to send again: past it a presence is only
 // sent (and counted), not given again after the connection's own ack.
 TEST_F(AgentPresenceTest, PastMaxKeptPresencesAPresenceIsOnlySent) {
