@@ -83,6 +83,7 @@ std::optional<protocol::error_info> submit_pipeline::load(store::loaded_document
   created_ = base.created;
   text_ = ot::rope(base.data);
   last_snapshot_version_ = base.version;
+  last_timestamp_ms_ = std::max(last_timestamp_ms_, loaded.base_timestamp_ms);
   clear_cache();
   for (auto& op : loaded.ops) {
     if (auto error = apply_to_head(op)) {
@@ -426,9 +427,12 @@ submit_pipeline::offer_result submit_pipeline::offer(submit_entry& entry) {
     return {offer_kind::batched, {}, 0, 0};
   }
 
-  // Never before the op under it, even if the clock stepped back: stores
-  // answer `nt` by binary search on the time.
-  const std::int64_t timestamp_ms = std::max(now_ms(), last_timestamp_ms_);
+  // Never before the op under it, even if the clock stepped back (stores
+  // answer `nt` by binary search on the time); but a log far ahead of the
+  // clock (a clock once set wrong) does not hold every later op's time.
+  const std::int64_t now = now_ms();
+  const std::int64_t timestamp_ms =
+      last_timestamp_ms_ - now <= max_timestamp_lead_ms ? std::max(now, last_timestamp_ms_) : now;
   op_record committed{pending.src, pending.seq, head_version_, std::move(pending.body), timestamp_ms, pending.author};
   auto missed = missed_frames(committed.version);  // before apply_to_head moves recent_base()
   if (auto error = apply_to_head(committed, pre_batch_ ? &*pre_batch_ : nullptr)) {

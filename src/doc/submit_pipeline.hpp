@@ -211,6 +211,8 @@ class submit_pipeline {
   /// Authors whose alias is kept; past that the list starts again (a document with more authors
   /// typing at once computes some twice).
   static constexpr std::size_t max_public_srcs = 256;
+  /// How far ahead of the clock the last op's time may be and still be the floor of the next op's.
+  static constexpr std::int64_t max_timestamp_lead_ms = 5 * 60 * 1000;
   static constexpr std::size_t public_src_entry_bytes = 200;  // the two strings, the node and its bucket
 
   store::doc_key key_;

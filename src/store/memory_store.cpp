@@ -91,6 +91,7 @@ class memory_store final : public store {
     if (auto above = doc.snapshots.upper_bound(target); above != doc.snapshots.begin()) {
       result.base = std::prev(above)->second;
     }
+    if (result.base.version > 0) result.base_timestamp_ms = doc.ops[result.base.version - 1].timestamp_ms;
     const auto first = doc.ops.begin() + static_cast<std::ptrdiff_t>(result.base.version);
     result.ops.assign(first, doc.ops.begin() + static_cast<std::ptrdiff_t>(target));
     return result;

@@ -375,6 +375,13 @@ TEST_F(SqliteStore, VersionAtSearchesALongLogAsCountingWould) {
         doc.log.begin(), doc.log.end(), [&](const oplog::op_record& op) { return op.timestamp_ms <= t; }));
     ASSERT_EQ(*version_at(*s, doc.key, t), expected) << "at " << t;
   }
+  // A load names the time of the op under its snapshot: the pipeline stamps no op before it.
+  auto loaded = load(*s, doc.key, 590);
+  ASSERT_TRUE(loaded);
+  ASSERT_EQ(loaded->base.version, 584U);  // the snapshot stored with edit 582, the op at version 583
+  EXPECT_EQ(loaded->base_timestamp_ms, doc.log[583].timestamp_ms);
+  EXPECT_EQ(loaded->ops.size(), 6U);
+  EXPECT_EQ(load(*s, other.key)->base_timestamp_ms, 0);  // no snapshot: the ops say it
   EXPECT_EQ(*version_at(*s, {"c", "long1"}, ts), 0U);
   EXPECT_EQ(*version_at(*s, other.key, std::numeric_limits<std::int64_t>::min()), 0U);
   EXPECT_EQ(*version_at(*s, other.key, 0), 1U);

@@ -55,6 +55,10 @@ struct doc_key {
 struct loaded_document {
   oplog::snapshot base;
   std::vector<oplog::op_record> ops;
+  /// The time of the op just below `base` (0: none, or a store that does not
+  /// say: Redis counts times exactly and needs no floor). The submit pipeline
+  /// stamps no op before it, even when `ops` is empty.
+  std::int64_t base_timestamp_ms = 0;
   [[nodiscard]] std::uint64_t version_reached() const noexcept { return base.version + ops.size(); }
 };
 
@@ -122,10 +126,12 @@ class store {
                         handler<std::vector<oplog::op_record>> done) = 0;
 
   /// The version the document had at `timestamp_ms`: the number of committed
-  /// ops whose timestamp is at or before it. Timestamps never go back within a
-  /// document (the submit pipeline keeps them so), and a store may rely on it
-  /// (SQLite binary-searches the log); on a log written otherwise the answer
-  /// lies between the ops before the first later one and that count.
+  /// ops whose timestamp is at or before it. Timestamps do not go back within a
+  /// document (the submit pipeline keeps them so), and a store may rely on it:
+  /// SQLite binary-searches the log. On a log written otherwise (by an older
+  /// otsync, or past the pipeline's bound on a clock far behind the log) it
+  /// answers some version v with the op below v at or before the time and the
+  /// op at v after it.
   virtual void version_at(const doc_key& key, std::int64_t timestamp_ms, handler<std::uint64_t> done) = 0;
 
   /// Appends `request.op` if and only if the head is at `request.op.version`

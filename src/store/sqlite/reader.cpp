@@ -108,6 +108,11 @@ ot::result<loaded_document> reader::load(const doc_key& key, std::optional<std::
       return error_from_sqlite(code);
     }
   }
+  if (result.base.version > 0) {
+    auto time = op_time(key, result.base.version - 1);
+    if (!time) return time.error();
+    result.base_timestamp_ms = *time;
+  }
   auto ops = read_ops(key, result.base.version, target);
   if (!ops) return ops.error();
   result.ops = std::move(*ops);
@@ -117,6 +122,17 @@ ot::result<loaded_document> reader::load(const doc_key& key, std::optional<std::
 ot::result<std::vector<oplog::op_record>> reader::load_ops(const doc_key& key, std::uint64_t from,
                                                            std::optional<std::uint64_t> to) {
   return read_ops(key, from, to.value_or(unbounded));
+}
+
+ot::result<std::int64_t> reader::op_time(const doc_key& key, std::uint64_t version) {
+  scoped_use use(op_time_);
+  op_time_.bind(1, std::string_view(key.collection));
+  op_time_.bind(2, std::string_view(key.id));
+  op_time_.bind_count(3, version);
+  const int code = op_time_.step();
+  if (code == SQLITE_DONE) return errc::corrupt;  // the log is kept in full below the head
+  if (code != SQLITE_ROW) return error_from_sqlite(code);
+  return op_time_.integer(0);
 }
 
 ot::result<std::uint64_t> reader::version_at(const doc_key& key, std::int64_t timestamp_ms) {
@@ -141,14 +157,9 @@ ot::result<std::uint64_t> reader::version_at(const doc_key& key, std::int64_t ti
   std::uint64_t high = head;  // the answer is in [low, high]
   while (low < high) {
     const std::uint64_t middle = low + (high - low) / 2;
-    scoped_use use(op_time_);
-    op_time_.bind(1, std::string_view(key.collection));
-    op_time_.bind(2, std::string_view(key.id));
-    op_time_.bind_count(3, middle);
-    const int code = op_time_.step();
-    if (code == SQLITE_DONE) return errc::corrupt;  // a gap below the head
-    if (code != SQLITE_ROW) return error_from_sqlite(code);
-    if (op_time_.integer(0) <= timestamp_ms) {
+    auto time = op_time(key, middle);
+    if (!time) return time.error();
+    if (*time <= timestamp_ms) {
       low = middle + 1;
     } else {
       high = middle;

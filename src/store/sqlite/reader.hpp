@@ -39,6 +39,8 @@ class reader {
         op_time_(std::move(op_time)),
         list_(std::move(list)) {}
 
+  /// The time of the op at `version` (`corrupt` if the log lacks it).
+  ot::result<std::int64_t> op_time(const doc_key& key, std::uint64_t version);
   /// Ops [from, to) in order, checked to be exactly that contiguous run.
   ot::result<std::vector<oplog::op_record>> read_ops(const doc_key& key, std::uint64_t from, std::uint64_t to);
 

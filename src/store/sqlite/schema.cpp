@@ -60,7 +60,7 @@ constexpr std::array<migration, 4> steps{{
     // back within a document): the index cost a page write per op, a third
     // of the log's writes when many documents are edited at once.
     {4, R"sql(
-      DROP INDEX ops_by_time;
+      DROP INDEX IF EXISTS ops_by_time;
     )sql"},
 }};
 

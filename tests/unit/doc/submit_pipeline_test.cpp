@@ -106,15 +106,47 @@ TEST_F(SubmitPipelineTest, CommittedOpsAreAckedThenBroadcastInOrder) {
 }
 
 // Stores answer `nt` by binary search on the time: an op never takes a timestamp before the op
-// under it, even when the clock is behind the log (stepped back, or another instance's clock).
-TEST_F(SubmitPipelineTest, TimestampsNeverGoBackWithinADocument) {
+// under it when the clock is behind the log (stepped back, or another instance's clock), whether
+// the op under it was loaded or only named by the store (a snapshot at the head); but a log more
+// than max_timestamp_lead_ms ahead (a clock once set wrong) does not hold every later op's time.
+TEST_F(SubmitPipelineTest, TimestampsDoNotGoBackWithinADocument) {
   const std::int64_t now =
       std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
           .count();
-  const std::int64_t ahead = now + 86'400'000;  // a day ahead of this clock
+  const std::int64_t ahead = now + 60'000;  // a minute ahead of this clock
+  auto next_time = [&](store::loaded_document loaded) {
+    submit_pipeline p(key, options);
+    EXPECT_FALSE(p.load(std::move(loaded)));
+    p.begin_batch(false, true);
+    auto e = entry("a", 1, p.head_version(), ot::op{C::insert("q")});
+    EXPECT_EQ(p.offer(e).kind, kind::batched);
+    auto sealed = p.seal();
+    EXPECT_EQ(sealed.requests.size(), 1u);
+    p.complete({ok()});
+    return sealed.requests.empty() ? std::int64_t{-1} : sealed.requests[0].op.timestamp_ms;
+  };
   store::loaded_document loaded;
   loaded.ops.push_back(op_record{"origin", 1, 0, oplog::create_body{text_type, "ab"}, ahead - 5});
   loaded.ops.push_back(op_record{"origin", 2, 1, ot::op{C::insert("x")}, ahead});
+  EXPECT_EQ(next_time(loaded), ahead);
+
+  store::loaded_document at_head;  // a snapshot at the head, the op under it named by the store
+  at_head.base = {2, text_type, "xab", oplog::create_record{"origin", 1, 0}};
+  at_head.base_timestamp_ms = ahead;
+  EXPECT_EQ(next_time(at_head), ahead);
+
+  store::loaded_document behind;  // a clock ahead of the log is used as it is
+  behind.ops.push_back(op_record{"origin", 1, 0, oplog::create_body{text_type, ""}, 1000});
+  EXPECT_GE(next_time(behind), now);
+
+  store::loaded_document far;  // a day ahead: the clock is trusted again
+  far.base = {1, text_type, "", oplog::create_record{"origin", 1, 0}};
+  far.base_timestamp_ms = now + 86'400'000;
+  const auto time = next_time(far);
+  EXPECT_GE(time, now);
+  EXPECT_LT(time, now + 86'400'000);
+
+  // Within one pipeline: the batch's ops follow the loaded floor.
   ASSERT_FALSE(pipeline.load(std::move(loaded)));
   std::vector<submit_entry> batch;
   batch.push_back(entry("a", 1, 2, ot::op{C::insert("y")}));
@@ -123,19 +155,6 @@ TEST_F(SubmitPipelineTest, TimestampsNeverGoBackWithinADocument) {
   ASSERT_EQ(plan.requests.size(), 2u);
   EXPECT_EQ(plan.requests[0].op.timestamp_ms, ahead);
   EXPECT_EQ(plan.requests[1].op.timestamp_ms, ahead);
-
-  // A clock ahead of the log is used as it is.
-  submit_pipeline behind(key, options);
-  store::loaded_document old;
-  old.ops.push_back(op_record{"origin", 1, 0, oplog::create_body{text_type, ""}, 1000});
-  ASSERT_FALSE(behind.load(std::move(old)));
-  behind.begin_batch(false, true);
-  auto e = entry("a", 1, 1, ot::op{C::insert("q")});
-  EXPECT_EQ(behind.offer(e).kind, kind::batched);
-  auto sealed = behind.seal();
-  ASSERT_EQ(sealed.requests.size(), 1u);
-  EXPECT_GE(sealed.requests[0].op.timestamp_ms, now);
-  behind.complete({ok()});
 }
 
 // The alias in each frame is a keyed hash of its author's id: computed once per author while the
