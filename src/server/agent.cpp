@@ -55,9 +55,6 @@ class agent::subscription : public doc::subscriber,
   [[nodiscard]] bool active() const noexcept { return active_; }
 
   doc::subscription_handle handle;  // empty until subscribed
-  /// While this one's read is in flight: the subscription it replaces, still delivering (read, or
-  /// still being read itself). Never itself replacing another.
-  std::shared_ptr<subscription> replaced;
   /// The version the client has (or will have, with an ack on its way) from the ops given it here.
   std::uint64_t client_version = 0;
 
@@ -173,7 +170,7 @@ void agent::expire() {
   if (expired_ || closed_) return;
   expired_ = true;
   // Nothing more for it: no broadcasts, and bulk reads not yet issued are not (read_next).
-  for (auto& [key, sub] : subscriptions_) release(sub);
+  for (auto& [key, live] : subscriptions_) release_all(live);
   subscriptions_.clear();
   close_if_expired();
 }
@@ -569,11 +566,7 @@ void agent::show_presence(std::shared_ptr<const shown_presence> shown) {
     ++shown_count_;
   }
   entry->second = {shown, false};
-  std::uint64_t client_version = 0;
-  if (auto sub = subscriptions_.find({*presence.collection, *presence.doc_id}); sub != subscriptions_.end()) {
-    client_version = sub->second->client_version;
-  }
-  if (*presence.version < client_version) {
+  if (*presence.version < client_version_of({*presence.collection, *presence.doc_id})) {
     show_moved(std::move(shown), true);  // it would arrive stale
   } else {
     io->send_broadcast(shown->frame);
@@ -581,8 +574,8 @@ void agent::show_presence(std::shared_ptr<const shown_presence> shown) {
 }
 
 void agent::show_presences_again(const store::doc_key& key, std::uint64_t acked) {
-  if (auto sub = subscriptions_.find(key); sub != subscriptions_.end()) {
-    sub->second->client_version = std::max(sub->second->client_version, acked + 1);
+  if (auto it = subscriptions_.find(key); it != subscriptions_.end()) {
+    for (auto& sub : it->second) sub->client_version = std::max(sub->client_version, acked + 1);
   }
   auto on_channel = shown_presences_.find(key.collection + "." + key.id);
   if (on_channel == shown_presences_.end()) return;
@@ -680,66 +673,61 @@ void agent::clear_presences(const std::string& channel) {
 }
 
 std::shared_ptr<agent::subscription> agent::subscribe_slot(const store::doc_key& key) {
-  auto& slot = subscriptions_[key];
+  // A new subscribe replaces the old ones once it is read (as ShareDB replaces the stream). Until
+  // then they keep delivering: if the read fails, ShareDB keeps the old stream and the client
+  // still counts the document as subscribed. Older ones still being read stay too: each one's
+  // reply, if it is read, tells the client it is subscribed. (The backlog of requests in flight
+  // bounds how many.)
+  auto& live = subscriptions_[key];
   auto next = std::make_shared<subscription>(*this, io_);
-  if (slot) {
-    // A new subscribe replaces the old one once it is read (as ShareDB replaces the stream). Until
-    // then the old one keeps delivering: if the read fails, ShareDB keeps the old stream and the
-    // client still counts the document as subscribed. The old one may itself still be read (its
-    // reply, if it is read, tells the client it is subscribed): it is kept unless it has one to fall
-    // back on, which is kept instead (either delivers the same ops; two per document at most).
-    if (slot->replaced) {
-      next->replaced = std::exchange(slot->replaced, nullptr);
-      release(slot);
-    } else {
-      next->replaced = std::move(slot);
-    }
-    next->client_version = next->replaced->client_version;
+  next->client_version = client_version_of(key);
+  live.push_back(next);
+  return next;
+}
+
+std::uint64_t agent::client_version_of(const store::doc_key& key) const {
+  std::uint64_t version = 0;
+  if (auto it = subscriptions_.find(key); it != subscriptions_.end()) {
+    for (const auto& sub : it->second) version = std::max(version, sub->client_version);
   }
-  slot = std::move(next);
-  return slot;
+  return version;
 }
 
 void agent::settle_subscription(const store::doc_key& key, const std::shared_ptr<subscription>& sub, bool read) {
   auto it = subscriptions_.find(key);
-  if (it == subscriptions_.end()) return;  // dropped meanwhile (released with what it replaced)
-  if (it->second != sub) {
-    // Replaced while it was read. Kept for the newer one to fall back on, unless its read failed.
-    if (it->second->replaced == sub && !read) {
-      it->second->replaced = nullptr;
-      release(sub);
-    }
-    return;
-  }
-  auto replaced = std::exchange(sub->replaced, nullptr);
+  if (it == subscriptions_.end()) return;  // dropped meanwhile (unsubscribed, or taken over)
+  auto& live = it->second;
+  const auto found = std::find(live.begin(), live.end(), sub);
+  if (found == live.end()) return;
   if (read) {
-    if (replaced) {
-      sub->client_version = std::max(sub->client_version, replaced->client_version);
-      release(replaced);
+    // It takes over: the older ones go (the newer ones are still being read).
+    for (auto older = live.begin(); older != found; ++older) {
+      sub->client_version = std::max(sub->client_version, (*older)->client_version);
+      release(*older);
     }
+    live.erase(live.begin(), found);
     return;
   }
   release(sub);
-  if (replaced) {
-    it->second = std::move(replaced);
-  } else {
-    subscriptions_.erase(it);
-  }
+  live.erase(found);
+  if (live.empty()) subscriptions_.erase(it);
 }
 
 void agent::release(const std::shared_ptr<subscription>& sub) {
-  for (auto next = sub; next; next = std::exchange(next->replaced, nullptr)) {
-    next->deactivate();
-    // The document drops its pointer on its strand; the subscription stays
-    // alive until then through the captured shared_ptr.
-    if (next->handle) documents_.unsubscribe(next->handle, next.get(), [keep = next] {});
-  }
+  sub->deactivate();
+  // The document drops its pointer on its strand; the subscription stays
+  // alive until then through the captured shared_ptr.
+  if (sub->handle) documents_.unsubscribe(sub->handle, sub.get(), [keep = sub] {});
+}
+
+void agent::release_all(const std::vector<std::shared_ptr<subscription>>& live) {
+  for (const auto& sub : live) release(sub);
 }
 
 void agent::unsubscribe(const store::doc_key& key) {
   auto it = subscriptions_.find(key);
   if (it == subscriptions_.end()) return;
-  release(it->second);
+  release_all(it->second);
   subscriptions_.erase(it);
 }
 
@@ -799,7 +787,6 @@ struct agent::bulk {
   bool subscribe = false;
   std::vector<std::pair<std::string, std::optional<std::uint64_t>>> wanted;
   std::vector<std::shared_ptr<subscription>> subs;
-  std::vector<bool> was_subscribed;       // subscribe: the client had subscribed to it before this request
   std::size_t next = 0;                   // the next document to read
   std::size_t done = 0;                   // answers received
   std::string page;                       // array form: `"id":{...}` entries not yet sent
@@ -859,11 +846,7 @@ void agent::handle_bulk(const std::string& action, json echo, protocol::bulk_req
     }
     // Every slot now (the limit holds), each document's read later.
     b->subs.reserve(b->wanted.size());
-    b->was_subscribed.reserve(b->wanted.size());
-    for (const auto& w : b->wanted) {
-      b->was_subscribed.push_back(subscriptions_.contains({r.collection, w.first}));
-      b->subs.push_back(subscribe_slot({r.collection, w.first}));
-    }
+    for (const auto& w : b->wanted) b->subs.push_back(subscribe_slot({r.collection, w.first}));
   }
   b->echo = std::move(echo);
   if (b->map_form) b->results.resize(b->wanted.size());
@@ -879,7 +862,8 @@ void agent::read_next(const std::shared_ptr<bulk>& b) {
   std::size_t i = b->next++;
   store::doc_key key{b->collection, b->wanted[i].first};
   auto done = on_strand([this, b, i, key](doc::read_result result) {
-    if (b->subscribe) settle_subscription(key, b->subs[i], !result.error);
+    // The map form's reply is one for all: its subscriptions take over once all are read (finish_bulk).
+    if (b->subscribe && !b->map_form) settle_subscription(key, b->subs[i], !result.error);
     on_bulk_answer(b, i, std::move(result));
   });
   if (b->subscribe && b->subs[i]->active()) {
@@ -939,37 +923,23 @@ void agent::finish_bulk(bulk& b) {
   auto mark_all_ready = [&b] {
     for (auto& sub : b.subs) sub->mark_ready();
   };
-  for (auto& result : b.results) {
-    if (result.error) {
-      // As ShareDB, which destroys the streams the request opened: the client takes the error for
-      // each document named, so none of them is left subscribed here, except those it had
-      // subscribed to before (ShareDB keeps their old stream, and the client still counts them as
-      // subscribed): they stay, with the ops read for them, so the client misses none.
-      if (b.subscribe) {
-        for (std::size_t i = 0; i < b.wanted.size(); ++i) {
-          store::doc_key key{b.collection, b.wanted[i].first};
-          auto it = subscriptions_.find(key);
-          if (it == subscriptions_.end()) continue;  // dropped meanwhile
-          if (it->second != b.subs[i]) {
-            // Replaced meanwhile by a newer subscribe: not kept for it to fall back on, as the
-            // client was not told it is subscribed. (Or its read failed: already released.)
-            if (!b.was_subscribed[i] && it->second->replaced == b.subs[i]) {
-              it->second->replaced = nullptr;
-              release(b.subs[i]);
-            }
-            continue;
-          }
-          if (b.was_subscribed[i]) {
-            send_ops(b.results[i].ops);
-          } else {
-            unsubscribe(key);
-          }
-        }
-      }
+  const bool failed = std::any_of(b.results.begin(), b.results.end(), [](const auto& r) { return r.error; });
+  if (b.subscribe) {
+    // As ShareDB, which destroys the streams the request opened when one document fails: the client
+    // takes the error for each document named, so none of this request's subscriptions stays. Those
+    // made before it stay (ShareDB keeps their old stream, and the client still counts them as
+    // subscribed); they kept delivering meanwhile, so the client misses nothing.
+    for (std::size_t i = 0; i < b.wanted.size(); ++i)
+      settle_subscription({b.collection, b.wanted[i].first}, b.subs[i], !failed);
+  }
+  if (failed) {
+    for (auto& result : b.results) {
+      if (!result.error) continue;
       send_error(std::move(b.echo), *result.error);
-      mark_all_ready();
-      return;
+      break;
     }
+    mark_all_ready();
+    return;
   }
   for (auto& result : b.results) send_ops(result.ops);
   send(protocol::encode_bulk_done(b.action, b.echo, b.collection));
@@ -1057,7 +1027,7 @@ void agent::reply_snapshot_at(json echo, const store::doc_key& key, std::optiona
 void agent::on_closed() {
   if (closed_) return;
   closed_ = true;
-  for (auto& [key, sub] : subscriptions_) release(sub);
+  for (auto& [key, live] : subscriptions_) release_all(live);
   subscriptions_.clear();
   if (options_.presence != nullptr) {
     // Off every channel first, so that the clears below reach only the others.

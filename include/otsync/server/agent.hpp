@@ -15,6 +15,7 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "otsync/auth/access.hpp"
 #include "otsync/auth/identity.hpp"
@@ -213,15 +214,19 @@ class agent {
   /// Adopts `src` as this connection's id.
   void set_src(std::string src);
   void send_error(nlohmann::json echo, const protocol::error_info& error);
-  /// A new subscription to `key`. One already there keeps delivering until the new one's read
-  /// answers (settle_subscription).
+  /// A new subscription to `key`, the newest of its document's. The ones already there keep
+  /// delivering until it is read (settle_subscription).
   std::shared_ptr<subscription> subscribe_slot(const store::doc_key& key);
-  /// The read of `sub` (made by subscribe_slot) answered: when it was read, `sub` takes over from
-  /// the subscription it replaces; when not, `sub` goes and the one it replaces (if any) stays.
+  /// The read of `sub` (made by subscribe_slot) answered: when it was read, `sub` takes over and
+  /// the older ones go (newer ones are still being read); when not, only `sub` goes. Nothing when
+  /// `sub` went already.
   void settle_subscription(const store::doc_key& key, const std::shared_ptr<subscription>& sub, bool read);
+  /// The version the client has of `key` from its subscriptions (0 without one).
+  [[nodiscard]] std::uint64_t client_version_of(const store::doc_key& key) const;
   void unsubscribe(const store::doc_key& key);
-  /// Stops `sub`'s deliveries (and those of the subscription it replaces) and takes it off its document.
+  /// Stops `sub`'s deliveries and takes it off its document.
   void release(const std::shared_ptr<subscription>& sub);
+  void release_all(const std::vector<std::shared_ptr<subscription>>& live);
   /// Runs `fn` on this connection's strand once the caller's work is done;
   /// keeps the pending count for backpressure.
   template <class Fn>
@@ -241,7 +246,9 @@ class agent {
   bool expired_ = false;
   token_bucket requests_;
   token_bucket creates_;
-  std::map<store::doc_key, std::shared_ptr<subscription>> subscriptions_;
+  /// Each subscribed document's live subscriptions, oldest first: only the oldest may have been
+  /// read (the client told it is subscribed); the newer ones are being read.
+  std::map<store::doc_key, std::vector<std::shared_ptr<subscription>>> subscriptions_;
   std::map<std::string, std::uint64_t> presence_channels_;  ///< subscribed (`ps`), with the last seq
   /// The latest presence this connection sent under each id, per channel (for `p: null` when it leaves).
   std::map<std::string, std::map<std::string, protocol::presence_update_request>> presences_;

@@ -391,29 +391,33 @@ TEST_F(AgentServiceTest, AMapFormBulkSubscribeThatFailsForOneDocumentSubscribesN
   EXPECT_EQ(agent_.subscriptions(), 1U);
 }
 
+doc::shared_broadcast broadcast(const char* doc_id, std::uint64_t version);
+
 TEST_F(AgentServiceTest, AFailedMapFormBulkSubscribeKeepsTheDocumentsSubscribedBefore) {
   // ShareDB keeps the stream of a document subscribed before the request (and the client still
-  // counts it as subscribed): it stays, and gets the ops read for it before the error.
+  // counts it as subscribed): it stays, and delivered all along, so the ops read for the request
+  // are not needed; the request's own subscriptions go.
   ASSERT_NO_FATAL_FAILURE(subscribe_d1());
   EXPECT_TRUE(exchange(json::parse(R"({"a":"bs","c":"docs","b":{"d1":1,"d2":1}})")).empty());
   ASSERT_EQ(service_.subscribes.size(), 3U);
-  EXPECT_EQ(service_.released(service_.subscribes[0]), 0);  // replaced by the request's once read
+  EXPECT_EQ(service_.released(service_.subscribes[0]), 0);  // replaced by the request's once all are read
   doc::read_result caught_up;
   caught_up.ops.push_back(
       std::make_shared<const std::string>(R"({"a":"op","c":"docs","d":"d1","v":1,"src":"b","seq":1,"op":["y"]})"));
   service_.subscribes[1].done(std::move(caught_up));
+  // An op while the request waits for d2: the first subscription still delivers it.
+  for (std::size_t i : {0U, 1U}) service_.subscribes[i].who->on_op(broadcast("d1", 1));
   service_.subscribes[2].done({protocol::error_info{"ERR_DATABASE_UNAVAILABLE", "down"}, std::nullopt, {}});
   auto replies = answered();
-  ASSERT_EQ(replies.size(), 2U);
+  ASSERT_EQ(replies.size(), 2U) << json(replies);
   EXPECT_EQ(replies[0]["a"], "op");
-  EXPECT_EQ(replies[0]["d"], "d1");
+  EXPECT_EQ(replies[0]["v"], 1);
   EXPECT_EQ(replies[1]["error"]["code"], "ERR_DATABASE_UNAVAILABLE");
   EXPECT_EQ(agent_.subscriptions(), 1U);
-  EXPECT_EQ(service_.released(service_.subscribes[0]), 1);
-  EXPECT_EQ(service_.released(service_.subscribes[1]), 0);
+  EXPECT_EQ(service_.released(service_.subscribes[0]), 0);
+  EXPECT_EQ(service_.released(service_.subscribes[1]), 1);
   EXPECT_EQ(service_.released(service_.subscribes[2]), 1);
-  service_.subscribes[1].who->on_op(std::make_shared<const doc::op_broadcast>(
-      doc::op_broadcast{std::make_shared<const std::string>(R"({"a":"op","c":"docs","d":"d1","v":2})"), "b", 2}));
+  for (std::size_t i : {0U, 1U}) service_.subscribes[i].who->on_op(broadcast("d1", 2));
   replies = answered();
   ASSERT_EQ(replies.size(), 1U);
   EXPECT_EQ(replies[0]["v"], 2);
@@ -476,28 +480,53 @@ TEST_F(AgentServiceTest, ASecondSubscribeThatFailsKeepsTheFirst) {
 TEST_F(AgentServiceTest, ASecondSubscribeTakesOverOnceRead) {
   ASSERT_NO_FATAL_FAILURE(subscribe_d1());
   EXPECT_TRUE(exchange(json::parse(R"({"a":"s","c":"docs","d":"d1","v":1})")).empty());
-  // A third while the second is still read: the second goes at once, the first still delivers.
+  // A third while the second is still read: all three stay until read; the first still delivers.
   EXPECT_TRUE(exchange(json::parse(R"({"a":"s","c":"docs","d":"d1","v":1})")).empty());
   ASSERT_EQ(service_.subscribes.size(), 3U);
-  EXPECT_EQ(service_.released(service_.subscribes[0]), 0);
-  EXPECT_EQ(service_.released(service_.subscribes[1]), 1);
-  service_.subscribes[0].who->on_op(broadcast("d1", 1));
-  service_.subscribes[2].who->on_op(broadcast("d1", 1));
+  EXPECT_TRUE(service_.unsubscribes.empty());
+  for (auto& sub : service_.subscribes) sub.who->on_op(broadcast("d1", 1));
   EXPECT_EQ(answered().size(), 1U);
-  service_.subscribes[1].done(snapshot_result(2, "xy"));  // the client still gets its reply
-  service_.subscribes[2].done(snapshot_result(2, "xy"));
+  service_.subscribes[1].done(snapshot_result(2, "xy"));  // takes over from the first
   auto replies = answered();
-  ASSERT_EQ(replies.size(), 3U);
+  ASSERT_EQ(replies.size(), 2U);
   EXPECT_EQ(replies[0]["a"], "s");
-  EXPECT_EQ(replies[1]["a"], "s");
-  EXPECT_EQ(replies[2]["v"], 1) << "the op held by the new subscription (a duplicate the client skips)";
+  EXPECT_EQ(replies[1]["v"], 1) << "the op held by the new subscription (a duplicate the client skips)";
   EXPECT_EQ(service_.released(service_.subscribes[0]), 1);
-  EXPECT_EQ(agent_.subscriptions(), 1U);
-  service_.subscribes[0].who->on_op(broadcast("d1", 2));
-  service_.subscribes[2].who->on_op(broadcast("d1", 2));
+  EXPECT_EQ(service_.released(service_.subscribes[1]), 0);
+  service_.subscribes[2].done(snapshot_result(2, "xy"));  // and the third from the second
   replies = answered();
-  ASSERT_EQ(replies.size(), 1U) << "sent once, by the new subscription";
+  ASSERT_EQ(replies.size(), 2U);
+  EXPECT_EQ(replies[0]["a"], "s");
+  EXPECT_EQ(service_.released(service_.subscribes[1]), 1);
+  EXPECT_EQ(agent_.subscriptions(), 1U);
+  for (auto& sub : service_.subscribes) sub.who->on_op(broadcast("d1", 2));
+  replies = answered();
+  ASSERT_EQ(replies.size(), 1U) << "sent once, by the newest subscription";
   EXPECT_EQ(replies[0]["v"], 2);
+  agent_.on_closed();
+  for (const auto& sub : service_.subscribes) EXPECT_EQ(service_.released(sub), 1) << sub.key.id;
+}
+
+// Three subscribes in flight at once: the one read takes over, and the others failing (older or
+// newer) does not take it away: the client was told it is subscribed, and ops keep coming.
+TEST_F(AgentServiceTest, OfThreeOverlappingSubscribesTheOneReadKeepsDelivering) {
+  for (int i = 0; i < 3; ++i) EXPECT_TRUE(exchange(json::parse(R"({"a":"s","c":"docs","d":"d1"})")).empty());
+  ASSERT_EQ(service_.subscribes.size(), 3U);
+  service_.subscribes[1].done(snapshot_result(1, "x"));
+  EXPECT_EQ(answered().size(), 1U);
+  EXPECT_EQ(service_.released(service_.subscribes[0]), 1);  // older: taken over
+  service_.subscribes[0].done(unavailable());
+  service_.subscribes[2].done(unavailable());
+  auto replies = answered();
+  ASSERT_EQ(replies.size(), 2U);
+  for (const auto& r : replies) EXPECT_EQ(r["error"]["code"], "ERR_DATABASE_UNAVAILABLE");
+  EXPECT_EQ(agent_.subscriptions(), 1U);
+  EXPECT_EQ(service_.released(service_.subscribes[1]), 0);
+  EXPECT_EQ(service_.released(service_.subscribes[2]), 1);
+  for (auto& sub : service_.subscribes) sub.who->on_op(broadcast("d1", 1));
+  replies = answered();
+  ASSERT_EQ(replies.size(), 1U) << "nothing delivers: the client believes it is subscribed";
+  EXPECT_EQ(replies[0]["v"], 1);
   agent_.on_closed();
   for (const auto& sub : service_.subscribes) EXPECT_EQ(service_.released(sub), 1) << sub.key.id;
 }
