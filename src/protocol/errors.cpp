@@ -91,6 +91,12 @@ error_info subscription_limit(std::size_t subscribed, std::size_t more, std::siz
                                                  " more would pass the limit of " + std::to_string(limit)};
 }
 
+error_info subscribes_in_flight(std::string_view id, std::size_t limit) {
+  return {"ERR_SUBSCRIPTION_LIMIT_EXCEEDED", "This connection has " + std::to_string(limit) + " subscriptions of '" +
+                                                 std::string(id) +
+                                                 "' at once (the limit): wait for the replies to the last ones"};
+}
+
 error_info server_busy() {
   return {"ERR_SERVER_BUSY", "Too many requests queued for this document; retry later"};
 }

@@ -42,7 +42,7 @@ class agent::subscription : public doc::subscriber,
   // The subscribe reply was sent: release what was held back.
   void mark_ready() {
     ready_ = true;
-    if (!active_) {  // unsubscribed meanwhile (or its read failed): what was held is not sent
+    if (!active_) {  // unsubscribed, taken over or failed meanwhile: what was held is not sent
       held_.clear();
       return;
     }
@@ -685,6 +685,11 @@ std::shared_ptr<agent::subscription> agent::subscribe_slot(const store::doc_key&
   return next;
 }
 
+std::size_t agent::live_subscriptions(const store::doc_key& key) const {
+  const auto it = subscriptions_.find(key);
+  return it == subscriptions_.end() ? 0 : it->second.size();
+}
+
 std::uint64_t agent::client_version_of(const store::doc_key& key) const {
   std::uint64_t version = 0;
   if (auto it = subscriptions_.find(key); it != subscriptions_.end()) {
@@ -695,7 +700,7 @@ std::uint64_t agent::client_version_of(const store::doc_key& key) const {
 
 void agent::settle_subscription(const store::doc_key& key, const std::shared_ptr<subscription>& sub, bool read) {
   auto it = subscriptions_.find(key);
-  if (it == subscriptions_.end()) return;  // dropped meanwhile (unsubscribed, or taken over)
+  if (it == subscriptions_.end()) return;  // unsubscribed meanwhile
   auto& live = it->second;
   const auto found = std::find(live.begin(), live.end(), sub);
   if (found == live.end()) return;
@@ -744,6 +749,10 @@ void agent::handle_doc(const std::string& action, json echo, protocol::doc_reque
   }
   if (action == "s" && !subscriptions_.contains(key) && !may_subscribe(1)) {
     send_error(std::move(echo), protocol::errors::subscription_limit(subscriptions_.size()));
+    return;
+  }
+  if (action == "s" && live_subscriptions(key) >= max_live_subscriptions_per_document) {
+    send_error(std::move(echo), protocol::errors::subscribes_in_flight(key.id, max_live_subscriptions_per_document));
     return;
   }
   auto respond = [this, echo = std::move(echo), action, key, asked = r.version](doc::read_result result,
@@ -844,7 +853,12 @@ void agent::handle_bulk(const std::string& action, json echo, protocol::bulk_req
                  protocol::errors::subscription_limit(subscriptions_.size(), fresh, options_.max_subscriptions));
       return;
     }
-    // Every slot now (the limit holds), each document's read later.
+    for (const auto& w : b->wanted) {
+      if (live_subscriptions({r.collection, w.first}) < max_live_subscriptions_per_document) continue;
+      send_error(std::move(echo), protocol::errors::subscribes_in_flight(w.first, max_live_subscriptions_per_document));
+      return;
+    }
+    // Every slot now (the limits hold), each document's read later.
     b->subs.reserve(b->wanted.size());
     for (const auto& w : b->wanted) b->subs.push_back(subscribe_slot({r.collection, w.first}));
   }
@@ -871,7 +885,7 @@ void agent::read_next(const std::shared_ptr<bulk>& b) {
     sub->handle = documents_.subscribe(key, sub, b->wanted[i].second, std::move(done), b->asked);
     return;
   }
-  // A fetch, or a subscription dropped (`bu`, a newer `s`) before its turn:
+  // A fetch, or a subscription dropped (`u`, `bu`, expiry, or taken over by a newer subscribe) before its turn:
   // the same answer, without leaving a subscriber nobody will remove.
   documents_.fetch(key, b->wanted[i].second, std::move(done), b->asked);
 }

@@ -45,6 +45,8 @@ error_info rate_limited();                              ///< --max-request-rate
 error_info create_rate_limited();                       ///< --max-create-rate
 error_info subscription_limit(std::size_t subscribed);  ///< --max-subscriptions, one more asked
 error_info subscription_limit(std::size_t subscribed, std::size_t more, std::size_t limit);  ///< ... a bulk asked
+error_info subscribes_in_flight(std::string_view id,
+                                std::size_t limit);  ///< that many subscriptions of one document at once
 // Presence (docs/server.md, *Presence*).
 error_info presence_too_old(std::uint64_t version, std::uint64_t oldest);  ///< ops since it are no longer cached
 error_info presence_too_large(std::size_t bytes, std::size_t limit);       ///< --max-presence-bytes

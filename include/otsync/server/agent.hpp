@@ -156,6 +156,9 @@ class agent {
   [[nodiscard]] const std::string& src() const noexcept { return src_; }
   /// What others see for `src()` (logs use it too: the id itself is its owner's secret).
   [[nodiscard]] const std::string& src_alias() const noexcept { return src_alias_.empty() ? src_ : src_alias_; }
+  /// Subscriptions of one document at once: the one delivering and the newer ones still being read.
+  /// Past it a subscribe is refused (each would take every op of the document once more).
+  static constexpr std::size_t max_live_subscriptions_per_document = 4;
   [[nodiscard]] std::size_t subscriptions() const noexcept { return subscriptions_.size(); }
   [[nodiscard]] std::size_t presence_channels() const noexcept { return presence_channels_.size(); }
 
@@ -221,6 +224,7 @@ class agent {
   /// the older ones go (newer ones are still being read); when not, only `sub` goes. Nothing when
   /// `sub` went already.
   void settle_subscription(const store::doc_key& key, const std::shared_ptr<subscription>& sub, bool read);
+  [[nodiscard]] std::size_t live_subscriptions(const store::doc_key& key) const;
   /// The version the client has of `key` from its subscriptions (0 without one).
   [[nodiscard]] std::uint64_t client_version_of(const store::doc_key& key) const;
   void unsubscribe(const store::doc_key& key);
@@ -246,8 +250,9 @@ class agent {
   bool expired_ = false;
   token_bucket requests_;
   token_bucket creates_;
-  /// Each subscribed document's live subscriptions, oldest first: only the oldest may have been
-  /// read (the client told it is subscribed); the newer ones are being read.
+  /// Each subscribed document's live subscriptions, oldest first. A subscription read takes over
+  /// from the older ones (settle_subscription), so only the oldest may be delivering to a client
+  /// told it is subscribed; the newer ones wait for their read (or their map-form request).
   std::map<store::doc_key, std::vector<std::shared_ptr<subscription>>> subscriptions_;
   std::map<std::string, std::uint64_t> presence_channels_;  ///< subscribed (`ps`), with the last seq
   /// The latest presence this connection sent under each id, per channel (for `p: null` when it leaves).

@@ -533,7 +533,7 @@ TEST_F(AgentServiceTest, OfThreeOverlappingSubscribesTheOneReadKeepsDelivering) 
 
 // The first subscribe's reply (sent once it is read) tells the client it is subscribed, whatever
 // becomes of a second one sent before that reply.
-TEST_F(AgentServiceTest, ASubscribeReplacingOneStillReadFallsBackOnIt) {
+TEST_F(AgentServiceTest, AnOlderSubscribeReadStaysWhenANewerOneFails) {
   EXPECT_TRUE(exchange(json::parse(R"({"a":"s","c":"docs","d":"d1"})")).empty());
   EXPECT_TRUE(exchange(json::parse(R"({"a":"s","c":"docs","d":"d1"})")).empty());
   ASSERT_EQ(service_.subscribes.size(), 2U);
@@ -551,7 +551,7 @@ TEST_F(AgentServiceTest, ASubscribeReplacingOneStillReadFallsBackOnIt) {
   EXPECT_EQ(answered().size(), 1U) << "the first subscription stopped delivering";
 }
 
-TEST_F(AgentServiceTest, AReplacedSubscriptionWhoseReadFailsIsNotFallenBackOn) {
+TEST_F(AgentServiceTest, TwoSubscribesThatBothFailLeaveNone) {
   EXPECT_TRUE(exchange(json::parse(R"({"a":"s","c":"docs","d":"d1"})")).empty());
   EXPECT_TRUE(exchange(json::parse(R"({"a":"s","c":"docs","d":"d1"})")).empty());
   service_.subscribes[0].done(unavailable());
@@ -564,8 +564,8 @@ TEST_F(AgentServiceTest, AReplacedSubscriptionWhoseReadFailsIsNotFallenBackOn) {
   EXPECT_EQ(service_.unsubscribes.size(), 2U);
 }
 
-// A bulk subscription read but not yet answered (its request waits for another document) is kept
-// for a newer subscribe to fall back on.
+// A bulk subscription read but not yet answered (its request waits for another document) stays
+// when a newer subscribe fails.
 TEST_F(AgentServiceTest, ASubscribeFailingWhileABulkReplyWaitsKeepsTheBulkSubscription) {
   EXPECT_TRUE(exchange(json::parse(R"({"a":"bs","c":"docs","b":{"d1":1,"d2":1}})")).empty());
   service_.subscribes[0].done(snapshot_result(1, "x"));
@@ -586,8 +586,8 @@ TEST_F(AgentServiceTest, ASubscribeFailingWhileABulkReplyWaitsKeepsTheBulkSubscr
 }
 
 // The client takes a failed map-form bulk subscribe's error for each document: one it had not
-// subscribed to before is not kept for a newer subscribe to fall back on.
-TEST_F(AgentServiceTest, AFailedMapFormBulkSubscriptionIsNotKeptAsAFallback) {
+// subscribed to before does not stay, whatever a newer subscribe does.
+TEST_F(AgentServiceTest, AFailedMapFormBulkSubscriptionDoesNotStay) {
   EXPECT_TRUE(exchange(json::parse(R"({"a":"bs","c":"docs","b":{"d1":1,"d2":1}})")).empty());
   service_.subscribes[0].done(snapshot_result(1, "x"));
   EXPECT_TRUE(exchange(json::parse(R"({"a":"s","c":"docs","d":"d1"})")).empty());
@@ -602,6 +602,31 @@ TEST_F(AgentServiceTest, AFailedMapFormBulkSubscriptionIsNotKeptAsAFallback) {
   EXPECT_EQ(agent_.subscriptions(), 0U);
   service_.subscribes[0].who->on_op(broadcast("d1", 1));
   EXPECT_TRUE(answered().empty());
+}
+
+// Each subscribe of a document takes every op of it once more until it is read: a connection has
+// at most agent::max_live_subscriptions_per_document of one document at once, `s` or `bs`.
+TEST_F(AgentServiceTest, SubscriptionsOfOneDocumentAtOnceAreBounded) {
+  constexpr auto limit = agent::max_live_subscriptions_per_document;
+  for (std::size_t i = 0; i < limit; ++i) {
+    EXPECT_TRUE(exchange(json::parse(R"({"a":"s","c":"docs","d":"hot"})")).empty());
+  }
+  auto refused = exchange(json::parse(R"({"a":"s","c":"docs","d":"hot"})"));
+  ASSERT_EQ(refused.size(), 1U);
+  EXPECT_EQ(refused[0]["error"]["code"], "ERR_SUBSCRIPTION_LIMIT_EXCEEDED");
+  refused = exchange(json::parse(R"({"a":"bs","c":"docs","b":{"other":1,"hot":1}})"));
+  ASSERT_EQ(refused.size(), 1U);
+  EXPECT_EQ(refused[0]["error"]["code"], "ERR_SUBSCRIPTION_LIMIT_EXCEEDED");
+  refused = exchange(json::parse(R"({"a":"bs","c":"docs","b":["other","hot"]})"));
+  ASSERT_EQ(refused.size(), 1U);
+  EXPECT_EQ(refused[0]["error"]["code"], "ERR_SUBSCRIPTION_LIMIT_EXCEEDED");
+  EXPECT_EQ(service_.subscribes.size(), limit) << "a refused request subscribes nothing";
+  EXPECT_EQ(agent_.subscriptions(), 1U);
+  // Once the last one is read it takes over from the others: room again.
+  service_.subscribes.back().done(snapshot_result(1, "x"));
+  EXPECT_EQ(answered().size(), 1U);
+  EXPECT_TRUE(exchange(json::parse(R"({"a":"s","c":"docs","d":"hot"})")).empty());
+  EXPECT_EQ(service_.subscribes.size(), limit + 1);
 }
 
 TEST_F(AgentServiceTest, ClosingDuringATakeOverReleasesBothOnce) {
