@@ -307,8 +307,10 @@ void presence_hub::on_subscribed(std::string_view channel_view, bool reconnected
     }
     clear_remote(channel, std::move(gone));
   }
-  // The first subscription: what the others published before it was in place was missed.
-  ask_to_resend(channel, reconnected);
+  // What the others published before the subscription was in place was missed, and so were their
+  // requests: an instance that subscribed first asked before this one listened, so the members
+  // here show theirs again too (a first subscription as much as a renewed one).
+  ask_to_resend(channel, true);
 }
 
 void presence_hub::on_instance_lost(std::string_view instance) {
