@@ -138,16 +138,18 @@ if (sbs) {
   const presets = sbs.presets || Object.keys(sbs.summary);
   const names = Object.keys(sbs.summary[presets[0]]);
   out('| preset | server | acked ops/s | × ShareDB | deliveries/s | × ShareDB | ack p50 / p99 ms | ' +
-      'delivery p50 / p99 ms | server CPU µs/op | ShareDB ÷ this | RSS/conn bytes | errors | converged | ' +
-      'load generator saturated |');
-  out('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|');
+      'delivery p50 / p99 ms | server CPU µs/op | ShareDB ÷ this | of it user / kernel µs/op | ' +
+      'ShareDB ÷ this, user / kernel | RSS/conn bytes | errors | converged | load generator saturated |');
+  out('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|');
   for (const preset of presets) {
     for (const name of names) {
       const s = sbs.summary[preset][name];
       if (!s) continue;
       out(`| ${preset} | ${name} | ${fmt(s.ackedOpsPerSecond)} | ${fmt(s.ratios?.acked, 2)} | ` +
           `${fmt(s.deliveriesPerSecond)} | ${fmt(s.ratios?.deliveries, 2)} | ${fmt(s.p50Ms, 2)} / ${fmt(s.p99Ms, 2)} | ` +
-          `${fmt(s.deliveryP50Ms, 2)} / ${fmt(s.deliveryP99Ms, 2)} | ${fmt(s.cpuMicrosPerOp, 1)} | ${fmt(s.ratios?.cpuPerOp, 2)} | ${fmt(s.rssPerConnection)} | ${s.errors} | ` +
+          `${fmt(s.deliveryP50Ms, 2)} / ${fmt(s.deliveryP99Ms, 2)} | ${fmt(s.cpuMicrosPerOp, 1)} | ${fmt(s.ratios?.cpuPerOp, 2)} | ` +
+          `${fmt(s.userMicrosPerOp, 1)} / ${fmt(s.kernelMicrosPerOp, 1)} | ` +
+          `${fmt(s.ratios?.userCpuPerOp, 2)} / ${fmt(s.ratios?.kernelCpuPerOp, 2)} | ${fmt(s.rssPerConnection)} | ${s.errors} | ` +
           `${s.converged ? 'yes' : 'NO'} | ${s.loadgenSaturated ? 'yes' : 'no'} |`);
     }
   }

@@ -95,7 +95,8 @@ async function runOnce(server, preset) {
       acked: report.acked_ops_per_s, p50: report.ack_latency_ms.p50, p99: report.ack_latency_ms.p99,
       // A writer's send to a reader applying the op (fan-out's figure); none when nobody else reads.
       deliveryP50: report.delivery_latency_ms?.p50, deliveryP99: report.delivery_latency_ms?.p99,
-      deliveries: report.deliveries_per_s, cpu: srv.cpu_percent, rssPerConnection: report.rss_per_connection_bytes,
+      deliveries: report.deliveries_per_s, cpu: srv.cpu_percent, kernelCpu: srv.kernel_cpu_percent,
+      rssPerConnection: report.rss_per_connection_bytes,
       converged: report.converged, errors: Object.values(report.errors || {}).reduce((a, b) => a + b, 0),
       loadgenSaturated: report.loadgen.saturated, loadgenCpu: report.loadgen.cpu_percent,
     };
@@ -126,9 +127,10 @@ const fmt = (x, digits = 0) => (x === null || x === undefined ? '—' : Number(x
   console.log(`${REPS} reps, ${DURATION} s measured per run, medians; ratio = otsyncd / ShareDB ` +
               `(latency and CPU per op: ShareDB / otsyncd)\n`);
   console.log('| preset | server | acked ops/s | ratio | deliveries/s | ratio | ack p50 ms | ack p99 ms | p99 ratio | ' +
-              'delivery p50 / p99 ms | RSS/conn bytes | ratio | server CPU % | server CPU µs/op | ratio | loadgen CPU % | ' +
+              'delivery p50 / p99 ms | RSS/conn bytes | ratio | server CPU % | server CPU µs/op | ratio | ' +
+              'user / kernel µs/op | user ratio | kernel ratio | loadgen CPU % | ' +
               'converged | errors | loadgen saturated |');
-  console.log('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---|');
+  console.log('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---|');
   for (const preset of PRESETS) {
     summary[preset] = {};
     for (const server of SERVERS) {
@@ -143,6 +145,12 @@ const fmt = (x, digits = 0) => (x === null || x === undefined ? '—' : Number(x
         loadgenSaturated: rs.some((r) => r.loadgenSaturated), loadgenCpuPercent: median(rs.map((r) => r.loadgenCpu)),
         // Server CPU time per acked op: what each op costs the server, whatever bounds the throughput.
         cpuMicrosPerOp: median(rs.map((r) => (r.acked > 0 && r.cpu != null ? (r.cpu / 100) * 1e6 / r.acked : null))),
+        // Its two parts: the server's own code, and the kernel on its behalf (sockets, polling,
+        // wake-ups, fsync), which no server on this machine avoids.
+        userMicrosPerOp: median(rs.map((r) => (r.acked > 0 && r.cpu != null && r.kernelCpu != null
+          ? ((r.cpu - r.kernelCpu) / 100) * 1e6 / r.acked : null))),
+        kernelMicrosPerOp: median(rs.map((r) => (r.acked > 0 && r.kernelCpu != null
+          ? (r.kernelCpu / 100) * 1e6 / r.acked : null))),
       };
     }
     const base = summary[preset][peer] || {};  // without the peer (--servers): no ratios
@@ -152,12 +160,16 @@ const fmt = (x, digits = 0) => (x === null || x === undefined ? '—' : Number(x
       s.ratios = {acked: ratio(s.ackedOpsPerSecond, base.ackedOpsPerSecond),
                   deliveries: ratio(s.deliveriesPerSecond, base.deliveriesPerSecond),
                   p99: ratio(base.p99Ms, s.p99Ms), rssPerConnection: ratio(s.rssPerConnection, base.rssPerConnection),
-                  cpuPerOp: ratio(base.cpuMicrosPerOp, s.cpuMicrosPerOp)};
+                  cpuPerOp: ratio(base.cpuMicrosPerOp, s.cpuMicrosPerOp),
+                  userCpuPerOp: ratio(base.userMicrosPerOp, s.userMicrosPerOp),
+                  kernelCpuPerOp: ratio(base.kernelMicrosPerOp, s.kernelMicrosPerOp)};
       console.log(`| ${preset} | ${server.name} | ${fmt(s.ackedOpsPerSecond)} | ${fmt(s.ratios.acked, 2)} | ` +
         `${fmt(s.deliveriesPerSecond)} | ${fmt(s.ratios.deliveries, 2)} | ${fmt(s.p50Ms, 2)} | ${fmt(s.p99Ms, 2)} | ` +
         `${fmt(s.ratios.p99, 2)} | ${fmt(s.deliveryP50Ms, 2)} / ${fmt(s.deliveryP99Ms, 2)} | ` +
         `${fmt(s.rssPerConnection)} | ${fmt(s.ratios.rssPerConnection, 2)} | ` +
-        `${fmt(s.cpuPercent)} | ${fmt(s.cpuMicrosPerOp, 1)} | ${fmt(s.ratios.cpuPerOp, 2)} | ${fmt(s.loadgenCpuPercent)} | ` +
+        `${fmt(s.cpuPercent)} | ${fmt(s.cpuMicrosPerOp, 1)} | ${fmt(s.ratios.cpuPerOp, 2)} | ` +
+        `${fmt(s.userMicrosPerOp, 1)} / ${fmt(s.kernelMicrosPerOp, 1)} | ${fmt(s.ratios.userCpuPerOp, 2)} | ` +
+        `${fmt(s.ratios.kernelCpuPerOp, 2)} | ${fmt(s.loadgenCpuPercent)} | ` +
         `${s.converged ? 'yes' : 'NO'} | ${s.errors} | ${s.loadgenSaturated ? 'YES' : 'no'} |`);
     }
   }

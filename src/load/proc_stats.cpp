@@ -9,7 +9,7 @@
 
 namespace otsync::load {
 
-std::optional<double> process_cpu_seconds(int pid) {
+std::optional<cpu_seconds> process_cpu_seconds(int pid) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
   std::string line;
   if (!std::getline(in, line)) return std::nullopt;
@@ -27,7 +27,8 @@ std::optional<double> process_cpu_seconds(int pid) {
   if (!fields) return std::nullopt;
   long ticks = sysconf(_SC_CLK_TCK);
   if (ticks <= 0) return std::nullopt;
-  return static_cast<double>(utime + stime) / static_cast<double>(ticks);
+  return cpu_seconds{static_cast<double>(utime) / static_cast<double>(ticks),
+                     static_cast<double>(stime) / static_cast<double>(ticks)};
 }
 
 std::optional<std::uint64_t> process_rss_bytes(int pid) {

@@ -62,6 +62,7 @@ std::string report_json(const options& opts, const run_result& r) {
   for (const auto& s : r.servers) {
     ordered one;
     one["cpu_percent"] = s.cpu_percent ? ordered(round3(*s.cpu_percent)) : ordered(nullptr);
+    one["kernel_cpu_percent"] = s.kernel_cpu_percent ? ordered(round3(*s.kernel_cpu_percent)) : ordered(nullptr);
     one["rss_bytes"] = s.rss_bytes ? ordered(*s.rss_bytes) : ordered(nullptr);
     if (s.rss_before) one["rss_before_bytes"] = *s.rss_before;
     if (s.rss_connected) one["rss_connected_bytes"] = *s.rss_connected;

@@ -237,7 +237,7 @@ int run_load(const options& opts, run_result& out) {
     for (auto& t : threads) n += t->stats.acks.load(std::memory_order_relaxed);
     return n;
   };
-  std::vector<std::optional<double>> cpu_before;
+  std::vector<std::optional<cpu_seconds>> cpu_before;
   for (auto& s : out.servers) cpu_before.push_back(process_cpu_seconds(s.pid));
   double self_before = self_cpu_seconds();
   auto window_start = clock::now();
@@ -259,7 +259,10 @@ int run_load(const options& opts, run_result& out) {
   double self_after = self_cpu_seconds();
   for (std::size_t i = 0; i < out.servers.size(); ++i) {
     auto after = process_cpu_seconds(out.servers[i].pid);
-    if (after && cpu_before[i]) out.servers[i].cpu_percent = (*after - *cpu_before[i]) / out.window_s * 100.0;
+    if (after && cpu_before[i]) {
+      out.servers[i].cpu_percent = (after->total() - cpu_before[i]->total()) / out.window_s * 100.0;
+      out.servers[i].kernel_cpu_percent = (after->system - cpu_before[i]->system) / out.window_s * 100.0;
+    }
   }
   out.loadgen_cpu_percent = (self_after - self_before) / out.window_s * 100.0;
   out.loadgen_saturated = out.loadgen_cpu_percent >= 90.0 * opts.threads;

@@ -20,6 +20,7 @@ namespace otsync::load {
 struct server_sample {
   int pid = 0;
   std::optional<double> cpu_percent;           ///< over the measured window; 100 = one core
+  std::optional<double> kernel_cpu_percent;    ///< the part of cpu_percent spent in the kernel (stime)
   std::optional<std::uint64_t> rss_bytes;      ///< at the end of the run
   std::optional<std::uint64_t> rss_before;     ///< before the connections opened
   std::optional<std::uint64_t> rss_connected;  ///< once every connection was subscribed

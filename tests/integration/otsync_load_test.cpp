@@ -96,6 +96,8 @@ void expect_healthy(const load_result& r, pid_t server_pid, bool expect_acks) {
   }
   const json& server = j.at("server").at(std::to_string(server_pid));
   EXPECT_TRUE(server.at("cpu_percent").is_number());
+  EXPECT_TRUE(server.at("kernel_cpu_percent").is_number());
+  EXPECT_LE(server.at("kernel_cpu_percent").get<double>(), server.at("cpu_percent").get<double>());
   EXPECT_TRUE(server.at("rss_bytes").is_number());
   EXPECT_GT(server.at("rss_bytes").get<std::uint64_t>(), 0u);
   EXPECT_TRUE(j.at("loadgen").at("cpu_percent").is_number());
