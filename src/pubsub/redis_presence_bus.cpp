@@ -82,13 +82,13 @@ class redis_presence_bus final : public presence_bus {
   }
 
   void publish(const std::string& channel, std::string payload) override {
-    send(channel_prefix_ + channel, std::move(payload), true);
+    send(channel_prefix_ + channel, std::move(payload), message_kind::presence);
   }
 
   void stop() override {
     if (stopped_.exchange(true)) return;
     // Goodbye first, so the others clear what this instance showed now rather than after the lease.
-    send(instances_channel_, std::string(goodbye_word), false);
+    send(instances_channel_, std::string(goodbye_word), message_kind::control);
     publisher_.stop(std::chrono::milliseconds(500));
     subscriber_.stop({});
   }
@@ -142,20 +142,25 @@ class redis_presence_bus final : public presence_bus {
     if (!want && have) subscriber_.unsubscribe(channel_prefix_ + channel);
   }
 
-  // `presence`: a presence message (counted; a drop makes this instance `dirty_`); otherwise a
-  // heartbeat or goodbye (state nobody keeps: a lost one is not worth a reset).
-  void send(std::string channel, std::string payload, bool presence) {
+  // A presence message is counted, and a drop makes this instance `dirty_`; so does a reset that
+  // may not have gone out (it is sent again). A heartbeat or goodbye is state nobody keeps: a lost
+  // one is not worth a reset.
+  enum class message_kind { presence, reset, control };
+
+  void dropped(message_kind kind) {
+    if (kind == message_kind::presence) ++dropped_;
+    if (kind != message_kind::control) dirty_ = true;
+  }
+
+  void send(std::string channel, std::string payload, message_kind kind) {
     if (!publisher_.connected()) {
-      if (presence) {
-        ++dropped_;
-        dirty_ = true;
-      }
+      dropped(kind);
       return;
     }
     if (queued_.fetch_add(1) >= bus_options_.max_queue) {
       queued_.fetch_sub(1);
-      ++dropped_;
-      dirty_ = true;
+      if (kind == message_kind::control) return;
+      dropped(message_kind::presence);  // counted whatever it was: the queue was full
       return;
     }
     std::string framed;
@@ -163,15 +168,13 @@ class redis_presence_bus final : public presence_bus {
     framed += options_.instance_id;
     framed += '\n';
     framed += payload;
-    publisher_.post([this, presence, channel = std::move(channel), framed = std::move(framed)] {
-      publisher_.send({"PUBLISH", channel, framed}, [this, presence](const redisReply* reply) {
+    publisher_.post([this, kind, channel = std::move(channel), framed = std::move(framed)] {
+      publisher_.send({"PUBLISH", channel, framed}, [this, kind](const redisReply* reply) {
         queued_.fetch_sub(1);
-        if (!presence) return;
-        if (reply) {
+        if (!reply) {
+          dropped(kind);  // perhaps published, perhaps not: the others cannot tell what they show is current
+        } else if (kind == message_kind::presence) {
           ++published_;
-        } else {
-          ++dropped_;  // perhaps published, perhaps not: the others cannot tell what they show is current
-          dirty_ = true;
         }
       });
     });
@@ -180,13 +183,14 @@ class redis_presence_bus final : public presence_bus {
   // Every quarter lease: a heartbeat out, and the instances silent for the lease are lost.
   void tick() {
     if (stopped_) return;
-    send(instances_channel_, std::string(heartbeat_word), false);
+    send(instances_channel_, std::string(heartbeat_word), message_kind::control);
     // Messages of ours were dropped (Redis unreachable or slow, the queue full): once they can go
-    // out again, the others clear what this instance showed and everyone is asked to show theirs
-    // again; the members here too, for what this instance failed to ask of the others.
+    // out again, the others clear what this instance showed and ask everyone on their channels to
+    // show theirs again (the members here hear it through Redis); this instance asks again too, for
+    // the requests of its own that were dropped.
     if (dirty_ && publisher_.connected() && queued_.load() < bus_options_.max_queue / 2) {
       dirty_ = false;
-      send(instances_channel_, std::string(reset_word), false);
+      send(instances_channel_, std::string(reset_word), message_kind::reset);
       if (handlers_.on_instance_back) handlers_.on_instance_back(options_.instance_id);
     }
     const auto now = clock::now();
@@ -289,6 +293,8 @@ class redis_presence_bus final : public presence_bus {
     {
       std::lock_guard lock(mutex_);
       subscribed_ = joined_;
+      // A channel left while the connection was down is not renewed if joined again: it is new.
+      std::erase_if(confirmed_, [&](const std::string& channel) { return !joined_.contains(channel); });
       channels.assign(joined_.begin(), joined_.end());
     }
     for (const auto& channel : channels) subscriber_.subscribe(channel_prefix_ + channel);
