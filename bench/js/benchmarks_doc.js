@@ -134,6 +134,8 @@ if (sbs) {
   out();
   out(`Machine: ${machineLine(sbs.machine)}. ${sbs.reps} repetitions of ${sbs.duration} s per preset and ` +
       'server, medians (`bench/js/side_by_side.js`; the presets are in [load.md](load.md)).');
+  out('Server CPU per acked op is split into user space (the server\'s own code) and kernel (its system time:');
+  out('socket reads and writes, polling, waking threads, fsync), each with ShareDB\'s ratio.');
   out();
   const presets = sbs.presets || Object.keys(sbs.summary);
   const names = Object.keys(sbs.summary[presets[0]]);
