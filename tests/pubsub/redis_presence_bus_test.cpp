@@ -54,6 +54,13 @@ class heard {
     std::lock_guard lock(mutex_);
     return subscribed_;
   }
+  /// Forgets what was told so far.
+  void clear() {
+    std::lock_guard lock(mutex_);
+    messages_.clear();
+    subscribed_.clear();
+    lost_.clear();
+  }
   std::vector<std::string> lost() const {
     std::lock_guard lock(mutex_);
     return lost_;
@@ -103,6 +110,8 @@ TEST_F(RedisPresenceBus, InstancesHearEachOtherButNotThemselves) {
   b->join("doc.x");
   ASSERT_TRUE(eventually([&] { return a_heard.subscribed_to("doc.x", false); }, 5s));
   ASSERT_TRUE(eventually([&] { return b_heard.subscribed_to("doc.x", false); }, 5s));
+  // Both publishers too: a message published before its connection is up is dropped (and reset).
+  ASSERT_TRUE(eventually([&] { return a->health().connected && b->health().connected; }, 5s));
   a->publish("doc.x", "from A");
   b->publish("doc.x", "from B");
   ASSERT_TRUE(eventually([&] { return !b_heard.messages().empty() && !a_heard.messages().empty(); }, 5s));
@@ -130,6 +139,10 @@ TEST_F(RedisPresenceBus, ARenewedSubscriptionIsToldApartAndAChannelLeftWhileAway
       eventually([&] { return got.subscribed_to("doc.kept", false) && got.subscribed_to("doc.left", false); }, 5s));
   server_.stop();
   ASSERT_TRUE(eventually([&] { return !bus->health().connected; }, 5s));
+  // The bus may have reconnected while Redis was shutting down (renewing both channels then): only
+  // what comes after the leave counts.
+  std::this_thread::sleep_for(200ms);
+  got.clear();
   bus->leave("doc.left");  // while Redis is away, and the grace has not run out when it is back
   ASSERT_EQ(server_.restart(), "");
   // The channel still joined is renewed: messages may have been missed on it.
@@ -140,7 +153,7 @@ TEST_F(RedisPresenceBus, ARenewedSubscriptionIsToldApartAndAChannelLeftWhileAway
   ASSERT_TRUE(eventually(
       [&] {
         auto all = got.subscribed();
-        return std::count(all.begin(), all.end(), std::pair<std::string, bool>{"doc.left", false}) == 2;
+        return std::count(all.begin(), all.end(), std::pair<std::string, bool>{"doc.left", false}) == 1;
       },
       5s));
   EXPECT_FALSE(got.subscribed_to("doc.left", true));
