@@ -209,7 +209,9 @@ describe('a shutdown while broadcasts are held', otsyncOnly, () => {
 });
 
 describe('broadcasts on a quiet server', otsyncOnly, () => {
-  const holder = S.useServer({args: ['--broadcast-coalesce-us', '100000']});
+  // Quiet: below the load threshold, set high so that a slow build (ASan) sharing the cores with other
+  // tests is not busy by its own measure while it answers these ops one by one.
+  const holder = S.useServer({args: ['--broadcast-coalesce-us', '100000', '--broadcast-coalesce-load', '90']});
   const T = (fn) => S.logged(holder, fn);
 
   it('holds nothing: back-to-back ops each reach the readers at once', T(async () => {
