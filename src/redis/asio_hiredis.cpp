@@ -2,6 +2,8 @@
 
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
+#include <boost/asio/ip/address.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -88,14 +90,64 @@ connection::~connection() {
   *alive_ = false;
 }
 
+// The name lookup for a connect: Asio's resolver, on its own thread, so that a DNS server that does
+// not answer holds neither this io_context (timers, other connections) nor the connect timeout.
+struct connection::name_lookup {
+  explicit name_lookup(asio::io_context& io) : resolver(io) {}
+  asio::ip::tcp::resolver resolver;
+};
+
 void connection::connect(std::function<void(bool)> done) {
   closing_ = false;
-  ctx_ = redisAsyncConnect(host_.c_str(), port_);
+  connect_done_ = std::move(done);
+  const auto attempt = ++connect_attempt_;
+  // hiredis 0.14 has no connect timeout for async contexts: run our own, over the lookup as well.
+  auto timer = std::make_shared<asio::steady_timer>(io_, connect_timeout_);
+  timer->async_wait([this, alive = alive_, timer, attempt](boost::system::error_code ec) {
+    if (ec || !*alive || connected_ || attempt != connect_attempt_ || !connect_done_) return;
+    if (lookup_) lookup_->resolver.cancel();
+    if (auto* c = ctx_) {
+      ctx_ = nullptr;
+      redisAsyncFree(c);
+    }
+    auto fn = std::move(connect_done_);
+    connect_done_ = nullptr;
+    fn(false);
+  });
+  boost::system::error_code numeric;
+  asio::ip::make_address(host_, numeric);
+  if (!numeric) return start_connect(host_);
+  if (!lookup_) lookup_ = std::make_unique<name_lookup>(io_);
+  lookup_->resolver.async_resolve(
+      host_, std::to_string(port_),
+      [this, alive = alive_, attempt](boost::system::error_code ec,
+                                      const asio::ip::tcp::resolver::results_type& results) {
+        if (!*alive || attempt != connect_attempt_ || !connect_done_) return;
+        if (ec || results.empty()) return fail_connect();
+        // An IPv4 address first, as hiredis' own lookup does.
+        auto chosen = results.begin()->endpoint().address();
+        for (const auto& entry : results) {
+          if (entry.endpoint().address().is_v4()) {
+            chosen = entry.endpoint().address();
+            break;
+          }
+        }
+        start_connect(chosen.to_string());
+      });
+}
+
+void connection::fail_connect() {
+  auto fn = std::move(connect_done_);
+  connect_done_ = nullptr;
+  if (fn) asio::post(io_, [fn = std::move(fn)] { fn(false); });
+}
+
+void connection::start_connect(const std::string& address) {
+  ctx_ = redisAsyncConnect(address.c_str(), port_);
   if (!ctx_ || ctx_->err) {
     if (ctx_) redisAsyncFree(ctx_);
     ctx_ = nullptr;
-    asio::post(io_, [done = std::move(done)] { done(false); });
-    return;
+    return fail_connect();
   }
   ctx_->data = this;
   auto* a = new adapter(io_, ctx_);
@@ -107,18 +159,6 @@ void connection::connect(std::function<void(bool)> done) {
   ctx_->ev.cleanup = &adapter::cleanup;
   redisAsyncSetConnectCallback(ctx_, &connection::on_connect);
   redisAsyncSetDisconnectCallback(ctx_, &connection::on_disconnect);
-  connect_done_ = std::move(done);
-  // hiredis 0.14 has no connect timeout for async contexts: run our own.
-  auto timer = std::make_shared<asio::steady_timer>(io_, connect_timeout_);
-  timer->async_wait([this, alive = alive_, timer, ctx = ctx_](boost::system::error_code ec) {
-    if (ec || !*alive || connected_ || ctx_ != ctx || !connect_done_) return;
-    auto* c = ctx_;
-    ctx_ = nullptr;
-    redisAsyncFree(c);
-    auto fn = std::move(connect_done_);
-    connect_done_ = nullptr;
-    fn(false);
-  });
 }
 
 void connection::on_connect(const redisAsyncContext* ctx, int status) {
@@ -238,6 +278,7 @@ void connection::on_subscription_reply(redisAsyncContext*, void* reply, void* pr
 void connection::disconnect() {
   closing_ = true;
   connect_done_ = nullptr;
+  if (lookup_) lookup_->resolver.cancel();
   if (ctx_) {
     // Immediately: pending commands get a null reply (unavailable).
     auto* ctx = ctx_;

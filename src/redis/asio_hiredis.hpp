@@ -69,11 +69,14 @@ class connection {
  private:
   struct adapter;
   struct pending_command;
+  struct name_lookup;
   static void on_connect(const redisAsyncContext* ctx, int status);
   static void on_disconnect(const redisAsyncContext* ctx, int status);
   static void on_reply(redisAsyncContext* ctx, void* reply, void* privdata);
   static void on_subscription_reply(redisAsyncContext* ctx, void* reply, void* privdata);
   void connection_gone();
+  void start_connect(const std::string& address);
+  void fail_connect();
 
   boost::asio::io_context& io_;
   std::string host_;
@@ -87,6 +90,8 @@ class connection {
   std::atomic<std::uint64_t> timeouts_{0};  // read from other threads (stats)
   std::atomic<std::uint64_t>* timeouts_total_ = nullptr;
   std::function<void(bool)> connect_done_;
+  std::uint64_t connect_attempt_ = 0;  // a late lookup or timer of an earlier attempt does nothing
+  std::unique_ptr<name_lookup> lookup_;
   std::function<void()> on_lost_;
   std::function<void(std::string_view, std::string_view)> on_message_;
   std::function<void(std::string_view)> on_subscribed_;

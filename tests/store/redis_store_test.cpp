@@ -688,6 +688,37 @@ TEST_F(RedisOutage, RedisDownAtStartIsNotAnError) {
   expect_history(*s, doc);
 }
 
+// The host is a name: looked up off the store's thread (Asio's resolver), an IPv4 address first, as
+// hiredis would ("localhost" is also ::1, where this redis-server does not listen).
+TEST_F(RedisOutage, AHostNameIsLookedUpAndConnected) {
+  auto opts = options();
+  opts.host = "localhost";
+  auto s = open_connected(opts);
+  ASSERT_TRUE(s);
+  doc_history doc{{"c", "by-name"}};
+  ASSERT_EQ(doc.append(*s, oplog::create_body{text_type, "named"}), std::error_code{});
+  expect_history(*s, doc);
+  // After a restart too: every reconnect looks the name up again.
+  restart();
+  ASSERT_TRUE(eventually([&] { return s->connected(); }, connect_wait)) << "no reconnect by name";
+  ASSERT_EQ(doc.append(*s, ot::op{C::insert("again")}), std::error_code{});
+  expect_history(*s, doc);
+}
+
+// A name that resolves to nothing (RFC 6761's .invalid): never connected, every call unavailable
+// within the timeout, and the store keeps trying without ever blocking its callers.
+TEST_F(RedisOutage, AHostNameThatDoesNotResolveIsUnavailable) {
+  auto opts = options();
+  opts.host = "otsync-no-such-redis.invalid";
+  auto s = open_redis_store(opts);
+  ASSERT_TRUE(s);
+  doc_history doc{{"c", "nowhere"}};
+  expect_every_call_unavailable_within(*s, doc.key, doc.next(oplog::create_body{text_type, ""}), bound());
+  std::this_thread::sleep_for(opts.reconnect_max * 3);
+  EXPECT_FALSE(s->connected());
+  expect_every_call_unavailable_within(*s, doc.key, doc.next(oplog::create_body{text_type, ""}), bound());
+}
+
 TEST_F(RedisOutage, CloseWithRedisHungCallsEveryHandlerOnce) {
   auto s = open();
   ASSERT_TRUE(s);
