@@ -76,6 +76,14 @@ struct connection::pending_command {
   bool finished = false;
 };
 
+// The name lookup for a connect: Asio's resolver, whose getaddrinfo runs on a thread of its own
+// (one per io_context, shared by its lookups), so that a DNS server that does not answer holds neither
+// this io_context (timers, commands on other connections) nor the connect timeout.
+struct connection::name_lookup {
+  explicit name_lookup(asio::io_context& io) : resolver(io) {}
+  asio::ip::tcp::resolver resolver;
+};
+
 connection::connection(asio::io_context& io, std::string host, std::uint16_t port,
                        std::chrono::milliseconds connect_timeout, std::chrono::milliseconds command_timeout)
     : io_(io),
@@ -89,13 +97,6 @@ connection::~connection() {
   disconnect();
   *alive_ = false;
 }
-
-// The name lookup for a connect: Asio's resolver, on its own thread, so that a DNS server that does
-// not answer holds neither this io_context (timers, other connections) nor the connect timeout.
-struct connection::name_lookup {
-  explicit name_lookup(asio::io_context& io) : resolver(io) {}
-  asio::ip::tcp::resolver resolver;
-};
 
 void connection::connect(std::function<void(bool)> done) {
   closing_ = false;
@@ -118,21 +119,23 @@ void connection::connect(std::function<void(bool)> done) {
   asio::ip::make_address(host_, numeric);
   if (!numeric) return start_connect(host_);
   if (!lookup_) lookup_ = std::make_unique<name_lookup>(io_);
+  lookup(false, attempt);
+}
+
+// IPv4 addresses first, then IPv6 if the name has none, as hiredis 0.14's own lookup does (and so no
+// wait for an AAAA answer when there is an A one).
+void connection::lookup(bool ipv6, std::uint64_t attempt) {
   lookup_->resolver.async_resolve(
-      host_, std::to_string(port_),
-      [this, alive = alive_, attempt](boost::system::error_code ec,
-                                      const asio::ip::tcp::resolver::results_type& results) {
+      ipv6 ? asio::ip::tcp::v6() : asio::ip::tcp::v4(), host_, std::to_string(port_),
+      [this, alive = alive_, attempt, ipv6](boost::system::error_code ec,
+                                            const asio::ip::tcp::resolver::results_type& results) {
         if (!*alive || attempt != connect_attempt_ || !connect_done_) return;
-        if (ec || results.empty()) return fail_connect();
-        // An IPv4 address first, as hiredis' own lookup does.
-        auto chosen = results.begin()->endpoint().address();
-        for (const auto& entry : results) {
-          if (entry.endpoint().address().is_v4()) {
-            chosen = entry.endpoint().address();
-            break;
-          }
+        if (ec == asio::error::operation_aborted) return;
+        if (ec || results.empty()) {
+          if (!ipv6) return lookup(true, attempt);
+          return fail_connect();
         }
-        start_connect(chosen.to_string());
+        start_connect(results.begin()->endpoint().address().to_string());
       });
 }
 

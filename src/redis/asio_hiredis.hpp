@@ -75,6 +75,7 @@ class connection {
   static void on_reply(redisAsyncContext* ctx, void* reply, void* privdata);
   static void on_subscription_reply(redisAsyncContext* ctx, void* reply, void* privdata);
   void connection_gone();
+  void lookup(bool ipv6, std::uint64_t attempt);
   void start_connect(const std::string& address);
   void fail_connect();
 

@@ -689,7 +689,7 @@ TEST_F(RedisOutage, RedisDownAtStartIsNotAnError) {
 }
 
 // The host is a name: looked up off the store's thread (Asio's resolver), an IPv4 address first, as
-// hiredis would ("localhost" is also ::1, where this redis-server does not listen).
+// hiredis would (where "localhost" also names ::1, this redis-server listens on 127.0.0.1 only).
 TEST_F(RedisOutage, AHostNameIsLookedUpAndConnected) {
   auto opts = options();
   opts.host = "localhost";
@@ -705,8 +705,8 @@ TEST_F(RedisOutage, AHostNameIsLookedUpAndConnected) {
   expect_history(*s, doc);
 }
 
-// A name that resolves to nothing (RFC 6761's .invalid): never connected, every call unavailable
-// within the timeout, and the store keeps trying without ever blocking its callers.
+// A name that resolves to nothing (RFC 6761's .invalid), in IPv4 or IPv6: never connected, every call
+// unavailable within the timeout, and the store keeps trying.
 TEST_F(RedisOutage, AHostNameThatDoesNotResolveIsUnavailable) {
   auto opts = options();
   opts.host = "otsync-no-such-redis.invalid";
