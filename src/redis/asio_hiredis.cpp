@@ -129,8 +129,8 @@ void connection::lookup(bool ipv6, std::uint64_t attempt) {
       ipv6 ? asio::ip::tcp::v6() : asio::ip::tcp::v4(), host_, std::to_string(port_),
       [this, alive = alive_, attempt, ipv6](boost::system::error_code ec,
                                             const asio::ip::tcp::resolver::results_type& results) {
+        // A cancelled lookup (timeout, disconnect) finds connect_done_ gone or a newer attempt.
         if (!*alive || attempt != connect_attempt_ || !connect_done_) return;
-        if (ec == asio::error::operation_aborted) return;
         if (ec || results.empty()) {
           if (!ipv6) return lookup(true, attempt);
           return fail_connect();

@@ -155,7 +155,7 @@ describe('a stalled reader on a busy server', otsyncOnly, () => {
 
 describe('held broadcasts and the limits', otsyncOnly, () => {
   // A long hold and a small frame limit: without a bound on what is held, a reader that reads at
-  // once would pile up more than 32 frames within one hold (4 writers: well over 100 broadcasts in
+  // once would pile up more than 32 frames within one hold (4 writers put well over 32 broadcasts into
   // 50 ms) and be closed as a slow consumer. 16 was too tight on 2 busy cores: a write's completion
   // not yet run counted 19 frames once in CI.
   const holder = S.useServer({args: ['--broadcast-coalesce-us', '50000', '--broadcast-coalesce-load', '0',
