@@ -21,7 +21,7 @@ constexpr std::chrono::seconds max_restore_wait{120};
 }  // namespace
 
 document::document(asio::any_io_executor executor, registry& owner, store::doc_key key)
-    : strand_(asio::make_strand(std::move(executor))),
+    : strand_(std::move(executor)),
       owner_(owner),
       key_(std::move(key)),
       pipeline_(key_, owner.options()),

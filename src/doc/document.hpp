@@ -1,10 +1,9 @@
 // The per-document actor: one live copy of a document (its text on a rope),
 // its subscribers and its submit queue, all touched only on the document's
-// strand. Submissions are rebased, applied and committed in batches: while
-// one batch is being made durable, new requests queue, and the next batch
-// goes to the store as soon as the previous one completes, so a busy
-// document costs one store round trip per batch, not per op. Nothing is
-// acknowledged or broadcast before the store reports it durable.
+// strand (its executor, which runs one handler at a time). Submissions are rebased, applied and committed in batches:
+// while one batch is being made durable, new requests queue, and the next batch goes to the store as soon as the
+// previous one completes, so a busy document costs one store round trip per batch, not per op. Nothing is acknowledged
+// or broadcast before the store reports it durable.
 //
 // Thread safety: public member functions may be called from any thread; they
 // post to the document's strand. Handlers and subscriber callbacks run on
@@ -23,7 +22,6 @@
 #include <vector>
 
 #include <boost/asio/any_io_executor.hpp>
-#include <boost/asio/strand.hpp>
 
 #include "otsync/doc/types.hpp"
 #include "otsync/ot/result.hpp"
@@ -157,7 +155,9 @@ class document : public std::enable_shared_from_this<document> {
   void update_footprint();
   void add_resident(std::int64_t delta) noexcept;
 
-  boost::asio::strand<boost::asio::any_io_executor> strand_;
+  /// Runs one handler at a time: a strand, or the context of the one I/O thread that runs it
+  /// (registry::place_on), where a strand would only add a lock and a queue to each hand-off.
+  boost::asio::any_io_executor strand_;
   registry& owner_;
   store::doc_key key_;
 

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include <boost/asio/post.hpp>
+#include <boost/asio/strand.hpp>
 
 namespace otsync::doc {
 namespace asio = boost::asio;
@@ -20,10 +21,23 @@ registry::registry(asio::any_io_executor executor, store::store& storage, docume
 
 registry::~registry() = default;
 
+void registry::place_on(std::vector<asio::io_context::executor_type> contexts) {
+  homes_ = std::move(contexts);
+}
+
+asio::any_io_executor registry::home_for_new_document() {
+  if (homes_.empty()) return asio::make_strand(executor_);
+  for (const auto& home : homes_) {
+    if (home.running_in_this_thread()) return home;
+  }
+  // Opened from a thread of no context (a store's or the op feed's): spread them.
+  return homes_[next_home_.fetch_add(1, std::memory_order_relaxed) % homes_.size()];
+}
+
 std::shared_ptr<document> registry::get(const store::doc_key& key) {
   std::lock_guard lock(mutex_);
   auto& slot = documents_[key];
-  if (!slot) slot = std::make_shared<document>(executor_, *this, key);
+  if (!slot) slot = std::make_shared<document>(home_for_new_document(), *this, key);
   return slot;
 }
 

@@ -5,7 +5,14 @@
 
 namespace otsync::server {
 
+namespace {
+bool is_urgent(const outgoing_frame& frame) noexcept {
+  return frame.reply || frame.op != ws::opcode::text;
+}
+}  // namespace
+
 void frame_queue::push_back(outgoing_frame frame) {
+  if (is_urgent(frame)) ++urgent_;
   if (size_ == capacity_) {
     std::size_t grown = capacity_ ? capacity_ * 2 : 4;
     auto slots = std::make_unique<outgoing_frame[]>(grown);
@@ -19,6 +26,7 @@ void frame_queue::push_back(outgoing_frame frame) {
 }
 
 void frame_queue::pop_front() noexcept {
+  if (is_urgent(slots_[head_])) --urgent_;
   slots_[head_] = {};
   head_ = (head_ + 1) % capacity_;
   --size_;

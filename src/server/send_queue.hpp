@@ -40,6 +40,8 @@ class frame_queue {
  public:
   [[nodiscard]] bool empty() const noexcept { return size_ == 0; }
   [[nodiscard]] std::size_t size() const noexcept { return size_; }
+  /// Queued frames that are not broadcasts (replies, pings, pongs, a close): none may wait for a hold.
+  [[nodiscard]] std::size_t urgent() const noexcept { return urgent_; }
   [[nodiscard]] outgoing_frame& front() noexcept { return slots_[head_]; }
   void push_back(outgoing_frame frame);
   void pop_front() noexcept;
@@ -53,6 +55,7 @@ class frame_queue {
   std::size_t capacity_ = 0;
   std::size_t head_ = 0;
   std::size_t size_ = 0;
+  std::size_t urgent_ = 0;
 };
 
 /// Frames in one gather write. The buffer list lives here, unchanged until the write completes.

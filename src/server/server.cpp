@@ -37,20 +37,70 @@ namespace otsync::server {
 namespace asio = boost::asio;
 using clock = std::chrono::steady_clock;
 
+namespace {
+
+// One io_context per I/O thread, each run by that thread alone. With a concurrency hint of 1, a
+// handler that queues work for its own thread takes no lock and wakes no other thread; with one
+// context shared by every thread, each such post woke another thread (a futex and an epoll_ctl).
+class io_threads {
+ public:
+  explicit io_threads(unsigned count) {
+    for (unsigned i = 0; i < count; ++i) {
+      contexts_.push_back(std::make_unique<context>());
+      work_.push_back(asio::make_work_guard(*contexts_.back()));
+    }
+  }
+  // Pending handlers (sessions, documents) of any context may post to another one as they are
+  // destroyed: every context drops its handlers before any of them is destroyed.
+  ~io_threads() {
+    for (auto& c : contexts_) c->shutdown();
+  }
+  io_threads(const io_threads&) = delete;
+  io_threads& operator=(const io_threads&) = delete;
+
+  /// The first context: the server's own timers and signals, and the listener.
+  asio::io_context& primary() { return *contexts_.front(); }
+  [[nodiscard]] std::vector<asio::io_context::executor_type> executors() const {
+    std::vector<asio::io_context::executor_type> all;
+    for (const auto& c : contexts_) all.push_back(c->get_executor());
+    return all;
+  }
+  /// Runs the first context on the calling thread and each other one on a thread of its own, until stop().
+  void run() {
+    std::vector<std::thread> workers;
+    for (std::size_t i = 1; i < contexts_.size(); ++i) workers.emplace_back([c = contexts_[i].get()] { c->run(); });
+    contexts_.front()->run();
+    for (auto& t : workers) t.join();
+  }
+  void stop() {
+    work_.clear();
+    for (auto& c : contexts_) c->stop();
+  }
+
+ private:
+  struct context : asio::io_context {
+    context() : asio::io_context(1) {}
+    using asio::execution_context::shutdown;
+  };
+  std::vector<std::unique_ptr<context>> contexts_;
+  std::vector<asio::executor_work_guard<asio::io_context::executor_type>> work_;
+};
+
+}  // namespace
+
 struct server::impl {
   explicit impl(server_options opts)
       : threads(opts.threads ? opts.threads : std::max(1u, std::thread::hardware_concurrency())),
-        io(static_cast<int>(threads)),
-        work(asio::make_work_guard(io)),
-        signals(io, SIGINT, SIGTERM),
-        reload_signal(io),
-        drain_timer(io),
-        sweep_timer(io),
-        load_timer(io) {
+        io(threads),
+        signals(io.primary(), SIGINT, SIGTERM),
+        reload_signal(io.primary()),
+        drain_timer(io.primary()),
+        sweep_timer(io.primary()),
+        load_timer(io.primary()) {
     context.options = std::move(opts);
   }
-  // Objects that hold I/O objects go first, while the io_context lives;
-  // then the io_context destroys its pending handlers (sessions, documents)
+  // Objects that hold I/O objects go first, while the io_contexts live;
+  // then the io_contexts destroy their pending handlers (sessions, documents)
   // while the context, metrics and store they refer to still exist.
   ~impl() {
     // Its threads call into the hub: stopped before anything they reach goes.
@@ -72,8 +122,7 @@ struct server::impl {
   std::unique_ptr<doc::registry> documents;
   std::shared_ptr<listener> acceptor;
   std::unique_ptr<tls_server_config> tls;
-  asio::io_context io;
-  asio::executor_work_guard<asio::io_context::executor_type> work;
+  io_threads io;
   asio::signal_set signals;
   asio::signal_set reload_signal;  // SIGHUP with --tls-cert: re-read the certificate
   asio::steady_timer drain_timer;
@@ -330,15 +379,16 @@ std::string server::start() {
     s.stats->enable_tls();
     s.stats->set_tls_not_after(static_cast<double>(std::chrono::system_clock::to_time_t(s.tls->not_after())));
   }
-  s.documents =
-      std::make_unique<doc::registry>(s.io.get_executor(), *s.storage, opts.documents, s.stats.get(), s.feed.get());
+  s.documents = std::make_unique<doc::registry>(s.io.primary().get_executor(), *s.storage, opts.documents,
+                                                s.stats.get(), s.feed.get());
+  s.documents->place_on(s.io.executors());
   presence_hub::options hub;
   hub.observer = s.stats.get();
   hub.bus = s.presence_bus.get();
   hub.max_remote_presences = opts.max_remote_presences;
   hub.max_channels = opts.max_server_presence_channels;
   // Timers on the server's io_context: it goes before the hub, so none fires on a hub that is gone.
-  hub.post_after = [io = &s.io](std::chrono::milliseconds delay, std::function<void()> fn) {
+  hub.post_after = [io = &s.io.primary()](std::chrono::milliseconds delay, std::function<void()> fn) {
     auto timer = std::make_shared<asio::steady_timer>(*io, delay);
     timer->async_wait([timer, fn = std::move(fn)](boost::system::error_code ec) {
       if (!ec) fn();
@@ -358,7 +408,7 @@ std::string server::start() {
   s.context.service = s.documents.get();
   s.context.stats = s.stats.get();
 
-  s.acceptor = std::make_shared<listener>(s.io.get_executor(), s.context);
+  s.acceptor = std::make_shared<listener>(s.io.primary().get_executor(), s.io.executors(), s.context);
   if (auto ec = s.acceptor->open(*endpoint)) return "cannot listen on " + opts.listen + ": " + ec.message();
   if (!opts.port_file.empty() && !write_port_file(opts.port_file, port())) {
     return "cannot write --port-file " + opts.port_file;
@@ -392,15 +442,12 @@ int server::run() {
              {"store", s.context.options.store},
              {"tls", s.tls ? "on" : "off"},
              {"threads", std::to_string(s.threads)}});
-  std::vector<std::thread> workers;
-  for (unsigned i = 1; i < s.threads; ++i) workers.emplace_back([&s] { s.io.run(); });
   s.io.run();
-  for (auto& t : workers) t.join();
   return s.exit_status;
 }
 
 void server::request_stop() {
-  asio::post(impl_->io, [this] {
+  asio::post(impl_->io.primary(), [this] {
     if (impl_->stopping.exchange(true)) return;
     impl_->begin_drain();
   });
@@ -586,7 +633,7 @@ void server::impl::wait_for_sessions() {
     return;
   }
   // The closed sessions' unsubscribes are posted to their documents' strands: let them run before
-  // the io_context stops, or a document and the subscription it still holds keep each other alive.
+  // the io_contexts stop, or a document and the subscription it still holds keep each other alive.
   drain_timer.expires_after(std::chrono::milliseconds(50));
   drain_timer.async_wait([this](boost::system::error_code) { finish(); });
 }
@@ -597,7 +644,6 @@ void server::impl::finish() {
   if (presence_bus) presence_bus->stop();
   storage->close();
   log::info("stopped", {});
-  work.reset();
   io.stop();
 }
 

@@ -458,6 +458,16 @@ void websocket_session::schedule_write() {
   });
 }
 
+// Broadcasts queued while a write was in flight wait out the hold as well: else a connection
+// receiving a stream writes again as soon as each write completes, as often as with no hold.
+bool websocket_session::hold_after_write() {
+  if (closing_ || queue_.urgent() != 0 || held_backlog_full()) return false;
+  const auto hold = context_.broadcast_hold.load(std::memory_order_relaxed);
+  if (hold <= 0 || last_broadcast_write_ == 0 || now_ticks() - last_broadcast_write_ >= hold) return false;
+  hold_write(last_broadcast_write_ + hold);
+  return true;
+}
+
 bool websocket_session::held_backlog_full() const noexcept {
   // Held frames count toward the slow-consumer limits: a connection that reads promptly is never
   // taken for one because of a hold.
@@ -522,7 +532,7 @@ void websocket_session::on_write(boost::system::error_code ec) {
   if (queue_.empty()) {
     queue_.release();
     if (tls_ && tls_->write_buffer.capacity() > tls_kept_write_bytes) std::string().swap(tls_->write_buffer);
-  } else {
+  } else if (!hold_after_write()) {
     do_write();
   }
   if (was_backlogged && !replies_backlogged() && agent_ && agent_->can_read()) resume_reading();

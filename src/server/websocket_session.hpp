@@ -101,6 +101,8 @@ class websocket_session : public connection_io, public std::enable_shared_from_t
   void hold_write(std::int64_t until);
   /// What is held fills a write, or half a slow-consumer limit: write it now.
   [[nodiscard]] bool held_backlog_full() const noexcept;
+  /// After a write: holds the broadcasts queued meanwhile if a hold is on and nothing urgent waits.
+  bool hold_after_write();
   void do_write();
   void on_write(boost::system::error_code ec);
   void finish();

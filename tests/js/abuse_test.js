@@ -1182,12 +1182,16 @@ block('partly received messages: 4 MiB budget over all connections',
           assert.ok(gaugeMax <= 4 * MiB, `gauge ${gaugeMax} within the budget`);
           assert.ok(gaugeMax >= 2 * MiB, `gauge ${gaugeMax} counted the held bytes`);
           await assertMetricDeltas(server, m0, {[limitCounter('partial_bytes')]: closed.length});
-          // The senders still open finish their message and are answered.
+          // The senders still open finish their message and are answered. One at a time: two 2 MiB
+          // messages completing at once on two I/O threads fill the 4 MiB budget, and a close of
+          // the second (1013) would be right.
           const open = senders.filter((s) => s.closeCode === null && !s.ended);
           assert.ok(open.length >= 1);
-          for (const s of open) await s.write(payload.subarray(SENT));
-          await S.waitUntil(() => open.every((s) => s.frames.length > 0 || s.ended), 10000, 'the pongs');
-          for (const s of open) assert.deepEqual(s.frames.map((f) => f.text), ['{"a":"pp"}']);
+          for (const s of open) {
+            await s.write(payload.subarray(SENT));
+            await S.waitUntil(() => s.frames.length > 0 || s.ended, 10000, 'the pong');
+            assert.deepEqual(s.frames.map((f) => f.text), ['{"a":"pp"}'], `closed ${s.closeCode}`);
+          }
           const m = await metrics(server);
           // (15 bytes per open connection: an empty decoder buffer's inline capacity)
           assert.ok(m.otsync_partial_message_bytes <= m0.otsync_partial_message_bytes + 16 * open.length,

@@ -12,7 +12,9 @@ const {describe, it} = require('node:test');
 const assert = require('node:assert/strict');
 const S = require('./support');
 
-const holder = S.useServer();
+// Three I/O threads (more than CI's cores): the clients' connections, and so the documents they
+// open first, are spread over all of them, and each op crosses between threads.
+const holder = S.useServer(S.serverKind() === 'sharedb' ? {} : {args: ['--threads', '3']});
 const T = (fn) => S.logged(holder, fn);
 const C = 'conv';
 

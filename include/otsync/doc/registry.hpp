@@ -15,8 +15,10 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <vector>
 
 #include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 
 #include "otsync/doc/service.hpp"
@@ -35,6 +37,12 @@ class registry final : public document_service {
   ~registry() override;
   registry(const registry&) = delete;
   registry& operator=(const registry&) = delete;
+
+  /// Where new documents live: on the one of these contexts that runs the calling thread (the
+  /// first opener's, so its own hand-offs stay on one thread), else on each in turn. Each context
+  /// must be run by one thread alone: a document on it has no strand. Empty (the default): each
+  /// document on a strand of the constructor's executor. Set before the first document opens.
+  void place_on(std::vector<boost::asio::io_context::executor_type> contexts);
 
   /// The actor for `key`, created (unloaded) when not open.
   std::shared_ptr<document> get(const store::doc_key& key);
@@ -92,8 +100,11 @@ class registry final : public document_service {
   /// the map still holds this instance.
   void forget(const document* doc);
   void sweep();
+  [[nodiscard]] boost::asio::any_io_executor home_for_new_document();
 
   boost::asio::any_io_executor executor_;
+  std::vector<boost::asio::io_context::executor_type> homes_;
+  std::atomic<std::size_t> next_home_{0};
   store::store& storage_;
   document_options options_;
   document_observer* observer_;

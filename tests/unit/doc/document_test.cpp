@@ -13,12 +13,16 @@
 #include <chrono>
 #include <future>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 
 #include "otsync/doc/registry.hpp"
 #include "otsync/ot/text_unicode.hpp"
@@ -532,6 +536,65 @@ TEST_F(DocumentTest, AReadOfOldOpsWaitsForTheStore) {
   EXPECT_EQ(r.ops.size(), 6u);  // versions 1 to 6
   EXPECT_EQ(storage.fail_load_ops.load(), 0);
   EXPECT_EQ(storage.fail_loads.load(), 0);
+}
+
+// With place_on, a document lives on the context of the thread that opened it first (a
+// connection's), and its handlers run there; one opened from no context's thread (a store's)
+// goes to each context in turn.
+TEST(RegistryPlacement, ADocumentLivesOnItsFirstOpenersContext) {
+  std::vector<std::unique_ptr<asio::io_context>> contexts;
+  std::vector<asio::io_context::executor_type> executors;
+  for (int i = 0; i < 2; ++i) {
+    contexts.push_back(std::make_unique<asio::io_context>(1));
+    executors.push_back(contexts.back()->get_executor());
+  }
+  auto storage = st::make_memory_store();
+  registry documents(contexts[0]->get_executor(), *storage, document_options{});
+  documents.place_on(executors);
+  std::vector<asio::executor_work_guard<asio::io_context::executor_type>> work;
+  std::vector<std::thread> threads;
+  for (auto& c : contexts) {
+    work.push_back(asio::make_work_guard(*c));
+    threads.emplace_back([c = c.get()] { c->run(); });
+  }
+  // Which context runs the handlers of a subscription to `id` made from `from` (nullptr: this
+  // thread). Subscribed, the document stays open.
+  auto watcher = std::make_shared<counting_subscriber>();
+  std::vector<subscription_handle> handles;
+  std::mutex handles_mutex;
+  auto home_of = [&](const std::string& id, asio::io_context* from) {
+    std::promise<int> home;
+    auto open = [&] {
+      auto handle = documents.subscribe(
+          {"c", id}, watcher, std::nullopt,
+          [&](read_result) {
+            int index = -1;
+            for (int i = 0; i < 2; ++i) {
+              if (executors[static_cast<std::size_t>(i)].running_in_this_thread()) index = i;
+            }
+            home.set_value(index);
+          },
+          std::chrono::steady_clock::now());
+      std::lock_guard lock(handles_mutex);
+      handles.push_back(std::move(handle));
+    };
+    if (from) {
+      asio::post(*from, open);
+    } else {
+      open();
+    }
+    auto future = home.get_future();
+    EXPECT_EQ(future.wait_for(10s), std::future_status::ready);
+    return future.get();
+  };
+  EXPECT_EQ(home_of("opened-on-1", contexts[1].get()), 1);
+  EXPECT_EQ(home_of("opened-on-0", contexts[0].get()), 0);
+  // Once open, it stays where it is, whoever asks.
+  EXPECT_EQ(home_of("opened-on-1", contexts[0].get()), 1);
+  std::set<int> elsewhere{home_of("from-no-context-a", nullptr), home_of("from-no-context-b", nullptr)};
+  EXPECT_EQ(elsewhere, (std::set<int>{0, 1}));
+  work.clear();
+  for (auto& t : threads) t.join();
 }
 
 }  // namespace
