@@ -552,7 +552,7 @@ void server::impl::sample_load() {
     samples_until_store_check = 9;  // once a second
     watch_store();
   }
-  // Not re-armed once stopping: finish() runs on another I/O thread and never touches this timer.
+  // Not re-armed once stopping: finish() never touches this timer.
   if (stopping) return;
   load_timer.expires_after(std::chrono::milliseconds(100));
   load_timer.async_wait([this](boost::system::error_code ec) {
