@@ -21,7 +21,7 @@ constexpr std::chrono::seconds max_restore_wait{120};
 }  // namespace
 
 document::document(asio::any_io_executor executor, registry& owner, store::doc_key key)
-    : strand_(std::move(executor)),
+    : executor_(std::move(executor)),
       owner_(owner),
       key_(std::move(key)),
       pipeline_(key_, owner.options()),
@@ -59,7 +59,7 @@ void document::transform_presence(std::uint64_t version, std::string src, std::o
 }
 
 void document::enqueue(request r) {
-  asio::post(strand_, [self = shared_from_this(), r = std::move(r)]() mutable {
+  asio::post(executor_, [self = shared_from_this(), r = std::move(r)]() mutable {
     if (self->evicted_) {
       // This instance left the registry; the live one takes the request.
       self->owner_.get(self->key_)->enqueue(std::move(r));
@@ -209,7 +209,7 @@ void document::serve_old_read(std::uint64_t from) {
   const std::uint64_t until = pipeline_.recent_base();
   owner_.storage().load_ops(
       key_, from, until, [self = shared_from_this(), from, until](ot::result<std::vector<op_record>> ops) {
-        asio::post(self->strand_, [self, from, until, ops = std::move(ops)]() mutable {
+        asio::post(self->executor_, [self, from, until, ops = std::move(ops)]() mutable {
           self->busy_ = false;
           if (!ops && ops.error() == store::errc::unavailable) {
             // As a failed load: the read waits for the store (hold_reads).
@@ -255,7 +255,7 @@ void document::start_load() {
   state_ = state::loading;
   busy_ = true;
   owner_.storage().load(key_, std::nullopt, [self = shared_from_this()](ot::result<store::loaded_document> loaded) {
-    asio::post(self->strand_, [self, loaded = std::move(loaded)]() mutable { self->on_loaded(std::move(loaded)); });
+    asio::post(self->executor_, [self, loaded = std::move(loaded)]() mutable { self->on_loaded(std::move(loaded)); });
   });
 }
 
@@ -360,7 +360,7 @@ void document::retry_load_later() {
   if (evicted_ || retry_armed_ || (!reads_waiting && (subscribers_.empty() || !owner_.feed()))) return;
   load_retry_delay_ = next_load_retry_delay();
   retry_armed_ = true;
-  auto timer = std::make_shared<asio::steady_timer>(strand_, load_retry_delay_);
+  auto timer = std::make_shared<asio::steady_timer>(executor_, load_retry_delay_);
   timer->async_wait([self = shared_from_this(), timer](boost::system::error_code ec) {
     self->retry_armed_ = false;
     if (ec || self->evicted_ || self->state_ != state::unloaded || (self->subscribers_.empty() && self->queue_.empty()))
@@ -422,7 +422,7 @@ void document::restore_lost_ops(submit_pipeline::lost_ops lost) {
   const std::uint64_t at = lost.before->version;
   owner_.storage().load_ops(
       key_, at, at + 1, [self = shared_from_this(), lost = std::move(lost)](ot::result<std::vector<op_record>> ops) {
-        asio::post(self->strand_, [self, lost = std::move(lost), ops = std::move(ops)]() mutable {
+        asio::post(self->executor_, [self, lost = std::move(lost), ops = std::move(ops)]() mutable {
           self->busy_ = false;
           if (!ops) return self->reload_later(ops.error());
           if (ops->size() == 1 && submit_pipeline::same_committed_op(ops->front(), *lost.before)) {
@@ -450,7 +450,7 @@ void document::commit_lost_ops(std::vector<op_record> lost) {
   }
   ++restore_attempts_;
   owner_.storage().commit_all(std::move(requests), [self = shared_from_this(), from, count](std::error_code ec) {
-    asio::post(self->strand_, [self, from, count, ec] {
+    asio::post(self->executor_, [self, from, count, ec] {
       self->busy_ = false;
       if (ec == store::errc::version_conflict) {
         // Another instance put them back first, or wrote over the gap: read the store again (at most
@@ -556,7 +556,7 @@ void document::catch_up(std::optional<std::uint64_t> until, head_check check) {
   const std::uint64_t from = compare_last ? head - 1 : head;
   owner_.storage().load_ops(
       key_, from, until, [self = shared_from_this(), check, compare_last](ot::result<std::vector<op_record>> ops) {
-        asio::post(self->strand_, [self, check, compare_last, ops = std::move(ops)]() mutable {
+        asio::post(self->executor_, [self, check, compare_last, ops = std::move(ops)]() mutable {
           self->busy_ = false;
           bool same_history = true;
           if (ops && compare_last) {
@@ -615,7 +615,7 @@ bool document::run_batch() {
     outcomes_.assign(1, {});
     outcomes_pending_ = 1;
     owner_.storage().commit_all(std::move(plan.requests), [self = shared_from_this(), started](std::error_code ec) {
-      asio::post(self->strand_, [self, started, ec] {
+      asio::post(self->executor_, [self, started, ec] {
         self->outcomes_[0] = ec;
         self->outcomes_pending_ = 0;
         self->busy_ = false;
@@ -630,7 +630,7 @@ bool document::run_batch() {
   outcomes_pending_ = plan.requests.size();
   for (std::size_t i = 0; i < plan.requests.size(); ++i) {
     owner_.storage().commit(std::move(plan.requests[i]), [self = shared_from_this(), i, started](std::error_code ec) {
-      asio::post(self->strand_, [self, i, started, ec] {
+      asio::post(self->executor_, [self, i, started, ec] {
         self->outcomes_[i] = ec;
         if (--self->outcomes_pending_ != 0) return;
         self->busy_ = false;
@@ -645,7 +645,7 @@ bool document::run_batch() {
 void document::load_history(std::uint64_t from, std::uint64_t until) {
   busy_ = true;
   owner_.storage().load_ops(key_, from, until, [self = shared_from_this()](ot::result<std::vector<op_record>> ops) {
-    asio::post(self->strand_, [self, ops = std::move(ops)]() mutable {
+    asio::post(self->executor_, [self, ops = std::move(ops)]() mutable {
       self->busy_ = false;
       auto& entry = std::get<submit_entry>(self->queue_.front());
       if (auto error = self->pipeline_.accept_history(entry, std::move(ops))) {

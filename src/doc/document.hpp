@@ -1,13 +1,13 @@
 // The per-document actor: one live copy of a document (its text on a rope),
 // its subscribers and its submit queue, all touched only on the document's
-// strand (its executor, which runs one handler at a time). Submissions are rebased, applied and committed in batches:
-// while one batch is being made durable, new requests queue, and the next batch goes to the store as soon as the
-// previous one completes, so a busy document costs one store round trip per batch, not per op. Nothing is acknowledged
-// or broadcast before the store reports it durable.
+// executor (one I/O thread's context, or a strand: one handler at a time). Submissions are rebased, applied and
+// committed in batches: while one batch is being made durable, new requests queue, and the next batch goes to the store
+// as soon as the previous one completes, so a busy document costs one store round trip per batch, not per op. Nothing
+// is acknowledged or broadcast before the store reports it durable.
 //
 // Thread safety: public member functions may be called from any thread; they
-// post to the document's strand. Handlers and subscriber callbacks run on
-// that strand: callers post back to their own executor.
+// post to the document's executor. Handlers and subscriber callbacks run on
+// it: callers post back to their own executor.
 #pragma once
 
 #include <atomic>
@@ -58,7 +58,7 @@ class document : public std::enable_shared_from_this<document> {
   void transform_presence(std::uint64_t version, std::string src, std::optional<ot::selection> range,
                           presence_handler done);
 
-  /// On the strand: true when nothing is queued, loading or committing and
+  /// On the executor: true when nothing is queued, loading or committing and
   /// nobody subscribes; marks the document evicted when `evict` is set.
   bool try_evict(std::chrono::steady_clock::time_point idle_since);
   /// Whether a commit is in flight or requests are queued (approximate).
@@ -157,7 +157,7 @@ class document : public std::enable_shared_from_this<document> {
 
   /// Runs one handler at a time: a strand, or the context of the one I/O thread that runs it
   /// (registry::place_on), where a strand would only add a lock and a queue to each hand-off.
-  boost::asio::any_io_executor strand_;
+  boost::asio::any_io_executor executor_;
   registry& owner_;
   store::doc_key key_;
 

@@ -87,7 +87,7 @@ void registry::relieve_memory() {
     open.reserve(documents_.size());
     for (const auto& [key, doc] : documents_) open.push_back(doc);
   }
-  for (auto& doc : open) asio::post(doc->strand_, [doc, now] { doc->try_evict(now); });
+  for (auto& doc : open) asio::post(doc->executor_, [doc, now] { doc->try_evict(now); });
 }
 
 void registry::sweep() {
@@ -101,7 +101,7 @@ void registry::sweep() {
   auto idle_since = std::chrono::steady_clock::now() - idle_after_;
   for (auto& doc : open) {
     // Each document decides on its own strand, where its state lives.
-    asio::post(doc->strand_, [doc, idle_since] { doc->try_evict(idle_since); });
+    asio::post(doc->executor_, [doc, idle_since] { doc->try_evict(idle_since); });
   }
   sweep_timer_.expires_after(sweep_period_);
   sweep_timer_.async_wait([this](boost::system::error_code ec) {

@@ -22,12 +22,12 @@ class agent::subscription : public doc::subscriber,
  public:
   subscription(agent& owner, std::weak_ptr<connection_io> io) : owner_(&owner), io_(std::move(io)) {}
 
-  // On the document's strand.
+  // On the document's executor.
   void on_op(const doc::shared_broadcast& op) override {
     if (auto io = io_.lock()) io->post_broadcast(shared_from_this(), op);
   }
 
-  // On the connection's strand.
+  // On the connection's executor.
   void receive(const doc::shared_broadcast& op) override {
     if (!active_) return;
     client_version = std::max(client_version, op->version + 1);
@@ -37,6 +37,7 @@ class agent::subscription : public doc::subscriber,
       return;
     }
     if (auto io = io_.lock()) io->send_broadcast(op->frame);
+    if (!owner_->awaiting_channels_.empty()) owner_->release_awaiting(false);
   }
 
   // The subscribe reply was sent: release what was held back.
@@ -50,6 +51,7 @@ class agent::subscription : public doc::subscriber,
       for (auto& frame : held_) io->send_broadcast(std::move(frame));
     }
     held_.clear();
+    if (!owner_->awaiting_channels_.empty()) owner_->release_awaiting(false);
   }
   void deactivate() { active_ = false; }
   [[nodiscard]] bool active() const noexcept { return active_; }
@@ -565,11 +567,56 @@ void agent::show_presence(std::shared_ptr<const shown_presence> shown) {
     entry = on_channel.emplace(who, shown_entry{}).first;
     ++shown_count_;
   }
-  entry->second = {shown, false};
-  if (*presence.version < client_version_of({*presence.collection, *presence.doc_id})) {
+  entry->second = {shown, false, false};
+  store::doc_key key{*presence.collection, *presence.doc_id};
+  const auto given = client_version_of(key);
+  if (*presence.version < given) {
     show_moved(std::move(shown), true);  // it would arrive stale
+  } else if (*presence.version > given && live_subscriptions(key) != 0) {
+    // Its ops are on their way here: the client gets them first. (A presence moved to the head
+    // in the handler that committed an op reaches this connection through its sender's thread,
+    // and can overtake the op's broadcast from the document's.)
+    entry->second.awaiting_ops = true;
+    awaiting_channels_.emplace(presence.channel, std::move(key));
+    if (!awaiting_timer_) {
+      awaiting_timer_ = true;
+      io->post_after(options_.presence_ops_wait, [this, weak = std::weak_ptr<connection_io>(io)] {
+        if (!weak.lock()) return;
+        awaiting_timer_ = false;
+        if (!closed_) release_awaiting(true);
+      });
+    }
   } else {
     io->send_broadcast(shown->frame);
+  }
+}
+
+void agent::release_awaiting(bool all) {
+  auto io = io_.lock();
+  if (!io) return;
+  for (auto channel = awaiting_channels_.begin(); channel != awaiting_channels_.end();) {
+    auto on_channel = shown_presences_.find(channel->first);
+    if (on_channel == shown_presences_.end()) {
+      channel = awaiting_channels_.erase(channel);
+      continue;
+    }
+    const auto given = client_version_of(channel->second);
+    bool still_waiting = false;
+    for (auto& [who, entry] : on_channel->second) {
+      if (!entry.awaiting_ops) continue;
+      const auto version = *entry.shown->presence.version;
+      if (version > given && !all) {
+        still_waiting = true;
+        continue;
+      }
+      entry.awaiting_ops = false;
+      if (version < given) {
+        show_moved(entry.shown, true);  // an ack came first and took the client past it
+      } else {
+        io->send_broadcast(entry.shown->frame);
+      }
+    }
+    channel = still_waiting ? std::next(channel) : awaiting_channels_.erase(channel);
   }
 }
 
@@ -579,9 +626,10 @@ void agent::show_presences_again(const store::doc_key& key, std::uint64_t acked)
   }
   auto on_channel = shown_presences_.find(key.collection + "." + key.id);
   if (on_channel == shown_presences_.end()) return;
+  if (!awaiting_channels_.empty()) release_awaiting(false);
   for (auto& [who, entry] : on_channel->second) {
     // One past the op is past it: the client takes that one as it is.
-    if (*entry.shown->presence.version > acked || entry.given_again) continue;
+    if (*entry.shown->presence.version > acked || entry.given_again || entry.awaiting_ops) continue;
     if (entry.shown->presence.value.is_null()) entry.given_again = true;
     show_moved(entry.shown, false);
   }
@@ -720,7 +768,7 @@ void agent::settle_subscription(const store::doc_key& key, const std::shared_ptr
 
 void agent::release(const std::shared_ptr<subscription>& sub) {
   sub->deactivate();
-  // The document drops its pointer on its strand; the subscription stays
+  // The document drops its pointer on its executor; the subscription stays
   // alive until then through the captured shared_ptr.
   if (sub->handle) documents_.unsubscribe(sub->handle, sub.get(), [keep = sub] {});
 }

@@ -3,7 +3,7 @@
 // status with a JSON body `{"error": {"code", "message"}}`.
 //
 // Thread safety: `handle` may be called from any thread; `respond` may run
-// on a store thread (the session posts it back to its strand).
+// on a store thread (the session posts it back to its executor).
 #pragma once
 
 #include <functional>

@@ -2,7 +2,7 @@
 // /ws handed to a WebSocket session. Plain, or over TLS (--tls-cert) after a
 // handshake with the server context of the moment.
 //
-// Thread safety: each connection's state lives on its strand.
+// Thread safety: each connection's state lives on its executor (its I/O thread).
 #pragma once
 
 #include <memory>

@@ -60,7 +60,7 @@ std::string bus_payload(presence_hub::frame_kind kind, std::string_view origin_s
   return payload;
 }
 
-/// Hands `frame` to `io` on its strand: as a shown presence when it is one.
+/// Hands `frame` to `io` on its executor: as a shown presence when it is one.
 void post_to(const std::shared_ptr<connection_io>& io, const doc::shared_frame& frame,
              const std::shared_ptr<const shown_presence>& shown) {
   io->post([weak = std::weak_ptr<connection_io>(io), frame, shown] {
@@ -181,7 +181,7 @@ std::size_t presence_hub::deliver_locally(const std::string& channel, const doc:
       if (auto io = m.io.lock()) targets.push_back(std::move(io));
     }
   }
-  // Outside the lock: posting runs no handler inline, but takes each connection's strand lock.
+  // Outside the lock: posting runs no handler inline, but may take each connection's executor's queue lock.
   for (auto& io : targets) {
     post_to(io, frame, shown);
   }
@@ -222,7 +222,7 @@ void presence_hub::on_remote_message(std::string_view channel_view, std::string_
     show_remote(channel, std::move(key), std::move(presence), epoch, std::move(frame), std::move(origin_src));
     return;
   }
-  // Moved to this instance's head on the document's strand, as this instance's own presences are,
+  // Moved to this instance's head on the document's executor, as this instance's own presences are,
   // so its clients have every op up to the version it shows (and show it at once).
   auto range = presence.value.is_null() ? std::nullopt : protocol::presence_selection(presence.value);
   store::doc_key doc{*presence.collection, *presence.doc_id};

@@ -5,7 +5,7 @@
 // one per frame. Batches come from a per-thread pool: an idle connection holds
 // none, a busy one does not allocate per write.
 //
-// Thread safety: a queue and its batch belong to one connection's strand; the
+// Thread safety: a queue and its batch belong to one connection's thread; the
 // pool is per thread.
 #pragma once
 

@@ -52,9 +52,7 @@ class io_threads {
   }
   // Pending handlers (sessions, documents) of any context may post to another one as they are
   // destroyed: every context drops its handlers before any of them is destroyed.
-  ~io_threads() {
-    for (auto& c : contexts_) c->shutdown();
-  }
+  ~io_threads() { shutdown(); }
   io_threads(const io_threads&) = delete;
   io_threads& operator=(const io_threads&) = delete;
 
@@ -75,6 +73,11 @@ class io_threads {
   void stop() {
     work_.clear();
     for (auto& c : contexts_) c->stop();
+  }
+  /// Destroys every pending handler, and with them the sessions they hold. Handlers posted later
+  /// (by those sessions, as they go) are destroyed with the contexts. Idempotent.
+  void shutdown() {
+    for (auto& c : contexts_) c->shutdown();
   }
 
  private:
@@ -99,13 +102,15 @@ struct server::impl {
         load_timer(io.primary()) {
     context.options = std::move(opts);
   }
-  // Objects that hold I/O objects go first, while the io_contexts live;
-  // then the io_contexts destroy their pending handlers (sessions, documents)
-  // while the context, metrics and store they refer to still exist.
+  // The io_contexts destroy their pending handlers first, and with them the sessions still open
+  // when the shutdown grace ran out: a session going unsubscribes and clears its presences through
+  // the registry and the hub, so both still exist. The registry's documents (their timers) go next,
+  // while the io_contexts live; the context, metrics and store go after the io_contexts.
   ~impl() {
     // Its threads call into the hub: stopped before anything they reach goes.
     if (presence_bus) presence_bus->stop();
     acceptor.reset();
+    io.shutdown();
     documents.reset();
   }
 
@@ -632,7 +637,7 @@ void server::impl::wait_for_sessions() {
     drain_timer.async_wait([this](boost::system::error_code) { wait_for_sessions(); });
     return;
   }
-  // The closed sessions' unsubscribes are posted to their documents' strands: let them run before
+  // The closed sessions' unsubscribes are posted to their documents' executors: let them run before
   // the io_contexts stop, or a document and the subscription it still holds keep each other alive.
   drain_timer.expires_after(std::chrono::milliseconds(50));
   drain_timer.async_wait([this](boost::system::error_code) { finish(); });

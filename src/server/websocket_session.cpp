@@ -450,7 +450,7 @@ void websocket_session::queue_close(std::uint16_t code, std::string_view reason)
 void websocket_session::schedule_write() {
   if (write_scheduled_) return;
   write_scheduled_ = true;
-  // After the handlers already queued on this strand (the other broadcasts of
+  // After the handlers already queued on this executor (the other broadcasts of
   // a document's batch, say): what they queue goes out in the same write.
   asio::post(socket_.get_executor(), [self = shared_from_this()] {
     self->write_scheduled_ = false;

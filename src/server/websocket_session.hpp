@@ -12,7 +12,7 @@
 // one silent for all of it is dropped, and so is one whose close handshake
 // takes longer than `close_timeout` (`check_timeouts`, from the server's sweep).
 //
-// Thread safety: all state lives on the socket's strand; `send`, `close`
+// Thread safety: all state lives on the socket's executor (its I/O thread); `send`, `close`
 // and `resume_reading` are called on it; `post`, `going_away` and
 // `check_timeouts` from anywhere.
 #pragma once
@@ -114,7 +114,7 @@ class websocket_session : public connection_io, public std::enable_shared_from_t
   [[nodiscard]] timeout_action timeout_due(std::chrono::steady_clock::time_point now) const noexcept;
   static std::int64_t now_ticks() noexcept;
 
-  connection_socket socket_;       // plain; with TLS, unopened (its executor is the strand)
+  connection_socket socket_;       // plain; with TLS, unopened (its executor is the connection's)
   std::unique_ptr<tls_link> tls_;  // TLS: the stream, its buffers
   server_context& context_;
   std::string id_;

@@ -208,6 +208,14 @@ frame_decoder::result frame_decoder::decode(std::span<char> input) {
       return {pos, event::message};
     }
     std::size_t old = message_.size();
+    if (old + available > message_.capacity()) {
+      // Doubling, but never past this frame's end: the partial-message budget counts capacity, and
+      // a 2 MiB frame doubled past 2 MiB would hold 4. (A string's reserve itself would double.)
+      std::string grown;
+      grown.reserve(std::min(std::max(old + available, 2 * message_.capacity()), old + remaining_));
+      grown.append(message_);
+      message_.swap(grown);
+    }
     message_.resize(old + available);
     unmask(message_.data() + old);
     remaining_ -= available;

@@ -1145,6 +1145,37 @@ TEST_F(OtsyncdTest, SigtermDrainsAndExitsZero) {
   EXPECT_EQ(WEXITSTATUS(*status), 0);
 }
 
+// Clients that never answer the close handshake outlast the shutdown grace: their sessions, their
+// subscriptions and the presences they show are torn down with the server, which still exits 0
+// (under ASan this catches a session outliving the documents it would unsubscribe from).
+TEST_F(OtsyncdTest, SessionsStillOpenPastTheShutdownGraceGoWithTheServer) {
+  auto& d = start({"--shutdown-grace-ms", "100", "--threads", "3"});
+  std::vector<std::unique_ptr<ws_client>> clients;
+  for (int i = 0; i < 4; ++i) {
+    clients.push_back(std::make_unique<ws_client>(d.port()));
+    clients.back()->handshake();
+  }
+  EXPECT_EQ(clients[0]->request(op_message("d1", 0, 1, "create", {{"type", "text-unicode"}, {"data", "x"}}))["a"],
+            "op");
+  for (auto& c : clients) {
+    EXPECT_EQ(c->request(json::parse(R"({"a":"s","c":"docs","d":"d1","v":1})")),
+              json::parse(R"({"a":"s","c":"docs","d":"d1"})"));
+    EXPECT_EQ(c->request(json::parse(R"({"a":"ps","ch":"docs.d1","seq":1})"))["a"], "ps");
+  }
+  for (std::size_t i = 0; i < clients.size(); ++i) {
+    json presence = json::parse(R"({"a":"p","ch":"docs.d1","p":{"index":0},"pv":1,"c":"docs","d":"d1","v":1})");
+    presence["id"] = "p" + std::to_string(i);
+    ASSERT_FALSE(clients[i]->send(presence));
+  }
+  std::this_thread::sleep_for(200ms);  // the presences reach the server and go out to the others
+  ASSERT_EQ(kill(d.pid(), SIGTERM), 0);
+  // Nobody reads or answers the close frames: the server gives up after its grace and exits.
+  auto status = d.stop(0, 15s);
+  ASSERT_TRUE(status) << "otsyncd did not exit after SIGTERM";
+  ASSERT_TRUE(WIFEXITED(*status)) << d.log();
+  EXPECT_EQ(WEXITSTATUS(*status), 0) << d.log();
+}
+
 TEST_F(OtsyncdTest, CorruptStoredDataIsA500OverRestAndAnErrorOverWebSocket) {
   {
     auto& d = start();

@@ -96,7 +96,7 @@ class registry final : public document_service {
   friend class document;
   /// The store, for the documents (the edges read through the service).
   [[nodiscard]] store::store& storage() noexcept { return storage_; }
-  /// Called by a document on its strand once it decided to go: removes it if
+  /// Called by a document on its executor once it decided to go: removes it if
   /// the map still holds this instance.
   void forget(const document* doc);
   void sweep();

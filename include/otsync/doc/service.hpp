@@ -11,7 +11,7 @@
 // that each edge maps: the WebSocket with `protocol::to_read_error_info`, HTTP to a status.
 //
 // Thread safety: every member function may be called from any thread.
-// Handlers run on a thread of the service's choosing (a document's strand, a
+// Handlers run on a thread of the service's choosing (a document's executor, a
 // store thread, or inline): callers post back to their own executor.
 #pragma once
 

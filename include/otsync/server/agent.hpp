@@ -3,7 +3,7 @@
 // the document service in between. The WebSocket session drives it; the unit
 // tests drive it directly.
 //
-// Thread safety: every member function runs on the connection's strand (the
+// Thread safety: every member function runs on the connection's executor (the
 // `connection_io::post` executor). Document replies are posted back to it.
 #pragma once
 
@@ -26,7 +26,7 @@ namespace otsync::server {
 
 struct shown_presence;
 
-/// Takes broadcasts on a connection's strand (an agent's subscription to one document).
+/// Takes broadcasts on a connection's executor (an agent's subscription to one document).
 class broadcast_receiver {
  public:
   virtual ~broadcast_receiver() = default;
@@ -48,20 +48,20 @@ class connection_io {
   virtual void show_presence(std::shared_ptr<const shown_presence> shown);
   /// Sends the queued frames, then closes with a WebSocket close code.
   virtual void close(std::uint16_t code, std::string reason) = 0;
-  /// Runs `fn` on the connection's strand, if the connection is still alive.
+  /// Runs `fn` on the connection's executor, if the connection is still alive.
   virtual void post(std::function<void()> fn) = 0;
-  /// Calls `to->receive(op)` on the connection's strand: a broadcast's hand-off, once per op and
+  /// Calls `to->receive(op)` on the connection's executor: a broadcast's hand-off, once per op and
   /// subscriber (a connection may do it without the allocation a std::function costs).
   virtual void post_broadcast(std::shared_ptr<broadcast_receiver> to, doc::shared_broadcast op) {
     post([to = std::move(to), op = std::move(op)] { to->receive(op); });
   }
-  /// Runs `fn` on the connection's strand after `delay`, if the connection is still alive then.
+  /// Runs `fn` on the connection's executor after `delay`, if the connection is still alive then.
   virtual void post_after(std::chrono::milliseconds delay, std::function<void()> fn) = 0;
   /// The agent has room for more requests again (see `agent::can_read`).
   virtual void resume_reading() = 0;
 };
 
-/// Counts for metrics and logs; called on the connection's strand.
+/// Counts for metrics and logs; called on the connection's executor.
 class agent_observer {
  public:
   virtual ~agent_observer() = default;
@@ -107,6 +107,9 @@ struct agent_options {
   /// Presence broadcasts per second (bursts of twice that); past it each update is acked at once
   /// and the latest of each presence goes out when the rate allows (0: no limit).
   double presence_rate = 20;
+  /// A doc presence ahead of the ops this connection was given waits for them at most this long
+  /// (agent::show_presence), then goes as it is.
+  std::chrono::milliseconds presence_ops_wait{500};
 };
 
 /// The close code of a connection whose bearer token expired (docs/security.md).
@@ -206,6 +209,9 @@ class agent {
   /// Moves `shown` to the head and sends it, unless a newer one of that presence was kept meanwhile.
   /// `first`: not sent before (it would have arrived stale).
   void show_moved(std::shared_ptr<const shown_presence> shown, bool first);
+  /// Sends the shown presences that waited for ops this connection has now been given (all of
+  /// them with `all`: waited long enough).
+  void release_awaiting(bool all);
   void forget_shown(const std::string& channel);
   /// A `pr` from this client: every presence kept for `channel` again, at the head.
   void show_kept_again(const std::string& channel);
@@ -231,7 +237,7 @@ class agent {
   /// Stops `sub`'s deliveries and takes it off its document.
   void release(const std::shared_ptr<subscription>& sub);
   void release_all(const std::vector<std::shared_ptr<subscription>>& live);
-  /// Runs `fn` on this connection's strand once the caller's work is done;
+  /// Runs `fn` on this connection's executor once the caller's work is done;
   /// keeps the pending count for backpressure.
   template <class Fn>
   auto on_strand(Fn fn);
@@ -275,10 +281,15 @@ class agent {
   /// (show_presence); at most `max_kept_presences` in all, past it they are only sent.
   struct shown_entry {
     std::shared_ptr<const shown_presence> shown;
-    bool given_again = false;  ///< a removal goes again once
+    bool given_again = false;   ///< a removal goes again once
+    bool awaiting_ops = false;  ///< not sent yet: ahead of the ops given this connection
   };
   std::map<std::string, std::map<std::pair<std::string, std::string>, shown_entry>> shown_presences_;
   std::size_t shown_count_ = 0;
+  /// Channels with shown presences waiting for ops on their way here (their document's ops are
+  /// handed over by the document's thread, the presence by its sender's: either may come first).
+  std::map<std::string, store::doc_key> awaiting_channels_;
+  bool awaiting_timer_ = false;
   /// Channels where others may show what this connection was not shown (its join's `pr` was past
   /// the rate, or it kept no more): a `pr` from it goes to every member there.
   std::set<std::string> shown_incomplete_;

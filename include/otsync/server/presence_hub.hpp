@@ -10,7 +10,7 @@
 // cursors. Then it asks everyone on the channel to show theirs again (`pr`).
 //
 // Thread safety: every member function may be called from any thread; frames
-// reach each member on its own strand (connection_io::post).
+// reach each member on its own executor (connection_io::post).
 #pragma once
 
 #include <chrono>

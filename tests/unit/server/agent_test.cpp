@@ -884,6 +884,66 @@ TEST_F(AgentPresenceTest, APresenceOlderThanTheSubscribeReplyIsMovedToItsVersion
   }
 }
 
+// A presence moved to the head in the handler that committed an op reaches the other connections
+// through its sender's thread, while the op's broadcast comes from the document's: it can arrive
+// first. It waits for the ops it is ahead of (the client would hold it or take it for a presence of
+// a document it does not have), and goes as it is once it has waited presence_ops_wait.
+TEST_F(AgentPresenceTest, APresenceAheadOfTheOpsGivenWaitsForThem) {
+  agent_options opts;
+  opts.presence = hub_.get();
+  opts.presence_ops_wait = 100ms;
+  auto& c = connect("c", opts);
+  ASSERT_EQ(exchange(c, R"({"a":"s","c":"docs","d":"d"})").size(), 1U);  // at version 1
+  ASSERT_FALSE(exchange(c, R"({"a":"ps","ch":"docs.d","seq":1})").empty());
+  auto show = [&](std::uint64_t version, std::uint64_t pv) {
+    protocol::presence_update_request ahead;
+    ahead.channel = "docs.d";
+    ahead.id = "caret";
+    ahead.pv = pv;
+    ahead.value = {{"index", 2}, {"length", 0}};
+    ahead.collection = "docs";
+    ahead.doc_id = "d";
+    ahead.version = version;
+    ahead.type = uri;
+    auto frame = std::make_shared<const std::string>(protocol::encode_presence(ahead, "b"));
+    c.protocol->show_presence(make_shown_presence(frame, ahead, "b", "b"));
+    settle();
+  };
+  a_->io->take();  // c's join asked the members to show theirs (`pr`)
+  show(2, 1);
+  EXPECT_TRUE(c.io->take().empty()) << "sent before the op it is at";
+  edit(*a_, "d", 1, 2, json::parse(R"(["xy"])"));  // version 2
+  auto frames = c.io->take();
+  ASSERT_EQ(frames.size(), 2U) << json(frames);
+  EXPECT_EQ(frames[0]["a"], "op") << json(frames);
+  EXPECT_EQ(frames[0]["v"], 1) << json(frames);
+  EXPECT_EQ(frames[1]["a"], "p") << json(frames);
+  EXPECT_EQ(frames[1]["v"], 2) << json(frames);
+  EXPECT_EQ(frames[1]["pv"], 1) << json(frames);
+
+  // A newer one replaces the one waiting; at the version given, it goes at once.
+  show(4, 2);
+  show(5, 3);
+  EXPECT_TRUE(c.io->take().empty());
+  show(2, 4);
+  frames = c.io->take();
+  ASSERT_EQ(frames.size(), 1U) << json(frames);
+  EXPECT_EQ(frames[0]["pv"], 4);
+
+  // Ops that never come: it goes as it is after the wait.
+  show(9, 5);
+  EXPECT_TRUE(c.io->take().empty());
+  std::this_thread::sleep_for(150ms);
+  settle();
+  frames = c.io->take();
+  ASSERT_EQ(frames.size(), 1U) << json(frames);
+  EXPECT_EQ(frames[0]["pv"], 5);
+  EXPECT_EQ(frames[0]["v"], 9);
+  std::this_thread::sleep_for(150ms);
+  settle();
+  EXPECT_TRUE(c.io->take().empty()) << "sent twice";
+}
+
 // --max-kept-presences bounds what a connection keeps to send again: past it a presence is only
 // sent (and counted), not given again after the connection's own ack.
 TEST_F(AgentPresenceTest, PastMaxKeptPresencesAPresenceIsOnlySent) {

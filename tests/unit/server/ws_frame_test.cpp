@@ -251,6 +251,32 @@ TEST(WsFrame, PropertyRandomBytesNeverCrash) {
   }
 }
 
+// The partial-message budget counts the buffer's capacity: a frame read in pieces of any size holds
+// at most its own payload (doubling past it would hold up to twice, and fail honest clients).
+TEST(WsFrame, AFrameReadInPiecesHoldsNoMoreThanItsPayload) {
+  std::mt19937 random(7);
+  for (std::size_t payload : {std::size_t{100000}, std::size_t{2} << 20, (std::size_t{2} << 20) + 3}) {
+    for (int round = 0; round < 4; ++round) {
+      ws::frame_decoder decoder(std::size_t{16} << 20);
+      std::string stream;
+      ws::append_frame(stream, ws::opcode::text, true, std::string(payload, 'a'), mask);
+      std::size_t pos = 0;
+      std::size_t most = 0;
+      ws::frame_decoder::event last = ev::need_more;
+      while (pos < stream.size()) {
+        const std::size_t piece = std::min(stream.size() - pos, std::size_t{1} + random() % 70000);
+        std::string part = stream.substr(pos, piece);
+        last = decoder.decode(part).kind;
+        most = std::max(most, decoder.buffered_bytes());
+        pos += piece;
+      }
+      EXPECT_EQ(last, ev::message);
+      EXPECT_EQ(decoder.payload().size(), payload);
+      EXPECT_LE(most, payload + 1) << payload << " round " << round;
+    }
+  }
+}
+
 // What the session needs to bound partly received messages: whether one is in
 // progress (for the completion deadline) and how much memory it holds (for the
 // global budget), and a way to drop it.
