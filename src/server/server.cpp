@@ -147,6 +147,7 @@ struct server::impl {
   void await_reload();
   void begin_drain();
   void wait_for_commits();
+  std::vector<std::shared_ptr<websocket_session>> open_sessions();
   void close_sessions();
   void wait_for_sessions();
   void finish();
@@ -611,14 +612,17 @@ void server::impl::wait_for_commits() {
   close_sessions();
 }
 
-void server::impl::close_sessions() {
+std::vector<std::shared_ptr<websocket_session>> server::impl::open_sessions() {
   std::vector<std::shared_ptr<websocket_session>> open;
-  {
-    std::lock_guard lock(context.sessions_mutex);
-    for (auto& [ptr, weak] : context.sessions) {
-      if (auto session = weak.lock()) open.push_back(std::move(session));
-    }
+  std::lock_guard lock(context.sessions_mutex);
+  for (auto& [ptr, weak] : context.sessions) {
+    if (auto session = weak.lock()) open.push_back(std::move(session));
   }
+  return open;
+}
+
+void server::impl::close_sessions() {
+  auto open = open_sessions();
   log::info("closing_connections", {{"count", std::to_string(open.size())}});
   for (auto& session : open) session->going_away();
   wait_for_sessions();
@@ -636,6 +640,13 @@ void server::impl::wait_for_sessions() {
     drain_timer.expires_after(std::chrono::milliseconds(10));
     drain_timer.async_wait([this](boost::system::error_code) { wait_for_sessions(); });
     return;
+  }
+  if (!empty) {
+    // Clients that never answered the close: cut off while the I/O threads still run, so that their
+    // unsubscribes reach the documents (a document and a subscription it holds keep each other alive).
+    auto open = open_sessions();
+    log::info("cutting_off_connections", {{"count", std::to_string(open.size())}});
+    for (auto& session : open) session->cut_off();
   }
   // The closed sessions' unsubscribes are posted to their documents' executors: let them run before
   // the io_contexts stop, or a document and the subscription it still holds keep each other alive.

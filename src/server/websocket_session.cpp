@@ -543,6 +543,10 @@ void websocket_session::going_away() {
              [self = shared_from_this()] { self->close(ws::close_code::going_away, "server shutting down"); });
 }
 
+void websocket_session::cut_off() {
+  asio::post(socket_.get_executor(), [self = shared_from_this()] { self->finish(); });
+}
+
 websocket_session::timeout_action websocket_session::timeout_due(
     std::chrono::steady_clock::time_point now) const noexcept {
   using duration = std::chrono::steady_clock::duration;

@@ -56,6 +56,9 @@ class websocket_session : public connection_io, public std::enable_shared_from_t
   void run();
   /// Shutdown: close with 1001 (going away) once queued frames are out. Any thread.
   void going_away();
+  /// Shutdown past its grace: the connection goes now, close handshake or not (its subscriptions
+  /// and presences with it). Any thread.
+  void cut_off();
   /// Pings a connection silent for half the idle timeout; drops it after all of it, or after
   /// `close_timeout` of closing. Any thread.
   void check_timeouts(std::chrono::steady_clock::time_point now);
