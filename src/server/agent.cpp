@@ -37,7 +37,7 @@ class agent::subscription : public doc::subscriber,
       return;
     }
     if (auto io = io_.lock()) io->send_broadcast(op->frame);
-    if (!owner_->awaiting_channels_.empty()) owner_->release_awaiting(false);
+    if (!owner_->awaiting_.empty()) owner_->release_awaiting(&key, std::chrono::steady_clock::time_point::min());
   }
 
   // The subscribe reply was sent: release what was held back.
@@ -51,12 +51,13 @@ class agent::subscription : public doc::subscriber,
       for (auto& frame : held_) io->send_broadcast(std::move(frame));
     }
     held_.clear();
-    if (!owner_->awaiting_channels_.empty()) owner_->release_awaiting(false);
+    if (!owner_->awaiting_.empty()) owner_->release_awaiting(&key, std::chrono::steady_clock::time_point::min());
   }
   void deactivate() { active_ = false; }
   [[nodiscard]] bool active() const noexcept { return active_; }
 
   doc::subscription_handle handle;  // empty until subscribed
+  store::doc_key key;
   /// The version the client has (or will have, with an ack on its way) from the ops given it here.
   std::uint64_t client_version = 0;
 
@@ -361,7 +362,9 @@ void agent::handle_presence_resend(protocol::presence_resend_request r) {
 void agent::show_kept_again(const std::string& channel) {
   auto on_channel = shown_presences_.find(channel);
   if (on_channel == shown_presences_.end()) return;
-  for (auto& [who, entry] : on_channel->second) show_moved(entry.shown, true);
+  for (auto& [who, entry] : on_channel->second) {
+    if (!entry.awaiting_ops) show_moved(entry.shown, true);  // a held one goes once its ops have
+  }
 }
 
 void agent::handle_presence(json echo, protocol::presence_update_request r) {
@@ -577,46 +580,76 @@ void agent::show_presence(std::shared_ptr<const shown_presence> shown) {
     // in the handler that committed an op reaches this connection through its sender's thread,
     // and can overtake the op's broadcast from the document's.)
     entry->second.awaiting_ops = true;
-    awaiting_channels_.emplace(presence.channel, std::move(key));
-    if (!awaiting_timer_) {
-      awaiting_timer_ = true;
-      io->post_after(options_.presence_ops_wait, [this, weak = std::weak_ptr<connection_io>(io)] {
-        if (!weak.lock()) return;
-        awaiting_timer_ = false;
-        if (!closed_) release_awaiting(true);
-      });
-    }
+    hold_presence(std::move(key), presence.channel, who, std::move(shown));
   } else {
     io->send_broadcast(shown->frame);
   }
 }
 
-void agent::release_awaiting(bool all) {
+void agent::hold_presence(store::doc_key key, const std::string& channel,
+                          const std::pair<std::string, std::string>& who, std::shared_ptr<const shown_presence> shown) {
+  auto& held = awaiting_[std::move(key)];
+  auto same = std::find_if(held.begin(), held.end(), [&](const awaiting_presence& waiting) {
+    return waiting.who == who && waiting.channel == channel;
+  });
+  if (same != held.end()) {
+    same->shown = std::move(shown);  // the first one's deadline: a stream of updates is not held for good
+    return;
+  }
+  held.push_back({channel, who, std::move(shown), std::chrono::steady_clock::now() + options_.presence_ops_wait});
+  arm_awaiting_timer(options_.presence_ops_wait);
+}
+
+void agent::arm_awaiting_timer(std::chrono::steady_clock::duration delay) {
   auto io = io_.lock();
-  if (!io) return;
-  for (auto channel = awaiting_channels_.begin(); channel != awaiting_channels_.end();) {
-    auto on_channel = shown_presences_.find(channel->first);
-    if (on_channel == shown_presences_.end()) {
-      channel = awaiting_channels_.erase(channel);
-      continue;
+  if (!io || awaiting_timer_) return;
+  awaiting_timer_ = true;
+  const auto wait = std::max(std::chrono::milliseconds(1), std::chrono::ceil<std::chrono::milliseconds>(delay));
+  io->post_after(wait, [this, weak = std::weak_ptr<connection_io>(io)] {
+    if (!weak.lock()) return;
+    awaiting_timer_ = false;
+    if (closed_) return;
+    const auto now = std::chrono::steady_clock::now();
+    release_awaiting(nullptr, now);
+    if (awaiting_.empty()) return;
+    auto earliest = std::chrono::steady_clock::time_point::max();
+    for (const auto& [key, held] : awaiting_) {
+      for (const auto& waiting : held) earliest = std::min(earliest, waiting.until);
     }
-    const auto given = client_version_of(channel->second);
-    bool still_waiting = false;
-    for (auto& [who, entry] : on_channel->second) {
-      if (!entry.awaiting_ops) continue;
-      const auto version = *entry.shown->presence.version;
-      if (version > given && !all) {
-        still_waiting = true;
-        continue;
+    arm_awaiting_timer(earliest - now);
+  });
+}
+
+void agent::release_awaiting(const store::doc_key* only, std::chrono::steady_clock::time_point expired) {
+  // Gathered first, sent after: nothing sent can change these maps under the loop.
+  std::vector<std::pair<std::shared_ptr<const shown_presence>, bool>> due;  // (presence, to be moved)
+  for (auto it = only ? awaiting_.find(*only) : awaiting_.begin(); it != awaiting_.end();) {
+    const auto given = client_version_of(it->first);
+    std::erase_if(it->second, [&](const awaiting_presence& waiting) {
+      auto on_channel = shown_presences_.find(waiting.channel);
+      if (on_channel == shown_presences_.end()) return true;
+      auto entry = on_channel->second.find(waiting.who);
+      // Gone, or replaced by one that was not held (sent already).
+      if (entry == on_channel->second.end() || entry->second.shown != waiting.shown || !entry->second.awaiting_ops) {
+        return true;
       }
-      entry.awaiting_ops = false;
-      if (version < given) {
-        show_moved(entry.shown, true);  // an ack came first and took the client past it
-      } else {
-        io->send_broadcast(entry.shown->frame);
-      }
+      const auto version = *waiting.shown->presence.version;
+      if (version > given && waiting.until > expired) return false;
+      entry->second.awaiting_ops = false;
+      due.emplace_back(waiting.shown, version < given);  // an ack came first and took the client past it
+      return true;
+    });
+    it = it->second.empty() ? awaiting_.erase(it) : std::next(it);
+    if (only) break;
+  }
+  auto io = io_.lock();
+  for (auto& [shown, move] : due) {
+    if (!io || closed_) return;
+    if (move) {
+      show_moved(std::move(shown), true);
+    } else {
+      io->send_broadcast(shown->frame);
     }
-    channel = still_waiting ? std::next(channel) : awaiting_channels_.erase(channel);
   }
 }
 
@@ -626,7 +659,7 @@ void agent::show_presences_again(const store::doc_key& key, std::uint64_t acked)
   }
   auto on_channel = shown_presences_.find(key.collection + "." + key.id);
   if (on_channel == shown_presences_.end()) return;
-  if (!awaiting_channels_.empty()) release_awaiting(false);
+  if (!awaiting_.empty()) release_awaiting(&key, std::chrono::steady_clock::time_point::min());
   for (auto& [who, entry] : on_channel->second) {
     // One past the op is past it: the client takes that one as it is.
     if (*entry.shown->presence.version > acked || entry.given_again || entry.awaiting_ops) continue;
@@ -728,6 +761,7 @@ std::shared_ptr<agent::subscription> agent::subscribe_slot(const store::doc_key&
   // bounds how many.)
   auto& live = subscriptions_[key];
   auto next = std::make_shared<subscription>(*this, io_);
+  next->key = key;
   next->client_version = client_version_of(key);
   live.push_back(next);
   return next;

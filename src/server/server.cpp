@@ -139,6 +139,7 @@ struct server::impl {
   std::optional<bool> store_was_up;         // last logged: whether the shared store and the feed answer
   std::atomic<bool> stopping{false};
   clock::time_point drain_started;
+  clock::time_point cut_off_at;
   int exit_status = 0;
 
   void sweep_sessions();
@@ -148,8 +149,11 @@ struct server::impl {
   void begin_drain();
   void wait_for_commits();
   std::vector<std::shared_ptr<websocket_session>> open_sessions();
+  bool sessions_open();
   void close_sessions();
   void wait_for_sessions();
+  void wait_for_cut_off();
+  void wait_for_unsubscribes();
   void finish();
 };
 
@@ -612,6 +616,12 @@ void server::impl::wait_for_commits() {
   close_sessions();
 }
 
+bool server::impl::sessions_open() {
+  std::lock_guard lock(context.sessions_mutex);
+  return std::any_of(context.sessions.begin(), context.sessions.end(),
+                     [](const auto& session) { return !session.second.expired(); });
+}
+
 std::vector<std::shared_ptr<websocket_session>> server::impl::open_sessions() {
   std::vector<std::shared_ptr<websocket_session>> open;
   std::lock_guard lock(context.sessions_mutex);
@@ -629,13 +639,7 @@ void server::impl::close_sessions() {
 }
 
 void server::impl::wait_for_sessions() {
-  bool empty = true;
-  {
-    std::lock_guard lock(context.sessions_mutex);
-    for (const auto& [ptr, weak] : context.sessions) {
-      if (!weak.expired()) empty = false;
-    }
-  }
+  const bool empty = !sessions_open();
   if (!empty && clock::now() - drain_started < context.options.shutdown_grace + std::chrono::seconds(2)) {
     drain_timer.expires_after(std::chrono::milliseconds(10));
     drain_timer.async_wait([this](boost::system::error_code) { wait_for_sessions(); });
@@ -647,7 +651,26 @@ void server::impl::wait_for_sessions() {
     auto open = open_sessions();
     log::info("cutting_off_connections", {{"count", std::to_string(open.size())}});
     for (auto& session : open) session->cut_off();
+    cut_off_at = clock::now();
+    wait_for_cut_off();
+    return;
   }
+  wait_for_unsubscribes();
+}
+
+void server::impl::wait_for_cut_off() {
+  // Until every session has finished (bounded: a thread stuck in a long handler does not hold the
+  // exit for good).
+  const bool empty = !sessions_open();
+  if (!empty && clock::now() - cut_off_at < std::chrono::seconds(1)) {
+    drain_timer.expires_after(std::chrono::milliseconds(10));
+    drain_timer.async_wait([this](boost::system::error_code) { wait_for_cut_off(); });
+    return;
+  }
+  wait_for_unsubscribes();
+}
+
+void server::impl::wait_for_unsubscribes() {
   // The closed sessions' unsubscribes are posted to their documents' executors: let them run before
   // the io_contexts stop, or a document and the subscription it still holds keep each other alive.
   drain_timer.expires_after(std::chrono::milliseconds(50));

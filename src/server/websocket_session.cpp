@@ -628,7 +628,8 @@ void websocket_session::post_broadcast(std::shared_ptr<broadcast_receiver> to, d
 }
 
 void websocket_session::post_after(std::chrono::milliseconds delay, std::function<void()> fn) {
-  // Rare (presence past its rate): a timer of its own, holding the session only weakly.
+  // Rare (presence past its rate, or waiting for its ops): a timer of its own, holding the session
+  // only weakly.
   auto timer = std::make_shared<asio::steady_timer>(socket_.get_executor(), delay);
   timer->async_wait([timer, weak = weak_from_this(), fn = std::move(fn)](boost::system::error_code) {
     if (auto self = weak.lock(); self && !self->finished_) fn();

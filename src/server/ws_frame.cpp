@@ -209,10 +209,13 @@ frame_decoder::result frame_decoder::decode(std::span<char> input) {
     }
     std::size_t old = message_.size();
     if (old + available > message_.capacity()) {
-      // Doubling, but never past this frame's end: the partial-message budget counts capacity, and
-      // a 2 MiB frame doubled past 2 MiB would hold 4. (A string's reserve itself would double.)
+      // Doubling (many small fragments cost amortised linear copying), but never past the end of a
+      // message's last frame: the partial-message budget counts capacity, and a 2 MiB frame doubled
+      // past 2 MiB would hold 4. (A string's own reserve would double regardless.)
+      std::size_t capacity = std::max(old + available, 2 * message_.capacity());
+      if (fin_) capacity = std::min(capacity, old + remaining_);
       std::string grown;
-      grown.reserve(std::min(std::max(old + available, 2 * message_.capacity()), old + remaining_));
+      grown.reserve(capacity);
       grown.append(message_);
       message_.swap(grown);
     }

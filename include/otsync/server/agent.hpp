@@ -209,9 +209,14 @@ class agent {
   /// Moves `shown` to the head and sends it, unless a newer one of that presence was kept meanwhile.
   /// `first`: not sent before (it would have arrived stale).
   void show_moved(std::shared_ptr<const shown_presence> shown, bool first);
-  /// Sends the shown presences that waited for ops this connection has now been given (all of
-  /// them with `all`: waited long enough).
-  void release_awaiting(bool all);
+  /// Holds a shown presence (its entry marked `awaiting_ops`) until the ops before its version
+  /// are given here, for at most presence_ops_wait.
+  void hold_presence(store::doc_key key, const std::string& channel, const std::pair<std::string, std::string>& who,
+                     std::shared_ptr<const shown_presence> shown);
+  /// Sends the held presences of document `only` (every document: null) that the ops given here
+  /// have caught up with, and those held since before `expired`.
+  void release_awaiting(const store::doc_key* only, std::chrono::steady_clock::time_point expired);
+  void arm_awaiting_timer(std::chrono::steady_clock::duration delay);
   void forget_shown(const std::string& channel);
   /// A `pr` from this client: every presence kept for `channel` again, at the head.
   void show_kept_again(const std::string& channel);
@@ -286,9 +291,16 @@ class agent {
   };
   std::map<std::string, std::map<std::pair<std::string, std::string>, shown_entry>> shown_presences_;
   std::size_t shown_count_ = 0;
-  /// Channels with shown presences waiting for ops on their way here (their document's ops are
-  /// handed over by the document's thread, the presence by its sender's: either may come first).
-  std::map<std::string, store::doc_key> awaiting_channels_;
+  /// Shown presences waiting for ops on their way here, per document (the ops are handed over by
+  /// the document's thread, the presence by its sender's: either may come first). At most one per
+  /// kept presence: a newer one of the same presence takes its place, and its deadline.
+  struct awaiting_presence {
+    std::string channel;
+    std::pair<std::string, std::string> who;
+    std::shared_ptr<const shown_presence> shown;
+    std::chrono::steady_clock::time_point until;
+  };
+  std::map<store::doc_key, std::vector<awaiting_presence>> awaiting_;
   bool awaiting_timer_ = false;
   /// Channels where others may show what this connection was not shown (its join's `pr` was past
   /// the rate, or it kept no more): a `pr` from it goes to every member there.

@@ -251,6 +251,36 @@ TEST(WsFrame, PropertyRandomBytesNeverCrash) {
   }
 }
 
+// A message of many small fragments grows its buffer by doubling: a reallocation (and a copy of
+// everything so far) per fragment would make a message of 1-byte fragments quadratic to reassemble.
+TEST(WsFrame, ManySmallFragmentsGrowTheBufferGeometrically) {
+  ws::frame_decoder decoder(std::size_t{16} << 20);
+  constexpr std::size_t fragments = 20000;
+  std::string stream;
+  for (std::size_t i = 0; i < fragments; ++i) {
+    ws::append_frame(stream, i == 0 ? ws::opcode::text : ws::opcode::continuation, i + 1 == fragments,
+                     std::string(8, 'f'), mask);
+  }
+  std::size_t growths = 0;
+  std::size_t capacity = 0;
+  std::size_t pos = 0;
+  ws::frame_decoder::event last = ev::need_more;
+  while (pos < stream.size()) {
+    std::string piece = stream.substr(pos, 14);  // a fragment a read
+    auto r = decoder.decode(piece);
+    pos += r.used;
+    last = r.kind;
+    if (decoder.buffered_bytes() != capacity) {
+      ++growths;
+      capacity = decoder.buffered_bytes();
+    }
+    if (r.kind == ev::message) break;
+  }
+  EXPECT_EQ(last, ev::message);
+  EXPECT_EQ(decoder.payload().size(), fragments * 8);
+  EXPECT_LE(growths, 40U) << "the buffer grew " << growths << " times for " << fragments << " fragments";
+}
+
 // The partial-message budget counts the buffer's capacity: a frame read in pieces of any size holds
 // at most its own payload (doubling past it would hold up to twice, and fail honest clients).
 TEST(WsFrame, AFrameReadInPiecesHoldsNoMoreThanItsPayload) {
