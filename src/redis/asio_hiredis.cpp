@@ -1,5 +1,8 @@
 #include "asio_hiredis.hpp"
 
+#include <csignal>
+#include <mutex>
+
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 #include <boost/asio/ip/address.hpp>
@@ -145,7 +148,29 @@ void connection::fail_connect() {
   if (fn) asio::post(io_, [fn = std::move(fn)] { fn(false); });
 }
 
+namespace {
+
+// hiredis writes with write(), not send(MSG_NOSIGNAL): a write to a Redis that just crashed raises
+// SIGPIPE, whose default action ends the process (seen in CI: the store's crash test died of it).
+// The write's EPIPE is what the connection handles. Only the default action is replaced: a handler
+// the program installed itself stays.
+void ignore_sigpipe_once() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    struct sigaction current {};
+    if (sigaction(SIGPIPE, nullptr, &current) == 0 && current.sa_handler == SIG_DFL) {
+      struct sigaction ignore {};
+      ignore.sa_handler = SIG_IGN;
+      sigemptyset(&ignore.sa_mask);
+      sigaction(SIGPIPE, &ignore, nullptr);
+    }
+  });
+}
+
+}  // namespace
+
 void connection::start_connect(const std::string& address) {
+  ignore_sigpipe_once();
   ctx_ = redisAsyncConnect(address.c_str(), port_);
   if (!ctx_ || ctx_->err) {
     if (ctx_) redisAsyncFree(ctx_);

@@ -456,6 +456,18 @@ TEST_F(RedisStore, ACommitIsOneScriptCall) {
   expect_history(*s, doc);
 }
 
+// hiredis writes with write(): once a store has connected, a write to a Redis that just went away
+// must not end the process with SIGPIPE (only the default action is replaced).
+TEST_F(RedisStore, AConnectedStoreLeavesNoSigpipeToEndTheProcess) {
+  auto s = open(prefix_);
+  ASSERT_TRUE(s);
+  doc_history doc{{"c", "sigpipe"}};
+  ASSERT_FALSE(doc.append(*s, oplog::create_body{text_type, ""}));
+  struct sigaction current {};
+  ASSERT_EQ(sigaction(SIGPIPE, nullptr, &current), 0);
+  EXPECT_EQ(current.sa_handler, SIG_IGN);
+}
+
 TEST_F(RedisStore, CommitsGoOnAfterTheScriptCacheIsFlushed) {
   auto s = open(prefix_);
   ASSERT_TRUE(s);
